@@ -1,0 +1,36 @@
+//! One module per subcommand, each with the same shape: `Args` (clap) and `run`.
+
+use crate::cli::{Cli, Command};
+use crate::error::Exit;
+
+pub mod batches;
+pub mod catalog;
+pub mod demo;
+pub mod import;
+pub mod plan;
+pub mod report;
+pub mod resume;
+pub mod rework;
+pub mod sim;
+pub mod status;
+pub mod template;
+pub mod validate;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let global = cli.global;
+    match cli.command {
+        Command::Validate(args) => validate::run(args, &global),
+        Command::Template(args) => template::run(args, &global),
+        Command::Sim(args) => sim::run(args, &global),
+        Command::Catalog(args) => catalog::run(args, &global),
+        Command::Plan(args) => plan::run(args, &global),
+        Command::Import(args) => import::run(args, &global),
+        Command::Resume(args) => resume::run(args, &global),
+        Command::Status(args) => status::run(args, &global),
+        Command::Batches(args) => batches::run(args, &global),
+        Command::Report(args) => report::run(args, &global),
+        Command::Rework(args) => rework::run(args, &global),
+        Command::Demo(args) => demo::run(args, &global),
+    }
+}

@@ -1,0 +1,63 @@
+//! Exit codes and the two failures that decide them: unusable input (2) and an unreachable or refusing platform (3).
+
+/// The process exit codes of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Exit {
+    /// Every row created, already there, or valid.
+    Success = 0,
+    /// Some rows invalid or failed.
+    Rows = 1,
+    /// Unusable input or options.
+    Usage = 2,
+    /// The platform could not be reached or refused the credentials.
+    Platform = 3,
+    /// Interrupted; the batch is resumable.
+    Interrupted = 130,
+}
+
+/// The file or the options cannot be used at all (exit 2). The message names the file, sheet, row or option.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The platform could not be reached or refused the credentials (exit 3). Never carries a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformUnavailable(pub String);
+
+/// Maps an error that ended a command to its exit code: platform failures are 3, everything else 2.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    if err.chain().any(|e| e.downcast_ref::<PlatformUnavailable>().is_some()) {
+        Exit::Platform
+    } else {
+        Exit::Usage
+    }
+}
+
+/// True when the error is a closed stdout (`tpbulk validate … | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_failures_exit_3_even_when_wrapped() {
+        let err = anyhow::Error::new(PlatformUnavailable("refused".into())).context("plan");
+        assert_eq!(exit_for(&err), Exit::Platform);
+        assert_eq!(exit_for(&anyhow::anyhow!("bad sheet")), Exit::Usage);
+    }
+
+    #[test]
+    fn broken_pipe_is_recognised() {
+        let err = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}

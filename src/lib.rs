@@ -1,0 +1,46 @@
+//! tpbulk: onboard IoT devices into Actility ThingPark in bulk.
+//!
+//! The pipeline runs one way: `input` (cells as text) → `device` (typed, checked rows) → `platform`
+//! (catalogue names → IDs, requests) → `journal` (every row's state) → `engine` (rate-limited workers)
+//! → `report`. `sim` is a local ThingPark for rehearsals and tests.
+
+pub mod cli;
+pub mod cmd;
+pub mod device;
+pub mod engine;
+pub mod error;
+pub mod input;
+pub mod journal;
+pub mod logging;
+pub mod platform;
+pub mod report;
+pub mod secret;
+pub mod sim;
+
+use clap::Parser;
+
+/// Parses the process arguments, runs the command and returns the process exit code.
+pub fn main_entry() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { error::Exit::Usage as i32 } else { 0 };
+            let _ = err.print();
+            return code;
+        }
+    };
+    if let Err(err) = logging::init(&cli.global) {
+        eprintln!("tpbulk: {err:#}");
+        return error::Exit::Usage as i32;
+    }
+    match cmd::run(cli) {
+        Ok(exit) => exit as i32,
+        Err(err) => {
+            if error::is_broken_pipe(&err) {
+                return 0;
+            }
+            eprintln!("tpbulk: {err:#}");
+            error::exit_for(&err) as i32
+        }
+    }
+}

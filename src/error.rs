@@ -28,7 +28,10 @@ pub struct PlatformUnavailable(pub String);
 
 /// Maps an error that ended a command to its exit code: platform failures are 3, everything else 2.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
-    if err.chain().any(|e| e.downcast_ref::<PlatformUnavailable>().is_some()) {
+    if err
+        .chain()
+        .any(|e| e.downcast_ref::<PlatformUnavailable>().is_some())
+    {
         Exit::Platform
     } else {
         Exit::Usage

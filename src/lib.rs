@@ -24,7 +24,11 @@ pub fn main_entry() -> i32 {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { error::Exit::Usage as i32 } else { 0 };
+            let code = if err.use_stderr() {
+                error::Exit::Usage as i32
+            } else {
+                0
+            };
             let _ = err.print();
             return code;
         }

@@ -191,9 +191,9 @@ impl Device {
     /// The DevEUI, for LoRaWAN kinds.
     pub fn dev_eui(&self) -> Option<&Eui> {
         match &self.ids {
-            Ids::Otaa { dev_eui, .. } | Ids::Abp { dev_eui, .. } | Ids::Multicast { dev_eui, .. } => {
-                Some(dev_eui)
-            }
+            Ids::Otaa { dev_eui, .. }
+            | Ids::Abp { dev_eui, .. }
+            | Ids::Multicast { dev_eui, .. } => Some(dev_eui),
             Ids::Cellular { .. } => None,
         }
     }
@@ -206,13 +206,18 @@ impl Device {
                 .map(|i| i.as_str().to_string())
                 .or_else(|| sim.as_ref().map(|s| s.as_str().to_string()))
                 .unwrap_or_default(),
-            _ => self.dev_eui().map(|e| e.as_str().to_string()).unwrap_or_default(),
+            _ => self
+                .dev_eui()
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_default(),
         }
     }
 }
 
 /// Stable error codes of row checks (the `code` in JSON output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     Missing,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A field of a device row, whatever its column is called in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Field {
     DevEui,
@@ -182,10 +184,19 @@ impl Cell {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceFormat {
-    Csv { delimiter: u8, encoding: TextEncoding },
+    Csv {
+        delimiter: u8,
+        encoding: TextEncoding,
+    },
     /// ThingPark's own positional import CSV (no header, column A is the action).
-    ThingparkCsv { delimiter: u8, encoding: TextEncoding },
-    Spreadsheet { kind: SheetKind, sheet: String },
+    ThingparkCsv {
+        delimiter: u8,
+        encoding: TextEncoding,
+    },
+    Spreadsheet {
+        kind: SheetKind,
+        sheet: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -270,11 +281,18 @@ pub enum InputError {
     #[error("{path}: {message}")]
     Unusable { path: PathBuf, message: String },
     #[error("{path}: row {row}: {message}")]
-    AtRow { path: PathBuf, row: u64, message: String },
+    AtRow {
+        path: PathBuf,
+        row: u64,
+        message: String,
+    },
     #[error("{0}")]
     Option(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// An opened shipment file: its format, header and a stream of rows.

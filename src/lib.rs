@@ -13,6 +13,7 @@ pub mod input;
 pub mod journal;
 pub mod logging;
 pub mod platform;
+pub mod prepare;
 pub mod report;
 pub mod secret;
 pub mod sim;

@@ -155,7 +155,7 @@ fn spawn_reader(
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(record) = table.next_record() {
             match record {
-                Ok(record) => batch.push(Table::map(&table, &record)),
+                Ok(record) => batch.push(table.map_owned(record)),
                 Err(e) => {
                     let _ = tx.send(Err(e));
                     return;

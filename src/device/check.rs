@@ -157,15 +157,12 @@ impl<'a> RowCheck<'a> {
         let hint = if self.row.get(field).is_some() {
             "the cell is empty".to_string()
         } else {
-            format!("add a column or --set {}=…", field.name())
+            format!("no column holds it; add one or --set {}=…", field.name())
         };
         self.push(
             field,
             ErrorCode::Missing,
-            format!(
-                "{what} is missing: {} rows need it ({hint})",
-                self.kind.as_str()
-            ),
+            format!("{} rows need {what}: {hint}", self.kind.as_str()),
         );
     }
 

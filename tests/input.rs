@@ -843,7 +843,7 @@ fn a_long_file_streams_with_exact_row_numbers() {
     let mut content = String::from("DevEUI;AppKey;Name\r\n");
     for i in 0..20_000u64 {
         content.push_str(&format!("{i:016X};{i:032X};device {i}\r\n"));
-        if i % 1000 == 0 {
+        if i.is_multiple_of(1000) {
             content.push_str("\r\n");
         }
     }
@@ -856,7 +856,7 @@ fn a_long_file_streams_with_exact_row_numbers() {
         assert_eq!(record.row, expected);
         let i = count;
         assert_eq!(record.cells[0], Cell::Text(format!("{i:016X}")));
-        expected += if i % 1000 == 0 { 2 } else { 1 };
+        expected += if i.is_multiple_of(1000) { 2 } else { 1 };
         count += 1;
     }
     assert_eq!(count, 20_000);

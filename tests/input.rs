@@ -861,3 +861,75 @@ fn a_long_file_streams_with_exact_row_numbers() {
     }
     assert_eq!(count, 20_000);
 }
+
+/// Not a timed test: a measurement to run by hand and quote (see docs/readme/input.md).
+/// `cargo test --release --test input -- --ignored --nocapture input_read_benchmark`
+/// Writes a 1,000,000-row OTAA CSV (about 127 MB; `TPBULK_BENCH_DIR` to choose where), reads and maps every row,
+/// and prints the time (`TPBULK_BENCH_FILE=PATH` keeps the file there and reuses it), the peak memory of the process and, when `xsv` is on PATH, `xsv count`'s time on the same file.
+#[test]
+#[ignore]
+fn input_read_benchmark() {
+    use std::io::Write;
+    let dir = match std::env::var_os("TPBULK_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let rows = 1_000_000u64;
+    let reuse = std::env::var_os("TPBULK_BENCH_FILE").map(PathBuf::from);
+    let path = reuse
+        .clone()
+        .unwrap_or_else(|| dir.path().join("otaa-1m.csv"));
+    if reuse.as_ref().is_none_or(|p| !p.exists()) {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(out, "DevEUI,AppKey,JoinEUI,Name,Model,Connection").unwrap();
+        for i in 0..rows {
+            writeln!(
+                out,
+                "70B3D5{i:010X},{:032X},70B3D57ED0000000,sensor-{i:07},SMTC/LoRaMoteA.1_EU,my MQTT application",
+                u128::from(i) * 0x9E37_79B9_7F4A_7C15
+            )
+            .unwrap();
+        }
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+
+    let start = std::time::Instant::now();
+    let mut table = open(&path);
+    let mapper = table.mapper();
+    let mut count = 0u64;
+    let mut checksum = 0usize;
+    for record in table.records() {
+        let row = mapper.map_owned(record.unwrap());
+        checksum += row.values.len();
+        count += 1;
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(count, rows);
+    assert_eq!(checksum, 6 * rows as usize);
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    println!(
+        "tpbulk input: {rows} rows, {} MB: read and mapped in {:.3} s; {peak}",
+        size / 1_000_000,
+        elapsed.as_secs_f64()
+    );
+
+    let start = std::time::Instant::now();
+    if let Ok(out) = std::process::Command::new("xsv")
+        .arg("count")
+        .arg(&path)
+        .output()
+    {
+        println!(
+            "xsv count: {} in {:.3} s",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -526,3 +526,235 @@ fn suggestions<E: Entry>(entries: &[E], value: &str) -> String {
         format!("; did you mean {}?", best.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{Eui, Imei, Key, Refs, SimId};
+    use serde_json::json;
+
+    /// The tutorial's catalogue, a LoRaWAN 1.1 model and two connections that share a name.
+    fn catalog() -> Catalog {
+        let models = [
+            json!({"commercialName": "LoRaMote EU fw4 - class A", "connectivity": "LORAWAN",
+                   "macMajorVersion": 0, "macMinorVersion": 3, "ID": "SMTC/LoRaMoteA.1_EU",
+                   "vendor": {"name": "Semtech", "ID": "semtech"}}),
+            json!({"commercialName": "Generic 1.1 sensor", "connectivity": "LORAWAN",
+                   "macMajorVersion": 0, "macMinorVersion": 10, "ID": "GENERIC/SENSOR_1_1"}),
+            json!({"commercialName": "LTE Dongle", "connectivity": "CELLULAR", "ID": "CUSTOM/LTE_Dongle"}),
+        ];
+        let connections = [
+            json!({"ID": "TWA_199982747.1972.AS", "name": "my MQTT application", "type": "KAFKA",
+                   "tpxIotFlow": {"connectionId": "1114"}}),
+            json!({"ID": "TWA_1.1.AS", "name": "Twin", "type": "HTTP"}),
+            json!({"ID": "TWA_1.2.AS", "name": "twin", "type": "HTTP"}),
+        ];
+        let plans = [
+            json!({"commercialName": "Cellular CP", "ID": "acme-cs/cellular-cp", "connectivity": "CELLULAR"}),
+            json!({"commercialName": "LoRa CP", "ID": "acme-cs/lora-cp", "connectivity": "LORAWAN"}),
+        ];
+        let contexts =
+            [json!({"ID": "1AF3B", "name": "My cellular network context", "mode": "MIXED"})];
+        Catalog::from_briefs(&models, &connections, &plans, &contexts)
+    }
+
+    fn r(value: &str, column: &str) -> Option<RefValue> {
+        Some(RefValue {
+            value: value.into(),
+            column: column.into(),
+        })
+    }
+
+    fn otaa(model: &str, connection: &str, nwk_key: bool) -> Device {
+        Device {
+            row: 2,
+            name: Some("My device".into()),
+            ids: Ids::Otaa {
+                dev_eui: Eui::parse("70B3D5E756000999").unwrap(),
+                join_eui: None,
+                app_key: Key::parse("7374757A3FDD092947CE2DE9321C6040").unwrap(),
+                nwk_key: nwk_key.then(|| Key::parse("00112233445566778899AABBCCDDEEFF").unwrap()),
+            },
+            refs: Refs {
+                model: r(model, "Model"),
+                connection: r(connection, "Connection"),
+                plan: None,
+                context: None,
+            },
+        }
+    }
+
+    fn cellular(model: &str, plan: &str, context: Option<&str>) -> Device {
+        Device {
+            row: 3,
+            name: None,
+            ids: Ids::Cellular {
+                imei: Some(Imei::parse("123456789012347").unwrap()),
+                sim: Some(SimId::parse("89208013535718672291").unwrap()),
+                imsi: None,
+            },
+            refs: Refs {
+                model: r(model, "Model"),
+                connection: r("my MQTT application", "Connection"),
+                plan: r(plan, "Plan"),
+                context: context.and_then(|c| r(c, "Context")),
+            },
+        }
+    }
+
+    fn messages(errors: &[RowError]) -> String {
+        errors
+            .iter()
+            .map(|e| format!("{}|{}|{}|{}", e.field, e.column, e.code.as_str(), e.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn resolves_by_id_name_and_iot_flow_id_whatever_the_case() {
+        let catalog = catalog();
+        for (model, connection) in [
+            ("SMTC/LoRaMoteA.1_EU", "TWA_199982747.1972.AS"),
+            ("lorAmote eu FW4 - class a", "MY mqtt APPLICATION"),
+            ("smtc/loramotea.1_eu", "1114"),
+        ] {
+            let resolved = catalog.resolve(&otaa(model, connection, false)).unwrap();
+            assert_eq!(resolved.model_id.as_deref(), Some("SMTC/LoRaMoteA.1_EU"));
+            assert_eq!(
+                resolved.connection_id.as_deref(),
+                Some("TWA_199982747.1972.AS")
+            );
+            assert!(!resolved.lorawan_1_1);
+        }
+        let resolved = catalog
+            .resolve(&cellular(
+                "lte dongle",
+                "cellular cp",
+                Some("my cellular network context"),
+            ))
+            .unwrap();
+        assert_eq!(resolved.model_id.as_deref(), Some("CUSTOM/LTE_Dongle"));
+        assert_eq!(resolved.plan_id.as_deref(), Some("acme-cs/cellular-cp"));
+        assert_eq!(resolved.context_id.as_deref(), Some("1AF3B"));
+        let by_id = catalog
+            .resolve(&cellular(
+                "CUSTOM/LTE_Dongle",
+                "acme-cs/cellular-cp",
+                Some("1af3b"),
+            ))
+            .unwrap();
+        assert_eq!(by_id, resolved);
+    }
+
+    #[test]
+    fn a_typo_names_the_column_and_suggests_close_entries() {
+        let errors = catalog()
+            .resolve(&otaa(
+                "LoRaMote EU fw4 - clas A",
+                "my MQTT aplication",
+                false,
+            ))
+            .unwrap_err();
+        let text = messages(&errors);
+        assert_eq!(errors.len(), 2, "{text}");
+        assert!(errors.iter().all(|e| e.code == ErrorCode::Reference));
+        assert_eq!(errors[0].column, "Model");
+        assert!(
+            errors[0]
+                .message
+                .contains("\"LoRaMote EU fw4 - clas A\" matches no device model")
+                && errors[0]
+                    .message
+                    .contains("did you mean \"LoRaMote EU fw4 - class A\" (SMTC/LoRaMoteA.1_EU)"),
+            "{text}"
+        );
+        assert_eq!(errors[1].column, "Connection");
+        assert!(
+            errors[1].message.contains("\"my MQTT application\""),
+            "{text}"
+        );
+        let nothing_close = catalog().resolve(&otaa("zzzz", "1114", false)).unwrap_err();
+        assert!(!nothing_close[0].message.contains("did you mean"));
+    }
+
+    #[test]
+    fn an_ambiguous_name_is_an_error_listing_the_matches_but_an_exact_id_wins() {
+        let errors = catalog()
+            .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWIN", false))
+            .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("matches 2 connections")
+                && errors[0].message.contains("TWA_1.1.AS")
+                && errors[0].message.contains("TWA_1.2.AS"),
+            "{}",
+            messages(&errors)
+        );
+        let resolved = catalog()
+            .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWA_1.2.AS", false))
+            .unwrap();
+        assert_eq!(resolved.connection_id.as_deref(), Some("TWA_1.2.AS"));
+    }
+
+    #[test]
+    fn the_model_must_fit_the_kind_and_the_lorawan_version_the_keys() {
+        let errors = catalog()
+            .resolve(&otaa("LTE Dongle", "1114", false))
+            .unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("is a CELLULAR model; a otaa row needs a LORAWAN model")
+        );
+        let errors = catalog()
+            .resolve(&cellular("SMTC/LoRaMoteA.1_EU", "LoRa CP", None))
+            .unwrap_err();
+        assert_eq!(errors.len(), 2, "{}", messages(&errors));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.field == "plan" && e.message.contains("LORAWAN plan"))
+        );
+
+        let errors = catalog()
+            .resolve(&otaa("GENERIC/SENSOR_1_1", "1114", false))
+            .unwrap_err();
+        assert_eq!(errors[0].field, "nwk_key");
+        assert!(errors[0].message.contains("needs a NwkKey"));
+        let resolved = catalog()
+            .resolve(&otaa("GENERIC/SENSOR_1_1", "1114", true))
+            .unwrap();
+        assert!(resolved.lorawan_1_1);
+        let errors = catalog()
+            .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "1114", true))
+            .unwrap_err();
+        assert!(errors[0].message.contains("takes no NwkKey"));
+    }
+
+    #[test]
+    fn abp_1_1_needs_both_session_keys() {
+        let mut device = otaa("GENERIC/SENSOR_1_1", "1114", false);
+        device.ids = Ids::Abp {
+            dev_eui: Eui::parse("70B3D5E756000999").unwrap(),
+            dev_addr: crate::device::DevAddr::parse("785D25E2").unwrap(),
+            nwk_s_key: Key::parse("7374757A3FDD092947CE2DE9321C6040").unwrap(),
+            app_s_key: Key::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+            s_nwk_s_int_key: None,
+            nwk_s_enc_key: None,
+        };
+        let errors = catalog().resolve(&device).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["s_nwk_s_int_key", "nwk_s_enc_key"]);
+    }
+
+    #[test]
+    fn missing_required_references_are_reported() {
+        let mut device = cellular("LTE Dongle", "Cellular CP", None);
+        device.refs.plan = None;
+        device.refs.connection = None;
+        let errors = catalog().resolve(&device).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["connection", "plan"]);
+        assert!(errors.iter().all(|e| e.code == ErrorCode::Missing));
+    }
+}

@@ -145,7 +145,7 @@ pub fn describe_errors(record: &RowRecord) -> String {
         (Some(message), true) => scrub(message),
         (Some(message), false) => format!("{head}: {}", scrub(message)),
         (None, false) => head,
-        (None, true) => format!("{}", record.state.as_str()),
+        (None, true) => record.state.as_str().to_string(),
     }
 }
 

@@ -246,7 +246,9 @@ fn final_rows_never_keep_their_request() {
     assert_eq!(row.device_href.as_deref(), Some("/devices/1"));
 
     journal.set_row_state(&batch, 2, RowState::Sending).unwrap();
-    assert!(journal.row(&batch, 2).unwrap().unwrap().request.is_some());
+    let row = journal.row(&batch, 2).unwrap().unwrap();
+    assert!(row.request.is_some());
+    assert_eq!(row.attempts, 1);
     journal.set_row_state(&batch, 2, RowState::Failed).unwrap();
     assert_eq!(journal.row(&batch, 2).unwrap().unwrap().request, None);
 

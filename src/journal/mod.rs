@@ -540,11 +540,12 @@ impl Journal {
     }
 
     /// Moves one row to `state` (e.g. `sending` back to `pending` once the platform showed the request never
-    /// arrived). A final state drops the request.
+    /// arrived). `sending` counts an attempt, as the writer's does; a final state drops the request.
     pub fn set_row_state(&mut self, batch: &str, row: u64, state: RowState) -> anyhow::Result<()> {
         let at = now();
         let changed = self.conn.execute(
             "UPDATE rows SET state = ?3, updated_at = ?4, \
+             attempts = attempts + (?3 = 'sending'), \
              request = CASE WHEN ?5 THEN NULL ELSE request END, \
              finished_at = CASE WHEN ?5 THEN ?4 ELSE NULL END \
              WHERE batch = ?1 AND row = ?2",

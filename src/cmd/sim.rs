@@ -206,8 +206,8 @@ mod tests {
         for argv in [
             &["--listen", "nowhere"][..],
             &["--fail", "1.5"],
-            &["--drop", "-0.1"],
-            &["--rate", "-3"],
+            &["--drop=-0.1"],
+            &["--rate=-3"],
             &["--burst", "5"],
             &["--duplicate-status", "500"],
             &["--catalog", "/nonexistent/catalog.json"],

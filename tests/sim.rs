@@ -1201,6 +1201,29 @@ async fn connections_from_dx_core_and_app_servers_join_the_catalogue() {
     assert_eq!(status, StatusCode::CREATED, "{https}");
     assert!(https["ID"].as_str().unwrap().starts_with("TWA_"));
 
+    let broken = fx
+        .client
+        .post(format!(
+            "{}/thingpark/dx/core/latest/api/connections",
+            fx.sim.url()
+        ))
+        .bearer_auth(&fx.token)
+        .json(&json!({"name": "no connector", "configuration": {}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = reply(broken).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "DX body without connectorId",
+    );
+    assert!(
+        body["errorId"].is_string(),
+        "DX errors carry an errorId: {body}"
+    );
+
     let (servers, _) = all_pages(&fx, "/appServers").await;
     let flow = servers
         .iter()

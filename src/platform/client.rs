@@ -359,12 +359,25 @@ impl Client {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                let pause = self.inner.pacing.slow_down(retry_after);
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?pause,
+                    "platform asks to slow down"
+                );
+            } else {
+                // Any other answer, an error included, shows the platform is keeping up.
+                self.inner.pacing.succeeded();
+            }
             let bytes = response
                 .bytes()
                 .await
                 .map_err(|e| transport_error(&e, &url))?;
             if status.is_success() {
-                self.inner.pacing.succeeded();
                 let body = if bytes.is_empty() {
                     Value::Null
                 } else {
@@ -376,17 +389,6 @@ impl Client {
                     })?
                 };
                 return Ok(Answer { body, location });
-            }
-            if matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            ) {
-                let pause = self.inner.pacing.slow_down(retry_after);
-                tracing::info!(
-                    status = status.as_u16(),
-                    ?pause,
-                    "platform asks to slow down"
-                );
             }
             return Err(status_error(status, &bytes, retry_after));
         }

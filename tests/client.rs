@@ -672,6 +672,7 @@ async fn an_unreachable_platform_is_a_transport_error_with_nothing_sent() {
         } => {
             assert!(!maybe_sent);
             assert!(message.contains("token endpoint"), "{message}");
+            assert!(message.contains("cannot connect"), "{message}");
         }
         other => panic!("{other:?}"),
     }

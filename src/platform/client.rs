@@ -494,7 +494,7 @@ impl Client {
             .map_err(
                 |e| match transport_error(&e, reqwest::Url::parse(url).ok().as_ref()) {
                     ApiError::Transport { message, .. } => ApiError::Transport {
-                        message: format!("cannot reach the token endpoint: {message}"),
+                        message: format!("token endpoint {message}"),
                         maybe_sent: false,
                     },
                     other => other,
@@ -617,7 +617,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     let mut source = err.source();
     while let Some(e) = source {
         let text = e.to_string();
-        if !parts.contains(&text) {
+        // hyper's "client error (Connect)" says nothing its sources do not say better.
+        if !parts.contains(&text) && !text.starts_with("client error (") {
             parts.push(text);
         }
         source = e.source();

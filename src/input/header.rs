@@ -98,13 +98,22 @@ fn without_notes(header: &str) -> String {
 /// The field a header names: `--mapping` first, then the aliases, then the aliases without notes in brackets or a
 /// `LoRa`/`LoRaWAN` prefix.
 pub(crate) fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+    mapped(header, mapping).or_else(|| alias(header))
+}
+
+fn mapped(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
     let key = normalise(header);
     if key.is_empty() {
         return None;
     }
-    if let Some((_, f)) = mapping.iter().find(|(h, _)| normalise(h) == key) {
-        return Some(*f);
-    }
+    mapping
+        .iter()
+        .find(|(h, _)| normalise(h) == key)
+        .map(|(_, f)| *f)
+}
+
+fn alias(header: &str) -> Option<Field> {
+    let key = normalise(header);
     let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);
     if let Some(f) = lookup(&key) {
         return Some(f);
@@ -136,7 +145,12 @@ pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<
         .enumerate()
         .map(|(index, cell)| {
             let header = cell.display().trim().to_string();
-            let field = field_of(&header, mapping);
+            // Only text names a column by itself (an error cell `#NAME?` is not a `Name` header); a number, date or
+            // error cell can still be named in --mapping.
+            let field = match cell {
+                Cell::Text(_) => field_of(&header, mapping),
+                _ => mapped(&header, mapping),
+            };
             Column {
                 index,
                 header,

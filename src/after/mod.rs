@@ -1,0 +1,1 @@
+//! After the batch: verify, health, rollback and connections.

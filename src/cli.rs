@@ -61,6 +61,14 @@ pub enum Command {
     Rework(cmd::rework::Args),
     /// Rehearse an import of the sample shipments on the built-in simulator.
     Demo(cmd::demo::Args),
+    /// Check that a batch's devices are on the platform.
+    Verify(cmd::verify::Args),
+    /// Traffic and alarms of a batch's devices.
+    Health(cmd::health::Args),
+    /// Delete the devices a batch created.
+    Rollback(cmd::rollback::Args),
+    /// List or add connections (application servers).
+    Connection(cmd::connection::Args),
 }
 
 /// Where rows come from and how their columns are read.

@@ -5,16 +5,20 @@ use crate::error::Exit;
 
 pub mod batches;
 pub mod catalog;
+pub mod connection;
 pub mod demo;
+pub mod health;
 pub mod import;
 pub mod plan;
 pub mod report;
 pub mod resume;
 pub mod rework;
+pub mod rollback;
 pub mod sim;
 pub mod status;
 pub mod template;
 pub mod validate;
+pub mod verify;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -32,5 +36,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report(args) => report::run(args, &global),
         Command::Rework(args) => rework::run(args, &global),
         Command::Demo(args) => demo::run(args, &global),
+        Command::Verify(args) => verify::run(args, &global),
+        Command::Health(args) => health::run(args, &global),
+        Command::Rollback(args) => rollback::run(args, &global),
+        Command::Connection(args) => connection::run(args, &global),
     }
 }

@@ -5,9 +5,20 @@
 //! Contract (owned by the input work): `Table::open` never loads a CSV into memory (rows stream); spreadsheets are
 //! read through calamine. `row` numbers are 1-based lines / sheet rows, header and comment lines counted.
 
+mod header;
+mod sheet;
+mod text;
+mod thingpark;
+
 use crate::device::Kind;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The field a header names (built-in aliases, after the `--mapping` pairs given), if any.
+pub fn field_for_header(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+    header::field_of(header, mapping)
+}
 
 /// A field of a device row, whatever its column is called in the file.
 #[derive(
@@ -270,9 +281,102 @@ pub struct InputOptions {
 impl InputOptions {
     /// Checks `--set`, reads `--mapping`; errors name the option and value.
     pub fn from_args(args: &crate::cli::InputArgs) -> Result<InputOptions, InputError> {
-        let _ = args;
-        todo!("issue 2: input options")
+        let mapping = match &args.mapping {
+            Some(file) => read_mapping(file)?,
+            None => Vec::new(),
+        };
+        let defaults = args
+            .set
+            .iter()
+            .map(|set| parse_set(set))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(InputOptions {
+            sheet: args.sheet.clone(),
+            mapping,
+            defaults,
+            kind: args.kind,
+        })
     }
+}
+
+/// One `--set FIELD=VALUE`. Messages never repeat the value: it may be key material.
+fn parse_set(set: &str) -> Result<(Field, String), InputError> {
+    let Some((name, value)) = set.split_once('=') else {
+        return Err(InputError::Option(format!(
+            "--set: expected FIELD=VALUE (e.g. --set model=SMTC/LoRaMoteA.1_EU), got no '=' in an argument \
+             starting with {:?}",
+            set.chars().take(12).collect::<String>()
+        )));
+    };
+    let field = header::field_named(name).ok_or_else(|| {
+        InputError::Option(format!(
+            "--set {}=…: unknown field \"{}\"; the fields are: {}",
+            name.trim(),
+            name.trim(),
+            header::field_names()
+        ))
+    })?;
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(InputError::Option(format!(
+            "--set {}=: the value is empty",
+            field.name()
+        )));
+    }
+    Ok((field, value.to_string()))
+}
+
+/// A `--mapping` file: `"Header as written" = "field_name"` pairs.
+fn read_mapping(file: &Path) -> Result<Vec<(String, Field)>, InputError> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        InputError::Option(format!("--mapping {}: cannot read it: {e}", file.display()))
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        InputError::Option(format!(
+            "--mapping {}: not a TOML table of \"Header\" = \"field\" pairs: {e}",
+            file.display()
+        ))
+    })?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let name = value.as_str().ok_or_else(|| {
+                InputError::Option(format!(
+                    "--mapping {}: \"{key}\" must be set to a field name in quotes; the fields are: {}",
+                    file.display(),
+                    header::field_names()
+                ))
+            })?;
+            let field = header::field_named(name).ok_or_else(|| {
+                InputError::Option(format!(
+                    "--mapping {}: \"{key}\" = \"{name}\": unknown field; the fields are: {}",
+                    file.display(),
+                    header::field_names()
+                ))
+            })?;
+            Ok((key, field))
+        })
+        .collect()
+}
+
+/// The SHA-256 of a file, lower-case hex (the journal records which input a batch came from).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Why a file cannot be used at all (exit 2). Row-level problems are never an `InputError`.
@@ -296,6 +400,9 @@ pub enum InputError {
 }
 
 /// An opened shipment file: its format, header and a stream of rows.
+///
+/// Opening the same file again with the same options gives the same records with the same `row` numbers, so a
+/// later stage can re-read the rows it needs (the rework file writes failed rows back in the input's own columns).
 pub struct Table {
     pub path: PathBuf,
     pub format: SourceFormat,
@@ -304,13 +411,132 @@ pub struct Table {
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
     options: InputOptions,
+    plan: MappingPlan,
+    defaults: header::Defaults,
+}
+
+/// How cells become fields: one plan for a headed table, one per action for ThingPark's format.
+enum MappingPlan {
+    Header(header::Plan),
+    Thingpark(thingpark::Plans),
+}
+
+fn unusable(path: &Path, message: impl Into<String>) -> InputError {
+    InputError::Unusable {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+const NO_HEADER_HINT: &str = "no header found: no row names a known column (such as DevEUI, AppKey, IMEI, ICCID or \
+     Name); add a header row, or map your headers to fields with --mapping FILE.toml";
+
+/// Finds the header: the first record with a cell that names a field. Rows above it are skipped.
+fn find_header(
+    rows: &mut dyn Iterator<Item = Result<Record, InputError>>,
+    mapping: &[(String, Field)],
+) -> Result<Option<(u64, Vec<Column>)>, InputError> {
+    for record in rows {
+        let record = record?;
+        if let Some(columns) = header::columns_of(&record.cells, mapping) {
+            return Ok(Some((record.row, columns)));
+        }
+    }
+    Ok(None)
 }
 
 impl Table {
     /// Opens a file, detects its format, finds the header and maps columns to fields.
     pub fn open(path: &Path, options: &InputOptions) -> Result<Table, InputError> {
-        let _ = (path, options);
-        todo!("issue 2: open")
+        let metadata = std::fs::metadata(path).map_err(|source| text::io_error(path, source))?;
+        if metadata.is_dir() {
+            return Err(unusable(path, "is a directory, not a shipment file"));
+        }
+        if metadata.len() == 0 {
+            return Err(unusable(
+                path,
+                "the file is empty; export the shipment again (CSV or XLSX with a header row)",
+            ));
+        }
+        match sheet::kind_of(path) {
+            Some(kind) => Self::open_sheet(path, kind, options),
+            None => Self::open_text(path, options),
+        }
+    }
+
+    fn open_sheet(
+        path: &Path,
+        kind: SheetKind,
+        options: &InputOptions,
+    ) -> Result<Table, InputError> {
+        let sheet = sheet::open(path, options.sheet.as_deref())?;
+        let mut rows = sheet::SheetRows::new(sheet.range);
+        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
+            .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
+        Ok(Table {
+            path: path.to_path_buf(),
+            format: SourceFormat::Spreadsheet {
+                kind,
+                sheet: sheet.name,
+            },
+            header_row: Some(header_row),
+            plan: MappingPlan::Header(header::Plan::new(&columns)),
+            columns,
+            rows: Box::new(rows),
+            options: options.clone(),
+            defaults: header::Defaults::new(&options.defaults),
+        })
+    }
+
+    fn open_text(path: &Path, options: &InputOptions) -> Result<Table, InputError> {
+        let head = text::read_head(path)?;
+        if text::looks_binary(&head) {
+            return Err(unusable(
+                path,
+                "this is a binary file (a workbook or an archive), not delimited text; if it is a workbook, \
+                 give it its .xlsx, .xls or .ods extension, or export it as CSV",
+            ));
+        }
+        let complete = head.len() < 64 * 1024;
+        let sniffed = text::sniff(&head, complete);
+        let defaults = header::Defaults::new(&options.defaults);
+        if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
+            let rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, true)?;
+            return Ok(Table {
+                path: path.to_path_buf(),
+                format: SourceFormat::ThingparkCsv {
+                    delimiter: sniffed.delimiter,
+                    encoding: sniffed.encoding,
+                },
+                header_row: None,
+                columns: thingpark::columns(),
+                rows: Box::new(rows),
+                options: options.clone(),
+                plan: MappingPlan::Thingpark(thingpark::Plans::new()),
+                defaults,
+            });
+        }
+        let mut rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, false)?;
+        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
+            .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
+        Ok(Table {
+            path: path.to_path_buf(),
+            format: SourceFormat::Csv {
+                delimiter: sniffed.delimiter,
+                encoding: sniffed.encoding,
+            },
+            header_row: Some(header_row),
+            plan: MappingPlan::Header(header::Plan::new(&columns)),
+            columns,
+            rows: Box::new(rows),
+            options: options.clone(),
+            defaults,
+        })
+    }
+
+    /// The options the table was opened with.
+    pub fn options(&self) -> &InputOptions {
+        &self.options
     }
 
     /// The next raw record, in file order.
@@ -318,11 +544,38 @@ impl Table {
         self.rows.next()
     }
 
-    /// Applies the header mapping and the `--set` defaults to a record.
+    /// Applies the header mapping and the `--set` defaults to a record. A mapped column whose cell is blank (and has
+    /// no default) still gives a value, with its column, so that a `missing` error can name the column.
     pub fn map(&self, record: &Record) -> MappedRow {
-        let _ = (record, &self.options);
-        todo!("issue 2: map")
+        match &self.plan {
+            MappingPlan::Header(plan) => header::map_ref(plan, &self.defaults, record),
+            MappingPlan::Thingpark(plans) => {
+                let plan = plans.for_row(&record.cells);
+                normalise_kind(header::map_ref(plan, &self.defaults, record))
+            }
+        }
     }
+
+    /// [`Table::map`] for a record that is not needed afterwards: moves its cells instead of copying them.
+    pub fn map_owned(&self, record: Record) -> MappedRow {
+        match &self.plan {
+            MappingPlan::Header(plan) => header::map_owned(plan, &self.defaults, record),
+            MappingPlan::Thingpark(plans) => {
+                let plan = plans.for_row(&record.cells).clone();
+                normalise_kind(header::map_owned(&plan, &self.defaults, record))
+            }
+        }
+    }
+}
+
+fn normalise_kind(mut row: MappedRow) -> MappedRow {
+    for value in &mut row.values {
+        if value.field == Field::Kind {
+            let cell = std::mem::replace(&mut value.cell, Cell::Empty);
+            value.cell = thingpark::normalise_action(cell);
+        }
+    }
+    row
 }
 
 impl Iterator for Table {

@@ -1,0 +1,389 @@
+//! Header names to fields: the built-in aliases, `--mapping` pairs, and the precomputed plan `Table::map` follows.
+
+use super::{Cell, Column, Field, FieldValue, MappedRow, Record};
+use std::sync::Arc;
+
+/// Built-in aliases, in normalised form (lower-case letters and digits only).
+const ALIASES: &[(&str, Field)] = &[
+    ("deveui", Field::DevEui),
+    ("eui", Field::DevEui),
+    ("deviceeui", Field::DevEui),
+    ("enddeviceeui", Field::DevEui),
+    ("joineui", Field::JoinEui),
+    ("appeui", Field::JoinEui),
+    ("applicationeui", Field::JoinEui),
+    ("appkey", Field::AppKey),
+    ("applicationkey", Field::AppKey),
+    ("nwkkey", Field::NwkKey),
+    ("networkkey", Field::NwkKey),
+    ("devaddr", Field::DevAddr),
+    ("devaddress", Field::DevAddr),
+    ("deviceaddress", Field::DevAddr),
+    ("nwkskey", Field::NwkSKey),
+    ("networksessionkey", Field::NwkSKey),
+    // LoRaWAN 1.1 renamed the 1.0 NwkSKey to FNwkSIntKey; ThingPark's import column E is "FNwkSIntKey/NwkSKey".
+    ("fnwksintkey", Field::NwkSKey),
+    ("snwksintkey", Field::SNwkSIntKey),
+    ("nwksenckey", Field::NwkSEncKey),
+    ("appskey", Field::AppSKey),
+    ("applicationsessionkey", Field::AppSKey),
+    ("imei", Field::Imei),
+    ("sim", Field::Sim),
+    ("simid", Field::Sim),
+    ("simidentifier", Field::Sim),
+    ("iccid", Field::Iccid),
+    ("eid", Field::Eid),
+    ("imsi", Field::Imsi),
+    ("name", Field::Name),
+    ("devicename", Field::Name),
+    // The Things Stack's device id is the device's name there.
+    ("deviceid", Field::Name),
+    ("model", Field::Model),
+    ("devicemodel", Field::Model),
+    ("deviceprofile", Field::Model),
+    ("deviceprofileid", Field::Model),
+    ("connection", Field::Connection),
+    ("connectionid", Field::Connection),
+    ("applicationserver", Field::Connection),
+    ("applicationserverid", Field::Connection),
+    ("as", Field::Connection),
+    ("asid", Field::Connection),
+    // AWS IoT Core for LoRaWAN: where the uplinks go.
+    ("destinationname", Field::Connection),
+    ("connectivityplan", Field::Plan),
+    ("connectivityplanid", Field::Plan),
+    ("plan", Field::Plan),
+    ("networksubscription", Field::Plan),
+    ("networksubscriptionid", Field::Plan),
+    ("networkcontext", Field::Context),
+    ("cellularnetworkcontext", Field::Context),
+    ("context", Field::Context),
+    ("kind", Field::Kind),
+    ("activation", Field::Kind),
+    ("activationmode", Field::Kind),
+    ("class", Field::Class),
+    ("multicastclass", Field::Class),
+    ("datarate", Field::DataRate),
+    ("downlinkdatarate", Field::DataRate),
+    ("frequency", Field::Frequency),
+    ("downlinkfrequency", Field::Frequency),
+    ("tags", Field::Tags),
+    ("basestationtags", Field::Tags),
+];
+
+/// Lower-case letters and digits only: `Dev EUI (OTAA)` → `deveuiotaa`.
+pub(crate) fn normalise(header: &str) -> String {
+    header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The header without parenthesised notes: `Dev EUI (OTAA)` → `Dev EUI `.
+fn without_notes(header: &str) -> String {
+    let mut out = String::with_capacity(header.len());
+    let mut depth = 0usize;
+    for c in header.chars() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The field a header names: `--mapping` first, then the aliases, then the aliases without notes in brackets or a
+/// `LoRa`/`LoRaWAN` prefix.
+pub(crate) fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+    let key = normalise(header);
+    if key.is_empty() {
+        return None;
+    }
+    if let Some((_, f)) = mapping.iter().find(|(h, _)| normalise(h) == key) {
+        return Some(*f);
+    }
+    let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);
+    if let Some(f) = lookup(&key) {
+        return Some(f);
+    }
+    let bare = normalise(&without_notes(header));
+    let bare = bare
+        .strip_prefix("lorawan")
+        .or_else(|| bare.strip_prefix("lora"))
+        .unwrap_or(&bare);
+    lookup(bare)
+}
+
+/// The field named by `--set` or a mapping file: its canonical name, case-insensitive.
+pub(crate) fn field_named(name: &str) -> Option<Field> {
+    let name = name.trim();
+    Field::ALL
+        .into_iter()
+        .find(|f| f.name().eq_ignore_ascii_case(name))
+}
+
+pub(crate) fn field_names() -> String {
+    Field::ALL.map(Field::name).join(", ")
+}
+
+/// Columns from a header row, when at least one of its cells names a field.
+pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<Vec<Column>> {
+    let columns: Vec<Column> = cells
+        .iter()
+        .enumerate()
+        .map(|(index, cell)| {
+            let header = cell.display().trim().to_string();
+            let field = field_of(&header, mapping);
+            Column {
+                index,
+                header,
+                field,
+            }
+        })
+        .collect();
+    columns.iter().any(|c| c.field.is_some()).then_some(columns)
+}
+
+/// One way of reading a row's cells as fields, computed once per table (or per ThingPark action).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    slots: Vec<(usize, Field, Arc<str>)>,
+}
+
+impl Plan {
+    /// The first column mapping to a field wins.
+    pub(crate) fn new(columns: &[Column]) -> Plan {
+        let mut slots: Vec<(usize, Field, Arc<str>)> = Vec::new();
+        for column in columns {
+            if let Some(field) = column.field
+                && !slots.iter().any(|(_, f, _)| *f == field)
+            {
+                slots.push((column.index, field, Arc::from(column.header.as_str())));
+            }
+        }
+        Plan { slots }
+    }
+
+    pub(crate) fn from_slots(slots: Vec<(usize, Field, Arc<str>)>) -> Plan {
+        Plan { slots }
+    }
+}
+
+/// `--set` defaults, ready to be copied into rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Defaults {
+    values: Vec<(Field, Arc<str>, Cell)>,
+}
+
+impl Defaults {
+    pub(crate) fn new(defaults: &[(Field, String)]) -> Defaults {
+        let mut values: Vec<(Field, Arc<str>, Cell)> = Vec::new();
+        for (field, value) in defaults {
+            // The last `--set` of a field wins, as with most command lines.
+            values.retain(|(f, _, _)| f != field);
+            values.push((
+                *field,
+                Arc::from(format!("--set {}", field.name())),
+                Cell::Text(value.clone()),
+            ));
+        }
+        Defaults { values }
+    }
+
+    /// Fills in, without cloning the record, a row from its cells: `take` gives a cell by index.
+    pub(crate) fn apply(
+        &self,
+        plan: &Plan,
+        row: u64,
+        mut take: impl FnMut(usize) -> Cell,
+    ) -> MappedRow {
+        let mut values = Vec::with_capacity(plan.slots.len() + self.values.len());
+        for (index, field, column) in &plan.slots {
+            let cell = take(*index);
+            if cell.is_blank()
+                && let Some((_, column, default)) = self.values.iter().find(|(f, _, _)| f == field)
+            {
+                values.push(FieldValue {
+                    field: *field,
+                    column: column.clone(),
+                    cell: default.clone(),
+                });
+                continue;
+            }
+            values.push(FieldValue {
+                field: *field,
+                column: column.clone(),
+                cell,
+            });
+        }
+        for (field, column, cell) in &self.values {
+            if !plan.slots.iter().any(|(_, f, _)| f == field) {
+                values.push(FieldValue {
+                    field: *field,
+                    column: column.clone(),
+                    cell: cell.clone(),
+                });
+            }
+        }
+        MappedRow { row, values }
+    }
+}
+
+/// Maps a borrowed record.
+pub(crate) fn map_ref(plan: &Plan, defaults: &Defaults, record: &Record) -> MappedRow {
+    defaults.apply(plan, record.row, |i| {
+        record.cells.get(i).cloned().unwrap_or(Cell::Empty)
+    })
+}
+
+/// Maps an owned record, moving its cells.
+pub(crate) fn map_owned(plan: &Plan, defaults: &Defaults, mut record: Record) -> MappedRow {
+    let row = record.row;
+    defaults.apply(plan, row, |i| {
+        record
+            .cells
+            .get_mut(i)
+            .map(|c| std::mem::replace(c, Cell::Empty))
+            .unwrap_or(Cell::Empty)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendor_headers_map() {
+        let cases = [
+            ("DevEUI", Field::DevEui),
+            ("dev_eui", Field::DevEui),
+            ("DevEui", Field::DevEui),
+            ("Dev EUI (OTAA)", Field::DevEui),
+            ("EUI", Field::DevEui),
+            ("deveui", Field::DevEui),
+            ("JoinEUI", Field::JoinEui),
+            ("AppEUI", Field::JoinEui),
+            ("app_eui", Field::JoinEui),
+            ("join_eui", Field::JoinEui),
+            ("AppKey", Field::AppKey),
+            ("Lora App Key (OTAA)", Field::AppKey),
+            ("app_key", Field::AppKey),
+            ("NwkKey", Field::NwkKey),
+            ("DevAddr", Field::DevAddr),
+            ("dev_addr", Field::DevAddr),
+            ("NwkSKey", Field::NwkSKey),
+            ("nwk_s_key", Field::NwkSKey),
+            ("f_nwk_s_int_key", Field::NwkSKey),
+            ("FNwkSIntKey", Field::NwkSKey),
+            ("SNwkSIntKey", Field::SNwkSIntKey),
+            ("NwkSEncKey", Field::NwkSEncKey),
+            ("AppSKey", Field::AppSKey),
+            ("app_s_key", Field::AppSKey),
+            ("IMEI", Field::Imei),
+            ("ICCID", Field::Iccid),
+            (" ICCID", Field::Iccid),
+            ("SIM", Field::Sim),
+            ("SIM ID", Field::Sim),
+            ("SIM identifier", Field::Sim),
+            ("EID", Field::Eid),
+            ("IMSI", Field::Imsi),
+            ("Name", Field::Name),
+            ("Device name", Field::Name),
+            ("device_id", Field::Name),
+            ("Model", Field::Model),
+            ("Device model", Field::Model),
+            ("Device profile", Field::Model),
+            ("DeviceProfileId", Field::Model),
+            ("Connection", Field::Connection),
+            ("Application server", Field::Connection),
+            ("AS", Field::Connection),
+            ("Connection ID", Field::Connection),
+            ("Connectivity plan", Field::Plan),
+            ("Plan", Field::Plan),
+            ("Network subscription", Field::Plan),
+            ("Network context", Field::Context),
+            ("Cellular network context", Field::Context),
+            ("Context", Field::Context),
+            ("Kind", Field::Kind),
+            ("Activation", Field::Kind),
+            ("Activation mode", Field::Kind),
+            ("Class", Field::Class),
+            ("Data rate", Field::DataRate),
+            ("Downlink data rate", Field::DataRate),
+            ("Frequency", Field::Frequency),
+            ("Downlink frequency", Field::Frequency),
+            ("Tags", Field::Tags),
+            ("Base station tags", Field::Tags),
+        ];
+        for (header, field) in cases {
+            assert_eq!(field_of(header, &[]), Some(field), "{header}");
+        }
+        for header in [
+            "",
+            "id",
+            "description",
+            "PROFILE",
+            "frequency_plan_id",
+            "extra0",
+        ] {
+            assert_eq!(field_of(header, &[]), None, "{header}");
+        }
+    }
+
+    #[test]
+    fn mapping_beats_aliases() {
+        let mapping = vec![
+            ("Serial No".to_string(), Field::DevEui),
+            ("Name".to_string(), Field::Model),
+        ];
+        assert_eq!(field_of("serial-no", &mapping), Some(Field::DevEui));
+        assert_eq!(field_of("NAME", &mapping), Some(Field::Model));
+    }
+
+    #[test]
+    fn first_column_of_a_field_wins_and_defaults_fill_blanks() {
+        let cells: Vec<Cell> = ["EUI", "DevEUI", "Model", "Other"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        let columns = columns_of(&cells, &[]).unwrap();
+        let plan = Plan::new(&columns);
+        let defaults = Defaults::new(&[
+            (Field::Model, "m1".into()),
+            (Field::Connection, "c1".into()),
+        ]);
+        let record = Record {
+            row: 7,
+            cells: vec![
+                Cell::Text("A".into()),
+                Cell::Text("B".into()),
+                Cell::Text(" ".into()),
+            ],
+        };
+        let mapped = map_ref(&plan, &defaults, &record);
+        assert_eq!(mapped, map_owned(&plan, &defaults, record));
+        assert_eq!(mapped.row, 7);
+        assert_eq!(mapped.values.len(), 3);
+        let eui = mapped.get(Field::DevEui).unwrap();
+        assert_eq!((&*eui.column, &eui.cell), ("EUI", &Cell::Text("A".into())));
+        let model = mapped.get(Field::Model).unwrap();
+        assert_eq!(
+            (&*model.column, &model.cell),
+            ("--set model", &Cell::Text("m1".into()))
+        );
+        assert_eq!(
+            &*mapped.get(Field::Connection).unwrap().column,
+            "--set connection"
+        );
+    }
+
+    #[test]
+    fn a_row_without_any_known_header_is_not_a_header() {
+        let cells: Vec<Cell> = ["Shipment 42", "", "2024-01-01"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        assert!(columns_of(&cells, &[]).is_none());
+    }
+}

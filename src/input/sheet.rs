@@ -1,0 +1,198 @@
+//! Spreadsheets through calamine: sheet choice, typed cells, sheet row numbers, and clear refusals.
+
+use super::{Cell, InputError, Record, SheetKind};
+use calamine::{Data, Range, Reader};
+use std::path::Path;
+
+/// The kind of workbook an extension names, if any.
+pub(crate) fn kind_of(path: &Path) -> Option<SheetKind> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "xlsx" => Some(SheetKind::Xlsx),
+        "xlsm" => Some(SheetKind::Xlsm),
+        "xls" => Some(SheetKind::Xls),
+        "ods" => Some(SheetKind::Ods),
+        _ => None,
+    }
+}
+
+fn unusable(path: &Path, message: impl Into<String>) -> InputError {
+    InputError::Unusable {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn is_password_error(e: &calamine::Error) -> bool {
+    use calamine::{Error, OdsError, XlsError, XlsxError};
+    matches!(
+        e,
+        Error::Xlsx(XlsxError::Password)
+            | Error::Xls(XlsError::Password)
+            | Error::Ods(OdsError::Password)
+    )
+}
+
+/// The chosen sheet: its name and its cells.
+pub(crate) struct Sheet {
+    pub name: String,
+    pub range: Range<Data>,
+}
+
+/// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
+pub(crate) fn open(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
+    let mut workbook = calamine::open_workbook_auto(path).map_err(|e| {
+        if is_password_error(&e) {
+            unusable(
+                path,
+                "the workbook is password-protected (encrypted); open it in Excel, remove the password \
+                 (File > Info > Protect Workbook) and save a copy, or export the sheet as CSV",
+            )
+        } else {
+            unusable(
+                path,
+                format!(
+                    "not a readable spreadsheet ({e}); check that the file is a real .xlsx/.xlsm/.xls/.ods \
+                     workbook, or export it as CSV"
+                ),
+            )
+        }
+    })?;
+    let names = workbook.sheet_names();
+    if names.is_empty() {
+        return Err(unusable(path, "the workbook has no sheets"));
+    }
+    let read = |workbook: &mut calamine::Sheets<_>, name: &str| {
+        workbook.worksheet_range(name).map_err(|e| {
+            unusable(
+                path,
+                format!("sheet \"{name}\": cannot be read ({e}); export it as CSV"),
+            )
+        })
+    };
+    match wanted {
+        Some(wanted) => {
+            let name = names
+                .iter()
+                .find(|n| n.as_str() == wanted)
+                .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(wanted)))
+                .or_else(|| wanted.trim().parse::<usize>().ok().and_then(|i| names.get(i)))
+                .cloned()
+                .ok_or_else(|| {
+                    unusable(
+                        path,
+                        format!(
+                            "no sheet \"{wanted}\"; the sheets are {} (give --sheet a name or a 0-based index)",
+                            quoted_list(&names)
+                        ),
+                    )
+                })?;
+            let range = read(&mut workbook, &name)?;
+            Ok(Sheet { name, range })
+        }
+        None => {
+            for name in &names {
+                let range = read(&mut workbook, name)?;
+                if range.used_cells().any(|(_, _, c)| !is_blank(c)) {
+                    return Ok(Sheet {
+                        name: name.clone(),
+                        range,
+                    });
+                }
+            }
+            Err(unusable(
+                path,
+                format!(
+                    "no sheet holds any data (sheets: {}); fill in the first sheet or choose one with --sheet",
+                    quoted_list(&names)
+                ),
+            ))
+        }
+    }
+}
+
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn is_blank(data: &Data) -> bool {
+    match data {
+        Data::Empty => true,
+        Data::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// A calamine cell as a [`Cell`], its type kept.
+pub(crate) fn cell_of(data: &Data) -> Cell {
+    match data {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Int(i) => Cell::Int(*i),
+        Data::Float(f) => Cell::Float(*f),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) => Cell::Date(iso_date(dt)),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Date(s.clone()),
+        Data::Error(e) => Cell::Error(e.to_string()),
+    }
+}
+
+fn iso_date(dt: &calamine::ExcelDateTime) -> String {
+    if dt.is_duration() {
+        return format!("{}", dt.as_f64());
+    }
+    let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+    match (h, mi, s, ms) {
+        (0, 0, 0, 0) => format!("{y:04}-{mo:02}-{d:02}"),
+        (_, _, _, 0) => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}"),
+        _ => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}"),
+    }
+}
+
+/// The sheet's rows from a given index of the range on, with the sheet's own 1-based row numbers; cells are placed
+/// at their sheet column (column A is index 0) and blank rows are skipped.
+pub(crate) struct SheetRows {
+    range: Range<Data>,
+    next: usize,
+    first_row: u64,
+    first_col: usize,
+}
+
+impl SheetRows {
+    pub(crate) fn new(range: Range<Data>) -> SheetRows {
+        let (first_row, first_col) = range.start().unwrap_or((0, 0));
+        SheetRows {
+            range,
+            next: 0,
+            first_row: u64::from(first_row) + 1,
+            first_col: first_col as usize,
+        }
+    }
+}
+
+impl Iterator for SheetRows {
+    type Item = Result<Record, InputError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let (height, width) = (self.range.height(), self.range.width());
+        while self.next < height {
+            let index = self.next;
+            self.next += 1;
+            let row = (0..width).map(|c| self.range.get((index, c)).unwrap_or(&Data::Empty));
+            if row.clone().all(is_blank) {
+                continue;
+            }
+            let mut cells = Vec::with_capacity(self.first_col + width);
+            cells.resize(self.first_col, Cell::Empty);
+            cells.extend(row.map(cell_of));
+            return Some(Ok(Record {
+                row: self.first_row + index as u64,
+                cells,
+            }));
+        }
+        None
+    }
+}

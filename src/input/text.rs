@@ -1,0 +1,447 @@
+//! Delimited text files: encoding and delimiter sniffing, and the streaming row reader with editor line numbers.
+
+use super::{Cell, InputError, Record, TextEncoding};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// How much of the file is looked at to decide encoding, delimiter and format.
+const SAMPLE_BYTES: usize = 64 * 1024;
+/// Rows looked at to decide the delimiter.
+const SNIFF_ROWS: usize = 50;
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// What the first bytes of a text file tell: its encoding, its delimiter, and a decoded sample.
+pub(crate) struct Sniffed {
+    pub encoding: TextEncoding,
+    pub delimiter: u8,
+    /// The first lines, decoded to UTF-8 (whole lines only).
+    pub sample: String,
+}
+
+/// True when the first bytes are a ZIP or OLE container: a workbook (or an encrypted one) under a text name.
+pub(crate) fn looks_binary(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04") || head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0])
+}
+
+/// Reads the start of the file.
+pub(crate) fn read_head(path: &Path) -> Result<Vec<u8>, InputError> {
+    let file = File::open(path).map_err(|source| io_error(path, source))?;
+    let mut head = Vec::with_capacity(SAMPLE_BYTES);
+    file.take(SAMPLE_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|source| io_error(path, source))?;
+    Ok(head)
+}
+
+pub(crate) fn io_error(path: &Path, source: io::Error) -> InputError {
+    InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn sniff(head: &[u8], complete: bool) -> Sniffed {
+    let (encoding, mut sample) = decode_sample(head);
+    if !complete {
+        // A sample cut mid-line would give the last row a wrong field count.
+        if let Some(end) = sample.rfind('\n') {
+            sample.truncate(end + 1);
+        }
+    }
+    let delimiter = sniff_delimiter(&sample);
+    Sniffed {
+        encoding,
+        delimiter,
+        sample,
+    }
+}
+
+fn decode_sample(head: &[u8]) -> (TextEncoding, String) {
+    if let Some(rest) = head.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return (
+            TextEncoding::Utf8Bom,
+            String::from_utf8_lossy(rest).into_owned(),
+        );
+    }
+    if let Some(rest) = head.strip_prefix(&[0xFF, 0xFE]) {
+        let (text, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(rest);
+        return (TextEncoding::Utf16Le, text.into_owned());
+    }
+    if let Some(rest) = head.strip_prefix(&[0xFE, 0xFF]) {
+        let (text, _) = encoding_rs::UTF_16BE.decode_without_bom_handling(rest);
+        return (TextEncoding::Utf16Be, text.into_owned());
+    }
+    match std::str::from_utf8(head) {
+        Ok(text) => (TextEncoding::Utf8, text.to_owned()),
+        // Only the sample's end was cut inside a character: still UTF-8.
+        Err(e) if e.error_len().is_none() => (
+            TextEncoding::Utf8,
+            String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned(),
+        ),
+        Err(_) => {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(head);
+            (TextEncoding::Windows1252, text.into_owned())
+        }
+    }
+}
+
+/// The delimiter that splits the sample's lines most consistently into more than one field (quote-aware);
+/// a comma when none does. `#` comment lines are ignored.
+fn sniff_delimiter(sample: &str) -> u8 {
+    let lines: String = sample
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let mut best = (b',', 0usize, 0usize);
+    for delimiter in DELIMITERS {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(lines.as_bytes());
+        let counts: Vec<usize> = reader
+            .byte_records()
+            .take(SNIFF_ROWS)
+            .filter_map(Result::ok)
+            .map(|r| r.len())
+            .collect();
+        let Some(mode) = mode(&counts) else { continue };
+        if mode < 2 {
+            continue;
+        }
+        let agreeing = counts.iter().filter(|&&c| c == mode).count();
+        // More rows agreeing wins; then more fields.
+        if (agreeing, mode) > (best.1, best.2) {
+            best = (delimiter, agreeing, mode);
+        }
+    }
+    best.0
+}
+
+fn mode(counts: &[usize]) -> Option<usize> {
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    for &c in counts {
+        match seen.iter_mut().find(|(v, _)| *v == c) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((c, 1)),
+        }
+    }
+    seen.into_iter()
+        .max_by_key(|&(v, n)| (n, v))
+        .map(|(v, _)| v)
+}
+
+/// Opens the file as a UTF-8 byte stream: BOMs dropped, UTF-16 transcoded, a final newline guaranteed.
+fn open_stream(path: &Path, encoding: TextEncoding) -> Result<Box<dyn Read + Send>, InputError> {
+    let mut file = File::open(path).map_err(|source| io_error(path, source))?;
+    let bom_len = match encoding {
+        TextEncoding::Utf8Bom => 3,
+        TextEncoding::Utf16Le | TextEncoding::Utf16Be => 2,
+        TextEncoding::Utf8 | TextEncoding::Windows1252 => 0,
+    };
+    let mut bom = [0u8; 3];
+    file.read_exact(&mut bom[..bom_len])
+        .map_err(|source| io_error(path, source))?;
+    let inner: Box<dyn Read + Send> = match encoding {
+        TextEncoding::Utf16Le => Box::new(Transcoder::new(
+            file,
+            encoding_rs::UTF_16LE.new_decoder_without_bom_handling(),
+        )),
+        TextEncoding::Utf16Be => Box::new(Transcoder::new(
+            file,
+            encoding_rs::UTF_16BE.new_decoder_without_bom_handling(),
+        )),
+        _ => Box::new(file),
+    };
+    Ok(Box::new(FinalNewline {
+        inner,
+        last: b'\n',
+        done: false,
+    }))
+}
+
+/// Makes sure the stream ends with `\n`, so that every record's terminator is consumed and its line number known.
+struct FinalNewline {
+    inner: Box<dyn Read + Send>,
+    last: u8,
+    done: bool,
+}
+
+impl Read for FinalNewline {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.last = buf[n - 1];
+            return Ok(n);
+        }
+        self.done = true;
+        if self.last != b'\n' {
+            buf[0] = b'\n';
+            return Ok(1);
+        }
+        Ok(0)
+    }
+}
+
+/// UTF-16 to UTF-8, chunk by chunk.
+struct Transcoder<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    input_len: usize,
+    output: Vec<u8>,
+    out_start: usize,
+    out_end: usize,
+    eof: bool,
+    finished: bool,
+}
+
+impl<R: Read> Transcoder<R> {
+    fn new(inner: R, decoder: encoding_rs::Decoder) -> Self {
+        Transcoder {
+            inner,
+            decoder,
+            input: vec![0; 32 * 1024],
+            input_len: 0,
+            output: vec![0; 64 * 1024],
+            out_start: 0,
+            out_end: 0,
+            eof: false,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Transcoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_start == self.out_end {
+            if self.finished {
+                return Ok(0);
+            }
+            if !self.eof && self.input_len < self.input.len() {
+                let n = self.inner.read(&mut self.input[self.input_len..])?;
+                if n == 0 {
+                    self.eof = true;
+                }
+                self.input_len += n;
+            }
+            let (result, read, written, _) = self.decoder.decode_to_utf8(
+                &self.input[..self.input_len],
+                &mut self.output,
+                self.eof,
+            );
+            self.input.copy_within(read..self.input_len, 0);
+            self.input_len -= read;
+            self.out_start = 0;
+            self.out_end = written;
+            if self.eof && result == encoding_rs::CoderResult::InputEmpty {
+                self.finished = true;
+            }
+        }
+        let n = buf.len().min(self.out_end - self.out_start);
+        buf[..n].copy_from_slice(&self.output[self.out_start..self.out_start + n]);
+        self.out_start += n;
+        Ok(n)
+    }
+}
+
+/// Streams the records of a delimited file with the line number each starts on.
+pub(crate) struct TextRows {
+    path: PathBuf,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    record: csv::ByteRecord,
+    last_line: u64,
+    failed: bool,
+}
+
+impl TextRows {
+    pub(crate) fn open(
+        path: &Path,
+        encoding: TextEncoding,
+        delimiter: u8,
+        comments: bool,
+    ) -> Result<TextRows, InputError> {
+        let stream = open_stream(path, encoding)?;
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            // Only `\n` ends a record, so that the line count after a record is exact; a `\r` before it is dropped.
+            .terminator(csv::Terminator::Any(b'\n'))
+            .comment(comments.then_some(b'#'))
+            .buffer_capacity(64 * 1024)
+            .from_reader(stream);
+        Ok(TextRows {
+            path: path.to_path_buf(),
+            reader,
+            record: csv::ByteRecord::new(),
+            last_line: 0,
+            failed: false,
+        })
+    }
+
+    fn read(&mut self) -> Option<Result<Record, InputError>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(e) => {
+                    self.failed = true;
+                    let row = e.position().map(|p| p.line()).unwrap_or(self.last_line + 1);
+                    return Some(Err(InputError::AtRow {
+                        path: self.path.clone(),
+                        row,
+                        message: format!("cannot read this line: {e}"),
+                    }));
+                }
+            }
+            // The terminating `\n` has been counted, so the record ends on the line before.
+            let end_line = self.reader.position().line() - 1;
+            let row = if end_line == self.last_line + 1 {
+                end_line
+            } else {
+                let inner_newlines = self
+                    .record
+                    .as_slice()
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count() as u64;
+                end_line - inner_newlines
+            };
+            self.last_line = end_line;
+            let cells = decode_cells(&self.record);
+            if cells.iter().all(Cell::is_blank) {
+                continue;
+            }
+            return Some(Ok(Record { row, cells }));
+        }
+    }
+}
+
+impl Iterator for TextRows {
+    type Item = Result<Record, InputError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.read()
+    }
+}
+
+/// UTF-8 where the bytes are UTF-8, else Windows-1252 (per field: files mixing both exist).
+fn decode_cells(record: &csv::ByteRecord) -> Vec<Cell> {
+    let len = record.len();
+    let mut cells = Vec::with_capacity(len);
+    for (i, field) in record.iter().enumerate() {
+        let field = if i + 1 == len {
+            field.strip_suffix(b"\r").unwrap_or(field)
+        } else {
+            field
+        };
+        if field.is_empty() {
+            cells.push(Cell::Empty);
+            continue;
+        }
+        let text = match std::str::from_utf8(field) {
+            Ok(s) => s.to_owned(),
+            Err(_) => encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(field)
+                .0
+                .into_owned(),
+        };
+        cells.push(Cell::Text(text));
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows_of(bytes: &[u8]) -> Vec<(u64, Vec<String>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let sniffed = sniff(bytes, true);
+        TextRows::open(&path, sniffed.encoding, sniffed.delimiter, false)
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.row, r.cells.iter().map(Cell::display).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_and_quoted_newlines() {
+        for text in [
+            "a,b\n1,2\n\n3,4\n\"x\ny\",5\n6,7",
+            "a,b\r\n1,2\r\n\r\n3,4\r\n\"x\r\ny\",5\r\n6,7\r\n",
+        ] {
+            let rows = rows_of(text.as_bytes());
+            let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+            assert_eq!(lines, [1, 2, 4, 5, 7], "{text:?}");
+            assert_eq!(rows[4].1, ["6", "7"]);
+            assert_eq!(rows[3].1[0].replace('\r', ""), "x\ny");
+        }
+    }
+
+    #[test]
+    fn rows_of_only_delimiters_are_blank() {
+        let rows = rows_of(b"a;b\n;\n1;2\n");
+        assert_eq!(
+            rows,
+            [
+                (1, vec!["a".into(), "b".into()]),
+                (3, vec!["1".into(), "2".into()])
+            ]
+        );
+    }
+
+    #[test]
+    fn delimiter_is_sniffed_quote_aware() {
+        assert_eq!(sniff_delimiter("a;b;c\n\"x;y\";2;3\n"), b';');
+        assert_eq!(sniff_delimiter("a,b\n\"x;y;z\",2\n"), b',');
+        assert_eq!(sniff_delimiter("a\tb\n1\t2\n"), b'\t');
+        assert_eq!(sniff_delimiter("a|b|c\n1|2|3\n"), b'|');
+        assert_eq!(sniff_delimiter("dev_eui\n1111\n"), b',');
+        // A comma inside some names does not beat the real delimiter.
+        assert_eq!(sniff_delimiter("n;e\nx, y;1\nz;2\nw;3\n"), b';');
+    }
+
+    #[test]
+    fn utf8_cut_at_sample_end_is_still_utf8() {
+        let bytes = "é".as_bytes();
+        assert_eq!(decode_sample(&bytes[..1]).0, TextEncoding::Utf8);
+        assert_eq!(decode_sample(b"caf\xe9\n").0, TextEncoding::Windows1252);
+        assert_eq!(decode_sample(b"caf\xe9\n").1, "café\n");
+    }
+
+    #[test]
+    fn transcoder_handles_small_reads() {
+        let text = "DevEUI\tName\nAABB\tcafé ✓\n".repeat(2000);
+        let mut bytes = Vec::new();
+        for u in text.encode_utf16() {
+            bytes.extend_from_slice(&u.to_be_bytes());
+        }
+        let mut t = Transcoder::new(
+            &bytes[..],
+            encoding_rs::UTF_16BE.new_decoder_without_bom_handling(),
+        );
+        let mut out = Vec::new();
+        let mut buf = [0u8; 7];
+        loop {
+            let n = t.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+}

@@ -4,8 +4,16 @@
 //! Public contract used by `platform`, `journal`, `engine` and `report` (keep these paths and meanings):
 //! `Kind`, `Eui`, `Key`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `SimId`, `Imsi`, `Device`, `Ids`, `Refs`, `RefValue`,
 //! `RowError`, `ErrorCode`, `Checker`, `Verdict`.
+//!
+//! Inside: `ids` (identifier parsers), `damage` (what a spreadsheet did to an identifier), `check` (kinds, required
+//! fields, duplicates).
 
-use crate::input::MappedRow;
+mod check;
+pub mod damage;
+pub mod ids;
+
+pub use check::{Checker, parse_kind};
+pub use ids::IdError;
 
 /// The kind of a row, and of the request it makes.
 #[derive(
@@ -271,22 +279,4 @@ pub struct Verdict {
     /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
     pub id: Option<String>,
     pub result: Result<Device, Vec<RowError>>,
-}
-
-/// Checks rows one after another; remembers identifiers to report duplicates on every later row, naming the first.
-#[derive(Debug, Default)]
-pub struct Checker {
-    forced_kind: Option<Kind>,
-}
-
-impl Checker {
-    pub fn new(forced_kind: Option<Kind>) -> Checker {
-        Checker { forced_kind }
-    }
-
-    /// Checks one mapped row: every error of the row, not only the first.
-    pub fn check(&mut self, row: &MappedRow) -> Verdict {
-        let _ = (row, self.forced_kind);
-        todo!("issue 2: row checks")
-    }
 }

@@ -1,0 +1,780 @@
+//! Row checks: a `MappedRow` becomes a `Device` or every one of its `RowError`s. Owns kind detection, the required
+//! fields of each kind and duplicate detection across the file.
+
+use super::damage::identifier_text;
+use super::ids::IdError;
+use super::{
+    DevAddr, Device, Eid, ErrorCode, Eui, Iccid, Ids, Imei, Imsi, Key, Kind, McClass, RefValue,
+    Refs, RowError, SimId, Verdict,
+};
+use crate::input::{Field, FieldValue, MappedRow};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A cheap hash for identifiers that are already numbers; the final mix spreads keys that differ only in their
+/// high bits (EUIs of one vendor prefix) across the table.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x
+    }
+}
+
+type IdMap<K> = HashMap<K, u32, BuildHasherDefault<IdHasher>>;
+
+/// The identifiers seen so far and the row each was first seen on. Numbers rather than strings, and the row as
+/// `u32`, so that a million rows fit in a few tens of MiB.
+#[derive(Debug, Default)]
+struct Seen {
+    eui: IdMap<u64>,
+    imei: IdMap<u64>,
+    sim: IdMap<u128>,
+}
+
+/// The first row an identifier was seen on, recording `row` when it is new.
+fn first_seen<K: std::hash::Hash + Eq>(map: &mut IdMap<K>, key: K, row: u64) -> Option<u64> {
+    let row = u32::try_from(row).unwrap_or(u32::MAX);
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Occupied(e) => Some(u64::from(*e.get())),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(row);
+            None
+        }
+    }
+}
+
+/// Checks rows one after another; remembers identifiers to report duplicates on every later row, naming the first.
+#[derive(Debug, Default)]
+pub struct Checker {
+    forced_kind: Option<Kind>,
+    seen: Seen,
+}
+
+/// Reads a kind as files write it: `otaa`, `OTAA`, `CREATE_OTAA`, `LoRaWAN OTAA`, `multicast group`, ….
+pub fn parse_kind(text: &str) -> Option<Kind> {
+    let t: String = text
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let t = t.strip_prefix("create").unwrap_or(&t);
+    let t = t.strip_prefix("lorawan").unwrap_or(t);
+    match t {
+        "otaa" => Some(Kind::Otaa),
+        "abp" => Some(Kind::Abp),
+        "cellular" | "lte" | "ltem" | "nbiot" => Some(Kind::Cellular),
+        "multicast" | "multicastgroup" | "mcast" => Some(Kind::Multicast),
+        _ => None,
+    }
+}
+
+fn present(row: &MappedRow, field: Field) -> bool {
+    row.get(field).is_some_and(|v| !v.cell.is_blank())
+}
+
+/// The kind the columns of a row point to. With `filled`, only non-blank cells count, so that a file mixing kinds
+/// is read row by row; without, any mapped column counts, so that a blank key reads as missing, not as no kind.
+fn kind_from_columns(row: &MappedRow, filled: bool) -> Option<Kind> {
+    let has = |f: Field| {
+        if filled {
+            present(row, f)
+        } else {
+            row.get(f).is_some()
+        }
+    };
+    if has(Field::AppKey) {
+        Some(Kind::Otaa)
+    } else if has(Field::DevAddr) && has(Field::NwkSKey) && has(Field::AppSKey) {
+        if has(Field::Class) || has(Field::Frequency) || has(Field::DataRate) {
+            Some(Kind::Multicast)
+        } else {
+            Some(Kind::Abp)
+        }
+    } else if has(Field::Imei) || has(Field::Sim) || has(Field::Iccid) || has(Field::Eid) {
+        Some(Kind::Cellular)
+    } else {
+        None
+    }
+}
+
+/// The errors of one row, collected while its fields are read.
+struct RowCheck<'a> {
+    row: &'a MappedRow,
+    kind: Kind,
+    errors: Vec<RowError>,
+    /// The identifiers that parsed, kept even when another field fails so duplicates are still reported.
+    dev_eui: Option<Eui>,
+    imei: Option<Imei>,
+    sim: Option<SimId>,
+}
+
+impl<'a> RowCheck<'a> {
+    fn column(&self, field: Field) -> String {
+        self.row
+            .get(field)
+            .map(|v| v.column.to_string())
+            .unwrap_or_default()
+    }
+
+    fn push(&mut self, field: Field, code: ErrorCode, message: String) {
+        let column = self.column(field);
+        self.errors.push(RowError {
+            field: field.name().to_string(),
+            column,
+            code,
+            message,
+        });
+    }
+
+    fn missing(&mut self, field: Field, what: &str) {
+        let hint = if self.row.get(field).is_some() {
+            "the cell is empty".to_string()
+        } else {
+            format!("add a column or --set {}=…", field.name())
+        };
+        self.push(
+            field,
+            ErrorCode::Missing,
+            format!(
+                "{what} is missing: {} rows need it ({hint})",
+                self.kind.as_str()
+            ),
+        );
+    }
+
+    /// Parses an identifier field; absent is an error only when `required`.
+    fn ident<T>(
+        &mut self,
+        field: Field,
+        what: &str,
+        required: bool,
+        parse: fn(&str) -> Result<T, IdError>,
+    ) -> Option<T> {
+        let Some(FieldValue { cell, .. }) = self.row.get(field) else {
+            if required {
+                self.missing(field, what);
+            }
+            return None;
+        };
+        let parsed = match identifier_text(field, cell) {
+            Ok(None) => {
+                if required {
+                    self.missing(field, what);
+                }
+                return None;
+            }
+            Ok(Some(text)) => parse(&text),
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(field, e.code, e.message);
+                None
+            }
+        }
+    }
+
+    /// A free-text field, trimmed; `None` when blank.
+    fn text(&self, field: Field) -> Option<String> {
+        let v = self.row.get(field)?;
+        if v.cell.is_blank() {
+            return None;
+        }
+        let s = v.cell.display();
+        Some(s.trim().to_string())
+    }
+
+    fn reference(&mut self, field: Field, what: &str, required: bool) -> Option<RefValue> {
+        match self.text(field) {
+            Some(value) => Some(RefValue {
+                value,
+                column: self.column(field),
+            }),
+            None => {
+                if required {
+                    self.missing(field, what);
+                }
+                None
+            }
+        }
+    }
+
+    fn refs(&mut self) -> Refs {
+        let (model_required, plan_required) = match self.kind {
+            Kind::Otaa | Kind::Abp => (true, false),
+            Kind::Cellular => (true, true),
+            Kind::Multicast => (false, false),
+        };
+        Refs {
+            model: self.reference(Field::Model, "the device model", model_required),
+            connection: self.reference(Field::Connection, "the connection", true),
+            plan: self.reference(Field::Plan, "the connectivity plan", plan_required),
+            context: self.reference(Field::Context, "the network context", false),
+        }
+    }
+
+    fn class(&mut self) -> Option<McClass> {
+        let Some(text) = self.text(Field::Class) else {
+            self.missing(Field::Class, "the multicast class");
+            return None;
+        };
+        let t: String = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        match t.strip_prefix("CLASS").unwrap_or(&t) {
+            "B" => Some(McClass::B),
+            "C" => Some(McClass::C),
+            _ => {
+                self.push(
+                    Field::Class,
+                    ErrorCode::Invalid,
+                    format!("multicast class '{text}' is not B or C"),
+                );
+                None
+            }
+        }
+    }
+
+    fn data_rate(&mut self) -> Option<u8> {
+        let Some(text) = self.text(Field::DataRate) else {
+            self.missing(Field::DataRate, "the downlink data rate");
+            return None;
+        };
+        let t = text.trim();
+        let digits = t
+            .strip_prefix("DR")
+            .or_else(|| t.strip_prefix("dr"))
+            .unwrap_or(t)
+            .trim();
+        match digits.parse::<u8>() {
+            Ok(dr) if dr <= 15 => Some(dr),
+            _ => {
+                self.push(
+                    Field::DataRate,
+                    ErrorCode::Invalid,
+                    format!("downlink data rate '{text}' is not a data rate from 0 to 15"),
+                );
+                None
+            }
+        }
+    }
+
+    fn frequency(&mut self) -> Option<f64> {
+        let Some(text) = self.text(Field::Frequency) else {
+            self.missing(Field::Frequency, "the downlink frequency");
+            return None;
+        };
+        let lower = text.to_ascii_lowercase();
+        let number = lower.trim_end_matches("mhz").trim();
+        match number.parse::<f64>() {
+            // Some files give the frequency in Hz; ThingPark wants MHz.
+            Ok(f) if f.is_finite() && f >= 1.0e6 => Some(f / 1.0e6),
+            Ok(f) if f.is_finite() && f > 0.0 => Some(f),
+            _ => {
+                self.push(
+                    Field::Frequency,
+                    ErrorCode::Invalid,
+                    format!("downlink frequency '{text}' is not a frequency in MHz (e.g. 869.525)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn tags(&self) -> Vec<String> {
+        self.text(Field::Tags)
+            .map(|t| {
+                t.split([';', ','])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn lorawan_session(&mut self) -> (Option<Eui>, Option<DevAddr>, Option<Key>, Option<Key>) {
+        let dev_eui = self.ident(Field::DevEui, "the DevEUI", true, Eui::parse);
+        self.dev_eui.clone_from(&dev_eui);
+        (
+            dev_eui,
+            self.ident(Field::DevAddr, "the DevAddr", true, DevAddr::parse),
+            self.ident(Field::NwkSKey, "the NwkSKey", true, Key::parse),
+            self.ident(Field::AppSKey, "the AppSKey", true, Key::parse),
+        )
+    }
+
+    fn ids(&mut self) -> Option<Ids> {
+        match self.kind {
+            Kind::Otaa => {
+                let dev_eui = self.ident(Field::DevEui, "the DevEUI", true, Eui::parse);
+                self.dev_eui.clone_from(&dev_eui);
+                let join_eui = self.ident(Field::JoinEui, "the JoinEUI", false, Eui::parse);
+                let app_key = self.ident(Field::AppKey, "the AppKey", true, Key::parse);
+                let nwk_key = self.ident(Field::NwkKey, "the NwkKey", false, Key::parse);
+                Some(Ids::Otaa {
+                    dev_eui: dev_eui?,
+                    join_eui,
+                    app_key: app_key?,
+                    nwk_key,
+                })
+            }
+            Kind::Abp => {
+                let (dev_eui, dev_addr, nwk_s_key, app_s_key) = self.lorawan_session();
+                let s_nwk_s_int_key =
+                    self.ident(Field::SNwkSIntKey, "the SNwkSIntKey", false, Key::parse);
+                let nwk_s_enc_key =
+                    self.ident(Field::NwkSEncKey, "the NwkSEncKey", false, Key::parse);
+                Some(Ids::Abp {
+                    dev_eui: dev_eui?,
+                    dev_addr: dev_addr?,
+                    nwk_s_key: nwk_s_key?,
+                    app_s_key: app_s_key?,
+                    s_nwk_s_int_key,
+                    nwk_s_enc_key,
+                })
+            }
+            Kind::Cellular => {
+                let imei = self.ident(Field::Imei, "the IMEI", false, Imei::parse);
+                let sim = self.ident(Field::Sim, "the SIM identifier", false, SimId::parse);
+                let iccid = self.ident(Field::Iccid, "the ICCID", false, Iccid::parse);
+                let eid = self.ident(Field::Eid, "the EID", false, Eid::parse);
+                let imsi = self.ident(Field::Imsi, "the IMSI", false, Imsi::parse);
+                let sim = sim.or(iccid.map(SimId::Iccid)).or(eid.map(SimId::Eid));
+                self.imei.clone_from(&imei);
+                self.sim.clone_from(&sim);
+                let id_fields = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
+                let any_given = id_fields.iter().any(|&f| present(self.row, f));
+                if !any_given {
+                    let field = id_fields
+                        .into_iter()
+                        .find(|&f| self.row.get(f).is_some())
+                        .unwrap_or(Field::Imei);
+                    self.push(
+                        field,
+                        ErrorCode::Missing,
+                        "the IMEI and the SIM identifier are both missing: cellular rows need one of them \
+                         (an IMEI, or an ICCID/EID)"
+                            .to_string(),
+                    );
+                }
+                if imei.is_none() && sim.is_none() {
+                    return None;
+                }
+                Some(Ids::Cellular { imei, sim, imsi })
+            }
+            Kind::Multicast => {
+                let (dev_eui, dev_addr, nwk_s_key, app_s_key) = self.lorawan_session();
+                let class = self.class();
+                let data_rate = self.data_rate();
+                let frequency = self.frequency();
+                Some(Ids::Multicast {
+                    dev_eui: dev_eui?,
+                    dev_addr: dev_addr?,
+                    nwk_s_key: nwk_s_key?,
+                    app_s_key: app_s_key?,
+                    class: class?,
+                    data_rate: data_rate?,
+                    frequency: frequency?,
+                    tags: self.tags(),
+                })
+            }
+        }
+    }
+}
+
+impl Checker {
+    pub fn new(forced_kind: Option<Kind>) -> Checker {
+        Checker {
+            forced_kind,
+            seen: Seen::default(),
+        }
+    }
+
+    /// The row's kind: its own kind column, else `--kind`, else what its columns show.
+    fn kind_of(&self, row: &MappedRow) -> Result<Kind, RowError> {
+        if let Some(v) = row.get(Field::Kind).filter(|v| !v.cell.is_blank()) {
+            let text = v.cell.display();
+            return parse_kind(&text).ok_or_else(|| RowError {
+                field: Field::Kind.name().to_string(),
+                column: v.column.to_string(),
+                code: ErrorCode::UnknownKind,
+                message: format!(
+                    "kind '{}' is not one of otaa, abp, cellular, multicast",
+                    text.trim()
+                ),
+            });
+        }
+        self.forced_kind
+            .or_else(|| kind_from_columns(row, true))
+            .or_else(|| kind_from_columns(row, false))
+            .ok_or_else(|| RowError {
+                field: Field::Kind.name().to_string(),
+                column: String::new(),
+                code: ErrorCode::UnknownKind,
+                message: "the row's kind cannot be told: it has no AppKey (otaa), no DevAddr with session keys \
+                          (abp), no IMEI or SIM (cellular); give a kind column or --kind"
+                    .to_string(),
+            })
+    }
+
+    /// Checks one mapped row: every error of the row, not only the first.
+    pub fn check(&mut self, row: &MappedRow) -> Verdict {
+        let kind = match self.kind_of(row) {
+            Ok(kind) => kind,
+            Err(e) => {
+                return Verdict {
+                    row: row.row,
+                    kind: None,
+                    id: None,
+                    result: Err(vec![e]),
+                };
+            }
+        };
+        let mut check = RowCheck {
+            row,
+            kind,
+            errors: Vec::new(),
+            dev_eui: None,
+            imei: None,
+            sim: None,
+        };
+        let ids = check.ids();
+        let refs = check.refs();
+        let name = check.text(Field::Name);
+        let id = self.note_duplicates(&mut check);
+        let result = match ids {
+            Some(ids) if check.errors.is_empty() => Ok(Device {
+                row: row.row,
+                name,
+                ids,
+                refs,
+            }),
+            _ => Err(check.errors),
+        };
+        Verdict {
+            row: row.row,
+            kind: Some(kind),
+            id,
+            result,
+        }
+    }
+
+    /// Remembers the row's identifiers, reports those seen before, and returns the row's identifier.
+    fn note_duplicates(&mut self, check: &mut RowCheck<'_>) -> Option<String> {
+        let row = check.row.row;
+        if let Some(dev_eui) = check.dev_eui.take() {
+            if let Some(first) = first_seen(&mut self.seen.eui, dev_eui.to_u64(), row) {
+                check.push(
+                    Field::DevEui,
+                    ErrorCode::Duplicate,
+                    format!("DevEUI {dev_eui} is already on row {first}"),
+                );
+            }
+            return Some(dev_eui.to_string());
+        }
+        let imei = check.imei.take();
+        let sim = check.sim.take();
+        if let Some(imei) = &imei
+            && let Some(first) = first_seen(&mut self.seen.imei, imei.to_u64(), row)
+        {
+            check.push(
+                Field::Imei,
+                ErrorCode::Duplicate,
+                format!("IMEI {imei} is already on row {first}"),
+            );
+        }
+        if let Some(sim) = &sim
+            && let Some(first) = first_seen(&mut self.seen.sim, sim.to_u128(), row)
+        {
+            let field = [Field::Sim, Field::Iccid, Field::Eid]
+                .into_iter()
+                .find(|&f| present(check.row, f))
+                .unwrap_or(Field::Sim);
+            let what = match sim {
+                SimId::Iccid(_) => "ICCID",
+                SimId::Eid(_) => "EID",
+            };
+            check.push(
+                field,
+                ErrorCode::Duplicate,
+                format!("{what} {} is already on row {first}", sim.as_str()),
+            );
+        }
+        imei.map(|i| i.to_string())
+            .or_else(|| sim.map(|s| s.as_str().to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Cell;
+    use std::sync::Arc;
+
+    fn row(n: u64, cells: &[(Field, Cell)]) -> MappedRow {
+        MappedRow {
+            row: n,
+            values: cells
+                .iter()
+                .map(|(f, c)| FieldValue {
+                    field: *f,
+                    column: Arc::from(f.name()),
+                    cell: c.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    fn t(s: &str) -> Cell {
+        Cell::Text(s.to_string())
+    }
+
+    fn otaa(n: u64, eui: &str, key: &str) -> MappedRow {
+        row(
+            n,
+            &[
+                (Field::DevEui, t(eui)),
+                (Field::AppKey, t(key)),
+                (Field::Model, t("SMTC/LoRaMoteA.1_EU")),
+                (Field::Connection, t("my MQTT application")),
+            ],
+        )
+    }
+
+    const KEY: &str = "7374757A3FDD092947CE2DE9321C6040";
+
+    fn codes(v: &Verdict) -> Vec<(String, ErrorCode)> {
+        match &v.result {
+            Ok(_) => vec![],
+            Err(errors) => errors.iter().map(|e| (e.field.clone(), e.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_clean_otaa_row_becomes_a_device() {
+        let mut checker = Checker::new(None);
+        let v = checker.check(&otaa(2, "70b3d5e7-56000001", KEY));
+        assert_eq!(v.kind, Some(Kind::Otaa));
+        assert_eq!(v.id.as_deref(), Some("70B3D5E756000001"));
+        let device = v.result.unwrap();
+        assert_eq!(device.kind(), Kind::Otaa);
+        assert_eq!(device.refs.model.unwrap().value, "SMTC/LoRaMoteA.1_EU");
+    }
+
+    #[test]
+    fn every_error_of_a_row_is_reported() {
+        let mut checker = Checker::new(None);
+        let r = row(
+            3,
+            &[
+                (Field::DevEui, t("70B3D5E75600000G")),
+                (Field::AppKey, t("7374757A")),
+                (Field::Model, Cell::Empty),
+            ],
+        );
+        let v = checker.check(&r);
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("dev_eui".into(), ErrorCode::Hex),
+                ("app_key".into(), ErrorCode::Length),
+                ("model".into(), ErrorCode::Missing),
+                ("connection".into(), ErrorCode::Missing),
+            ]
+        );
+        let errors = v.result.unwrap_err();
+        assert_eq!(errors[2].column, "model");
+        assert_eq!(errors[3].column, "");
+        assert!(errors.iter().all(|e| !e.message.contains("7374757A")));
+    }
+
+    #[test]
+    fn duplicates_name_the_first_row_even_when_other_fields_fail() {
+        let mut checker = Checker::new(None);
+        assert!(
+            checker
+                .check(&otaa(2, "70B3D5E756000001", KEY))
+                .result
+                .is_ok()
+        );
+        let v = checker.check(&otaa(5, "70B3D5E756000001", "bad"));
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("app_key".into(), ErrorCode::Length),
+                ("dev_eui".into(), ErrorCode::Duplicate)
+            ]
+        );
+        assert!(v.result.unwrap_err()[1].message.contains("row 2"));
+        let v = checker.check(&otaa(9, "70B3D5E756000001", KEY));
+        assert!(v.result.unwrap_err()[0].message.contains("row 2"));
+    }
+
+    #[test]
+    fn kind_comes_from_the_kind_column_then_the_option_then_the_columns() {
+        assert_eq!(parse_kind("CREATE_OTAA"), Some(Kind::Otaa));
+        assert_eq!(parse_kind(" abp "), Some(Kind::Abp));
+        assert_eq!(parse_kind("Multicast group"), Some(Kind::Multicast));
+        assert_eq!(parse_kind("CREATE_CELLULAR"), Some(Kind::Cellular));
+        assert_eq!(parse_kind("zigbee"), None);
+
+        let mut checker = Checker::new(None);
+        let mut r = otaa(2, "70B3D5E756000001", KEY);
+        r.values.push(FieldValue {
+            field: Field::Kind,
+            column: Arc::from("Activation"),
+            cell: t("zigbee"),
+        });
+        let v = checker.check(&r);
+        assert_eq!(v.kind, None);
+        assert_eq!(codes(&v), vec![("kind".into(), ErrorCode::UnknownKind)]);
+
+        let bare = row(3, &[(Field::Name, t("x"))]);
+        assert_eq!(
+            codes(&Checker::new(None).check(&bare)),
+            vec![("kind".into(), ErrorCode::UnknownKind)]
+        );
+        let v = Checker::new(Some(Kind::Abp)).check(&bare);
+        assert_eq!(v.kind, Some(Kind::Abp));
+        assert!(codes(&v).contains(&("dev_addr".into(), ErrorCode::Missing)));
+
+        // A blank AppKey in an OTAA file is a missing AppKey, not an unknown kind.
+        let v = Checker::new(None).check(&otaa(4, "70B3D5E756000001", ""));
+        assert_eq!(v.kind, Some(Kind::Otaa));
+        assert_eq!(codes(&v), vec![("app_key".into(), ErrorCode::Missing)]);
+    }
+
+    #[test]
+    fn abp_and_multicast_rows() {
+        let session = [
+            (Field::DevEui, t("70B3D5E756000999")),
+            (Field::DevAddr, t("785D25E2")),
+            (Field::NwkSKey, t(KEY)),
+            (Field::AppSKey, t("8D67B0D6359D11ACFC45AD4BB9CE2D4F")),
+            (Field::Model, t("SMTC/LoRaMoteA.1_EU")),
+            (Field::Connection, t("my MQTT application")),
+        ];
+        let v = Checker::new(None).check(&row(2, &session));
+        assert_eq!(v.kind, Some(Kind::Abp));
+        assert!(v.result.is_ok(), "{:?}", v.result);
+
+        let mut mc = session.to_vec();
+        mc.extend([
+            (Field::Class, t("Class C")),
+            (Field::DataRate, Cell::Float(15.0)),
+            (Field::Frequency, Cell::Float(869.525)),
+            (Field::Tags, t("tag1; tag2")),
+        ]);
+        let v = Checker::new(None).check(&row(2, &mc));
+        assert_eq!(v.kind, Some(Kind::Multicast));
+        match v.result.unwrap().ids {
+            Ids::Multicast {
+                class,
+                data_rate,
+                frequency,
+                tags,
+                ..
+            } => {
+                assert_eq!(class, McClass::C);
+                assert_eq!(data_rate, 15);
+                assert_eq!(frequency, 869.525);
+                assert_eq!(tags, vec!["tag1", "tag2"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        mc[6] = (Field::Class, t("A"));
+        mc[7] = (Field::DataRate, t("16"));
+        let v = Checker::new(None).check(&row(2, &mc));
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("class".into(), ErrorCode::Invalid),
+                ("data_rate".into(), ErrorCode::Invalid)
+            ]
+        );
+    }
+
+    #[test]
+    fn cellular_rows_need_an_imei_or_a_sim_and_a_plan() {
+        let base = [
+            (Field::Model, t("CUSTOM/LTE_Dongle")),
+            (Field::Connection, t("my MQTT application")),
+            (Field::Plan, t("Cellular CP")),
+        ];
+        let mut r = base.to_vec();
+        r.push((Field::Imei, t("123456789012347")));
+        r.push((Field::Iccid, t("89208013535718672291")));
+        let mut checker = Checker::new(None);
+        let v = checker.check(&row(2, &r));
+        assert_eq!(v.kind, Some(Kind::Cellular));
+        assert_eq!(v.id.as_deref(), Some("123456789012347"));
+        assert!(v.result.is_ok());
+
+        // Same SIM, other IMEI: a duplicate ICCID.
+        r[3] = (Field::Imei, t("490154203237518"));
+        let v = checker.check(&row(3, &r));
+        assert_eq!(codes(&v), vec![("iccid".into(), ErrorCode::Duplicate)]);
+
+        let mut no_id = base[..2].to_vec();
+        no_id.push((Field::Imei, Cell::Empty));
+        let v = Checker::new(Some(Kind::Cellular)).check(&row(4, &no_id));
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("imei".into(), ErrorCode::Missing),
+                ("plan".into(), ErrorCode::Missing)
+            ]
+        );
+
+        let mut eid = base.to_vec();
+        eid.push((Field::Sim, t("89049032123451234512345678901235")));
+        let v = Checker::new(None).check(&row(5, &eid));
+        assert_eq!(v.id.as_deref(), Some("89049032123451234512345678901235"));
+        assert!(v.result.is_ok());
+    }
+
+    #[test]
+    fn spreadsheet_numbers_in_identifier_cells() {
+        let mut r = otaa(2, "70B3D5E756000001", KEY);
+        r.values[0].cell = Cell::Float(1111111111111110.0);
+        let v = Checker::new(None).check(&r);
+        assert_eq!(codes(&v), vec![("dev_eui".into(), ErrorCode::ExcelDamage)]);
+
+        let cell = |f: Field, c: Cell| (f, c);
+        let r = row(
+            3,
+            &[
+                cell(Field::Imei, Cell::Float(490154203237518.0)),
+                cell(Field::Iccid, Cell::Float(8.920801353571867e19)),
+                cell(Field::Model, t("CUSTOM/LTE_Dongle")),
+                cell(Field::Connection, t("my MQTT application")),
+                cell(Field::Plan, t("Cellular CP")),
+            ],
+        );
+        let v = Checker::new(None).check(&r);
+        assert_eq!(v.id.as_deref(), Some("490154203237518"));
+        assert_eq!(codes(&v), vec![("iccid".into(), ErrorCode::ExcelDamage)]);
+    }
+}

@@ -1,0 +1,525 @@
+//! Identifier parsers: the only way to build an `Eui`, `Key`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `Imsi` or `SimId`.
+//! Each normalises what people write (spaces, `-`, `:`, `0x`, lower case) and then insists on the exact form.
+
+use super::{DevAddr, Eid, ErrorCode, Eui, Iccid, Imei, Imsi, Key, SimId};
+use crate::secret::mask;
+
+/// Why a value is not a valid identifier. The message never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct IdError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl IdError {
+    fn new(code: ErrorCode, message: String) -> IdError {
+        IdError { code, message }
+    }
+}
+
+/// Trims, drops a `0x` prefix and the separators people put inside identifiers, and upper-cases.
+pub fn normalise(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let body = trimmed
+        .strip_prefix("0x")
+        .or_else(|| trimmed.strip_prefix("0X"))
+        .unwrap_or(trimmed);
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        if !matches!(c, '-' | ':' | ' ' | '\u{a0}' | '\t') {
+            out.push(c.to_ascii_uppercase());
+        }
+    }
+    out
+}
+
+/// Digits only; identifiers made of digits take no `0x` prefix, and upper-casing changes nothing.
+fn normalise_digits(raw: &str) -> String {
+    raw.trim()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':' | ' ' | '\u{a0}' | '\t'))
+        .collect()
+}
+
+/// How a value is shown in a message: in clear for identifiers, masked for keys.
+fn shown(value: &str, secret: bool) -> String {
+    if secret {
+        mask(value)
+    } else {
+        format!("'{value}'")
+    }
+}
+
+fn check_hex(value: &str, what: &str, len: usize, secret: bool) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::new(
+            ErrorCode::Missing,
+            format!("the {what} is empty"),
+        ));
+    }
+    if let Some(pos) = value.bytes().position(|b| !b.is_ascii_hexdigit()) {
+        // For keys the offending character is itself key material, so only its position is given.
+        let detail = if secret {
+            format!("position {}", pos + 1)
+        } else {
+            let c = value[pos..].chars().next().unwrap_or('?');
+            format!("'{c}' at position {}", pos + 1)
+        };
+        return Err(IdError::new(
+            ErrorCode::Hex,
+            format!(
+                "{what} {} is not hexadecimal ({detail}); it must be {len} hex digits",
+                shown(value, secret)
+            ),
+        ));
+    }
+    if value.len() != len {
+        return Err(IdError::new(
+            ErrorCode::Length,
+            format!(
+                "{what} {} has {} hex digits; it must have {len}",
+                shown(value, secret),
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_digits(value: &str, what: &str) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::new(
+            ErrorCode::Missing,
+            format!("the {what} is empty"),
+        ));
+    }
+    if let Some(pos) = value.bytes().position(|b| !b.is_ascii_digit()) {
+        let c = value[pos..].chars().next().unwrap_or('?');
+        return Err(IdError::new(
+            ErrorCode::Invalid,
+            format!(
+                "{what} '{value}' has a non-digit '{c}' at position {}; it must be digits only",
+                pos + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// True when the digits pass the Luhn check (the last digit being the check digit).
+pub fn luhn_valid(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// The Luhn check digit to append to `payload`.
+pub fn luhn_check_digit(payload: &str) -> u8 {
+    let mut sum = 0u32;
+    for (i, b) in payload.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 0 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    ((10 - sum % 10) % 10) as u8
+}
+
+/// The number `digits` modulo 97, digit by digit so that any length works.
+pub fn mod97(digits: &str) -> u32 {
+    digits
+        .bytes()
+        .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
+}
+
+impl Eui {
+    /// A DevEUI or JoinEUI: 16 hex digits once normalised.
+    pub fn parse(raw: &str) -> Result<Eui, IdError> {
+        let v = normalise(raw);
+        check_hex(&v, "EUI", 16, false)?;
+        Ok(Eui(v))
+    }
+
+    /// The EUI as a number, for compact duplicate detection.
+    pub fn to_u64(&self) -> u64 {
+        u64::from_str_radix(&self.0, 16).expect("an Eui holds 16 hex digits")
+    }
+}
+
+impl Key {
+    /// A 128-bit key: 32 hex digits once normalised. Errors show the key masked.
+    pub fn parse(raw: &str) -> Result<Key, IdError> {
+        let v = normalise(raw);
+        check_hex(&v, "key", 32, true)?;
+        Ok(Key(v))
+    }
+}
+
+impl DevAddr {
+    /// A DevAddr: 8 hex digits once normalised.
+    pub fn parse(raw: &str) -> Result<DevAddr, IdError> {
+        let v = normalise(raw);
+        check_hex(&v, "DevAddr", 8, false)?;
+        Ok(DevAddr(v))
+    }
+}
+
+impl Imei {
+    /// An IMEI: 15 digits (`-` and spaces allowed in between) with a valid Luhn check digit.
+    pub fn parse(raw: &str) -> Result<Imei, IdError> {
+        let v = normalise_digits(raw);
+        check_digits(&v, "IMEI")?;
+        if v.len() != 15 {
+            return Err(IdError::new(
+                ErrorCode::Length,
+                format!("IMEI '{v}' has {} digits; it must have 15", v.len()),
+            ));
+        }
+        if !luhn_valid(&v) {
+            return Err(IdError::new(
+                ErrorCode::Luhn,
+                format!("IMEI '{v}' fails its Luhn check digit (a digit is wrong)"),
+            ));
+        }
+        Ok(Imei(v))
+    }
+
+    /// The IMEI as a number, for compact duplicate detection.
+    pub fn to_u64(&self) -> u64 {
+        self.0.parse().expect("an Imei holds 15 digits")
+    }
+}
+
+impl Iccid {
+    /// An ICCID: 19 or 20 digits with a valid Luhn check digit.
+    pub fn parse(raw: &str) -> Result<Iccid, IdError> {
+        let v = normalise_digits(raw);
+        check_digits(&v, "ICCID")?;
+        Iccid::from_digits(v)
+    }
+
+    fn from_digits(v: String) -> Result<Iccid, IdError> {
+        if v.len() != 19 && v.len() != 20 {
+            return Err(IdError::new(
+                ErrorCode::Length,
+                format!("ICCID '{v}' has {} digits; it must have 19 or 20", v.len()),
+            ));
+        }
+        if !luhn_valid(&v) {
+            return Err(IdError::new(
+                ErrorCode::Luhn,
+                format!("ICCID '{v}' fails its Luhn check digit (a digit is wrong)"),
+            ));
+        }
+        Ok(Iccid(v))
+    }
+}
+
+impl Eid {
+    /// An EID: 32 digits whose value modulo 97 is 1.
+    pub fn parse(raw: &str) -> Result<Eid, IdError> {
+        let v = normalise_digits(raw);
+        check_digits(&v, "EID")?;
+        Eid::from_digits(v)
+    }
+
+    fn from_digits(v: String) -> Result<Eid, IdError> {
+        if v.len() != 32 {
+            return Err(IdError::new(
+                ErrorCode::Length,
+                format!("EID '{v}' has {} digits; it must have 32", v.len()),
+            ));
+        }
+        if mod97(&v) != 1 {
+            return Err(IdError::new(
+                ErrorCode::Checksum,
+                format!("EID '{v}' fails its check digits (mod 97 is not 1; a digit is wrong)"),
+            ));
+        }
+        Ok(Eid(v))
+    }
+}
+
+impl Imsi {
+    /// An IMSI: 6 to 15 digits.
+    pub fn parse(raw: &str) -> Result<Imsi, IdError> {
+        let v = normalise_digits(raw);
+        check_digits(&v, "IMSI")?;
+        if !(6..=15).contains(&v.len()) {
+            return Err(IdError::new(
+                ErrorCode::Length,
+                format!("IMSI '{v}' has {} digits; it must have 6 to 15", v.len()),
+            ));
+        }
+        Ok(Imsi(v))
+    }
+}
+
+impl SimId {
+    /// A SIM identifier: an ICCID for 19 or 20 digits, an EID for 32.
+    pub fn parse(raw: &str) -> Result<SimId, IdError> {
+        let v = normalise_digits(raw);
+        check_digits(&v, "SIM identifier")?;
+        match v.len() {
+            19 | 20 => Iccid::from_digits(v).map(SimId::Iccid),
+            32 => Eid::from_digits(v).map(SimId::Eid),
+            n => Err(IdError::new(
+                ErrorCode::Length,
+                format!("SIM identifier '{v}' has {n} digits; an ICCID has 19 or 20, an EID 32"),
+            )),
+        }
+    }
+
+    /// The identifier as a number tagged with its length, so that `0…` and `…` never collide.
+    pub fn to_u128(&self) -> u128 {
+        let s = self.as_str();
+        let n: u128 = s.parse().expect("a SimId holds at most 32 digits");
+        n | ((s.len() as u128) << 112)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn imei_luhn() {
+        assert_eq!(
+            Imei::parse("490154203237518").unwrap().as_str(),
+            "490154203237518"
+        );
+        assert_eq!(
+            Imei::parse("490154203237517").unwrap_err().code,
+            ErrorCode::Luhn
+        );
+        assert!(Imei::parse("123456789012347").is_ok());
+        assert_eq!(
+            Imei::parse("49-015420-323751-8").unwrap().as_str(),
+            "490154203237518"
+        );
+        assert_eq!(
+            Imei::parse(" 49015420323751 ").unwrap_err().code,
+            ErrorCode::Length
+        );
+        assert_eq!(
+            Imei::parse("49015420323751X").unwrap_err().code,
+            ErrorCode::Invalid
+        );
+    }
+
+    #[test]
+    fn iccid_luhn_and_length() {
+        assert!(Iccid::parse("89208013535718672291").is_ok());
+        // The same ICCID after Excel rounded it to 15 significant digits.
+        assert_eq!(
+            Iccid::parse("89208013535718700000").unwrap_err().code,
+            ErrorCode::Luhn
+        );
+        assert_eq!(
+            Iccid::parse("8920801353571867229").unwrap_err().code,
+            ErrorCode::Luhn
+        );
+        assert_eq!(
+            Iccid::parse("892080135357186722").unwrap_err().code,
+            ErrorCode::Length
+        );
+    }
+
+    #[test]
+    fn eid_mod97() {
+        let good = "89049032123451234512345678901235";
+        assert_eq!(mod97(good), 1);
+        assert_eq!(Eid::parse(good).unwrap().as_str(), good);
+        let bad = "89049032123451234512345678901234";
+        assert_eq!(Eid::parse(bad).unwrap_err().code, ErrorCode::Checksum);
+        assert_eq!(
+            Eid::parse("8904903212345123451234567890123")
+                .unwrap_err()
+                .code,
+            ErrorCode::Length
+        );
+    }
+
+    #[test]
+    fn sim_id_chooses_by_length() {
+        assert!(matches!(
+            SimId::parse("89208013535718672291"),
+            Ok(SimId::Iccid(_))
+        ));
+        assert!(matches!(
+            SimId::parse("89049032123451234512345678901235"),
+            Ok(SimId::Eid(_))
+        ));
+        assert_eq!(
+            SimId::parse("1234567890").unwrap_err().code,
+            ErrorCode::Length
+        );
+    }
+
+    #[test]
+    fn eui_normalises_then_checks() {
+        assert_eq!(
+            Eui::parse(" 0x70-b3-d5:e7 5600 0001 ").unwrap().as_str(),
+            "70B3D5E756000001"
+        );
+        assert_eq!(
+            Eui::parse("70B3D5E75600000G").unwrap_err().code,
+            ErrorCode::Hex
+        );
+        assert_eq!(
+            Eui::parse("70B3D5E7560000").unwrap_err().code,
+            ErrorCode::Length
+        );
+        assert_eq!(Eui::parse("  ").unwrap_err().code, ErrorCode::Missing);
+        assert_eq!(
+            Eui::parse("70B3D5E756000001").unwrap().to_u64(),
+            0x70B3_D5E7_5600_0001
+        );
+    }
+
+    #[test]
+    fn key_errors_never_show_the_key() {
+        let raw = "7374757A3FDD092947CE2DE9321C604";
+        let err = Key::parse(raw).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Length);
+        assert!(!err.message.contains("7374757A"), "{}", err.message);
+        let err = Key::parse("7374757A3FDD092947CE2DE9321C60Z0").unwrap_err();
+        assert_eq!(err.code, ErrorCode::Hex);
+        assert!(!err.message.contains("7374757A"), "{}", err.message);
+        let key = Key::parse("7374757a3fdd092947ce2de9321c6040").unwrap();
+        assert_eq!(key.expose(), "7374757A3FDD092947CE2DE9321C6040");
+        assert!(!format!("{key:?}").contains("7374757A"));
+    }
+
+    #[test]
+    fn dev_addr_and_imsi() {
+        assert_eq!(DevAddr::parse("0x01abcdef").unwrap().as_str(), "01ABCDEF");
+        assert_eq!(
+            DevAddr::parse("01ABCDE").unwrap_err().code,
+            ErrorCode::Length
+        );
+        assert!(Imsi::parse("242017100000228").is_ok());
+        assert_eq!(Imsi::parse("12345").unwrap_err().code, ErrorCode::Length);
+        assert_eq!(
+            Imsi::parse("2420171000002281").unwrap_err().code,
+            ErrorCode::Length
+        );
+    }
+
+    fn digits(n: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(0u8..10, n)
+            .prop_map(|v| v.into_iter().map(|d| char::from(b'0' + d)).collect())
+    }
+
+    fn with_luhn(payload: String) -> String {
+        let d = luhn_check_digit(&payload);
+        format!("{payload}{d}")
+    }
+
+    fn with_eid_check(payload: String) -> String {
+        let check = 98 - mod97(&format!("{payload}00"));
+        format!("{payload}{check:02}")
+    }
+
+    /// Writes a value the way a person might: separators every few characters, padding, maybe `0x` and lower case.
+    fn scrambled(value: &str, hex: bool) -> impl Strategy<Value = String> + use<> {
+        let value = value.to_string();
+        (
+            0usize..4,
+            1usize..6,
+            any::<bool>(),
+            any::<bool>(),
+            " {0,2}",
+            " {0,2}",
+        )
+            .prop_map(move |(sep, every, prefix, lower, lead, trail)| {
+                let sep = ["", "-", ":", " "][sep];
+                let mut body = String::new();
+                for (i, c) in value.chars().enumerate() {
+                    if i > 0 && i % every == 0 {
+                        body.push_str(sep);
+                    }
+                    body.push(if lower && hex {
+                        c.to_ascii_lowercase()
+                    } else {
+                        c
+                    });
+                }
+                let prefix = if prefix && hex { "0x" } else { "" };
+                format!("{lead}{prefix}{body}{trail}")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn eui_round_trips(w in any::<u64>().prop_flat_map(|n| scrambled(&format!("{n:016X}"), true).prop_map(move |s| (n, s)))) {
+            let (n, written) = w;
+            let eui = Eui::parse(&written).unwrap();
+            prop_assert_eq!(eui.as_str().to_string(), format!("{n:016X}"));
+            prop_assert_eq!(eui.to_u64(), n);
+        }
+
+        #[test]
+        fn key_round_trips(w in any::<u128>().prop_flat_map(|k| scrambled(&format!("{k:032X}"), true).prop_map(move |s| (k, s)))) {
+            let (k, written) = w;
+            prop_assert_eq!(Key::parse(&written).unwrap().expose().to_string(), format!("{k:032X}"));
+        }
+
+        #[test]
+        fn dev_addr_round_trips(w in any::<u32>().prop_flat_map(|a| scrambled(&format!("{a:08X}"), true).prop_map(move |s| (a, s)))) {
+            let (a, written) = w;
+            prop_assert_eq!(DevAddr::parse(&written).unwrap().as_str().to_string(), format!("{a:08X}"));
+        }
+
+        #[test]
+        fn imei_round_trips(w in digits(14).prop_map(with_luhn).prop_flat_map(|v| scrambled(&v, false).prop_map(move |s| (v.clone(), s)))) {
+            let (canonical, written) = w;
+            let imei = Imei::parse(&written).unwrap();
+            prop_assert_eq!(imei.as_str(), canonical.as_str());
+            prop_assert_eq!(imei.to_u64(), canonical.parse::<u64>().unwrap());
+        }
+
+        #[test]
+        fn iccid_round_trips(w in (18usize..20).prop_flat_map(digits).prop_map(with_luhn).prop_flat_map(|v| scrambled(&v, false).prop_map(move |s| (v.clone(), s)))) {
+            let (canonical, written) = w;
+            prop_assert_eq!(Iccid::parse(&written).unwrap().as_str().to_string(), canonical.as_str());
+            prop_assert_eq!(SimId::parse(&written).unwrap(), SimId::Iccid(Iccid(canonical)));
+        }
+
+        #[test]
+        fn eid_round_trips(w in digits(30).prop_map(with_eid_check).prop_flat_map(|v| scrambled(&v, false).prop_map(move |s| (v.clone(), s)))) {
+            let (canonical, written) = w;
+            prop_assert_eq!(Eid::parse(&written).unwrap().as_str().to_string(), canonical.as_str());
+            prop_assert_eq!(SimId::parse(&written).unwrap(), SimId::Eid(Eid(canonical)));
+        }
+
+        #[test]
+        fn imsi_round_trips(w in (6usize..16).prop_flat_map(digits).prop_flat_map(|v| scrambled(&v, false).prop_map(move |s| (v.clone(), s)))) {
+            let (canonical, written) = w;
+            prop_assert_eq!(Imsi::parse(&written).unwrap().as_str().to_string(), canonical.as_str());
+        }
+
+        #[test]
+        fn one_wrong_imei_digit_fails_luhn(v in digits(14).prop_map(with_luhn), pos in 0usize..15, delta in 1u8..10) {
+            let mut bytes = v.into_bytes();
+            bytes[pos] = b'0' + (bytes[pos] - b'0' + delta) % 10;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert_eq!(Imei::parse(&changed).unwrap_err().code, ErrorCode::Luhn);
+        }
+    }
+}

@@ -163,7 +163,7 @@ pub async fn import(
     let catalog = client.catalog().await.map_err(unavailable)?;
     let input_sha256 = sha256_file(&config.file)?;
     let mut journal = Journal::open(&config.journal)?;
-    let options = serde_json::json!({
+    let mut options = serde_json::json!({
         "rate": config.settings.rate,
         "concurrency": config.settings.concurrency,
         "on_existing": config.on_existing,
@@ -173,6 +173,8 @@ pub async fn import(
         "client_id": config.client.client_id,
         "insecure": config.client.insecure,
         "started_ms": started_ms,
+        // Until every row is journalled the batch cannot be resumed: resuming would silently drop the rest.
+        "prepared": false,
     });
     let id = journal.create_batch(&NewBatch {
         name: config.name.clone(),
@@ -180,7 +182,7 @@ pub async fn import(
         input_sha256,
         format: table.format.clone(),
         columns: table.columns.clone(),
-        options,
+        options: options.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
@@ -196,10 +198,12 @@ pub async fn import(
         .await
         .context("preparing rows")??
     };
+    options["prepared"] = serde_json::Value::Bool(true);
+    let mut journal = journal;
+    journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
     let mut result = run_batch(
         journal,
-        &config.journal,
         &id,
         client,
         &pool_config,
@@ -314,8 +318,8 @@ pub async fn resume(
     on_start: impl FnOnce(&str),
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
-    let journal = Journal::open(&config.journal)?;
-    let batch = pick_batch(&journal, config.batch.as_deref(), &config.journal)?;
+    let journal = Journal::open_existing(&config.journal)?;
+    let batch = pick_batch(&journal, config.batch.as_deref())?;
     on_start(&batch.id);
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
@@ -332,6 +336,13 @@ pub async fn resume(
         });
     }
     let options = &batch.options;
+    if options["prepared"] == serde_json::Value::Bool(false) {
+        return Err(UsageError(format!(
+            "batch {} was stopped while its rows were being journalled, before any device was sent; import {} again",
+            batch.id, batch.input_path
+        ))
+        .into());
+    }
     let settings = RunSettings::new(
         config
             .rate
@@ -359,7 +370,6 @@ pub async fn resume(
     let pool_config = pool_config(&settings, options["started_ms"].as_i64());
     let mut result = run_batch(
         journal,
-        &config.journal,
         &batch.id,
         client,
         &pool_config,
@@ -372,18 +382,16 @@ pub async fn resume(
 }
 
 /// The named batch, or the latest unfinished one.
-pub fn pick_batch(journal: &Journal, id: Option<&str>, path: &Path) -> anyhow::Result<BatchInfo> {
+pub fn pick_batch(journal: &Journal, id: Option<&str>) -> anyhow::Result<BatchInfo> {
     match id {
-        Some(id) => journal
-            .batch(id)?
-            .ok_or_else(|| UsageError(format!("{}: no batch {id}", path.display())).into()),
-        None => journal
-            .batches()?
-            .into_iter()
-            .find(|b| b.state != BatchState::Done)
-            .ok_or_else(|| {
-                UsageError(format!("{}: no unfinished batch to resume", path.display())).into()
-            }),
+        Some(_) => journal.resolve_batch(id),
+        None => journal.latest_batch(true)?.ok_or_else(|| {
+            UsageError(format!(
+                "{}: no unfinished batch to resume (`tpbulk batches` lists them)",
+                journal.path().display()
+            ))
+            .into()
+        }),
     }
 }
 
@@ -410,7 +418,6 @@ fn unavailable(err: ApiError) -> anyhow::Error {
 /// writer owns the first; leaves the batch `done` or `interrupted`.
 async fn run_batch(
     mut journal: Journal,
-    path: &Path,
     id: &str,
     client: Client,
     pool_config: &PoolConfig,
@@ -420,12 +427,12 @@ async fn run_batch(
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
     journal.set_batch_state(id, BatchState::Running)?;
+    let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
     let feeder = {
-        let (path, id) = (path.to_owned(), id.to_string());
+        let id = id.to_string();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let reader = Journal::open(&path)?;
             let mut receiver_gone = false;
             let result = reader.for_each_row(
                 &id,

@@ -6,11 +6,12 @@
 //! `RowError`, `ErrorCode`, `Checker`, `Verdict`.
 //!
 //! Inside: `ids` (identifier parsers), `damage` (what a spreadsheet did to an identifier), `check` (kinds, required
-//! fields, duplicates).
+//! fields, duplicates), `kinds` (the template columns of each kind).
 
 mod check;
 pub mod damage;
 pub mod ids;
+pub mod kinds;
 
 pub use check::{Checker, parse_kind};
 pub use ids::IdError;

@@ -1,0 +1,91 @@
+//! Generates shipment files for benchmarks and sample data: a synthetic OTAA shipment of N rows as CSV or XLSX,
+//! or an existing CSV copied into an XLSX whose cells are all Text (what a careful vendor sends).
+//!
+//! `cargo run --release --example gen_shipment -- otaa ROWS OUT.csv|OUT.xlsx`
+//! `cargo run --release --example gen_shipment -- xlsx IN.csv OUT.xlsx`
+
+use rust_xlsxwriter::{Format, Workbook};
+use std::io::{BufWriter, Write};
+
+const HEADER: [&str; 6] = ["DevEUI", "AppKey", "JoinEUI", "Name", "Model", "Connection"];
+
+/// A deterministic stream of 128-bit values (xorshift), so every run writes the same file.
+struct Keys(u64);
+
+impl Keys {
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn next_key(&mut self) -> String {
+        format!("{:016X}{:016X}", self.next_u64(), self.next_u64())
+    }
+}
+
+fn otaa_row(i: u64, keys: &mut Keys) -> [String; 6] {
+    [
+        format!("70B3D5E7{:08X}", 0x5600_0000u64 + i),
+        keys.next_key(),
+        "70B3D5E75F600000".to_string(),
+        format!("sensor-{i:07}"),
+        "SMTC/LoRaMoteA.1_EU".to_string(),
+        "my MQTT application".to_string(),
+    ]
+}
+
+fn write_xlsx(path: &str, rows: impl Iterator<Item = Vec<String>>) -> anyhow::Result<()> {
+    let mut workbook = Workbook::new();
+    let text = Format::new().set_num_format("@");
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("devices")?;
+    for (r, row) in rows.enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            sheet.write_string_with_format(u32::try_from(r)?, u16::try_from(c)?, value, &text)?;
+        }
+    }
+    workbook.save(path)?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["otaa", rows, out] => {
+            let rows: u64 = rows.parse()?;
+            let mut keys = Keys(0x9E37_79B9_7F4A_7C15);
+            if out.ends_with(".xlsx") {
+                let header = std::iter::once(HEADER.iter().map(|s| s.to_string()).collect());
+                let body = (1..=rows).map(move |i| otaa_row(i, &mut keys).to_vec());
+                write_xlsx(out, header.chain(body))?;
+            } else {
+                let mut w = BufWriter::new(std::fs::File::create(out)?);
+                writeln!(w, "{}", HEADER.join(","))?;
+                for i in 1..=rows {
+                    writeln!(w, "{}", otaa_row(i, &mut keys).join(","))?;
+                }
+                w.flush()?;
+            }
+        }
+        ["xlsx", input, out] => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_path(input)?;
+            let rows: Vec<Vec<String>> = reader
+                .records()
+                .map(|r| r.map(|r| r.iter().map(str::to_string).collect()))
+                .collect::<Result<_, _>>()?;
+            write_xlsx(out, rows.into_iter())?;
+        }
+        _ => anyhow::bail!(
+            "usage: gen_shipment otaa ROWS OUT.csv|OUT.xlsx | gen_shipment xlsx IN.csv OUT.xlsx"
+        ),
+    }
+    Ok(())
+}

@@ -14,9 +14,7 @@ use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, R
 use crate::platform::{ApiError, Catalog, Client, ClientConfig, ExistKey, Pacing, find_existing};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
-use sha2::{Digest, Sha256};
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -161,7 +159,8 @@ pub async fn import(
     let table = Table::open(&config.file, &config.input)?;
     let client = connect(&config.client, config.settings.rate).await?;
     let catalog = client.catalog().await.map_err(unavailable)?;
-    let input_sha256 = sha256_file(&config.file)?;
+    let input_sha256 = crate::input::sha256_file(&config.file)
+        .with_context(|| format!("{}: cannot read", config.file.display()))?;
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
         "rate": config.settings.rate,
@@ -491,28 +490,6 @@ async fn run_batch(
     })
 }
 
-/// The SHA-256 of a file, hex, read in blocks.
-pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,17 +502,6 @@ mod tests {
         assert!(RunSettings::new(f64::NAN, 8, None).is_err());
         assert!(RunSettings::new(10.0, 0, None).is_err());
         assert!(RunSettings::new(10.0, 8, Some(0)).is_err());
-    }
-
-    #[test]
-    fn sha256_of_a_known_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.csv");
-        std::fs::write(&path, b"abc").unwrap();
-        assert_eq!(
-            sha256_file(&path).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 
     fn result(stop: Stop, counts: Counts) -> BatchResult {

@@ -31,7 +31,7 @@ pub struct Args {
     /// Leaky-bucket limit over the REST paths, requests/s (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Bucket size for --rate.
+    /// Bucket size for --rate (default: one second of requests).
     #[arg(long)]
     pub burst: Option<u32>,
     /// Send `Retry-After` with 429 answers.

@@ -25,6 +25,8 @@ const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 const READ_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
+/// A bound on a catalogue listing, against a platform that always says `more`.
+const MAX_CATALOG_PAGES: u32 = 10_000;
 
 /// The ThingPark REST client. Cheap to clone; every REST call waits on the shared [`Pacing`].
 #[derive(Clone)]
@@ -259,17 +261,31 @@ impl Client {
         }
     }
 
-    /// Every brief of an index-paginated listing (`pageIndex` 1, 2, … while `more`).
+    /// Every brief of an index-paginated listing. The first page is asked for without `pageIndex`, then
+    /// `pageIndex` 1, 2, … while `more`: the notes and the simulator count pages from 0, the OpenAPI file from 1.
+    /// Asking this way and dropping repeated briefs is right under both, at the cost of one page read twice when
+    /// pages count from 1.
     async fn all_pages(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
-        let mut all = Vec::new();
-        for page in 1u32.. {
+        let mut all: Vec<Value> = Vec::new();
+        for page in 0..MAX_CATALOG_PAGES {
             let mut url = self.api_url(path);
-            url.query_pairs_mut()
-                .extend_pairs(query)
-                .append_pair("pageIndex", &page.to_string());
+            {
+                let mut pairs = url.query_pairs_mut();
+                pairs.extend_pairs(query);
+                if page > 0 {
+                    pairs.append_pair("pageIndex", &page.to_string());
+                }
+            }
+            if url.query() == Some("") {
+                url.set_query(None);
+            }
             let body = self.call_with_retry(Method::GET, url, None).await?.body;
             let briefs = briefs(&body);
-            all.extend(briefs.iter().cloned());
+            for brief in briefs {
+                if !all.contains(brief) {
+                    all.push(brief.clone());
+                }
+            }
             let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
             // An empty page that claims more would loop forever.
             if !more || briefs.is_empty() {
@@ -359,12 +375,25 @@ impl Client {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                let pause = self.inner.pacing.slow_down(retry_after);
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?pause,
+                    "platform asks to slow down"
+                );
+            } else {
+                // Any other answer, an error included, shows the platform is keeping up.
+                self.inner.pacing.succeeded();
+            }
             let bytes = response
                 .bytes()
                 .await
                 .map_err(|e| transport_error(&e, &url))?;
             if status.is_success() {
-                self.inner.pacing.succeeded();
                 let body = if bytes.is_empty() {
                     Value::Null
                 } else {
@@ -376,17 +405,6 @@ impl Client {
                     })?
                 };
                 return Ok(Answer { body, location });
-            }
-            if matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            ) {
-                let pause = self.inner.pacing.slow_down(retry_after);
-                tracing::info!(
-                    status = status.as_u16(),
-                    ?pause,
-                    "platform asks to slow down"
-                );
             }
             return Err(status_error(status, &bytes, retry_after));
         }

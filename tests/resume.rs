@@ -11,7 +11,11 @@ use tpbulk::sim::SimConfig;
 
 /// Waits until the batch has rows past `pending` (so the kill lands while devices are being sent), or the child
 /// exits; returns the batch id.
-fn wait_for_progress(env: &Env, child: &mut std::process::Child, batch: Option<&str>) -> Option<String> {
+fn wait_for_progress(
+    env: &Env,
+    child: &mut std::process::Child,
+    batch: Option<&str>,
+) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -46,7 +50,7 @@ fn kill(child: &mut std::process::Child, signal: i32) {
 #[test]
 fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     let env = Env::new(SimConfig {
-        latency_ms: 2,
+        latency: Duration::from_millis(2),
         ..SimConfig::default()
     });
     // Lost answers on top, so that some kills land on rows whose outcome is already unknown.
@@ -77,9 +81,15 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     let run = env.run(&["resume", &batch]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let counts = env.counts(&batch);
-    assert_eq!((counts.created, counts.pending, counts.failed), (total, 0, 0));
+    assert_eq!(
+        (counts.created, counts.pending, counts.failed),
+        (total, 0, 0)
+    );
     let rows = env.rows(&batch);
-    assert!(rows.iter().all(|r| r.state == RowState::Created && r.device_href.is_some()));
+    assert!(
+        rows.iter()
+            .all(|r| r.state == RowState::Created && r.device_href.is_some())
+    );
     let creations = env.creations();
     assert_eq!(creations.len() as u64, total);
     assert!(creations.values().all(|&n| n == 1), "{creations:?}");
@@ -101,9 +111,16 @@ fn ctrl_c_exits_130_and_resume_finishes_the_batch() {
     assert_eq!(run.code(), 130, "{}", run.describe());
     assert!(run.stderr().contains(&format!("tpbulk resume {batch}")));
     let counts = env.counts(&batch);
-    assert!(counts.pending > 0, "the interrupt came too late to test anything");
+    assert!(
+        counts.pending > 0,
+        "the interrupt came too late to test anything"
+    );
     // In-flight requests were finished: nothing is left `sending`.
-    assert!(env.rows(&batch).iter().all(|r| r.state != RowState::Sending));
+    assert!(
+        env.rows(&batch)
+            .iter()
+            .all(|r| r.state != RowState::Sending)
+    );
     assert_eq!(
         env.journal().batch(&batch).unwrap().unwrap().state,
         tpbulk::journal::BatchState::Interrupted
@@ -124,12 +141,11 @@ fn resuming_a_finished_batch_changes_nothing() {
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     // No credentials needed: a finished batch is only summarised.
-    let again = Run(
-        env.command(&["resume", &batch])
-            .env("THINGPARK_URL", "http://127.0.0.1:9")
-            .output()
-            .unwrap(),
-    );
+    let again = Run(env
+        .command(&["resume", &batch])
+        .env("THINGPARK_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap());
     assert_eq!(again.code(), 0, "{}", again.describe());
     assert!(again.stdout().contains("created 5"));
     assert!(env.creations().values().all(|&n| n == 1));
@@ -139,7 +155,11 @@ fn resuming_a_finished_batch_changes_nothing() {
 fn resume_without_an_unfinished_batch_is_a_usage_error() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(1, 2));
-    assert_eq!(env.run(&["import", file.to_str().unwrap(), "--rate", "0"]).code(), 0);
+    assert_eq!(
+        env.run(&["import", file.to_str().unwrap(), "--rate", "0"])
+            .code(),
+        0
+    );
     let run = env.run(&["resume"]);
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("no unfinished batch"));

@@ -21,10 +21,6 @@ pub struct Args {
     pub samples: Option<PathBuf>,
 }
 
-/// The simulator's default credentials: the demo needs nothing set up.
-const SIM_CLIENT_ID: &str = "tpbulk-sim";
-const SIM_SECRET: &str = "tpbulk-sim-secret";
-
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let samples = sample_files(&sample_dir(args.samples.as_deref())?)?;
     std::fs::create_dir_all(&args.dir)
@@ -36,7 +32,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             // A fresh simulator per shipment: the CSV and the XLSX samples hold the same devices.
             let sim = crate::sim::start(SimConfig::default()).await?;
             let result = import_one(file, &sim, &journal, cancel.clone(), global.quiet).await;
-            sim.stop();
+            sim.stop().await?;
             let result = result?;
             if result.exit() == Exit::Interrupted {
                 return Ok(result.print(global.quiet));
@@ -67,7 +63,7 @@ async fn import_one(
 ) -> anyhow::Result<BatchResult> {
     let platform = PlatformArgs {
         url: Some(sim.url()),
-        client_id: Some(SIM_CLIENT_ID.into()),
+        client_id: Some(crate::sim::DEFAULT_CLIENT_ID.into()),
         client_secret_file: None,
         token_url: None,
         insecure: false,
@@ -75,11 +71,16 @@ async fn import_one(
     let config = ImportConfig {
         file: file.to_path_buf(),
         input: InputOptions::default(),
-        client: ClientConfig::from_parts(&platform, Some(SIM_SECRET.into()))?,
+        client: ClientConfig::from_parts(
+            &platform,
+            Some(crate::sim::DEFAULT_CLIENT_SECRET.into()),
+        )?,
         journal: journal.to_path_buf(),
         settings: RunSettings::new(0.0, 8, None)?,
         on_existing: OnExisting::Skip,
-        name: file.file_name().map(|n| format!("demo {}", n.to_string_lossy())),
+        name: file
+            .file_name()
+            .map(|n| format!("demo {}", n.to_string_lossy())),
         quiet,
     };
     println!("== {}", file.display());
@@ -99,20 +100,25 @@ fn check_and_write(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "batch".into());
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "csv".into());
     let journal = Journal::open_existing(journal_path)?;
-    let report = dir.join(format!("{stem}-report.csv"));
+    // The CSV and XLSX samples share a stem: keep both reports.
+    let report = dir.join(format!("{stem}-{ext}-report.csv"));
     write_report(&journal, &result.id, &report, ReportFormat::Csv)?;
     println!("report: {}", report.display());
     let c = &result.counts;
     if c.invalid + c.failed > 0 {
-        let ext = file
-            .extension()
-            .map(|e| e.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "csv".into());
         let rework = dir.join(format!("{stem}-rework.{ext}"));
         let info = journal.resolve_batch(Some(&result.id))?;
-        let written = crate::report::rework::write_rework(&journal, &info, &rework)?;
-        println!("rework: {} ({} rows to fix)", rework.display(), written.rows);
+        let written = crate::report::write_rework(&journal, &info, &rework)?;
+        println!(
+            "rework: {} ({} rows to fix)",
+            rework.display(),
+            written.rows
+        );
     }
     let messy = stem.contains("messy");
     let ok = c.failed == 0

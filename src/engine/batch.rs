@@ -201,15 +201,7 @@ pub async fn import(
     let mut journal = journal;
     journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
-    let mut result = run_batch(
-        journal,
-        &id,
-        client,
-        &pool_config,
-        cancel,
-        config.quiet,
-    )
-    .await?;
+    let mut result = run_batch(journal, &id, client, &pool_config, cancel, config.quiet).await?;
     result.elapsed = started.elapsed();
     Ok(result)
 }

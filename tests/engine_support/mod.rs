@@ -13,6 +13,7 @@ pub const CONNECTION: &str = "TWA_199982747.1972.AS";
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub sim: SimHandle,
+    /// Runs the simulator; dropping it (last, with the `Env`) stops the server.
     runtime: tokio::runtime::Runtime,
 }
 
@@ -88,18 +89,12 @@ impl Env {
     }
 
     /// How many times the simulator created each device, by EUI.
-    pub fn creations(&self) -> std::collections::HashMap<String, u64> {
+    pub fn creations(&self) -> std::collections::BTreeMap<String, u64> {
         self.sim.stats().creations
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.sim.stop();
     }
 }
 
@@ -148,7 +143,10 @@ pub fn eui(n: u64) -> String {
 }
 
 pub fn app_key(n: u64) -> String {
-    format!("{:032X}", 0x7374_757A_3FDD_0929_47CE_2DE9_0000_0000u128 + n as u128)
+    format!(
+        "{:032X}",
+        0x7374_757A_3FDD_0929_47CE_2DE9_0000_0000u128 + n as u128
+    )
 }
 
 /// An OTAA shipment of `count` devices numbered from `first`.
@@ -163,6 +161,10 @@ pub fn otaa_csv(first: u64, count: u64) -> String {
 pub fn assert_file_has_no_key(path: &Path, keys: &[String]) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     for key in keys {
-        assert!(!text.contains(key.as_str()), "{} shows a key", path.display());
+        assert!(
+            !text.contains(key.as_str()),
+            "{} shows a key",
+            path.display()
+        );
     }
 }

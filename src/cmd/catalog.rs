@@ -10,7 +10,7 @@ pub struct Args {
     /// What to list (default: everything).
     #[arg(value_enum)]
     pub what: Option<What>,
-    /// Only this connectivity (models and plans).
+    /// Only this connectivity (models, plans; contexts are cellular only).
     #[arg(long, value_enum)]
     pub connectivity: Option<Connectivity>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -49,7 +49,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
             .await
             .map_err(|e| platform::unavailable(&url, &e))
     })?;
-    let catalog = select(catalog, args.what, args.connectivity);
+    let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -95,12 +95,8 @@ fn section_name(what: What) -> &'static str {
     }
 }
 
-/// Keeps the models and plans of one connectivity, when asked.
-fn select(
-    mut catalog: Catalog,
-    _what: Option<What>,
-    connectivity: Option<Connectivity>,
-) -> Catalog {
+/// Keeps what belongs to one connectivity, when asked.
+fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
     if let Some(c) = connectivity {
         let wanted = match c {
             Connectivity::Lorawan => platform::Connectivity::Lorawan,
@@ -108,6 +104,10 @@ fn select(
         };
         catalog.models.retain(|m| m.connectivity == Some(wanted));
         catalog.plans.retain(|p| p.connectivity == Some(wanted));
+        // Network contexts exist for cellular devices only.
+        if wanted == platform::Connectivity::Lorawan {
+            catalog.contexts.clear();
+        }
     }
     catalog
 }
@@ -232,7 +232,7 @@ mod tests {
             ],
             &[],
         );
-        let lorawan = select(catalog.clone(), None, Some(Connectivity::Lorawan));
+        let lorawan = select(catalog.clone(), Some(Connectivity::Lorawan));
         let mut out = Vec::new();
         write_table(&mut out, &lorawan, What::Models).unwrap();
         assert_eq!(

@@ -3,9 +3,9 @@
 //! Contract used by `plan` and `import`:
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
 
-use crate::device::{Kind, RowError};
+use crate::device::{Checker, Ids, Kind, RowError};
 use crate::input::Table;
-use crate::platform::{Catalog, CreateRequest, ExistKey};
+use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
 /// One row after checks and resolution.
 #[derive(Debug, Clone)]
@@ -25,14 +25,140 @@ pub enum Prepared {
     Invalid(Vec<RowError>),
 }
 
+impl PreparedRow {
+    /// The row's errors; empty when it would be sent.
+    pub fn errors(&self) -> &[RowError] {
+        match &self.outcome {
+            Prepared::Send(_) => &[],
+            Prepared::Invalid(errors) => errors,
+        }
+    }
+}
+
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
 /// request. Streams: memory does not grow with the number of rows beyond what duplicate detection needs. An
 /// unreadable file stops with an `InputError` (exit 2); bad rows never do.
 pub fn prepare_rows(
     table: &mut Table,
     catalog: &Catalog,
-    each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let _ = (table, catalog, each);
-    todo!("issue 4: prepare")
+    let mut checker = Checker::new(table.options().kind);
+    while let Some(record) = table.next_record() {
+        let mapped = table.map_owned(record?);
+        let verdict = checker.check(&mapped);
+        let prepared = match verdict.result {
+            Err(errors) => PreparedRow {
+                row: verdict.row,
+                kind: verdict.kind,
+                id: verdict.id,
+                name: None,
+                exist_key: None,
+                outcome: Prepared::Invalid(errors),
+            },
+            Ok(device) => {
+                let outcome = match catalog.resolve(&device) {
+                    Ok(resolved) => Prepared::Send(build_request(&device, &resolved)),
+                    Err(errors) => Prepared::Invalid(errors),
+                };
+                let exist_key = matches!(outcome, Prepared::Send(_))
+                    .then(|| exist_key(&device.ids))
+                    .flatten();
+                PreparedRow {
+                    row: device.row,
+                    kind: Some(device.kind()),
+                    id: Some(device.id()).filter(|id| !id.is_empty()),
+                    name: device.name.clone(),
+                    exist_key,
+                    outcome,
+                }
+            }
+        };
+        each(prepared)?;
+    }
+    Ok(())
+}
+
+/// `Eui` for LoRaWAN, `Sim` (else `Imei`) for cellular: what a listing or a look-up can find before creation.
+fn exist_key(ids: &Ids) -> Option<ExistKey> {
+    match ids {
+        Ids::Otaa { dev_eui, .. } | Ids::Abp { dev_eui, .. } | Ids::Multicast { dev_eui, .. } => {
+            Some(ExistKey::Eui(dev_eui.as_str().to_string()))
+        }
+        Ids::Cellular { imei, sim, .. } => sim
+            .as_ref()
+            .map(|s| ExistKey::Sim(s.as_str().to_string()))
+            .or_else(|| {
+                imei.as_ref()
+                    .map(|i| ExistKey::Imei(i.as_str().to_string()))
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputOptions;
+    use serde_json::json;
+
+    #[test]
+    fn rows_stream_in_file_order_with_their_requests_errors_and_exist_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ship.csv");
+        std::fs::write(
+            &path,
+            "DevEUI,AppKey,IMEI,ICCID,Model,Connection,Plan\n\
+             70B3D5E756000001,7374757A3FDD092947CE2DE9321C6040,,,LoRaMote,Backend,\n\
+             70B3D5E756000002,7374757A3FDD092947CE2DE9321C6041,,,Unknown model,Backend,\n\
+             ,,356936110000010,89331503200000000019,LTE Dongle,Backend,Cellular CP\n\
+             ,,356936110000028,,LTE Dongle,Backend,Cellular CP\n\
+             70B3D5E756000001,7374757A3FDD092947CE2DE9321C6042,,,LoRaMote,Backend,\n",
+        )
+        .unwrap();
+        let catalog = Catalog::from_briefs(
+            &[
+                json!({"ID": "M/L", "commercialName": "LoRaMote", "connectivity": "LORAWAN", "macMinorVersion": 3}),
+                json!({"ID": "M/C", "commercialName": "LTE Dongle", "connectivity": "CELLULAR"}),
+            ],
+            &[json!({"ID": "AS1", "name": "Backend"})],
+            &[json!({"ID": "P/C", "commercialName": "Cellular CP", "connectivity": "CELLULAR"})],
+            &[],
+        );
+        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, &catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        let summary: Vec<(u64, Option<ExistKey>, usize)> = rows
+            .iter()
+            .map(|r| (r.row, r.exist_key.clone(), r.errors().len()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (2, Some(ExistKey::Eui("70B3D5E756000001".into())), 0),
+                (3, None, 1),
+                (4, Some(ExistKey::Sim("89331503200000000019".into())), 0),
+                (5, Some(ExistKey::Imei("356936110000028".into())), 0),
+                (6, None, 1),
+            ]
+        );
+        assert_eq!(
+            rows[1].errors()[0].code,
+            crate::device::ErrorCode::Reference
+        );
+        assert_eq!(
+            rows[4].errors()[0].code,
+            crate::device::ErrorCode::Duplicate
+        );
+        match &rows[2].outcome {
+            Prepared::Send(request) => {
+                assert_eq!(request.kind, Kind::Cellular);
+                assert_eq!(request.body["networkSubscription"]["ID"], "P/C");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

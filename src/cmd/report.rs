@@ -2,6 +2,8 @@
 
 use crate::cli::{GlobalArgs, JournalArgs};
 use crate::error::Exit;
+use crate::journal::Journal;
+use crate::report::{ReportFormat, write_report};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -25,7 +27,30 @@ pub enum Format {
     Xlsx,
 }
 
+impl From<Format> for ReportFormat {
+    fn from(format: Format) -> ReportFormat {
+        match format {
+            Format::Csv => ReportFormat::Csv,
+            Format::Jsonl => ReportFormat::Jsonl,
+            Format::Xlsx => ReportFormat::Xlsx,
+        }
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 5: report")
+    let format = match args.format {
+        Some(format) => format.into(),
+        None => ReportFormat::from_path(&args.output).unwrap_or(ReportFormat::Csv),
+    };
+    let journal = Journal::open_existing(&args.journal.journal)?;
+    let batch = journal.resolve_batch(args.batch.as_deref())?;
+    let rows = write_report(&journal, &batch.id, &args.output, format)?;
+    if !global.quiet {
+        eprintln!(
+            "wrote the report of batch {} ({rows} rows) to {}",
+            batch.id,
+            args.output.display()
+        );
+    }
+    Ok(Exit::Success)
 }

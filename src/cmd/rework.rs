@@ -2,6 +2,8 @@
 
 use crate::cli::{GlobalArgs, JournalArgs};
 use crate::error::Exit;
+use crate::journal::Journal;
+use crate::report::write_rework;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +18,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 5: rework")
+    let journal = Journal::open_existing(&args.journal.journal)?;
+    let batch = journal.resolve_batch(args.batch.as_deref())?;
+    let summary = write_rework(&journal, &batch, &args.output)?;
+    if !global.quiet {
+        if summary.rows == 0 {
+            eprintln!(
+                "batch {} has no invalid or failed rows; {} holds only the header",
+                batch.id,
+                summary.path.display()
+            );
+        } else {
+            eprintln!(
+                "wrote {} row(s) to fix from batch {} to {}",
+                summary.rows,
+                batch.id,
+                summary.path.display()
+            );
+        }
+    }
+    Ok(Exit::Success)
 }

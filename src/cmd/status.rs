@@ -2,6 +2,8 @@
 
 use crate::cli::{GlobalArgs, JournalArgs};
 use crate::error::Exit;
+use crate::journal::{BatchInfo, BatchState, Counts, Journal};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,7 +21,74 @@ pub enum Format {
     Json,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 5: status")
+/// What `status --format json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatusJson {
+    pub batch: String,
+    pub name: Option<String>,
+    pub state: BatchState,
+    pub total: u64,
+    pub created: u64,
+    pub exists: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let journal = Journal::open_existing(&args.journal.journal)?;
+    let batch = journal.resolve_batch(args.batch.as_deref())?;
+    let counts = journal.counts(&batch.id)?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let status = StatusJson {
+                batch: batch.id.clone(),
+                name: batch.name.clone(),
+                state: batch.state,
+                total: counts.total,
+                created: counts.created,
+                exists: counts.exists,
+                invalid: counts.invalid,
+                failed: counts.failed,
+                pending: counts.pending,
+            };
+            serde_json::to_writer(&mut out, &status)?;
+            writeln!(out)?;
+        }
+        Format::Text => write_text(&mut out, &batch, &counts)?,
+    }
+    Ok(Exit::Success)
+}
+
+fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::io::Result<()> {
+    let name = batch
+        .name
+        .as_deref()
+        .map(|n| format!(" \"{n}\""))
+        .unwrap_or_default();
+    writeln!(out, "batch {}{name}: {}", batch.id, batch.state.as_str())?;
+    writeln!(out, "  input    {}", batch.input_path)?;
+    writeln!(out, "  started  {}", batch.created_at)?;
+    writeln!(out, "  updated  {}", batch.updated_at)?;
+    let done = counts.total - counts.pending;
+    let percent = if counts.total == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / counts.total as f64
+    };
+    writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
+    for (label, n) in [
+        ("created", counts.created),
+        ("exists", counts.exists),
+        ("invalid", counts.invalid),
+        ("failed", counts.failed),
+        ("pending", counts.pending),
+    ] {
+        writeln!(out, "  {label:<8} {n:>9}")?;
+    }
+    if batch.state != BatchState::Done && counts.pending > 0 {
+        writeln!(out, "resume with: tpbulk resume {}", batch.id)?;
+    }
+    Ok(())
 }

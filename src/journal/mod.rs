@@ -7,9 +7,17 @@
 //! `Journal`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`, `Writer`,
 //! `Outcome`.
 
+mod schema;
+mod writer;
+
+pub use writer::Writer;
+
 use crate::device::{Kind, RowError};
+use crate::error::UsageError;
 use crate::input::{Column, SourceFormat};
-use std::path::Path;
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
 
 /// A row's state. `invalid` rows never leave the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -38,6 +46,18 @@ impl RowState {
     pub fn is_final(self) -> bool {
         !matches!(self, RowState::Pending | RowState::Sending)
     }
+    /// Every state, in the order of a row's life.
+    pub const ALL: [RowState; 6] = [
+        RowState::Pending,
+        RowState::Sending,
+        RowState::Created,
+        RowState::Exists,
+        RowState::Failed,
+        RowState::Invalid,
+    ];
+    pub fn parse(text: &str) -> Option<RowState> {
+        RowState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 /// A batch's state.
@@ -47,6 +67,25 @@ pub enum BatchState {
     Running,
     Interrupted,
     Done,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Running => "running",
+            BatchState::Interrupted => "interrupted",
+            BatchState::Done => "done",
+        }
+    }
+    pub fn parse(text: &str) -> Option<BatchState> {
+        [
+            BatchState::Running,
+            BatchState::Interrupted,
+            BatchState::Done,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 /// What a new batch records about itself. Resuming needs nothing else.
@@ -140,83 +179,578 @@ pub struct Outcome {
     pub device_eui: Option<String>,
 }
 
+/// Rows per transaction when inserting: large enough that a million rows take seconds, small enough to bound the
+/// WAL.
+const INSERT_CHUNK: usize = 10_000;
+
+/// Rows per read when streaming a batch.
+const PAGE: usize = 1_000;
+
+const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
+     device_href, device_uid, device_eui, attempts, finished_at";
+
+const BATCH_COLUMNS: &str =
+    "id, name, input_path, input_sha256, format, columns, options, state, created_at, updated_at";
+
 /// A journal file.
 pub struct Journal {
-    _private: (),
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("path", &self.path).finish()
+    }
+}
+
+/// Now, as the journal writes times: RFC 3339, UTC, milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Journal {
     /// Opens or creates the journal (mode 0600) and migrates it forward.
     pub fn open(path: &Path) -> anyhow::Result<Journal> {
-        let _ = path;
-        todo!("issue 5: journal")
+        create_private(path)?;
+        Journal::open_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
     }
+
+    /// Opens a journal that must already exist (read commands never create an empty one). A missing file is a
+    /// [`UsageError`] (exit 2).
+    pub fn open_existing(path: &Path) -> anyhow::Result<Journal> {
+        if !path.is_file() {
+            return Err(UsageError(format!(
+                "{}: no such journal (import a file first, or point --journal / TPBULK_JOURNAL at one)",
+                path.display()
+            ))
+            .into());
+        }
+        Journal::open_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    fn open_flags(path: &Path, flags: OpenFlags) -> anyhow::Result<Journal> {
+        let flags = flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let mut conn = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("{}: cannot open the journal", path.display()))?;
+        schema::set_pragmas(&conn)
+            .with_context(|| format!("{}: not a usable SQLite journal", path.display()))?;
+        match schema::migrate(&mut conn)
+            .with_context(|| format!("{}: cannot migrate the journal", path.display()))?
+        {
+            schema::MigrateOutcome::AtVersion => {}
+            schema::MigrateOutcome::Newer(version) => {
+                return Err(UsageError(format!(
+                    "{}: journal schema version {version} was written by a newer tpbulk (this one knows {})",
+                    path.display(),
+                    schema::VERSION
+                ))
+                .into());
+            }
+        }
+        restrict_sidecars(path);
+        Ok(Journal {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The journal's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A second connection to the same file, e.g. to stream rows while a [`Writer`] owns this one (WAL lets a
+    /// reader see every committed group).
+    pub fn reader(&self) -> anyhow::Result<Journal> {
+        Journal::open_existing(&self.path)
+    }
+
     /// Creates a batch and returns its id.
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
-        let _ = batch;
-        todo!("issue 5: journal")
+        let format = serde_json::to_string(&batch.format)?;
+        let columns = serde_json::to_string(&batch.columns)?;
+        let options = serde_json::to_string(&batch.options)?;
+        let at = now();
+        let mut last_err = None;
+        // The id is short enough to type; the random suffix makes a clash unlikely and the retry makes it harmless.
+        for _ in 0..8 {
+            let id = new_batch_id();
+            let inserted = self.conn.execute(
+                "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
+                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                params![
+                    id,
+                    batch.name,
+                    batch.input_path,
+                    batch.input_sha256,
+                    format,
+                    columns,
+                    options,
+                    BatchState::Running.as_str(),
+                    at
+                ],
+            );
+            match inserted {
+                Ok(_) => return Ok(id),
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(anyhow::Error::new(last_err.expect("at least one attempt"))
+            .context(format!("{}: cannot create a batch", self.path.display())))
     }
-    /// Adds rows to a batch in large transactions.
+
+    /// Adds rows to a batch in large transactions. Final rows never keep their request.
     pub fn insert_rows(
         &mut self,
         batch: &str,
         rows: impl IntoIterator<Item = NewRow>,
     ) -> anyhow::Result<()> {
-        let _ = (batch, rows.into_iter());
-        todo!("issue 5: journal")
+        let at = now();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let tx = self.conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
+                     device_eui, created_at, updated_at, finished_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                )?;
+                for row in rows.by_ref().take(INSERT_CHUNK) {
+                    let is_final = row.state.is_final();
+                    let errors = if row.errors.is_empty() {
+                        None
+                    } else {
+                        Some(serde_json::to_string(&row.errors)?)
+                    };
+                    insert
+                        .execute(params![
+                            batch,
+                            row.row as i64,
+                            row.kind.map(Kind::as_str),
+                            row.id,
+                            row.name,
+                            row.state.as_str(),
+                            if is_final { None } else { row.request },
+                            errors,
+                            row.device_href,
+                            row.device_eui,
+                            at,
+                            is_final.then_some(&at),
+                        ])
+                        .with_context(|| {
+                            format!(
+                                "{}: cannot journal row {} of batch {batch}",
+                                self.path.display(),
+                                row.row
+                            )
+                        })?;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok(())
     }
+
     pub fn batch(&self, id: &str) -> anyhow::Result<Option<BatchInfo>> {
-        let _ = id;
-        todo!("issue 5: journal")
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?1");
+        let found = self
+            .conn
+            .query_row(&sql, [id], read_batch_columns)
+            .optional()?;
+        found.map(BatchColumns::into_info).transpose()
     }
+
     /// Every batch, newest first.
     pub fn batches(&self) -> anyhow::Result<Vec<BatchInfo>> {
-        todo!("issue 5: journal")
+        let sql =
+            format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC, rowid DESC");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([], read_batch_columns)?;
+        rows.map(|r| r?.into_info()).collect()
     }
+
+    /// The newest batch, or the newest that is not `done` when `unfinished`.
+    pub fn latest_batch(&self, unfinished: bool) -> anyhow::Result<Option<BatchInfo>> {
+        let filter = if unfinished {
+            "WHERE state <> 'done'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        );
+        let found = self
+            .conn
+            .query_row(&sql, [], read_batch_columns)
+            .optional()?;
+        found.map(BatchColumns::into_info).transpose()
+    }
+
+    /// The batch named on the command line, else the latest one; an unknown id or an empty journal is a
+    /// [`UsageError`].
+    pub fn resolve_batch(&self, id: Option<&str>) -> anyhow::Result<BatchInfo> {
+        match id {
+            Some(id) => self.batch(id)?.ok_or_else(|| {
+                UsageError(format!(
+                    "{}: no batch {id:?} (`tpbulk batches` lists them)",
+                    self.path.display()
+                ))
+                .into()
+            }),
+            None => self.latest_batch(false)?.ok_or_else(|| {
+                UsageError(format!(
+                    "{}: the journal holds no batch yet",
+                    self.path.display()
+                ))
+                .into()
+            }),
+        }
+    }
+
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
-        let _ = (id, state);
-        todo!("issue 5: journal")
+        let changed = self.conn.execute(
+            "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, state.as_str(), now()],
+        )?;
+        anyhow::ensure!(changed == 1, "{}: no batch {id:?}", self.path.display());
+        Ok(())
     }
+
+    /// Replaces a batch's recorded run options (e.g. a resume with another `--rate`).
+    pub fn update_batch_options(
+        &mut self,
+        id: &str,
+        options: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let changed = self.conn.execute(
+            "UPDATE batches SET options = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, serde_json::to_string(options)?, now()],
+        )?;
+        anyhow::ensure!(changed == 1, "{}: no batch {id:?}", self.path.display());
+        Ok(())
+    }
+
+    /// Rows per state, from the `(batch, state)` index: no row is read.
     pub fn counts(&self, batch: &str) -> anyhow::Result<Counts> {
-        let _ = batch;
-        todo!("issue 5: journal")
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
+        let mut rows = stmt.query([batch])?;
+        let mut counts = Counts::default();
+        while let Some(r) = rows.next()? {
+            let state: String = r.get(0)?;
+            let n = r.get::<_, i64>(1)? as u64;
+            counts.total += n;
+            match RowState::parse(&state) {
+                Some(RowState::Created) => counts.created += n,
+                Some(RowState::Exists) => counts.exists += n,
+                Some(RowState::Invalid) => counts.invalid += n,
+                Some(RowState::Failed) => counts.failed += n,
+                Some(RowState::Pending | RowState::Sending) => counts.pending += n,
+                None => anyhow::bail!(
+                    "{}: batch {batch} has rows in an unknown state {state:?}",
+                    self.path.display()
+                ),
+            }
+        }
+        Ok(counts)
     }
+
+    /// Rows of a batch in one state, from the index.
+    pub fn count_state(&self, batch: &str, state: RowState) -> anyhow::Result<u64> {
+        self.count_states(batch, &[state])
+    }
+
     /// Calls `each` for the batch's rows in row order, optionally only those in `states`. Streams: never loads a
-    /// million rows at once.
+    /// million rows at once. Rows are read in pages, each its own short read, so a run's writer can checkpoint the
+    /// WAL while this walks a large batch; rows that the writer moves meanwhile are seen once at most.
     pub fn for_each_row(
         &self,
         batch: &str,
         states: Option<&[RowState]>,
-        each: impl FnMut(RowRecord) -> anyhow::Result<()>,
+        mut each: impl FnMut(RowRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let _ = (batch, states, each);
-        todo!("issue 5: journal")
+        if let Some(states) = states
+            && self.count_states(batch, states)? == 0
+        {
+            // From the index: resuming a finished million-row batch costs nothing.
+            return Ok(());
+        }
+        let mut after = 0;
+        loop {
+            let page = self.rows_after(batch, states, after, PAGE)?;
+            let full = page.len() == PAGE;
+            for record in page {
+                after = record.row;
+                each(record)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
+
+    /// Rows of a batch in any of `states`, from the index.
+    pub fn count_states(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM rows WHERE batch = ?1{}",
+            state_filter(Some(states), true)
+        );
+        let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// At most `limit` rows after row `after` (0 for the first page), in row order, optionally only those in
+    /// `states`: for a consumer that pulls pages rather than being called back.
+    pub fn rows_after(
+        &self,
+        batch: &str,
+        states: Option<&[RowState]>,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<RowRecord>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1 AND row > ?2{} ORDER BY row LIMIT ?3",
+            state_filter(states, false)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![batch, after as i64, limit as i64])?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        while let Some(r) = rows.next()? {
+            out.push(read_row(r)?);
+        }
+        Ok(out)
+    }
+
+    /// One row.
+    pub fn row(&self, batch: &str, row: u64) -> anyhow::Result<Option<RowRecord>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1 AND row = ?2");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params![batch, row as i64])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(read_row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records outcomes outside a run (e.g. rows found on the platform before the first send, or rows reconciled
+    /// on resume), all in one transaction. Final states drop the request.
+    pub fn record_outcomes(
+        &mut self,
+        batch: &str,
+        outcomes: impl IntoIterator<Item = Outcome>,
+    ) -> anyhow::Result<()> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        for outcome in outcomes {
+            let changed = apply_outcome(&tx, batch, &outcome, &at)?;
+            anyhow::ensure!(
+                changed == 1,
+                "{}: batch {batch} has no row {}",
+                self.path.display(),
+                outcome.row
+            );
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Moves one row to `state` (e.g. `sending` back to `pending` once the platform showed the request never
+    /// arrived). `sending` counts an attempt, as the writer's does; a final state drops the request.
+    pub fn set_row_state(&mut self, batch: &str, row: u64, state: RowState) -> anyhow::Result<()> {
+        let at = now();
+        let changed = self.conn.execute(
+            "UPDATE rows SET state = ?3, updated_at = ?4, \
+             attempts = attempts + (?3 = 'sending'), \
+             request = CASE WHEN ?5 THEN NULL ELSE request END, \
+             finished_at = CASE WHEN ?5 THEN ?4 ELSE NULL END \
+             WHERE batch = ?1 AND row = ?2",
+            params![batch, row as i64, state.as_str(), at, state.is_final()],
+        )?;
+        anyhow::ensure!(
+            changed == 1,
+            "{}: batch {batch} has no row {row}",
+            self.path.display()
+        );
+        Ok(())
+    }
+
     /// Hands the connection to a writer thread for a run.
     pub fn into_writer(self, batch: &str) -> Writer {
-        let _ = batch;
-        todo!("issue 5: journal writer")
+        Writer::start(self, batch.to_string())
     }
 }
 
-/// The single writer of a run: a thread that owns the connection and commits in small groups.
-pub struct Writer {
-    _private: (),
+/// Writes one outcome; the request goes in the same statement that writes a final state. Returns the rows changed
+/// (0 when the batch has no such row).
+fn apply_outcome(
+    conn: &Connection,
+    batch: &str,
+    outcome: &Outcome,
+    at: &str,
+) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE rows SET state = ?3, http_status = ?4, error_code = ?5, message = ?6, \
+         device_href = coalesce(?7, device_href), device_uid = coalesce(?8, device_uid), \
+         device_eui = coalesce(?9, device_eui), updated_at = ?10, \
+         request = CASE WHEN ?11 THEN NULL ELSE request END, \
+         finished_at = CASE WHEN ?11 THEN ?10 ELSE NULL END \
+         WHERE batch = ?1 AND row = ?2",
+    )?;
+    stmt.execute(params![
+        batch,
+        outcome.row as i64,
+        outcome.state.as_str(),
+        outcome.http_status,
+        outcome.error_code,
+        outcome.message,
+        outcome.device_href,
+        outcome.device_uid,
+        outcome.device_eui,
+        at,
+        outcome.state.is_final(),
+    ])
 }
 
-impl Writer {
-    /// Marks a row `sending` (attempt + 1) and returns once that is committed: only then may its request leave.
-    pub async fn sending(&self, row: u64) -> anyhow::Result<()> {
-        let _ = row;
-        todo!("issue 5: journal writer")
+/// The SQL condition for a state filter. For pages in row order the state must not drive the index choice
+/// (`+state`): walking the primary key in order beats collecting and sorting every matching row per page. For a
+/// count it should: the `(batch, state)` index answers without reading a row.
+fn state_filter(states: Option<&[RowState]>, use_index: bool) -> String {
+    match states {
+        None => String::new(),
+        Some(states) => {
+            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let column = if use_index { "state" } else { "+state" };
+            format!(" AND {column} IN ({})", list.join(","))
+        }
     }
-    /// Records a row's outcome (committed with the next group); final states drop the stored request.
-    pub fn outcome(&self, outcome: Outcome) -> anyhow::Result<()> {
-        let _ = outcome;
-        todo!("issue 5: journal writer")
+}
+
+fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
+    let row = r.get::<_, i64>(0)? as u64;
+    let kind: Option<String> = r.get(1)?;
+    let kind = match kind {
+        None => None,
+        Some(k) => Some(parse_kind(&k).with_context(|| format!("row {row}: unknown kind {k:?}"))?),
+    };
+    let state: String = r.get(4)?;
+    let state =
+        RowState::parse(&state).with_context(|| format!("row {row}: unknown state {state:?}"))?;
+    let errors: Option<String> = r.get(6)?;
+    let errors = match errors {
+        None => Vec::new(),
+        Some(json) => serde_json::from_str(&json)
+            .with_context(|| format!("row {row}: unreadable errors in the journal"))?,
+    };
+    Ok(RowRecord {
+        row,
+        kind,
+        id: r.get(2)?,
+        name: r.get(3)?,
+        state,
+        request: r.get(5)?,
+        errors,
+        http_status: r.get(7)?,
+        error_code: r.get(8)?,
+        message: r.get(9)?,
+        device_href: r.get(10)?,
+        device_uid: r.get(11)?,
+        device_eui: r.get(12)?,
+        attempts: r.get(13)?,
+        finished_at: r.get(14)?,
+    })
+}
+
+fn parse_kind(text: &str) -> Option<Kind> {
+    [Kind::Otaa, Kind::Abp, Kind::Cellular, Kind::Multicast]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+}
+
+/// A batch row as SQLite hands it over, before its JSON columns are parsed.
+struct BatchColumns([Option<String>; 10]);
+
+fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
+    let mut cols: [Option<String>; 10] = Default::default();
+    for (i, c) in cols.iter_mut().enumerate() {
+        *c = r.get(i)?;
     }
-    /// Commits everything, stops the thread and gives the journal back.
-    pub async fn finish(self) -> anyhow::Result<Journal> {
-        todo!("issue 5: journal writer")
+    Ok(BatchColumns(cols))
+}
+
+impl BatchColumns {
+    fn into_info(self) -> anyhow::Result<BatchInfo> {
+        let [
+            id,
+            name,
+            input_path,
+            input_sha256,
+            format,
+            columns,
+            options,
+            state,
+            created,
+            updated,
+        ] = self.0;
+        let id = id.unwrap_or_default();
+        let ctx = |what: &str| format!("batch {id}: unreadable {what} in the journal");
+        let state_text = state.unwrap_or_default();
+        Ok(BatchInfo {
+            name,
+            input_path: input_path.unwrap_or_default(),
+            input_sha256: input_sha256.unwrap_or_default(),
+            format: serde_json::from_str(format.as_deref().unwrap_or("null"))
+                .with_context(|| ctx("format"))?,
+            columns: serde_json::from_str(columns.as_deref().unwrap_or("[]"))
+                .with_context(|| ctx("columns"))?,
+            options: serde_json::from_str(options.as_deref().unwrap_or("null"))
+                .with_context(|| ctx("options"))?,
+            state: BatchState::parse(&state_text)
+                .with_context(|| ctx(&format!("state {state_text:?}")))?,
+            created_at: created.unwrap_or_default(),
+            updated_at: updated.unwrap_or_default(),
+            id,
+        })
+    }
+}
+
+fn new_batch_id() -> String {
+    let suffix: u16 = rand::random();
+    format!(
+        "b{}-{suffix:04x}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    )
+}
+
+/// Creates the journal file mode 0600 before SQLite sees it, so that no other user can ever read key material.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("{}: cannot create the journal", path.display()))?;
+    Ok(())
+}
+
+/// SQLite gives `-wal` and `-shm` the main file's permissions; this is belt and braces for files left by an
+/// older or foreign writer.
+fn restrict_sidecars(path: &Path) {
+    #[cfg(unix)]
+    for suffix in ["-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        if let Ok(meta) = std::fs::metadata(&side)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600));
+        }
     }
 }

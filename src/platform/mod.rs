@@ -4,36 +4,56 @@
 //! Public contract used by `engine`, `cmd` and tests (keep these names and meanings):
 //! `ClientConfig`, `Client`, `ApiError`, `Pacing`, `DeviceInfo`, `DevicePage`, `CreateRequest`, `HandlingMode`,
 //! `Catalog`, `Resolved`, `build_request`, `ExistKey`, `find_existing`.
+//!
+//! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
+//! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
+//! and `existing` ([`find_existing`]).
 
-use crate::device::{Device, Kind, RowError};
-use crate::secret::Secret;
-use std::collections::HashMap;
+mod catalog;
+mod client;
+mod config;
+mod existing;
+mod pacing;
+mod request;
+
+pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
+pub use client::{Client, DX_CORE_PATH, SUBSCRIPTION_PATH};
+pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT};
+pub use existing::{LIST_PAGE_SIZE, find_existing};
+pub use pacing::Pacing;
+pub use request::{CreateRequest, HandlingMode, build_request};
+
+use crate::error::PlatformUnavailable;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Checked connection settings, built before any network I/O.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// Base URL without a trailing slash, e.g. `https://community.thingpark.io`.
-    pub url: String,
-    /// `{url}/users-auth/protocol/openid-connect/token` unless overridden.
-    pub token_url: String,
-    pub client_id: String,
-    pub secret: Secret,
-    pub insecure: bool,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
+/// Requests per second of commands that have no `--rate` (`plan`, `catalog`): what public scripts hold to.
+pub const DEFAULT_RATE: f64 = 10.0;
+
+/// Builds the client and gets a first token, so that an unreachable platform or refused credentials stop a command
+/// before any work: both are [`PlatformUnavailable`] (exit 3) with one clear line.
+pub async fn connect(
+    config: ClientConfig,
+    pacing: Arc<Pacing>,
+) -> Result<Client, PlatformUnavailable> {
+    let url = config.url.clone();
+    let client = Client::new(config, pacing).map_err(|e| unavailable(&url, &e))?;
+    client
+        .authenticate()
+        .await
+        .map_err(|e| unavailable(&url, &e))?;
+    Ok(client)
 }
 
-impl ClientConfig {
-    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID`, `THINGPARK_CLIENT_SECRET` or
-    /// `--client-secret-file`. A missing value is a `UsageError` naming the option and its variable.
-    pub fn from_args(
-        args: &crate::cli::PlatformArgs,
-    ) -> Result<ClientConfig, crate::error::UsageError> {
-        let _ = args;
-        todo!("issue 4: client config")
-    }
+/// One line saying whether the platform at `url` could not be reached, refused the credentials or failed.
+pub fn unavailable(url: &str, err: &ApiError) -> PlatformUnavailable {
+    PlatformUnavailable(match err {
+        ApiError::Auth(message) => format!("{url}: {message}"),
+        ApiError::Transport { message, .. } => {
+            format!("cannot reach the platform at {url}: {message}")
+        }
+        ApiError::Status { .. } => format!("the platform at {url} failed: {err}"),
+    })
 }
 
 /// A failed call. Messages never contain a secret or key material.
@@ -59,26 +79,29 @@ pub enum ApiError {
 impl ApiError {
     /// The platform's "already exists" answer (code 111, whatever the HTTP status).
     pub fn is_duplicate(&self) -> bool {
-        todo!("issue 4: duplicate answer")
+        match self {
+            ApiError::Status { code, message, .. } => {
+                *code == Some(111) || message.to_ascii_lowercase().contains("already exists")
+            }
+            _ => false,
+        }
     }
+
     /// 5xx, 429, timeouts and dropped connections: worth another attempt after a backoff.
     pub fn is_retryable(&self) -> bool {
-        todo!("issue 4: retry classification")
+        match self {
+            ApiError::Status { status, .. } => *status == 429 || *status >= 500,
+            ApiError::Transport { .. } => true,
+            ApiError::Auth(_) => false,
+        }
     }
-}
 
-/// The one rate limiter and the pool-wide pause shared by every REST request of a run. On 429 or 503 the pause is
-/// set (from `Retry-After`, rounded up, or an exponential step) and every request waits for it.
-#[derive(Debug)]
-pub struct Pacing {
-    _private: (),
-}
-
-impl Pacing {
-    /// `rate` requests per second over all requests; `None`: unlimited.
-    pub fn new(rate: Option<f64>) -> Arc<Pacing> {
-        let _ = rate;
-        todo!("issue 4: pacing")
+    /// The HTTP status, when the platform answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
     }
 }
 
@@ -97,6 +120,40 @@ pub struct DeviceInfo {
     pub sim: Option<String>,
 }
 
+impl DeviceInfo {
+    /// Reads a device (a listing brief or a full device) in the platform's field names. `location` (a creation's
+    /// `Location` header) stands in for a missing `href`.
+    pub fn from_json(value: &serde_json::Value, location: Option<&str>) -> DeviceInfo {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let href = value
+            .get("href")
+            .and_then(text)
+            .or_else(|| location.map(str::to_string));
+        let uid = href
+            .as_deref()
+            .and_then(|h| h.trim_end_matches('/').rsplit('/').next())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        DeviceInfo {
+            eui: value
+                .get("EUI")
+                .and_then(text)
+                .unwrap_or_default()
+                .to_ascii_uppercase(),
+            href,
+            uid,
+            name: value.get("name").and_then(text),
+            creation_date: value.get("creationDate").and_then(|v| v.as_i64()),
+            imei: value.get("enforcedIMEI").and_then(text),
+            sim: value.get("sim").and_then(|s| s.get("ID")).and_then(text),
+        }
+    }
+}
+
 /// One page of the cursor-paginated device listing.
 #[derive(Debug, Clone)]
 pub struct DevicePage {
@@ -107,61 +164,6 @@ pub struct DevicePage {
     pub cursor: Option<String>,
 }
 
-/// `networkSubscriptionsHandlingMode` of a creation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum HandlingMode {
-    Basic,
-    Advanced,
-}
-
-/// The exact creation request of one device: query mode and JSON body with clear key material. Journalled while
-/// the row still needs it; shown only through [`CreateRequest::masked`].
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CreateRequest {
-    pub kind: Kind,
-    pub mode: Option<HandlingMode>,
-    pub body: serde_json::Value,
-}
-
-impl CreateRequest {
-    /// The body with every key masked to its last 4 characters (including inside `appKeys` XML).
-    pub fn masked(&self) -> serde_json::Value {
-        todo!("issue 4: masked request")
-    }
-}
-
-/// A row's references resolved to platform IDs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub model_id: Option<String>,
-    /// The model is LoRaWAN 1.1 (`macMinorVersion` 10 or more / `macMajorVersion` 1).
-    pub lorawan_1_1: bool,
-    pub connection_id: Option<String>,
-    pub plan_id: Option<String>,
-    pub context_id: Option<String>,
-}
-
-/// Builds the creation request of a checked, resolved device (the tutorial's field names).
-pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
-    let _ = (device, resolved);
-    todo!("issue 4: request bodies")
-}
-
-/// The platform's catalogue, read once per run (all pages).
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    _private: (),
-}
-
-impl Catalog {
-    /// Resolves a row's references; every problem is a `reference` error naming the column and value.
-    pub fn resolve(&self, device: &Device) -> Result<Resolved, Vec<RowError>> {
-        let _ = device;
-        todo!("issue 4: resolution")
-    }
-}
-
 /// What identifies a device on the platform before it is created.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ExistKey {
@@ -170,57 +172,74 @@ pub enum ExistKey {
     Imei(String),
 }
 
-/// The ThingPark REST client. Cheap to clone; every REST call waits on the shared [`Pacing`].
-#[derive(Clone)]
-pub struct Client {
-    _private: (),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Client {
-    pub fn new(config: ClientConfig, pacing: Arc<Pacing>) -> Result<Client, ApiError> {
-        let _ = (config, pacing);
-        todo!("issue 4: client")
+    fn status(status: u16, code: Option<i64>, message: &str) -> ApiError {
+        ApiError::Status {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
-    /// Gets the first token: `Auth` when refused, `Transport` when unreachable.
-    pub async fn authenticate(&self) -> Result<(), ApiError> {
-        todo!("issue 4: authenticate")
-    }
-    /// Every page of every catalogue listing.
-    pub async fn catalog(&self) -> Result<Catalog, ApiError> {
-        todo!("issue 4: catalog")
-    }
-    /// One creation attempt, no retry (the engine retries after reconciling).
-    pub async fn create_device(&self, request: &CreateRequest) -> Result<DeviceInfo, ApiError> {
-        let _ = request;
-        todo!("issue 4: create")
-    }
-    /// `GET /devices/e<EUI>`: `None` on 404. Retries what is retryable.
-    pub async fn device_by_eui(&self, eui: &str) -> Result<Option<DeviceInfo>, ApiError> {
-        let _ = eui;
-        todo!("issue 4: get device")
-    }
-    /// One page of `GET /devices?sort=EUI,asc&pageSize=N[&pageAfter=]`. Retries what is retryable.
-    pub async fn list_devices(
-        &self,
-        page_size: u32,
-        after: Option<&str>,
-    ) -> Result<DevicePage, ApiError> {
-        let _ = (page_size, after);
-        todo!("issue 4: list devices")
-    }
-    /// `DELETE /devices/<uid>`; a device already gone (404) is `Ok(false)`.
-    pub async fn delete_device(&self, uid: &str) -> Result<bool, ApiError> {
-        let _ = uid;
-        todo!("issue 4: delete")
-    }
-}
 
-/// Which of `keys` the platform already has, with as few requests as the case allows (one listing pass when the
-/// subscription is small relative to the batch, per-EUI look-ups when it is large).
-pub async fn find_existing(
-    client: &Client,
-    keys: &[ExistKey],
-) -> Result<HashMap<ExistKey, DeviceInfo>, ApiError> {
-    let _ = (client, keys);
-    todo!("issue 4: existing devices")
+    #[test]
+    fn duplicate_is_recognised_by_code_or_message_whatever_the_status() {
+        assert!(status(409, Some(111), "x").is_duplicate());
+        assert!(
+            status(
+                400,
+                None,
+                "A Device report already exists for the given EUI"
+            )
+            .is_duplicate()
+        );
+        assert!(!status(400, Some(222), "No device profile for the given ID : X").is_duplicate());
+        assert!(
+            !ApiError::Transport {
+                message: "reset".into(),
+                maybe_sent: true
+            }
+            .is_duplicate()
+        );
+    }
+
+    #[test]
+    fn retryable_errors_are_5xx_429_and_transport() {
+        assert!(status(503, None, "").is_retryable());
+        assert!(status(429, None, "").is_retryable());
+        assert!(!status(400, Some(222), "").is_retryable());
+        assert!(!status(404, None, "").is_retryable());
+        assert!(!ApiError::Auth("refused".into()).is_retryable());
+        assert!(
+            ApiError::Transport {
+                message: "refused".into(),
+                maybe_sent: false
+            }
+            .is_retryable()
+        );
+    }
+
+    #[test]
+    fn device_info_reads_the_tutorial_brief() {
+        let brief = serde_json::json!({
+            "name": "My device 1", "connectivity": "LORAWAN", "activation": "OTAA",
+            "EUI": "70b3d5e756000999", "href": "/thingpark/wireless/rest/subscriptions/32/devices/2227"
+        });
+        let info = DeviceInfo::from_json(&brief, None);
+        assert_eq!(info.eui, "70B3D5E756000999");
+        assert_eq!(info.uid.as_deref(), Some("2227"));
+        assert_eq!(info.name.as_deref(), Some("My device 1"));
+        let cellular = serde_json::json!({"EUI": "F03D290000000001", "enforcedIMEI": "123456789012347",
+            "sim": {"ID": "89208013535718672291", "type": "SINGLE_IMSI"}});
+        let info = DeviceInfo::from_json(
+            &cellular,
+            Some("/thingpark/wireless/rest/subscriptions/32/devices/2228"),
+        );
+        assert_eq!(info.uid.as_deref(), Some("2228"));
+        assert_eq!(info.imei.as_deref(), Some("123456789012347"));
+        assert_eq!(info.sim.as_deref(), Some("89208013535718672291"));
+    }
 }

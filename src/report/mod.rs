@@ -1,1 +1,328 @@
-//! report (in progress)
+//! What a batch hands back to people: the per-row report (CSV, JSON lines, XLSX coloured by status) and the rework
+//! file (the invalid and failed rows in the input's own columns and format, with an `error` column). Both stream
+//! from the journal, so a million-row batch never sits in memory, and neither ever holds key material.
+
+mod rework;
+
+pub use rework::{ReworkSummary, write_rework};
+
+use crate::journal::{Journal, RowRecord, RowState};
+use anyhow::Context;
+use std::io::Write;
+use std::path::Path;
+
+/// The report's columns, in order.
+pub const REPORT_COLUMNS: [&str; 11] = [
+    "row",
+    "kind",
+    "id",
+    "name",
+    "status",
+    "http_status",
+    "error_code",
+    "message",
+    "device",
+    "attempts",
+    "finished_at",
+];
+
+/// A report's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Csv,
+    Jsonl,
+    Xlsx,
+}
+
+impl ReportFormat {
+    /// The format an output path's extension asks for (`.csv`, `.jsonl`/`.ndjson`/`.json`, `.xlsx`).
+    pub fn from_path(path: &Path) -> Option<ReportFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "txt" => Some(ReportFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Some(ReportFormat::Jsonl),
+            "xlsx" => Some(ReportFormat::Xlsx),
+            _ => None,
+        }
+    }
+}
+
+/// One report line: a row's fate as people read it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReportLine {
+    pub row: u64,
+    pub kind: Option<String>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub status: String,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub message: Option<String>,
+    pub device: Option<String>,
+    pub attempts: u32,
+    pub finished_at: Option<String>,
+}
+
+impl ReportLine {
+    pub fn from_record(record: &RowRecord) -> ReportLine {
+        let (error_code, message) = if record.state == RowState::Invalid {
+            let mut codes: Vec<&str> = record.errors.iter().map(|e| e.code.as_str()).collect();
+            codes.dedup();
+            (
+                (!codes.is_empty()).then(|| codes.join(",")),
+                (!record.errors.is_empty()).then(|| describe_errors(record)),
+            )
+        } else {
+            (
+                record.error_code.clone(),
+                record.message.as_deref().map(scrub),
+            )
+        };
+        ReportLine {
+            row: record.row,
+            kind: record.kind.map(|k| k.as_str().to_string()),
+            id: record.id.clone(),
+            name: record.name.clone(),
+            status: record.state.as_str().to_string(),
+            http_status: record.http_status,
+            error_code,
+            message,
+            device: record
+                .device_href
+                .clone()
+                .or_else(|| record.device_uid.clone()),
+            attempts: record.attempts,
+            finished_at: record.finished_at.clone(),
+        }
+    }
+
+    fn cells(&self) -> [String; 11] {
+        fn opt(v: &Option<String>) -> String {
+            v.clone().unwrap_or_default()
+        }
+        [
+            self.row.to_string(),
+            opt(&self.kind),
+            opt(&self.id),
+            opt(&self.name),
+            self.status.clone(),
+            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            opt(&self.error_code),
+            opt(&self.message),
+            opt(&self.device),
+            self.attempts.to_string(),
+            opt(&self.finished_at),
+        ]
+    }
+}
+
+/// Why a row needs fixing, in one line: its check errors (column and message), or the platform's answer.
+pub fn describe_errors(record: &RowRecord) -> String {
+    if !record.errors.is_empty() {
+        return record
+            .errors
+            .iter()
+            .map(|e| {
+                let column = if e.column.is_empty() {
+                    &e.field
+                } else {
+                    &e.column
+                };
+                format!("{column}: {}", scrub(&e.message))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let mut parts = Vec::new();
+    if let Some(status) = record.http_status {
+        parts.push(format!("HTTP {status}"));
+    }
+    if let Some(code) = &record.error_code {
+        parts.push(code.clone());
+    }
+    let head = parts.join(" ");
+    match (&record.message, head.is_empty()) {
+        (Some(message), true) => scrub(message),
+        (Some(message), false) => format!("{head}: {}", scrub(message)),
+        (None, false) => head,
+        (None, true) => record.state.as_str().to_string(),
+    }
+}
+
+/// Masks anything shaped like key material (a run of 32 or more hex digits) that a platform message might echo:
+/// the report must never carry a key, whoever wrote the text.
+pub fn scrub(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_hexdigit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_hexdigit() {
+                i += 1;
+            }
+            let run = &text[start..i];
+            if run.len() >= 32 {
+                out.push_str(&crate::secret::mask(run));
+            } else {
+                out.push_str(run);
+            }
+        } else {
+            let ch = text[i..].chars().next().expect("inside the string");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Writes the report of a batch; returns the number of rows written.
+pub fn write_report(
+    journal: &Journal,
+    batch: &str,
+    path: &Path,
+    format: ReportFormat,
+) -> anyhow::Result<u64> {
+    let written = match format {
+        ReportFormat::Csv => write_csv(journal, batch, path),
+        ReportFormat::Jsonl => write_jsonl(journal, batch, path),
+        ReportFormat::Xlsx => write_xlsx(journal, batch, path),
+    };
+    written.with_context(|| format!("{}: cannot write the report", path.display()))
+}
+
+fn write_csv(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record(REPORT_COLUMNS)?;
+    let mut n = 0;
+    journal.for_each_row(batch, None, |record| {
+        out.write_record(ReportLine::from_record(&record).cells())?;
+        n += 1;
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(n)
+}
+
+fn write_jsonl(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut n = 0;
+    journal.for_each_row(batch, None, |record| {
+        serde_json::to_writer(&mut out, &ReportLine::from_record(&record))?;
+        out.write_all(b"\n")?;
+        n += 1;
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(n)
+}
+
+/// Fill colour of a report row by status.
+fn status_colour(state: RowState) -> u32 {
+    match state {
+        RowState::Created => 0xC6EFCE,
+        RowState::Exists => 0xDDEBF7,
+        RowState::Failed => 0xFFC7CE,
+        RowState::Invalid => 0xFFEB9C,
+        RowState::Pending | RowState::Sending => 0xEDEDED,
+    }
+}
+
+fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    // Constant memory: rows go to a temporary file as they are written, so a million rows stay small.
+    let sheet = workbook.add_worksheet_with_constant_memory()?;
+    sheet.set_name("report")?;
+    let header = Format::new().set_bold().set_background_color(0xD9D9D9);
+    let widths = [8, 10, 24, 24, 10, 11, 14, 60, 44, 9, 26];
+    for (col, (title, width)) in REPORT_COLUMNS.iter().zip(widths).enumerate() {
+        sheet.set_column_width(col as u16, width)?;
+        sheet.write_string_with_format(0, col as u16, *title, &header)?;
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    let formats: Vec<(RowState, Format, Format)> = RowState::ALL
+        .into_iter()
+        .map(|s| {
+            let fill = Format::new().set_background_color(status_colour(s));
+            // Identifiers stay text: a DevEUI of digits must not turn into a number.
+            let text = fill.clone().set_num_format("@");
+            (s, fill, text)
+        })
+        .collect();
+    let mut n: u64 = 0;
+    journal.for_each_row(batch, None, |record| {
+        let excel_row = u32::try_from(n + 1)
+            .ok()
+            .filter(|r| *r < 1_048_576)
+            .context("more rows than an XLSX sheet holds (1,048,575); write CSV or JSON lines")?;
+        let (_, fill, text) = formats
+            .iter()
+            .find(|(s, _, _)| *s == record.state)
+            .expect("every state has a format");
+        let line = ReportLine::from_record(&record);
+        sheet.write_number_with_format(excel_row, 0, line.row as f64, fill)?;
+        let cells = line.cells();
+        for (col, value) in cells.iter().enumerate().skip(1) {
+            let col = col as u16;
+            match col {
+                5 if line.http_status.is_some() => {
+                    sheet.write_number_with_format(
+                        excel_row,
+                        col,
+                        f64::from(line.http_status.unwrap_or_default()),
+                        fill,
+                    )?;
+                }
+                9 => {
+                    sheet.write_number_with_format(
+                        excel_row,
+                        col,
+                        f64::from(line.attempts),
+                        fill,
+                    )?;
+                }
+                _ => {
+                    sheet.write_string_with_format(excel_row, col, value, text)?;
+                }
+            }
+        }
+        n += 1;
+        Ok(())
+    })?;
+    workbook.save(path)?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_masks_key_shaped_runs_only() {
+        let key = "00112233445566778899AABBCCDDEEFF";
+        let text = format!("bad appKey {key} for 70B3D57ED0000001");
+        let scrubbed = scrub(&text);
+        assert!(!scrubbed.contains(key), "{scrubbed}");
+        assert!(scrubbed.contains("EEFF"));
+        assert!(scrubbed.contains("70B3D57ED0000001"));
+        assert_eq!(scrub("naïve – ok"), "naïve – ok");
+    }
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(
+            ReportFormat::from_path(Path::new("r.CSV")),
+            Some(ReportFormat::Csv)
+        );
+        assert_eq!(
+            ReportFormat::from_path(Path::new("r.jsonl")),
+            Some(ReportFormat::Jsonl)
+        );
+        assert_eq!(
+            ReportFormat::from_path(Path::new("r.xlsx")),
+            Some(ReportFormat::Xlsx)
+        );
+        assert_eq!(ReportFormat::from_path(Path::new("r")), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! The journal's schema: forward-only migrations keyed on `PRAGMA user_version`, and the pragmas set at open.
+
+use rusqlite::Connection;
+
+/// Each step moves the schema from version `i` to `i + 1`. Never edit a released step: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: batches and their rows.
+    "CREATE TABLE batches (
+        id           TEXT PRIMARY KEY,
+        name         TEXT,
+        input_path   TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        format       TEXT NOT NULL,
+        columns      TEXT NOT NULL,
+        options      TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL
+    );
+    CREATE TABLE rows (
+        batch       TEXT NOT NULL REFERENCES batches(id),
+        row         INTEGER NOT NULL,
+        kind        TEXT,
+        id          TEXT,
+        name        TEXT,
+        state       TEXT NOT NULL,
+        request     TEXT,
+        errors      TEXT,
+        http_status INTEGER,
+        error_code  TEXT,
+        message     TEXT,
+        device_href TEXT,
+        device_uid  TEXT,
+        device_eui  TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (batch, row)
+    );
+    CREATE INDEX rows_batch_state ON rows (batch, state);",
+];
+
+/// The schema version this build writes.
+pub const VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the schema forward to [`VERSION`]; each step commits with its new version, so a crash between steps
+/// leaves a consistent, older schema.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrateOutcome> {
+    loop {
+        // The version is read inside a write transaction: two processes opening a new journal at once (an import
+        // and a `status` beside it) must not both run the same step.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > VERSION {
+            return Ok(MigrateOutcome::Newer(current));
+        }
+        let Some(sql) = MIGRATIONS.get(current as usize) else {
+            return Ok(MigrateOutcome::AtVersion);
+        };
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
+        tx.commit()?;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum MigrateOutcome {
+    AtVersion,
+    /// Written by a newer tpbulk: never touched.
+    Newer(u32),
+}
+
+/// Connection settings that are not part of the schema and must be set on every open.
+pub fn set_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_millis(5000))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    // An in-memory database answers `memory`: nothing to do there.
+    let _ = mode;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_twice_on_an_in_memory_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        set_pragmas(&conn).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion);
+        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion);
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('batches','rows')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+    }
+
+    #[test]
+    fn a_newer_schema_is_left_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            MigrateOutcome::Newer(VERSION + 1)
+        );
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}

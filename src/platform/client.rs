@@ -1,0 +1,677 @@
+//! The REST client: the bearer token (client credentials, cached, renewed before it runs out and after a 401),
+//! one paced call path that maps every failure to an [`ApiError`], and the calls the pipeline makes.
+
+use super::catalog::Catalog;
+use super::pacing::{Pacing, parse_retry_after};
+use super::request::CreateRequest;
+use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// The device-manager API, under the base URL.
+pub const SUBSCRIPTION_PATH: &str = "/thingpark/wireless/rest/subscriptions/mine";
+/// The DX Core API (IoT Flow connections), under the base URL.
+pub const DX_CORE_PATH: &str = "/thingpark/dx/core/latest/api";
+
+/// Renew this long before the platform's `expires_in` runs out, so that no request carries a dying token.
+const RENEW_MARGIN: Duration = Duration::from_secs(10);
+/// The token lifetime clients assume when the answer does not say.
+const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
+/// Attempts of a read or a delete before its error is final.
+const READ_ATTEMPTS: u32 = 6;
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_CAP: Duration = Duration::from_secs(8);
+/// A bound on a catalogue listing, against a platform that always says `more`.
+const MAX_CATALOG_PAGES: u32 = 10_000;
+
+/// The ThingPark REST client. Cheap to clone; every REST call waits on the shared [`Pacing`].
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    api_base: String,
+    dx_base: String,
+    pacing: Arc<Pacing>,
+    /// Held while a token is fetched, so that only one task renews at a time.
+    token: Mutex<Option<Token>>,
+}
+
+#[derive(Clone)]
+struct Token {
+    value: String,
+    renew_at: Instant,
+}
+
+/// An answer with a success status.
+struct Answer {
+    body: Value,
+    location: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.config.url)
+            .field("client_id", &self.inner.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(config: ClientConfig, pacing: Arc<Pacing>) -> Result<Client, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .danger_accept_invalid_certs(config.insecure)
+            .user_agent(concat!("tpbulk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                message: format!("cannot set up the HTTP client: {}", error_chain(&e)),
+                maybe_sent: false,
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                api_base: format!("{}{SUBSCRIPTION_PATH}", config.url),
+                dx_base: format!("{}{DX_CORE_PATH}", config.url),
+                config,
+                pacing,
+                token: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The checked settings this client was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The shared pacing of this client's requests.
+    pub fn pacing(&self) -> &Arc<Pacing> {
+        &self.inner.pacing
+    }
+
+    /// Gets the first token: `Auth` when refused, `Transport` when unreachable.
+    pub async fn authenticate(&self) -> Result<(), ApiError> {
+        self.bearer().await.map(|_| ())
+    }
+
+    /// Every page of every catalogue listing.
+    pub async fn catalog(&self) -> Result<Catalog, ApiError> {
+        let lorawan_models = self
+            .all_pages("/deviceProfiles", &[("connectivity", "LORAWAN")])
+            .await?;
+        let cellular_models = self
+            .all_pages("/deviceProfiles", &[("connectivity", "CELLULAR")])
+            .await?;
+        let connections = self.all_pages("/appServers", &[]).await?;
+        let lorawan_plans = self
+            .all_pages("/networkSubscriptions", &[("connectivity", "LORAWAN")])
+            .await?;
+        let cellular_plans = self
+            .all_pages("/networkSubscriptions", &[("connectivity", "CELLULAR")])
+            .await?;
+        // A subscription without cellular service may not offer this listing at all.
+        let contexts = match self.all_pages("/cellularNetworkContexts", &[]).await {
+            Err(ApiError::Status { status: 404, .. }) => Vec::new(),
+            other => other?,
+        };
+        Ok(Catalog::from_briefs(
+            lorawan_models.iter().chain(&cellular_models),
+            &connections,
+            lorawan_plans.iter().chain(&cellular_plans),
+            &contexts,
+        ))
+    }
+
+    /// One creation attempt, no retry (the engine retries after reconciling).
+    pub async fn create_device(&self, request: &CreateRequest) -> Result<DeviceInfo, ApiError> {
+        let mut url = self.api_url("/devices");
+        if let Some(mode) = request.mode {
+            url.query_pairs_mut()
+                .append_pair("networkSubscriptionsHandlingMode", mode.as_str());
+        }
+        let answer = self.call(Method::POST, url, Some(&request.body)).await?;
+        let mut info = DeviceInfo::from_json(&answer.body, answer.location.as_deref());
+        // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
+        if let (true, Some(eui)) = (
+            info.eui.is_empty(),
+            request.body.get("EUI").and_then(Value::as_str),
+        ) {
+            info.eui = eui.to_ascii_uppercase();
+        }
+        Ok(info)
+    }
+
+    /// `GET /devices/e<EUI>`: `None` on 404. Retries what is retryable.
+    pub async fn device_by_eui(&self, eui: &str) -> Result<Option<DeviceInfo>, ApiError> {
+        let url = self.api_url(&format!("/devices/e{}", eui.to_ascii_uppercase()));
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => Ok(Some(DeviceInfo::from_json(&answer.body, None))),
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of `GET /devices?sort=EUI,asc&pageSize=N[&pageAfter=]`. Retries what is retryable.
+    pub async fn list_devices(
+        &self,
+        page_size: u32,
+        after: Option<&str>,
+    ) -> Result<DevicePage, ApiError> {
+        let mut url = self.api_url("/devices");
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("sort", "EUI,asc")
+                .append_pair("pageSize", &page_size.to_string());
+            if let Some(after) = after {
+                query.append_pair("pageAfter", after);
+            }
+        }
+        let body = self.call_with_retry(Method::GET, url, None).await?.body;
+        let devices = briefs(&body)
+            .iter()
+            .map(|b| DeviceInfo::from_json(b, None))
+            .collect();
+        Ok(DevicePage {
+            devices,
+            more: body.get("more").and_then(Value::as_bool).unwrap_or(false),
+            count: body.get("count").and_then(Value::as_u64),
+            cursor: body
+                .pointer("/cursors/last")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        })
+    }
+
+    /// `DELETE /devices/<uid>`; a device already gone (404) is `Ok(false)`.
+    pub async fn delete_device(&self, uid: &str) -> Result<bool, ApiError> {
+        let url = self.api_url(&format!("/devices/{uid}"));
+        match self.call_with_retry(Method::DELETE, url, None).await {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET` of a path under the device-manager API (`/devices/e…/frames/aggregated?…`), JSON answer. Retries.
+    pub async fn get_json(&self, path_and_query: &str) -> Result<Value, ApiError> {
+        let url = self.url_under(&self.inner.api_base, path_and_query)?;
+        Ok(self.call_with_retry(Method::GET, url, None).await?.body)
+    }
+
+    /// `POST` of a JSON body to a path under the device-manager API, one attempt. Returns the answer's body and
+    /// its `Location` header.
+    pub async fn post_json(
+        &self,
+        path_and_query: &str,
+        body: &Value,
+    ) -> Result<(Value, Option<String>), ApiError> {
+        let url = self.url_under(&self.inner.api_base, path_and_query)?;
+        let answer = self.call(Method::POST, url, Some(body)).await?;
+        Ok((answer.body, answer.location))
+    }
+
+    /// `GET` of a path under the DX Core API. Retries.
+    pub async fn dx_get_json(&self, path_and_query: &str) -> Result<Value, ApiError> {
+        let url = self.url_under(&self.inner.dx_base, path_and_query)?;
+        Ok(self.call_with_retry(Method::GET, url, None).await?.body)
+    }
+
+    /// `POST` of a JSON body to a path under the DX Core API (`/connections`), one attempt.
+    pub async fn dx_post_json(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let url = self.url_under(&self.inner.dx_base, path)?;
+        Ok(self.call(Method::POST, url, Some(body)).await?.body)
+    }
+
+    /// Every connection (`appServers`, all pages).
+    pub async fn connections(&self) -> Result<Vec<super::Connection>, ApiError> {
+        let briefs = self.all_pages("/appServers", &[]).await?;
+        Ok(Catalog::from_briefs([], &briefs, [], []).connections)
+    }
+
+    /// `POST /appServers` (a Basic HTTPS connection), one attempt: the created connection's JSON.
+    pub async fn create_app_server(&self, body: &Value) -> Result<Value, ApiError> {
+        Ok(self.post_json("/appServers", body).await?.0)
+    }
+
+    /// `POST` DX Core `/connections` (a ThingPark X IoT Flow connection), one attempt: the created connection,
+    /// whose `id` is the `tpxIotFlow.connectionId` of its `appServers` entry.
+    pub async fn create_iot_flow_connection(&self, body: &Value) -> Result<Value, ApiError> {
+        self.dx_post_json("/connections", body).await
+    }
+
+    /// A device's traffic history, `GET /devices/e<EUI>/frames/aggregated?duration=P<days>D&step=P1D&timezone=…`:
+    /// the `briefs`, one per day. `None` when the platform does not know the device.
+    pub async fn frames_aggregated(
+        &self,
+        eui: &str,
+        days: u32,
+        timezone: &str,
+    ) -> Result<Option<Vec<Value>>, ApiError> {
+        let mut url = self.api_url(&format!(
+            "/devices/e{}/frames/aggregated",
+            eui.to_ascii_uppercase()
+        ));
+        url.query_pairs_mut()
+            .append_pair("duration", &format!("P{days}D"))
+            .append_pair("step", "P1D")
+            .append_pair("timezone", timezone);
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => Ok(Some(briefs(&answer.body).to_vec())),
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every device alarm (`GET /devices/alarms?sort=alarmUid,asc`, all cursor pages).
+    pub async fn device_alarms(&self) -> Result<Vec<Value>, ApiError> {
+        self.list_all_by_cursor("/devices/alarms", "alarmUid").await
+    }
+
+    /// Every brief of a cursor-paginated listing sorted by `sort_field` (`/devices/alarms`, `alarmUid`).
+    pub async fn list_all_by_cursor(
+        &self,
+        path: &str,
+        sort_field: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = self.api_url(path);
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("sort", &format!("{sort_field},asc"));
+                if let Some(after) = &after {
+                    query.append_pair("pageAfter", after);
+                }
+            }
+            let body = self.call_with_retry(Method::GET, url, None).await?.body;
+            all.extend(briefs(&body).iter().cloned());
+            let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
+            let cursor = body.pointer("/cursors/last").and_then(Value::as_str);
+            match cursor {
+                Some(c) if more && after.as_deref() != Some(c) => after = Some(c.to_string()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Every brief of an index-paginated listing. The first page is asked for without `pageIndex`, then
+    /// `pageIndex` 1, 2, … while `more`: the notes and the simulator count pages from 0, the OpenAPI file from 1.
+    /// Asking this way and dropping repeated briefs is right under both, at the cost of one page read twice when
+    /// pages count from 1.
+    async fn all_pages(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
+        let mut all: Vec<Value> = Vec::new();
+        for page in 0..MAX_CATALOG_PAGES {
+            let mut url = self.api_url(path);
+            {
+                let mut pairs = url.query_pairs_mut();
+                pairs.extend_pairs(query);
+                if page > 0 {
+                    pairs.append_pair("pageIndex", &page.to_string());
+                }
+            }
+            if url.query() == Some("") {
+                url.set_query(None);
+            }
+            let body = self.call_with_retry(Method::GET, url, None).await?.body;
+            let briefs = briefs(&body);
+            for brief in briefs {
+                if !all.contains(brief) {
+                    all.push(brief.clone());
+                }
+            }
+            let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
+            // An empty page that claims more would loop forever.
+            if !more || briefs.is_empty() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    fn api_url(&self, path: &str) -> reqwest::Url {
+        reqwest::Url::parse(&format!("{}{path}", self.inner.api_base))
+            .expect("the base URL was checked and paths are ours")
+    }
+
+    fn url_under(&self, base: &str, path_and_query: &str) -> Result<reqwest::Url, ApiError> {
+        let sep = if path_and_query.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
+        reqwest::Url::parse(&format!("{base}{sep}{path_and_query}")).map_err(|e| {
+            ApiError::Transport {
+                message: format!("bad request path {path_and_query:?}: {e}"),
+                maybe_sent: false,
+            }
+        })
+    }
+
+    /// [`Client::call`], again after a capped exponential backoff with jitter while the error is retryable.
+    async fn call_with_retry(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, ApiError> {
+        let mut attempt = 0;
+        loop {
+            match self.call(method.clone(), url.clone(), body).await {
+                Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
+                    tracing::debug!(%method, path = url.path(), attempt, error = %e, "retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request: pacing, token, send, and on a 401/403 a new token and one more try.
+    async fn call(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+    ) -> Result<Answer, ApiError> {
+        let mut renewed = false;
+        loop {
+            self.inner.pacing.wait().await;
+            let token = self.bearer().await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(&token)
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, &url))?;
+            let status = response.status();
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && !renewed {
+                tracing::debug!(status = status.as_u16(), "token refused; getting a new one");
+                self.drop_token(&token).await;
+                renewed = true;
+                continue;
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                let pause = self.inner.pacing.slow_down(retry_after);
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?pause,
+                    "platform asks to slow down"
+                );
+            } else {
+                // Any other answer, an error included, shows the platform is keeping up.
+                self.inner.pacing.succeeded();
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&e, &url))?;
+            if status.is_success() {
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).map_err(|e| ApiError::Status {
+                        status: status.as_u16(),
+                        code: None,
+                        message: format!("unreadable answer from {}: {e}", url.path()),
+                        retry_after: None,
+                    })?
+                };
+                return Ok(Answer { body, location });
+            }
+            return Err(status_error(status, &bytes, retry_after));
+        }
+    }
+
+    /// The current token, fetched or renewed first when needed.
+    async fn bearer(&self) -> Result<String, ApiError> {
+        let mut slot = self.inner.token.lock().await;
+        if let Some(token) = slot.as_ref().filter(|t| Instant::now() < t.renew_at) {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token().await?;
+        let value = token.value.clone();
+        *slot = Some(token);
+        Ok(value)
+    }
+
+    /// Forgets `used` unless another task already replaced it.
+    async fn drop_token(&self, used: &str) {
+        let mut slot = self.inner.token.lock().await;
+        if slot.as_ref().is_some_and(|t| t.value == used) {
+            *slot = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<Token, ApiError> {
+        let config = &self.inner.config;
+        let url = &config.token_url;
+        let started = Instant::now();
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", config.client_id.as_str()),
+                ("client_secret", config.secret.expose()),
+            ])
+            .send()
+            .await
+            .map_err(
+                |e| match transport_error(&e, reqwest::Url::parse(url).ok().as_ref()) {
+                    ApiError::Transport { message, .. } => ApiError::Transport {
+                        message: format!("token endpoint {message}"),
+                        maybe_sent: false,
+                    },
+                    other => other,
+                },
+            )?;
+        let status = response.status();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            if status.is_server_error() {
+                return Err(ApiError::Transport {
+                    message: format!("the token endpoint {url} answered HTTP {status}"),
+                    maybe_sent: false,
+                });
+            }
+            let reason = ["error_description", "error", "message"]
+                .iter()
+                .find_map(|k| body.get(k).and_then(Value::as_str))
+                .map(|r| format!(": {}", scrub(r, config.secret.expose())))
+                .unwrap_or_default();
+            return Err(ApiError::Auth(format!(
+                "the platform refused the credentials of client id {:?} (HTTP {}{reason})",
+                config.client_id,
+                status.as_u16()
+            )));
+        }
+        let value = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::Auth(format!("the token endpoint {url} answered without a token"))
+            })?
+            .to_string();
+        let lifetime = body
+            .get("expires_in")
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        let lifetime = Duration::from_secs(lifetime);
+        // A token shorter-lived than the margin is still used once rather than refetched for every call.
+        let renew_at = started + lifetime.checked_sub(RENEW_MARGIN).unwrap_or(lifetime / 2);
+        tracing::debug!(?lifetime, "got a token");
+        Ok(Token { value, renew_at })
+    }
+}
+
+fn briefs(body: &Value) -> &[Value] {
+    body.get("briefs")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// Capped exponential backoff with full jitter over the upper half, so that retries of a pool spread out.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_CAP);
+    let half = ceiling / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+fn status_error(
+    status: StatusCode,
+    bytes: &[u8],
+    retry_after: Option<std::time::Duration>,
+) -> ApiError {
+    let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let code = body.get("code").and_then(|c| {
+        c.as_i64()
+            .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+    });
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(bytes);
+            let text = text.trim();
+            if text.is_empty() || text.len() > 300 {
+                status.canonical_reason().unwrap_or("error").to_string()
+            } else {
+                text.to_string()
+            }
+        });
+    ApiError::Status {
+        status: status.as_u16(),
+        code,
+        message: message.trim().to_string(),
+        retry_after,
+    }
+}
+
+/// Maps a reqwest failure: nothing was sent when the connection could not be made; anything later leaves the
+/// outcome unknown.
+fn transport_error<'a>(err: &reqwest::Error, url: impl Into<Option<&'a reqwest::Url>>) -> ApiError {
+    let maybe_sent = !(err.is_connect() || err.is_builder());
+    let place = url
+        .into()
+        .map(|u| format!("{}://{}{}", u.scheme(), u.authority(), u.path()))
+        .unwrap_or_default();
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else {
+        "no answer"
+    };
+    ApiError::Transport {
+        message: format!("{place}: {what}: {}", error_chain(err)),
+        maybe_sent,
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        // hyper's "client error (Connect)" says nothing its sources do not say better.
+        if !parts.contains(&text) && !text.starts_with("client error (") {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    parts.join(": ")
+}
+
+/// An identity provider could echo what it was sent; a secret never goes further than this.
+fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(secret, "****")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            let ceiling = BACKOFF_BASE
+                .saturating_mul(1u32 << attempt.min(16))
+                .min(BACKOFF_CAP);
+            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn error_bodies_are_parsed_into_code_and_message() {
+        let e = status_error(
+            StatusCode::BAD_REQUEST,
+            br#"{"code":111,"message":"A Device report already exists for the given EUI"}"#,
+            None,
+        );
+        assert!(e.is_duplicate());
+        assert_eq!(
+            e.to_string(),
+            "HTTP 400 [111]: A Device report already exists for the given EUI"
+        );
+        let e = status_error(StatusCode::BAD_GATEWAY, b"", None);
+        assert_eq!(e.to_string(), "HTTP 502: Bad Gateway");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn scrub_hides_an_echoed_secret() {
+        assert_eq!(scrub("bad secret hunter2", "hunter2"), "bad secret ****");
+    }
+}

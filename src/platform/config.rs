@@ -1,0 +1,172 @@
+//! Connection settings checked before any network I/O: URL, client id, secret source, timeouts.
+
+use crate::cli::PlatformArgs;
+use crate::error::UsageError;
+use crate::secret::Secret;
+use std::time::Duration;
+
+/// Time allowed to open a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a whole request, answer included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Checked connection settings, built before any network I/O.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL without a trailing slash, e.g. `https://community.thingpark.io`.
+    pub url: String,
+    /// `{url}/users-auth/protocol/openid-connect/token` unless overridden.
+    pub token_url: String,
+    pub client_id: String,
+    pub secret: Secret,
+    pub insecure: bool,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID`, `THINGPARK_CLIENT_SECRET` or
+    /// `--client-secret-file`. A missing value is a `UsageError` naming the option and its variable.
+    pub fn from_args(args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
+        let env_secret = std::env::var("THINGPARK_CLIENT_SECRET").ok();
+        Self::from_parts(args, env_secret)
+    }
+
+    /// [`ClientConfig::from_args`] with the secret variable's value given, so that it can be tested without
+    /// touching the process environment.
+    pub fn from_parts(
+        args: &PlatformArgs,
+        env_secret: Option<String>,
+    ) -> Result<ClientConfig, UsageError> {
+        let url = args
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| UsageError("no platform URL: give --url or set THINGPARK_URL".into()))?;
+        let url = check_url(url, "--url")?;
+        let client_id = args
+            .client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                UsageError("no client id: give --client-id or set THINGPARK_CLIENT_ID".into())
+            })?
+            .to_string();
+        // The file wins over the variable: a person who names a file means it.
+        let secret = match &args.client_secret_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    UsageError(format!(
+                        "--client-secret-file {}: cannot read it: {e}",
+                        path.display()
+                    ))
+                })?;
+                let secret = text.trim_end_matches(['\r', '\n']).to_string();
+                if secret.is_empty() {
+                    return Err(UsageError(format!(
+                        "--client-secret-file {}: the file is empty",
+                        path.display()
+                    )));
+                }
+                secret
+            }
+            None => env_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
+                UsageError(
+                    "no client secret: set THINGPARK_CLIENT_SECRET or give --client-secret-file"
+                        .into(),
+                )
+            })?,
+        };
+        let token_url = match args.token_url.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => check_url(t, "--token-url")?,
+            _ => format!("{url}/users-auth/protocol/openid-connect/token"),
+        };
+        Ok(ClientConfig {
+            url,
+            token_url,
+            client_id,
+            secret: Secret::new(secret),
+            insecure: args.insecure,
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+        })
+    }
+}
+
+fn check_url(url: &str, option: &str) -> Result<String, UsageError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| UsageError(format!("{option} {url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(UsageError(format!(
+            "{option} {url:?}: only http and https URLs are supported"
+        )));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn args(url: Option<&str>, client_id: Option<&str>) -> PlatformArgs {
+        PlatformArgs {
+            url: url.map(str::to_string),
+            client_id: client_id.map(str::to_string),
+            client_secret_file: None,
+            token_url: None,
+            insecure: false,
+        }
+    }
+
+    #[test]
+    fn defaults_token_url_and_timeouts() {
+        let config = ClientConfig::from_parts(
+            &args(Some("https://community.thingpark.io/"), Some("sub-1/me")),
+            Some("s3cret".into()),
+        )
+        .unwrap();
+        assert_eq!(config.url, "https://community.thingpark.io");
+        assert_eq!(
+            config.token_url,
+            "https://community.thingpark.io/users-auth/protocol/openid-connect/token"
+        );
+        assert_eq!(config.secret.expose(), "s3cret");
+        assert_eq!(config.connect_timeout, Duration::from_secs(10));
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn missing_values_name_the_option_and_the_variable() {
+        let err = ClientConfig::from_parts(&args(None, Some("id")), Some("s".into())).unwrap_err();
+        assert!(
+            err.0.contains("--url") && err.0.contains("THINGPARK_URL"),
+            "{err}"
+        );
+        let err =
+            ClientConfig::from_parts(&args(Some("http://x"), None), Some("s".into())).unwrap_err();
+        assert!(err.0.contains("--client-id") && err.0.contains("THINGPARK_CLIENT_ID"));
+        let err = ClientConfig::from_parts(&args(Some("http://x"), Some("id")), None).unwrap_err();
+        assert!(
+            err.0.contains("THINGPARK_CLIENT_SECRET") && err.0.contains("--client-secret-file")
+        );
+        let err = ClientConfig::from_parts(&args(Some("ftp://x"), Some("id")), Some("s".into()))
+            .unwrap_err();
+        assert!(err.0.contains("--url"));
+    }
+
+    #[test]
+    fn secret_file_loses_its_trailing_newline_and_wins_over_the_variable() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "from-file").unwrap();
+        let mut a = args(Some("http://127.0.0.1:9"), Some("id"));
+        a.client_secret_file = Some(file.path().to_path_buf());
+        a.token_url = Some("http://127.0.0.1:9/token".into());
+        let config = ClientConfig::from_parts(&a, Some("from-env".into())).unwrap();
+        assert_eq!(config.secret.expose(), "from-file");
+        assert_eq!(config.token_url, "http://127.0.0.1:9/token");
+        assert!(!format!("{config:?}").contains("from-file"));
+    }
+}

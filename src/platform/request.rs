@@ -1,0 +1,294 @@
+//! Creation request bodies, field for field as the tutorial writes them, and their masked form for people.
+//!
+//! A row without a name gets no `name`: the platform names the device itself, and a name we invented would look
+//! like one the shipment gave.
+
+use super::catalog::Resolved;
+use crate::device::Kind;
+use crate::device::{Device, Ids, Key, McClass};
+use serde_json::{Map, Value, json};
+
+/// `networkSubscriptionsHandlingMode` of a creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HandlingMode {
+    Basic,
+    Advanced,
+}
+
+impl HandlingMode {
+    /// The query value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandlingMode::Basic => "BASIC",
+            HandlingMode::Advanced => "ADVANCED",
+        }
+    }
+}
+
+/// The exact creation request of one device: query mode and JSON body with clear key material. Journalled while
+/// the row still needs it; shown only through [`CreateRequest::masked`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateRequest {
+    pub kind: Kind,
+    pub mode: Option<HandlingMode>,
+    pub body: serde_json::Value,
+}
+
+/// Body fields that carry key material as plain hex.
+const KEY_FIELDS: [&str; 5] = ["appKey", "nwkKey", "nwKey", "sNwkSIntKey", "nwkSEncKey"];
+
+impl CreateRequest {
+    /// The body with every key masked to its last 4 characters (including inside `appKeys` XML).
+    pub fn masked(&self) -> serde_json::Value {
+        let mut body = self.body.clone();
+        if let Value::Object(map) = &mut body {
+            for field in KEY_FIELDS {
+                if let Some(Value::String(key)) = map.get_mut(field) {
+                    *key = crate::secret::mask(key);
+                }
+            }
+            if let Some(Value::String(xml)) = map.get_mut("appKeys") {
+                *xml = mask_app_s_keys(xml);
+            }
+        }
+        body
+    }
+
+    /// The request line's path and query under the subscription, e.g.
+    /// `/devices?networkSubscriptionsHandlingMode=BASIC`.
+    pub fn path(&self) -> String {
+        match self.mode {
+            Some(mode) => format!(
+                "/devices?networkSubscriptionsHandlingMode={}",
+                mode.as_str()
+            ),
+            None => "/devices".to_string(),
+        }
+    }
+}
+
+/// Builds the creation request of a checked, resolved device (the tutorial's field names).
+pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
+    let mut body = Map::new();
+    let mut put = |k: &str, v: Value| {
+        body.insert(k.to_string(), v);
+    };
+    let app_servers = || {
+        resolved
+            .connection_id
+            .as_ref()
+            .map(|id| json!([{ "ID": id }]))
+    };
+    let model = || resolved.model_id.as_ref().map(|id| json!({ "ID": id }));
+    let lorawan_subscription = || match &resolved.plan_id {
+        Some(id) => (HandlingMode::Advanced, json!({ "ID": id })),
+        None => (
+            HandlingMode::Basic,
+            json!({ "nwGeolocalization": false, "prAllowed": false }),
+        ),
+    };
+    let mode = match &device.ids {
+        Ids::Otaa {
+            dev_eui,
+            join_eui,
+            app_key,
+            nwk_key,
+        } => {
+            let (mode, subscription) = lorawan_subscription();
+            put("connectivity", json!("LORAWAN"));
+            put("activation", json!("OTAA"));
+            put("EUI", json!(dev_eui.as_str()));
+            if let Some(m) = model() {
+                put("model", m);
+            }
+            put("networkSubscription", subscription);
+            if let Some(a) = app_servers() {
+                put("appServers", a);
+            }
+            if let Some(name) = &device.name {
+                put("name", json!(name));
+            }
+            put("appKey", json!(app_key.expose()));
+            if let Some(join_eui) = join_eui {
+                put("appEUI", json!(join_eui.as_str()));
+            }
+            if let Some(nwk_key) = nwk_key.as_ref().filter(|_| resolved.lorawan_1_1) {
+                put("nwkKey", json!(nwk_key.expose()));
+            }
+            Some(mode)
+        }
+        Ids::Abp {
+            dev_eui,
+            dev_addr,
+            nwk_s_key,
+            app_s_key,
+            s_nwk_s_int_key,
+            nwk_s_enc_key,
+        } => {
+            let (mode, subscription) = lorawan_subscription();
+            put("connectivity", json!("LORAWAN"));
+            put("activation", json!("ABP"));
+            put("EUI", json!(dev_eui.as_str()));
+            if let Some(m) = model() {
+                put("model", m);
+            }
+            put("networkSubscription", subscription);
+            if let Some(a) = app_servers() {
+                put("appServers", a);
+            }
+            if let Some(name) = &device.name {
+                put("name", json!(name));
+            }
+            put("nwAddress", json!(dev_addr.as_str()));
+            // In LoRaWAN 1.1 the 1.0 NwkSKey is the FNwkSIntKey, which the platform keeps in `nwKey` as well.
+            put("nwKey", json!(nwk_s_key.expose()));
+            put("appKeys", json!(app_s_keys_xml(app_s_key)));
+            if resolved.lorawan_1_1 {
+                if let Some(k) = s_nwk_s_int_key {
+                    put("sNwkSIntKey", json!(k.expose()));
+                }
+                if let Some(k) = nwk_s_enc_key {
+                    put("nwkSEncKey", json!(k.expose()));
+                }
+            }
+            Some(mode)
+        }
+        Ids::Cellular { imei, sim, imsi } => {
+            put("connectivity", json!("CELLULAR"));
+            if let Some(imei) = imei {
+                put("enforcedIMEI", json!(imei.as_str()));
+            }
+            if let Some(m) = model() {
+                put("model", m);
+            }
+            if let Some(plan) = &resolved.plan_id {
+                put("networkSubscription", json!({ "ID": plan }));
+            }
+            if let Some(context) = &resolved.context_id {
+                put("networkContext", json!({ "ID": context }));
+            }
+            if let Some(a) = app_servers() {
+                put("appServers", a);
+            }
+            if let Some(name) = &device.name {
+                put("name", json!(name));
+            }
+            if let Some(sim) = sim {
+                put("sim", json!({ "ID": sim.as_str() }));
+            }
+            if let Some(imsi) = imsi {
+                put("imsi", json!(imsi.as_str()));
+            }
+            None
+        }
+        Ids::Multicast {
+            dev_eui,
+            dev_addr,
+            nwk_s_key,
+            app_s_key,
+            class,
+            data_rate,
+            frequency,
+            tags,
+        } => {
+            if let Some(name) = &device.name {
+                put("name", json!(name));
+            }
+            put("EUI", json!(dev_eui.as_str()));
+            put("nwAddress", json!(dev_addr.as_str()));
+            put("nwKey", json!(nwk_s_key.expose()));
+            put("appKeys", json!(app_s_keys_xml(app_s_key)));
+            put(
+                "class",
+                json!(match class {
+                    McClass::B => "B",
+                    McClass::C => "C",
+                }),
+            );
+            put("downlinkDataRate", json!(data_rate));
+            put("downlinkFrequency", json!(frequency));
+            if !tags.is_empty() {
+                let tags: Vec<Value> = tags
+                    .iter()
+                    .map(|t| json!({ "name": t, "namespace": "OPERATOR" }))
+                    .collect();
+                put("bss", json!({ "tags": tags }));
+            }
+            if let Some(a) = app_servers() {
+                put("appServers", a);
+            }
+            Some(HandlingMode::Basic)
+        }
+    };
+    CreateRequest {
+        kind: device.kind(),
+        mode,
+        body: Value::Object(body),
+    }
+}
+
+fn app_s_keys_xml(app_s_key: &Key) -> String {
+    format!(
+        "<AppSKeys><AppSKey Port=\"*\">{}</AppSKey></AppSKeys>",
+        app_s_key.expose()
+    )
+}
+
+/// Masks the text of every `<AppSKey …>…</AppSKey>` element.
+fn mask_app_s_keys(xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(open) = rest.find("<AppSKey") {
+        // `<AppSKeys>` is the wrapper, not a key.
+        let after_name = &rest[open + "<AppSKey".len()..];
+        if after_name.starts_with('s') {
+            let skip = open + "<AppSKeys".len();
+            out.push_str(&rest[..skip]);
+            rest = &rest[skip..];
+            continue;
+        }
+        let Some(gt) = rest[open..].find('>') else {
+            break;
+        };
+        let start = open + gt + 1;
+        let Some(len) = rest[start..].find("</AppSKey>") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&crate::secret::mask(&rest[start..start + len]));
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_s_keys_are_masked_inside_the_xml() {
+        let xml = "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey>\
+                   <AppSKey Port=\"2\">00000000000000000000000000001234</AppSKey></AppSKeys>";
+        assert_eq!(
+            mask_app_s_keys(xml),
+            "<AppSKeys><AppSKey Port=\"*\">****2D4F</AppSKey>\
+             <AppSKey Port=\"2\">****1234</AppSKey></AppSKeys>"
+        );
+        assert_eq!(mask_app_s_keys("no keys"), "no keys");
+    }
+
+    #[test]
+    fn path_carries_the_mode() {
+        let request = CreateRequest {
+            kind: Kind::Otaa,
+            mode: Some(HandlingMode::Advanced),
+            body: json!({}),
+        };
+        assert_eq!(
+            request.path(),
+            "/devices?networkSubscriptionsHandlingMode=ADVANCED"
+        );
+    }
+}

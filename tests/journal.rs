@@ -1,0 +1,470 @@
+//! The SQLite journal through its public API: file permissions, rows and counts, the writer's grouped commits and
+//! the rule that final states drop key material.
+
+use std::path::Path;
+use tpbulk::device::{ErrorCode, Kind, RowError};
+use tpbulk::input::{Column, Field, SourceFormat, TextEncoding};
+use tpbulk::journal::{BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
+
+const KEY: &str = "00112233445566778899AABBCCDDEEFF";
+
+fn new_batch(name: &str) -> NewBatch {
+    NewBatch {
+        name: Some(name.to_string()),
+        input_path: "/data/shipment.csv".into(),
+        input_sha256: "ab".repeat(32),
+        format: SourceFormat::Csv {
+            delimiter: b';',
+            encoding: TextEncoding::Utf8Bom,
+        },
+        columns: vec![
+            Column {
+                index: 0,
+                header: "DevEUI".into(),
+                field: Some(Field::DevEui),
+            },
+            Column {
+                index: 1,
+                header: "AppKey".into(),
+                field: Some(Field::AppKey),
+            },
+        ],
+        options: serde_json::json!({"rate": 10.0, "concurrency": 8}),
+    }
+}
+
+fn pending(row: u64) -> NewRow {
+    NewRow {
+        row,
+        kind: Some(Kind::Otaa),
+        id: Some(format!("70B3D57ED{row:07X}")),
+        name: Some(format!("sensor-{row}")),
+        state: RowState::Pending,
+        request: Some(format!(
+            r#"{{"EUI":"70B3D57ED{row:07X}","appKey":"{KEY}"}}"#
+        )),
+        errors: vec![],
+        device_href: None,
+        device_eui: None,
+    }
+}
+
+fn invalid(row: u64) -> NewRow {
+    NewRow {
+        state: RowState::Invalid,
+        request: None,
+        errors: vec![RowError {
+            field: "dev_eui".into(),
+            column: "DevEUI".into(),
+            code: ErrorCode::Length,
+            message: "15 hex digits, expected 16".into(),
+        }],
+        ..pending(row)
+    }
+}
+
+fn created(row: u64) -> Outcome {
+    Outcome {
+        row,
+        state: RowState::Created,
+        http_status: Some(201),
+        error_code: None,
+        message: None,
+        device_href: Some(format!("/devices/{row}")),
+        device_uid: Some(format!("uid-{row}")),
+        device_eui: Some(format!("70B3D57ED{row:07X}")),
+    }
+}
+
+/// Reads a row's state and request through a connection of its own, as another process would.
+fn state_from_outside(path: &Path, batch: &str, row: u64) -> (String, Option<String>) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT state, request FROM rows WHERE batch = ?1 AND row = ?2",
+        rusqlite::params![batch, row as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn the_journal_and_its_wal_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tpbulk.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("perm")).unwrap();
+    journal.insert_rows(&batch, (1..=10).map(pending)).unwrap();
+    for name in ["tpbulk.db", "tpbulk.db-wal", "tpbulk.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
+}
+
+#[test]
+fn reopening_keeps_batches_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let batch = {
+        let mut journal = Journal::open(&path).unwrap();
+        let batch = journal.create_batch(&new_batch("first")).unwrap();
+        journal.insert_rows(&batch, (2..=4).map(pending)).unwrap();
+        batch
+    };
+    let journal = Journal::open(&path).unwrap();
+    let info = journal.batch(&batch).unwrap().expect("batch kept");
+    assert_eq!(info.name.as_deref(), Some("first"));
+    assert_eq!(info.state, BatchState::Running);
+    assert_eq!(info.format, new_batch("x").format);
+    assert_eq!(info.columns, new_batch("x").columns);
+    assert_eq!(info.options["concurrency"], 8);
+    assert_eq!(journal.counts(&batch).unwrap().pending, 3);
+}
+
+#[test]
+fn a_missing_journal_is_a_usage_error_and_is_not_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("none.db");
+    let err = Journal::open_existing(&path).unwrap_err();
+    assert!(err.downcast_ref::<tpbulk::error::UsageError>().is_some());
+    assert!(err.to_string().contains("none.db"), "{err}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn counts_and_rows_in_order_with_a_state_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let batch = journal.create_batch(&new_batch("mixed")).unwrap();
+    let other = journal.create_batch(&new_batch("other")).unwrap();
+    let rows = (2..=25_001).map(|row| {
+        if row % 10 == 0 {
+            invalid(row)
+        } else {
+            pending(row)
+        }
+    });
+    journal.insert_rows(&batch, rows).unwrap();
+    journal.insert_rows(&other, (2..=3).map(pending)).unwrap();
+
+    let mut exists = pending(25_002);
+    exists.state = RowState::Exists;
+    exists.device_href = Some("/devices/9".into());
+    journal.insert_rows(&batch, [exists]).unwrap();
+
+    assert_eq!(
+        journal.counts(&batch).unwrap(),
+        Counts {
+            total: 25_001,
+            created: 0,
+            exists: 1,
+            invalid: 2_500,
+            failed: 0,
+            pending: 22_500,
+        }
+    );
+    assert_eq!(journal.counts(&other).unwrap().total, 2);
+    assert_eq!(
+        journal.count_state(&batch, RowState::Invalid).unwrap(),
+        2_500
+    );
+
+    let mut seen = Vec::new();
+    journal
+        .for_each_row(&batch, Some(&[RowState::Invalid]), |r| {
+            assert_eq!(r.state, RowState::Invalid);
+            assert_eq!(r.errors[0].code, ErrorCode::Length);
+            assert_eq!(r.request, None);
+            assert!(r.finished_at.is_some());
+            seen.push(r.row);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen.len(), 2_500);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(seen[0], 10);
+
+    let mut all = 0u64;
+    let mut last = 0;
+    journal
+        .for_each_row(&batch, None, |r| {
+            assert!(r.row > last);
+            last = r.row;
+            all += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(all, 25_001);
+
+    let page = journal
+        .rows_after(&batch, Some(&[RowState::Pending]), 8, 3)
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.row).collect::<Vec<_>>(),
+        vec![9, 11, 12]
+    );
+    assert!(page[0].request.as_deref().unwrap().contains(KEY));
+
+    // The callback's error stops the stream and comes back.
+    let err = journal
+        .for_each_row(&batch, None, |r| {
+            anyhow::ensure!(r.row < 5, "stop at {}", r.row);
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.to_string(), "stop at 5");
+}
+
+#[test]
+fn final_rows_never_keep_their_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let batch = journal.create_batch(&new_batch("keys")).unwrap();
+    let mut failed_up_front = pending(3);
+    failed_up_front.state = RowState::Failed;
+    journal
+        .insert_rows(&batch, [pending(1), pending(2), failed_up_front])
+        .unwrap();
+    assert_eq!(journal.row(&batch, 3).unwrap().unwrap().request, None);
+
+    journal
+        .record_outcomes(
+            &batch,
+            [Outcome {
+                state: RowState::Exists,
+                ..created(1)
+            }],
+        )
+        .unwrap();
+    let row = journal.row(&batch, 1).unwrap().unwrap();
+    assert_eq!(row.state, RowState::Exists);
+    assert_eq!(row.request, None);
+    assert_eq!(row.device_href.as_deref(), Some("/devices/1"));
+
+    journal.set_row_state(&batch, 2, RowState::Sending).unwrap();
+    let row = journal.row(&batch, 2).unwrap().unwrap();
+    assert!(row.request.is_some());
+    assert_eq!(row.attempts, 1);
+    journal.set_row_state(&batch, 2, RowState::Failed).unwrap();
+    assert_eq!(journal.row(&batch, 2).unwrap().unwrap().request, None);
+
+    assert!(journal.record_outcomes(&batch, [created(99)]).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_is_committed_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("run")).unwrap();
+    journal.insert_rows(&batch, (1..=3).map(pending)).unwrap();
+    let writer = journal.into_writer(&batch);
+
+    writer.sending(2).await.unwrap();
+    let (state, request) = state_from_outside(&path, &batch, 2);
+    assert_eq!(state, "sending");
+    assert!(
+        request.unwrap().contains(KEY),
+        "the request is kept while in flight"
+    );
+
+    writer.outcome(created(2)).unwrap();
+    // The outcome is committed with the next group at the latest: a later `sending` proves it went through.
+    writer.sending(3).await.unwrap();
+    let (state, request) = state_from_outside(&path, &batch, 2);
+    assert_eq!(state, "created");
+    assert_eq!(request, None);
+
+    assert!(
+        writer.sending(42).await.is_err(),
+        "unknown rows are refused"
+    );
+    let err = writer.finish().await.unwrap_err();
+    assert!(err.to_string().contains("no row 42"), "{err}");
+
+    let journal = Journal::open(&path).unwrap();
+    let row = journal.row(&batch, 2).unwrap().unwrap();
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.device_uid.as_deref(), Some("uid-2"));
+    assert_eq!(row.http_status, Some(201));
+    assert!(row.finished_at.is_some());
+    assert_eq!(
+        journal.row(&batch, 3).unwrap().unwrap().state,
+        RowState::Sending
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("run")).unwrap();
+    let rows = 4_000u64;
+    journal
+        .insert_rows(&batch, (1..=rows).map(pending))
+        .unwrap();
+    let writer = std::sync::Arc::new(journal.into_writer(&batch));
+
+    let workers = 16u64;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut row = w + 1;
+            while row <= rows {
+                writer.sending(row).await.unwrap();
+                let outcome = if row % 100 == 0 {
+                    Outcome {
+                        row,
+                        state: RowState::Failed,
+                        http_status: Some(400),
+                        error_code: Some("bad_request".into()),
+                        message: Some("rejected".into()),
+                        device_href: None,
+                        device_uid: None,
+                        device_eui: None,
+                    }
+                } else {
+                    created(row)
+                };
+                writer.outcome(outcome).unwrap();
+                row += workers;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let writer = std::sync::Arc::try_unwrap(writer).unwrap();
+    let commits = writer.commits();
+    let mut journal = writer.finish().await.unwrap();
+    // 8,000 messages from 16 workers who each wait for their commit: groups must form.
+    assert!(commits < 4_000, "{commits} commits for {rows} rows");
+
+    let counts = journal.counts(&batch).unwrap();
+    assert_eq!(counts.created, 3_960);
+    assert_eq!(counts.failed, 40);
+    assert_eq!(counts.pending, 0);
+    let mut with_request = 0;
+    journal
+        .for_each_row(&batch, None, |r| {
+            assert_eq!(r.attempts, 1);
+            with_request += r.request.is_some() as u32;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(with_request, 0);
+    let failed = journal.row(&batch, 100).unwrap().unwrap();
+    assert_eq!(failed.error_code.as_deref(), Some("bad_request"));
+    assert_eq!(failed.message.as_deref(), Some("rejected"));
+
+    journal.set_batch_state(&batch, BatchState::Done).unwrap();
+    assert_eq!(
+        journal.batch(&batch).unwrap().unwrap().state,
+        BatchState::Done
+    );
+}
+
+#[tokio::test]
+async fn a_writer_dropped_without_finish_still_commits_what_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("drop")).unwrap();
+    journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
+    let writer = journal.into_writer(&batch);
+    writer.sending(1).await.unwrap();
+    writer.outcome(created(1)).unwrap();
+    drop(writer);
+    // The thread drains the closed channel on its own; poll until it has committed.
+    let mut state = String::new();
+    for _ in 0..200 {
+        state = state_from_outside(&path, &batch, 1).0;
+        if state == "created" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(state, "created");
+}
+
+#[test]
+fn batches_newest_first_and_the_latest_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let a = journal.create_batch(&new_batch("a")).unwrap();
+    let b = journal.create_batch(&new_batch("b")).unwrap();
+    assert_ne!(a, b);
+    assert!(a.starts_with('b') && a.len() <= 24, "{a}");
+    let ids: Vec<String> = journal
+        .batches()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, vec![b.clone(), a.clone()]);
+
+    journal.set_batch_state(&b, BatchState::Done).unwrap();
+    journal
+        .set_batch_state(&a, BatchState::Interrupted)
+        .unwrap();
+    assert_eq!(journal.latest_batch(false).unwrap().unwrap().id, b);
+    assert_eq!(journal.latest_batch(true).unwrap().unwrap().id, a);
+    assert_eq!(journal.resolve_batch(None).unwrap().id, b);
+    assert_eq!(journal.resolve_batch(Some(&a)).unwrap().id, a);
+    let err = journal.resolve_batch(Some("nope")).unwrap_err();
+    assert!(err.downcast_ref::<tpbulk::error::UsageError>().is_some());
+
+    journal
+        .update_batch_options(&a, &serde_json::json!({"rate": 50.0}))
+        .unwrap();
+    assert_eq!(journal.batch(&a).unwrap().unwrap().options["rate"], 50.0);
+    assert!(journal.set_batch_state("nope", BatchState::Done).is_err());
+}
+
+#[test]
+fn streaming_while_another_connection_finishes_rows_sees_each_row_once_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("live")).unwrap();
+    journal
+        .insert_rows(&batch, (1..=5_000).map(pending))
+        .unwrap();
+    let reader = journal.reader().unwrap();
+
+    let mut seen = std::collections::HashSet::new();
+    reader
+        .for_each_row(&batch, Some(&[RowState::Pending, RowState::Sending]), |r| {
+            assert!(seen.insert(r.row), "row {} seen twice", r.row);
+            // Rows already handed out move on; rows far ahead finish before their page is read.
+            journal.set_row_state(&batch, r.row, RowState::Sending)?;
+            if r.row + 2_500 <= 5_000 && r.row % 2 == 0 {
+                journal
+                    .record_outcomes(&batch, [created(r.row + 2_500)])
+                    .unwrap();
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Rows 2,502..5,000 (even) were finished by the other connection before their page was read.
+    assert_eq!(seen.len(), 5_000 - 1_250);
+    assert!(!seen.contains(&2_502));
+    assert!(seen.contains(&2_501));
+
+    let mut nothing = 0;
+    let mut done = journal;
+    done.record_outcomes(&batch, (1..=5_000).map(created))
+        .unwrap();
+    done.for_each_row(&batch, Some(&[RowState::Pending]), |_| {
+        nothing += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(nothing, 0);
+}

@@ -21,7 +21,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
-    let targets = after::targets(&journal, &batch.id)?;
+    let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, DEFAULT_RATE).await?;
@@ -52,6 +52,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             report.missing.len(),
             report.listed
         )?;
+        if rolled_back > 0 {
+            writeln!(
+                out,
+                "{rolled_back} devices deleted by a rollback were not checked"
+            )?;
+        }
     }
     Ok(if report.missing.is_empty() {
         Exit::Success

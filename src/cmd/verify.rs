@@ -31,16 +31,17 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })?;
     let mut out = std::io::stdout().lock();
     for t in &report.missing {
-        writeln!(
-            out,
-            "missing  row {:>6}  {}{}",
+        let line = format!(
+            "missing  row {:>6}  {}{}  {}",
             t.row,
             t.label(),
             match (&t.eui, &t.id) {
                 (Some(eui), Some(id)) if eui != id => format!("  (EUI {eui})"),
                 _ => String::new(),
-            }
-        )?;
+            },
+            t.name.as_deref().unwrap_or("")
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     if !global.quiet || !report.missing.is_empty() {
         writeln!(

@@ -672,6 +672,7 @@ async fn an_unreachable_platform_is_a_transport_error_with_nothing_sent() {
         } => {
             assert!(!maybe_sent);
             assert!(message.contains("token endpoint"), "{message}");
+            assert!(message.contains("cannot connect"), "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -820,4 +821,124 @@ async fn no_keys_cost_no_request() {
     let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
     assert!(find_existing(&client, &[]).await.unwrap().is_empty());
     assert!(m.seen.lock().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Against the simulator
+
+async fn sim_client(config: tpbulk::sim::SimConfig) -> (tpbulk::sim::SimHandle, Client) {
+    let sim = tpbulk::sim::start(config).await.unwrap();
+    let mut cfg = config_for(&sim.url());
+    cfg.client_id = tpbulk::sim::DEFAULT_CLIENT_ID.into();
+    let client = Client::new(cfg, Pacing::new(None)).unwrap();
+    (sim, client)
+}
+
+fn config_for(url: &str) -> ClientConfig {
+    config(url, tpbulk::sim::DEFAULT_CLIENT_SECRET)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_listing_follows_its_cursor() {
+    let (sim, client) = sim_client(tpbulk::sim::SimConfig::default()).await;
+    let euis = [
+        "70B3D5E756000005",
+        "70B3D5E756000001",
+        "70B3D5E756000003",
+        "70B3D5E756000002",
+        "70B3D5E756000004",
+    ];
+    for eui in euis {
+        sim.insert_device(json!({"connectivity": "LORAWAN", "activation": "OTAA", "EUI": eui, "model": {"ID": "SMTC/LoRaMoteA.1_EU"}}));
+    }
+    let first = client.list_devices(2, None).await.unwrap();
+    assert_eq!(first.count, Some(5));
+    let mut seen: Vec<String> = first.devices.iter().map(|d| d.eui.clone()).collect();
+    let mut page = first;
+    while page.more {
+        page = client
+            .list_devices(2, page.cursor.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(page.count, None);
+        seen.extend(page.devices.iter().map(|d| d.eui.clone()));
+    }
+    let mut sorted = euis.map(String::from).to_vec();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+
+    // Deleting by uid; a second delete finds nothing.
+    let uid = client
+        .device_by_eui("70B3D5E756000003")
+        .await
+        .unwrap()
+        .unwrap()
+        .uid
+        .unwrap();
+    assert!(client.delete_device(&uid).await.unwrap());
+    assert!(!client.delete_device(&uid).await.unwrap());
+    assert_eq!(
+        client.device_by_eui("70B3D5E756000003").await.unwrap(),
+        None
+    );
+    sim.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_alarms_and_connections_for_the_after_batch_commands() {
+    let (sim, client) = sim_client(tpbulk::sim::SimConfig::default()).await;
+    let request = build_request(
+        &otaa(None, None),
+        &resolved(Some("SMTC/LoRaMoteA.1_EU"), false),
+    );
+    client.create_device(&request).await.unwrap();
+    let days = client
+        .frames_aggregated("70B3D5E756000999", 7, "Europe/Paris")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(days.len(), 7);
+    assert!(days[0].pointer("/up/count").is_some());
+    assert_eq!(
+        client
+            .frames_aggregated("70B3D5E756000998", 7, "UTC")
+            .await
+            .unwrap(),
+        None
+    );
+    let alarms = client.device_alarms().await.unwrap();
+    assert!(alarms.iter().all(|a| a.get("alarmUid").is_some()));
+
+    let connection = client
+        .create_iot_flow_connection(&json!({
+            "connectorId": "actility-mqtt-iot", "name": "My MQTT connection",
+            "configuration": {"uplinkTopicPattern": "mqtt/things/{DevEUI}/uplink",
+                "downlinkTopicPattern": "mqtt/things/{DevEUI}/downlink", "hostName": "myhostname.com:8883",
+                "protocol": "SSL", "username": "mycompany", "password": "bar"}
+        }))
+        .await
+        .unwrap();
+    assert!(connection["id"].is_string(), "{connection}");
+    let server = client
+        .create_app_server(&json!({
+            "contentType": "jsontyped",
+            "destinations": [{"addresses": ["https://www.example.com/myApp"], "ports": "*", "strategy": "SEQUENTIAL"}],
+            "downlinkSecurity": {"downlinkAsKey": "C72C6F867B150B1210ACDA5F3CDFB449", "maxTimestampDeviation": 10, "status": "DOWNLINK_AS_KEY"},
+            "name": "My Basic HTTPS connection"
+        }))
+        .await
+        .unwrap();
+    assert!(server["ID"].is_string(), "{server}");
+    let names: Vec<String> = client
+        .connections()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(
+        names.contains(&"My Basic HTTPS connection".to_string()),
+        "{names:?}"
+    );
+    sim.stop().await.unwrap();
 }

@@ -122,6 +122,15 @@ fn abp_body() -> Value {
     })
 }
 
+fn abp_1_1_body() -> Value {
+    let mut body = abp_body();
+    body["EUI"] = json!("70B3D5E756001101");
+    body["model"]["ID"] = json!("ACME/Sensor11_EU");
+    body["sNwkSIntKey"] = json!("00112233445566778899AABBCCDDEEFF");
+    body["nwkSEncKey"] = json!("FFEEDDCCBBAA99887766554433221100");
+    body
+}
+
 fn otaa_1_1_body() -> Value {
     let mut body: Value = serde_json::from_str(TUTORIAL_OTAA).unwrap();
     body["EUI"] = json!("70B3D5E756001100");
@@ -462,6 +471,8 @@ async fn tutorial_bodies_are_accepted_verbatim() {
     assert_eq!(abp["activation"], "ABP");
     let (status, v11) = fx.create(&otaa_1_1_body()).await;
     assert_eq!(status, StatusCode::CREATED, "{v11}");
+    let (status, abp11) = fx.create(&abp_1_1_body()).await;
+    assert_eq!(status, StatusCode::CREATED, "{abp11}");
 
     let mut advanced = otaa("70B3D5E756000AD0");
     advanced["networkSubscription"] = json!({"ID": "acme-cs/lorawan-cp"});
@@ -472,11 +483,13 @@ async fn tutorial_bodies_are_accepted_verbatim() {
     let mut imei_only: Value = serde_json::from_str(TUTORIAL_CELLULAR).unwrap();
     imei_only.as_object_mut().unwrap().remove("sim");
     imei_only["enforcedIMEI"] = json!("490154203237518");
+    imei_only["imsi"] = json!("208010000000001");
     let (status, body) = fx.create(&imei_only).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["imsi"], "208010000000001");
 
     let stats = fx.sim.stats();
-    assert_eq!(stats.devices, 7);
+    assert_eq!(stats.devices, 8);
     assert_eq!(stats.creations["70B3D5E756000999"], 1);
     assert_eq!(stats.creations["89208013535718672291"], 1);
     assert_eq!(stats.creations["490154203237518"], 1);
@@ -543,6 +556,21 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
         let (status, answer) = fx.create(&body).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
     }
+    let abp_1_1_breaks: &[Breakage] = &[
+        ("no sNwkSIntKey on ABP 1.1", |b| remove(b, "sNwkSIntKey")),
+        ("short nwkSEncKey on ABP 1.1", |b| {
+            b["nwkSEncKey"] = json!("FFEE")
+        }),
+        ("ABP 1.1 keys on a 1.0 model", |b| {
+            b["model"]["ID"] = json!("SMTC/LoRaMoteA.1_EU")
+        }),
+    ];
+    for (what, breaks) in abp_1_1_breaks {
+        let mut body = abp_1_1_body();
+        breaks(&mut body);
+        let (status, answer) = fx.create(&body).await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
+    }
 
     let abp_breaks: &[Breakage] = &[
         ("appKey on ABP", |b| {
@@ -597,6 +625,9 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
             remove(b, "enforcedIMEI");
         }),
         ("EUI given", |b| b["EUI"] = json!("70B3D5E756000999")),
+        ("IMSI with a letter", |b| {
+            b["imsi"] = json!("20801000000000A")
+        }),
         ("appKey on cellular", |b| {
             b["appKey"] = json!("7374757A3FDD092947CE2DE9321C6040")
         }),
@@ -1170,6 +1201,29 @@ async fn connections_from_dx_core_and_app_servers_join_the_catalogue() {
     assert_eq!(status, StatusCode::CREATED, "{https}");
     assert!(https["ID"].as_str().unwrap().starts_with("TWA_"));
 
+    let broken = fx
+        .client
+        .post(format!(
+            "{}/thingpark/dx/core/latest/api/connections",
+            fx.sim.url()
+        ))
+        .bearer_auth(&fx.token)
+        .json(&json!({"name": "no connector", "configuration": {}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = reply(broken).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "DX body without connectorId",
+    );
+    assert!(
+        body["errorId"].is_string(),
+        "DX errors carry an errorId: {body}"
+    );
+
     let (servers, _) = all_pages(&fx, "/appServers").await;
     let flow = servers
         .iter()
@@ -1272,4 +1326,51 @@ async fn unknown_paths_and_other_subscriptions_are_404() {
         let (status, body) = reply(response).await;
         assert_error(status, &body, StatusCode::NOT_FOUND, path);
     }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_command_prints_its_address_first_and_saves_state_on_sigterm() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tpbulk"))
+        .args(["sim", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .to_owned();
+    let second = lines.next().unwrap().unwrap();
+    assert!(
+        second.contains("tpbulk-sim") && second.contains("tpbulk-sim-secret"),
+        "{second}"
+    );
+
+    let client = Client::new();
+    let token = token(&client, &url).await;
+    let response = client
+        .post(format!(
+            "{url}{BASE}/devices?networkSubscriptionsHandlingMode=BASIC"
+        ))
+        .bearer_auth(&token)
+        .json(&otaa("70B3D5E756000999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    let signalled = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(signalled, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("70B3D5E756000999"));
 }

@@ -233,6 +233,51 @@ impl Client {
         Ok(self.call(Method::POST, url, Some(body)).await?.body)
     }
 
+    /// Every connection (`appServers`, all pages).
+    pub async fn connections(&self) -> Result<Vec<super::Connection>, ApiError> {
+        let briefs = self.all_pages("/appServers", &[]).await?;
+        Ok(Catalog::from_briefs([], &briefs, [], []).connections)
+    }
+
+    /// `POST /appServers` (a Basic HTTPS connection), one attempt: the created connection's JSON.
+    pub async fn create_app_server(&self, body: &Value) -> Result<Value, ApiError> {
+        Ok(self.post_json("/appServers", body).await?.0)
+    }
+
+    /// `POST` DX Core `/connections` (a ThingPark X IoT Flow connection), one attempt: the created connection,
+    /// whose `id` is the `tpxIotFlow.connectionId` of its `appServers` entry.
+    pub async fn create_iot_flow_connection(&self, body: &Value) -> Result<Value, ApiError> {
+        self.dx_post_json("/connections", body).await
+    }
+
+    /// A device's traffic history, `GET /devices/e<EUI>/frames/aggregated?duration=P<days>D&step=P1D&timezone=…`:
+    /// the `briefs`, one per day. `None` when the platform does not know the device.
+    pub async fn frames_aggregated(
+        &self,
+        eui: &str,
+        days: u32,
+        timezone: &str,
+    ) -> Result<Option<Vec<Value>>, ApiError> {
+        let mut url = self.api_url(&format!(
+            "/devices/e{}/frames/aggregated",
+            eui.to_ascii_uppercase()
+        ));
+        url.query_pairs_mut()
+            .append_pair("duration", &format!("P{days}D"))
+            .append_pair("step", "P1D")
+            .append_pair("timezone", timezone);
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => Ok(Some(briefs(&answer.body).to_vec())),
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every device alarm (`GET /devices/alarms?sort=alarmUid,asc`, all cursor pages).
+    pub async fn device_alarms(&self) -> Result<Vec<Value>, ApiError> {
+        self.list_all_by_cursor("/devices/alarms", "alarmUid").await
+    }
+
     /// Every brief of a cursor-paginated listing sorted by `sort_field` (`/devices/alarms`, `alarmUid`).
     pub async fn list_all_by_cursor(
         &self,
@@ -449,7 +494,7 @@ impl Client {
             .map_err(
                 |e| match transport_error(&e, reqwest::Url::parse(url).ok().as_ref()) {
                     ApiError::Transport { message, .. } => ApiError::Transport {
-                        message: format!("cannot reach the token endpoint: {message}"),
+                        message: format!("token endpoint {message}"),
                         maybe_sent: false,
                     },
                     other => other,
@@ -572,7 +617,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     let mut source = err.source();
     while let Some(e) = source {
         let text = e.to_string();
-        if !parts.contains(&text) {
+        // hyper's "client error (Connect)" says nothing its sources do not say better.
+        if !parts.contains(&text) && !text.starts_with("client error (") {
             parts.push(text);
         }
         source = e.source();

@@ -942,3 +942,53 @@ async fn traffic_alarms_and_connections_for_the_after_batch_commands() {
     );
     sim.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulators_duplicate_answer_is_recognised_whatever_its_status() {
+    for status in [409, 400] {
+        let (sim, client) = sim_client(tpbulk::sim::SimConfig {
+            duplicate_status: status,
+            ..tpbulk::sim::SimConfig::default()
+        })
+        .await;
+        let request = build_request(
+            &otaa(None, None),
+            &resolved(Some("SMTC/LoRaMoteA.1_EU"), false),
+        );
+        client.create_device(&request).await.unwrap();
+        let err = client.create_device(&request).await.unwrap_err();
+        assert_eq!(err.status(), Some(status));
+        assert!(err.is_duplicate(), "{err:?}");
+        sim.stop().await.unwrap();
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn masked_bodies_never_hold_key_material(
+        keys in proptest::collection::vec("[0-9A-F]{32}", 5),
+        one_one in proptest::bool::ANY,
+    ) {
+        let abp = device(None, Ids::Abp {
+            dev_eui: eui("70B3D5E756000999"),
+            dev_addr: DevAddr::parse("785D25E2").unwrap(),
+            nwk_s_key: key(&keys[0]),
+            app_s_key: key(&keys[1]),
+            s_nwk_s_int_key: Some(key(&keys[2])),
+            nwk_s_enc_key: Some(key(&keys[3])),
+        });
+        let otaa = device(None, Ids::Otaa {
+            dev_eui: eui("70B3D5E756000999"),
+            join_eui: None,
+            app_key: key(&keys[4]),
+            nwk_key: Some(key(&keys[0])),
+        });
+        for d in [abp, otaa] {
+            let request = build_request(&d, &resolved(Some("M"), one_one));
+            let masked = request.masked().to_string();
+            for k in &keys {
+                proptest::prop_assert!(!masked.contains(&k[..12]), "{} in {}", k, masked);
+            }
+        }
+    }
+}

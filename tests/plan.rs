@@ -97,6 +97,10 @@ fn a_plan_shows_every_kind_of_request_masked_and_the_devices_already_there() {
         "connectivity": "LORAWAN", "activation": "OTAA", "EUI": "70B3D5E756000B01",
         "model": {"ID": "SMTC/LoRaMoteA.1_EU"}, "name": "already there"
     }));
+    platform.sim().insert_device(json!({
+        "connectivity": "CELLULAR", "enforcedIMEI": "356936110000010", "sim": {"ID": "89331503200000000019"},
+        "model": {"ID": "CUSTOM/LTE_Dongle"}, "name": "dongle already there"
+    }));
     let file = platform.file(
         "mixed.csv",
         &format!(
@@ -106,7 +110,8 @@ otaa,70B3D5E756000A01,65FC7B3530A44FB9,7374757A3FDD092947CE2DE9321C6041,00112233
 abp,70B3D5E756000A02,,,,785D25E2,7374757A3FDD092947CE2DE9321C6042,8D67B0D6359D11ACFC45AD4BB9CE2D4F,,,Meter,smtc/loramotea.1_eu,1113,,,,,,\n\
 cellular,,,,,,,,123456789012347,89208013535718672291,My device,LTE Dongle,my MQTT application,Cellular CP,My cellular network context,,,,\n\
 multicast,70B3D5E756000A03,,,,785D25E3,7374757A3FDD092947CE2DE9321C6043,8D67B0D6359D11ACFC45AD4BB9CE2D4E,,,My multicast group,,my MQTT application,,,C,15,869.525,tag1\n\
-otaa,70B3D5E756000B01,,7374757A3FDD092947CE2DE9321C6044,,,,,,,,SMTC/LoRaMoteA.1_EU,my MQTT application,,,,,,\n"
+otaa,70B3D5E756000B01,,7374757A3FDD092947CE2DE9321C6044,,,,,,,,SMTC/LoRaMoteA.1_EU,my MQTT application,,,,,,\n\
+cellular,,,,,,,,356936110000010,89331503200000000019,,CUSTOM/LTE_Dongle,my MQTT application,acme-cs/cellular-cp,,,,,\n"
         ),
     );
     let (code, rows) = plan_jsonl(&platform, &file);
@@ -130,6 +135,7 @@ otaa,70B3D5E756000B01,,7374757A3FDD092947CE2DE9321C6044,,,,,,,,SMTC/LoRaMoteA.1_
             (5, "cellular", "would_create"),
             (6, "multicast", "would_create"),
             (7, "otaa", "exists"),
+            (8, "cellular", "exists"),
         ]
     );
     assert_eq!(rows[0]["mode"], "BASIC");
@@ -186,7 +192,8 @@ otaa,70B3D5E756000B01,,7374757A3FDD092947CE2DE9321C6044,,,,,,,,SMTC/LoRaMoteA.1_
         assert!(!all.contains(key), "clear key material in the plan");
     }
     // A plan writes nothing.
-    assert_eq!(platform.sim().stats().devices, 1);
+    assert_eq!(rows[6]["existing"]["name"], "dongle already there");
+    assert_eq!(platform.sim().stats().devices, 2);
     assert!(platform.sim().stats().post_attempts.is_empty());
 }
 

@@ -49,7 +49,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
             .await
             .map_err(|e| platform::unavailable(&url, &e))
     })?;
-    let catalog = select(catalog, args.what, args.connectivity);
+    let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -96,11 +96,7 @@ fn section_name(what: What) -> &'static str {
 }
 
 /// Keeps the models and plans of one connectivity, when asked.
-fn select(
-    mut catalog: Catalog,
-    _what: Option<What>,
-    connectivity: Option<Connectivity>,
-) -> Catalog {
+fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
     if let Some(c) = connectivity {
         let wanted = match c {
             Connectivity::Lorawan => platform::Connectivity::Lorawan,
@@ -232,7 +228,7 @@ mod tests {
             ],
             &[],
         );
-        let lorawan = select(catalog.clone(), None, Some(Connectivity::Lorawan));
+        let lorawan = select(catalog.clone(), Some(Connectivity::Lorawan));
         let mut out = Vec::new();
         write_table(&mut out, &lorawan, What::Models).unwrap();
         assert_eq!(

@@ -283,6 +283,11 @@ async fn sending_is_committed_before_it_returns() {
         writer.sending(42).await.is_err(),
         "unknown rows are refused"
     );
+    let again = writer.sending(2).await.unwrap_err();
+    assert!(
+        again.to_string().contains("already final"),
+        "a final row is never sent again: {again}"
+    );
     let err = writer.finish().await.unwrap_err();
     assert!(err.to_string().contains("no row 42"), "{err}");
 

@@ -594,3 +594,45 @@ fn rework_of_utf16_tab_text_is_written_back_in_utf16() {
     );
     assert!(table.next_record().is_none());
 }
+
+#[test]
+fn status_of_a_killed_run_says_interrupted_and_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = shipment_csv(dir.path());
+    let journal_path = dir.path().join("j.db");
+    let batch = journal_for(&input, &journal_path);
+    let mut journal = Journal::open(&journal_path).unwrap();
+    journal
+        .set_batch_state(&batch, BatchState::Running)
+        .unwrap();
+    drop(journal);
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    rusqlite::Connection::open(&journal_path)
+        .unwrap()
+        .execute(
+            "UPDATE batches SET runner_pid = ?1",
+            rusqlite::params![dead],
+        )
+        .unwrap();
+    let j = journal_path.to_str().unwrap();
+
+    let out = tpbulk(&["status", "--journal", j, "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["state"], "interrupted");
+    assert_eq!(status["pending"], 1);
+    let out = tpbulk(&["status", "--journal", j]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(": interrupted"), "{text}");
+    assert!(
+        text.contains(&format!("resume with: tpbulk resume {batch}")),
+        "{text}"
+    );
+    let out = tpbulk(&["batches", "--journal", j]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().contains(" interrupted "),
+        "{text}"
+    );
+}

@@ -861,3 +861,139 @@ fn a_long_file_streams_with_exact_row_numbers() {
     }
     assert_eq!(count, 20_000);
 }
+
+/// Not a timed test: a measurement to run by hand and quote (see docs/readme/input.md).
+/// `cargo test --release --test input -- --ignored --nocapture input_read_benchmark`
+/// Writes a 1,000,000-row OTAA CSV (about 127 MB; `TPBULK_BENCH_DIR` to choose where), reads and maps every row,
+/// and prints the time (`TPBULK_BENCH_FILE=PATH` keeps the file there and reuses it), the peak memory of the process and, when `xsv` is on PATH, `xsv count`'s time on the same file.
+#[test]
+#[ignore]
+fn input_read_benchmark() {
+    use std::io::Write;
+    let dir = match std::env::var_os("TPBULK_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let rows = 1_000_000u64;
+    let reuse = std::env::var_os("TPBULK_BENCH_FILE").map(PathBuf::from);
+    let path = reuse
+        .clone()
+        .unwrap_or_else(|| dir.path().join("otaa-1m.csv"));
+    if reuse.as_ref().is_none_or(|p| !p.exists()) {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(out, "DevEUI,AppKey,JoinEUI,Name,Model,Connection").unwrap();
+        for i in 0..rows {
+            writeln!(
+                out,
+                "70B3D5{i:010X},{:032X},70B3D57ED0000000,sensor-{i:07},SMTC/LoRaMoteA.1_EU,my MQTT application",
+                u128::from(i) * 0x9E37_79B9_7F4A_7C15
+            )
+            .unwrap();
+        }
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+
+    let start = std::time::Instant::now();
+    let mut table = open(&path);
+    let mapper = table.mapper();
+    let mut count = 0u64;
+    let mut checksum = 0usize;
+    for record in table.records() {
+        let row = mapper.map_owned(record.unwrap());
+        checksum += row.values.len();
+        count += 1;
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(count, rows);
+    assert_eq!(checksum, 6 * rows as usize);
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    println!(
+        "tpbulk input: {rows} rows, {} MB: read and mapped in {:.3} s; {peak}",
+        size / 1_000_000,
+        elapsed.as_secs_f64()
+    );
+
+    let start = std::time::Instant::now();
+    if let Ok(out) = std::process::Command::new("xsv")
+        .arg("count")
+        .arg(&path)
+        .output()
+    {
+        println!(
+            "xsv count: {} in {:.3} s",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Not a timed test: a measurement to run by hand and quote (see docs/readme/input.md).
+/// `cargo test --release --test input -- --ignored --nocapture input_xlsx_benchmark`
+/// Writes a 200,000-row OTAA XLSX (`TPBULK_BENCH_XLSX=PATH` keeps and reuses it), reads and maps every row, and
+/// prints the time and, when python3 has `python_calamine`, the time python-calamine takes just to read it.
+#[test]
+#[ignore]
+fn input_xlsx_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 200_000u32;
+    let reuse = std::env::var_os("TPBULK_BENCH_XLSX").map(PathBuf::from);
+    let path = reuse
+        .clone()
+        .unwrap_or_else(|| dir.path().join("otaa-200k.xlsx"));
+    if reuse.as_ref().is_none_or(|p| !p.exists()) {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (col, h) in ["DevEUI", "AppKey", "JoinEUI", "Name", "Model", "Connection"]
+            .iter()
+            .enumerate()
+        {
+            sheet.write_string(0, col as u16, *h).unwrap();
+        }
+        for i in 1..=rows {
+            let key = format!("{:032X}", u128::from(i) * 0x9E37_79B9_7F4A_7C15);
+            sheet.write_string(i, 0, format!("70B3D5{i:010X}")).unwrap();
+            sheet.write_string(i, 1, key).unwrap();
+            sheet.write_string(i, 2, "70B3D57ED0000000").unwrap();
+            sheet.write_string(i, 3, format!("sensor-{i:07}")).unwrap();
+            sheet.write_string(i, 4, "SMTC/LoRaMoteA.1_EU").unwrap();
+            sheet.write_string(i, 5, "my MQTT application").unwrap();
+        }
+        workbook.save(&path).unwrap();
+    }
+
+    let start = std::time::Instant::now();
+    let mut table = open(&path);
+    let mapper = table.mapper();
+    let mut count = 0u32;
+    for record in table.records() {
+        let row = mapper.map_owned(record.unwrap());
+        assert_eq!(row.values.len(), 6);
+        count += 1;
+    }
+    assert_eq!(count, rows);
+    println!(
+        "tpbulk input: {rows} XLSX rows read and mapped in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
+
+    let script = "import sys, time\n\
+                  from python_calamine import CalamineWorkbook\n\
+                  t = time.time()\n\
+                  rows = CalamineWorkbook.from_path(sys.argv[1]).get_sheet_by_index(0).to_python()\n\
+                  print(f'python-calamine: {len(rows)} rows read in {time.time() - t:.3f} s')";
+    if let Ok(out) = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+    {
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+}

@@ -1327,3 +1327,50 @@ async fn unknown_paths_and_other_subscriptions_are_404() {
         assert_error(status, &body, StatusCode::NOT_FOUND, path);
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_command_prints_its_address_first_and_saves_state_on_sigterm() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tpbulk"))
+        .args(["sim", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .to_owned();
+    let second = lines.next().unwrap().unwrap();
+    assert!(
+        second.contains("tpbulk-sim") && second.contains("tpbulk-sim-secret"),
+        "{second}"
+    );
+
+    let client = Client::new();
+    let token = token(&client, &url).await;
+    let response = client
+        .post(format!(
+            "{url}{BASE}/devices?networkSubscriptionsHandlingMode=BASIC"
+        ))
+        .bearer_auth(&token)
+        .json(&otaa("70B3D5E756000999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    let signalled = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(signalled, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("70B3D5E756000999"));
+}

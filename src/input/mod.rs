@@ -479,7 +479,10 @@ impl Table {
                 sheet: sheet.name,
             },
             header_row: Some(header_row),
-            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(&columns)), options),
+            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
+                &columns,
+                &options.defaults,
+            ))),
             columns,
             rows: Box::new(rows),
             options: options.clone(),
@@ -509,7 +512,9 @@ impl Table {
                 columns: thingpark::columns(),
                 rows: Box::new(rows),
                 options: options.clone(),
-                mapper: RowMapper::new(MappingPlan::Thingpark(thingpark::Plans::new()), options),
+                mapper: RowMapper::new(MappingPlan::Thingpark(thingpark::Plans::new(
+                    &options.defaults,
+                ))),
             });
         }
         let mut rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, false)?;
@@ -522,7 +527,10 @@ impl Table {
                 encoding: sniffed.encoding,
             },
             header_row: Some(header_row),
-            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(&columns)), options),
+            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
+                &columns,
+                &options.defaults,
+            ))),
             columns,
             rows: Box::new(rows),
             options: options.clone(),
@@ -572,10 +580,9 @@ fn normalise_kind(mut row: MappedRow) -> MappedRow {
 }
 
 impl RowMapper {
-    fn new(plan: MappingPlan, options: &InputOptions) -> RowMapper {
+    fn new(plan: MappingPlan) -> RowMapper {
         RowMapper {
             plan: Arc::new(plan),
-            defaults: Arc::new(header::Defaults::new(&options.defaults)),
         }
     }
 }
@@ -585,17 +592,16 @@ impl RowMapper {
 #[derive(Clone)]
 pub struct RowMapper {
     plan: Arc<MappingPlan>,
-    defaults: Arc<header::Defaults>,
 }
 
 impl RowMapper {
     /// See [`Table::map`].
     pub fn map(&self, record: &Record) -> MappedRow {
         match &*self.plan {
-            MappingPlan::Header(plan) => header::map_ref(plan, &self.defaults, record),
+            MappingPlan::Header(plan) => header::map_ref(plan, record),
             MappingPlan::Thingpark(plans) => {
                 let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_ref(plan, &self.defaults, record))
+                normalise_kind(header::map_ref(plan, record))
             }
         }
     }
@@ -603,10 +609,10 @@ impl RowMapper {
     /// See [`Table::map_owned`].
     pub fn map_owned(&self, record: Record) -> MappedRow {
         match &*self.plan {
-            MappingPlan::Header(plan) => header::map_owned(plan, &self.defaults, record),
+            MappingPlan::Header(plan) => header::map_owned(plan, record),
             MappingPlan::Thingpark(plans) => {
                 let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_owned(plan, &self.defaults, record))
+                normalise_kind(header::map_owned(plan, record))
             }
         }
     }

@@ -96,6 +96,26 @@ pub async fn connect(config: ClientConfig, rate: f64) -> anyhow::Result<Client> 
     Ok(crate::platform::connect(config, pacing).await?)
 }
 
+/// A bar of `total` steps on a terminal's stderr; hidden with `--quiet`, when stderr is not a terminal, or for
+/// nothing to do.
+pub fn progress_bar(total: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || total == 0 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    let template =
+        format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{per_sec:.green}} ETA {{eta}}");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// `--rate` and `--concurrency` checked before any I/O.
 pub fn check_engine(rate: f64, concurrency: usize) -> Result<(), crate::error::UsageError> {
     if !rate.is_finite() || rate < 0.0 {

@@ -64,6 +64,8 @@ impl Deletions {
         let conn = Connection::open(journal)
             .map_err(|e| anyhow::anyhow!("{}: cannot open the journal: {e}", journal.display()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // As the journal's writer: in WAL mode a commit survives a crash of the process without an fsync each.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(TABLE)?;
         Ok(Deletions { conn })
     }
@@ -293,6 +295,7 @@ pub async fn delete_all(
     targets: Vec<Target>,
     concurrency: usize,
     cancel: &CancellationToken,
+    progress: &indicatif::ProgressBar,
 ) -> anyhow::Result<RollbackResult> {
     let mut result = RollbackResult::default();
     let total = targets.len();
@@ -313,6 +316,7 @@ pub async fn delete_all(
         .buffer_unordered(concurrency.max(1));
     while let Some((target, outcome)) = stream.next().await {
         started.insert(target.row);
+        progress.inc(1);
         match outcome {
             Ok((reference, existed)) => {
                 let how = if existed {

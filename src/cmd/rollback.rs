@@ -68,6 +68,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             eprintln!("tpbulk: rollback cancelled; nothing deleted");
             return Ok(Exit::Success);
         }
+        let bar = after::progress_bar(plan.to_delete.len(), "deleted", quiet);
         let result = rollback::delete_all(
             &client,
             &deletions,
@@ -75,8 +76,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             plan.to_delete,
             concurrency,
             &cancel,
+            &bar,
         )
-        .await?;
+        .await;
+        bar.finish_and_clear();
+        let result = result?;
         for (target, error) in &result.failed {
             eprintln!(
                 "row {}: {}: cannot delete: {error}",

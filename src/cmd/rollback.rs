@@ -3,7 +3,7 @@
 use crate::after::{self, rollback};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::{Exit, UsageError};
-use crate::journal::Journal;
+use crate::journal::{BatchState, Journal};
 use crate::platform::ClientConfig;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -45,6 +45,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         args.yes,
         global.quiet,
     );
+    if batch.state == BatchState::Running && !quiet {
+        eprintln!(
+            "tpbulk: batch {} is marked running; if an import of it is still going, stop it first",
+            batch.id
+        );
+    }
     crate::engine::block_on(|cancel| async move {
         let client = after::connect(config, rate).await?;
         let settled = rollback::settle_sending(&client, &mut journal, &batch.id, started).await?;

@@ -484,3 +484,62 @@ fn read_commands_never_create_a_journal() {
         assert!(!missing.exists());
     }
 }
+
+#[test]
+fn rework_of_thingpark_positional_csv_comments_each_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tp-import.csv");
+    let euis = [
+        "70B3D57ED0000001",
+        "70B3D57ED00000",
+        "70B3D57ED0000003",
+        "70B3D57ED0000004",
+        "70B3D57ED0000005",
+    ];
+    let mut text = String::from("# exported for ThingPark\n");
+    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+        text.push_str(&format!(
+            "CREATE_OTAA,{eui},,LORA/Generic,70B3D57ED0000000,{key},,,,,sensor {}\n",
+            i + 1
+        ));
+    }
+    std::fs::write(&input, text).unwrap();
+    let journal_path = dir.path().join("j.db");
+    let batch_id = journal_for(&input, &journal_path);
+    let journal = Journal::open_existing(&journal_path).unwrap();
+    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    assert!(matches!(batch.format, SourceFormat::ThingparkCsv { .. }));
+
+    let out = dir.path().join("rework.csv");
+    assert_eq!(write_rework(&journal, &batch, &out).unwrap().rows, 2);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("# row 3: DevEUI: 14 hex digits"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("CREATE_OTAA,70B3D57ED00000,"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("# row 4: HTTP 400 BAD_REQUEST"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("CREATE_OTAA,70B3D57ED0000003,"),
+        "{text}"
+    );
+
+    // Still ThingPark's format, and the comments are skipped when it is read again.
+    let mut table = Table::open(&out, &InputOptions::default()).unwrap();
+    assert_eq!(table.format, batch.format);
+    let mut rows = Vec::new();
+    while let Some(r) = table.next_record() {
+        rows.push(r.unwrap());
+    }
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].cells[1], Cell::Text("70B3D57ED00000".into()));
+    assert_eq!(rows[1].cells[5], Cell::Text(KEYS[2].into()));
+}

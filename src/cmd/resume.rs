@@ -1,6 +1,7 @@
 //! `tpbulk resume`: continue an interrupted batch from the journal alone.
 
 use crate::cli::{GlobalArgs, JournalArgs, PlatformArgs};
+use crate::engine::batch::{self, ResumeConfig};
 use crate::error::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -20,6 +21,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 5: resume")
+    let config = ResumeConfig {
+        journal: args.journal.journal,
+        batch: args.batch,
+        platform: args.platform,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        quiet: global.quiet,
+    };
+    crate::engine::block_on(|cancel| async move {
+        let result = batch::resume(config, cancel, |id| println!("batch {id}")).await?;
+        Ok(result.print(global.quiet))
+    })
 }

@@ -1,8 +1,12 @@
 //! `tpbulk sim`: run the local ThingPark simulator until Ctrl-C.
 
 use crate::cli::GlobalArgs;
-use crate::error::Exit;
+use crate::error::{Exit, UsageError};
+use crate::sim::{self, DEFAULT_CLIENT_SECRET, SimConfig, catalog::Catalog};
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +31,7 @@ pub struct Args {
     /// Leaky-bucket limit over the REST paths, requests/s (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Bucket size for --rate.
+    /// Bucket size for --rate (default: one second of requests).
     #[arg(long)]
     pub burst: Option<u32>,
     /// Send `Retry-After` with 429 answers.
@@ -53,7 +57,200 @@ pub struct Args {
     pub page_size: usize,
 }
 
+impl Args {
+    /// Checks the options into a simulator configuration, reading the catalogue and secret files.
+    pub fn config(&self) -> anyhow::Result<SimConfig> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            UsageError(format!(
+                "--listen {}: expected IP:PORT, e.g. 127.0.0.1:8680",
+                self.listen
+            ))
+        })?;
+        let catalog = match &self.catalog {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    UsageError(format!("--catalog {}: cannot read: {e}", path.display()))
+                })?;
+                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    UsageError(format!("--catalog {}: not JSON: {e}", path.display()))
+                })?;
+                Catalog::from_value(&value)
+                    .map_err(|e| UsageError(format!("--catalog {}: {e}", path.display())))?;
+                Some(value)
+            }
+        };
+        let client_secret = match &self.client_secret_file {
+            None => DEFAULT_CLIENT_SECRET.to_owned(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    UsageError(format!(
+                        "--client-secret-file {}: cannot read: {e}",
+                        path.display()
+                    ))
+                })?;
+                text.trim_end_matches(['\r', '\n']).to_owned()
+            }
+        };
+        let config = SimConfig {
+            listen,
+            catalog,
+            state: self.state.clone(),
+            client_id: self.client_id.clone(),
+            client_secret,
+            token_ttl: Duration::from_secs(self.token_ttl),
+            rate: (self.rate != 0.0).then_some(self.rate),
+            burst: self.burst,
+            retry_after: self.retry_after,
+            latency: Duration::from_millis(self.latency_ms),
+            fail: self.fail,
+            drop: self.drop,
+            duplicate_status: self.duplicate_status,
+            seed: self.seed,
+            page_size: self.page_size,
+        };
+        config.check().map_err(|e| UsageError(e.to_string()))?;
+        Ok(config)
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 3: sim")
+    let _ = global;
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let signals = ShutdownSignals::install()?;
+        let handle = sim::start(config).await?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on {}", handle.url())?;
+            match &args.client_secret_file {
+                None => writeln!(
+                    out,
+                    "client id: {}  client secret: {DEFAULT_CLIENT_SECRET}",
+                    args.client_id
+                )?,
+                Some(path) => writeln!(
+                    out,
+                    "client id: {}  client secret: the one in {}",
+                    args.client_id,
+                    path.display()
+                )?,
+            }
+            out.flush()?;
+        }
+        signals.wait().await;
+        handle.stop().await?;
+        if let Some(path) = &args.state {
+            tracing::info!(path = %path.display(), "state saved");
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Exit::Success)
+}
+
+/// Ctrl-C, or SIGTERM where there is one. Installed before the address is printed, so that whoever reads the
+/// address and then signals the simulator gets a clean stop with the state saved.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(ShutdownSignals {})
+        }
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config(argv: &[&str]) -> anyhow::Result<SimConfig> {
+        let mut full = vec!["sim"];
+        full.extend_from_slice(argv);
+        Wrapper::try_parse_from(full)?.args.config()
+    }
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8680");
+        assert_eq!(c.client_id, "tpbulk-sim");
+        assert_eq!(c.client_secret, "tpbulk-sim-secret");
+        assert_eq!(c.rate, None);
+        assert_eq!(c.duplicate_status, 409);
+        assert_eq!(c.token_ttl, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors() {
+        for argv in [
+            &["--listen", "nowhere"][..],
+            &["--fail", "1.5"],
+            &["--drop=-0.1"],
+            &["--rate=-3"],
+            &["--burst", "5"],
+            &["--duplicate-status", "500"],
+            &["--catalog", "/nonexistent/catalog.json"],
+        ] {
+            let err = config(argv).unwrap_err();
+            assert!(
+                err.downcast_ref::<UsageError>().is_some(),
+                "{argv:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_file_is_read_without_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let c = config(&[
+            "--client-secret-file",
+            path.to_str().unwrap(),
+            "--rate",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(c.client_secret, "s3cret");
+        assert_eq!(c.rate, Some(5.0));
+    }
 }

@@ -1,0 +1,531 @@
+//! A batch from start to end: `import` (open the file, authenticate, read the catalogue, journal every prepared row
+//! and what the platform already has, then run the pool) and `resume` (the journal and the credentials only).
+
+use super::pool::{self, PoolConfig, Stop};
+use super::progress::Progress;
+use super::retry::Backoff;
+use super::{Counters, WorkItem};
+use crate::cli::PlatformArgs;
+use crate::cmd::import::OnExisting;
+use crate::device::{ErrorCode, RowError};
+use crate::error::{Exit, PlatformUnavailable, UsageError};
+use crate::input::{InputOptions, Table};
+use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
+use crate::platform::{ApiError, Catalog, Client, ClientConfig, ExistKey, Pacing, find_existing};
+use crate::prepare::{Prepared, PreparedRow, prepare_rows};
+use anyhow::Context;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Prepared rows journalled (and checked against the platform) at a time: bounds memory on huge files while a
+/// normal shipment is looked up in one go.
+const PREPARE_CHUNK: usize = 25_000;
+/// Rows queued between the journal reader and the workers.
+const QUEUE: usize = 1024;
+
+/// How hard a run drives the platform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    /// Requests per second over every request; `None`: unlimited.
+    pub rate: Option<f64>,
+    pub concurrency: usize,
+    pub max_errors: Option<u64>,
+}
+
+impl RunSettings {
+    /// Checks `--rate` (0 means unlimited) and `--concurrency`.
+    pub fn new(
+        rate: f64,
+        concurrency: usize,
+        max_errors: Option<u64>,
+    ) -> Result<RunSettings, UsageError> {
+        if !rate.is_finite() || rate < 0.0 {
+            return Err(UsageError(format!(
+                "--rate {rate}: expected a number of requests per second, 0 for unlimited"
+            )));
+        }
+        if concurrency == 0 || concurrency > 1024 {
+            return Err(UsageError(format!(
+                "--concurrency {concurrency}: expected 1 to 1024"
+            )));
+        }
+        if max_errors == Some(0) {
+            return Err(UsageError("--max-errors 0: expected at least 1".into()));
+        }
+        Ok(RunSettings {
+            rate: (rate > 0.0).then_some(rate),
+            concurrency,
+            max_errors,
+        })
+    }
+}
+
+/// Everything `import` needs, checked before any I/O.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    pub file: PathBuf,
+    pub input: InputOptions,
+    pub client: ClientConfig,
+    pub journal: PathBuf,
+    pub settings: RunSettings,
+    pub on_existing: OnExisting,
+    pub name: Option<String>,
+    pub quiet: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct BatchResult {
+    pub id: String,
+    pub counts: Counts,
+    pub stop: Stop,
+    /// Devices created by this run.
+    pub created_now: u64,
+    pub elapsed: Duration,
+}
+
+impl BatchResult {
+    /// 0 all created or existing, 1 some invalid or failed (or `--max-errors`), 130 interrupted.
+    pub fn exit(&self) -> Exit {
+        match self.stop {
+            Stop::Cancelled => Exit::Interrupted,
+            _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
+            _ => Exit::Success,
+        }
+    }
+
+    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)`.
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let secs = self.elapsed.as_secs_f64();
+        let mut line = format!(
+            "created {}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
+            c.created,
+            c.exists,
+            c.invalid,
+            c.failed,
+            c.total,
+            secs,
+            self.created_now as f64 / secs.max(0.001)
+        );
+        if c.pending > 0 {
+            line.push_str(&format!(", {} not yet sent", c.pending));
+        }
+        line
+    }
+
+    /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
+    pub fn print(&self, quiet: bool) -> Exit {
+        if !quiet {
+            println!("{}", self.summary());
+        }
+        if let Some(next) = self.next_step() {
+            eprintln!("tpbulk: {next}");
+        }
+        self.exit()
+    }
+
+    /// What to tell the user when the batch did not finish.
+    pub fn next_step(&self) -> Option<String> {
+        match &self.stop {
+            Stop::Cancelled => Some(format!(
+                "interrupted; continue with: tpbulk resume {}",
+                self.id
+            )),
+            Stop::MaxErrors => Some(format!(
+                "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
+                self.id
+            )),
+            _ if self.counts.pending > 0 => Some(format!(
+                "rows left unsent; continue with: tpbulk resume {}",
+                self.id
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Imports a file as a new batch; `on_start` is told the batch id as soon as it exists.
+pub async fn import(
+    config: ImportConfig,
+    cancel: CancellationToken,
+    on_start: impl FnOnce(&str),
+) -> anyhow::Result<BatchResult> {
+    let started = Instant::now();
+    let started_ms = chrono::Utc::now().timestamp_millis();
+    let table = Table::open(&config.file, &config.input)?;
+    let client = connect(&config.client, config.settings.rate).await?;
+    let catalog = client.catalog().await.map_err(unavailable)?;
+    let input_sha256 = crate::input::sha256_file(&config.file)
+        .with_context(|| format!("{}: cannot read", config.file.display()))?;
+    let mut journal = Journal::open(&config.journal)?;
+    let mut options = serde_json::json!({
+        "rate": config.settings.rate,
+        "concurrency": config.settings.concurrency,
+        "on_existing": config.on_existing,
+        "max_errors": config.settings.max_errors,
+        "url": config.client.url,
+        "token_url": config.client.token_url,
+        "client_id": config.client.client_id,
+        "insecure": config.client.insecure,
+        "started_ms": started_ms,
+        // Until every row is journalled the batch cannot be resumed: resuming would silently drop the rest.
+        "prepared": false,
+    });
+    let id = journal.create_batch(&NewBatch {
+        name: config.name.clone(),
+        input_path: config.file.display().to_string(),
+        input_sha256,
+        format: table.format.clone(),
+        columns: table.columns.clone(),
+        options: options.clone(),
+    })?;
+    on_start(&id);
+    tracing::info!(batch = %id, "batch started");
+
+    let journal = {
+        let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            journal_prepared(table, &catalog, journal, &id, on_existing, |keys| {
+                handle.block_on(find_existing(&client, keys))
+            })
+        })
+        .await
+        .context("preparing rows")??
+    };
+    options["prepared"] = serde_json::Value::Bool(true);
+    let mut journal = journal;
+    journal.update_batch_options(&id, &options)?;
+    let pool_config = pool_config(&config.settings, Some(started_ms));
+    let mut result = run_batch(journal, &id, client, &pool_config, cancel, config.quiet).await?;
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Reads, checks and resolves every row and journals it in chunks; each chunk's devices are first looked up on
+/// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
+fn journal_prepared(
+    mut table: Table,
+    catalog: &Catalog,
+    mut journal: Journal,
+    batch: &str,
+    on_existing: OnExisting,
+    mut lookup: impl FnMut(
+        &[ExistKey],
+    ) -> Result<
+        std::collections::HashMap<ExistKey, crate::platform::DeviceInfo>,
+        ApiError,
+    >,
+) -> anyhow::Result<Journal> {
+    let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
+    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
+                     journal: &mut Journal|
+     -> anyhow::Result<()> {
+        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k)| k.clone()).collect();
+        let found = if keys.is_empty() {
+            Default::default()
+        } else {
+            lookup(&keys).map_err(unavailable)?
+        };
+        let rows = chunk.drain(..).map(|(mut row, key)| {
+            if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
+                row.request = None;
+                row.device_href = device.href.clone();
+                row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+                match on_existing {
+                    OnExisting::Skip => row.state = RowState::Exists,
+                    OnExisting::Fail => {
+                        row.state = RowState::Failed;
+                        row.errors.push(RowError {
+                            field: "row".into(),
+                            column: String::new(),
+                            code: ErrorCode::Duplicate,
+                            message: "the device is already on the platform (--on-existing fail)"
+                                .into(),
+                        });
+                    }
+                }
+            }
+            row
+        });
+        journal.insert_rows(batch, rows)
+    };
+    prepare_rows(&mut table, catalog, |prepared| {
+        chunk.push(new_row(prepared)?);
+        if chunk.len() >= PREPARE_CHUNK {
+            flush(&mut chunk, &mut journal)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut chunk, &mut journal)?;
+    Ok(journal)
+}
+
+fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
+    let (state, request, errors, key) = match prepared.outcome {
+        Prepared::Send(request) => (
+            RowState::Pending,
+            Some(serde_json::to_string(&request).context("encoding a request")?),
+            Vec::new(),
+            prepared.exist_key,
+        ),
+        Prepared::Invalid(errors) => (RowState::Invalid, None, errors, None),
+    };
+    Ok((
+        NewRow {
+            row: prepared.row,
+            kind: prepared.kind,
+            id: prepared.id,
+            name: prepared.name,
+            state,
+            request,
+            errors,
+            device_href: None,
+            device_eui: None,
+        },
+        key,
+    ))
+}
+
+/// What `resume` needs, checked before any I/O.
+#[derive(Debug, Clone)]
+pub struct ResumeConfig {
+    pub journal: PathBuf,
+    pub batch: Option<String>,
+    pub platform: PlatformArgs,
+    pub rate: Option<f64>,
+    pub concurrency: Option<usize>,
+    pub quiet: bool,
+}
+
+/// Continues a batch from the journal alone. A finished batch is summarised without touching the platform.
+pub async fn resume(
+    config: ResumeConfig,
+    cancel: CancellationToken,
+    on_start: impl FnOnce(&str),
+) -> anyhow::Result<BatchResult> {
+    let started = Instant::now();
+    let journal = Journal::open_existing(&config.journal)?;
+    let batch = pick_batch(&journal, config.batch.as_deref())?;
+    on_start(&batch.id);
+    let counts = journal.counts(&batch.id)?;
+    if counts.pending == 0 {
+        let mut journal = journal;
+        if batch.state != BatchState::Done {
+            journal.set_batch_state(&batch.id, BatchState::Done)?;
+        }
+        return Ok(BatchResult {
+            id: batch.id,
+            counts,
+            stop: Stop::Drained,
+            created_now: 0,
+            elapsed: started.elapsed(),
+        });
+    }
+    let options = &batch.options;
+    if options["prepared"] == serde_json::Value::Bool(false) {
+        return Err(UsageError(format!(
+            "batch {} was stopped while its rows were being journalled, before any device was sent; import {} again",
+            batch.id, batch.input_path
+        ))
+        .into());
+    }
+    let settings = RunSettings::new(
+        config
+            .rate
+            .or_else(|| options["rate"].as_f64())
+            .unwrap_or(0.0),
+        config
+            .concurrency
+            .or_else(|| options["concurrency"].as_u64().map(|c| c as usize))
+            .unwrap_or(8),
+        options["max_errors"].as_u64(),
+    )?;
+    let mut platform = config.platform.clone();
+    platform.url = platform
+        .url
+        .or_else(|| options["url"].as_str().map(str::to_string));
+    platform.client_id = platform
+        .client_id
+        .or_else(|| options["client_id"].as_str().map(str::to_string));
+    if platform.token_url.is_none() {
+        platform.token_url = options["token_url"].as_str().map(str::to_string);
+    }
+    platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
+    let client_config = ClientConfig::from_args(&platform)?;
+    let client = connect(&client_config, settings.rate).await?;
+    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    let mut result = run_batch(
+        journal,
+        &batch.id,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+    )
+    .await?;
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// The named batch, or the latest unfinished one.
+pub fn pick_batch(journal: &Journal, id: Option<&str>) -> anyhow::Result<BatchInfo> {
+    match id {
+        Some(_) => journal.resolve_batch(id),
+        None => journal.latest_batch(true)?.ok_or_else(|| {
+            UsageError(format!(
+                "{}: no unfinished batch to resume (`tpbulk batches` lists them)",
+                journal.path().display()
+            ))
+            .into()
+        }),
+    }
+}
+
+fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolConfig {
+    PoolConfig {
+        concurrency: settings.concurrency,
+        max_errors: settings.max_errors,
+        backoff: Backoff::default(),
+        batch_started_ms,
+    }
+}
+
+async fn connect(config: &ClientConfig, rate: Option<f64>) -> anyhow::Result<Client> {
+    let client = Client::new(config.clone(), Pacing::new(rate)).map_err(unavailable)?;
+    client.authenticate().await.map_err(unavailable)?;
+    Ok(client)
+}
+
+fn unavailable(err: ApiError) -> anyhow::Error {
+    PlatformUnavailable(err.to_string()).into()
+}
+
+/// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
+/// writer owns the first; leaves the batch `done` or `interrupted`.
+async fn run_batch(
+    mut journal: Journal,
+    id: &str,
+    client: Client,
+    pool_config: &PoolConfig,
+    cancel: CancellationToken,
+    quiet: bool,
+) -> anyhow::Result<BatchResult> {
+    let started = Instant::now();
+    let total = journal.counts(id)?.pending;
+    journal.set_batch_state(id, BatchState::Running)?;
+    let reader = journal.reader()?;
+    let writer = Arc::new(journal.into_writer(id));
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let feeder = {
+        let id = id.to_string();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut receiver_gone = false;
+            let result = reader.for_each_row(
+                &id,
+                Some(&[RowState::Pending, RowState::Sending]),
+                |record| {
+                    if tx.blocking_send(WorkItem::from_record(record)).is_err() {
+                        receiver_gone = true;
+                        anyhow::bail!("the pool stopped");
+                    }
+                    Ok(())
+                },
+            );
+            if receiver_gone { Ok(()) } else { result }
+        })
+    };
+    let counters = Arc::new(Counters::default());
+    let progress = Progress::start(total, counters.clone(), quiet);
+    let stop = pool::run(
+        client,
+        writer.clone(),
+        rx,
+        pool_config,
+        cancel,
+        counters.clone(),
+    )
+    .await;
+    progress.finish().await;
+    let fed = feeder.await.context("reading the journal")?;
+    let writer = Arc::try_unwrap(writer)
+        .map_err(|_| anyhow::anyhow!("journal writer still in use after the run"))?;
+    let mut journal = writer.finish().await?;
+    let counts = journal.counts(id)?;
+    let state = if counts.pending == 0 {
+        BatchState::Done
+    } else {
+        BatchState::Interrupted
+    };
+    journal.set_batch_state(id, state)?;
+    match &stop {
+        Stop::AuthLost(message) => {
+            return Err(PlatformUnavailable(format!(
+                "the platform refused the credentials mid-batch ({message}); continue with: tpbulk resume {id}"
+            ))
+            .into());
+        }
+        Stop::Journal(message) => anyhow::bail!("journal: {message}"),
+        _ => {}
+    }
+    fed?;
+    Ok(BatchResult {
+        id: id.to_string(),
+        counts,
+        stop,
+        created_now: counters.created.load(std::sync::atomic::Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_zero_means_unlimited_and_bad_values_are_usage_errors() {
+        assert_eq!(RunSettings::new(0.0, 8, None).unwrap().rate, None);
+        assert_eq!(RunSettings::new(10.0, 8, None).unwrap().rate, Some(10.0));
+        assert!(RunSettings::new(-1.0, 8, None).is_err());
+        assert!(RunSettings::new(f64::NAN, 8, None).is_err());
+        assert!(RunSettings::new(10.0, 0, None).is_err());
+        assert!(RunSettings::new(10.0, 8, Some(0)).is_err());
+    }
+
+    fn result(stop: Stop, counts: Counts) -> BatchResult {
+        BatchResult {
+            id: "b1".into(),
+            counts,
+            stop,
+            created_now: 0,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_rows_fate() {
+        let clean = Counts {
+            total: 3,
+            created: 2,
+            exists: 1,
+            ..Counts::default()
+        };
+        assert_eq!(result(Stop::Drained, clean).exit(), Exit::Success);
+        let some_failed = Counts { failed: 1, ..clean };
+        assert_eq!(result(Stop::Drained, some_failed).exit(), Exit::Rows);
+        assert_eq!(result(Stop::MaxErrors, some_failed).exit(), Exit::Rows);
+        let cancelled = result(
+            Stop::Cancelled,
+            Counts {
+                pending: 2,
+                ..clean
+            },
+        );
+        assert_eq!(cancelled.exit(), Exit::Interrupted);
+        assert!(cancelled.next_step().unwrap().contains("tpbulk resume b1"));
+    }
+}

@@ -1,0 +1,338 @@
+//! The worker pool: N workers pull rows from one bounded channel, journal `sending`, create the device, classify the
+//! answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
+//! pool-wide pause) lives in the client; the pool adds the concurrency bound, per-row backoff and stopping rules.
+
+use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
+use super::{Counters, Platform, RowLog, WorkItem};
+use crate::journal::{Outcome, RowState};
+use crate::platform::{ApiError, DeviceInfo};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// How the pool runs.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub concurrency: usize,
+    /// Stop taking rows after this many rows failed in this run.
+    pub max_errors: Option<u64>,
+    pub backoff: Backoff,
+    /// Milliseconds since the epoch when the batch started: a device found by reconciliation that the platform
+    /// says was created earlier was not created by this batch.
+    pub batch_started_ms: Option<i64>,
+}
+
+/// Why the pool stopped before its channel ran dry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Every row was taken and finished.
+    Drained,
+    /// Ctrl-C / SIGTERM (the caller's token).
+    Cancelled,
+    /// `--max-errors` reached.
+    MaxErrors,
+    /// The credentials were refused mid-run (message has no secret).
+    AuthLost(String),
+    /// The journal could not be written.
+    Journal(String),
+}
+
+enum RowEnd {
+    Final(Outcome),
+    /// Left in `sending` because the run is stopping; resume reconciles it.
+    Abandoned,
+    Fatal(Stop),
+}
+
+/// Runs the pool until `rows` is drained or it has to stop; every row it finishes has its outcome handed to `log`.
+pub async fn run<P: Platform, L: RowLog>(
+    platform: P,
+    log: Arc<L>,
+    rows: mpsc::Receiver<WorkItem>,
+    config: &PoolConfig,
+    cancel: CancellationToken,
+    counters: Arc<Counters>,
+) -> Stop {
+    let stop = cancel.child_token();
+    let reason: Arc<std::sync::Mutex<Option<Stop>>> = Arc::default();
+    let rows = Arc::new(Mutex::new(rows));
+    let failed_here = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency.max(1) {
+        let (platform, log, rows, stop, reason, failed_here, counters, config) = (
+            platform.clone(),
+            log.clone(),
+            rows.clone(),
+            stop.clone(),
+            reason.clone(),
+            failed_here.clone(),
+            counters.clone(),
+            config.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                let item = {
+                    let mut rows = rows.lock().await;
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => None,
+                        item = rows.recv() => item,
+                    }
+                };
+                let Some(item) = item else { break };
+                let end = process(&platform, &*log, item, &config, &stop).await;
+                let outcome = match end {
+                    RowEnd::Final(outcome) => outcome,
+                    RowEnd::Abandoned => continue,
+                    RowEnd::Fatal(why) => {
+                        reason.lock().expect("stop reason").get_or_insert(why);
+                        stop.cancel();
+                        break;
+                    }
+                };
+                let state = outcome.state;
+                if let Err(e) = log.outcome(outcome) {
+                    reason
+                        .lock()
+                        .expect("stop reason")
+                        .get_or_insert(Stop::Journal(format!("{e:#}")));
+                    stop.cancel();
+                    break;
+                }
+                counters.record(state);
+                if state == RowState::Failed {
+                    let n = failed_here.fetch_add(1, Ordering::SeqCst) + 1;
+                    if config.max_errors.is_some_and(|max| n >= max) {
+                        reason
+                            .lock()
+                            .expect("stop reason")
+                            .get_or_insert(Stop::MaxErrors);
+                        stop.cancel();
+                    }
+                }
+            }
+        });
+    }
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            reason
+                .lock()
+                .expect("stop reason")
+                .get_or_insert(Stop::Journal(format!("worker failed: {e}")));
+        }
+    }
+    let why = reason.lock().expect("stop reason").take();
+    match why {
+        Some(why) => why,
+        None if cancel.is_cancelled() => Stop::Cancelled,
+        None => Stop::Drained,
+    }
+}
+
+/// One row to its end. Unknown outcomes (an answer lost, or `sending` found on resume) are reconciled before the
+/// request is sent again; a duplicate answer after an unknown outcome means this batch created the device.
+async fn process<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    item: WorkItem,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+) -> RowEnd {
+    let Some(request) = item.request.as_ref() else {
+        return RowEnd::Final(failed(
+            item.row,
+            None,
+            None,
+            "the journal holds no request for this row".into(),
+        ));
+    };
+    let eui = item.eui();
+    // Whether an earlier attempt of this row may have reached the platform.
+    let mut ours = item.unknown;
+    let mut unknown = item.unknown;
+    let mut errors = 0u32;
+    let mut throttled = 0u32;
+    loop {
+        if unknown && let Some(eui) = eui.as_deref() {
+            match platform.device_by_eui(eui).await {
+                Ok(Some(found)) => {
+                    tracing::info!(row = item.row, "reconciled: the device was created");
+                    return RowEnd::Final(reconciled(item.row, found, config));
+                }
+                Ok(None) => {}
+                Err(e) => match classify(&e) {
+                    Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(e.to_string())),
+                    _ => {
+                        errors += 1;
+                        if errors >= MAX_ATTEMPTS {
+                            return RowEnd::Final(from_error(item.row, &e));
+                        }
+                        if !pause(config.backoff.delay(errors), stop).await {
+                            return RowEnd::Abandoned;
+                        }
+                        continue;
+                    }
+                },
+            }
+        }
+        if let Err(e) = log.sending(item.row).await {
+            return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
+        }
+        let err = match platform.create_device(request).await {
+            Ok(mut device) => {
+                if device.eui.is_empty()
+                    && let Some(eui) = &eui
+                {
+                    device.eui = eui.clone();
+                }
+                tracing::debug!(row = item.row, "created");
+                return RowEnd::Final(created(item.row, device));
+            }
+            Err(err) => err,
+        };
+        match classify(&err) {
+            Verdict::Duplicate if ours => {
+                tracing::info!(row = item.row, "duplicate answer after a lost one: ours");
+                let found = match eui.as_deref() {
+                    Some(eui) => platform.device_by_eui(eui).await.ok().flatten(),
+                    None => None,
+                };
+                let device = found.unwrap_or_else(|| DeviceInfo {
+                    eui: eui.clone().unwrap_or_default(),
+                    href: None,
+                    uid: None,
+                    name: None,
+                    creation_date: None,
+                    imei: None,
+                    sim: None,
+                });
+                return RowEnd::Final(created(item.row, device));
+            }
+            Verdict::Duplicate => {
+                tracing::info!(row = item.row, "already on the platform");
+                return RowEnd::Final(exists(item.row, eui, &err));
+            }
+            Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
+            Verdict::Final => {
+                tracing::info!(row = item.row, error = %err, "failed");
+                return RowEnd::Final(from_error(item.row, &err));
+            }
+            Verdict::Retry {
+                maybe_sent,
+                throttled: slow_down,
+            } => {
+                ours |= maybe_sent;
+                unknown = maybe_sent;
+                let wait = if slow_down && !maybe_sent {
+                    throttled += 1;
+                    if throttled >= MAX_THROTTLED {
+                        return RowEnd::Final(from_error(item.row, &err));
+                    }
+                    config.backoff.throttle_delay()
+                } else {
+                    errors += 1;
+                    if errors >= MAX_ATTEMPTS {
+                        return RowEnd::Final(from_error(item.row, &err));
+                    }
+                    config.backoff.delay(errors)
+                };
+                tracing::debug!(row = item.row, error = %err, ?wait, "retrying");
+                if !pause(wait, stop).await {
+                    return RowEnd::Abandoned;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps unless the run is stopping; false when it is.
+async fn pause(wait: std::time::Duration, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
+    }
+}
+
+fn reconciled(row: u64, found: DeviceInfo, config: &PoolConfig) -> Outcome {
+    let before_batch = matches!(
+        (found.creation_date, config.batch_started_ms),
+        (Some(created), Some(start)) if created < start
+    );
+    if before_batch {
+        Outcome {
+            row,
+            state: RowState::Exists,
+            http_status: None,
+            error_code: None,
+            message: Some("already on the platform before this batch".into()),
+            device_href: found.href,
+            device_uid: found.uid,
+            device_eui: Some(found.eui),
+        }
+    } else {
+        created(row, found)
+    }
+}
+
+fn created(row: u64, device: DeviceInfo) -> Outcome {
+    Outcome {
+        row,
+        state: RowState::Created,
+        http_status: None,
+        error_code: None,
+        message: None,
+        device_href: device.href,
+        device_uid: device.uid,
+        device_eui: (!device.eui.is_empty()).then_some(device.eui),
+    }
+}
+
+fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {
+    let (http_status, error_code, message) = parts(err);
+    Outcome {
+        row,
+        state: RowState::Exists,
+        http_status,
+        error_code,
+        message: Some(message),
+        device_href: None,
+        device_uid: None,
+        device_eui: eui,
+    }
+}
+
+fn from_error(row: u64, err: &ApiError) -> Outcome {
+    let (http_status, error_code, message) = parts(err);
+    failed(row, http_status, error_code, message)
+}
+
+fn failed(
+    row: u64,
+    http_status: Option<u16>,
+    error_code: Option<String>,
+    message: String,
+) -> Outcome {
+    Outcome {
+        row,
+        state: RowState::Failed,
+        http_status,
+        error_code,
+        message: Some(message),
+        device_href: None,
+        device_uid: None,
+        device_eui: None,
+    }
+}
+
+fn parts(err: &ApiError) -> (Option<u16>, Option<String>, String) {
+    match err {
+        ApiError::Status {
+            status,
+            code,
+            message,
+            ..
+        } => (Some(*status), code.map(|c| c.to_string()), message.clone()),
+        other => (None, None, other.to_string()),
+    }
+}

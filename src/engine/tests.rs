@@ -1,0 +1,412 @@
+//! The pool's rules against a scripted in-memory platform and journal: every row ends once, lost answers are
+//! reconciled, pre-existing devices are never taken for ours, stops are clean.
+
+use super::pool::{PoolConfig, Stop, run};
+use super::retry::Backoff;
+use super::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+enum Fault {
+    /// Creates the device, then the answer is lost.
+    LoseAnswer,
+    /// Creates the device, then answers 500.
+    CreateThen500,
+    /// Answers 500 without creating.
+    Plain500,
+    Throttle,
+    Reject(u16, i64),
+}
+
+#[derive(Default)]
+struct FakeState {
+    devices: HashMap<String, DeviceInfo>,
+    creations: HashMap<String, u32>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    lookups: u32,
+}
+
+#[derive(Clone, Default)]
+struct FakePlatform(Arc<Mutex<FakeState>>);
+
+fn key_of(request: &CreateRequest) -> String {
+    request
+        .body
+        .get("EUI")
+        .or_else(|| request.body.get("imei"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn device(eui: &str, created_ms: i64) -> DeviceInfo {
+    DeviceInfo {
+        eui: eui.to_string(),
+        href: Some(format!("/devices/{eui}")),
+        uid: Some(eui.to_string()),
+        name: None,
+        creation_date: Some(created_ms),
+        imei: None,
+        sim: None,
+    }
+}
+
+fn status(status: u16, code: Option<i64>, message: &str) -> ApiError {
+    ApiError::Status {
+        status,
+        code,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+impl FakePlatform {
+    fn fault(&self, key: &str, faults: &[Fault]) {
+        self.0
+            .lock()
+            .unwrap()
+            .faults
+            .insert(key.into(), faults.iter().cloned().collect());
+    }
+    fn preexisting(&self, key: &str, created_ms: i64) {
+        self.0
+            .lock()
+            .unwrap()
+            .devices
+            .insert(key.into(), device(key, created_ms));
+    }
+    fn creations(&self, key: &str) -> u32 {
+        *self.0.lock().unwrap().creations.get(key).unwrap_or(&0)
+    }
+}
+
+impl Platform for FakePlatform {
+    fn create_device(
+        &self,
+        request: &CreateRequest,
+    ) -> impl Future<Output = Result<DeviceInfo, ApiError>> + Send {
+        let key = key_of(request);
+        let mut state = self.0.lock().unwrap();
+        let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
+        let result = (|| {
+            if let Some(Fault::Throttle) = fault {
+                return Err(status(429, None, "slow down"));
+            }
+            if let Some(Fault::Plain500) = fault {
+                return Err(status(500, None, "oops"));
+            }
+            if let Some(Fault::Reject(code, platform_code)) = fault {
+                return Err(status(code, Some(platform_code), "bad model"));
+            }
+            if state.devices.contains_key(&key) {
+                return Err(status(
+                    409,
+                    Some(111),
+                    "A Device report already exists for the given EUI",
+                ));
+            }
+            // Cellular devices get their EUI from the platform.
+            let eui = if request.kind == Kind::Cellular {
+                format!("C{key}")
+            } else {
+                key.clone()
+            };
+            state.devices.insert(key.clone(), device(&eui, i64::MAX));
+            *state.creations.entry(key.clone()).or_default() += 1;
+            match fault {
+                Some(Fault::LoseAnswer) => Err(ApiError::Transport {
+                    message: "connection reset".into(),
+                    maybe_sent: true,
+                }),
+                Some(Fault::CreateThen500) => Err(status(502, None, "bad gateway")),
+                _ => Ok(state.devices[&key].clone()),
+            }
+        })();
+        async move { result }
+    }
+
+    fn device_by_eui(
+        &self,
+        eui: &str,
+    ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
+        let mut state = self.0.lock().unwrap();
+        state.lookups += 1;
+        let found = state.devices.get(eui).cloned();
+        async move { Ok(found) }
+    }
+}
+
+#[derive(Default)]
+struct FakeLog {
+    sending: Mutex<HashMap<u64, u32>>,
+    outcomes: Mutex<Vec<Outcome>>,
+}
+
+impl RowLog for FakeLog {
+    fn sending(&self, row: u64) -> impl Future<Output = anyhow::Result<()>> + Send {
+        *self.sending.lock().unwrap().entry(row).or_default() += 1;
+        async { Ok(()) }
+    }
+    fn outcome(&self, outcome: Outcome) -> anyhow::Result<()> {
+        self.outcomes.lock().unwrap().push(outcome);
+        Ok(())
+    }
+}
+
+impl FakeLog {
+    fn of(&self, row: u64) -> Outcome {
+        let outcomes = self.outcomes.lock().unwrap();
+        let mine: Vec<_> = outcomes.iter().filter(|o| o.row == row).collect();
+        assert_eq!(mine.len(), 1, "row {row} must end exactly once: {mine:?}");
+        mine[0].clone()
+    }
+}
+
+fn otaa(row: u64, eui: &str) -> WorkItem {
+    WorkItem {
+        row,
+        kind: Some(Kind::Otaa),
+        id: Some(eui.into()),
+        request: Some(CreateRequest {
+            kind: Kind::Otaa,
+            mode: None,
+            body: serde_json::json!({"EUI": eui, "activation": "OTAA"}),
+        }),
+        unknown: false,
+    }
+}
+
+fn cellular(row: u64, imei: &str) -> WorkItem {
+    WorkItem {
+        row,
+        kind: Some(Kind::Cellular),
+        id: Some(imei.into()),
+        request: Some(CreateRequest {
+            kind: Kind::Cellular,
+            mode: None,
+            body: serde_json::json!({"imei": imei, "connectivity": "CELLULAR"}),
+        }),
+        unknown: false,
+    }
+}
+
+fn config(concurrency: usize, max_errors: Option<u64>) -> PoolConfig {
+    PoolConfig {
+        concurrency,
+        max_errors,
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(4),
+        },
+        batch_started_ms: Some(1_000),
+    }
+}
+
+async fn drive(
+    platform: &FakePlatform,
+    items: Vec<WorkItem>,
+    config: PoolConfig,
+    cancel: CancellationToken,
+) -> (Arc<FakeLog>, Stop) {
+    let log = Arc::new(FakeLog::default());
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        for item in items {
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stop = run(
+        platform.clone(),
+        log.clone(),
+        rx,
+        &config,
+        cancel,
+        Arc::new(Counters::default()),
+    )
+    .await;
+    (log, stop)
+}
+
+fn eui(n: u64) -> String {
+    format!("70B3D5E7560{n:05X}")
+}
+
+#[tokio::test]
+async fn every_row_is_created_once() {
+    let platform = FakePlatform::default();
+    let items = (1..=50).map(|n| otaa(n, &eui(n))).collect();
+    let (log, stop) = drive(&platform, items, config(8, None), CancellationToken::new()).await;
+    assert_eq!(stop, Stop::Drained);
+    for n in 1..=50 {
+        let outcome = log.of(n);
+        assert_eq!(outcome.state, RowState::Created);
+        assert_eq!(outcome.device_eui.as_deref(), Some(eui(n).as_str()));
+        assert_eq!(platform.creations(&eui(n)), 1);
+    }
+}
+
+#[tokio::test]
+async fn lost_answers_and_5xx_after_creation_are_reconciled_not_resent() {
+    let platform = FakePlatform::default();
+    platform.fault(&eui(1), &[Fault::LoseAnswer]);
+    platform.fault(&eui(2), &[Fault::CreateThen500]);
+    platform.fault(
+        &eui(3),
+        &[Fault::Plain500, Fault::Throttle, Fault::Plain500],
+    );
+    let items = (1..=3).map(|n| otaa(n, &eui(n))).collect();
+    let (log, _) = drive(&platform, items, config(3, None), CancellationToken::new()).await;
+    for n in 1..=3 {
+        assert_eq!(log.of(n).state, RowState::Created, "row {n}");
+        assert_eq!(platform.creations(&eui(n)), 1, "row {n}");
+    }
+    // Rows 1 and 2 were answered by the reconciliation, not by a second POST.
+    let sending = log.sending.lock().unwrap();
+    assert_eq!(sending[&1], 1);
+    assert_eq!(sending[&2], 1);
+    assert_eq!(sending[&3], 4);
+}
+
+#[tokio::test]
+async fn a_device_already_there_ends_exists_never_created() {
+    let platform = FakePlatform::default();
+    platform.preexisting(&eui(1), 10);
+    // Found by reconciliation, but the platform dates it before the batch: not ours.
+    platform.preexisting(&eui(2), 10);
+    let mut resumed = otaa(2, &eui(2));
+    resumed.unknown = true;
+    let (log, _) = drive(
+        &platform,
+        vec![otaa(1, &eui(1)), resumed],
+        config(2, None),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(log.of(1).state, RowState::Exists);
+    assert_eq!(log.of(2).state, RowState::Exists);
+    assert_eq!(platform.creations(&eui(1)), 0);
+}
+
+#[tokio::test]
+async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
+    let platform = FakePlatform::default();
+    // The previous run's request created it (dated after the batch start) and the process died.
+    platform
+        .0
+        .lock()
+        .unwrap()
+        .devices
+        .insert(eui(1), device(&eui(1), 5_000));
+    let mut item = otaa(1, &eui(1));
+    item.unknown = true;
+    let mut not_there = otaa(2, &eui(2));
+    not_there.unknown = true;
+    let (log, _) = drive(
+        &platform,
+        vec![item, not_there],
+        config(1, None),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(log.of(1).state, RowState::Created);
+    assert_eq!(
+        log.of(1).device_href.as_deref(),
+        Some("/devices/70B3D5E756000001")
+    );
+    assert!(!log.sending.lock().unwrap().contains_key(&1));
+    assert_eq!(log.of(2).state, RowState::Created);
+    assert_eq!(platform.creations(&eui(2)), 1);
+}
+
+#[tokio::test]
+async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
+    let platform = FakePlatform::default();
+    platform.fault("356938035643809", &[Fault::LoseAnswer]);
+    let (log, _) = drive(
+        &platform,
+        vec![cellular(1, "356938035643809")],
+        config(1, None),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(log.of(1).state, RowState::Created);
+    assert_eq!(platform.creations("356938035643809"), 1);
+}
+
+#[tokio::test]
+async fn client_errors_are_final_with_code_and_message() {
+    let platform = FakePlatform::default();
+    platform.fault(&eui(1), &[Fault::Reject(400, 42)]);
+    let (log, _) = drive(
+        &platform,
+        vec![otaa(1, &eui(1))],
+        config(1, None),
+        CancellationToken::new(),
+    )
+    .await;
+    let outcome = log.of(1);
+    assert_eq!(outcome.state, RowState::Failed);
+    assert_eq!(outcome.http_status, Some(400));
+    assert_eq!(outcome.error_code.as_deref(), Some("42"));
+    assert_eq!(outcome.message.as_deref(), Some("bad model"));
+    assert_eq!(log.sending.lock().unwrap()[&1], 1);
+}
+
+#[tokio::test]
+async fn endless_server_errors_fail_the_row_after_the_attempt_cap() {
+    let platform = FakePlatform::default();
+    platform.fault(&eui(1), &vec![Fault::Plain500; 20]);
+    let (log, _) = drive(
+        &platform,
+        vec![otaa(1, &eui(1))],
+        config(1, None),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(log.of(1).state, RowState::Failed);
+    assert_eq!(log.of(1).http_status, Some(500));
+    assert_eq!(log.sending.lock().unwrap()[&1], super::retry::MAX_ATTEMPTS);
+}
+
+#[tokio::test]
+async fn max_errors_stops_taking_rows() {
+    let platform = FakePlatform::default();
+    for n in 1..=20 {
+        platform.fault(&eui(n), &[Fault::Reject(400, 7)]);
+    }
+    let items = (1..=20).map(|n| otaa(n, &eui(n))).collect();
+    let (log, stop) = drive(
+        &platform,
+        items,
+        config(1, Some(3)),
+        CancellationToken::new(),
+    )
+    .await;
+    assert_eq!(stop, Stop::MaxErrors);
+    assert_eq!(log.outcomes.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn cancellation_takes_no_new_rows() {
+    let platform = FakePlatform::default();
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let items = (1..=20).map(|n| otaa(n, &eui(n))).collect();
+    let (log, stop) = drive(&platform, items, config(4, None), cancel).await;
+    assert_eq!(stop, Stop::Cancelled);
+    assert!(log.outcomes.lock().unwrap().is_empty());
+}
+
+#[test]
+fn work_item_knows_its_eui_from_the_request_or_the_row() {
+    let item = otaa(1, "70B3D5E756000999");
+    assert_eq!(item.eui().as_deref(), Some("70B3D5E756000999"));
+    let cell = cellular(2, "356938035643809");
+    assert_eq!(cell.eui(), None);
+}

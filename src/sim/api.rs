@@ -1,0 +1,624 @@
+//! The simulator's HTTP surface: routes, the token endpoint, admission (rate limit, bearer token, latency) and the
+//! handlers, each a thin layer over the catalogue, the device store and the traffic generator.
+
+use super::devices::{self, ListQuery, Mode, Refusal};
+use super::limits::{Dice, roll};
+use super::{
+    ApiError, BASE_PATH, CONNECTIONS_PATH, STATS_PATH, Sim, TOKEN_PATH, connections, now_ms,
+    traffic,
+};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+type Shared = State<Arc<Sim>>;
+
+pub(super) fn router(sim: Arc<Sim>) -> Router {
+    let api = Router::new()
+        .route("/deviceProfiles", get(device_profiles))
+        .route("/appServers", get(app_servers).post(create_app_server))
+        .route("/networkSubscriptions", get(network_subscriptions))
+        .route("/cellularNetworkContexts", get(network_contexts))
+        .route("/devices", get(list_devices).post(create_device))
+        .route("/devices/alarms", get(alarms))
+        .route("/devices/{id}", get(get_device).delete(delete_device))
+        .route("/devices/{id}/frames/aggregated", get(frames));
+    Router::new()
+        .route(TOKEN_PATH, post(token))
+        .route(STATS_PATH, get(stats))
+        .route(
+            CONNECTIONS_PATH,
+            get(list_connections).post(create_connection),
+        )
+        .route(&format!("{CONNECTIONS_PATH}/{{id}}"), get(get_connection))
+        .nest(BASE_PATH, api)
+        .fallback(not_found)
+        .layer(axum::middleware::map_response_with_state(
+            sim.clone(),
+            count_answer,
+        ))
+        .with_state(sim)
+}
+
+/// Marks an answer that is never sent: the connection is dropped instead.
+#[derive(Clone, Copy)]
+struct Dropped;
+
+async fn count_answer(State(sim): Shared, response: Response) -> Response {
+    if response.extensions().get::<Dropped>().is_none() {
+        sim.count_answer(response.status().as_u16());
+    }
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such resource")
+}
+
+async fn stats(State(sim): Shared) -> Response {
+    axum::Json(sim.stats()).into_response()
+}
+
+fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Decodes `a=b&c=d` (query strings and form bodies): `+` is a space, `%XX` a byte.
+pub(super) fn form_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match bytes.get(i + 1..i + 3) {
+                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    let hex = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
+                    out.push(hex(h) * 16 + hex(l));
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `POST /users-auth/protocol/openid-connect/token`: client credentials in the form body or HTTP Basic.
+async fn token(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form_pairs(&String::from_utf8_lossy(&body));
+    let grant = query_value(&form, "grant_type");
+    if grant != Some("client_credentials") {
+        return keycloak_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant_type (client_credentials expected)",
+        );
+    }
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| {
+            pair.split_once(':')
+                .map(|(id, secret)| (percent_decode(id), percent_decode(secret)))
+        });
+    let (id, secret) = match basic {
+        Some(pair) => pair,
+        None => (
+            query_value(&form, "client_id").unwrap_or("").to_owned(),
+            query_value(&form, "client_secret").unwrap_or("").to_owned(),
+        ),
+    };
+    if id != sim.config.client_id || secret != sim.config.client_secret {
+        return keycloak_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized_client",
+            "Invalid client or Invalid client credentials",
+        );
+    }
+    let token = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    let now = Instant::now();
+    {
+        let mut state = sim.lock();
+        if state.tokens.len() >= 4096 {
+            state.tokens.retain(|_, expiry| *expiry > now);
+        }
+        state
+            .tokens
+            .insert(token.clone(), now + sim.config.token_ttl);
+    }
+    axum::Json(json!({
+        "access_token": token,
+        "expires_in": sim.config.token_ttl.as_secs(),
+        "refresh_expires_in": 0,
+        "token_type": "Bearer",
+        "not-before-policy": 0,
+        "scope": "",
+    }))
+    .into_response()
+}
+
+fn keycloak_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// The gate of every API call: the leaky bucket, then a live bearer token, then the configured latency.
+async fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let now = Instant::now();
+    {
+        let mut state = sim.lock();
+        if let Some(bucket) = &mut state.bucket
+            && let Err(wait) = bucket.take(now)
+        {
+            let mut error = ApiError::new(429, 429, "Too many requests");
+            if sim.config.retry_after {
+                error.retry_after = Some(wait.ceil().max(1.0) as u64);
+            }
+            return Err(error);
+        }
+        match bearer.and_then(|t| state.tokens.get(t)) {
+            Some(expiry) if *expiry > now => {}
+            Some(_) => return Err(ApiError::new(401, 401, "The access token has expired")),
+            None if bearer.is_none() => {
+                return Err(ApiError::new(
+                    401,
+                    401,
+                    "A bearer token is required (Authorization: Bearer …)",
+                ));
+            }
+            None => return Err(ApiError::new(401, 401, "Invalid access token")),
+        }
+    }
+    if !sim.config.latency.is_zero() {
+        tokio::time::sleep(sim.config.latency).await;
+    }
+    Ok(())
+}
+
+/// `--fail` for device calls other than creations, which have no device key: keyed on the path and a call counter.
+fn device_call_fault(sim: &Sim, path: &str) -> Result<(), ApiError> {
+    let fail = sim.fail_rate();
+    if fail > 0.0 {
+        let call = sim.device_calls.fetch_add(1, Ordering::Relaxed);
+        if roll(sim.config.seed, Dice::Fail, path, call) < fail {
+            return Err(unavailable());
+        }
+    }
+    Ok(())
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(503, 503, "Service temporarily unavailable, try again later")
+}
+
+#[derive(Clone, Copy)]
+enum Section {
+    Models,
+    Connections,
+    Plans,
+    Contexts,
+}
+
+async fn catalog_page(
+    sim: &Sim,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    section: Section,
+) -> Result<Response, ApiError> {
+    admit(sim, headers).await?;
+    let pairs = form_pairs(raw.as_deref().unwrap_or(""));
+    let page_index = match query_value(&pairs, "pageIndex") {
+        None => 0,
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("Invalid pageIndex: {s} (0 or more)")))?,
+    };
+    let connectivity = query_value(&pairs, "connectivity");
+    if let Some(c) = connectivity
+        && c != "LORAWAN"
+        && c != "CELLULAR"
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid connectivity: {c} (LORAWAN or CELLULAR)"
+        )));
+    }
+    let size = sim.config.page_size;
+    let state = sim.lock();
+    let catalog = &state.catalog;
+    let page = match section {
+        Section::Models => catalog.device_profiles.page(connectivity, page_index, size),
+        Section::Connections => catalog.app_servers.page(None, page_index, size),
+        Section::Plans => catalog
+            .network_subscriptions
+            .page(connectivity, page_index, size),
+        Section::Contexts => catalog
+            .cellular_network_contexts
+            .page(None, page_index, size),
+    };
+    drop(state);
+    Ok(axum::Json(page).into_response())
+}
+
+async fn device_profiles(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    catalog_page(&sim, &headers, q, Section::Models).await
+}
+
+async fn app_servers(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    catalog_page(&sim, &headers, q, Section::Connections).await
+}
+
+async fn network_subscriptions(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    catalog_page(&sim, &headers, q, Section::Plans).await
+}
+
+async fn network_contexts(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    catalog_page(&sim, &headers, q, Section::Contexts).await
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
+}
+
+/// `POST /devices`: count the attempt, roll `--fail`, check, create, roll `--drop`.
+async fn create_device(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    let pairs = form_pairs(q.as_deref().unwrap_or(""));
+    let parsed = parse_json(&body);
+    let key = parsed.as_ref().map(devices::body_key).unwrap_or_default();
+    // Checks that need no platform state run outside the lock.
+    let checked = parsed.and_then(|body| {
+        let mode = Mode::parse(query_value(&pairs, "networkSubscriptionsHandlingMode"))?;
+        devices::check_body(&body, mode)
+    });
+    let seed = sim.config.seed;
+    let now = now_ms();
+    let (location, bytes, attempt) = {
+        let mut state = sim.lock();
+        let attempt = if key.is_empty() {
+            0
+        } else {
+            let n = state.post_attempts.entry(key.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let fail = sim.fail_rate();
+        if fail > 0.0 && roll(seed, Dice::Fail, &key, attempt) < fail {
+            return Err(unavailable());
+        }
+        let checked = checked?;
+        let state = &mut *state;
+        let device = match state.store.create(checked, &state.catalog, now) {
+            Ok(device) => device,
+            Err(Refusal::Invalid(error)) => return Err(error),
+            Err(Refusal::Duplicate) => {
+                return Err(ApiError::new(
+                    sim.config.duplicate_status,
+                    111,
+                    "A Device report already exists for the given EUI",
+                ));
+            }
+        };
+        let href = device.view.get("href").and_then(Value::as_str);
+        let location = HeaderValue::from_str(href.unwrap_or("")).ok();
+        let bytes = device_json(&device.view, now);
+        if !key.is_empty() {
+            *state.creations.entry(key.clone()).or_insert(0) += 1;
+        }
+        (location, bytes, attempt)
+    };
+    let dropping = sim.drop_rate();
+    if dropping > 0.0 && roll(seed, Dice::Drop, &key, attempt) < dropping {
+        return Ok(dropped());
+    }
+    let mut response = json_response(StatusCode::CREATED, bytes);
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// An answer whose body fails before anything is written, so the connection closes with no HTTP answer at all.
+fn dropped() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("simulated dropped connection"))
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = StatusCode::CREATED;
+    response.extensions_mut().insert(Dropped);
+    response
+}
+
+#[derive(serde::Serialize)]
+struct WithNow<'a> {
+    now: i64,
+    #[serde(flatten)]
+    view: &'a Map<String, Value>,
+}
+
+fn device_json(view: &Map<String, Value>, now: i64) -> Vec<u8> {
+    serde_json::to_vec(&WithNow { now, view }).unwrap_or_default()
+}
+
+async fn list_devices(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "GET /devices")?;
+    let pairs = form_pairs(q.as_deref().unwrap_or(""));
+    let query = ListQuery::parse(&pairs)?;
+    let page = sim.lock().store.list(&query, now_ms());
+    Ok(axum::Json(page).into_response())
+}
+
+fn no_device(reference: &str) -> ApiError {
+    ApiError::not_found(format!("No device for the given ID : {reference}"))
+}
+
+async fn get_device(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "GET /devices/{id}")?;
+    let bytes = {
+        let state = sim.lock();
+        let device = state.store.find(&id).ok_or_else(|| no_device(&id))?;
+        device_json(&device.view, now_ms())
+    };
+    Ok(json_response(StatusCode::OK, bytes))
+}
+
+async fn delete_device(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "DELETE /devices/{id}")?;
+    if sim.lock().store.remove(&id) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(no_device(&id))
+    }
+}
+
+async fn frames(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "GET /devices/{id}/frames/aggregated")?;
+    let pairs = form_pairs(q.as_deref().unwrap_or(""));
+    let eui = {
+        let state = sim.lock();
+        let device = state.store.find(&id).ok_or_else(|| no_device(&id))?;
+        device.eui().to_owned()
+    };
+    let answer = traffic::aggregated(sim.config.seed, &eui, &pairs, now_ms())?;
+    Ok(axum::Json(answer).into_response())
+}
+
+async fn alarms(
+    State(sim): Shared,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "GET /devices/alarms")?;
+    let pairs = form_pairs(q.as_deref().unwrap_or(""));
+    let query = traffic::AlarmQuery::parse(&pairs)?;
+    let answer = {
+        let state = sim.lock();
+        traffic::alarms(sim.config.seed, state.store.iter(), &query)
+    };
+    Ok(axum::Json(answer).into_response())
+}
+
+/// `POST /appServers`: a Basic HTTPS connection, which then appears in the catalogue.
+async fn create_app_server(
+    State(sim): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    let body = parse_json(&body)?;
+    let checked = connections::check_app_server(&body)?;
+    let now = now_ms();
+    let answer = {
+        let mut state = sim.lock();
+        state.next_app_server += 1;
+        let n = state.next_app_server;
+        let (brief, answer) = connections::app_server(checked, n, now);
+        state.catalog.app_servers.push(brief.clone());
+        state.added_app_servers.push(brief);
+        answer
+    };
+    let mut response = (StatusCode::CREATED, axum::Json(&answer)).into_response();
+    if let Some(href) = answer
+        .get("href")
+        .and_then(Value::as_str)
+        .and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        response.headers_mut().insert(header::LOCATION, href);
+    }
+    Ok(response)
+}
+
+async fn create_connection(
+    sim: Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    create_connection_inner(sim, headers, body)
+        .await
+        .map_err(ApiError::dx)
+}
+
+async fn list_connections(sim: Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    list_connections_inner(sim, headers)
+        .await
+        .map_err(ApiError::dx)
+}
+
+async fn get_connection(
+    sim: Shared,
+    headers: HeaderMap,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
+    get_connection_inner(sim, headers, id)
+        .await
+        .map_err(ApiError::dx)
+}
+
+/// `POST` DX Core connections: an IoT Flow connection, which then also appears in `appServers` as `KAFKA`.
+async fn create_connection_inner(
+    State(sim): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    let body = parse_json(&body)?;
+    let checked = connections::check_connection(&body)?;
+    let answer = {
+        let mut state = sim.lock();
+        state.next_connection += 1;
+        let id = state.next_connection;
+        state.next_app_server += 1;
+        let n = state.next_app_server;
+        let (connection, brief) = connections::connection(checked, id, n);
+        state.catalog.app_servers.push(brief.clone());
+        state.added_app_servers.push(brief);
+        state.connections.push(connection.clone());
+        connection
+    };
+    let id = answer.get("id").and_then(Value::as_str).unwrap_or("");
+    let mut response = (StatusCode::CREATED, axum::Json(&answer)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/connections/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn list_connections_inner(
+    State(sim): Shared,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    let list = sim.lock().connections.clone();
+    Ok(axum::Json(list).into_response())
+}
+
+async fn get_connection_inner(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    let found = sim
+        .lock()
+        .connections
+        .iter()
+        .find(|c| c.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .cloned();
+    match found {
+        Some(connection) => Ok(axum::Json(connection).into_response()),
+        None => Err(ApiError::not_found(format!(
+            "No connection for the given ID : {id}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_pairs_decode_percent_and_plus() {
+        let pairs = form_pairs("sort=EUI%2Casc&pageAfter=eyJ9%3D&a=b+c&flag&bad=%zz%4");
+        assert_eq!(query_value(&pairs, "sort"), Some("EUI,asc"));
+        assert_eq!(query_value(&pairs, "pageAfter"), Some("eyJ9="));
+        assert_eq!(query_value(&pairs, "a"), Some("b c"));
+        assert_eq!(query_value(&pairs, "flag"), Some(""));
+        assert_eq!(query_value(&pairs, "bad"), Some("%zz%4"));
+    }
+}

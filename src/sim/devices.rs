@@ -1,0 +1,1128 @@
+//! The simulator's devices: what `POST /devices` accepts for each kind (OTAA 1.0/1.1, ABP, cellular, multicast),
+//! the store with its EUI, SIM and IMEI indexes, and the cursor and offset listings.
+//!
+//! Checking happens in two steps: [`check_body`] needs only the body and runs outside the lock; [`Store::create`]
+//! checks the catalogue references and uniqueness under it. Key material is checked and then dropped: the store
+//! never holds an AppKey or session key, so neither answers nor the state file can leak one.
+
+use super::ApiError;
+use super::catalog::Catalog;
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+pub const DEVICES_PATH: &str = "/thingpark/wireless/rest/subscriptions/mine/devices";
+
+/// `networkSubscriptionsHandlingMode` of a creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Basic,
+    Advanced,
+}
+
+impl Mode {
+    pub fn parse(value: Option<&str>) -> Result<Mode, ApiError> {
+        match value {
+            None | Some("BASIC") => Ok(Mode::Basic),
+            Some("ADVANCED") => Ok(Mode::Advanced),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Invalid networkSubscriptionsHandlingMode: {other} (BASIC or ADVANCED)"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Otaa,
+    Abp,
+    Multicast,
+    Cellular,
+}
+
+/// A creation body that passed every check that needs no platform state.
+#[derive(Debug)]
+pub struct Checked {
+    pub kind: Kind,
+    pub eui: Option<String>,
+    pub sim: Option<String>,
+    pub imei: Option<String>,
+    model: Option<String>,
+    plan: Option<String>,
+    context: Option<String>,
+    app_servers: Vec<String>,
+    has_nwk_key: bool,
+    has_abp_1_1_keys: bool,
+    has_abp_1_1_key_any: bool,
+    /// What the device looks like once created, without key material.
+    view: Map<String, Value>,
+}
+
+/// The key a creation is counted under in the statistics and faults: the DevEUI, or for cellular devices the SIM
+/// identifier (the IMEI when there is no SIM). Read leniently so that broken bodies are counted too.
+pub fn body_key(body: &Value) -> String {
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.to_ascii_uppercase());
+    if body.get("connectivity").and_then(Value::as_str) == Some("CELLULAR") {
+        text(body.get("sim").and_then(|s| s.get("ID")))
+            .or_else(|| text(body.get("enforcedIMEI")))
+            .unwrap_or_default()
+    } else {
+        text(body.get("EUI")).unwrap_or_default()
+    }
+}
+
+const LORAWAN_ONLY: [&str; 9] = [
+    "activation",
+    "appKey",
+    "appEUI",
+    "nwkKey",
+    "nwAddress",
+    "nwKey",
+    "appKeys",
+    "sNwkSIntKey",
+    "nwkSEncKey",
+];
+const MULTICAST_ONLY: [&str; 3] = ["class", "downlinkDataRate", "downlinkFrequency"];
+const CELLULAR_ONLY: [&str; 3] = ["enforcedIMEI", "sim", "networkContext"];
+
+/// Checks a `POST /devices` body against what the platform accepts for its kind.
+pub fn check_body(body: &Value, mode: Mode) -> Result<Checked, ApiError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+    let connectivity = opt_str(obj, "connectivity")?;
+    match connectivity {
+        Some("CELLULAR") => check_cellular(obj, mode),
+        None | Some("LORAWAN") => {
+            if MULTICAST_ONLY.iter().any(|f| obj.contains_key(*f)) {
+                check_multicast(obj, mode)
+            } else {
+                check_lorawan(obj, mode)
+            }
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
+        ))),
+    }
+}
+
+fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiError> {
+    forbid(obj, &CELLULAR_ONLY, "a LoRaWAN device")?;
+    let eui = required_hex(obj, "EUI", 16)?;
+    let activation = required_str(obj, "activation")?;
+    let kind = match activation {
+        "OTAA" => Kind::Otaa,
+        "ABP" => Kind::Abp,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid activation: {other} (OTAA or ABP)"
+            )));
+        }
+    };
+    let model = model_id(obj)?;
+    let plan = network_subscription(obj, mode, false)?;
+    let app_servers = app_servers(obj, true)?;
+    let app_eui = optional_hex(obj, "appEUI", 16)?;
+    let mut has_nwk_key = false;
+    let mut has_abp_1_1_keys = false;
+    let mut has_abp_1_1_key_any = false;
+    let mut view = base_view(obj, &eui);
+    view.insert("connectivity".into(), "LORAWAN".into());
+    view.insert("activation".into(), activation.into());
+    match kind {
+        Kind::Otaa => {
+            forbid(
+                obj,
+                &["nwAddress", "nwKey", "appKeys", "sNwkSIntKey", "nwkSEncKey"],
+                "an OTAA device",
+            )?;
+            required_hex(obj, "appKey", 32)?;
+            has_nwk_key = optional_hex(obj, "nwkKey", 32)?.is_some();
+        }
+        _ => {
+            forbid(obj, &["appKey", "nwkKey"], "an ABP device")?;
+            let address = required_hex(obj, "nwAddress", 8)?;
+            required_hex(obj, "nwKey", 32)?;
+            app_skeys(obj)?;
+            let s = optional_hex(obj, "sNwkSIntKey", 32)?.is_some();
+            let e = optional_hex(obj, "nwkSEncKey", 32)?.is_some();
+            has_abp_1_1_keys = s && e;
+            has_abp_1_1_key_any = s || e;
+            view.insert("nwAddress".into(), address.into());
+        }
+    }
+    if let Some(app_eui) = app_eui {
+        view.insert("appEUI".into(), app_eui.into());
+    }
+    Ok(Checked {
+        kind,
+        eui: Some(eui),
+        sim: None,
+        imei: None,
+        model: Some(model),
+        plan,
+        context: None,
+        app_servers,
+        has_nwk_key,
+        has_abp_1_1_keys,
+        has_abp_1_1_key_any,
+        view,
+    })
+}
+
+fn check_multicast(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiError> {
+    forbid(obj, &CELLULAR_ONLY, "a multicast group")?;
+    forbid(
+        obj,
+        &[
+            "model",
+            "activation",
+            "appKey",
+            "nwkKey",
+            "appEUI",
+            "sNwkSIntKey",
+            "nwkSEncKey",
+        ],
+        "a multicast group",
+    )?;
+    let eui = required_hex(obj, "EUI", 16)?;
+    let address = required_hex(obj, "nwAddress", 8)?;
+    required_hex(obj, "nwKey", 32)?;
+    app_skeys(obj)?;
+    let class = required_str(obj, "class")?;
+    if class != "B" && class != "C" {
+        return Err(ApiError::bad_request(format!(
+            "Invalid class: {class} (B or C)"
+        )));
+    }
+    let rate = obj
+        .get("downlinkDataRate")
+        .and_then(Value::as_u64)
+        .filter(|r| *r <= 15)
+        .ok_or_else(|| {
+            ApiError::bad_request("Invalid downlinkDataRate: an integer from 0 to 15 is required")
+        })?;
+    let frequency = obj
+        .get("downlinkFrequency")
+        .and_then(Value::as_f64)
+        .filter(|f| (100.0..=1100.0).contains(f))
+        .ok_or_else(|| {
+            ApiError::bad_request("Invalid downlinkFrequency: a frequency in MHz is required")
+        })?;
+    let tags = bss_tags(obj)?;
+    let plan = network_subscription(obj, mode, false)?;
+    let app_servers = app_servers(obj, false)?;
+    let mut view = base_view(obj, &eui);
+    view.insert("connectivity".into(), "LORAWAN".into());
+    view.insert("nwAddress".into(), address.into());
+    view.insert("class".into(), class.into());
+    view.insert("downlinkDataRate".into(), rate.into());
+    view.insert("downlinkFrequency".into(), frequency.into());
+    if let Some(tags) = tags {
+        view.insert("bss".into(), json!({ "tags": tags }));
+    }
+    Ok(Checked {
+        kind: Kind::Multicast,
+        eui: Some(eui),
+        sim: None,
+        imei: None,
+        model: None,
+        plan,
+        context: None,
+        app_servers,
+        has_nwk_key: false,
+        has_abp_1_1_keys: false,
+        has_abp_1_1_key_any: false,
+        view,
+    })
+}
+
+fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiError> {
+    forbid(obj, &LORAWAN_ONLY, "a cellular device")?;
+    forbid(obj, &MULTICAST_ONLY, "a cellular device")?;
+    forbid(
+        obj,
+        &["EUI"],
+        "a cellular device (the platform assigns the EUI)",
+    )?;
+    let model = model_id(obj)?;
+    let plan = network_subscription(obj, mode, true)?;
+    let context = match obj.get("networkContext") {
+        None => None,
+        Some(ctx) => Some(
+            ctx.get("ID")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ApiError::bad_request("Invalid networkContext: an ID is required"))?
+                .to_owned(),
+        ),
+    };
+    let imei = match opt_str(obj, "enforcedIMEI")? {
+        None => None,
+        Some(imei) if is_imei(imei) => Some(imei.to_owned()),
+        Some(imei) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid enforcedIMEI: {imei} (15 digits with a Luhn check digit)"
+            )));
+        }
+    };
+    let sim = match obj.get("sim") {
+        None => None,
+        Some(sim) => {
+            let id = sim
+                .get("ID")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("Invalid sim: an ID is required"))?;
+            if !(is_iccid(id) || is_eid(id)) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid sim.ID: {id} (an ICCID of 19 or 20 digits with a Luhn check digit, or a 32-digit EID)"
+                )));
+            }
+            Some(id.to_owned())
+        }
+    };
+    let imsi = match opt_str(obj, "imsi")? {
+        None => None,
+        Some(imsi) if (6..=15).contains(&imsi.len()) && all_digits(imsi) => Some(imsi.to_owned()),
+        Some(imsi) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid imsi: {imsi} (6 to 15 digits)"
+            )));
+        }
+    };
+    if imei.is_none() && sim.is_none() {
+        return Err(ApiError::bad_request(
+            "A cellular device needs enforcedIMEI or sim.ID",
+        ));
+    }
+    let app_servers = app_servers(obj, true)?;
+    let mut view = Map::new();
+    if let Some(name) = opt_str(obj, "name")? {
+        view.insert("name".into(), name.into());
+    }
+    view.insert("connectivity".into(), "CELLULAR".into());
+    if let Some(imei) = &imei {
+        view.insert("enforcedIMEI".into(), imei.as_str().into());
+    }
+    if let Some(sim) = &sim {
+        view.insert("sim".into(), json!({ "ID": sim, "type": "SINGLE_IMSI" }));
+    }
+    if let Some(imsi) = imsi {
+        view.insert("imsi".into(), imsi.into());
+    }
+    if let Some(context) = &context {
+        view.insert("networkContext".into(), json!({ "ID": context }));
+    }
+    Ok(Checked {
+        kind: Kind::Cellular,
+        eui: None,
+        sim,
+        imei,
+        model: Some(model),
+        plan,
+        context,
+        app_servers,
+        has_nwk_key: false,
+        has_abp_1_1_keys: false,
+        has_abp_1_1_key_any: false,
+        view,
+    })
+}
+
+fn base_view(obj: &Map<String, Value>, eui: &str) -> Map<String, Value> {
+    let mut view = Map::new();
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| eui.to_owned());
+    view.insert("name".into(), name.into());
+    view
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
+    match obj.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "Invalid {field}: a string is required"
+        ))),
+    }
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    opt_str(obj, field)?
+        .ok_or_else(|| ApiError::bad_request(format!("Missing mandatory field: {field}")))
+}
+
+fn optional_hex(
+    obj: &Map<String, Value>,
+    field: &str,
+    len: usize,
+) -> Result<Option<String>, ApiError> {
+    match opt_str(obj, field)? {
+        None => Ok(None),
+        Some(s) if s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(Some(s.to_ascii_uppercase()))
+        }
+        // The value may be key material: say what is wrong with it, never echo it.
+        Some(s) => Err(ApiError::bad_request(format!(
+            "Invalid {field}: {len} hexadecimal characters are required, got {}",
+            s.len()
+        ))),
+    }
+}
+
+fn required_hex(obj: &Map<String, Value>, field: &str, len: usize) -> Result<String, ApiError> {
+    optional_hex(obj, field, len)?
+        .ok_or_else(|| ApiError::bad_request(format!("Missing mandatory field: {field}")))
+}
+
+fn forbid(obj: &Map<String, Value>, fields: &[&str], what: &str) -> Result<(), ApiError> {
+    match fields.iter().find(|f| obj.contains_key(**f)) {
+        Some(field) => Err(ApiError::bad_request(format!(
+            "Field {field} is not allowed for {what}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn model_id(obj: &Map<String, Value>) -> Result<String, ApiError> {
+    let model = obj
+        .get("model")
+        .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model"))?;
+    model
+        .get("ID")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model.ID"))
+}
+
+/// The plan an ADVANCED creation names; BASIC takes only the two flags the platform picks a plan with.
+fn network_subscription(
+    obj: &Map<String, Value>,
+    mode: Mode,
+    cellular: bool,
+) -> Result<Option<String>, ApiError> {
+    let sub = match obj.get("networkSubscription") {
+        None => None,
+        Some(Value::Object(sub)) => Some(sub),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid networkSubscription: an object is required",
+            ));
+        }
+    };
+    let id = match sub.and_then(|s| s.get("ID")) {
+        None => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid networkSubscription.ID: a string is required",
+            ));
+        }
+    };
+    if cellular || mode == Mode::Advanced {
+        return id.map(Some).ok_or_else(|| {
+            ApiError::bad_request(if cellular {
+                "Missing mandatory field: networkSubscription.ID (the connectivity plan)"
+            } else {
+                "networkSubscriptionsHandlingMode=ADVANCED needs networkSubscription.ID"
+            })
+        });
+    }
+    if let Some(sub) = sub {
+        for (key, value) in sub {
+            match key.as_str() {
+                "nwGeolocalization" | "prAllowed" if value.is_boolean() => {}
+                "nwGeolocalization" | "prAllowed" => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid networkSubscription.{key}: a boolean is required"
+                    )));
+                }
+                "ID" => {
+                    return Err(ApiError::bad_request(
+                        "networkSubscription.ID needs networkSubscriptionsHandlingMode=ADVANCED",
+                    ));
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "Field networkSubscription.{other} is not allowed with networkSubscriptionsHandlingMode=BASIC"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn app_servers(obj: &Map<String, Value>, required: bool) -> Result<Vec<String>, ApiError> {
+    let list = match obj.get("appServers") {
+        None if required => {
+            return Err(ApiError::bad_request(
+                "Missing mandatory field: appServers (the connection)",
+            ));
+        }
+        None => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid appServers: an array is required",
+            ));
+        }
+    };
+    if required && list.is_empty() {
+        return Err(ApiError::bad_request(
+            "Invalid appServers: at least one connection is required",
+        ));
+    }
+    list.iter()
+        .map(|entry| {
+            entry
+                .get("ID")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::bad_request("Invalid appServers: each entry needs an ID"))
+        })
+        .collect()
+}
+
+fn bss_tags(obj: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    let Some(bss) = obj.get("bss") else {
+        return Ok(None);
+    };
+    let tags = bss
+        .get("tags")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_request("Invalid bss: a tags array is required"))?;
+    for tag in tags {
+        let named = tag
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        let spaced = tag
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|s| matches!(s, "OPERATOR" | "SUBSCRIPTION" | "VENDOR"));
+        if !named || !spaced {
+            return Err(ApiError::bad_request(
+                "Invalid bss.tags: each tag needs a name and a namespace (OPERATOR, SUBSCRIPTION or VENDOR)",
+            ));
+        }
+    }
+    Ok(Some(Value::Array(tags.clone())))
+}
+
+/// `appKeys` is the platform's XML form: `<AppSKeys><AppSKey Port="*">HEX32</AppSKey>…</AppSKeys>`.
+fn app_skeys(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let xml = required_str(obj, "appKeys")?;
+    if parse_app_skeys(xml) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "Invalid appKeys: <AppSKeys><AppSKey Port=\"*\">32 hexadecimal characters</AppSKey></AppSKeys> is required",
+        ))
+    }
+}
+
+fn parse_app_skeys(xml: &str) -> bool {
+    let Some(mut rest) = xml
+        .trim()
+        .strip_prefix("<AppSKeys>")
+        .and_then(|r| r.strip_suffix("</AppSKeys>"))
+    else {
+        return false;
+    };
+    let mut count = 0;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return count > 0;
+        }
+        let Some(after) = rest.strip_prefix("<AppSKey Port=\"") else {
+            return false;
+        };
+        let Some((port, after)) = after.split_once("\">") else {
+            return false;
+        };
+        let port_ok = port == "*" || port.parse::<u8>().is_ok_and(|p| (1..=223).contains(&p));
+        let Some((key, after)) = after.split_once("</AppSKey>") else {
+            return false;
+        };
+        if !port_ok || key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return false;
+        }
+        count += 1;
+        rest = after;
+    }
+}
+
+fn luhn_ok(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, b) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(b - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn is_imei(s: &str) -> bool {
+    s.len() == 15 && all_digits(s) && luhn_ok(s)
+}
+
+pub fn is_iccid(s: &str) -> bool {
+    (19..=20).contains(&s.len()) && all_digits(s) && luhn_ok(s)
+}
+
+pub fn is_eid(s: &str) -> bool {
+    s.len() == 32
+        && all_digits(s)
+        && s.bytes()
+            .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
+            == 1
+}
+
+/// One stored device: its numeric uid (the `href` and `Location` use it) and what `GET` answers, without keys.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Device {
+    pub uid: u64,
+    pub view: Map<String, Value>,
+}
+
+impl Device {
+    pub fn eui(&self) -> &str {
+        self.view.get("EUI").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn brief(&self) -> Value {
+        let mut brief = Map::new();
+        for field in [
+            "name",
+            "model",
+            "connectivity",
+            "activation",
+            "EUI",
+            "creationDate",
+            "sim",
+            "enforcedIMEI",
+            "href",
+        ] {
+            if let Some(value) = self.view.get(field) {
+                brief.insert(field.into(), value.clone());
+            }
+        }
+        Value::Object(brief)
+    }
+}
+
+/// Every device, by EUI (sorted, for the cursor listing), with the indexes the duplicate checks need.
+#[derive(Debug, Default)]
+pub struct Store {
+    devices: BTreeMap<String, Device>,
+    by_uid: HashMap<u64, String>,
+    by_sim: HashMap<String, String>,
+    by_imei: HashMap<String, String>,
+    next_uid: u64,
+    next_cellular_eui: u64,
+}
+
+/// Why a creation did not happen.
+pub enum Refusal {
+    Invalid(ApiError),
+    Duplicate,
+}
+
+impl Store {
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+
+    /// Creates a checked device after the catalogue and uniqueness checks; returns the device as created.
+    pub fn create(
+        &mut self,
+        checked: Checked,
+        catalog: &Catalog,
+        now_ms: i64,
+    ) -> Result<&Device, Refusal> {
+        check_references(&checked, catalog).map_err(Refusal::Invalid)?;
+        if let Some(eui) = &checked.eui
+            && self.devices.contains_key(eui)
+        {
+            return Err(Refusal::Duplicate);
+        }
+        if checked
+            .sim
+            .as_ref()
+            .is_some_and(|s| self.by_sim.contains_key(s))
+            || checked
+                .imei
+                .as_ref()
+                .is_some_and(|i| self.by_imei.contains_key(i))
+        {
+            return Err(Refusal::Duplicate);
+        }
+        let mut view = checked.view;
+        if let Some(model) = &checked.model {
+            view.insert("model".into(), catalog.model_brief(model));
+        }
+        if let Some(plan) = &checked.plan {
+            view.insert("networkSubscription".into(), json!({ "ID": plan }));
+        }
+        if !checked.app_servers.is_empty() {
+            let servers: Vec<Value> = checked
+                .app_servers
+                .iter()
+                .map(|id| json!({ "ID": id }))
+                .collect();
+            view.insert("appServers".into(), Value::Array(servers));
+        }
+        view.insert("creationDate".into(), now_ms.into());
+        let eui = match checked.eui {
+            Some(eui) => eui,
+            None => self.assign_cellular_eui(),
+        };
+        Ok(self.insert(eui, view))
+    }
+
+    /// Adds a device without checks: the test hook for "a device that was there before the batch".
+    pub fn insert_unchecked(&mut self, body: &Value, now_ms: i64) -> bool {
+        let Some(obj) = body.as_object() else {
+            return false;
+        };
+        let mut view = Map::new();
+        for (key, value) in obj {
+            let secret = matches!(
+                key.as_str(),
+                "appKey" | "nwkKey" | "nwKey" | "appKeys" | "sNwkSIntKey" | "nwkSEncKey"
+            );
+            if !secret {
+                view.insert(key.clone(), value.clone());
+            }
+        }
+        if let Some(Value::String(sim)) = view.get_mut("sim") {
+            // Tolerate `"sim": "8920…"` as shorthand for `{"ID": …}`.
+            let id = std::mem::take(sim);
+            view.insert("sim".into(), json!({ "ID": id, "type": "SINGLE_IMSI" }));
+        }
+        let sim = view
+            .get("sim")
+            .and_then(|s| s.get("ID"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let imei = view
+            .get("enforcedIMEI")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if sim.as_ref().is_some_and(|s| self.by_sim.contains_key(s))
+            || imei.as_ref().is_some_and(|i| self.by_imei.contains_key(i))
+        {
+            return false;
+        }
+        let eui = match view.get("EUI").and_then(Value::as_str) {
+            Some(eui) => eui.to_ascii_uppercase(),
+            None if sim.is_some() || imei.is_some() => self.assign_cellular_eui(),
+            None => return false,
+        };
+        if self.devices.contains_key(&eui) {
+            return false;
+        }
+        if !view.contains_key("name") {
+            view.insert("name".into(), eui.clone().into());
+        }
+        view.entry("creationDate").or_insert(now_ms.into());
+        self.insert(eui, view);
+        true
+    }
+
+    fn assign_cellular_eui(&mut self) -> String {
+        loop {
+            self.next_cellular_eui += 1;
+            let eui = format!("F03D29{:010X}", self.next_cellular_eui & 0xFF_FFFF_FFFF);
+            if !self.devices.contains_key(&eui) {
+                return eui;
+            }
+        }
+    }
+
+    fn insert(&mut self, eui: String, mut view: Map<String, Value>) -> &Device {
+        self.next_uid += 1;
+        let uid = self.next_uid;
+        view.insert("EUI".into(), eui.clone().into());
+        view.insert("href".into(), format!("{DEVICES_PATH}/{uid}").into());
+        self.index(uid, &eui, &view);
+        self.devices.entry(eui).or_insert(Device { uid, view })
+    }
+
+    fn index(&mut self, uid: u64, eui: &str, view: &Map<String, Value>) {
+        self.by_uid.insert(uid, eui.to_owned());
+        if let Some(sim) = view
+            .get("sim")
+            .and_then(|s| s.get("ID"))
+            .and_then(Value::as_str)
+        {
+            self.by_sim.insert(sim.to_owned(), eui.to_owned());
+        }
+        if let Some(imei) = view.get("enforcedIMEI").and_then(Value::as_str) {
+            self.by_imei.insert(imei.to_owned(), eui.to_owned());
+        }
+    }
+
+    /// A device by path reference: `e<EUI>` or its numeric uid.
+    pub fn find(&self, reference: &str) -> Option<&Device> {
+        let eui = self.resolve(reference)?;
+        self.devices.get(&eui)
+    }
+
+    fn resolve(&self, reference: &str) -> Option<String> {
+        if let Some(eui) = reference.strip_prefix('e') {
+            Some(eui.to_ascii_uppercase())
+        } else {
+            self.by_uid.get(&reference.parse::<u64>().ok()?).cloned()
+        }
+    }
+
+    pub fn remove(&mut self, reference: &str) -> bool {
+        let Some(eui) = self.resolve(reference) else {
+            return false;
+        };
+        let Some(device) = self.devices.remove(&eui) else {
+            return false;
+        };
+        self.by_uid.remove(&device.uid);
+        if let Some(sim) = device
+            .view
+            .get("sim")
+            .and_then(|s| s.get("ID"))
+            .and_then(Value::as_str)
+        {
+            self.by_sim.remove(sim);
+        }
+        if let Some(imei) = device.view.get("enforcedIMEI").and_then(Value::as_str) {
+            self.by_imei.remove(imei);
+        }
+        true
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Device> {
+        self.devices.values()
+    }
+
+    /// For the state file: every device and the counters, so that uids and assigned EUIs stay unique across runs.
+    pub fn snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot {
+            next_uid: self.next_uid,
+            next_cellular_eui: self.next_cellular_eui,
+            devices: self.devices.values().cloned().collect(),
+        }
+    }
+
+    pub fn restore(snapshot: StoreSnapshot) -> Store {
+        let mut store = Store {
+            next_uid: snapshot.next_uid,
+            next_cellular_eui: snapshot.next_cellular_eui,
+            ..Store::default()
+        };
+        for device in snapshot.devices {
+            let eui = device.eui().to_owned();
+            store.next_uid = store.next_uid.max(device.uid);
+            store.index(device.uid, &eui, &device.view);
+            store.devices.insert(eui, device);
+        }
+        store
+    }
+
+    /// `GET /devices`: the cursor mode (`pageAfter`, sorted by EUI) and the offset mode (`pageIndex`).
+    pub fn list(&self, query: &ListQuery, now_ms: i64) -> Value {
+        let (page, more): (Vec<&Device>, bool) = {
+            let size = query.page_size;
+            let mut iter: Box<dyn Iterator<Item = &Device>> = match (&query.after, query.desc) {
+                (None, false) => Box::new(self.devices.values()),
+                (None, true) => Box::new(self.devices.values().rev()),
+                (Some(after), false) => Box::new(
+                    self.devices
+                        .range::<str, _>((
+                            std::ops::Bound::Excluded(after.as_str()),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .map(|(_, d)| d),
+                ),
+                (Some(after), true) => Box::new(
+                    self.devices
+                        .range::<str, _>((
+                            std::ops::Bound::Unbounded,
+                            std::ops::Bound::Excluded(after.as_str()),
+                        ))
+                        .rev()
+                        .map(|(_, d)| d),
+                ),
+            };
+            if query.page_index > 0 {
+                iter = Box::new(iter.skip(query.page_index.saturating_mul(size)));
+            }
+            let mut iter = iter.peekable();
+            let page: Vec<&Device> = iter.by_ref().take(size).collect();
+            (page, iter.peek().is_some())
+        };
+        let first = query.after.is_none() && query.page_index == 0;
+        let last = page.last().map(|d| {
+            let cursor = json!({ "EUI": d.eui() }).to_string();
+            Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
+        });
+        let briefs: Vec<Value> = page.iter().map(|d| d.brief()).collect();
+        json!({
+            "briefs": briefs,
+            "more": more,
+            "now": now_ms,
+            "count": if first { Value::from(self.devices.len()) } else { Value::Null },
+            "cursors": { "last": last },
+        })
+    }
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoreSnapshot {
+    pub next_uid: u64,
+    pub next_cellular_eui: u64,
+    pub devices: Vec<Device>,
+}
+
+/// A parsed `GET /devices` query.
+#[derive(Debug, PartialEq)]
+pub struct ListQuery {
+    pub desc: bool,
+    pub page_size: usize,
+    pub after: Option<String>,
+    pub page_index: usize,
+}
+
+impl ListQuery {
+    pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let desc = match get("sort") {
+            None | Some("EUI,asc") => false,
+            Some("EUI,desc") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid sort: {other} (EUI,asc or EUI,desc)"
+                )));
+            }
+        };
+        let page_size = match get("pageSize") {
+            None => 100,
+            Some(s) => s
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)"))
+                })?,
+        };
+        let page_index = match get("pageIndex") {
+            None => 0,
+            Some(s) => s.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("Invalid pageIndex: {s} (0 or more)"))
+            })?,
+        };
+        let after = match get("pageAfter") {
+            None => None,
+            Some(cursor) => {
+                if get("sort").is_none() {
+                    return Err(ApiError::bad_request(
+                        "Cursor pagination (pageAfter) needs sort=EUI,asc or sort=EUI,desc",
+                    ));
+                }
+                if page_index > 0 {
+                    return Err(ApiError::bad_request(
+                        "pageAfter and pageIndex cannot be combined",
+                    ));
+                }
+                Some(decode_cursor(cursor, "EUI")?)
+            }
+        };
+        Ok(ListQuery {
+            desc,
+            page_size,
+            after,
+            page_index,
+        })
+    }
+}
+
+/// Reads a `pageAfter` cursor: base64 of `{"<field>": "…"}`.
+pub fn decode_cursor(cursor: &str, field: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request(format!("Invalid pageAfter cursor: {cursor}"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(bad)
+}
+
+fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError> {
+    let want = if checked.kind == Kind::Cellular {
+        "CELLULAR"
+    } else {
+        "LORAWAN"
+    };
+    if let Some(model) = &checked.model {
+        match catalog.model_connectivity(model) {
+            None => {
+                return Err(ApiError::new(
+                    400,
+                    222,
+                    format!("No device profile for the given ID : {model}"),
+                ));
+            }
+            Some(have) if have != want => {
+                return Err(ApiError::bad_request(format!(
+                    "The device profile {model} is a {have} model, not {want}"
+                )));
+            }
+            Some(_) => {}
+        }
+        let v11 = catalog.model_is_lorawan_1_1(model);
+        match checked.kind {
+            Kind::Otaa if v11 && !checked.has_nwk_key => {
+                return Err(ApiError::bad_request(format!(
+                    "Missing mandatory field: nwkKey (the device profile {model} is LoRaWAN 1.1)"
+                )));
+            }
+            Kind::Otaa if !v11 && checked.has_nwk_key => {
+                return Err(ApiError::bad_request(format!(
+                    "Field nwkKey is not allowed: the device profile {model} is LoRaWAN 1.0"
+                )));
+            }
+            Kind::Abp if v11 && !checked.has_abp_1_1_keys => {
+                return Err(ApiError::bad_request(format!(
+                    "Missing mandatory fields: sNwkSIntKey and nwkSEncKey (the device profile {model} is LoRaWAN 1.1)"
+                )));
+            }
+            Kind::Abp if !v11 && checked.has_abp_1_1_key_any => {
+                return Err(ApiError::bad_request(format!(
+                    "Fields sNwkSIntKey and nwkSEncKey are not allowed: the device profile {model} is LoRaWAN 1.0"
+                )));
+            }
+            _ => {}
+        }
+    }
+    if let Some(plan) = &checked.plan {
+        match catalog.plan_connectivity(plan) {
+            None => {
+                return Err(ApiError::new(
+                    400,
+                    223,
+                    format!("No connectivity plan for the given ID : {plan}"),
+                ));
+            }
+            Some(have) if have != want => {
+                return Err(ApiError::bad_request(format!(
+                    "The connectivity plan {plan} is a {have} plan, not {want}"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(context) = &checked.context
+        && catalog.cellular_network_contexts.get(context).is_none()
+    {
+        return Err(ApiError::new(
+            400,
+            224,
+            format!("No cellular network context for the given ID : {context}"),
+        ));
+    }
+    for id in &checked.app_servers {
+        if catalog.app_servers.get(id).is_none() {
+            return Err(ApiError::new(
+                400,
+                225,
+                format!("No application server for the given ID : {id}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_check_their_digits() {
+        assert!(is_imei("123456789012347"));
+        assert!(!is_imei("123456789012348"));
+        assert!(!is_imei("12345678901234"));
+        assert!(is_iccid("89208013535718672291"));
+        assert!(!is_iccid("89208013535718672292"));
+        assert!(is_eid("89049032000001000000012345678901") == is_eid_reference());
+        assert!(!is_eid("8904903200000100000001234567890X"));
+    }
+
+    fn is_eid_reference() -> bool {
+        // The number mod 97 computed another way, so the fold above is checked against an independent reading.
+        let n: u128 = "89049032000001000000012345678901".parse().unwrap();
+        n % 97 == 1
+    }
+
+    #[test]
+    fn app_skeys_xml_is_read_strictly() {
+        assert!(parse_app_skeys(
+            "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>"
+        ));
+        assert!(parse_app_skeys(
+            "<AppSKeys><AppSKey Port=\"1\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey> <AppSKey Port=\"2\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>"
+        ));
+        assert!(!parse_app_skeys("<AppSKeys></AppSKeys>"));
+        assert!(!parse_app_skeys(
+            "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4</AppSKey></AppSKeys>"
+        ));
+        assert!(!parse_app_skeys(
+            "<AppSKeys><AppSKey Port=\"0\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>"
+        ));
+        assert!(!parse_app_skeys("8D67B0D6359D11ACFC45AD4BB9CE2D4F"));
+    }
+
+    #[test]
+    fn list_query_reads_both_modes() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let q = ListQuery::parse(&pairs(&[("sort", "EUI,desc"), ("pageSize", "5")])).unwrap();
+        assert_eq!((q.desc, q.page_size, q.page_index), (true, 5, 0));
+        let cursor = base64::engine::general_purpose::STANDARD.encode(r#"{"EUI":"70B3"}"#);
+        let q = ListQuery::parse(&pairs(&[("sort", "EUI,asc"), ("pageAfter", &cursor)])).unwrap();
+        assert_eq!(q.after.as_deref(), Some("70B3"));
+        assert!(ListQuery::parse(&pairs(&[("pageSize", "1001")])).is_err());
+        assert!(ListQuery::parse(&pairs(&[("pageSize", "0")])).is_err());
+        assert!(ListQuery::parse(&pairs(&[("pageAfter", &cursor)])).is_err());
+        assert!(ListQuery::parse(&pairs(&[("sort", "name,asc")])).is_err());
+        assert!(ListQuery::parse(&pairs(&[("sort", "EUI,asc"), ("pageAfter", "%%%")])).is_err());
+    }
+}

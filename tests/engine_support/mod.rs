@@ -1,0 +1,170 @@
+//! Shared by the engine's end-to-end tests: a simulator in the test process, a scratch folder with a journal,
+//! shipment files written on demand, the binary run against them, and the journal read back as rows.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use tpbulk::journal::{Counts, Journal, RowRecord};
+use tpbulk::sim::{SimConfig, SimHandle};
+
+pub const MODEL: &str = "SMTC/LoRaMoteA.1_EU";
+pub const CONNECTION: &str = "TWA_199982747.1972.AS";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub sim: SimHandle,
+    /// Runs the simulator; dropping it (last, with the `Env`) stops the server.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Env {
+    pub fn new(config: SimConfig) -> Env {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = runtime.block_on(async { tpbulk::sim::start(config).await.unwrap() });
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            sim,
+            runtime,
+        }
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.path().join("journal.db")
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// The binary with the simulator's credentials and this folder's journal, nothing inherited.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tpbulk"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("THINGPARK_URL")
+            .env_remove("THINGPARK_CLIENT_ID")
+            .env_remove("TPBULK_LOG")
+            .env("THINGPARK_URL", self.sim.url())
+            .env("THINGPARK_CLIENT_ID", "tpbulk-sim")
+            .env("THINGPARK_CLIENT_SECRET", "tpbulk-sim-secret")
+            .env("TPBULK_JOURNAL", self.journal_path());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run(self.command(args).output().unwrap())
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn journal(&self) -> Journal {
+        Journal::open_existing(&self.journal_path()).unwrap()
+    }
+
+    pub fn counts(&self, batch: &str) -> Counts {
+        self.journal().counts(batch).unwrap()
+    }
+
+    pub fn rows(&self, batch: &str) -> Vec<RowRecord> {
+        let mut rows = Vec::new();
+        self.journal()
+            .for_each_row(batch, None, |r| {
+                rows.push(r);
+                Ok(())
+            })
+            .unwrap();
+        rows
+    }
+
+    /// How many times the simulator created each device, by EUI.
+    pub fn creations(&self) -> std::collections::BTreeMap<String, u64> {
+        self.sim.stats().creations
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+/// A finished run of the binary.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// The id the run printed as `batch <id>`.
+    pub fn batch(&self) -> String {
+        batch_of(&self.stdout()).unwrap_or_else(|| {
+            panic!(
+                "no batch id printed\nstdout: {}\nstderr: {}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+pub fn batch_of(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("batch "))
+        .map(|s| s.trim().to_string())
+}
+
+pub fn eui(n: u64) -> String {
+    format!("70B3D5E7{n:08X}")
+}
+
+pub fn app_key(n: u64) -> String {
+    format!(
+        "{:032X}",
+        0x7374_757A_3FDD_0929_47CE_2DE9_0000_0000u128 + n as u128
+    )
+}
+
+/// An OTAA shipment of `count` devices numbered from `first`.
+pub fn otaa_csv(first: u64, count: u64) -> String {
+    let mut csv = String::from("DevEUI,AppKey,Model,Connection\n");
+    for n in first..first + count {
+        csv.push_str(&format!("{},{},{MODEL},{CONNECTION}\n", eui(n), app_key(n)));
+    }
+    csv
+}
+
+pub fn assert_file_has_no_key(path: &Path, keys: &[String]) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for key in keys {
+        assert!(
+            !text.contains(key.as_str()),
+            "{} shows a key",
+            path.display()
+        );
+    }
+}

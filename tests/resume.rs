@@ -1,0 +1,166 @@
+//! `tpbulk resume`: a batch killed at random points (SIGKILL) or interrupted (SIGINT) ends, after resuming, with every
+//! row final and every device created exactly once.
+
+mod engine_support;
+
+use engine_support::*;
+use rand::Rng;
+use std::time::{Duration, Instant};
+use tpbulk::journal::RowState;
+use tpbulk::sim::SimConfig;
+
+/// Waits until the batch has rows past `pending` (so the kill lands while devices are being sent), or the child
+/// exits; returns the batch id.
+fn wait_for_progress(
+    env: &Env,
+    child: &mut std::process::Child,
+    batch: Option<&str>,
+) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return batch.map(str::to_string);
+        }
+        if env.journal_path().exists() {
+            let journal = env.journal();
+            let latest = match batch {
+                Some(b) => journal.batch(b).ok().flatten(),
+                None => journal.latest_batch(false).ok().flatten(),
+            };
+            if let Some(info) = latest
+                && info.options["prepared"] != serde_json::Value::Bool(false)
+                && let Ok(counts) = journal.counts(&info.id)
+                && counts.created > 0
+            {
+                return Some(info.id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the batch made no progress");
+}
+
+fn kill(child: &mut std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the pid of a child this test spawned and has not reaped.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+#[test]
+fn killed_at_random_points_and_resumed_every_device_is_created_once() {
+    let env = Env::new(SimConfig {
+        latency: Duration::from_millis(2),
+        ..SimConfig::default()
+    });
+    // Lost answers on top, so that some kills land on rows whose outcome is already unknown.
+    env.sim.set_faults(0.0, 0.1);
+    let total = 400;
+    let file = env.write("ship.csv", &otaa_csv(1000, total));
+    let mut rng = rand::rng();
+    let mut child = env.spawn(&[
+        "import",
+        file.to_str().unwrap(),
+        "--rate",
+        "400",
+        "--concurrency",
+        "8",
+        "--quiet",
+    ]);
+    let batch = wait_for_progress(&env, &mut child, None).expect("batch id");
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
+    kill(&mut child, libc::SIGKILL);
+    child.wait().unwrap();
+    for _ in 0..3 {
+        let mut child = env.spawn(&["resume", &batch, "--quiet"]);
+        wait_for_progress(&env, &mut child, Some(&batch));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
+        kill(&mut child, libc::SIGKILL);
+        child.wait().unwrap();
+    }
+    let run = env.run(&["resume", &batch]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.created, counts.pending, counts.failed),
+        (total, 0, 0)
+    );
+    let rows = env.rows(&batch);
+    assert!(
+        rows.iter()
+            .all(|r| r.state == RowState::Created && r.device_href.is_some())
+    );
+    let creations = env.creations();
+    assert_eq!(creations.len() as u64, total);
+    assert!(creations.values().all(|&n| n == 1), "{creations:?}");
+    assert_eq!(
+        env.journal().batch(&batch).unwrap().unwrap().state,
+        tpbulk::journal::BatchState::Done
+    );
+}
+
+#[test]
+fn ctrl_c_exits_130_and_resume_finishes_the_batch() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &otaa_csv(5000, 120));
+    let mut child = env.spawn(&["import", file.to_str().unwrap(), "--rate", "40"]);
+    let batch = wait_for_progress(&env, &mut child, None).expect("batch id");
+    kill(&mut child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let run = Run(out);
+    assert_eq!(run.code(), 130, "{}", run.describe());
+    assert!(run.stderr().contains(&format!("tpbulk resume {batch}")));
+    let counts = env.counts(&batch);
+    assert!(
+        counts.pending > 0,
+        "the interrupt came too late to test anything"
+    );
+    // In-flight requests were finished: nothing is left `sending`.
+    assert!(
+        env.rows(&batch)
+            .iter()
+            .all(|r| r.state != RowState::Sending)
+    );
+    assert_eq!(
+        env.journal().batch(&batch).unwrap().unwrap().state,
+        tpbulk::journal::BatchState::Interrupted
+    );
+
+    let run = env.run(&["resume", "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(run.batch(), batch);
+    assert_eq!(env.counts(&batch).created, 120);
+    assert!(env.creations().values().all(|&n| n == 1));
+}
+
+#[test]
+fn resuming_a_finished_batch_changes_nothing() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &otaa_csv(1, 5));
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let batch = run.batch();
+    // No credentials needed: a finished batch is only summarised.
+    let again = Run(env
+        .command(&["resume", &batch])
+        .env("THINGPARK_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap());
+    assert_eq!(again.code(), 0, "{}", again.describe());
+    assert!(again.stdout().contains("created 5"));
+    assert!(env.creations().values().all(|&n| n == 1));
+}
+
+#[test]
+fn resume_without_an_unfinished_batch_is_a_usage_error() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &otaa_csv(1, 2));
+    assert_eq!(
+        env.run(&["import", file.to_str().unwrap(), "--rate", "0"])
+            .code(),
+        0
+    );
+    let run = env.run(&["resume"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("no unfinished batch"));
+}

@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 const PREPARE_CHUNK: usize = 25_000;
 /// Rows queued between the journal reader and the workers.
 const QUEUE: usize = 1024;
+/// Rows read from the journal at a time.
+const FEED_PAGE: usize = 1000;
 
 /// How hard a run drives the platform.
 #[derive(Debug, Clone, PartialEq)]
@@ -428,20 +430,28 @@ async fn run_batch(
     let (tx, rx) = mpsc::channel(QUEUE);
     let feeder = {
         let id = id.to_string();
+        // Short reads by row cursor rather than one long read: a read transaction held for the whole run would
+        // keep SQLite from checkpointing, and the WAL would grow with every row of a million-row batch.
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            let mut receiver_gone = false;
-            let result = reader.for_each_row(
-                &id,
-                Some(&[RowState::Pending, RowState::Sending]),
-                |record| {
+            let mut after = 0;
+            loop {
+                let page = reader.rows_after(
+                    &id,
+                    Some(&[RowState::Pending, RowState::Sending]),
+                    after,
+                    FEED_PAGE,
+                )?;
+                let Some(last) = page.last() else {
+                    return Ok(());
+                };
+                after = last.row;
+                for record in page {
                     if tx.blocking_send(WorkItem::from_record(record)).is_err() {
-                        receiver_gone = true;
-                        anyhow::bail!("the pool stopped");
+                        // The pool stopped taking rows.
+                        return Ok(());
                     }
-                    Ok(())
-                },
-            );
-            if receiver_gone { Ok(()) } else { result }
+                }
+            }
         })
     };
     let counters = Arc::new(Counters::default());

@@ -37,7 +37,7 @@ fn otaa_row(i: u64, keys: &mut Keys) -> [String; 6] {
 
 fn write_xlsx(path: &str, rows: impl Iterator<Item = Vec<String>>) -> anyhow::Result<()> {
     let mut workbook = Workbook::new();
-    let text = Format::new().set_num_format("@");
+    let text = Format::new().set_num_format_index(49);
     let sheet = workbook.add_worksheet();
     sheet.set_name("devices")?;
     for (r, row) in rows.enumerate() {

@@ -4,6 +4,7 @@
 //! (catalogue names → IDs, requests) → `journal` (every row's state) → `engine` (rate-limited workers)
 //! → `report`. `sim` is a local ThingPark for rehearsals and tests.
 
+pub mod after;
 pub mod cli;
 pub mod cmd;
 pub mod device;

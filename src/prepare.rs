@@ -94,3 +94,71 @@ fn exist_key(ids: &Ids) -> Option<ExistKey> {
             }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::InputOptions;
+    use serde_json::json;
+
+    #[test]
+    fn rows_stream_in_file_order_with_their_requests_errors_and_exist_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ship.csv");
+        std::fs::write(
+            &path,
+            "DevEUI,AppKey,IMEI,ICCID,Model,Connection,Plan\n\
+             70B3D5E756000001,7374757A3FDD092947CE2DE9321C6040,,,LoRaMote,Backend,\n\
+             70B3D5E756000002,7374757A3FDD092947CE2DE9321C6041,,,Unknown model,Backend,\n\
+             ,,356936110000010,89331503200000000019,LTE Dongle,Backend,Cellular CP\n\
+             ,,356936110000028,,LTE Dongle,Backend,Cellular CP\n\
+             70B3D5E756000001,7374757A3FDD092947CE2DE9321C6042,,,LoRaMote,Backend,\n",
+        )
+        .unwrap();
+        let catalog = Catalog::from_briefs(
+            &[
+                json!({"ID": "M/L", "commercialName": "LoRaMote", "connectivity": "LORAWAN", "macMinorVersion": 3}),
+                json!({"ID": "M/C", "commercialName": "LTE Dongle", "connectivity": "CELLULAR"}),
+            ],
+            &[json!({"ID": "AS1", "name": "Backend"})],
+            &[json!({"ID": "P/C", "commercialName": "Cellular CP", "connectivity": "CELLULAR"})],
+            &[],
+        );
+        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, &catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        let summary: Vec<(u64, Option<ExistKey>, usize)> = rows
+            .iter()
+            .map(|r| (r.row, r.exist_key.clone(), r.errors().len()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (2, Some(ExistKey::Eui("70B3D5E756000001".into())), 0),
+                (3, None, 1),
+                (4, Some(ExistKey::Sim("89331503200000000019".into())), 0),
+                (5, Some(ExistKey::Imei("356936110000028".into())), 0),
+                (6, None, 1),
+            ]
+        );
+        assert_eq!(
+            rows[1].errors()[0].code,
+            crate::device::ErrorCode::Reference
+        );
+        assert_eq!(
+            rows[4].errors()[0].code,
+            crate::device::ErrorCode::Duplicate
+        );
+        match &rows[2].outcome {
+            Prepared::Send(request) => {
+                assert_eq!(request.kind, Kind::Cellular);
+                assert_eq!(request.body["networkSubscription"]["ID"], "P/C");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

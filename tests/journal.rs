@@ -246,7 +246,9 @@ fn final_rows_never_keep_their_request() {
     assert_eq!(row.device_href.as_deref(), Some("/devices/1"));
 
     journal.set_row_state(&batch, 2, RowState::Sending).unwrap();
-    assert!(journal.row(&batch, 2).unwrap().unwrap().request.is_some());
+    let row = journal.row(&batch, 2).unwrap().unwrap();
+    assert!(row.request.is_some());
+    assert_eq!(row.attempts, 1);
     journal.set_row_state(&batch, 2, RowState::Failed).unwrap();
     assert_eq!(journal.row(&batch, 2).unwrap().unwrap().request, None);
 
@@ -423,4 +425,46 @@ fn batches_newest_first_and_the_latest_unfinished() {
         .unwrap();
     assert_eq!(journal.batch(&a).unwrap().unwrap().options["rate"], 50.0);
     assert!(journal.set_batch_state("nope", BatchState::Done).is_err());
+}
+
+#[test]
+fn streaming_while_another_connection_finishes_rows_sees_each_row_once_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("live")).unwrap();
+    journal
+        .insert_rows(&batch, (1..=5_000).map(pending))
+        .unwrap();
+    let reader = journal.reader().unwrap();
+
+    let mut seen = std::collections::HashSet::new();
+    reader
+        .for_each_row(&batch, Some(&[RowState::Pending, RowState::Sending]), |r| {
+            assert!(seen.insert(r.row), "row {} seen twice", r.row);
+            // Rows already handed out move on; rows far ahead finish before their page is read.
+            journal.set_row_state(&batch, r.row, RowState::Sending)?;
+            if r.row + 2_500 <= 5_000 && r.row % 2 == 0 {
+                journal
+                    .record_outcomes(&batch, [created(r.row + 2_500)])
+                    .unwrap();
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Rows 2,502..5,000 (even) were finished by the other connection before their page was read.
+    assert_eq!(seen.len(), 5_000 - 1_250);
+    assert!(!seen.contains(&2_502));
+    assert!(seen.contains(&2_501));
+
+    let mut nothing = 0;
+    let mut done = journal;
+    done.record_outcomes(&batch, (1..=5_000).map(created))
+        .unwrap();
+    done.for_each_row(&batch, Some(&[RowState::Pending]), |_| {
+        nothing += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(nothing, 0);
 }

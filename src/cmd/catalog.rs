@@ -2,13 +2,15 @@
 
 use crate::cli::{GlobalArgs, PlatformArgs};
 use crate::error::Exit;
+use crate::platform::{self, Catalog, ClientConfig, Pacing};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to list (default: everything).
     #[arg(value_enum)]
     pub what: Option<What>,
-    /// Only this connectivity (models and plans).
+    /// Only this connectivity (models, plans; contexts are cellular only).
     #[arg(long, value_enum)]
     pub connectivity: Option<Connectivity>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -37,7 +39,213 @@ pub enum Format {
     Json,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 4: catalog")
+pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let config = ClientConfig::from_args(&args.platform)?;
+    let url = config.url.clone();
+    let catalog = tokio::runtime::Runtime::new()?.block_on(async {
+        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
+        client
+            .catalog()
+            .await
+            .map_err(|e| platform::unavailable(&url, &e))
+    })?;
+    let catalog = select(catalog, args.connectivity);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let mut value = serde_json::Map::new();
+            for what in sections(args.what) {
+                let list = match what {
+                    What::Models => serde_json::to_value(&catalog.models)?,
+                    What::Connections => serde_json::to_value(&catalog.connections)?,
+                    What::Plans => serde_json::to_value(&catalog.plans)?,
+                    What::Contexts => serde_json::to_value(&catalog.contexts)?,
+                };
+                value.insert(section_name(what).to_string(), list);
+            }
+            serde_json::to_writer_pretty(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            for (i, what) in sections(args.what).into_iter().enumerate() {
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                write_table(&mut out, &catalog, what)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Success)
+}
+
+fn sections(what: Option<What>) -> Vec<What> {
+    match what {
+        Some(w) => vec![w],
+        None => vec![What::Models, What::Connections, What::Plans, What::Contexts],
+    }
+}
+
+fn section_name(what: What) -> &'static str {
+    match what {
+        What::Models => "models",
+        What::Connections => "connections",
+        What::Plans => "plans",
+        What::Contexts => "contexts",
+    }
+}
+
+/// Keeps what belongs to one connectivity, when asked.
+fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
+    if let Some(c) = connectivity {
+        let wanted = match c {
+            Connectivity::Lorawan => platform::Connectivity::Lorawan,
+            Connectivity::Cellular => platform::Connectivity::Cellular,
+        };
+        catalog.models.retain(|m| m.connectivity == Some(wanted));
+        catalog.plans.retain(|p| p.connectivity == Some(wanted));
+        // Network contexts exist for cellular devices only.
+        if wanted == platform::Connectivity::Lorawan {
+            catalog.contexts.clear();
+        }
+    }
+    catalog
+}
+
+fn write_table(out: &mut impl Write, catalog: &Catalog, what: What) -> std::io::Result<()> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let (header, rows): (Vec<&str>, Vec<Vec<String>>) = match what {
+        What::Models => (
+            vec!["ID", "NAME", "CONNECTIVITY", "LORAWAN", "VENDOR"],
+            catalog
+                .models
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.id.clone(),
+                        m.name.clone(),
+                        m.connectivity
+                            .map(|c| c.as_str().to_string())
+                            .unwrap_or_default(),
+                        m.lorawan_version().unwrap_or_default().to_string(),
+                        opt(&m.vendor),
+                    ]
+                })
+                .collect(),
+        ),
+        What::Connections => (
+            vec!["ID", "NAME", "TYPE", "IOT FLOW ID", "STATE"],
+            catalog
+                .connections
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.id.clone(),
+                        c.name.clone(),
+                        opt(&c.kind),
+                        opt(&c.iot_flow_id),
+                        opt(&c.state),
+                    ]
+                })
+                .collect(),
+        ),
+        What::Plans => (
+            vec!["ID", "NAME", "CONNECTIVITY", "USED/GRANTED"],
+            catalog
+                .plans
+                .iter()
+                .map(|p| {
+                    let usage = match (p.used, p.granted) {
+                        (Some(u), Some(g)) => format!("{u}/{g}"),
+                        (Some(u), None) => u.to_string(),
+                        _ => String::new(),
+                    };
+                    vec![
+                        p.id.clone(),
+                        p.name.clone(),
+                        p.connectivity
+                            .map(|c| c.as_str().to_string())
+                            .unwrap_or_default(),
+                        usage,
+                    ]
+                })
+                .collect(),
+        ),
+        What::Contexts => (
+            vec!["ID", "NAME", "MODE"],
+            catalog
+                .contexts
+                .iter()
+                .map(|c| vec![c.id.clone(), c.name.clone(), opt(&c.mode)])
+                .collect(),
+        ),
+    };
+    writeln!(
+        out,
+        "{} ({})",
+        section_name(what).to_uppercase(),
+        rows.len()
+    )?;
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.clone()))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_filter_by_connectivity() {
+        let catalog = Catalog::from_briefs(
+            &[
+                serde_json::json!({"ID": "A/B", "commercialName": "Model AB", "connectivity": "LORAWAN", "macMinorVersion": 10}),
+                serde_json::json!({"ID": "CUSTOM/LTE_Dongle", "commercialName": "LTE Dongle", "connectivity": "CELLULAR"}),
+            ],
+            &[],
+            &[
+                serde_json::json!({"ID": "acme-cs/cellular-cp", "commercialName": "Cellular CP", "connectivity": "CELLULAR", "used": 23, "granted": 100}),
+            ],
+            &[],
+        );
+        let lorawan = select(catalog.clone(), Some(Connectivity::Lorawan));
+        let mut out = Vec::new();
+        write_table(&mut out, &lorawan, What::Models).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "MODELS (1)\nID   NAME      CONNECTIVITY  LORAWAN  VENDOR\nA/B  Model AB  LORAWAN       1.1\n"
+        );
+        let mut out = Vec::new();
+        write_table(&mut out, &catalog, What::Plans).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("acme-cs/cellular-cp  Cellular CP  CELLULAR      23/100")
+        );
+        assert!(lorawan.plans.is_empty());
+    }
 }

@@ -1,7 +1,11 @@
 //! `tpbulk connection`: list connections and add IoT Flow MQTT or Basic HTTPS ones.
 
+use crate::after::{self, connection};
 use crate::cli::{GlobalArgs, PlatformArgs};
-use crate::error::Exit;
+use crate::error::{Exit, PlatformUnavailable, UsageError};
+use crate::platform::{ClientConfig, DEFAULT_RATE};
+use crate::secret::Secret;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +81,138 @@ pub enum AddKind {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 6: connection")
+    match args.action {
+        Action::List { platform, json } => list(&platform, json),
+        Action::Add { kind } => add(kind, global),
+    }
+}
+
+fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
+    let config = ClientConfig::from_args(platform)?;
+    let url = config.url.clone();
+    let connections = crate::engine::block_on(|_cancel| async move {
+        let client = after::connect(config, DEFAULT_RATE).await?;
+        connection::list(&client)
+            .await
+            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    })?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &connections)?;
+        writeln!(out)?;
+        return Ok(Exit::Success);
+    }
+    let width = connections
+        .iter()
+        .map(|c| c.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    writeln!(
+        out,
+        "{:<width$}  {:<6}  {:<8}  {:<8}  NAME",
+        "ID", "TYPE", "STATE", "IOT FLOW"
+    )?;
+    for c in &connections {
+        writeln!(
+            out,
+            "{:<width$}  {:<6}  {:<8}  {:<8}  {}",
+            c.id,
+            c.kind.as_deref().unwrap_or("-"),
+            c.state.as_deref().unwrap_or("-"),
+            c.iot_flow_id.as_deref().unwrap_or("-"),
+            c.name
+        )?;
+    }
+    Ok(Exit::Success)
+}
+
+fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    // Options, files and the password are checked before anything is sent.
+    let (config, request) = match kind {
+        AddKind::Mqtt {
+            platform,
+            name,
+            host,
+            uplink_topic,
+            downlink_topic,
+            protocol,
+            username,
+            password_file,
+        } => {
+            let password = match password_file {
+                Some(path) => Some(connection::read_password(&path)?),
+                None => std::env::var(PASSWORD_VAR)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .map(Secret::new),
+            };
+            let mqtt = connection::MqttConnection::new(
+                &name,
+                &host,
+                &uplink_topic,
+                &downlink_topic,
+                &protocol,
+                username.as_deref(),
+                password,
+            )?;
+            (ClientConfig::from_args(&platform)?, Request::Mqtt(mqtt))
+        }
+        AddKind::Https {
+            platform_url,
+            client_id,
+            client_secret_file,
+            token_url,
+            insecure,
+            name,
+            url,
+            content_type,
+            as_key_file,
+            max_deviation,
+        } => {
+            let key = connection::read_as_key(&as_key_file)?;
+            let https = connection::HttpsConnection::new(
+                &name,
+                &url,
+                &content_type,
+                key.expose(),
+                max_deviation,
+            )?;
+            let platform = PlatformArgs {
+                url: platform_url,
+                client_id,
+                client_secret_file,
+                token_url,
+                insecure,
+            };
+            (ClientConfig::from_args(&platform)?, Request::Https(https))
+        }
+    };
+    let url = config.url.clone();
+    let id = crate::engine::block_on(|_cancel| async move {
+        let client = after::connect(config, DEFAULT_RATE).await?;
+        let added = match &request {
+            Request::Mqtt(c) => connection::add_mqtt(&client, c).await,
+            Request::Https(c) => connection::add_https(&client, c).await,
+        };
+        added.map_err(|e| match e {
+            connection::AddError::Refused(m) => anyhow::Error::new(UsageError(m)),
+            connection::AddError::Platform(m) => {
+                anyhow::Error::new(PlatformUnavailable(format!("{url}: {m}")))
+            }
+        })
+    })?;
+    if !global.quiet {
+        eprintln!("connection created; use {id} in a shipment's connection column");
+    }
+    println!("{id}");
+    Ok(Exit::Success)
+}
+
+/// The variable the MQTT broker password may come from.
+pub const PASSWORD_VAR: &str = "THINGPARK_CONNECTION_PASSWORD";
+
+enum Request {
+    Mqtt(connection::MqttConnection),
+    Https(connection::HttpsConnection),
 }

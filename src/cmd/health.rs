@@ -1,7 +1,11 @@
 //! `tpbulk health`: traffic and alarms of a batch's devices.
 
+use crate::after::{self, health};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
-use crate::error::Exit;
+use crate::error::{Exit, UsageError};
+use crate::journal::Journal;
+use crate::platform::ClientConfig;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +37,59 @@ pub enum Format {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 6: health")
+    let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
+    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+    if args.format == Format::Xlsx && args.output.is_none() {
+        return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
+    }
+    let config = ClientConfig::from_args(&args.platform)?;
+    let journal = Journal::open_existing(&args.journal.journal)?;
+    let batch = journal.resolve_batch(args.batch.as_deref())?;
+    let targets = after::targets(&journal, &batch.id)?;
+    let url = config.url.clone();
+    let rate = args.engine.rate;
+    let report = crate::engine::block_on(|_cancel| async move {
+        let client = after::connect(config, rate).await?;
+        health::collect(&client, &targets, options)
+            .await
+            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    })?;
+    let missing = report.summary().missing;
+    if missing > 0 && !global.quiet {
+        eprintln!(
+            "tpbulk: {missing} devices of batch {} are not on the platform (see `tpbulk verify`)",
+            batch.id
+        );
+    }
+    match (&args.output, args.format) {
+        (Some(path), Format::Xlsx) => health::write_xlsx(&report, path)?,
+        (Some(path), format) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| UsageError(format!("{}: cannot create it: {e}", path.display())))?;
+            let mut out = std::io::BufWriter::new(file);
+            write(&report, &batch.id, format, &mut out)?;
+            out.flush()?;
+        }
+        (None, format) => {
+            let mut out = std::io::stdout().lock();
+            write(&report, &batch.id, format, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn write(
+    report: &health::HealthReport,
+    batch: &str,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Text => health::write_text(report, batch, out)?,
+        Format::Jsonl => health::write_jsonl(report, out)?,
+        Format::Csv => health::write_csv(report, out)?,
+        Format::Xlsx => unreachable!("xlsx is written to a file"),
+    }
+    Ok(())
 }

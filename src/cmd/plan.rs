@@ -1,7 +1,15 @@
 //! `tpbulk plan`: everything `import` would do, without writing.
+//!
+//! Two passes over the file, so that memory does not grow with it: the first checks and resolves every row and
+//! collects the keys to look for on the platform; after one existing-device search, the second prints each row.
 
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
 use crate::error::Exit;
+use crate::input::{InputOptions, Table};
+use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing};
+use crate::prepare::{Prepared, PreparedRow, prepare_rows};
+use std::collections::HashMap;
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,7 +27,205 @@ pub enum Format {
     Jsonl,
 }
 
+/// What a row would become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    WouldCreate,
+    Exists,
+    Invalid,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::WouldCreate => "would_create",
+            Status::Exists => "exists",
+            Status::Invalid => "invalid",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    rows: u64,
+    would_create: u64,
+    exists: u64,
+    invalid: u64,
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 4: plan")
+    let options = InputOptions::from_args(&args.input)?;
+    let config = ClientConfig::from_args(&args.platform)?;
+    // The file is checked to be usable before the platform is asked anything.
+    let table = Table::open(&args.input.file, &options)?;
+    let url = config.url.clone();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let (client, catalog) = runtime.block_on(async {
+        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
+        let catalog = client
+            .catalog()
+            .await
+            .map_err(|e| platform::unavailable(&url, &e))?;
+        Ok::<_, crate::error::PlatformUnavailable>((client, catalog))
+    })?;
+
+    let mut keys = Vec::new();
+    let mut counts = Counts::default();
+    let mut table = table;
+    prepare_rows(&mut table, &catalog, |row| {
+        counts.rows += 1;
+        match (&row.outcome, row.exist_key) {
+            (Prepared::Send(_), Some(key)) => keys.push(key),
+            (Prepared::Send(_), None) => {}
+            (Prepared::Invalid(_), _) => counts.invalid += 1,
+        }
+        Ok(())
+    })?;
+    let existing = runtime
+        .block_on(platform::find_existing(&client, &keys))
+        .map_err(|e| platform::unavailable(&url, &e))?;
+    counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
+    counts.would_create = counts.rows - counts.invalid - counts.exists;
+    drop(keys);
+    let mut table = Table::open(&args.input.file, &options)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.format == Format::Text && !global.quiet {
+        // Known after the first pass, so the summary can lead.
+        writeln!(
+            out,
+            "{}: {} rows: {} would be created, {} already exist, {} invalid",
+            args.input.file.display(),
+            counts.rows,
+            counts.would_create,
+            counts.exists,
+            counts.invalid
+        )?;
+    }
+    if args.format == Format::Text {
+        writeln!(
+            out,
+            "{:<6}  {:<9}  {:<20}  {:<12}  DETAIL",
+            "ROW", "KIND", "ID", "STATUS"
+        )?;
+    }
+    prepare_rows(&mut table, &catalog, |row| {
+        let status = status_of(&row, &existing);
+        match args.format {
+            Format::Jsonl => {
+                serde_json::to_writer(&mut out, &row_json(&row, status, &existing))?;
+                writeln!(out)?;
+            }
+            Format::Text => write_text_row(&mut out, &row, status, &existing)?,
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(if counts.invalid > 0 {
+        Exit::Rows
+    } else {
+        Exit::Success
+    })
+}
+
+fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Status {
+    match &row.outcome {
+        Prepared::Invalid(_) => Status::Invalid,
+        Prepared::Send(_)
+            if row
+                .exist_key
+                .as_ref()
+                .is_some_and(|k| existing.contains_key(k)) =>
+        {
+            Status::Exists
+        }
+        Prepared::Send(_) => Status::WouldCreate,
+    }
+}
+
+fn row_json(
+    row: &PreparedRow,
+    status: Status,
+    existing: &HashMap<ExistKey, DeviceInfo>,
+) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "row": row.row,
+        "kind": row.kind,
+        "id": row.id,
+        "name": row.name,
+        "status": status.as_str(),
+        "errors": row.errors(),
+    });
+    let map = value.as_object_mut().expect("an object");
+    if let Prepared::Send(request) = &row.outcome
+        && status == Status::WouldCreate
+    {
+        map.insert("mode".into(), serde_json::json!(request.mode));
+        map.insert("request".into(), request.masked());
+    }
+    if let Some(device) = row.exist_key.as_ref().and_then(|k| existing.get(k)) {
+        map.insert(
+            "existing".into(),
+            serde_json::json!({"EUI": device.eui, "href": device.href, "name": device.name}),
+        );
+    }
+    value
+}
+
+fn write_text_row(
+    out: &mut impl Write,
+    row: &PreparedRow,
+    status: Status,
+    existing: &HashMap<ExistKey, DeviceInfo>,
+) -> std::io::Result<()> {
+    let detail = match (&row.outcome, status) {
+        (Prepared::Send(_), Status::Exists) => {
+            let device = row.exist_key.as_ref().and_then(|k| existing.get(k));
+            format!(
+                "already on the platform{}",
+                device
+                    .and_then(|d| d.href.as_deref())
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default()
+            )
+        }
+        (Prepared::Send(request), _) => {
+            let body = &request.body;
+            let id = |k: &str| body.pointer(k).and_then(|v| v.as_str());
+            let mut parts = vec![format!("POST {}", request.path())];
+            for (label, pointer) in [
+                ("model", "/model/ID"),
+                ("connection", "/appServers/0/ID"),
+                ("plan", "/networkSubscription/ID"),
+                ("context", "/networkContext/ID"),
+            ] {
+                if let Some(v) = id(pointer) {
+                    parts.push(format!("{label}={v}"));
+                }
+            }
+            parts.join(" ")
+        }
+        (Prepared::Invalid(errors), _) => format!("{} error(s)", errors.len()),
+    };
+    writeln!(
+        out,
+        "{:<6}  {:<9}  {:<20}  {:<12}  {detail}",
+        row.row,
+        row.kind.map(|k| k.as_str()).unwrap_or("?"),
+        row.id.as_deref().unwrap_or("-"),
+        status.as_str()
+    )?;
+    for error in row.errors() {
+        let column = if error.column.is_empty() {
+            error.field.as_str()
+        } else {
+            error.column.as_str()
+        };
+        writeln!(
+            out,
+            "        {column}: {} ({})",
+            error.message,
+            error.code.as_str()
+        )?;
+    }
+    Ok(())
 }

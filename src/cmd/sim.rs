@@ -31,7 +31,7 @@ pub struct Args {
     /// Leaky-bucket limit over the REST paths, requests/s (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// Bucket size for --rate.
+    /// Bucket size for --rate (default: one second of requests).
     #[arg(long)]
     pub burst: Option<u32>,
     /// Send `Retry-After` with 429 answers.
@@ -121,6 +121,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let signals = ShutdownSignals::install()?;
         let handle = sim::start(config).await?;
         {
             let mut out = std::io::stdout().lock();
@@ -140,7 +141,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             }
             out.flush()?;
         }
-        shutdown_signal().await;
+        signals.wait().await;
         handle.stop().await?;
         if let Some(path) = &args.state {
             tracing::info!(path = %path.display(), "state saved");
@@ -150,26 +151,43 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Ctrl-C, or SIGTERM where there is one.
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM where there is one. Installed before the address is printed, so that whoever reads the
+/// address and then signals the simulator gets a clean stop with the state saved.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<ShutdownSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(ShutdownSignals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -59,7 +59,8 @@ fn requirement(kind: Kind, column: &ColumnSpec) -> &'static str {
 pub fn write_xlsx_template(kind: Kind, path: &Path) -> anyhow::Result<()> {
     let mut workbook = Workbook::new();
     let header = Format::new().set_bold();
-    let text = Format::new().set_num_format("@");
+    // Built-in format 49 is Excel's own "Text" (`@`).
+    let text = Format::new().set_num_format_index(49);
     let wrap = Format::new().set_text_wrap();
 
     let sheet = workbook.add_worksheet();

@@ -1,7 +1,11 @@
 //! `tpbulk verify`: check that every device a batch created or found is on the platform.
 
+use crate::after::{self, verify};
 use crate::cli::{GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::Exit;
+use crate::journal::Journal;
+use crate::platform::{ClientConfig, DEFAULT_RATE};
+use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,6 +18,44 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = (args, global);
-    todo!("issue 6: verify")
+    let config = ClientConfig::from_args(&args.platform)?;
+    let journal = Journal::open_existing(&args.journal.journal)?;
+    let batch = journal.resolve_batch(args.batch.as_deref())?;
+    let targets = after::targets(&journal, &batch.id)?;
+    let url = config.url.clone();
+    let report = crate::engine::block_on(|_cancel| async move {
+        let client = after::connect(config, DEFAULT_RATE).await?;
+        verify::verify(&client, &targets, verify::PAGE_SIZE)
+            .await
+            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    })?;
+    let mut out = std::io::stdout().lock();
+    for t in &report.missing {
+        writeln!(
+            out,
+            "missing  row {:>6}  {}{}",
+            t.row,
+            t.label(),
+            match (&t.eui, &t.id) {
+                (Some(eui), Some(id)) if eui != id => format!("  (EUI {eui})"),
+                _ => String::new(),
+            }
+        )?;
+    }
+    if !global.quiet || !report.missing.is_empty() {
+        writeln!(
+            out,
+            "batch {}: {} of {} devices on the platform, {} missing ({} devices listed)",
+            batch.id,
+            report.present,
+            report.checked,
+            report.missing.len(),
+            report.listed
+        )?;
+    }
+    Ok(if report.missing.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Rows
+    })
 }

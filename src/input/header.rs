@@ -98,13 +98,22 @@ fn without_notes(header: &str) -> String {
 /// The field a header names: `--mapping` first, then the aliases, then the aliases without notes in brackets or a
 /// `LoRa`/`LoRaWAN` prefix.
 pub(crate) fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+    mapped(header, mapping).or_else(|| alias(header))
+}
+
+fn mapped(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
     let key = normalise(header);
     if key.is_empty() {
         return None;
     }
-    if let Some((_, f)) = mapping.iter().find(|(h, _)| normalise(h) == key) {
-        return Some(*f);
-    }
+    mapping
+        .iter()
+        .find(|(h, _)| normalise(h) == key)
+        .map(|(_, f)| *f)
+}
+
+fn alias(header: &str) -> Option<Field> {
+    let key = normalise(header);
     let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);
     if let Some(f) = lookup(&key) {
         return Some(f);
@@ -136,7 +145,12 @@ pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<
         .enumerate()
         .map(|(index, cell)| {
             let header = cell.display().trim().to_string();
-            let field = field_of(&header, mapping);
+            // Only text names a column by itself (an error cell `#NAME?` is not a `Name` header); a number, date or
+            // error cell can still be named in --mapping.
+            let field = match cell {
+                Cell::Text(_) => field_of(&header, mapping),
+                _ => mapped(&header, mapping),
+            };
             Column {
                 index,
                 header,
@@ -147,15 +161,27 @@ pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<
     columns.iter().any(|c| c.field.is_some()).then_some(columns)
 }
 
-/// One way of reading a row's cells as fields, computed once per table (or per ThingPark action).
+/// One mapped column: where its cell is, the field and column name it gives, and its `--set` default.
+#[derive(Debug, Clone)]
+struct Slot {
+    index: usize,
+    field: Field,
+    column: Arc<str>,
+    default: Option<(Arc<str>, Cell)>,
+}
+
+/// One way of reading a row's cells as fields, with the `--set` defaults folded in: computed once per table (or per
+/// ThingPark action) so that mapping a row is a few moves.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Plan {
-    slots: Vec<(usize, Field, Arc<str>)>,
+    slots: Vec<Slot>,
+    /// Defaults for fields no column gives.
+    extra: Vec<FieldValue>,
 }
 
 impl Plan {
     /// The first column mapping to a field wins.
-    pub(crate) fn new(columns: &[Column]) -> Plan {
+    pub(crate) fn new(columns: &[Column], defaults: &[(Field, String)]) -> Plan {
         let mut slots: Vec<(usize, Field, Arc<str>)> = Vec::new();
         for column in columns {
             if let Some(field) = column.field
@@ -164,85 +190,85 @@ impl Plan {
                 slots.push((column.index, field, Arc::from(column.header.as_str())));
             }
         }
-        Plan { slots }
+        Plan::from_slots(slots, defaults)
     }
 
-    pub(crate) fn from_slots(slots: Vec<(usize, Field, Arc<str>)>) -> Plan {
-        Plan { slots }
-    }
-}
-
-/// `--set` defaults, ready to be copied into rows.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Defaults {
-    values: Vec<(Field, Arc<str>, Cell)>,
-}
-
-impl Defaults {
-    pub(crate) fn new(defaults: &[(Field, String)]) -> Defaults {
-        let mut values: Vec<(Field, Arc<str>, Cell)> = Vec::new();
-        for (field, value) in defaults {
-            // The last `--set` of a field wins, as with most command lines.
-            values.retain(|(f, _, _)| f != field);
-            values.push((
-                *field,
-                Arc::from(format!("--set {}", field.name())),
-                Cell::Text(value.clone()),
-            ));
-        }
-        Defaults { values }
-    }
-
-    /// Fills in, without cloning the record, a row from its cells: `take` gives a cell by index.
-    pub(crate) fn apply(
-        &self,
-        plan: &Plan,
-        row: u64,
-        mut take: impl FnMut(usize) -> Cell,
-    ) -> MappedRow {
-        let mut values = Vec::with_capacity(plan.slots.len() + self.values.len());
-        for (index, field, column) in &plan.slots {
-            let cell = take(*index);
-            if cell.is_blank()
-                && let Some((_, column, default)) = self.values.iter().find(|(f, _, _)| f == field)
+    pub(crate) fn from_slots(
+        slots: Vec<(usize, Field, Arc<str>)>,
+        defaults: &[(Field, String)],
+    ) -> Plan {
+        // The last `--set` of a field wins, as with most command lines.
+        let default_of = |field: Field| {
+            defaults
+                .iter()
+                .rev()
+                .find(|(f, _)| *f == field)
+                .map(|(_, v)| {
+                    (
+                        Arc::<str>::from(format!("--set {}", field.name())),
+                        Cell::Text(v.clone()),
+                    )
+                })
+        };
+        let mut extra: Vec<FieldValue> = Vec::new();
+        for (field, _) in defaults {
+            if !slots.iter().any(|(_, f, _)| f == field) && !extra.iter().any(|v| v.field == *field)
             {
-                values.push(FieldValue {
+                let (column, cell) = default_of(*field).expect("a default of this field exists");
+                extra.push(FieldValue {
                     field: *field,
+                    column,
+                    cell,
+                });
+            }
+        }
+        let slots = slots
+            .into_iter()
+            .map(|(index, field, column)| Slot {
+                index,
+                field,
+                column,
+                default: default_of(field),
+            })
+            .collect();
+        Plan { slots, extra }
+    }
+
+    /// Builds a row from its cells: `take` gives a cell by index (cloned or moved).
+    fn apply(&self, row: u64, mut take: impl FnMut(usize) -> Cell) -> MappedRow {
+        let mut values = Vec::with_capacity(self.slots.len() + self.extra.len());
+        for slot in &self.slots {
+            let cell = take(slot.index);
+            let value = match &slot.default {
+                Some((column, default)) if cell.is_blank() => FieldValue {
+                    field: slot.field,
                     column: column.clone(),
                     cell: default.clone(),
-                });
-                continue;
-            }
-            values.push(FieldValue {
-                field: *field,
-                column: column.clone(),
-                cell,
-            });
+                },
+                _ => FieldValue {
+                    field: slot.field,
+                    column: slot.column.clone(),
+                    cell,
+                },
+            };
+            values.push(value);
         }
-        for (field, column, cell) in &self.values {
-            if !plan.slots.iter().any(|(_, f, _)| f == field) {
-                values.push(FieldValue {
-                    field: *field,
-                    column: column.clone(),
-                    cell: cell.clone(),
-                });
-            }
-        }
+        values.extend(self.extra.iter().cloned());
         MappedRow { row, values }
     }
 }
 
 /// Maps a borrowed record.
-pub(crate) fn map_ref(plan: &Plan, defaults: &Defaults, record: &Record) -> MappedRow {
-    defaults.apply(plan, record.row, |i| {
+pub(crate) fn map_ref(plan: &Plan, record: &Record) -> MappedRow {
+    plan.apply(record.row, |i| {
         record.cells.get(i).cloned().unwrap_or(Cell::Empty)
     })
 }
 
 /// Maps an owned record, moving its cells.
-pub(crate) fn map_owned(plan: &Plan, defaults: &Defaults, mut record: Record) -> MappedRow {
+pub(crate) fn map_owned(plan: &Plan, mut record: Record) -> MappedRow {
     let row = record.row;
-    defaults.apply(plan, row, |i| {
+    plan.apply(row, |i| {
         record
             .cells
             .get_mut(i)
@@ -349,11 +375,14 @@ mod tests {
             .map(|s| Cell::Text(s.into()))
             .to_vec();
         let columns = columns_of(&cells, &[]).unwrap();
-        let plan = Plan::new(&columns);
-        let defaults = Defaults::new(&[
-            (Field::Model, "m1".into()),
-            (Field::Connection, "c1".into()),
-        ]);
+        let plan = Plan::new(
+            &columns,
+            &[
+                (Field::Model, "m0".into()),
+                (Field::Model, "m1".into()),
+                (Field::Connection, "c1".into()),
+            ],
+        );
         let record = Record {
             row: 7,
             cells: vec![
@@ -362,8 +391,8 @@ mod tests {
                 Cell::Text(" ".into()),
             ],
         };
-        let mapped = map_ref(&plan, &defaults, &record);
-        assert_eq!(mapped, map_owned(&plan, &defaults, record));
+        let mapped = map_ref(&plan, &record);
+        assert_eq!(mapped, map_owned(&plan, record));
         assert_eq!(mapped.row, 7);
         assert_eq!(mapped.values.len(), 3);
         let eui = mapped.get(Field::DevEui).unwrap();

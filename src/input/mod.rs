@@ -411,8 +411,7 @@ pub struct Table {
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
     options: InputOptions,
-    plan: MappingPlan,
-    defaults: header::Defaults,
+    mapper: RowMapper,
 }
 
 /// How cells become fields: one plan for a headed table, one per action for ThingPark's format.
@@ -480,11 +479,13 @@ impl Table {
                 sheet: sheet.name,
             },
             header_row: Some(header_row),
-            plan: MappingPlan::Header(header::Plan::new(&columns)),
+            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
+                &columns,
+                &options.defaults,
+            ))),
             columns,
             rows: Box::new(rows),
             options: options.clone(),
-            defaults: header::Defaults::new(&options.defaults),
         })
     }
 
@@ -499,7 +500,6 @@ impl Table {
         }
         let complete = head.len() < 64 * 1024;
         let sniffed = text::sniff(&head, complete);
-        let defaults = header::Defaults::new(&options.defaults);
         if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
             let rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, true)?;
             return Ok(Table {
@@ -512,8 +512,9 @@ impl Table {
                 columns: thingpark::columns(),
                 rows: Box::new(rows),
                 options: options.clone(),
-                plan: MappingPlan::Thingpark(thingpark::Plans::new()),
-                defaults,
+                mapper: RowMapper::new(MappingPlan::Thingpark(thingpark::Plans::new(
+                    &options.defaults,
+                ))),
             });
         }
         let mut rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, false)?;
@@ -526,11 +527,13 @@ impl Table {
                 encoding: sniffed.encoding,
             },
             header_row: Some(header_row),
-            plan: MappingPlan::Header(header::Plan::new(&columns)),
+            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
+                &columns,
+                &options.defaults,
+            ))),
             columns,
             rows: Box::new(rows),
             options: options.clone(),
-            defaults,
         })
     }
 
@@ -547,24 +550,22 @@ impl Table {
     /// Applies the header mapping and the `--set` defaults to a record. A mapped column whose cell is blank (and has
     /// no default) still gives a value, with its column, so that a `missing` error can name the column.
     pub fn map(&self, record: &Record) -> MappedRow {
-        match &self.plan {
-            MappingPlan::Header(plan) => header::map_ref(plan, &self.defaults, record),
-            MappingPlan::Thingpark(plans) => {
-                let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_ref(plan, &self.defaults, record))
-            }
-        }
+        self.mapper.map(record)
     }
 
     /// [`Table::map`] for a record that is not needed afterwards: moves its cells instead of copying them.
     pub fn map_owned(&self, record: Record) -> MappedRow {
-        match &self.plan {
-            MappingPlan::Header(plan) => header::map_owned(plan, &self.defaults, record),
-            MappingPlan::Thingpark(plans) => {
-                let plan = plans.for_row(&record.cells).clone();
-                normalise_kind(header::map_owned(&plan, &self.defaults, record))
-            }
-        }
+        self.mapper.map_owned(record)
+    }
+
+    /// The mapping alone, to map rows while [`Table::records`] borrows the table.
+    pub fn mapper(&self) -> RowMapper {
+        self.mapper.clone()
+    }
+
+    /// The remaining records, in file order.
+    pub fn records(&mut self) -> impl Iterator<Item = Result<Record, InputError>> + '_ {
+        std::iter::from_fn(|| self.next_record())
     }
 }
 
@@ -578,9 +579,41 @@ fn normalise_kind(mut row: MappedRow) -> MappedRow {
     row
 }
 
-impl Iterator for Table {
-    type Item = Result<Record, InputError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_record()
+impl RowMapper {
+    fn new(plan: MappingPlan) -> RowMapper {
+        RowMapper {
+            plan: Arc::new(plan),
+        }
+    }
+}
+
+/// A table's header mapping and `--set` defaults, detached from its rows: cheap to clone (shared names), `Send`,
+/// so rows can be mapped while the table is being read (`let m = table.mapper(); for r in table.records() { … }`).
+#[derive(Clone)]
+pub struct RowMapper {
+    plan: Arc<MappingPlan>,
+}
+
+impl RowMapper {
+    /// See [`Table::map`].
+    pub fn map(&self, record: &Record) -> MappedRow {
+        match &*self.plan {
+            MappingPlan::Header(plan) => header::map_ref(plan, record),
+            MappingPlan::Thingpark(plans) => {
+                let plan = plans.for_row(&record.cells);
+                normalise_kind(header::map_ref(plan, record))
+            }
+        }
+    }
+
+    /// See [`Table::map_owned`].
+    pub fn map_owned(&self, record: Record) -> MappedRow {
+        match &*self.plan {
+            MappingPlan::Header(plan) => header::map_owned(plan, record),
+            MappingPlan::Thingpark(plans) => {
+                let plan = plans.for_row(&record.cells);
+                normalise_kind(header::map_owned(plan, record))
+            }
+        }
     }
 }

@@ -317,11 +317,44 @@ impl TextRows {
                 end_line - inner_newlines
             };
             self.last_line = end_line;
-            let cells = decode_cells(&self.record);
+            let cells = self.decode_cells();
             if cells.iter().all(Cell::is_blank) {
                 continue;
             }
             return Some(Ok(Record { row, cells }));
+        }
+    }
+
+    /// UTF-8 where the bytes are UTF-8, else Windows-1252 (per field: files mixing both exist). The whole record is
+    /// checked at once (an ASCII fast path), which is most of the cost of reading a large file otherwise.
+    fn decode_cells(&mut self) -> Vec<Cell> {
+        let bytes = std::mem::take(&mut self.record);
+        match csv::StringRecord::from_byte_record(bytes) {
+            Ok(record) => {
+                let len = record.len();
+                let cells = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, field)| {
+                        let field = if i + 1 == len {
+                            field.strip_suffix('\r').unwrap_or(field)
+                        } else {
+                            field
+                        };
+                        if field.is_empty() {
+                            Cell::Empty
+                        } else {
+                            Cell::Text(field.to_owned())
+                        }
+                    })
+                    .collect();
+                self.record = record.into_byte_record();
+                cells
+            }
+            Err(e) => {
+                self.record = e.into_byte_record();
+                decode_fields(&self.record)
+            }
         }
     }
 }
@@ -333,8 +366,8 @@ impl Iterator for TextRows {
     }
 }
 
-/// UTF-8 where the bytes are UTF-8, else Windows-1252 (per field: files mixing both exist).
-fn decode_cells(record: &csv::ByteRecord) -> Vec<Cell> {
+/// Per field: UTF-8 where the bytes are UTF-8, else Windows-1252.
+fn decode_fields(record: &csv::ByteRecord) -> Vec<Cell> {
     let len = record.len();
     let mut cells = Vec::with_capacity(len);
     for (i, field) in record.iter().enumerate() {

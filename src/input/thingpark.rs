@@ -135,13 +135,14 @@ pub(crate) struct Plans {
 }
 
 impl Plans {
-    pub(crate) fn new() -> Plans {
+    pub(crate) fn new(defaults: &[(Field, String)]) -> Plans {
         let plan = |l| {
             Plan::from_slots(
                 layout(l)
                     .iter()
                     .map(|(i, f, n)| (*i, *f, Arc::from(format!("{} ({n})", letter(*i)))))
                     .collect(),
+                defaults,
             )
         };
         Plans {

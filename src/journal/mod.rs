@@ -183,6 +183,9 @@ pub struct Outcome {
 /// WAL.
 const INSERT_CHUNK: usize = 10_000;
 
+/// Rows per read when streaming a batch.
+const PAGE: usize = 1_000;
+
 const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
      device_href, device_uid, device_eui, attempts, finished_at";
 
@@ -456,32 +459,46 @@ impl Journal {
 
     /// Rows of a batch in one state, from the index.
     pub fn count_state(&self, batch: &str, state: RowState) -> anyhow::Result<u64> {
-        let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM rows WHERE batch = ?1 AND state = ?2",
-            params![batch, state.as_str()],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
+        self.count_states(batch, &[state])
     }
 
     /// Calls `each` for the batch's rows in row order, optionally only those in `states`. Streams: never loads a
-    /// million rows at once.
+    /// million rows at once. Rows are read in pages, each its own short read, so a run's writer can checkpoint the
+    /// WAL while this walks a large batch; rows that the writer moves meanwhile are seen once at most.
     pub fn for_each_row(
         &self,
         batch: &str,
         states: Option<&[RowState]>,
         mut each: impl FnMut(RowRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1{} ORDER BY row",
-            state_filter(states)
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query([batch])?;
-        while let Some(r) = rows.next()? {
-            each(read_row(r)?)?;
+        if let Some(states) = states
+            && self.count_states(batch, states)? == 0
+        {
+            // From the index: resuming a finished million-row batch costs nothing.
+            return Ok(());
         }
-        Ok(())
+        let mut after = 0;
+        loop {
+            let page = self.rows_after(batch, states, after, PAGE)?;
+            let full = page.len() == PAGE;
+            for record in page {
+                after = record.row;
+                each(record)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Rows of a batch in any of `states`, from the index.
+    pub fn count_states(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM rows WHERE batch = ?1{}",
+            state_filter(Some(states), true)
+        );
+        let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// At most `limit` rows after row `after` (0 for the first page), in row order, optionally only those in
@@ -495,7 +512,7 @@ impl Journal {
     ) -> anyhow::Result<Vec<RowRecord>> {
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1 AND row > ?2{} ORDER BY row LIMIT ?3",
-            state_filter(states)
+            state_filter(states, false)
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![batch, after as i64, limit as i64])?;
@@ -540,11 +557,12 @@ impl Journal {
     }
 
     /// Moves one row to `state` (e.g. `sending` back to `pending` once the platform showed the request never
-    /// arrived). A final state drops the request.
+    /// arrived). `sending` counts an attempt, as the writer's does; a final state drops the request.
     pub fn set_row_state(&mut self, batch: &str, row: u64, state: RowState) -> anyhow::Result<()> {
         let at = now();
         let changed = self.conn.execute(
             "UPDATE rows SET state = ?3, updated_at = ?4, \
+             attempts = attempts + (?3 = 'sending'), \
              request = CASE WHEN ?5 THEN NULL ELSE request END, \
              finished_at = CASE WHEN ?5 THEN ?4 ELSE NULL END \
              WHERE batch = ?1 AND row = ?2",
@@ -595,12 +613,16 @@ fn apply_outcome(
     ])
 }
 
-fn state_filter(states: Option<&[RowState]>) -> String {
+/// The SQL condition for a state filter. For pages in row order the state must not drive the index choice
+/// (`+state`): walking the primary key in order beats collecting and sorting every matching row per page. For a
+/// count it should: the `(batch, state)` index answers without reading a row.
+fn state_filter(states: Option<&[RowState]>, use_index: bool) -> String {
     match states {
         None => String::new(),
         Some(states) => {
             let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-            format!(" AND state IN ({})", list.join(","))
+            let column = if use_index { "state" } else { "+state" };
+            format!(" AND {column} IN ({})", list.join(","))
         }
     }
 }

@@ -47,17 +47,21 @@ pub const VERSION: u32 = MIGRATIONS.len() as u32;
 /// Brings the schema forward to [`VERSION`]; each step commits with its new version, so a crash between steps
 /// leaves a consistent, older schema.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrateOutcome> {
-    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current > VERSION {
-        return Ok(MigrateOutcome::Newer(current));
-    }
-    for (step, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+    loop {
+        // The version is read inside a write transaction: two processes opening a new journal at once (an import
+        // and a `status` beside it) must not both run the same step.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > VERSION {
+            return Ok(MigrateOutcome::Newer(current));
+        }
+        let Some(sql) = MIGRATIONS.get(current as usize) else {
+            return Ok(MigrateOutcome::AtVersion);
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", step as u32 + 1)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
     }
-    Ok(MigrateOutcome::AtVersion)
 }
 
 #[derive(Debug, PartialEq, Eq)]

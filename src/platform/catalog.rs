@@ -456,11 +456,7 @@ fn one<'a, E: Entry>(
             errors.push(reference(
                 field,
                 r,
-                format!(
-                    "{} {value:?} matches no {}{hint}",
-                    column_label(r, field),
-                    E::WHAT
-                ),
+                format!("{field} {value:?} matches no {}{hint}", E::WHAT),
             ));
             None
         }
@@ -473,8 +469,7 @@ fn one<'a, E: Entry>(
                 field,
                 r,
                 format!(
-                    "{} {value:?} matches {} {}s: {}; give the ID instead",
-                    column_label(r, field),
+                    "{field} {value:?} matches {} {}s: {}; give the ID instead",
                     several.len(),
                     E::WHAT,
                     listed.join(", ")
@@ -490,13 +485,8 @@ fn single<T>(mut it: impl Iterator<Item = T>) -> Option<T> {
     it.next().is_none().then_some(first)
 }
 
-fn column_label(r: &RefValue, field: &str) -> String {
-    if r.column.is_empty() {
-        field.to_string()
-    } else {
-        r.column.clone()
-    }
-}
+/// How alike (Jaro-Winkler) a value and an ID or name must be for the name to be suggested.
+const SUGGESTION_THRESHOLD: f64 = 0.8;
 
 /// Up to three entries whose ID or name is close to `value`, best first.
 fn suggestions<E: Entry>(entries: &[E], value: &str) -> String {
@@ -514,7 +504,7 @@ fn suggestions<E: Entry>(entries: &[E], value: &str) -> String {
             } else {
                 format!("{:?} ({})", e.name(), e.id())
             };
-            (score >= 0.7).then_some((score, label))
+            (score >= SUGGESTION_THRESHOLD).then_some((score, label))
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));

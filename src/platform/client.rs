@@ -25,6 +25,8 @@ const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 const READ_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
+/// A bound on a catalogue listing, against a platform that always says `more`.
+const MAX_CATALOG_PAGES: u32 = 10_000;
 
 /// The ThingPark REST client. Cheap to clone; every REST call waits on the shared [`Pacing`].
 #[derive(Clone)]
@@ -231,6 +233,51 @@ impl Client {
         Ok(self.call(Method::POST, url, Some(body)).await?.body)
     }
 
+    /// Every connection (`appServers`, all pages).
+    pub async fn connections(&self) -> Result<Vec<super::Connection>, ApiError> {
+        let briefs = self.all_pages("/appServers", &[]).await?;
+        Ok(Catalog::from_briefs([], &briefs, [], []).connections)
+    }
+
+    /// `POST /appServers` (a Basic HTTPS connection), one attempt: the created connection's JSON.
+    pub async fn create_app_server(&self, body: &Value) -> Result<Value, ApiError> {
+        Ok(self.post_json("/appServers", body).await?.0)
+    }
+
+    /// `POST` DX Core `/connections` (a ThingPark X IoT Flow connection), one attempt: the created connection,
+    /// whose `id` is the `tpxIotFlow.connectionId` of its `appServers` entry.
+    pub async fn create_iot_flow_connection(&self, body: &Value) -> Result<Value, ApiError> {
+        self.dx_post_json("/connections", body).await
+    }
+
+    /// A device's traffic history, `GET /devices/e<EUI>/frames/aggregated?duration=P<days>D&step=P1D&timezone=…`:
+    /// the `briefs`, one per day. `None` when the platform does not know the device.
+    pub async fn frames_aggregated(
+        &self,
+        eui: &str,
+        days: u32,
+        timezone: &str,
+    ) -> Result<Option<Vec<Value>>, ApiError> {
+        let mut url = self.api_url(&format!(
+            "/devices/e{}/frames/aggregated",
+            eui.to_ascii_uppercase()
+        ));
+        url.query_pairs_mut()
+            .append_pair("duration", &format!("P{days}D"))
+            .append_pair("step", "P1D")
+            .append_pair("timezone", timezone);
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => Ok(Some(briefs(&answer.body).to_vec())),
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every device alarm (`GET /devices/alarms?sort=alarmUid,asc`, all cursor pages).
+    pub async fn device_alarms(&self) -> Result<Vec<Value>, ApiError> {
+        self.list_all_by_cursor("/devices/alarms", "alarmUid").await
+    }
+
     /// Every brief of a cursor-paginated listing sorted by `sort_field` (`/devices/alarms`, `alarmUid`).
     pub async fn list_all_by_cursor(
         &self,
@@ -259,17 +306,31 @@ impl Client {
         }
     }
 
-    /// Every brief of an index-paginated listing (`pageIndex` 1, 2, … while `more`).
+    /// Every brief of an index-paginated listing. The first page is asked for without `pageIndex`, then
+    /// `pageIndex` 1, 2, … while `more`: the notes and the simulator count pages from 0, the OpenAPI file from 1.
+    /// Asking this way and dropping repeated briefs is right under both, at the cost of one page read twice when
+    /// pages count from 1.
     async fn all_pages(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
-        let mut all = Vec::new();
-        for page in 1u32.. {
+        let mut all: Vec<Value> = Vec::new();
+        for page in 0..MAX_CATALOG_PAGES {
             let mut url = self.api_url(path);
-            url.query_pairs_mut()
-                .extend_pairs(query)
-                .append_pair("pageIndex", &page.to_string());
+            {
+                let mut pairs = url.query_pairs_mut();
+                pairs.extend_pairs(query);
+                if page > 0 {
+                    pairs.append_pair("pageIndex", &page.to_string());
+                }
+            }
+            if url.query() == Some("") {
+                url.set_query(None);
+            }
             let body = self.call_with_retry(Method::GET, url, None).await?.body;
             let briefs = briefs(&body);
-            all.extend(briefs.iter().cloned());
+            for brief in briefs {
+                if !all.contains(brief) {
+                    all.push(brief.clone());
+                }
+            }
             let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
             // An empty page that claims more would loop forever.
             if !more || briefs.is_empty() {
@@ -359,12 +420,25 @@ impl Client {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                let pause = self.inner.pacing.slow_down(retry_after);
+                tracing::info!(
+                    status = status.as_u16(),
+                    ?pause,
+                    "platform asks to slow down"
+                );
+            } else {
+                // Any other answer, an error included, shows the platform is keeping up.
+                self.inner.pacing.succeeded();
+            }
             let bytes = response
                 .bytes()
                 .await
                 .map_err(|e| transport_error(&e, &url))?;
             if status.is_success() {
-                self.inner.pacing.succeeded();
                 let body = if bytes.is_empty() {
                     Value::Null
                 } else {
@@ -376,17 +450,6 @@ impl Client {
                     })?
                 };
                 return Ok(Answer { body, location });
-            }
-            if matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            ) {
-                let pause = self.inner.pacing.slow_down(retry_after);
-                tracing::info!(
-                    status = status.as_u16(),
-                    ?pause,
-                    "platform asks to slow down"
-                );
             }
             return Err(status_error(status, &bytes, retry_after));
         }
@@ -431,7 +494,7 @@ impl Client {
             .map_err(
                 |e| match transport_error(&e, reqwest::Url::parse(url).ok().as_ref()) {
                     ApiError::Transport { message, .. } => ApiError::Transport {
-                        message: format!("cannot reach the token endpoint: {message}"),
+                        message: format!("token endpoint {message}"),
                         maybe_sent: false,
                     },
                     other => other,
@@ -554,7 +617,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     let mut source = err.source();
     while let Some(e) = source {
         let text = e.to_string();
-        if !parts.contains(&text) {
+        // hyper's "client error (Connect)" says nothing its sources do not say better.
+        if !parts.contains(&text) && !text.starts_with("client error (") {
             parts.push(text);
         }
         source = e.source();

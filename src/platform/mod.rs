@@ -23,7 +23,38 @@ pub use existing::{LIST_PAGE_SIZE, find_existing};
 pub use pacing::Pacing;
 pub use request::{CreateRequest, HandlingMode, build_request};
 
+use crate::error::PlatformUnavailable;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Requests per second of commands that have no `--rate` (`plan`, `catalog`): what public scripts hold to.
+pub const DEFAULT_RATE: f64 = 10.0;
+
+/// Builds the client and gets a first token, so that an unreachable platform or refused credentials stop a command
+/// before any work: both are [`PlatformUnavailable`] (exit 3) with one clear line.
+pub async fn connect(
+    config: ClientConfig,
+    pacing: Arc<Pacing>,
+) -> Result<Client, PlatformUnavailable> {
+    let url = config.url.clone();
+    let client = Client::new(config, pacing).map_err(|e| unavailable(&url, &e))?;
+    client
+        .authenticate()
+        .await
+        .map_err(|e| unavailable(&url, &e))?;
+    Ok(client)
+}
+
+/// One line saying whether the platform at `url` could not be reached, refused the credentials or failed.
+pub fn unavailable(url: &str, err: &ApiError) -> PlatformUnavailable {
+    PlatformUnavailable(match err {
+        ApiError::Auth(message) => format!("{url}: {message}"),
+        ApiError::Transport { message, .. } => {
+            format!("cannot reach the platform at {url}: {message}")
+        }
+        ApiError::Status { .. } => format!("the platform at {url} failed: {err}"),
+    })
+}
 
 /// A failed call. Messages never contain a secret or key material.
 #[derive(Debug, Clone, thiserror::Error)]

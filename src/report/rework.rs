@@ -14,7 +14,6 @@ use crate::error::UsageError;
 use crate::input::{Cell, Column, InputOptions, SourceFormat, Table, TextEncoding};
 use crate::journal::{BatchInfo, Journal, RowState};
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -135,7 +134,7 @@ fn check_output_extension(format: &SourceFormat, output: &Path) -> anyhow::Resul
 
 /// The rows are found by their row numbers in the input: a file that moved or changed would give wrong rows.
 fn check_unchanged(batch: &BatchInfo, input: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::open(input).map_err(|err| {
+    let digest = crate::input::sha256_file(input).map_err(|err| {
         UsageError(format!(
             "{}: cannot read the input file of batch {} ({err}); rework re-reads it — restore it, or use \
              `tpbulk report` for the rows' errors",
@@ -143,7 +142,6 @@ fn check_unchanged(batch: &BatchInfo, input: &Path) -> anyhow::Result<()> {
             batch.id
         ))
     })?;
-    let digest = sha256_of(file).with_context(|| format!("{}: cannot read", input.display()))?;
     if !digest.eq_ignore_ascii_case(&batch.input_sha256) {
         return Err(UsageError(format!(
             "{}: the file changed since batch {} imported it (sha256 {} then, {} now); rework needs the \
@@ -160,24 +158,6 @@ fn check_unchanged(batch: &BatchInfo, input: &Path) -> anyhow::Result<()> {
 
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
-}
-
-/// Lower-case hex sha256 of a whole stream.
-pub fn sha256_of(mut reader: impl std::io::Read) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 trait ReworkSink {
@@ -203,8 +183,7 @@ impl CsvSink {
         encoding: TextEncoding,
         positional: bool,
     ) -> anyhow::Result<CsvSink> {
-        let file = std::fs::File::create(path)
-            .with_context(|| format!("{}: cannot create the rework file", path.display()))?;
+        let file = create_private(path)?;
         let mut out = std::io::BufWriter::new(file);
         match encoding {
             TextEncoding::Utf8Bom => out.write_all("\u{feff}".as_bytes())?,
@@ -403,7 +382,22 @@ impl ReworkSink for XlsxSink {
         if let Some(err) = self.failed.take() {
             return Err(err.into());
         }
-        self.workbook.save(output)?;
+        let file = create_private(output)?;
+        self.workbook.save_to_writer(file)?;
         Ok(())
     }
+}
+
+/// The rework file carries the input's key material again (it must import as it is): only its owner may read it.
+fn create_private(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("{}: cannot create the rework file", path.display()))
 }

@@ -524,8 +524,34 @@ async fn create_app_server(
     Ok(response)
 }
 
-/// `POST` DX Core connections: an IoT Flow connection, which then also appears in `appServers` as `KAFKA`.
 async fn create_connection(
+    sim: Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    create_connection_inner(sim, headers, body)
+        .await
+        .map_err(ApiError::dx)
+}
+
+async fn list_connections(sim: Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    list_connections_inner(sim, headers)
+        .await
+        .map_err(ApiError::dx)
+}
+
+async fn get_connection(
+    sim: Shared,
+    headers: HeaderMap,
+    id: Path<String>,
+) -> Result<Response, ApiError> {
+    get_connection_inner(sim, headers, id)
+        .await
+        .map_err(ApiError::dx)
+}
+
+/// `POST` DX Core connections: an IoT Flow connection, which then also appears in `appServers` as `KAFKA`.
+async fn create_connection_inner(
     State(sim): Shared,
     headers: HeaderMap,
     body: Bytes,
@@ -553,13 +579,16 @@ async fn create_connection(
     Ok(response)
 }
 
-async fn list_connections(State(sim): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_connections_inner(
+    State(sim): Shared,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admit(&sim, &headers).await?;
     let list = sim.lock().connections.clone();
     Ok(axum::Json(list).into_response())
 }
 
-async fn get_connection(
+async fn get_connection_inner(
     State(sim): Shared,
     headers: HeaderMap,
     Path(id): Path<String>,

@@ -121,19 +121,13 @@ impl Catalog {
         })
     }
 
-    /// True for a LoRaWAN 1.1 model (`macMajorVersion` 1 or `macMinorVersion` 10 and above, as the platform numbers
-    /// 1.1 models).
+    /// True for a LoRaWAN 1.1 model: `macMinorVersion` 10 or more (the platform numbers every 1.x with
+    /// `macMajorVersion` 0).
     pub fn model_is_lorawan_1_1(&self, id: &str) -> bool {
         self.device_profiles.get(id).is_some_and(|m| {
-            let major = m
-                .get("macMajorVersion")
+            m.get("macMinorVersion")
                 .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let minor = m
-                .get("macMinorVersion")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            major >= 1 || minor >= 10
+                .is_some_and(|minor| minor >= 10)
         })
     }
 

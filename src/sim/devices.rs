@@ -281,6 +281,15 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
             Some(id.to_owned())
         }
     };
+    let imsi = match opt_str(obj, "imsi")? {
+        None => None,
+        Some(imsi) if (6..=15).contains(&imsi.len()) && all_digits(imsi) => Some(imsi.to_owned()),
+        Some(imsi) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid imsi: {imsi} (6 to 15 digits)"
+            )));
+        }
+    };
     if imei.is_none() && sim.is_none() {
         return Err(ApiError::bad_request(
             "A cellular device needs enforcedIMEI or sim.ID",
@@ -297,6 +306,9 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
     }
     if let Some(sim) = &sim {
         view.insert("sim".into(), json!({ "ID": sim, "type": "SINGLE_IMSI" }));
+    }
+    if let Some(imsi) = imsi {
+        view.insert("imsi".into(), imsi.into());
     }
     if let Some(context) = &context {
         view.insert("networkContext".into(), json!({ "ID": context }));

@@ -148,6 +148,8 @@ pub struct ApiError {
     pub code: u32,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// The DX APIs add an `errorId` to their error bodies.
+    pub error_id: Option<String>,
 }
 
 impl ApiError {
@@ -157,6 +159,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            error_id: None,
         }
     }
 
@@ -167,12 +170,21 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, 404, message)
     }
+
+    /// The same error as a DX API answers it, with an `errorId`.
+    pub fn dx(mut self) -> ApiError {
+        self.error_id = Some(format!("{:016x}", rand::random::<u64>()));
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        if let Some(id) = self.error_id {
+            body["errorId"] = Value::from(id);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response

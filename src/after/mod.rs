@@ -1,0 +1,155 @@
+//! After the batch: which journalled devices a command looks at ([`targets`]) and the four commands built on them —
+//! [`verify`] (are they all on the platform), [`health`] (traffic and alarms), [`rollback`] (delete what a batch
+//! created, resumably) and [`connection`] (list and add connections).
+//!
+//! Everything here reads the journal through its public API; the only thing written beside it is rollback's own
+//! table (see [`rollback`]). Platform calls go through [`crate::platform::Client`] and so through its shared pacing.
+
+pub mod connection;
+pub mod health;
+pub mod rollback;
+pub mod verify;
+
+use crate::device::Kind;
+use crate::journal::{Journal, RowRecord, RowState};
+use crate::platform::{Client, ClientConfig, Pacing};
+use std::sync::Arc;
+
+/// A device of a batch that the platform should have: a row that ended `created` or `exists`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub row: u64,
+    pub kind: Option<Kind>,
+    /// The row's identifier as the file gave it (DevEUI, IMEI or SIM).
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub state: RowState,
+    /// The EUI the platform knows the device by: journalled at creation (cellular devices get theirs from the
+    /// platform), else the DevEUI of a LoRaWAN row.
+    pub eui: Option<String>,
+    /// The platform's device uid (the last segment of its `href`), when journalled.
+    pub uid: Option<String>,
+}
+
+impl Target {
+    pub fn from_record(record: &RowRecord) -> Target {
+        let lorawan_id = match record.kind {
+            Some(Kind::Otaa | Kind::Abp | Kind::Multicast) => record.id.clone(),
+            _ => None,
+        };
+        Target {
+            row: record.row,
+            kind: record.kind,
+            id: record.id.clone(),
+            name: record.name.clone(),
+            state: record.state,
+            eui: record
+                .device_eui
+                .clone()
+                .or(lorawan_id)
+                .map(|e| e.to_ascii_uppercase()),
+            uid: record.device_uid.clone(),
+        }
+    }
+
+    /// How a person finds the row: its identifier, else the platform EUI, else its row number.
+    pub fn label(&self) -> String {
+        self.id
+            .clone()
+            .or_else(|| self.eui.clone())
+            .unwrap_or_else(|| format!("row {}", self.row))
+    }
+}
+
+/// The rows of `batch` in `states`, in row order.
+pub fn rows_in(
+    journal: &Journal,
+    batch: &str,
+    states: &[RowState],
+) -> anyhow::Result<Vec<RowRecord>> {
+    let mut rows = Vec::new();
+    journal.for_each_row(batch, Some(states), |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// The devices of `batch` the platform should have (`created` and `exists` rows).
+pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<Vec<Target>> {
+    Ok(
+        rows_in(journal, batch, &[RowState::Created, RowState::Exists])?
+            .iter()
+            .map(Target::from_record)
+            .collect(),
+    )
+}
+
+/// A client with a first token, or [`crate::error::PlatformUnavailable`] (exit 3). `rate` 0 means unlimited.
+pub async fn connect(config: ClientConfig, rate: f64) -> anyhow::Result<Client> {
+    let pacing: Arc<Pacing> = Pacing::new((rate > 0.0).then_some(rate));
+    Ok(crate::platform::connect(config, pacing).await?)
+}
+
+/// `--rate` and `--concurrency` checked before any I/O.
+pub fn check_engine(rate: f64, concurrency: usize) -> Result<(), crate::error::UsageError> {
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(crate::error::UsageError(format!(
+            "--rate {rate}: expected a number of requests per second, 0 for unlimited"
+        )));
+    }
+    if concurrency == 0 || concurrency > 1024 {
+        return Err(crate::error::UsageError(format!(
+            "--concurrency {concurrency}: expected 1 to 1024"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: Kind, id: &str, device_eui: Option<&str>) -> RowRecord {
+        RowRecord {
+            row: 2,
+            kind: Some(kind),
+            id: Some(id.into()),
+            name: None,
+            state: RowState::Created,
+            request: None,
+            errors: Vec::new(),
+            http_status: None,
+            error_code: None,
+            message: None,
+            device_href: None,
+            device_uid: Some("7".into()),
+            device_eui: device_eui.map(str::to_string),
+            attempts: 1,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn cellular_targets_use_the_eui_the_platform_assigned() {
+        let t = Target::from_record(&record(
+            Kind::Cellular,
+            "123456789012347",
+            Some("f03d290000000001"),
+        ));
+        assert_eq!(t.eui.as_deref(), Some("F03D290000000001"));
+        let t = Target::from_record(&record(Kind::Cellular, "123456789012347", None));
+        assert_eq!(t.eui, None);
+        assert_eq!(t.label(), "123456789012347");
+        let t = Target::from_record(&record(Kind::Otaa, "70b3d5e756000999", None));
+        assert_eq!(t.eui.as_deref(), Some("70B3D5E756000999"));
+    }
+
+    #[test]
+    fn engine_options_are_checked() {
+        assert!(check_engine(0.0, 8).is_ok());
+        assert!(check_engine(-1.0, 8).is_err());
+        assert!(check_engine(f64::NAN, 8).is_err());
+        assert!(check_engine(10.0, 0).is_err());
+    }
+}

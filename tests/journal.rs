@@ -105,6 +105,19 @@ fn the_journal_and_its_wal_are_private() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn a_journal_file_that_others_could_read_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tpbulk.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Journal::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
 #[test]
 fn reopening_keeps_batches_and_rows() {
     let dir = tempfile::tempdir().unwrap();

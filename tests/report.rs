@@ -636,3 +636,26 @@ fn status_of_a_killed_run_says_interrupted_and_how_to_resume() {
         "{text}"
     );
 }
+
+#[test]
+fn neither_report_nor_rework_overwrites_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = shipment_csv(dir.path());
+    let journal_path = dir.path().join("j.db");
+    journal_for(&input, &journal_path);
+    let before = std::fs::read(&input).unwrap();
+    let j = journal_path.to_str().unwrap();
+    // Reached through another spelling of the same path.
+    let same = dir.path().join(".").join("shipment.csv");
+    for command in ["rework", "report"] {
+        let out = tpbulk(&[command, "--journal", j, "-o", same.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("that is the input file"), "{err}");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            before,
+            "{command} kept the input"
+        );
+    }
+}

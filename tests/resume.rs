@@ -21,8 +21,8 @@ fn wait_for_progress(
         if let Ok(Some(_)) = child.try_wait() {
             return batch.map(str::to_string);
         }
-        if env.journal_path().exists() {
-            let journal = env.journal();
+        // The child may still be creating the journal: a failed open is retried.
+        if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path()) {
             let latest = match batch {
                 Some(b) => journal.batch(b).ok().flatten(),
                 None => journal.latest_batch(false).ok().flatten(),
@@ -71,6 +71,10 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
+    assert!(
+        env.counts(&batch).pending > 0,
+        "the kill came after the batch ended: nothing was tested"
+    );
     for _ in 0..3 {
         let mut child = env.spawn(&["resume", &batch, "--quiet"]);
         wait_for_progress(&env, &mut child, Some(&batch));

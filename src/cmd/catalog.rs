@@ -10,7 +10,7 @@ pub struct Args {
     /// What to list (default: everything).
     #[arg(value_enum)]
     pub what: Option<What>,
-    /// Only this connectivity (models and plans).
+    /// Only this connectivity (models, plans; contexts are cellular only).
     #[arg(long, value_enum)]
     pub connectivity: Option<Connectivity>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -95,7 +95,7 @@ fn section_name(what: What) -> &'static str {
     }
 }
 
-/// Keeps the models and plans of one connectivity, when asked.
+/// Keeps what belongs to one connectivity, when asked.
 fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
     if let Some(c) = connectivity {
         let wanted = match c {
@@ -104,6 +104,10 @@ fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
         };
         catalog.models.retain(|m| m.connectivity == Some(wanted));
         catalog.plans.retain(|p| p.connectivity == Some(wanted));
+        // Network contexts exist for cellular devices only.
+        if wanted == platform::Connectivity::Lorawan {
+            catalog.contexts.clear();
+        }
     }
     catalog
 }

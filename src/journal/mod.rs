@@ -282,7 +282,7 @@ impl Journal {
                 .into());
             }
         }
-        restrict_sidecars(path);
+        restrict_permissions(path);
         Ok(Journal {
             conn,
             path: path.to_path_buf(),
@@ -777,19 +777,20 @@ fn create_private(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SQLite gives `-wal` and `-shm` the main file's permissions; this is belt and braces for files left by an
-/// older or foreign writer.
-fn restrict_sidecars(path: &Path) {
+/// SQLite gives `-wal` and `-shm` the main file's permissions; a journal file that already existed (created by
+/// hand, or copied) keeps its own. Both are tightened to 0600 when group or others could read them.
+fn restrict_permissions(path: &Path) {
     #[cfg(unix)]
-    for suffix in ["-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm"] {
         use std::os::unix::fs::PermissionsExt;
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = PathBuf::from(side);
-        if let Ok(meta) = std::fs::metadata(&side)
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if let Ok(meta) = std::fs::metadata(&file)
             && meta.permissions().mode() & 0o077 != 0
         {
-            let _ = std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600));
+            // Not ours to change (another user's file): reading it is still allowed.
+            let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
         }
     }
 }

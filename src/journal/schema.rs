@@ -49,6 +49,12 @@ pub const VERSION: u32 = MIGRATIONS.len() as u32;
 /// Brings the schema forward to [`VERSION`]; each step commits with its new version, so a crash between steps
 /// leaves a consistent, older schema.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrateOutcome> {
+    // Up to date is the common case, and read commands beside a running import should not queue for the write
+    // lock just to learn that.
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == VERSION {
+        return Ok(MigrateOutcome::AtVersion);
+    }
     loop {
         // The version is read inside a write transaction: two processes opening a new journal at once (an import
         // and a `status` beside it) must not both run the same step.

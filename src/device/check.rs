@@ -55,6 +55,9 @@ type IdMap<K> = HashMap<K, u32, BuildHasherDefault<IdHasher>>;
 struct Seen {
     eui: IdMap<u64>,
     imei: IdMap<u64>,
+    /// ICCIDs of the `89` telecom range, which is nearly all of them, fit in 64 bits once the `89` is dropped.
+    iccid: IdMap<u64>,
+    /// EIDs and any other SIM identifier.
     sim: IdMap<u128>,
 }
 
@@ -512,7 +515,10 @@ impl Checker {
             );
         }
         if let Some(sim) = &sim
-            && let Some(first) = first_seen(&mut self.seen.sim, sim.to_u128(), row)
+            && let Some(first) = match sim.telecom_iccid_u64() {
+                Some(key) => first_seen(&mut self.seen.iccid, key, row),
+                None => first_seen(&mut self.seen.sim, sim.to_u128(), row),
+            }
         {
             let field = [Field::Sim, Field::Iccid, Field::Eid]
                 .into_iter()
@@ -756,9 +762,12 @@ mod tests {
 
         let mut eid = base.to_vec();
         eid.push((Field::Sim, t("89049032123451234512345678901235")));
-        let v = Checker::new(None).check(&row(5, &eid));
+        let mut checker = Checker::new(None);
+        let v = checker.check(&row(5, &eid));
         assert_eq!(v.id.as_deref(), Some("89049032123451234512345678901235"));
         assert!(v.result.is_ok());
+        let v = checker.check(&row(6, &eid));
+        assert_eq!(codes(&v), vec![("sim".into(), ErrorCode::Duplicate)]);
     }
 
     #[test]

@@ -290,6 +290,19 @@ impl SimId {
         }
     }
 
+    /// An ICCID of the telecom range (`89…`) as a 64-bit number: the 17 or 18 digits after `89`, with bit 63
+    /// telling a 20-digit ICCID from a 19-digit one. `None` for an EID or any other ICCID.
+    pub fn telecom_iccid_u64(&self) -> Option<u64> {
+        match self {
+            SimId::Iccid(iccid) => {
+                let rest = iccid.as_str().strip_prefix("89")?;
+                let n: u64 = rest.parse().ok()?;
+                Some(n | (u64::from(rest.len() == 18) << 63))
+            }
+            SimId::Eid(_) => None,
+        }
+    }
+
     /// The identifier as a number tagged with its length, so that `0…` and `…` never collide.
     pub fn to_u128(&self) -> u128 {
         let s = self.as_str();
@@ -375,6 +388,19 @@ mod tests {
             SimId::parse("1234567890").unwrap_err().code,
             ErrorCode::Length
         );
+    }
+
+    #[test]
+    fn sim_numbers_tell_lengths_apart() {
+        let long = SimId::parse("89208013535718672291").unwrap();
+        let short = SimId::parse("8902080135357186721").unwrap();
+        assert_ne!(long.telecom_iccid_u64(), short.telecom_iccid_u64());
+        assert!(long.telecom_iccid_u64().is_some());
+        let other = SimId::parse("1234567890123456785").unwrap();
+        assert_eq!(other.telecom_iccid_u64(), None);
+        let eid = SimId::parse("89049032123451234512345678901235").unwrap();
+        assert_eq!(eid.telecom_iccid_u64(), None);
+        assert_ne!(eid.to_u128(), long.to_u128());
     }
 
     #[test]

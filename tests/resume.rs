@@ -21,8 +21,8 @@ fn wait_for_progress(
         if let Ok(Some(_)) = child.try_wait() {
             return batch.map(str::to_string);
         }
-        if env.journal_path().exists() {
-            let journal = env.journal();
+        // The child may still be creating the journal: a failed open is retried.
+        if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path()) {
             let latest = match batch {
                 Some(b) => journal.batch(b).ok().flatten(),
                 None => journal.latest_batch(false).ok().flatten(),
@@ -71,6 +71,10 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
+    assert!(
+        env.counts(&batch).pending > 0,
+        "the kill came after the batch ended: nothing was tested"
+    );
     for _ in 0..3 {
         let mut child = env.spawn(&["resume", &batch, "--quiet"]);
         wait_for_progress(&env, &mut child, Some(&batch));
@@ -163,4 +167,99 @@ fn resume_without_an_unfinished_batch_is_a_usage_error() {
     let run = env.run(&["resume"]);
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("no unfinished batch"));
+}
+
+/// A batch journalled as `import` leaves it, with requests the platform will refuse from row 3 on (as when a model
+/// is withdrawn between the import and its resume).
+fn batch_with_refused_rows(env: &Env, rows: u64) -> String {
+    use tpbulk::device::Kind;
+    use tpbulk::input::{SourceFormat, TextEncoding};
+    use tpbulk::journal::{Journal, NewBatch, NewRow};
+    use tpbulk::platform::{CreateRequest, HandlingMode};
+    let mut journal = Journal::open(&env.journal_path()).unwrap();
+    let batch = journal
+        .create_batch(&NewBatch {
+            name: Some("withdrawn model".into()),
+            input_path: "ship.csv".into(),
+            input_sha256: "0".into(),
+            format: SourceFormat::Csv {
+                delimiter: b',',
+                encoding: TextEncoding::Utf8,
+            },
+            columns: Vec::new(),
+            options: serde_json::json!({
+                "rate": null, "concurrency": 1, "max_errors": 2, "prepared": true,
+                "url": env.sim.url(), "client_id": "tpbulk-sim",
+            }),
+        })
+        .unwrap();
+    let new_rows = (2..2 + rows).map(|row| {
+        let model = if row == 2 { MODEL } else { "ACME/Withdrawn_EU" };
+        let request = CreateRequest {
+            kind: Kind::Otaa,
+            mode: Some(HandlingMode::Basic),
+            body: serde_json::json!({
+                "connectivity": "LORAWAN",
+                "activation": "OTAA",
+                "EUI": eui(row),
+                "model": {"ID": model},
+                "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
+                "appServers": [{"ID": CONNECTION}],
+                "appKey": app_key(row),
+            }),
+        };
+        NewRow {
+            row,
+            kind: Some(Kind::Otaa),
+            id: Some(eui(row)),
+            name: None,
+            state: RowState::Pending,
+            request: Some(serde_json::to_string(&request).unwrap()),
+            errors: Vec::new(),
+            device_href: None,
+            device_eui: None,
+        }
+    });
+    journal.insert_rows(&batch, new_rows).unwrap();
+    journal
+        .set_batch_state(&batch, tpbulk::journal::BatchState::Interrupted)
+        .unwrap();
+    batch
+}
+
+#[test]
+fn a_refusal_is_final_with_its_code_and_message_and_max_errors_stops_the_batch() {
+    let env = Env::new(SimConfig::default());
+    let batch = batch_with_refused_rows(&env, 6);
+    let run = Run(env
+        .command(&["resume", &batch])
+        .env_remove("THINGPARK_URL")
+        .output()
+        .unwrap());
+    // The batch's own options: its URL, one request at a time, and --max-errors 2.
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(run.stderr().contains(&format!("tpbulk resume {batch}")));
+    let rows = env.rows(&batch);
+    assert_eq!(rows[0].state, RowState::Created);
+    for refused in &rows[1..3] {
+        assert_eq!(refused.state, RowState::Failed);
+        assert_eq!(refused.http_status, Some(400));
+        // The simulator's code for an unknown model, as the platform answers it.
+        assert_eq!(refused.error_code.as_deref(), Some("222"));
+        assert!(
+            refused
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("ACME/Withdrawn_EU")),
+            "{:?}",
+            refused.message
+        );
+        assert_eq!(refused.attempts, 1, "a 4xx is not retried");
+        assert!(refused.request.is_none());
+    }
+    assert!(rows[3..].iter().all(|r| r.state == RowState::Pending));
+    assert_eq!(
+        env.journal().batch(&batch).unwrap().unwrap().state,
+        tpbulk::journal::BatchState::Interrupted
+    );
 }

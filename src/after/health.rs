@@ -221,11 +221,22 @@ pub async fn collect(
     targets: &[Target],
     options: HealthOptions,
 ) -> Result<HealthReport, ApiError> {
+    collect_with_progress(client, targets, options, &indicatif::ProgressBar::hidden()).await
+}
+
+/// [`collect`], stepping `progress` once per device read.
+pub async fn collect_with_progress(
+    client: &Client,
+    targets: &[Target],
+    options: HealthOptions,
+    progress: &indicatif::ProgressBar,
+) -> Result<HealthReport, ApiError> {
     let alarms = open_alarms(client, options.alarm_page_size).await?;
     let days = options.days;
     let traffic_of = |target: &Target| {
         let eui = target.eui.clone();
         async move {
+            let _step = Step(progress);
             let Some(eui) = eui else {
                 return Ok(None);
             };
@@ -285,6 +296,15 @@ pub async fn collect(
             })
             .collect(),
     })
+}
+
+/// Steps a progress bar when a device's read ends, whichever way it ends.
+struct Step<'a>(&'a indicatif::ProgressBar);
+
+impl Drop for Step<'_> {
+    fn drop(&mut self) {
+        self.0.inc(1);
+    }
 }
 
 /// Bars of eighths: a day's uplinks against the busiest day's.

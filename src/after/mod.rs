@@ -75,20 +75,45 @@ pub fn rows_in(
     Ok(rows)
 }
 
-/// The devices of `batch` the platform should have (`created` and `exists` rows).
-pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<Vec<Target>> {
-    Ok(
-        rows_in(journal, batch, &[RowState::Created, RowState::Exists])?
-            .iter()
-            .map(Target::from_record)
-            .collect(),
-    )
+/// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted.
+/// Also returns how many were left out that way.
+pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
+    let rolled_back = rollback::rolled_back(journal.path(), batch)?;
+    let all = rows_in(journal, batch, &[RowState::Created, RowState::Exists])?;
+    let total = all.len();
+    let kept: Vec<Target> = all
+        .iter()
+        .filter(|r| !rolled_back.contains(&r.row))
+        .map(Target::from_record)
+        .collect();
+    let left_out = total - kept.len();
+    Ok((kept, left_out))
 }
 
 /// A client with a first token, or [`crate::error::PlatformUnavailable`] (exit 3). `rate` 0 means unlimited.
 pub async fn connect(config: ClientConfig, rate: f64) -> anyhow::Result<Client> {
     let pacing: Arc<Pacing> = Pacing::new((rate > 0.0).then_some(rate));
     Ok(crate::platform::connect(config, pacing).await?)
+}
+
+/// A bar of `total` steps on a terminal's stderr; hidden with `--quiet`, when stderr is not a terminal, or for
+/// nothing to do.
+pub fn progress_bar(total: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || total == 0 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    let template =
+        format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{per_sec:.green}} ETA {{eta}}");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// `--rate` and `--concurrency` checked before any I/O.

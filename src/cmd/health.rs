@@ -45,14 +45,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
-    let targets = after::targets(&journal, &batch.id)?;
+    let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
     let rate = args.engine.rate;
+    let quiet = global.quiet;
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, rate).await?;
-        health::collect(&client, &targets, options)
-            .await
-            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+        let bar = after::progress_bar(targets.len(), "devices", quiet);
+        let report = health::collect_with_progress(&client, &targets, options, &bar).await;
+        bar.finish_and_clear();
+        report.map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let missing = report.summary().missing;
     if missing > 0 && !global.quiet {

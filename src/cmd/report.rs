@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs};
 use crate::error::Exit;
 use crate::journal::Journal;
-use crate::report::{ReportFormat, write_report};
+use crate::report::{ReportFormat, refuse_overwriting_input, write_report};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +44,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
+    refuse_overwriting_input(&batch, &args.output)?;
     let rows = write_report(&journal, &batch.id, &args.output, format)?;
     if !global.quiet {
         eprintln!(

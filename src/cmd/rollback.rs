@@ -3,7 +3,7 @@
 use crate::after::{self, rollback};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::{Exit, UsageError};
-use crate::journal::Journal;
+use crate::journal::{BatchState, Journal};
 use crate::platform::ClientConfig;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -45,6 +45,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         args.yes,
         global.quiet,
     );
+    if batch.state == BatchState::Running && !quiet {
+        eprintln!(
+            "tpbulk: batch {} is marked running; if an import of it is still going, stop it first",
+            batch.id
+        );
+    }
     crate::engine::block_on(|cancel| async move {
         let client = after::connect(config, rate).await?;
         let settled = rollback::settle_sending(&client, &mut journal, &batch.id, started).await?;
@@ -68,6 +74,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             eprintln!("tpbulk: rollback cancelled; nothing deleted");
             return Ok(Exit::Success);
         }
+        let bar = after::progress_bar(plan.to_delete.len(), "deleted", quiet);
         let result = rollback::delete_all(
             &client,
             &deletions,
@@ -75,8 +82,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             plan.to_delete,
             concurrency,
             &cancel,
+            &bar,
         )
-        .await?;
+        .await;
+        bar.finish_and_clear();
+        let result = result?;
         for (target, error) in &result.failed {
             eprintln!(
                 "row {}: {}: cannot delete: {error}",
@@ -124,7 +134,13 @@ fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::i
     )?;
     if listing {
         for t in plan.to_delete.iter().take(SHOWN) {
-            writeln!(out, "  row {:>6}  {}", t.row, t.label())?;
+            let line = format!(
+                "  row {:>6}  {}  {}",
+                t.row,
+                t.label(),
+                t.name.as_deref().unwrap_or("")
+            );
+            writeln!(out, "{}", line.trim_end())?;
         }
         if plan.to_delete.len() > SHOWN {
             writeln!(out, "  … and {} more", plan.to_delete.len() - SHOWN)?;

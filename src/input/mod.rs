@@ -4,6 +4,11 @@
 //!
 //! Contract (owned by the input work): `Table::open` never loads a CSV into memory (rows stream); spreadsheets are
 //! read through calamine. `row` numbers are 1-based lines / sheet rows, header and comment lines counted.
+//!
+//! Reading a table: `while let Some(record) = table.next_record() { let row = table.map_owned(record?); … }`, or
+//! `let mapper = table.mapper(); for record in table.records() { … }`. (`Table` is deliberately not an `Iterator`:
+//! `Iterator::map` would shadow [`Table::map`].) Submodules: `text` (encoding, delimiter, streaming rows),
+//! `sheet` (calamine), `thingpark` (the positional import CSV), `header` (aliases and the mapping plan).
 
 mod header;
 mod sheet;
@@ -468,7 +473,7 @@ impl Table {
         kind: SheetKind,
         options: &InputOptions,
     ) -> Result<Table, InputError> {
-        let sheet = sheet::open(path, options.sheet.as_deref())?;
+        let sheet = sheet::open(path, kind, options.sheet.as_deref())?;
         let mut rows = sheet::SheetRows::new(sheet.range);
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
@@ -501,7 +506,7 @@ impl Table {
         let complete = head.len() < 64 * 1024;
         let sniffed = text::sniff(&head, complete);
         if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
-            let rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, true)?;
+            let rows = text::TextRows::open(path, &sniffed, true)?;
             return Ok(Table {
                 path: path.to_path_buf(),
                 format: SourceFormat::ThingparkCsv {
@@ -517,7 +522,7 @@ impl Table {
                 ))),
             });
         }
-        let mut rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, false)?;
+        let mut rows = text::TextRows::open(path, &sniffed, false)?;
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
         Ok(Table {

@@ -33,6 +33,22 @@ fn is_password_error(e: &calamine::Error) -> bool {
     )
 }
 
+/// Opens the workbook as the format its extension names, whatever the extension's case (calamine's own choice
+/// by extension is case-sensitive).
+fn open_by_kind(
+    path: &Path,
+    kind: SheetKind,
+) -> Result<calamine::Sheets<std::io::BufReader<std::fs::File>>, calamine::Error> {
+    use calamine::{Error, Ods, Sheets, Xls, Xlsx, open_workbook};
+    Ok(match kind {
+        SheetKind::Xlsx | SheetKind::Xlsm => {
+            Sheets::Xlsx(open_workbook::<Xlsx<_>, _>(path).map_err(Error::Xlsx)?)
+        }
+        SheetKind::Xls => Sheets::Xls(open_workbook::<Xls<_>, _>(path).map_err(Error::Xls)?),
+        SheetKind::Ods => Sheets::Ods(open_workbook::<Ods<_>, _>(path).map_err(Error::Ods)?),
+    })
+}
+
 /// The chosen sheet: its name and its cells.
 pub(crate) struct Sheet {
     pub name: String,
@@ -40,8 +56,12 @@ pub(crate) struct Sheet {
 }
 
 /// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
-pub(crate) fn open(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
-    let mut workbook = calamine::open_workbook_auto(path).map_err(|e| {
+pub(crate) fn open(
+    path: &Path,
+    kind: SheetKind,
+    wanted: Option<&str>,
+) -> Result<Sheet, InputError> {
+    let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
             unusable(
                 path,
@@ -194,5 +214,54 @@ impl Iterator for SheetRows {
             }));
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+
+    #[test]
+    fn cells_keep_their_type() {
+        assert_eq!(
+            cell_of(&Data::Int(490154203237518)),
+            Cell::Int(490154203237518)
+        );
+        assert_eq!(cell_of(&Data::Float(1.5)), Cell::Float(1.5));
+        assert_eq!(
+            cell_of(&Data::String("0011".into())),
+            Cell::Text("0011".into())
+        );
+        assert_eq!(cell_of(&Data::Bool(true)), Cell::Bool(true));
+        assert_eq!(cell_of(&Data::Empty), Cell::Empty);
+        assert_eq!(
+            cell_of(&Data::Error(CellErrorType::Div0)),
+            Cell::Error("#DIV/0!".into())
+        );
+        assert_eq!(
+            cell_of(&Data::DateTimeIso("2024-03-01T10:00:00".into())),
+            Cell::Date("2024-03-01T10:00:00".into())
+        );
+        let noon = ExcelDateTime::new(45352.5, ExcelDateTimeType::DateTime, false);
+        assert_eq!(
+            cell_of(&Data::DateTime(noon)),
+            Cell::Date("2024-03-01T12:00:00".into())
+        );
+        let day = ExcelDateTime::new(45352.0, ExcelDateTimeType::DateTime, false);
+        assert_eq!(
+            cell_of(&Data::DateTime(day)),
+            Cell::Date("2024-03-01".into())
+        );
+    }
+
+    #[test]
+    fn extensions_name_workbooks() {
+        assert_eq!(kind_of(Path::new("a.XLSX")), Some(SheetKind::Xlsx));
+        assert_eq!(kind_of(Path::new("a.xlsm")), Some(SheetKind::Xlsm));
+        assert_eq!(kind_of(Path::new("a.xls")), Some(SheetKind::Xls));
+        assert_eq!(kind_of(Path::new("a.ods")), Some(SheetKind::Ods));
+        assert_eq!(kind_of(Path::new("a.csv")), None);
+        assert_eq!(kind_of(Path::new("xlsx")), None);
     }
 }

@@ -4,7 +4,7 @@
 
 mod rework;
 
-pub use rework::{ReworkSummary, write_rework};
+pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework};
 
 use crate::journal::{Journal, RowRecord, RowState};
 use anyhow::Context;

@@ -37,6 +37,7 @@ pub fn write_rework(
     check_output_extension(&batch.format, output)?;
     let input = Path::new(&batch.input_path);
     check_unchanged(batch, input)?;
+    refuse_overwriting_input(batch, output)?;
     let options = InputOptions {
         sheet: match &batch.format {
             SourceFormat::Spreadsheet { sheet, .. } => Some(sheet.clone()),
@@ -105,6 +106,27 @@ pub fn write_rework(
         path: output.to_path_buf(),
         rows,
     })
+}
+
+/// Writing over the batch's own input would destroy the original while it is being read (and the sha256 that
+/// proves which file the batch came from).
+pub fn refuse_overwriting_input(batch: &BatchInfo, output: &Path) -> anyhow::Result<()> {
+    let same = match (
+        std::fs::canonicalize(&batch.input_path),
+        std::fs::canonicalize(output),
+    ) {
+        (Ok(input), Ok(output)) => input == output,
+        _ => false,
+    };
+    if same {
+        return Err(UsageError(format!(
+            "{}: that is the input file of batch {}; write to another file",
+            output.display(),
+            batch.id
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// The rework file takes the input's format: refuse an output name that promises another one.

@@ -361,6 +361,9 @@ fn check_raw(
                 break;
             }
         };
+        if summary.rows == 0 {
+            checker.reserve_dev_euis(expected_rows(table, &batch));
+        }
         for (record, &row) in batch.records.iter().zip(&batch.rows) {
             if let Some(dev_eui) = plan.valid_dev_eui(record)
                 && checker.note_new_dev_eui(dev_eui, row)
@@ -393,6 +396,25 @@ fn check_raw(
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
     outcome.map(|()| summary)
+}
+
+/// Most rows a table is sized for in advance: a duplicate table of this many fits in 2^21 buckets (27 MiB).
+const MAX_RESERVED_ROWS: usize = 1_800_000;
+
+/// The rows a file probably holds, from its size and the length of its first rows.
+fn expected_rows(table: &Table, first: &RawBatch) -> usize {
+    let Some(end) = first
+        .records
+        .get(first.rows.len().saturating_sub(1))
+        .and_then(|r| r.position())
+    else {
+        return 0;
+    };
+    let size = std::fs::metadata(&table.path).map_or(0, |m| m.len());
+    let per_row = (end.byte() / first.rows.len() as u64).max(1);
+    usize::try_from(size / per_row)
+        .unwrap_or(usize::MAX)
+        .min(MAX_RESERVED_ROWS)
 }
 
 /// The JSON line of a valid OTAA row, as `RowLine` would serialise it.

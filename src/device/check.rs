@@ -533,6 +533,12 @@ impl Checker {
         }
     }
 
+    /// Makes room for about `rows` more DevEUIs at once: growing a large table step by step costs time, and
+    /// for a moment the old table and the new one both.
+    pub fn reserve_dev_euis(&mut self, rows: usize) {
+        self.seen.eui.reserve(rows);
+    }
+
     /// Remembers a DevEUI the fast path found valid on `row`, when it is new: false when it was seen before, and
     /// then the row goes through [`Checker::check`], which reports the duplicate naming the first row.
     pub fn note_new_dev_eui(&mut self, dev_eui: u64, row: u64) -> bool {

@@ -124,39 +124,44 @@ impl FastPlan {
     }
 }
 
-/// The value of one hex digit, or 0xFF.
-const fn hex_table() -> [u8; 256] {
-    let mut table = [0xFFu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `x` (all below 0x80) that lies in `lo..=hi`.
+const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = x.wrapping_add((0x80 - lo as u64) * ONES);
+    let above_hi = x.wrapping_add((0x7F - hi as u64) * ONES);
+    at_least_lo & !above_hi & HIGH
 }
 
-static HEX: [u8; 256] = hex_table();
+/// Eight hex digits, the first the most significant, checked and read eight bytes at a time (this runs three
+/// times per row).
+fn hex_u32(chunk: [u8; 8]) -> Option<u32> {
+    let x = u64::from_be_bytes(chunk);
+    if x & HIGH != 0 {
+        return None;
+    }
+    let digits = in_range(x, b'0', b'9');
+    // `| 0x20` lower-cases letters; it also moves some punctuation into `a..=f`'s neighbourhood but not into it.
+    let letters = in_range(x | (0x20 * ONES), b'a', b'f');
+    if digits | letters != HIGH {
+        return None;
+    }
+    // A digit's low nibble is its value; a letter's low nibble is its value minus 9.
+    let mut v = (x & (0x0F * ONES)) + (letters >> 7) * 9;
+    v = ((v >> 4) | v) & 0x00FF_00FF_00FF_00FF;
+    v = ((v >> 8) | v) & 0x0000_FFFF_0000_FFFF;
+    v = ((v >> 16) | v) & 0x0000_0000_FFFF_FFFF;
+    Some(v as u32)
+}
 
 /// Exactly 16 hex digits, nothing else (no spaces, separators or `0x`: those rows take the full path).
 fn hex_u64(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() != 16 {
-        return None;
-    }
-    let mut value = 0u64;
-    let mut bad = 0u8;
-    for &b in bytes {
-        let d = HEX[usize::from(b)];
-        bad |= d;
-        value = (value << 4) | u64::from(d & 0x0F);
-    }
-    // A valid digit is at most 0x0F, so any bit above that means a byte was not a hex digit.
-    (bad & 0xF0 == 0).then_some(value)
+    let bytes: &[u8; 16] = bytes.try_into().ok()?;
+    let (high, low) = bytes.split_at(8);
+    let high = hex_u32(high.try_into().ok()?)?;
+    let low = hex_u32(low.try_into().ok()?)?;
+    Some((u64::from(high) << 32) | u64::from(low))
 }
 
 /// Exactly 32 hex digits.
@@ -200,6 +205,21 @@ mod tests {
     }
 
     const KEY: &str = "00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn hex_agrees_with_the_parser_on_every_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..16 {
+                let mut text = *b"0123456789abcDEF";
+                text[pos] = b;
+                let expected = std::str::from_utf8(&text)
+                    .ok()
+                    .filter(|t| t.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .map(|t| u64::from_str_radix(t, 16).unwrap());
+                assert_eq!(hex_u64(&text), expected, "byte {b:#x} at {pos}");
+            }
+        }
+    }
 
     #[test]
     fn hex_parses_exact_digits_only() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks `tpbulk validate` against `xsv count` (1,000,000-row OTAA CSV) and python-calamine (200,000-row XLSX).
 # Needs: xsv (`cargo install xsv`), python3 with python-calamine (`pip install python-calamine`), GNU time.
-# Usage: bench/validate.sh [ROWS_CSV] [ROWS_XLSX]     (data goes to target/bench/, reused when present)
+# Usage: [ROUNDS=5] bench/validate.sh [ROWS_CSV] [ROWS_XLSX]     (data goes to target/bench/, reused when present)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows_csv=${1:-1000000}
@@ -17,41 +17,46 @@ gen=target/release/examples/gen_shipment
 [ -s "$csv" ] || "$gen" otaa "$rows_csv" "$csv"
 [ -s "$xlsx" ] || "$gen" otaa "$rows_xlsx" "$xlsx"
 
-# Best wall time (s) of 3 runs, with that run's CPU time (user + sys, s) and peak RSS (MiB), from GNU time.
+# Best wall time (s) of ROUNDS runs, with that run's CPU time (user + sys, s) and peak RSS (MiB), from GNU time.
 # CPU time is printed too because wall time on a shared machine says as much about the neighbours as the program.
-measure() {
-    local best="" cpu="" rss=""
-    for _ in 1 2 3; do
-        /usr/bin/time -f '%e %U %S %M' -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt" || [ $? -le 1 ]
-        read -r wall user sys kib <"$dir/time.txt"
-        if [ -z "$best" ] || awk "BEGIN{exit !($wall < $best)}"; then
-            best=$wall
-            cpu=$(awk "BEGIN{print $user + $sys}")
-            rss=$((kib / 1024))
-        fi
-    done
-    echo "$best $cpu $rss"
+# Each round runs every command of a comparison once, back to back, so that they see the same neighbours.
+rounds=${ROUNDS:-5}
+declare -A best cpu rss
+run_once() {
+    local key=$1
+    shift
+    /usr/bin/time -f '%e %U %S %M' -o "$dir/time.txt" "$@" >/dev/null 2>"$dir/stderr.txt" || [ $? -le 1 ]
+    read -r wall user sys kib <"$dir/time.txt"
+    if [ -z "${best[$key]:-}" ] || awk "BEGIN{exit !($wall < ${best[$key]})}"; then
+        best[$key]=$wall
+        cpu[$key]=$(awk "BEGIN{print $user + $sys}")
+        rss[$key]=$((kib / 1024))
+    fi
 }
 
 printf '%s: %s bytes, %s rows\n' "$csv" "$(stat -c %s "$csv")" "$rows_csv"
-read -r t_xsv c_xsv m_xsv < <(measure xsv count "$csv")
-read -r t_tp c_tp m_tp < <(measure "$tpbulk" validate "$csv")
-read -r t_tpj c_tpj m_tpj < <(measure "$tpbulk" validate "$csv" --format jsonl)
-echo "                                  wall      cpu     peak RSS"
-printf '  xsv count                     %6.2f s %6.2f s  %5d MiB\n' "$t_xsv" "$c_xsv" "$m_xsv"
+for _ in $(seq "$rounds"); do
+    run_once xsv xsv count "$csv"
+    run_once tp "$tpbulk" validate "$csv"
+    run_once tpj "$tpbulk" validate "$csv" --format jsonl
+done
+echo "                                  wall      cpu     peak RSS   (best wall of $rounds rounds)"
+printf '  xsv count                     %6.2f s %6.2f s  %5d MiB\n' "${best[xsv]}" "${cpu[xsv]}" "${rss[xsv]}"
 printf '  tpbulk validate               %6.2f s %6.2f s  %5d MiB   (wall %.2fx xsv; target <= 2x, <= 64 MiB)\n' \
-    "$t_tp" "$c_tp" "$m_tp" "$(awk "BEGIN{print $t_tp / $t_xsv}")"
-printf '  tpbulk validate --format jsonl %5.2f s %6.2f s  %5d MiB\n' "$t_tpj" "$c_tpj" "$m_tpj"
+    "${best[tp]}" "${cpu[tp]}" "${rss[tp]}" "$(awk "BEGIN{print ${best[tp]} / ${best[xsv]}}")"
+printf '  tpbulk validate --format jsonl %5.2f s %6.2f s  %5d MiB\n' "${best[tpj]}" "${cpu[tpj]}" "${rss[tpj]}"
 
 printf '%s: %s bytes, %s rows\n' "$xlsx" "$(stat -c %s "$xlsx")" "$rows_xlsx"
-read -r t_py c_py m_py < <(measure python3 -c '
+for _ in $(seq "$rounds"); do
+    run_once py python3 -c '
 import sys
 from python_calamine import CalamineWorkbook
 wb = CalamineWorkbook.from_path(sys.argv[1])
 rows = wb.get_sheet_by_index(0).to_python()
-print(len(rows))' "$xlsx")
-read -r t_tpx c_tpx m_tpx < <(measure "$tpbulk" validate "$xlsx")
-printf '  python-calamine read          %6.2f s %6.2f s  %5d MiB\n' "$t_py" "$c_py" "$m_py"
+print(len(rows))' "$xlsx"
+    run_once tpx "$tpbulk" validate "$xlsx"
+done
+printf '  python-calamine read          %6.2f s %6.2f s  %5d MiB\n' "${best[py]}" "${cpu[py]}" "${rss[py]}"
 printf '  tpbulk validate               %6.2f s %6.2f s  %5d MiB   (wall %.2fx python-calamine; target <= 1x)\n' \
-    "$t_tpx" "$c_tpx" "$m_tpx" "$(awk "BEGIN{print $t_tpx / $t_py}")"
+    "${best[tpx]}" "${cpu[tpx]}" "${rss[tpx]}" "$(awk "BEGIN{print ${best[tpx]} / ${best[py]}}")"
 uptime

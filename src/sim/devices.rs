@@ -911,33 +911,46 @@ pub struct ListQuery {
     pub page_index: usize,
 }
 
+/// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
+/// parts every such listing reads the same way.
+pub fn sort_and_page_size(
+    pairs: &[(String, String)],
+    key: &str,
+) -> Result<(bool, usize), ApiError> {
+    let get = |name: &str| query_value(pairs, name);
+    let desc = match get("sort") {
+        None => false,
+        Some(sort) if sort == format!("{key},asc") => false,
+        Some(sort) if sort == format!("{key},desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort: {other} ({key},asc or {key},desc)"
+            )));
+        }
+    };
+    let page_size = match get("pageSize") {
+        None => 100,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)")))?,
+    };
+    Ok((desc, page_size))
+}
+
+/// The first value of a query parameter.
+pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 impl ListQuery {
     pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let desc = match get("sort") {
-            None | Some("EUI,asc") => false,
-            Some("EUI,desc") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid sort: {other} (EUI,asc or EUI,desc)"
-                )));
-            }
-        };
-        let page_size = match get("pageSize") {
-            None => 100,
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)"))
-                })?,
-        };
+        let get = |name: &str| query_value(pairs, name);
+        let (desc, page_size) = sort_and_page_size(pairs, "EUI")?;
         let page_index = match get("pageIndex") {
             None => 0,
             Some(s) => s.parse::<usize>().map_err(|_| {

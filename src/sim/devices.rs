@@ -7,6 +7,7 @@
 
 use super::ApiError;
 use super::catalog::Catalog;
+use crate::device::ids::{luhn_valid, mod97};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -559,39 +560,20 @@ fn parse_app_skeys(xml: &str) -> bool {
     }
 }
 
-fn luhn_ok(digits: &str) -> bool {
-    let mut sum = 0;
-    for (i, b) in digits.bytes().rev().enumerate() {
-        let mut d = u32::from(b - b'0');
-        if i % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-    }
-    sum % 10 == 0
-}
-
 fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn is_imei(s: &str) -> bool {
-    s.len() == 15 && all_digits(s) && luhn_ok(s)
+    s.len() == 15 && all_digits(s) && luhn_valid(s)
 }
 
 pub fn is_iccid(s: &str) -> bool {
-    (19..=20).contains(&s.len()) && all_digits(s) && luhn_ok(s)
+    (19..=20).contains(&s.len()) && all_digits(s) && luhn_valid(s)
 }
 
 pub fn is_eid(s: &str) -> bool {
-    s.len() == 32
-        && all_digits(s)
-        && s.bytes()
-            .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
-            == 1
+    s.len() == 32 && all_digits(s) && mod97(s) == 1
 }
 
 /// One stored device: its numeric uid (the `href` and `Location` use it) and what `GET` answers, without keys.

@@ -254,10 +254,13 @@ async fn pause(wait: std::time::Duration, stop: &CancellationToken) -> bool {
     }
 }
 
+/// How far the platform's clock may lag ours before a `creationDate` earlier than the batch start is believed.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 fn reconciled(row: u64, found: DeviceInfo, config: &PoolConfig) -> Outcome {
     let before_batch = matches!(
         (found.creation_date, config.batch_started_ms),
-        (Some(created), Some(start)) if created < start
+        (Some(created), Some(start)) if created < start - CLOCK_SKEW_MS
     );
     if before_batch {
         Outcome {

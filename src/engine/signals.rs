@@ -1,5 +1,5 @@
 //! Ctrl-C and SIGTERM become one cancellation token: the pool takes no new rows, finishes what is in flight and the
-//! batch is left resumable.
+//! batch is left resumable. A second signal exits at once: rows caught in `sending` are reconciled on resume.
 
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,14 @@ pub fn cancel_on_signals(token: CancellationToken) {
                 _ = term.recv() => {},
                 _ = token.cancelled() => return,
             }
+            tracing::warn!("interrupted: finishing the requests in flight (again to stop at once)");
+            token.cancel();
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            eprintln!("tpbulk: stopped at once; rows in flight are reconciled by `tpbulk resume`");
+            std::process::exit(crate::error::Exit::Interrupted as i32);
         }
         #[cfg(not(unix))]
         {
@@ -28,8 +36,8 @@ pub fn cancel_on_signals(token: CancellationToken) {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = token.cancelled() => return,
             }
+            tracing::warn!("interrupted: finishing the requests in flight");
+            token.cancel();
         }
-        tracing::warn!("interrupted: finishing the requests in flight");
-        token.cancel();
     });
 }

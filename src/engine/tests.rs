@@ -202,7 +202,7 @@ fn config(concurrency: usize, max_errors: Option<u64>) -> PoolConfig {
             base: Duration::from_millis(1),
             cap: Duration::from_millis(4),
         },
-        batch_started_ms: Some(1_000),
+        batch_started_ms: Some(1_000_000),
     }
 }
 
@@ -302,7 +302,7 @@ async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
         .lock()
         .unwrap()
         .devices
-        .insert(eui(1), device(&eui(1), 5_000));
+        .insert(eui(1), device(&eui(1), 2_000_000));
     let mut item = otaa(1, &eui(1));
     item.unknown = true;
     let mut not_there = otaa(2, &eui(2));

@@ -283,6 +283,11 @@ async fn sending_is_committed_before_it_returns() {
         writer.sending(42).await.is_err(),
         "unknown rows are refused"
     );
+    let again = writer.sending(2).await.unwrap_err();
+    assert!(
+        again.to_string().contains("already final"),
+        "a final row is never sent again: {again}"
+    );
     let err = writer.finish().await.unwrap_err();
     assert!(err.to_string().contains("no row 42"), "{err}");
 
@@ -467,4 +472,34 @@ fn streaming_while_another_connection_finishes_rows_sees_each_row_once_at_most()
     })
     .unwrap();
     assert_eq!(nothing, 0);
+}
+
+#[test]
+fn a_running_batch_whose_process_is_gone_reads_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("killed")).unwrap();
+    let info = journal.batch(&batch).unwrap().unwrap();
+    assert_eq!(info.runner_pid, Some(std::process::id()));
+    assert_eq!(info.effective_state(), BatchState::Running);
+
+    // A process that has exited: its pid is free (reuse within this test is not a concern).
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE batches SET runner_pid = ?1 WHERE id = ?2",
+        rusqlite::params![dead, batch],
+    )
+    .unwrap();
+    let info = journal.batch(&batch).unwrap().unwrap();
+    assert_eq!(info.state, BatchState::Running);
+    assert_eq!(info.effective_state(), BatchState::Interrupted);
+
+    journal.set_batch_state(&batch, BatchState::Done).unwrap();
+    let info = journal.batch(&batch).unwrap().unwrap();
+    assert_eq!(info.runner_pid, None);
+    assert_eq!(info.effective_state(), BatchState::Done);
 }

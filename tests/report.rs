@@ -543,3 +543,96 @@ fn rework_of_thingpark_positional_csv_comments_each_row() {
     assert_eq!(rows[0].cells[1], Cell::Text("70B3D57ED00000".into()));
     assert_eq!(rows[1].cells[5], Cell::Text(KEYS[2].into()));
 }
+
+#[test]
+fn rework_of_utf16_tab_text_is_written_back_in_utf16() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("unicode.txt");
+    let mut text = String::from("DevEUI\tAppKey\tModel\tName\r\n");
+    let euis = [
+        "70B3D57ED0000001",
+        "70B3D57ED00000",
+        "70B3D57ED0000003",
+        "70B3D57ED0000004",
+        "70B3D57ED0000005",
+    ];
+    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+        text.push_str(&format!(
+            "{eui}\t{key}\tLORA/Generic\tCapteur n°{}\r\n",
+            i + 1
+        ));
+    }
+    // Excel's "Unicode text": UTF-16 LE with a BOM, tab-separated.
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        bytes.extend(unit.to_le_bytes());
+    }
+    std::fs::write(&input, bytes).unwrap();
+    let journal_path = dir.path().join("j.db");
+    let batch_id = journal_for(&input, &journal_path);
+    let journal = Journal::open_existing(&journal_path).unwrap();
+    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    assert_eq!(
+        batch.format,
+        SourceFormat::Csv {
+            delimiter: b'\t',
+            encoding: TextEncoding::Utf16Le
+        }
+    );
+
+    let out = dir.path().join("rework.txt");
+    assert_eq!(write_rework(&journal, &batch, &out).unwrap().rows, 2);
+    assert!(std::fs::read(&out).unwrap().starts_with(&[0xFF, 0xFE]));
+    let mut table = Table::open(&out, &InputOptions::default()).unwrap();
+    assert_eq!(table.format, batch.format);
+    let first = table.next_record().unwrap().unwrap();
+    assert_eq!(first.cells[3], Cell::Text("Capteur n°2".into()));
+    assert!(first.cells[4].display().contains("DevEUI: 14 hex digits"));
+    assert_eq!(
+        table.next_record().unwrap().unwrap().cells[0],
+        Cell::Text("70B3D57ED0000003".into())
+    );
+    assert!(table.next_record().is_none());
+}
+
+#[test]
+fn status_of_a_killed_run_says_interrupted_and_how_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = shipment_csv(dir.path());
+    let journal_path = dir.path().join("j.db");
+    let batch = journal_for(&input, &journal_path);
+    let mut journal = Journal::open(&journal_path).unwrap();
+    journal
+        .set_batch_state(&batch, BatchState::Running)
+        .unwrap();
+    drop(journal);
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    rusqlite::Connection::open(&journal_path)
+        .unwrap()
+        .execute(
+            "UPDATE batches SET runner_pid = ?1",
+            rusqlite::params![dead],
+        )
+        .unwrap();
+    let j = journal_path.to_str().unwrap();
+
+    let out = tpbulk(&["status", "--journal", j, "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["state"], "interrupted");
+    assert_eq!(status["pending"], 1);
+    let out = tpbulk(&["status", "--journal", j]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(": interrupted"), "{text}");
+    assert!(
+        text.contains(&format!("resume with: tpbulk resume {batch}")),
+        "{text}"
+    );
+    let out = tpbulk(&["batches", "--journal", j]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().nth(1).unwrap().contains(" interrupted "),
+        "{text}"
+    );
+}

@@ -25,7 +25,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
         lines.push([
             batch.id.clone(),
             batch.name.clone().unwrap_or_else(|| "-".into()),
-            batch.state.as_str().to_string(),
+            batch.effective_state().as_str().to_string(),
             short_time(&batch.created_at),
             c.total.to_string(),
             c.created.to_string(),

@@ -45,7 +45,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
             let status = StatusJson {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
-                state: batch.state,
+                state: batch.effective_state(),
                 total: counts.total,
                 created: counts.created,
                 exists: counts.exists,
@@ -67,7 +67,12 @@ fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::
         .as_deref()
         .map(|n| format!(" \"{n}\""))
         .unwrap_or_default();
-    writeln!(out, "batch {}{name}: {}", batch.id, batch.state.as_str())?;
+    let state = batch.effective_state();
+    let runner = match (state, batch.runner_pid) {
+        (BatchState::Running, Some(pid)) => format!(" (process {pid})"),
+        _ => String::new(),
+    };
+    writeln!(out, "batch {}{name}: {}{runner}", batch.id, state.as_str())?;
     writeln!(out, "  input    {}", batch.input_path)?;
     writeln!(out, "  started  {}", batch.created_at)?;
     writeln!(out, "  updated  {}", batch.updated_at)?;
@@ -87,7 +92,7 @@ fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::
     ] {
         writeln!(out, "  {label:<8} {n:>9}")?;
     }
-    if batch.state != BatchState::Done && counts.pending > 0 {
+    if state == BatchState::Interrupted {
         writeln!(out, "resume with: tpbulk resume {}", batch.id)?;
     }
     Ok(())

@@ -132,6 +132,40 @@ pub struct BatchInfo {
     /// RFC 3339.
     pub created_at: String,
     pub updated_at: String,
+    /// The process that marked the batch `running` (None once it stopped).
+    pub runner_pid: Option<u32>,
+}
+
+impl BatchInfo {
+    /// The state as a person should read it: a batch still marked `running` whose process is gone (killed,
+    /// crashed, the machine rebooted) is `interrupted`, and `tpbulk resume` continues it.
+    pub fn effective_state(&self) -> BatchState {
+        match (self.state, self.runner_pid) {
+            (BatchState::Running, Some(pid)) if !process_alive(pid) => BatchState::Interrupted,
+            (BatchState::Running, None) => BatchState::Interrupted,
+            (state, _) => state,
+        }
+    }
+}
+
+/// True when a process with this id exists (it may belong to another user: that still counts).
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // Signal 0 checks existence and permission without sending anything.
+        let rc = unsafe { libc::kill(pid, 0) };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
 }
 
 /// A row as stored. `request` is gone once the row is final.
@@ -189,8 +223,8 @@ const PAGE: usize = 1_000;
 const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
      device_href, device_uid, device_eui, attempts, finished_at";
 
-const BATCH_COLUMNS: &str =
-    "id, name, input_path, input_sha256, format, columns, options, state, created_at, updated_at";
+const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
+     updated_at, runner_pid";
 
 /// A journal file.
 pub struct Journal {
@@ -278,7 +312,7 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                 created_at, updated_at, runner_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
                 params![
                     id,
                     batch.name,
@@ -288,7 +322,8 @@ impl Journal {
                     columns,
                     options,
                     BatchState::Running.as_str(),
-                    at
+                    at,
+                    std::process::id()
                 ],
             );
             match inserted {
@@ -408,10 +443,12 @@ impl Journal {
         }
     }
 
+    /// Sets a batch's state; `running` records this process as the batch's runner, any other state clears it.
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
+        let runner = (state == BatchState::Running).then(std::process::id);
         let changed = self.conn.execute(
-            "UPDATE batches SET state = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, state.as_str(), now()],
+            "UPDATE batches SET state = ?2, updated_at = ?3, runner_pid = ?4 WHERE id = ?1",
+            params![id, state.as_str(), now(), runner],
         )?;
         anyhow::ensure!(changed == 1, "{}: no batch {id:?}", self.path.display());
         Ok(())
@@ -669,18 +706,19 @@ fn parse_kind(text: &str) -> Option<Kind> {
 }
 
 /// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns([Option<String>; 10]);
+struct BatchColumns([Option<String>; 10], Option<u32>);
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
     let mut cols: [Option<String>; 10] = Default::default();
     for (i, c) in cols.iter_mut().enumerate() {
         *c = r.get(i)?;
     }
-    Ok(BatchColumns(cols))
+    Ok(BatchColumns(cols, r.get(10)?))
 }
 
 impl BatchColumns {
     fn into_info(self) -> anyhow::Result<BatchInfo> {
+        let runner_pid = self.1;
         let [
             id,
             name,
@@ -710,6 +748,7 @@ impl BatchColumns {
                 .with_context(|| ctx(&format!("state {state_text:?}")))?,
             created_at: created.unwrap_or_default(),
             updated_at: updated.unwrap_or_default(),
+            runner_pid,
             id,
         })
     }

@@ -56,6 +56,7 @@ impl Writer {
     }
 
     /// Marks a row `sending` (attempt + 1) and returns once that is committed: only then may its request leave.
+    /// A row that is already final (or unknown) is refused, so nothing is ever sent twice for a finished row.
     pub async fn sending(&self, row: u64) -> anyhow::Result<()> {
         let (ack, done) = oneshot::channel();
         self.tx
@@ -134,7 +135,8 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
 
 /// Applies a group in one transaction. Acks go out after the commit; if the commit fails, every waiting `sending`
 /// learns so and none of them may send. A message naming a row the batch lacks is refused on its own and does not
-/// hold back the rest of the group.
+/// hold back the rest of the group; so is a `sending` for a row that is already final, which must never be sent
+/// again.
 fn apply_group(journal: &mut Journal, batch: &str, group: &mut Vec<Msg>) -> anyhow::Result<()> {
     let path = journal.path.display().to_string();
     let at = now();
@@ -145,7 +147,7 @@ fn apply_group(journal: &mut Journal, batch: &str, group: &mut Vec<Msg>) -> anyh
         {
             let mut sending = tx.prepare_cached(
                 "UPDATE rows SET state = 'sending', attempts = attempts + 1, updated_at = ?3 \
-                 WHERE batch = ?1 AND row = ?2",
+                 WHERE batch = ?1 AND row = ?2 AND state IN ('pending', 'sending')",
             )?;
             for (i, msg) in group.iter().enumerate() {
                 let (row, changed) = match msg {
@@ -173,7 +175,9 @@ fn apply_group(journal: &mut Journal, batch: &str, group: &mut Vec<Msg>) -> anyh
         if let Msg::Sending { row, ack } = msg {
             let _ = ack.send(match (&failure, refused) {
                 (Some(message), _) => Err(message.clone()),
-                (None, true) => Err(format!("{path}: batch {batch} has no row {row}")),
+                (None, true) => Err(format!(
+                    "{path}: batch {batch} has no row {row} still to send (unknown, or already final)"
+                )),
                 (None, false) => Ok(()),
             });
         }

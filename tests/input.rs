@@ -422,6 +422,16 @@ fn the_things_stack_xlsx_template() {
         "A111111111111111A111111111111111"
     );
     assert_eq!(value(&row, Field::JoinEui).0, "A111111111111111");
+
+    // An upper-case extension is still a workbook.
+    let dir = tempfile::tempdir().unwrap();
+    let upper = dir.path().join("TEMPLATE.XLSX");
+    std::fs::copy(
+        fixture("lorawan-stack-docs/tts-end-devices-csv-template.xlsx"),
+        &upper,
+    )
+    .unwrap();
+    assert_eq!(records(&mut open(&upper)), rows);
 }
 
 fn utf16(text: &str, big_endian: bool) -> Vec<u8> {

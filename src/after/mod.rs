@@ -75,14 +75,19 @@ pub fn rows_in(
     Ok(rows)
 }
 
-/// The devices of `batch` the platform should have (`created` and `exists` rows).
-pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<Vec<Target>> {
-    Ok(
-        rows_in(journal, batch, &[RowState::Created, RowState::Exists])?
-            .iter()
-            .map(Target::from_record)
-            .collect(),
-    )
+/// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted.
+/// Also returns how many were left out that way.
+pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
+    let rolled_back = rollback::rolled_back(journal.path(), batch)?;
+    let all = rows_in(journal, batch, &[RowState::Created, RowState::Exists])?;
+    let total = all.len();
+    let kept: Vec<Target> = all
+        .iter()
+        .filter(|r| !rolled_back.contains(&r.row))
+        .map(Target::from_record)
+        .collect();
+    let left_out = total - kept.len();
+    Ok((kept, left_out))
 }
 
 /// A client with a first token, or [`crate::error::PlatformUnavailable`] (exit 3). `rate` 0 means unlimited.

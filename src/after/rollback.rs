@@ -112,6 +112,29 @@ impl Deletions {
     }
 }
 
+/// The rows of `batch` an earlier rollback deleted, read without creating the table (read-only commands leave the
+/// journal as they found it).
+pub fn rolled_back(journal: &Path, batch: &str) -> anyhow::Result<HashSet<u64>> {
+    let conn = Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| anyhow::anyhow!("{}: cannot open the journal: {e}", journal.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'rollback_deletions'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(HashSet::new());
+    }
+    let mut stmt = conn.prepare("SELECT row FROM rollback_deletions WHERE batch = ?1")?;
+    let rows = stmt.query_map([batch], |r| r.get::<_, i64>(0))?;
+    let mut done = HashSet::new();
+    for row in rows {
+        done.insert(row? as u64);
+    }
+    Ok(done)
+}
+
 /// What a rollback of a batch would do.
 #[derive(Debug, Clone, Default)]
 pub struct RollbackPlan {
@@ -353,6 +376,11 @@ mod tests {
     fn deletions_are_kept_per_batch_and_the_table_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(rolled_back(&path, "b1").unwrap().is_empty());
         let d = Deletions::open(&path).unwrap();
         d.record("b1", 2, Deleted::Deleted, "11").unwrap();
         d.record("b1", 3, Deleted::Gone, "e70B3D5E756000999")
@@ -361,6 +389,7 @@ mod tests {
         drop(d);
         let d = Deletions::open(&path).unwrap();
         let done = d.done("b1").unwrap();
+        assert_eq!(rolled_back(&path, "b1").unwrap(), HashSet::from([2, 3]));
         assert_eq!(done.len(), 2);
         assert_eq!(done[&3], Deleted::Gone);
         assert!(d.done("b3").unwrap().is_empty());

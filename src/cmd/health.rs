@@ -45,7 +45,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
-    let targets = after::targets(&journal, &batch.id)?;
+    let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
     let rate = args.engine.rate;
     let report = crate::engine::block_on(|_cancel| async move {

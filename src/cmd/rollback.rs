@@ -124,7 +124,13 @@ fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::i
     )?;
     if listing {
         for t in plan.to_delete.iter().take(SHOWN) {
-            writeln!(out, "  row {:>6}  {}", t.row, t.label())?;
+            let line = format!(
+                "  row {:>6}  {}  {}",
+                t.row,
+                t.label(),
+                t.name.as_deref().unwrap_or("")
+            );
+            writeln!(out, "{}", line.trim_end())?;
         }
         if plan.to_delete.len() > SHOWN {
             writeln!(out, "  … and {} more", plan.to_delete.len() - SHOWN)?;

@@ -143,14 +143,17 @@ fn usage(err: InputError) -> anyhow::Error {
     UsageError(err.to_string()).into()
 }
 
-/// Reads and maps rows on a thread of its own, handing them over in batches.
-fn spawn_reader(
-    mut table: Table,
-) -> (
-    mpsc::Receiver<Result<Vec<MappedRow>, InputError>>,
-    std::thread::JoinHandle<()>,
-) {
+/// Rows going to the checker, and checked batches coming back to be dropped where they were allocated.
+struct ReaderChannels {
+    rows: mpsc::Receiver<Result<Vec<MappedRow>, InputError>>,
+    done: mpsc::Sender<Vec<MappedRow>>,
+}
+
+/// Reads and maps rows on a thread of its own, handing them over in batches. Checked batches come back to this
+/// thread to be freed and reused: freeing memory another thread allocated is slow with the system allocator.
+fn spawn_reader(mut table: Table) -> (ReaderChannels, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (done_tx, done_rx) = mpsc::channel::<Vec<MappedRow>>();
     let handle = std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(record) = table.next_record() {
@@ -162,7 +165,14 @@ fn spawn_reader(
                 }
             }
             if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                let next = match done_rx.try_recv() {
+                    Ok(mut old) => {
+                        old.clear();
+                        old
+                    }
+                    Err(_) => Vec::with_capacity(BATCH),
+                };
+                let full = std::mem::replace(&mut batch, next);
                 if tx.send(Ok(full)).is_err() {
                     // The checker stopped (a closed stdout): nothing left to read for.
                     return;
@@ -173,7 +183,13 @@ fn spawn_reader(
             let _ = tx.send(Ok(batch));
         }
     });
-    (rx, handle)
+    (
+        ReaderChannels {
+            rows: rx,
+            done: done_tx,
+        },
+        handle,
+    )
 }
 
 /// Checks every row of an opened table, writing one JSON line per row to `jsonl` when given.
@@ -185,9 +201,9 @@ pub fn check_table(
     let mut checker = Checker::new(kind);
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(256);
-    let (rx, reader) = spawn_reader(table);
+    let (channels, reader) = spawn_reader(table);
     let mut outcome = Ok(());
-    for batch in rx.iter() {
+    for batch in channels.rows.iter() {
         let batch = match batch {
             Ok(batch) => batch,
             Err(e) => {
@@ -208,11 +224,13 @@ pub fn check_table(
                 }
             }
         }
+        // The reader may have finished already; then this batch is freed here.
+        let _ = channels.done.send(batch);
         if outcome.is_err() {
             break;
         }
     }
-    drop(rx);
+    drop(channels);
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;

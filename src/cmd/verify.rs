@@ -21,7 +21,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
-    let targets = after::targets(&journal, &batch.id)?;
+    let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, DEFAULT_RATE).await?;
@@ -31,16 +31,17 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })?;
     let mut out = std::io::stdout().lock();
     for t in &report.missing {
-        writeln!(
-            out,
-            "missing  row {:>6}  {}{}",
+        let line = format!(
+            "missing  row {:>6}  {}{}  {}",
             t.row,
             t.label(),
             match (&t.eui, &t.id) {
                 (Some(eui), Some(id)) if eui != id => format!("  (EUI {eui})"),
                 _ => String::new(),
-            }
-        )?;
+            },
+            t.name.as_deref().unwrap_or("")
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     if !global.quiet || !report.missing.is_empty() {
         writeln!(
@@ -52,6 +53,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             report.missing.len(),
             report.listed
         )?;
+        if rolled_back > 0 {
+            writeln!(
+                out,
+                "{rolled_back} devices deleted by a rollback were not checked"
+            )?;
+        }
     }
     Ok(if report.missing.is_empty() {
         Exit::Success

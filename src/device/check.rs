@@ -11,10 +11,19 @@ use crate::input::{Field, FieldValue, MappedRow};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A cheap hash for identifiers that are already numbers; the final mix spreads keys that differ only in their
-/// high bits (EUIs of one vendor prefix) across the table.
+/// A hash for identifiers that are already numbers. Shipments hold runs of consecutive identifiers, so the bucket
+/// bits keep a key's low bits (neighbours land in neighbouring buckets, which keeps a million-entry table in cache
+/// order) mixed with a hash of its high bits (so other runs land elsewhere); the top 7 bits, which the table uses
+/// to tell keys apart within a group, come from a hash of the whole key.
 #[derive(Default, Clone, Copy)]
 struct IdHasher(u64);
+
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+fn mix(x: u64) -> u64 {
+    let x = (x ^ (x >> 32)).wrapping_mul(MIX);
+    x ^ (x >> 29)
+}
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -23,18 +32,18 @@ impl Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        // Only bits 20 and up are mixed, so a run of a million consecutive keys keeps its order.
+        self.0 = mix(self.0 ^ (n >> 20)) ^ n;
     }
     fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
         self.write_u64((n >> 64) as u64);
+        self.write_u64(n as u64);
     }
     fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x
+        // `self.0` is `mix(..) ^ key`: the low bits are the key's own, shuffled by a hash of the rest.
+        let key_part = self.0 & ((1 << 57) - 1);
+        let tag = mix(self.0.rotate_left(29)) & !((1 << 57) - 1);
+        key_part | tag
     }
 }
 
@@ -148,15 +157,12 @@ impl<'a> RowCheck<'a> {
         let hint = if self.row.get(field).is_some() {
             "the cell is empty".to_string()
         } else {
-            format!("add a column or --set {}=…", field.name())
+            format!("no column holds it; add one or --set {}=…", field.name())
         };
         self.push(
             field,
             ErrorCode::Missing,
-            format!(
-                "{what} is missing: {} rows need it ({hint})",
-                self.kind.as_str()
-            ),
+            format!("{} rows need {what}: {hint}", self.kind.as_str()),
         );
     }
 
@@ -196,11 +202,11 @@ impl<'a> RowCheck<'a> {
     /// A free-text field, trimmed; `None` when blank.
     fn text(&self, field: Field) -> Option<String> {
         let v = self.row.get(field)?;
-        if v.cell.is_blank() {
-            return None;
-        }
-        let s = v.cell.display();
-        Some(s.trim().to_string())
+        let text = match &v.cell {
+            crate::input::Cell::Text(s) => s.trim().to_string(),
+            other => other.display().trim().to_string(),
+        };
+        (!text.is_empty()).then_some(text)
     }
 
     fn reference(&mut self, field: Field, what: &str, required: bool) -> Option<RefValue> {
@@ -492,7 +498,7 @@ impl Checker {
                     format!("DevEUI {dev_eui} is already on row {first}"),
                 );
             }
-            return Some(dev_eui.to_string());
+            return Some(dev_eui.0);
         }
         let imei = check.imei.take();
         let sim = check.sim.take();

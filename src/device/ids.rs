@@ -146,12 +146,22 @@ pub fn mod97(digits: &str) -> u32 {
         .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
 }
 
+/// A hex identifier of exactly `len` digits, normalised. Most files hold clean values, so those take a path
+/// that only checks and upper-cases; anything else is normalised and then checked.
+fn parse_hex(raw: &str, what: &str, len: usize, secret: bool) -> Result<String, IdError> {
+    let trimmed = raw.trim();
+    if trimmed.len() == len && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(trimmed.to_ascii_uppercase());
+    }
+    let v = normalise(raw);
+    check_hex(&v, what, len, secret)?;
+    Ok(v)
+}
+
 impl Eui {
     /// A DevEUI or JoinEUI: 16 hex digits once normalised.
     pub fn parse(raw: &str) -> Result<Eui, IdError> {
-        let v = normalise(raw);
-        check_hex(&v, "EUI", 16, false)?;
-        Ok(Eui(v))
+        parse_hex(raw, "EUI", 16, false).map(Eui)
     }
 
     /// The EUI as a number, for compact duplicate detection.
@@ -163,18 +173,14 @@ impl Eui {
 impl Key {
     /// A 128-bit key: 32 hex digits once normalised. Errors show the key masked.
     pub fn parse(raw: &str) -> Result<Key, IdError> {
-        let v = normalise(raw);
-        check_hex(&v, "key", 32, true)?;
-        Ok(Key(v))
+        parse_hex(raw, "key", 32, true).map(Key)
     }
 }
 
 impl DevAddr {
     /// A DevAddr: 8 hex digits once normalised.
     pub fn parse(raw: &str) -> Result<DevAddr, IdError> {
-        let v = normalise(raw);
-        check_hex(&v, "DevAddr", 8, false)?;
-        Ok(DevAddr(v))
+        parse_hex(raw, "DevAddr", 8, false).map(DevAddr)
     }
 }
 

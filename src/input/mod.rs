@@ -468,7 +468,7 @@ impl Table {
         kind: SheetKind,
         options: &InputOptions,
     ) -> Result<Table, InputError> {
-        let sheet = sheet::open(path, options.sheet.as_deref())?;
+        let sheet = sheet::open(path, kind, options.sheet.as_deref())?;
         let mut rows = sheet::SheetRows::new(sheet.range);
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
@@ -501,7 +501,7 @@ impl Table {
         let complete = head.len() < 64 * 1024;
         let sniffed = text::sniff(&head, complete);
         if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
-            let rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, true)?;
+            let rows = text::TextRows::open(path, &sniffed, true)?;
             return Ok(Table {
                 path: path.to_path_buf(),
                 format: SourceFormat::ThingparkCsv {
@@ -517,7 +517,7 @@ impl Table {
                 ))),
             });
         }
-        let mut rows = text::TextRows::open(path, sniffed.encoding, sniffed.delimiter, false)?;
+        let mut rows = text::TextRows::open(path, &sniffed, false)?;
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
         Ok(Table {

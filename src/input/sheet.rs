@@ -33,6 +33,22 @@ fn is_password_error(e: &calamine::Error) -> bool {
     )
 }
 
+/// Opens the workbook as the format its extension names, whatever the extension's case (calamine's own choice
+/// by extension is case-sensitive).
+fn open_by_kind(
+    path: &Path,
+    kind: SheetKind,
+) -> Result<calamine::Sheets<std::io::BufReader<std::fs::File>>, calamine::Error> {
+    use calamine::{Error, Ods, Sheets, Xls, Xlsx, open_workbook};
+    Ok(match kind {
+        SheetKind::Xlsx | SheetKind::Xlsm => {
+            Sheets::Xlsx(open_workbook::<Xlsx<_>, _>(path).map_err(Error::Xlsx)?)
+        }
+        SheetKind::Xls => Sheets::Xls(open_workbook::<Xls<_>, _>(path).map_err(Error::Xls)?),
+        SheetKind::Ods => Sheets::Ods(open_workbook::<Ods<_>, _>(path).map_err(Error::Ods)?),
+    })
+}
+
 /// The chosen sheet: its name and its cells.
 pub(crate) struct Sheet {
     pub name: String,
@@ -40,8 +56,12 @@ pub(crate) struct Sheet {
 }
 
 /// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
-pub(crate) fn open(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
-    let mut workbook = calamine::open_workbook_auto(path).map_err(|e| {
+pub(crate) fn open(
+    path: &Path,
+    kind: SheetKind,
+    wanted: Option<&str>,
+) -> Result<Sheet, InputError> {
+    let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
             unusable(
                 path,

@@ -17,6 +17,8 @@ pub(crate) struct Sniffed {
     pub delimiter: u8,
     /// The first lines, decoded to UTF-8 (whole lines only).
     pub sample: String,
+    /// Lines end with a lone `\r` (old Mac exports): read as `\n`.
+    pub cr_only: bool,
 }
 
 /// True when the first bytes are a ZIP or OLE container: a workbook (or an encrypted one) under a text name.
@@ -43,6 +45,10 @@ pub(crate) fn io_error(path: &Path, source: io::Error) -> InputError {
 
 pub(crate) fn sniff(head: &[u8], complete: bool) -> Sniffed {
     let (encoding, mut sample) = decode_sample(head);
+    let cr_only = sample.contains('\r') && !sample.contains('\n');
+    if cr_only {
+        sample = sample.replace('\r', "\n");
+    }
     if !complete {
         // A sample cut mid-line would give the last row a wrong field count.
         if let Some(end) = sample.rfind('\n') {
@@ -54,6 +60,7 @@ pub(crate) fn sniff(head: &[u8], complete: bool) -> Sniffed {
         encoding,
         delimiter,
         sample,
+        cr_only,
     }
 }
 
@@ -134,7 +141,8 @@ fn mode(counts: &[usize]) -> Option<usize> {
 }
 
 /// Opens the file as a UTF-8 byte stream: BOMs dropped, UTF-16 transcoded, a final newline guaranteed.
-fn open_stream(path: &Path, encoding: TextEncoding) -> Result<Box<dyn Read + Send>, InputError> {
+fn open_stream(path: &Path, sniffed: &Sniffed) -> Result<Box<dyn Read + Send>, InputError> {
+    let encoding = sniffed.encoding;
     let mut file = File::open(path).map_err(|source| io_error(path, source))?;
     let bom_len = match encoding {
         TextEncoding::Utf8Bom => 3,
@@ -154,6 +162,11 @@ fn open_stream(path: &Path, encoding: TextEncoding) -> Result<Box<dyn Read + Sen
             encoding_rs::UTF_16BE.new_decoder_without_bom_handling(),
         )),
         _ => Box::new(file),
+    };
+    let inner: Box<dyn Read + Send> = if sniffed.cr_only {
+        Box::new(CrToLf(inner))
+    } else {
+        inner
     };
     Ok(Box::new(FinalNewline {
         inner,
@@ -185,6 +198,21 @@ impl Read for FinalNewline {
             return Ok(1);
         }
         Ok(0)
+    }
+}
+
+/// Lone `\r` line ends as `\n`, so that records and line numbers work as for any other file.
+struct CrToLf(Box<dyn Read + Send>);
+
+impl Read for CrToLf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        for b in &mut buf[..n] {
+            if *b == b'\r' {
+                *b = b'\n';
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -262,11 +290,11 @@ pub(crate) struct TextRows {
 impl TextRows {
     pub(crate) fn open(
         path: &Path,
-        encoding: TextEncoding,
-        delimiter: u8,
+        sniffed: &Sniffed,
         comments: bool,
     ) -> Result<TextRows, InputError> {
-        let stream = open_stream(path, encoding)?;
+        let stream = open_stream(path, sniffed)?;
+        let delimiter = sniffed.delimiter;
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -401,7 +429,7 @@ mod tests {
         let path = dir.path().join("t.csv");
         std::fs::write(&path, bytes).unwrap();
         let sniffed = sniff(bytes, true);
-        TextRows::open(&path, sniffed.encoding, sniffed.delimiter, false)
+        TextRows::open(&path, &sniffed, false)
             .unwrap()
             .map(|r| {
                 let r = r.unwrap();
@@ -422,6 +450,14 @@ mod tests {
             assert_eq!(rows[4].1, ["6", "7"]);
             assert_eq!(rows[3].1[0].replace('\r', ""), "x\ny");
         }
+    }
+
+    #[test]
+    fn old_mac_line_ends() {
+        let rows = rows_of(b"DevEUI;Name\r0011223344556677;a\r\r1111111111111111;b");
+        let lines: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 4]);
+        assert_eq!(rows[2].1, ["1111111111111111", "b"]);
     }
 
     #[test]

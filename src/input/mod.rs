@@ -4,6 +4,11 @@
 //!
 //! Contract (owned by the input work): `Table::open` never loads a CSV into memory (rows stream); spreadsheets are
 //! read through calamine. `row` numbers are 1-based lines / sheet rows, header and comment lines counted.
+//!
+//! Reading a table: `while let Some(record) = table.next_record() { let row = table.map_owned(record?); … }`, or
+//! `let mapper = table.mapper(); for record in table.records() { … }`. (`Table` is deliberately not an `Iterator`:
+//! `Iterator::map` would shadow [`Table::map`].) Submodules: `text` (encoding, delimiter, streaming rows),
+//! `sheet` (calamine), `thingpark` (the positional import CSV), `header` (aliases and the mapping plan).
 
 mod header;
 mod sheet;

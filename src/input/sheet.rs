@@ -216,3 +216,52 @@ impl Iterator for SheetRows {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+
+    #[test]
+    fn cells_keep_their_type() {
+        assert_eq!(
+            cell_of(&Data::Int(490154203237518)),
+            Cell::Int(490154203237518)
+        );
+        assert_eq!(cell_of(&Data::Float(1.5)), Cell::Float(1.5));
+        assert_eq!(
+            cell_of(&Data::String("0011".into())),
+            Cell::Text("0011".into())
+        );
+        assert_eq!(cell_of(&Data::Bool(true)), Cell::Bool(true));
+        assert_eq!(cell_of(&Data::Empty), Cell::Empty);
+        assert_eq!(
+            cell_of(&Data::Error(CellErrorType::Div0)),
+            Cell::Error("#DIV/0!".into())
+        );
+        assert_eq!(
+            cell_of(&Data::DateTimeIso("2024-03-01T10:00:00".into())),
+            Cell::Date("2024-03-01T10:00:00".into())
+        );
+        let noon = ExcelDateTime::new(45352.5, ExcelDateTimeType::DateTime, false);
+        assert_eq!(
+            cell_of(&Data::DateTime(noon)),
+            Cell::Date("2024-03-01T12:00:00".into())
+        );
+        let day = ExcelDateTime::new(45352.0, ExcelDateTimeType::DateTime, false);
+        assert_eq!(
+            cell_of(&Data::DateTime(day)),
+            Cell::Date("2024-03-01".into())
+        );
+    }
+
+    #[test]
+    fn extensions_name_workbooks() {
+        assert_eq!(kind_of(Path::new("a.XLSX")), Some(SheetKind::Xlsx));
+        assert_eq!(kind_of(Path::new("a.xlsm")), Some(SheetKind::Xlsm));
+        assert_eq!(kind_of(Path::new("a.xls")), Some(SheetKind::Xls));
+        assert_eq!(kind_of(Path::new("a.ods")), Some(SheetKind::Ods));
+        assert_eq!(kind_of(Path::new("a.csv")), None);
+        assert_eq!(kind_of(Path::new("xlsx")), None);
+    }
+}

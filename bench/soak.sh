@@ -57,10 +57,12 @@ for round in $(seq 0 "$KILLS"); do
     fi
     RUN_PID=$!
     [[ $round -eq "$KILLS" ]] && break
-    # Kill while devices are being sent: after progress since the last kill, plus a random 0-5 s.
+    # Kill while devices are being sent: after progress since the last kill, plus a random wait that spreads the kills
+    # over the run (the faults hold the importer to roughly 12 devices/s).
     before=$(created_now)
     while kill -0 "$RUN_PID" 2>/dev/null && [[ $(created_now) -le $before ]]; do sleep 0.2; done
-    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", r % 500 / 100 }')"
+    spread=$((ROWS / 12 / (KILLS + 1) + 1))
+    sleep "$(awk -v r="$RANDOM" -v s="$spread" 'BEGIN { printf "%.2f", (r % 1000) / 1000 * s }')"
     [[ -z "$BATCH" ]] && BATCH=$(sed -n 's/^batch //p' "$WORK/run.out" | head -1)
     if kill -9 "$RUN_PID" 2>/dev/null; then kills=$((kills + 1)); fi
     wait "$RUN_PID" 2>/dev/null || true

@@ -20,6 +20,10 @@ if [[ "${1:-}" == fuzz ]]; then
     secs=${2:-600}
     targets=(csv_input xlsx_input header_mapping identifiers)
     (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O -a)
+    # Seeds: the repository's own shipment files, so the fuzzers start from real CSVs and workbooks, not from nothing.
+    mkdir -p fuzz/corpus/csv_input fuzz/corpus/xlsx_input
+    find sample-data tests/fixtures -name '*.csv' -size -20k -exec cp {} fuzz/corpus/csv_input/ \;
+    find sample-data tests/fixtures -name '*.xlsx' -size -200k -exec cp {} fuzz/corpus/xlsx_input/ \;
     fuzz_one() {
         local rc=0
         mkdir -p "fuzz/corpus/$1"

@@ -176,6 +176,13 @@ async fn process<P: Platform, L: RowLog>(
                 },
             }
         }
+        // The permit first: a row is `sending` only once nothing but the request itself stands between it and the
+        // platform, so a run killed while rows wait for their turn leaves them `pending`, not `sending`.
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return RowEnd::Abandoned,
+            _ = platform.pace() => {}
+        }
         if let Err(e) = log.sending(item.row).await {
             return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
         }

@@ -7,15 +7,19 @@ use super::retry::Backoff;
 use super::{Counters, WorkItem};
 use crate::cli::PlatformArgs;
 use crate::cmd::import::OnExisting;
-use crate::device::{ErrorCode, RowError};
+use crate::device::{ErrorCode, Kind, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
-use crate::platform::{ApiError, Catalog, Client, ClientConfig, ExistKey, Pacing, find_existing};
+use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
+use crate::platform::{
+    ApiError, Catalog, Client, ClientConfig, ExistKey, LIST_PAGE_SIZE, Pacing, find_existing,
+};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -207,7 +211,16 @@ pub async fn import(
     let mut journal = journal;
     journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
-    let mut result = run_batch(journal, &id, client, &pool_config, cancel, config.quiet).await?;
+    let mut result = run_batch(
+        journal,
+        &id,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+        false,
+    )
+    .await?;
     result.elapsed = started.elapsed();
     Ok(result)
 }
@@ -322,6 +335,16 @@ pub async fn resume(
     if counts.pending == 0 {
         let mut journal = journal;
         if batch.state != BatchState::Done {
+            // The last run ended before its cellular rows got their platform reference (killed after the pool
+            // drained, or the listing failed): settle them now, or rollback and verify would miss them.
+            let wanted = unreferenced_cellular(&journal, &batch.id)?;
+            if !wanted.is_empty() {
+                let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
+                let client = resume_client(&config, &batch, rate).await?;
+                settle_cellular_references(&mut journal, &batch.id, &client, wanted)
+                    .await
+                    .map_err(unavailable)?;
+            }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
         return Ok(BatchResult {
@@ -352,6 +375,29 @@ pub async fn resume(
             .unwrap_or(8),
         options["max_errors"].as_u64(),
     )?;
+    let client = resume_client(&config, &batch, settings.rate).await?;
+    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    let mut result = run_batch(
+        journal,
+        &batch.id,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+        true,
+    )
+    .await?;
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// The client for a resumed batch: the options given now, else the ones the batch was imported with.
+async fn resume_client(
+    config: &ResumeConfig,
+    batch: &BatchInfo,
+    rate: Option<f64>,
+) -> anyhow::Result<Client> {
+    let options = &batch.options;
     let mut platform = config.platform.clone();
     platform.url = platform
         .url
@@ -364,19 +410,87 @@ pub async fn resume(
     }
     platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
     let client_config = ClientConfig::from_args(&platform)?;
-    let client = connect(&client_config, settings.rate).await?;
-    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
-    let mut result = run_batch(
-        journal,
-        &batch.id,
-        client,
-        &pool_config,
-        cancel,
-        config.quiet,
-    )
-    .await?;
-    result.elapsed = started.elapsed();
-    Ok(result)
+    connect(&client_config, rate.filter(|r| *r > 0.0)).await
+}
+
+/// Created cellular rows that have no platform reference, by the identifier (IMEI, else SIM) the platform lists
+/// them under.
+fn unreferenced_cellular(journal: &Journal, batch: &str) -> anyhow::Result<HashMap<String, u64>> {
+    let mut wanted = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = journal.rows_after(batch, Some(&[RowState::Created]), after, FEED_PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(wanted);
+        };
+        after = last.row;
+        for row in page {
+            if row.kind == Some(Kind::Cellular)
+                && row.device_uid.is_none()
+                && row.device_href.is_none()
+                && let Some(id) = row.id
+            {
+                wanted.insert(id, row.row);
+            }
+        }
+    }
+}
+
+/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
+/// SIM: a cellular device whose creation answer was lost is known only by those until then.
+async fn settle_cellular_references(
+    journal: &mut Journal,
+    batch: &str,
+    client: &Client,
+    mut wanted: HashMap<String, u64>,
+) -> Result<(), ApiError> {
+    tracing::info!(
+        rows = wanted.len(),
+        "listing the platform's devices for the reference of cellular rows whose answer was lost"
+    );
+    let mut outcomes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client
+            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
+            .await?;
+        for device in page.devices {
+            let row = [device.imei.as_deref(), device.sim.as_deref()]
+                .into_iter()
+                .flatten()
+                .find_map(|key| wanted.remove(key));
+            if let Some(row) = row {
+                outcomes.push(Outcome {
+                    row,
+                    state: RowState::Created,
+                    http_status: None,
+                    error_code: None,
+                    message: None,
+                    device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
+                    device_href: device.href,
+                    device_uid: device.uid,
+                });
+            }
+        }
+        match page.cursor {
+            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
+                cursor = Some(next)
+            }
+            _ => break,
+        }
+    }
+    if !wanted.is_empty() {
+        tracing::warn!(
+            rows = wanted.len(),
+            "cellular devices created by this batch are no longer listed by the platform"
+        );
+    }
+    journal
+        .record_outcomes(batch, outcomes)
+        .map_err(|e| ApiError::Transport {
+            message: format!("journal: {e:#}"),
+            maybe_sent: false,
+        })
 }
 
 /// The named batch, or the latest unfinished one.
@@ -413,7 +527,9 @@ fn unavailable(err: ApiError) -> anyhow::Error {
 }
 
 /// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
-/// writer owns the first; leaves the batch `done` or `interrupted`.
+/// writer owns the first; then gives cellular rows created without their reference that reference (every such row
+/// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
+/// `interrupted`.
 async fn run_batch(
     mut journal: Journal,
     id: &str,
@@ -421,6 +537,7 @@ async fn run_batch(
     pool_config: &PoolConfig,
     cancel: CancellationToken,
     quiet: bool,
+    settle_all: bool,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
@@ -457,7 +574,7 @@ async fn run_batch(
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(total, counters.clone(), quiet);
     let stop = pool::run(
-        client,
+        client.clone(),
         writer.clone(),
         rx,
         pool_config,
@@ -471,7 +588,20 @@ async fn run_batch(
         .map_err(|_| anyhow::anyhow!("journal writer still in use after the run"))?;
     let mut journal = writer.finish().await?;
     let counts = journal.counts(id)?;
-    let state = if counts.pending == 0 {
+    let mut settled = true;
+    let went_on = matches!(stop, Stop::Drained | Stop::MaxErrors);
+    if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
+        let wanted = unreferenced_cellular(&journal, id)?;
+        if !wanted.is_empty()
+            && let Err(e) = settle_cellular_references(&mut journal, id, &client, wanted).await
+        {
+            // The devices exist and the rows are right; only their reference is missing, so the batch stays
+            // resumable for it rather than failing.
+            tracing::warn!(error = %e, "cannot list the platform's devices for the reference of cellular rows; `tpbulk resume {id}` tries again");
+            settled = false;
+        }
+    }
+    let state = if counts.pending == 0 && settled {
         BatchState::Done
     } else {
         BatchState::Interrupted

@@ -124,6 +124,9 @@ pub struct Counters {
     pub created: AtomicU64,
     pub exists: AtomicU64,
     pub failed: AtomicU64,
+    /// Cellular rows created without the platform's reference (their answer was lost and the duplicate answer
+    /// settled them): the batch lists the platform's devices once at the end to find it.
+    pub unreferenced: AtomicU64,
 }
 
 impl Counters {

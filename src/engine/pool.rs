@@ -4,6 +4,7 @@
 
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Platform, RowLog, WorkItem};
+use crate::device::Kind;
 use crate::journal::{Outcome, RowState};
 use crate::platform::{ApiError, DeviceInfo};
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub async fn run<P: Platform, L: RowLog>(
                     }
                 };
                 let Some(item) = item else { break };
+                let cellular = item.kind == Some(Kind::Cellular);
                 let end = process(&platform, &*log, item, &config, &stop).await;
                 let outcome = match end {
                     RowEnd::Final(outcome) => outcome,
@@ -92,6 +94,10 @@ pub async fn run<P: Platform, L: RowLog>(
                     }
                 };
                 let state = outcome.state;
+                let unreferenced = cellular
+                    && state == RowState::Created
+                    && outcome.device_uid.is_none()
+                    && outcome.device_href.is_none();
                 if let Err(e) = log.outcome(outcome) {
                     reason
                         .lock()
@@ -101,6 +107,9 @@ pub async fn run<P: Platform, L: RowLog>(
                     break;
                 }
                 counters.record(state);
+                if unreferenced {
+                    counters.unreferenced.fetch_add(1, Ordering::Relaxed);
+                }
                 if state == RowState::Failed {
                     let n = failed_here.fetch_add(1, Ordering::SeqCst) + 1;
                     if config.max_errors.is_some_and(|max| n >= max) {

@@ -158,6 +158,13 @@ fn cellular_devices_whose_answer_was_lost_get_their_reference_and_roll_back() {
         );
     }
     env.sim.set_faults(0.0, 0.0);
+    let run = env.run(&["verify", &batch, "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stdout().contains("3 of 3 devices"),
+        "{}",
+        run.describe()
+    );
     let run = env.run(&["rollback", &batch, "--yes"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     assert_eq!(env.sim.stats().devices, 0, "{}", run.describe());

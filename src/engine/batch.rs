@@ -100,7 +100,7 @@ impl BatchResult {
     /// 0 all created or existing, 1 some invalid or failed (or `--max-errors`), 130 interrupted.
     pub fn exit(&self) -> Exit {
         match self.stop {
-            Stop::Cancelled => Exit::Interrupted,
+            Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
             _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
             _ => Exit::Success,
         }
@@ -144,6 +144,9 @@ impl BatchResult {
             Stop::Cancelled => Some(format!(
                 "interrupted; continue with: tpbulk resume {}",
                 self.id
+            )),
+            Stop::CancelledPreparing { input } => Some(format!(
+                "interrupted while checking rows, before any device was sent; start again with: tpbulk import {input}"
             )),
             Stop::MaxErrors => Some(format!(
                 "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
@@ -196,16 +199,50 @@ pub async fn import(
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
 
-    let journal = {
+    let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
+        let cancel = cancel.clone();
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            journal_prepared(table, &catalog, journal, &id, on_existing, |keys| {
-                handle.block_on(find_existing(&client, keys))
-            })
+            journal_prepared(
+                table,
+                &catalog,
+                journal,
+                &id,
+                on_existing,
+                &cancel,
+                |keys| {
+                    handle.block_on(async {
+                        tokio::select! {
+                            _ = cancel.cancelled() => Err(PrepareCancelled.into()),
+                            found = find_existing(&client, keys) => found.map_err(unavailable),
+                        }
+                    })
+                },
+            )
         })
         .await
-        .context("preparing rows")??
+        .context("preparing rows")?
+    };
+    let journal = match prepared {
+        Ok(journal) => journal,
+        Err(e) if e.is::<PrepareCancelled>() => {
+            // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
+            let mut journal = Journal::open(&config.journal)?;
+            journal.set_batch_state(&id, BatchState::Interrupted)?;
+            tracing::warn!(batch = %id, "interrupted while checking rows; nothing was sent");
+            return Ok(BatchResult {
+                counts: journal.counts(&id)?,
+                id,
+                stop: Stop::CancelledPreparing {
+                    input: config.file.display().to_string(),
+                },
+                created_now: 0,
+                elapsed: started.elapsed(),
+                sending: Duration::ZERO,
+            });
+        }
+        Err(e) => return Err(e),
     };
     options["prepared"] = serde_json::Value::Bool(true);
     let mut journal = journal;
@@ -233,12 +270,10 @@ fn journal_prepared(
     mut journal: Journal,
     batch: &str,
     on_existing: OnExisting,
+    cancel: &CancellationToken,
     mut lookup: impl FnMut(
         &[ExistKey],
-    ) -> Result<
-        std::collections::HashMap<ExistKey, crate::platform::DeviceInfo>,
-        ApiError,
-    >,
+    ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
 ) -> anyhow::Result<Journal> {
     let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
     let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
@@ -248,7 +283,7 @@ fn journal_prepared(
         let found = if keys.is_empty() {
             Default::default()
         } else {
-            lookup(&keys).map_err(unavailable)?
+            lookup(&keys)?
         };
         let rows = chunk.drain(..).map(|(mut row, key)| {
             if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
@@ -274,15 +309,26 @@ fn journal_prepared(
         journal.insert_rows(batch, rows)
     };
     prepare_rows(&mut table, catalog, |prepared| {
+        if cancel.is_cancelled() {
+            return Err(PrepareCancelled.into());
+        }
         chunk.push(new_row(prepared)?);
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut journal)?;
         }
         Ok(())
     })?;
+    if cancel.is_cancelled() {
+        return Err(PrepareCancelled.into());
+    }
     flush(&mut chunk, &mut journal)?;
     Ok(journal)
 }
+
+/// Ctrl-C or SIGTERM reached the checking stage.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while checking rows")]
+struct PrepareCancelled;
 
 fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
     let (state, request, errors, key) = match prepared.outcome {
@@ -331,6 +377,14 @@ pub async fn resume(
     let journal = Journal::open_existing(&config.journal)?;
     let batch = pick_batch(&journal, config.batch.as_deref())?;
     on_start(&batch.id);
+    // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
+    if batch.options["prepared"] == serde_json::Value::Bool(false) {
+        return Err(UsageError(format!(
+            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: import {} again",
+            batch.id, batch.input_path
+        ))
+        .into());
+    }
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
@@ -357,13 +411,6 @@ pub async fn resume(
         });
     }
     let options = &batch.options;
-    if options["prepared"] == serde_json::Value::Bool(false) {
-        return Err(UsageError(format!(
-            "batch {} was stopped while its rows were being journalled, before any device was sent; import {} again",
-            batch.id, batch.input_path
-        ))
-        .into());
-    }
     let settings = RunSettings::new(
         config
             .rate

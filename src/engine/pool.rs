@@ -31,6 +31,9 @@ pub enum Stop {
     Drained,
     /// Ctrl-C / SIGTERM (the caller's token).
     Cancelled,
+    /// Ctrl-C / SIGTERM while the rows were still being checked and journalled: nothing was sent, the batch is
+    /// not resumable and the file (named here) is imported again.
+    CancelledPreparing { input: String },
     /// `--max-errors` reached.
     MaxErrors,
     /// The credentials were refused mid-run (message has no secret).

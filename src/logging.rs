@@ -3,7 +3,7 @@
 
 use crate::cli::{GlobalArgs, LogFormat};
 use indicatif::ProgressBar;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::RwLock;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -33,7 +33,9 @@ pub fn init(global: &GlobalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| EnvFilter::new(format!("tpbulk={level},warn")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Stderr);
+        .with_writer(Stderr)
+        // Colour codes only for a person reading a terminal, not in a redirected log file.
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match global.log_format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -129,7 +129,9 @@ impl BatchResult {
 
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
-        if !quiet {
+        // Nothing was sent and the rows were not all counted: the next step says it all.
+        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
+        if !quiet && counted {
             println!("{}", self.summary());
         }
         if let Some(next) = self.next_step() {

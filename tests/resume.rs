@@ -331,3 +331,59 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
     assert_eq!(run.code(), 0, "{}", run.describe());
     assert_eq!(env.counts(&run.batch()).created, 200);
 }
+
+/// Killed after its cellular rows were settled by duplicate answers but before the listing gave them their
+/// reference: the resume, with every row already final, still lists once and records it.
+#[test]
+fn resume_gives_cellular_rows_their_reference_when_the_import_died_first() {
+    for _attempt in 0..3 {
+        let env = Env::new(SimConfig {
+            // Every call is slow, so the final listing is out long enough for the kill to land during it.
+            latency: Duration::from_millis(400),
+            ..SimConfig::default()
+        });
+        env.sim.set_faults(0.0, 1.0);
+        let file = env.write("cell.csv", CELLULAR_CSV);
+        let mut child = env.spawn(&["import", file.to_str().unwrap(), "--rate", "0", "--quiet"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let batch = loop {
+            assert!(Instant::now() < deadline, "the import made no progress");
+            if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path())
+                && let Ok(Some(info)) = journal.latest_batch(false)
+                && journal.counts(&info.id).is_ok_and(|c| c.created == 3)
+            {
+                break info.id;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        kill(&mut child, libc::SIGKILL);
+        child.wait().unwrap();
+        if env.rows(&batch).iter().any(|r| r.device_uid.is_some()) {
+            // The kill came after the listing: nothing to resume; try again.
+            continue;
+        }
+        env.sim.set_faults(0.0, 0.0);
+        let run = env.run(&["resume", "--quiet"]);
+        assert_eq!(run.code(), 0, "{}", run.describe());
+        for row in env.rows(&batch) {
+            assert!(
+                row.device_eui.is_some() && row.device_uid.is_some(),
+                "row {} has no platform reference: {row:?}",
+                row.row
+            );
+        }
+        let creations = env.creations();
+        assert!(
+            creations.len() == 3 && creations.values().all(|&n| n == 1),
+            "{creations:?}"
+        );
+        let status = env.run(&["status", &batch, "--format", "json"]);
+        assert!(
+            status.stdout().contains("\"done\""),
+            "{}",
+            status.describe()
+        );
+        return;
+    }
+    panic!("the kill never landed before the final listing");
+}

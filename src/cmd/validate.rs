@@ -2,6 +2,7 @@
 //! checks them and writes the results, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
+use crate::device::fast::FastPlan;
 use crate::device::{Checker, ErrorCode, Kind, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
@@ -95,6 +96,11 @@ impl Summary {
                 }
             }
         }
+    }
+
+    fn add_valid(&mut self) {
+        self.rows += 1;
+        self.valid += 1;
     }
 
     fn write_text(&self, path: &Path, out: &mut impl Write) -> std::io::Result<()> {
@@ -192,8 +198,35 @@ fn spawn_reader(mut table: Table) -> (ReaderChannels, std::thread::JoinHandle<()
     )
 }
 
-/// Checks every row of an opened table, writing one JSON line per row to `jsonl` when given.
+/// Checks every row of an opened table, writing one JSON line per row to `jsonl` when given. Delimited text whose
+/// columns make every row an OTAA row takes the fast path; the results are the same either way.
 pub fn check_table(
+    table: Table,
+    kind: Option<Kind>,
+    jsonl: Option<&mut dyn Write>,
+) -> anyhow::Result<Summary> {
+    check_table_with(table, kind, jsonl, true)
+}
+
+/// [`check_table`], with the fast path allowed or not (tests compare the two).
+pub fn check_table_with(
+    table: Table,
+    kind: Option<Kind>,
+    jsonl: Option<&mut dyn Write>,
+    fast: bool,
+) -> anyhow::Result<Summary> {
+    if fast
+        && let Some(plan) = FastPlan::new(&table.columns, &table.options().defaults, kind)
+        && let Some(mut raw) = table.raw_csv().map_err(usage)?
+    {
+        let read = move |record: &mut csv::ByteRecord| raw.read(record);
+        return check_raw(&table, plan, kind, read, jsonl);
+    }
+    check_mapped(table, kind, jsonl)
+}
+
+/// The full path: every row mapped and checked.
+fn check_mapped(
     table: Table,
     kind: Option<Kind>,
     mut jsonl: Option<&mut dyn Write>,
@@ -213,15 +246,9 @@ pub fn check_table(
         };
         for row in &batch {
             let verdict = checker.check(row);
-            summary.add(&verdict);
-            if let Some(out) = jsonl.as_mut() {
-                line.clear();
-                serde_json::to_writer(&mut line, &RowLine::new(&verdict))?;
-                line.push(b'\n');
-                if let Err(e) = out.write_all(&line) {
-                    outcome = Err(e.into());
-                    break;
-                }
+            if let Err(e) = emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut()) {
+                outcome = Err(e);
+                break;
             }
         }
         // The reader may have finished already; then this batch is freed here.
@@ -235,6 +262,146 @@ pub fn check_table(
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
     outcome.map(|()| summary)
+}
+
+/// Counts a checked row and writes its JSON line.
+fn emit<W: Write + ?Sized>(
+    verdict: &Verdict,
+    summary: &mut Summary,
+    line: &mut Vec<u8>,
+    jsonl: Option<&mut W>,
+) -> anyhow::Result<()> {
+    summary.add(verdict);
+    if let Some(out) = jsonl {
+        line.clear();
+        serde_json::to_writer(&mut *line, &RowLine::new(verdict))?;
+        line.push(b'\n');
+        out.write_all(line)?;
+    }
+    Ok(())
+}
+
+/// Raw records in batches: the buffers travel to the checker and back, so reading allocates nothing once warm.
+struct RawBatch {
+    records: Vec<csv::ByteRecord>,
+    rows: Vec<u64>,
+}
+
+/// Records per raw batch: big enough that the channel costs nothing per row, small enough to stay in cache.
+const RAW_BATCH: usize = 4096;
+
+/// Reads raw records on a thread of its own.
+fn spawn_raw_reader(
+    mut read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
+) -> (
+    mpsc::Receiver<Result<RawBatch, InputError>>,
+    mpsc::Sender<RawBatch>,
+    std::thread::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (done_tx, done_rx) = mpsc::channel::<RawBatch>();
+    let handle = std::thread::spawn(move || {
+        loop {
+            let mut batch = done_rx.try_recv().unwrap_or_else(|_| RawBatch {
+                records: Vec::new(),
+                rows: Vec::with_capacity(RAW_BATCH),
+            });
+            batch.rows.clear();
+            let mut failed = None;
+            while batch.rows.len() < RAW_BATCH {
+                let i = batch.rows.len();
+                if batch.records.len() == i {
+                    batch.records.push(csv::ByteRecord::new());
+                }
+                match read(&mut batch.records[i]) {
+                    Some(Ok(row)) => batch.rows.push(row),
+                    Some(Err(e)) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let full = batch.rows.len() == RAW_BATCH;
+            if !batch.rows.is_empty() && tx.send(Ok(batch)).is_err() {
+                // The checker stopped (a closed stdout): nothing left to read for.
+                return;
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            if !full {
+                return;
+            }
+        }
+    });
+    (rx, done_tx, handle)
+}
+
+/// The fast path: rows the [`FastPlan`] finds certainly valid (and not duplicates) are counted and written
+/// straight from their bytes; every other row is mapped and checked in full by the same checker.
+fn check_raw(
+    table: &Table,
+    plan: FastPlan,
+    kind: Option<Kind>,
+    read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
+    mut jsonl: Option<&mut dyn Write>,
+) -> anyhow::Result<Summary> {
+    let mut checker = Checker::new(kind);
+    let mut summary = Summary::default();
+    let mut line = Vec::with_capacity(256);
+    let (rows, done, reader) = spawn_raw_reader(read);
+    let mut outcome = Ok(());
+    'batches: for batch in rows.iter() {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                outcome = Err(usage(e));
+                break;
+            }
+        };
+        for (record, &row) in batch.records.iter().zip(&batch.rows) {
+            if let Some(dev_eui) = plan.valid_dev_eui(record)
+                && checker.note_new_dev_eui(dev_eui, row)
+            {
+                summary.add_valid();
+                if let Some(out) = jsonl.as_deref_mut() {
+                    line.clear();
+                    write_valid_otaa(&mut line, row, dev_eui);
+                    if let Err(e) = out.write_all(&line) {
+                        outcome = Err(e.into());
+                        break 'batches;
+                    }
+                }
+                continue;
+            }
+            let Some(mapped) = table.map_raw(row, record) else {
+                continue;
+            };
+            let verdict = checker.check(&mapped);
+            if let Err(e) = emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut()) {
+                outcome = Err(e);
+                break 'batches;
+            }
+        }
+        let _ = done.send(batch);
+    }
+    drop(rows);
+    drop(done);
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    outcome.map(|()| summary)
+}
+
+/// The JSON line of a valid OTAA row, as `RowLine` would serialise it.
+fn write_valid_otaa(line: &mut Vec<u8>, row: u64, dev_eui: u64) {
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(
+        line,
+        r#"{{"row":{row},"kind":"otaa","id":"{dev_eui:016X}","status":"valid","errors":[]}}"#
+    );
 }
 
 /// Writes each line to every sink: stdout and the report file.
@@ -301,4 +468,148 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Rows
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Field;
+
+    const KEY: &str = "00112233445566778899AABBCCDDEEFF";
+
+    /// Runs `validate --format jsonl` over `bytes` with the fast path allowed and without, and returns both outputs
+    /// and whether the fast path applies to the file.
+    fn both_ways(bytes: &[u8], options: &InputOptions) -> (String, String, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipment.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let run = |fast: bool| {
+            let table = Table::open(&path, options).unwrap();
+            let mut out = Vec::new();
+            let summary = check_table_with(table, options.kind, Some(&mut out), fast).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(summary.rows as usize, text.lines().count());
+            let mut summary_text = Vec::new();
+            summary.write_text(&path, &mut summary_text).unwrap();
+            text + &String::from_utf8(summary_text).unwrap()
+        };
+        let table = Table::open(&path, options).unwrap();
+        let applies = FastPlan::new(&table.columns, &options.defaults, options.kind).is_some()
+            && table.raw_csv().unwrap().is_some();
+        (run(true), run(false), applies)
+    }
+
+    /// A shipment mixing clean rows with every kind of trouble, in blocks larger than a batch.
+    fn messy(header: &str, eol: &str, delimiter: char) -> Vec<u8> {
+        let d = delimiter;
+        let mut text = format!("{header}{eol}");
+        let mut row = |cells: &[&str]| {
+            text.push_str(&cells.join(&d.to_string()));
+            text.push_str(eol);
+        };
+        for i in 0..5000u64 {
+            let eui = format!("70B3D5E7{:08X}", i);
+            let name = format!("sensor-{i}");
+            match i % 500 {
+                1 => row(&[
+                    &eui.to_lowercase(),
+                    KEY,
+                    "70B3D5E75F600000",
+                    &name,
+                    "m",
+                    "c",
+                ]),
+                2 => row(&["70-B3-D5-E7-00-00-00-02", KEY, "", &name, "m", "c"]),
+                3 => row(&["70B3D5E7000000G3", KEY, "", &name, "m", "c"]),
+                4 => row(&["70B3D5E700003", KEY, "", &name, "m", "c"]),
+                5 => row(&[&eui, "", "", &name, "m", "c"]),
+                6 => row(&[&eui, KEY, "", &name, "", "c"]),
+                7 => row(&[&eui, KEY, "", &name, " ", " c "]),
+                8 => row(&["7.03835E+15", KEY, "", &name, "m", "c"]),
+                9 => row(&["70B3D5E700000001", KEY, "", &name, "m", "c"]),
+                10 => row(&["70B3D5E700000002", KEY, "", &name, "m", "c"]),
+                11 => row(&["", "", "", "", "", ""]),
+                12 => row(&[&eui, &KEY[..31], "x", &name, "m", "c"]),
+                13 => row(&[&eui, KEY, "", "\"two\nlines\"", "m", "c"]),
+                14 => row(&[&eui, KEY]),
+                15 => row(&[&eui, KEY, "", "caf\u{e9}", "m", "c", "extra"]),
+                16 => row(&[&eui, &format!(" {KEY}"), "", &name, "m", "c"]),
+                _ => row(&[
+                    &eui,
+                    KEY,
+                    "70B3D5E75F600000",
+                    &name,
+                    "SMTC/LoRaMoteA.1_EU",
+                    "c",
+                ]),
+            }
+        }
+        text.into_bytes()
+    }
+
+    const HEADER: &str = "DevEUI,AppKey,JoinEUI,Name,Model,Connection";
+
+    #[test]
+    fn fast_path_gives_the_same_results_on_a_messy_file() {
+        for (eol, delimiter) in [("\n", ','), ("\r\n", ';')] {
+            let header = HEADER.replace(',', &delimiter.to_string());
+            let bytes = messy(&header, eol, delimiter);
+            let (fast, full, applies) = both_ways(&bytes, &InputOptions::default());
+            assert!(applies);
+            assert!(full.contains("\"duplicate\"") && full.contains("\"excel_damage\""));
+            assert!(full.contains("\"missing\"") && full.contains("\"hex\""));
+            assert_eq!(fast, full, "eol {eol:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_honours_set_and_kind() {
+        let bytes = messy(HEADER, "\n", ',');
+        let cases = [
+            vec![(Field::Model, "SMTC/LoRaMoteA.1_EU".to_string())],
+            vec![(Field::Connection, "my MQTT application".to_string())],
+            vec![(Field::JoinEui, "70B3D5E75F600000".to_string())],
+        ];
+        for defaults in cases {
+            let options = InputOptions {
+                defaults,
+                ..InputOptions::default()
+            };
+            let (fast, full, _) = both_ways(&bytes, &options);
+            assert_eq!(fast, full, "{:?}", options.defaults);
+        }
+        for kind in [Kind::Otaa, Kind::Abp, Kind::Cellular] {
+            let options = InputOptions {
+                kind: Some(kind),
+                ..InputOptions::default()
+            };
+            let (fast, full, applies) = both_ways(&bytes, &options);
+            assert_eq!(applies, kind == Kind::Otaa);
+            assert_eq!(fast, full, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_reads_model_from_set_when_no_column_gives_it() {
+        let mut text = String::from("# shipment 42\n\nDevEUI,AppKey,Kind\n");
+        for (i, kind) in ["", "otaa", "OTAA", "abp", "bogus", " otaa", "CREATE_OTAA"]
+            .iter()
+            .cycle()
+            .take(3000)
+            .enumerate()
+        {
+            text.push_str(&format!("70B3D5E7{:08X},{KEY},{kind}\n", i % 2900));
+        }
+        let options = InputOptions {
+            defaults: vec![
+                (Field::Model, "SMTC/LoRaMoteA.1_EU".to_string()),
+                (Field::Connection, "my MQTT application".to_string()),
+            ],
+            ..InputOptions::default()
+        };
+        let (fast, full, applies) = both_ways(text.as_bytes(), &options);
+        assert!(applies);
+        assert!(full.contains("\"unknown_kind\"") && full.contains("\"duplicate\""));
+        assert_eq!(fast, full);
+    }
 }

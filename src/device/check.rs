@@ -533,6 +533,12 @@ impl Checker {
         }
     }
 
+    /// Remembers a DevEUI the fast path found valid on `row`, when it is new: false when it was seen before, and
+    /// then the row goes through [`Checker::check`], which reports the duplicate naming the first row.
+    pub fn note_new_dev_eui(&mut self, dev_eui: u64, row: u64) -> bool {
+        first_seen(&mut self.seen.eui, dev_eui.into(), row).is_none()
+    }
+
     /// Remembers the row's identifiers, reports those seen before, and returns the row's identifier.
     fn note_duplicates(&mut self, check: &mut RowCheck<'_>) -> Option<String> {
         let row = check.row.row;

@@ -10,6 +10,7 @@
 
 mod check;
 pub mod damage;
+pub mod fast;
 pub mod ids;
 pub mod kinds;
 

@@ -1,6 +1,6 @@
 //! Delimited text files: encoding and delimiter sniffing, and the streaming row reader with editor line numbers.
 
-use super::{Cell, InputError, Record, TextEncoding};
+use super::{Cell, InputError, MappedRow, Record, SourceFormat, Table, TextEncoding};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -314,43 +314,50 @@ impl TextRows {
     }
 
     fn read(&mut self) -> Option<Result<Record, InputError>> {
-        if self.failed {
-            return None;
-        }
         loop {
-            match self.reader.read_byte_record(&mut self.record) {
-                Ok(false) => return None,
-                Ok(true) => {}
-                Err(e) => {
-                    self.failed = true;
-                    let row = e.position().map(|p| p.line()).unwrap_or(self.last_line + 1);
-                    return Some(Err(InputError::AtRow {
-                        path: self.path.clone(),
-                        row,
-                        message: format!("cannot read this line: {e}"),
-                    }));
-                }
-            }
-            // The terminating `\n` has been counted, so the record ends on the line before.
-            let end_line = self.reader.position().line() - 1;
-            let row = if end_line == self.last_line + 1 {
-                end_line
-            } else {
-                let inner_newlines = self
-                    .record
-                    .as_slice()
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count() as u64;
-                end_line - inner_newlines
+            let mut record = std::mem::take(&mut self.record);
+            let row = self.read_into(&mut record);
+            self.record = record;
+            let row = match row? {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
             };
-            self.last_line = end_line;
             let cells = self.decode_cells();
             if cells.iter().all(Cell::is_blank) {
                 continue;
             }
             return Some(Ok(Record { row, cells }));
         }
+    }
+
+    /// Reads the next record, blank or not, into `record`; gives the line it starts on.
+    fn read_into(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, InputError>> {
+        if self.failed {
+            return None;
+        }
+        match self.reader.read_byte_record(record) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => {
+                self.failed = true;
+                let row = e.position().map(|p| p.line()).unwrap_or(self.last_line + 1);
+                return Some(Err(InputError::AtRow {
+                    path: self.path.clone(),
+                    row,
+                    message: format!("cannot read this line: {e}"),
+                }));
+            }
+        }
+        // The terminating `\n` has been counted, so the record ends on the line before.
+        let end_line = self.reader.position().line() - 1;
+        let row = if end_line == self.last_line + 1 {
+            end_line
+        } else {
+            let inner_newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+            end_line - inner_newlines
+        };
+        self.last_line = end_line;
+        Some(Ok(row))
     }
 
     /// UTF-8 where the bytes are UTF-8, else Windows-1252 (per field: files mixing both exist). The whole record is
@@ -391,6 +398,61 @@ impl Iterator for TextRows {
     type Item = Result<Record, InputError>;
     fn next(&mut self) -> Option<Self::Item> {
         self.read()
+    }
+}
+
+/// The data records of a headed delimited-text table as raw bytes, for a reader that looks at most rows without
+/// decoding them (`validate`'s fast path). Blank records are not skipped here: [`Table::map_raw`] skips them.
+pub struct RawCsv {
+    rows: TextRows,
+}
+
+impl RawCsv {
+    /// Reads the next record into `record` (buffers are reused); gives the line it starts on.
+    pub fn read(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, InputError>> {
+        self.rows.read_into(record)
+    }
+}
+
+impl Table {
+    /// For a delimited-text table with a header, its data records as raw bytes, from the row after the header (the
+    /// file is opened again; this table's own rows are left as they are). `None` for other formats.
+    pub fn raw_csv(&self) -> Result<Option<RawCsv>, InputError> {
+        let (
+            SourceFormat::Csv {
+                delimiter,
+                encoding,
+            },
+            Some(header_row),
+        ) = (&self.format, self.header_row)
+        else {
+            return Ok(None);
+        };
+        let head = read_head(&self.path)?;
+        let sniffed = sniff(&head, head.len() < SAMPLE_BYTES);
+        if sniffed.delimiter != *delimiter || sniffed.encoding != *encoding {
+            return Ok(None);
+        }
+        let mut rows = TextRows::open(&self.path, &sniffed, false)?;
+        let mut record = csv::ByteRecord::new();
+        loop {
+            match rows.read_into(&mut record) {
+                Some(Ok(row)) if row == header_row => return Ok(Some(RawCsv { rows })),
+                Some(Ok(row)) if row < header_row => {}
+                Some(Err(e)) => return Err(e),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// A raw record from [`Table::raw_csv`] read as [`Table::next_record`] and [`Table::map_owned`] would: `None` for
+    /// a blank record, which those skip.
+    pub fn map_raw(&self, row: u64, record: &csv::ByteRecord) -> Option<MappedRow> {
+        let cells = decode_fields(record);
+        if cells.iter().all(Cell::is_blank) {
+            return None;
+        }
+        Some(self.map_owned(Record { row, cells }))
     }
 }
 

@@ -137,6 +137,40 @@ fn retried_faults_create_every_device_exactly_once() {
 }
 
 #[test]
+fn cellular_devices_whose_answer_was_lost_get_their_reference_and_roll_back() {
+    let env = Env::new(SimConfig::default());
+    // Every creation is done and its answer lost: the retry's duplicate answer settles the row, and only a listing
+    // can tell which device the platform made.
+    env.sim.set_faults(0.0, 1.0);
+    let file = env.write("cell.csv", CELLULAR_CSV);
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let batch = run.batch();
+    assert_eq!(env.counts(&batch).created, 3);
+    let creations = env.creations();
+    assert_eq!(creations.len(), 3);
+    assert!(creations.values().all(|&n| n == 1), "{creations:?}");
+    for row in env.rows(&batch) {
+        assert!(
+            row.device_eui.is_some() && row.device_uid.is_some(),
+            "row {} has no platform reference: {row:?}",
+            row.row
+        );
+    }
+    env.sim.set_faults(0.0, 0.0);
+    let run = env.run(&["verify", &batch, "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stdout().contains("3 of 3 devices"),
+        "{}",
+        run.describe()
+    );
+    let run = env.run(&["rollback", &batch, "--yes"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(env.sim.stats().devices, 0, "{}", run.describe());
+}
+
+#[test]
 fn a_rate_limited_platform_is_waited_for() {
     // The platform allows 50 requests/s and says how long to wait; the importer is told 80/s.
     let env = Env::new(SimConfig {

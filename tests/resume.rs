@@ -263,3 +263,127 @@ fn a_refusal_is_final_with_its_code_and_message_and_max_errors_stops_the_batch()
         tpbulk::journal::BatchState::Interrupted
     );
 }
+
+#[test]
+fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
+    use tpbulk::engine::batch::{ImportConfig, RunSettings, import};
+    use tpbulk::engine::pool::Stop;
+    use tpbulk::error::Exit;
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &otaa_csv(1, 200));
+    let args = tpbulk::cli::PlatformArgs {
+        url: Some(env.sim.url()),
+        client_id: Some("tpbulk-sim".into()),
+        client_secret_file: None,
+        token_url: None,
+        insecure: false,
+    };
+    let config = ImportConfig {
+        file: file.clone(),
+        input: tpbulk::input::InputOptions::default(),
+        client: tpbulk::platform::ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into()))
+            .unwrap(),
+        journal: env.journal_path(),
+        settings: RunSettings::new(0.0, 4, None).unwrap(),
+        on_existing: tpbulk::cmd::import::OnExisting::Skip,
+        name: None,
+        quiet: true,
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    // The signal lands as soon as the batch exists: while its rows are being checked.
+    let on_start = {
+        let cancel = cancel.clone();
+        move |_: &str| cancel.cancel()
+    };
+    let result = env
+        .block_on(import(config, cancel, on_start))
+        .expect("an interrupted import is a result, not an error");
+    assert_eq!(result.exit(), Exit::Interrupted);
+    assert!(
+        matches!(result.stop, Stop::CancelledPreparing { .. }),
+        "{:?}",
+        result.stop
+    );
+    let next = result.next_step().unwrap();
+    assert!(
+        next.contains("tpbulk import") && next.contains("ship.csv"),
+        "{next}"
+    );
+    assert!(
+        result.counts.total < 200,
+        "checking went on: {:?}",
+        result.counts
+    );
+    assert_eq!(env.sim.stats().post_attempts.len(), 0, "a device was sent");
+
+    // Resume refuses it, by name of the file, and sends nothing.
+    let run = env.run(&["resume", "--rate", "0"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(
+        run.stderr().contains("cannot be resumed") && run.stderr().contains("ship.csv"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(env.sim.stats().post_attempts.len(), 0);
+
+    // The file imports cleanly as a new batch.
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(env.counts(&run.batch()).created, 200);
+}
+
+/// Killed after its cellular rows were settled by duplicate answers but before the listing gave them their
+/// reference: the resume, with every row already final, still lists once and records it.
+#[test]
+fn resume_gives_cellular_rows_their_reference_when_the_import_died_first() {
+    for _attempt in 0..3 {
+        let env = Env::new(SimConfig {
+            // Every call is slow, so the final listing is out long enough for the kill to land during it.
+            latency: Duration::from_millis(400),
+            ..SimConfig::default()
+        });
+        env.sim.set_faults(0.0, 1.0);
+        let file = env.write("cell.csv", CELLULAR_CSV);
+        let mut child = env.spawn(&["import", file.to_str().unwrap(), "--rate", "0", "--quiet"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let batch = loop {
+            assert!(Instant::now() < deadline, "the import made no progress");
+            if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path())
+                && let Ok(Some(info)) = journal.latest_batch(false)
+                && journal.counts(&info.id).is_ok_and(|c| c.created == 3)
+            {
+                break info.id;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        kill(&mut child, libc::SIGKILL);
+        child.wait().unwrap();
+        if env.rows(&batch).iter().any(|r| r.device_uid.is_some()) {
+            // The kill came after the listing: nothing to resume; try again.
+            continue;
+        }
+        env.sim.set_faults(0.0, 0.0);
+        let run = env.run(&["resume", "--quiet"]);
+        assert_eq!(run.code(), 0, "{}", run.describe());
+        for row in env.rows(&batch) {
+            assert!(
+                row.device_eui.is_some() && row.device_uid.is_some(),
+                "row {} has no platform reference: {row:?}",
+                row.row
+            );
+        }
+        let creations = env.creations();
+        assert!(
+            creations.len() == 3 && creations.values().all(|&n| n == 1),
+            "{creations:?}"
+        );
+        let status = env.run(&["status", &batch, "--format", "json"]);
+        assert!(
+            status.stdout().contains("\"done\""),
+            "{}",
+            status.describe()
+        );
+        return;
+    }
+    panic!("the kill never landed before the final listing");
+}

@@ -92,8 +92,58 @@ fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::
     ] {
         writeln!(out, "  {label:<8} {n:>9}")?;
     }
-    if state == BatchState::Interrupted {
+    if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {
+        // Stopped while its rows were being checked: `resume` refuses such a batch.
+        writeln!(
+            out,
+            "stopped before any device was sent: import {} again",
+            batch.input_path
+        )?;
+    } else if state == BatchState::Interrupted {
         writeln!(out, "resume with: tpbulk resume {}", batch.id)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{SourceFormat, TextEncoding};
+
+    fn interrupted(prepared: bool) -> BatchInfo {
+        BatchInfo {
+            id: "b1".into(),
+            name: None,
+            input_path: "ship.csv".into(),
+            input_sha256: String::new(),
+            format: SourceFormat::Csv {
+                delimiter: b',',
+                encoding: TextEncoding::Utf8,
+            },
+            columns: Vec::new(),
+            options: serde_json::json!({ "prepared": prepared }),
+            state: BatchState::Interrupted,
+            created_at: String::new(),
+            updated_at: String::new(),
+            runner_pid: None,
+        }
+    }
+
+    fn text(batch: &BatchInfo) -> String {
+        let mut out = Vec::new();
+        write_text(&mut out, batch, &Counts::default()).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_interrupted_batch_points_at_resume() {
+        assert!(text(&interrupted(true)).contains("resume with: tpbulk resume b1"));
+    }
+
+    #[test]
+    fn a_batch_stopped_while_checking_points_at_a_new_import() {
+        let shown = text(&interrupted(false));
+        assert!(!shown.contains("tpbulk resume"), "{shown}");
+        assert!(shown.contains("import ship.csv again"), "{shown}");
+    }
 }

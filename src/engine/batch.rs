@@ -7,15 +7,19 @@ use super::retry::Backoff;
 use super::{Counters, WorkItem};
 use crate::cli::PlatformArgs;
 use crate::cmd::import::OnExisting;
-use crate::device::{ErrorCode, RowError};
+use crate::device::{ErrorCode, Kind, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
-use crate::platform::{ApiError, Catalog, Client, ClientConfig, ExistKey, Pacing, find_existing};
+use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
+use crate::platform::{
+    ApiError, Catalog, Client, ClientConfig, ExistKey, LIST_PAGE_SIZE, Pacing, find_existing,
+};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -96,7 +100,7 @@ impl BatchResult {
     /// 0 all created or existing, 1 some invalid or failed (or `--max-errors`), 130 interrupted.
     pub fn exit(&self) -> Exit {
         match self.stop {
-            Stop::Cancelled => Exit::Interrupted,
+            Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
             _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
             _ => Exit::Success,
         }
@@ -125,7 +129,9 @@ impl BatchResult {
 
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
-        if !quiet {
+        // Nothing was sent and the rows were not all counted: the next step says it all.
+        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
+        if !quiet && counted {
             println!("{}", self.summary());
         }
         if let Some(next) = self.next_step() {
@@ -140,6 +146,9 @@ impl BatchResult {
             Stop::Cancelled => Some(format!(
                 "interrupted; continue with: tpbulk resume {}",
                 self.id
+            )),
+            Stop::CancelledPreparing { input } => Some(format!(
+                "interrupted while checking rows, before any device was sent; start again with: tpbulk import {input}"
             )),
             Stop::MaxErrors => Some(format!(
                 "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
@@ -192,22 +201,65 @@ pub async fn import(
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
 
-    let journal = {
+    let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
+        let cancel = cancel.clone();
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
-            journal_prepared(table, &catalog, journal, &id, on_existing, |keys| {
-                handle.block_on(find_existing(&client, keys))
-            })
+            journal_prepared(
+                table,
+                &catalog,
+                journal,
+                &id,
+                on_existing,
+                &cancel,
+                |keys| {
+                    handle.block_on(async {
+                        tokio::select! {
+                            _ = cancel.cancelled() => Err(PrepareCancelled.into()),
+                            found = find_existing(&client, keys) => found.map_err(unavailable),
+                        }
+                    })
+                },
+            )
         })
         .await
-        .context("preparing rows")??
+        .context("preparing rows")?
+    };
+    let journal = match prepared {
+        Ok(journal) => journal,
+        Err(e) if e.is::<PrepareCancelled>() => {
+            // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
+            let mut journal = Journal::open(&config.journal)?;
+            journal.set_batch_state(&id, BatchState::Interrupted)?;
+            tracing::warn!(batch = %id, "interrupted while checking rows; nothing was sent");
+            return Ok(BatchResult {
+                counts: journal.counts(&id)?,
+                id,
+                stop: Stop::CancelledPreparing {
+                    input: config.file.display().to_string(),
+                },
+                created_now: 0,
+                elapsed: started.elapsed(),
+                sending: Duration::ZERO,
+            });
+        }
+        Err(e) => return Err(e),
     };
     options["prepared"] = serde_json::Value::Bool(true);
     let mut journal = journal;
     journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
-    let mut result = run_batch(journal, &id, client, &pool_config, cancel, config.quiet).await?;
+    let mut result = run_batch(
+        journal,
+        &id,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+        false,
+    )
+    .await?;
     result.elapsed = started.elapsed();
     Ok(result)
 }
@@ -220,12 +272,10 @@ fn journal_prepared(
     mut journal: Journal,
     batch: &str,
     on_existing: OnExisting,
+    cancel: &CancellationToken,
     mut lookup: impl FnMut(
         &[ExistKey],
-    ) -> Result<
-        std::collections::HashMap<ExistKey, crate::platform::DeviceInfo>,
-        ApiError,
-    >,
+    ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
 ) -> anyhow::Result<Journal> {
     let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
     let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
@@ -235,7 +285,7 @@ fn journal_prepared(
         let found = if keys.is_empty() {
             Default::default()
         } else {
-            lookup(&keys).map_err(unavailable)?
+            lookup(&keys)?
         };
         let rows = chunk.drain(..).map(|(mut row, key)| {
             if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
@@ -261,15 +311,26 @@ fn journal_prepared(
         journal.insert_rows(batch, rows)
     };
     prepare_rows(&mut table, catalog, |prepared| {
+        if cancel.is_cancelled() {
+            return Err(PrepareCancelled.into());
+        }
         chunk.push(new_row(prepared)?);
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut journal)?;
         }
         Ok(())
     })?;
+    if cancel.is_cancelled() {
+        return Err(PrepareCancelled.into());
+    }
     flush(&mut chunk, &mut journal)?;
     Ok(journal)
 }
+
+/// Ctrl-C or SIGTERM reached the checking stage.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while checking rows")]
+struct PrepareCancelled;
 
 fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
     let (state, request, errors, key) = match prepared.outcome {
@@ -318,10 +379,28 @@ pub async fn resume(
     let journal = Journal::open_existing(&config.journal)?;
     let batch = pick_batch(&journal, config.batch.as_deref())?;
     on_start(&batch.id);
+    // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
+    if batch.options["prepared"] == serde_json::Value::Bool(false) {
+        return Err(UsageError(format!(
+            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: import {} again",
+            batch.id, batch.input_path
+        ))
+        .into());
+    }
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
         if batch.state != BatchState::Done {
+            // The last run ended before its cellular rows got their platform reference (killed after the pool
+            // drained, or the listing failed): settle them now, or rollback and verify would miss them.
+            let wanted = unreferenced_cellular(&journal, &batch.id)?;
+            if !wanted.is_empty() {
+                let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
+                let client = resume_client(&config, &batch, rate).await?;
+                settle_cellular_references(&mut journal, &batch.id, &client, wanted)
+                    .await
+                    .map_err(unavailable)?;
+            }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
         return Ok(BatchResult {
@@ -334,13 +413,6 @@ pub async fn resume(
         });
     }
     let options = &batch.options;
-    if options["prepared"] == serde_json::Value::Bool(false) {
-        return Err(UsageError(format!(
-            "batch {} was stopped while its rows were being journalled, before any device was sent; import {} again",
-            batch.id, batch.input_path
-        ))
-        .into());
-    }
     let settings = RunSettings::new(
         config
             .rate
@@ -352,6 +424,29 @@ pub async fn resume(
             .unwrap_or(8),
         options["max_errors"].as_u64(),
     )?;
+    let client = resume_client(&config, &batch, settings.rate).await?;
+    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    let mut result = run_batch(
+        journal,
+        &batch.id,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+        true,
+    )
+    .await?;
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// The client for a resumed batch: the options given now, else the ones the batch was imported with.
+async fn resume_client(
+    config: &ResumeConfig,
+    batch: &BatchInfo,
+    rate: Option<f64>,
+) -> anyhow::Result<Client> {
+    let options = &batch.options;
     let mut platform = config.platform.clone();
     platform.url = platform
         .url
@@ -364,19 +459,87 @@ pub async fn resume(
     }
     platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
     let client_config = ClientConfig::from_args(&platform)?;
-    let client = connect(&client_config, settings.rate).await?;
-    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
-    let mut result = run_batch(
-        journal,
-        &batch.id,
-        client,
-        &pool_config,
-        cancel,
-        config.quiet,
-    )
-    .await?;
-    result.elapsed = started.elapsed();
-    Ok(result)
+    connect(&client_config, rate.filter(|r| *r > 0.0)).await
+}
+
+/// Created cellular rows that have no platform reference, by the identifier (IMEI, else SIM) the platform lists
+/// them under.
+fn unreferenced_cellular(journal: &Journal, batch: &str) -> anyhow::Result<HashMap<String, u64>> {
+    let mut wanted = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = journal.rows_after(batch, Some(&[RowState::Created]), after, FEED_PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(wanted);
+        };
+        after = last.row;
+        for row in page {
+            if row.kind == Some(Kind::Cellular)
+                && row.device_uid.is_none()
+                && row.device_href.is_none()
+                && let Some(id) = row.id
+            {
+                wanted.insert(id, row.row);
+            }
+        }
+    }
+}
+
+/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
+/// SIM: a cellular device whose creation answer was lost is known only by those until then.
+async fn settle_cellular_references(
+    journal: &mut Journal,
+    batch: &str,
+    client: &Client,
+    mut wanted: HashMap<String, u64>,
+) -> Result<(), ApiError> {
+    tracing::info!(
+        rows = wanted.len(),
+        "listing the platform's devices for the reference of cellular rows whose answer was lost"
+    );
+    let mut outcomes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client
+            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
+            .await?;
+        for device in page.devices {
+            let row = [device.imei.as_deref(), device.sim.as_deref()]
+                .into_iter()
+                .flatten()
+                .find_map(|key| wanted.remove(key));
+            if let Some(row) = row {
+                outcomes.push(Outcome {
+                    row,
+                    state: RowState::Created,
+                    http_status: None,
+                    error_code: None,
+                    message: None,
+                    device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
+                    device_href: device.href,
+                    device_uid: device.uid,
+                });
+            }
+        }
+        match page.cursor {
+            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
+                cursor = Some(next)
+            }
+            _ => break,
+        }
+    }
+    if !wanted.is_empty() {
+        tracing::warn!(
+            rows = wanted.len(),
+            "cellular devices created by this batch are no longer listed by the platform"
+        );
+    }
+    journal
+        .record_outcomes(batch, outcomes)
+        .map_err(|e| ApiError::Transport {
+            message: format!("journal: {e:#}"),
+            maybe_sent: false,
+        })
 }
 
 /// The named batch, or the latest unfinished one.
@@ -413,7 +576,9 @@ fn unavailable(err: ApiError) -> anyhow::Error {
 }
 
 /// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
-/// writer owns the first; leaves the batch `done` or `interrupted`.
+/// writer owns the first; then gives cellular rows created without their reference that reference (every such row
+/// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
+/// `interrupted`.
 async fn run_batch(
     mut journal: Journal,
     id: &str,
@@ -421,6 +586,7 @@ async fn run_batch(
     pool_config: &PoolConfig,
     cancel: CancellationToken,
     quiet: bool,
+    settle_all: bool,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
@@ -457,7 +623,7 @@ async fn run_batch(
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(total, counters.clone(), quiet);
     let stop = pool::run(
-        client,
+        client.clone(),
         writer.clone(),
         rx,
         pool_config,
@@ -471,7 +637,20 @@ async fn run_batch(
         .map_err(|_| anyhow::anyhow!("journal writer still in use after the run"))?;
     let mut journal = writer.finish().await?;
     let counts = journal.counts(id)?;
-    let state = if counts.pending == 0 {
+    let mut settled = true;
+    let went_on = matches!(stop, Stop::Drained | Stop::MaxErrors);
+    if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
+        let wanted = unreferenced_cellular(&journal, id)?;
+        if !wanted.is_empty()
+            && let Err(e) = settle_cellular_references(&mut journal, id, &client, wanted).await
+        {
+            // The devices exist and the rows are right; only their reference is missing, so the batch stays
+            // resumable for it rather than failing.
+            tracing::warn!(error = %e, "cannot list the platform's devices for the reference of cellular rows; `tpbulk resume {id}` tries again");
+            settled = false;
+        }
+    }
+    let state = if counts.pending == 0 && settled {
         BatchState::Done
     } else {
         BatchState::Interrupted

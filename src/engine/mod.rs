@@ -22,8 +22,12 @@ use crate::platform::{ApiError, Client, CreateRequest, DeviceInfo};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The two platform calls the pool makes.
+/// The platform calls the pool makes.
 pub trait Platform: Clone + Send + Sync + 'static {
+    /// Waits for the shared pacing (pool-wide pause, then a rate permit) for the next creation. The pool waits here
+    /// before it journals `sending`, so that a row waiting for its turn is never `sending`.
+    fn pace(&self) -> impl Future<Output = ()> + Send;
+    /// One creation attempt that [`Platform::pace`] has already paid for.
     fn create_device(
         &self,
         request: &CreateRequest,
@@ -35,11 +39,15 @@ pub trait Platform: Clone + Send + Sync + 'static {
 }
 
 impl Platform for Client {
+    fn pace(&self) -> impl Future<Output = ()> + Send {
+        let pacing = self.pacing().clone();
+        async move { pacing.wait().await }
+    }
     fn create_device(
         &self,
         request: &CreateRequest,
     ) -> impl Future<Output = Result<DeviceInfo, ApiError>> + Send {
-        Client::create_device(self, request)
+        Client::create_device_paced(self, request, true)
     }
     fn device_by_eui(
         &self,
@@ -116,6 +124,9 @@ pub struct Counters {
     pub created: AtomicU64,
     pub exists: AtomicU64,
     pub failed: AtomicU64,
+    /// Cellular rows created without the platform's reference (their answer was lost and the duplicate answer
+    /// settled them): the batch lists the platform's devices once at the end to find it.
+    pub unreferenced: AtomicU64,
 }
 
 impl Counters {

@@ -4,6 +4,7 @@
 
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Platform, RowLog, WorkItem};
+use crate::device::Kind;
 use crate::journal::{Outcome, RowState};
 use crate::platform::{ApiError, DeviceInfo};
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub enum Stop {
     Drained,
     /// Ctrl-C / SIGTERM (the caller's token).
     Cancelled,
+    /// Ctrl-C / SIGTERM while the rows were still being checked and journalled: nothing was sent, the batch is
+    /// not resumable and the file (named here) is imported again.
+    CancelledPreparing { input: String },
     /// `--max-errors` reached.
     MaxErrors,
     /// The credentials were refused mid-run (message has no secret).
@@ -81,6 +85,7 @@ pub async fn run<P: Platform, L: RowLog>(
                     }
                 };
                 let Some(item) = item else { break };
+                let cellular = item.kind == Some(Kind::Cellular);
                 let end = process(&platform, &*log, item, &config, &stop).await;
                 let outcome = match end {
                     RowEnd::Final(outcome) => outcome,
@@ -92,6 +97,10 @@ pub async fn run<P: Platform, L: RowLog>(
                     }
                 };
                 let state = outcome.state;
+                let unreferenced = cellular
+                    && state == RowState::Created
+                    && outcome.device_uid.is_none()
+                    && outcome.device_href.is_none();
                 if let Err(e) = log.outcome(outcome) {
                     reason
                         .lock()
@@ -101,6 +110,9 @@ pub async fn run<P: Platform, L: RowLog>(
                     break;
                 }
                 counters.record(state);
+                if unreferenced {
+                    counters.unreferenced.fetch_add(1, Ordering::Relaxed);
+                }
                 if state == RowState::Failed {
                     let n = failed_here.fetch_add(1, Ordering::SeqCst) + 1;
                     if config.max_errors.is_some_and(|max| n >= max) {
@@ -175,6 +187,13 @@ async fn process<P: Platform, L: RowLog>(
                     }
                 },
             }
+        }
+        // The permit first: a row is `sending` only once nothing but the request itself stands between it and the
+        // platform, so a run killed while rows wait for their turn leaves them `pending`, not `sending`.
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return RowEnd::Abandoned,
+            _ = platform.pace() => {}
         }
         if let Err(e) = log.sending(item.row).await {
             return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));

@@ -58,6 +58,8 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Log lines are written with the bar lifted from now on, so neither tears the other.
+    crate::logging::set_progress(&bar);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         bar.set_position(counters.done());
@@ -67,6 +69,7 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
             _ = tick.tick() => {}
         }
     }
+    crate::logging::clear_progress();
     bar.finish_and_clear();
 }
 

@@ -28,6 +28,8 @@ struct FakeState {
     creations: HashMap<String, u32>,
     faults: HashMap<String, VecDeque<Fault>>,
     lookups: u32,
+    /// Pacing never grants a permit (a long pool-wide pause).
+    stalled: bool,
 }
 
 #[derive(Clone, Default)]
@@ -85,6 +87,15 @@ impl FakePlatform {
 }
 
 impl Platform for FakePlatform {
+    fn pace(&self) -> impl Future<Output = ()> + Send {
+        let stalled = self.0.lock().unwrap().stalled;
+        async move {
+            if stalled {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     fn create_device(
         &self,
         request: &CreateRequest,
@@ -401,6 +412,27 @@ async fn cancellation_takes_no_new_rows() {
     let (log, stop) = drive(&platform, items, config(4, None), cancel).await;
     assert_eq!(stop, Stop::Cancelled);
     assert!(log.outcomes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rows_waiting_for_a_permit_are_not_sending_and_stop_on_cancel() {
+    let platform = FakePlatform::default();
+    platform.0.lock().unwrap().stalled = true;
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.cancel();
+    });
+    let items = (1..=6).map(|n| otaa(n, &eui(n))).collect();
+    let (log, stop) = drive(&platform, items, config(3, None), cancel).await;
+    assert_eq!(stop, Stop::Cancelled);
+    assert!(
+        log.sending.lock().unwrap().is_empty(),
+        "a row waiting for its permit was journalled sending"
+    );
+    assert!(log.outcomes.lock().unwrap().is_empty());
+    assert_eq!(platform.creations(&eui(1)), 0);
 }
 
 #[test]

@@ -321,6 +321,13 @@ fn parse_set(set: &str) -> Result<(Field, String), InputError> {
             header::field_names()
         ))
     })?;
+    // A key on the command line would sit in shell history and in every process listing.
+    if field.is_secret() {
+        return Err(InputError::Option(format!(
+            "--set {}=…: key material is never taken on the command line; put it in a column of the file",
+            field.name()
+        )));
+    }
     let value = value.trim();
     if value.is_empty() {
         return Err(InputError::Option(format!(

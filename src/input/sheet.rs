@@ -56,11 +56,48 @@ pub(crate) struct Sheet {
 }
 
 /// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
+///
+/// calamine 0.38 panics on some damaged workbooks (fuzzing found a slice index out of range in its CFB reader, reached
+/// through the password-protection check): a bad file must be a clear refusal naming it, not a crash.
 pub(crate) fn open(
     path: &Path,
     kind: SheetKind,
     wanted: Option<&str>,
 ) -> Result<Sheet, InputError> {
+    quiet_panic_hook();
+    QUIET_PANICS.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        open_unguarded(path, kind, wanted)
+    }));
+    QUIET_PANICS.with(|q| q.set(false));
+    result.unwrap_or_else(|_| {
+            Err(unusable(
+                path,
+                "the workbook is damaged: the spreadsheet reader failed on it; open and save it again in \
+                 Excel, or export the sheet as CSV",
+            ))
+        })
+}
+
+thread_local! {
+    /// Set while this thread runs calamine: its panic becomes a refusal, so the panic message is not for the user.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps the panic hook once so that it stays silent on a thread inside [`open`], and speaks as before elsewhere.
+fn quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<Sheet, InputError> {
     let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
             unusable(
@@ -221,6 +258,19 @@ impl Iterator for SheetRows {
 mod tests {
     use super::*;
     use calamine::{CellErrorType, ExcelDateTime, ExcelDateTimeType};
+
+    #[test]
+    fn a_workbook_that_makes_calamine_panic_is_refused_by_name() {
+        // Found by the `xlsx_input` fuzz target: calamine's CFB reader indexes past the end of this file.
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/fuzz-calamine-cfb-panic.xlsx"
+        ));
+        let err = open(path, SheetKind::Xlsx, None).err().expect("refused");
+        let text = err.to_string();
+        assert!(text.contains("fuzz-calamine-cfb-panic.xlsx"), "{text}");
+        assert!(text.contains("damaged"), "{text}");
+    }
 
     #[test]
     fn cells_keep_their_type() {

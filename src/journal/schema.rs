@@ -87,6 +87,9 @@ pub fn set_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     let _ = mode;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A final row's keys are deleted by an UPDATE; without this SQLite leaves the old cell's bytes, keys included, in
+    // the page's free space, where anyone who copies the file can read them.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 

@@ -134,12 +134,25 @@ impl Client {
 
     /// One creation attempt, no retry (the engine retries after reconciling).
     pub async fn create_device(&self, request: &CreateRequest) -> Result<DeviceInfo, ApiError> {
+        self.create_device_paced(request, false).await
+    }
+
+    /// [`Client::create_device`]; with `already_paced` the caller has just waited [`Pacing::wait`] itself (so it
+    /// can journal `sending` after the wait and right before the request leaves), and this request takes no
+    /// second permit.
+    pub async fn create_device_paced(
+        &self,
+        request: &CreateRequest,
+        already_paced: bool,
+    ) -> Result<DeviceInfo, ApiError> {
         let mut url = self.api_url("/devices");
         if let Some(mode) = request.mode {
             url.query_pairs_mut()
                 .append_pair("networkSubscriptionsHandlingMode", mode.as_str());
         }
-        let answer = self.call(Method::POST, url, Some(&request.body)).await?;
+        let answer = self
+            .call_paced(Method::POST, url, Some(&request.body), already_paced)
+            .await?;
         let mut info = DeviceInfo::from_json(&answer.body, answer.location.as_deref());
         // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
         if let (true, Some(eui)) = (
@@ -386,9 +399,22 @@ impl Client {
         url: reqwest::Url,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
+        self.call_paced(method, url, body, false).await
+    }
+
+    /// [`Client::call`]; `already_paced` skips the first wait for pacing (a retry after a new token still waits).
+    async fn call_paced(
+        &self,
+        method: Method,
+        url: reqwest::Url,
+        body: Option<&Value>,
+        mut already_paced: bool,
+    ) -> Result<Answer, ApiError> {
         let mut renewed = false;
         loop {
-            self.inner.pacing.wait().await;
+            if !std::mem::take(&mut already_paced) {
+                self.inner.pacing.wait().await;
+            }
             let token = self.bearer().await?;
             let mut request = self
                 .inner

@@ -88,16 +88,12 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             json!({ "nwGeolocalization": false, "prAllowed": false }),
         ),
     };
-    let mode = match &device.ids {
-        Ids::Otaa {
-            dev_eui,
-            join_eui,
-            app_key,
-            nwk_key,
-        } => {
+    // The fields every LoRaWAN unicast device starts with, in the tutorial's order.
+    let lorawan_head =
+        |put: &mut dyn FnMut(&str, Value), activation: &str, dev_eui: &crate::device::Eui| {
             let (mode, subscription) = lorawan_subscription();
             put("connectivity", json!("LORAWAN"));
-            put("activation", json!("OTAA"));
+            put("activation", json!(activation));
             put("EUI", json!(dev_eui.as_str()));
             if let Some(m) = model() {
                 put("model", m);
@@ -109,6 +105,16 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             if let Some(name) = &device.name {
                 put("name", json!(name));
             }
+            mode
+        };
+    let mode = match &device.ids {
+        Ids::Otaa {
+            dev_eui,
+            join_eui,
+            app_key,
+            nwk_key,
+        } => {
+            let mode = lorawan_head(&mut put, "OTAA", dev_eui);
             put("appKey", json!(app_key.expose()));
             if let Some(join_eui) = join_eui {
                 put("appEUI", json!(join_eui.as_str()));
@@ -126,20 +132,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             s_nwk_s_int_key,
             nwk_s_enc_key,
         } => {
-            let (mode, subscription) = lorawan_subscription();
-            put("connectivity", json!("LORAWAN"));
-            put("activation", json!("ABP"));
-            put("EUI", json!(dev_eui.as_str()));
-            if let Some(m) = model() {
-                put("model", m);
-            }
-            put("networkSubscription", subscription);
-            if let Some(a) = app_servers() {
-                put("appServers", a);
-            }
-            if let Some(name) = &device.name {
-                put("name", json!(name));
-            }
+            let mode = lorawan_head(&mut put, "ABP", dev_eui);
             put("nwAddress", json!(dev_addr.as_str()));
             // In LoRaWAN 1.1 the 1.0 NwkSKey is the FNwkSIntKey, which the platform keeps in `nwKey` as well.
             put("nwKey", json!(nwk_s_key.expose()));

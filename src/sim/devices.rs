@@ -7,6 +7,7 @@
 
 use super::ApiError;
 use super::catalog::Catalog;
+use crate::device::ids::{luhn_valid, mod97};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -559,39 +560,20 @@ fn parse_app_skeys(xml: &str) -> bool {
     }
 }
 
-fn luhn_ok(digits: &str) -> bool {
-    let mut sum = 0;
-    for (i, b) in digits.bytes().rev().enumerate() {
-        let mut d = u32::from(b - b'0');
-        if i % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-    }
-    sum % 10 == 0
-}
-
 fn all_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn is_imei(s: &str) -> bool {
-    s.len() == 15 && all_digits(s) && luhn_ok(s)
+    s.len() == 15 && all_digits(s) && luhn_valid(s)
 }
 
 pub fn is_iccid(s: &str) -> bool {
-    (19..=20).contains(&s.len()) && all_digits(s) && luhn_ok(s)
+    (19..=20).contains(&s.len()) && all_digits(s) && luhn_valid(s)
 }
 
 pub fn is_eid(s: &str) -> bool {
-    s.len() == 32
-        && all_digits(s)
-        && s.bytes()
-            .fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97)
-            == 1
+    s.len() == 32 && all_digits(s) && mod97(s) == 1
 }
 
 /// One stored device: its numeric uid (the `href` and `Location` use it) and what `GET` answers, without keys.
@@ -911,33 +893,46 @@ pub struct ListQuery {
     pub page_index: usize,
 }
 
+/// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
+/// parts every such listing reads the same way.
+pub fn sort_and_page_size(
+    pairs: &[(String, String)],
+    key: &str,
+) -> Result<(bool, usize), ApiError> {
+    let get = |name: &str| query_value(pairs, name);
+    let desc = match get("sort") {
+        None => false,
+        Some(sort) if sort == format!("{key},asc") => false,
+        Some(sort) if sort == format!("{key},desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort: {other} ({key},asc or {key},desc)"
+            )));
+        }
+    };
+    let page_size = match get("pageSize") {
+        None => 100,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)")))?,
+    };
+    Ok((desc, page_size))
+}
+
+/// The first value of a query parameter.
+pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 impl ListQuery {
     pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let desc = match get("sort") {
-            None | Some("EUI,asc") => false,
-            Some("EUI,desc") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid sort: {other} (EUI,asc or EUI,desc)"
-                )));
-            }
-        };
-        let page_size = match get("pageSize") {
-            None => 100,
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)"))
-                })?,
-        };
+        let get = |name: &str| query_value(pairs, name);
+        let (desc, page_size) = sort_and_page_size(pairs, "EUI")?;
         let page_index = match get("pageIndex") {
             None => 0,
             Some(s) => s.parse::<usize>().map_err(|_| {

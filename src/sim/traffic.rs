@@ -3,7 +3,7 @@
 //! five has alarms.
 
 use super::ApiError;
-use super::devices::{DEVICES_PATH, Device, decode_cursor};
+use super::devices::{DEVICES_PATH, Device, decode_cursor, query_value, sort_and_page_size};
 use super::limits::splitmix;
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -128,32 +128,8 @@ pub struct AlarmQuery {
 
 impl AlarmQuery {
     pub fn parse(pairs: &[(String, String)]) -> Result<AlarmQuery, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let desc = match get("sort") {
-            None | Some("alarmUid,asc") => false,
-            Some("alarmUid,desc") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid sort: {other} (alarmUid,asc or alarmUid,desc)"
-                )));
-            }
-        };
-        let page_size = match get("pageSize") {
-            None => 100,
-            Some(s) => s
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("Invalid pageSize: {s} (1 to 1000)"))
-                })?,
-        };
-        let after = get("pageAfter")
+        let (desc, page_size) = sort_and_page_size(pairs, "alarmUid")?;
+        let after = query_value(pairs, "pageAfter")
             .map(|c| decode_cursor(c, "alarmUid"))
             .transpose()?;
         Ok(AlarmQuery {

@@ -138,6 +138,13 @@ pub fn batch_of(stdout: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// A cellular shipment of three rows (valid IMEIs and ICCIDs) for the tutorial catalogue.
+pub const CELLULAR_CSV: &str = "IMEI,ICCID,Name,Model,Connection,Connectivity plan,Network context
+356936110000010,89331503200000000019,LTE dongle 01,CUSTOM/LTE_Dongle,my MQTT application,Cellular CP,My cellular network context
+356936110000028,89331503200000000027,LTE dongle 02,CUSTOM/LTE_Dongle,my MQTT application,Cellular CP,My cellular network context
+356936110000036,89331503200000000035,LTE dongle 03,CUSTOM/LTE_Dongle,my MQTT application,Cellular CP,My cellular network context
+";
+
 pub fn eui(n: u64) -> String {
     format!("70B3D5E7{n:08X}")
 }

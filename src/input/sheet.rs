@@ -120,7 +120,11 @@ fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<
         return Err(unusable(path, "the workbook has no sheets"));
     }
     let read = |workbook: &mut calamine::Sheets<_>, name: &str| {
-        workbook.worksheet_range(name).map_err(|e| {
+        let range = match workbook {
+            calamine::Sheets::Xlsx(xlsx) => sparse_xlsx_range(xlsx, name),
+            other => other.worksheet_range(name).map_err(|e| e.to_string()),
+        };
+        range.map_err(|e| {
             unusable(
                 path,
                 format!("sheet \"{name}\": cannot be read ({e}); export it as CSV"),
@@ -313,5 +317,92 @@ mod tests {
         assert_eq!(kind_of(Path::new("a.ods")), Some(SheetKind::Ods));
         assert_eq!(kind_of(Path::new("a.csv")), None);
         assert_eq!(kind_of(Path::new("xlsx")), None);
+    }
+}
+
+/// Reads an XLSX sheet cell by cell, refusing a sheet whose used cells are scattered over a box far larger than
+/// what they fill: calamine lays a range out densely, so two stray cells at A1 and XFD1048576 would ask for
+/// gigabytes (found by fuzzing: a 14 KB workbook wanting 1 GiB).
+fn sparse_xlsx_range<R: std::io::Read + std::io::Seek>(
+    xlsx: &mut calamine::Xlsx<R>,
+    name: &str,
+) -> Result<calamine::Range<calamine::Data>, String> {
+    use calamine::{Data, DataRef};
+    let mut reader = match xlsx.worksheet_cells_reader(name) {
+        Ok(reader) => reader,
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(calamine::Range::default()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut cells = Vec::new();
+    let (mut rows, mut cols) = ((u32::MAX, 0u32), (u32::MAX, 0u32));
+    while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
+        if matches!(cell.get_value(), DataRef::Empty) {
+            continue;
+        }
+        let (r, c) = cell.get_position();
+        rows = (rows.0.min(r), rows.1.max(r));
+        cols = (cols.0.min(c), cols.1.max(c));
+        cells.push(calamine::Cell::new(
+            (r, c),
+            Data::from(cell.get_value().clone()),
+        ));
+    }
+    if let Some(area) = dense_area(rows, cols, cells.len()) {
+        return Err(format!(
+            "its {} used cells are spread over {area} cells (rows {} to {}, columns {} to {}): delete the stray \
+             cells far from the data",
+            cells.len(),
+            rows.0 + 1,
+            rows.1 + 1,
+            cols.0 + 1,
+            cols.1 + 1
+        ));
+    }
+    Ok(calamine::Range::from_sparse(cells))
+}
+
+/// The area of the bounding box when it is too large for the cells that fill it (more than 16 times their number
+/// and over a million cells), else `None`.
+fn dense_area(rows: (u32, u32), cols: (u32, u32), filled: usize) -> Option<u64> {
+    if filled == 0 {
+        return None;
+    }
+    let area = u64::from(rows.1 - rows.0 + 1) * u64::from(cols.1 - cols.0 + 1);
+    (area > 1_000_000 && area > 16 * filled as u64).then_some(area)
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_sheet_is_not_too_sparse() {
+        assert_eq!(dense_area((0, 199_999), (0, 9), 2_000_000), None);
+        assert_eq!(dense_area((0, 3), (0, 3), 2), None);
+    }
+
+    #[test]
+    fn two_cells_at_opposite_corners_are() {
+        assert_eq!(
+            dense_area((0, 1_048_575), (0, 16_383), 2),
+            Some(1_048_576 * 16_384)
+        );
+    }
+
+    #[test]
+    fn stray_cells_far_from_the_data_are_refused_not_allocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stray.xlsx");
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "DevEUI").unwrap();
+        sheet.write_string(1_048_575, 16_383, "x").unwrap();
+        book.save(&path).unwrap();
+        let err = open(&path, SheetKind::Xlsx, None).err().expect("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("stray.xlsx") && text.contains("stray cells"),
+            "{text}"
+        );
     }
 }

@@ -9,30 +9,9 @@ cd "$(dirname "$0")/.."
 
 ROWS=${1:-20000}
 
-cargo build --release --quiet --bin tpbulk --example gen_shipment
-BIN=$PWD/target/release/tpbulk
-GEN=$PWD/target/release/examples/gen_shipment
-WORK=$(mktemp -d)
-SIM_PID=
-
-cleanup() {
-    if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-export THINGPARK_CLIENT_ID=tpbulk-sim THINGPARK_CLIENT_SECRET=tpbulk-sim-secret TPBULK_JOURNAL="$WORK/after.db"
-unset TPBULK_LOG
-
-"$BIN" sim --listen 127.0.0.1:0 --page-size 100 >"$WORK/sim.out" 2>"$WORK/sim.err" &
-SIM_PID=$!
-for _ in $(seq 1 100); do
-    if grep -q '^listening on ' "$WORK/sim.out"; then break; fi
-    sleep 0.1
-done
-THINGPARK_URL=$(sed -n 's/^listening on //p' "$WORK/sim.out" | head -1)
-[[ -n "$THINGPARK_URL" ]] || { echo "the simulator did not start"; cat "$WORK/sim.err"; exit 1; }
-export THINGPARK_URL
+source bench/lib.sh
+export TPBULK_JOURNAL="$WORK/after.db"
+start_sim
 
 "$GEN" otaa "$ROWS" "$WORK/ship.csv" >/dev/null
 "$BIN" import "$WORK/ship.csv" --concurrency 16 --rate 0 -q >"$WORK/import.out"

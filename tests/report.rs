@@ -17,17 +17,19 @@ const KEYS: [&str; 5] = [
     "A1B2C3D4E5F60718293A4B5C6D7E8F90",
 ];
 
+/// The shipments' DevEUIs: the second is too short, so its row ends invalid.
+const EUIS: [&str; 5] = [
+    "70B3D57ED0000001",
+    "70B3D57ED00000",
+    "70B3D57ED0000003",
+    "70B3D57ED0000004",
+    "70B3D57ED0000005",
+];
+
 fn shipment_csv(dir: &Path) -> PathBuf {
     let path = dir.join("shipment.csv");
     let mut text = String::from("\u{feff}DevEUI;AppKey;Model;Name\r\n");
-    let euis = [
-        "70B3D57ED0000001",
-        "70B3D57ED00000",
-        "70B3D57ED0000003",
-        "70B3D57ED0000004",
-        "70B3D57ED0000005",
-    ];
-    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+    for (i, (eui, key)) in EUIS.iter().zip(KEYS).enumerate() {
         text.push_str(&format!("{eui};{key};LORA/Generic;Capteur n°{}\r\n", i + 1));
     }
     std::fs::write(&path, text).unwrap();
@@ -45,14 +47,7 @@ fn shipment_xlsx(dir: &Path) -> PathBuf {
     {
         sheet.write_string(0, c as u16, *h).unwrap();
     }
-    let euis = [
-        "70B3D57ED0000001",
-        "70B3D57ED00000",
-        "70B3D57ED0000003",
-        "70B3D57ED0000004",
-        "70B3D57ED0000005",
-    ];
-    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+    for (i, (eui, key)) in EUIS.iter().zip(KEYS).enumerate() {
         let r = i as u32 + 1;
         sheet.write_string(r, 0, *eui).unwrap();
         sheet.write_string(r, 1, key).unwrap();
@@ -489,15 +484,8 @@ fn read_commands_never_create_a_journal() {
 fn rework_of_thingpark_positional_csv_comments_each_row() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("tp-import.csv");
-    let euis = [
-        "70B3D57ED0000001",
-        "70B3D57ED00000",
-        "70B3D57ED0000003",
-        "70B3D57ED0000004",
-        "70B3D57ED0000005",
-    ];
     let mut text = String::from("# exported for ThingPark\n");
-    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+    for (i, (eui, key)) in EUIS.iter().zip(KEYS).enumerate() {
         text.push_str(&format!(
             "CREATE_OTAA,{eui},,LORA/Generic,70B3D57ED0000000,{key},,,,,sensor {}\n",
             i + 1
@@ -549,14 +537,7 @@ fn rework_of_utf16_tab_text_is_written_back_in_utf16() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("unicode.txt");
     let mut text = String::from("DevEUI\tAppKey\tModel\tName\r\n");
-    let euis = [
-        "70B3D57ED0000001",
-        "70B3D57ED00000",
-        "70B3D57ED0000003",
-        "70B3D57ED0000004",
-        "70B3D57ED0000005",
-    ];
-    for (i, (eui, key)) in euis.iter().zip(KEYS).enumerate() {
+    for (i, (eui, key)) in EUIS.iter().zip(KEYS).enumerate() {
         text.push_str(&format!(
             "{eui}\t{key}\tLORA/Generic\tCapteur n°{}\r\n",
             i + 1

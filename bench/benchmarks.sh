@@ -27,7 +27,8 @@ if [[ "${1:-}" == fuzz ]]; then
     # Seeds: the repository's own shipment files, so the fuzzers start from real CSVs and workbooks, not from nothing.
     mkdir -p fuzz/corpus/csv_input fuzz/corpus/xlsx_input
     find sample-data tests/fixtures -name '*.csv' -size -20k -exec cp {} fuzz/corpus/csv_input/ \;
-    find sample-data tests/fixtures -name '*.xlsx' -size -200k -exec cp {} fuzz/corpus/xlsx_input/ \;
+    # .xls seeds too: a compound file under an .xlsx name is read as the .xls it is, so one target covers both readers.
+    find sample-data tests/fixtures \( -name '*.xlsx' -o -name '*.xls' \) -size -200k -exec cp {} fuzz/corpus/xlsx_input/ \;
     fuzz_one() {
         local rc=0
         mkdir -p "fuzz/corpus/$1"

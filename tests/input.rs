@@ -279,6 +279,63 @@ fn password_protected_workbook_is_refused_clearly() {
 }
 
 #[test]
+fn old_xls_workbooks_are_read_whatever_their_extension_says() {
+    let path = fixture("xls/devices.xls");
+    let mut table = open(&path);
+    assert_eq!(
+        table.format,
+        SourceFormat::Spreadsheet {
+            kind: SheetKind::Xls,
+            sheet: "Shipment".into()
+        }
+    );
+    let rows = records(&mut table);
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2].row, 4);
+    assert_eq!(
+        value(&table.map(&rows[0]), Field::DevEui),
+        ("70B3D5E756000001".into(), "DevEUI".into())
+    );
+
+    // An .xls saved under an .xlsx name (a common rename) is a compound file, not a zip: it is read as what it is.
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = write(&dir, "devices.xlsx", &std::fs::read(&path).unwrap());
+    let mut table = open(&renamed);
+    let renamed_rows = records(&mut table);
+    assert_eq!(renamed_rows, rows);
+}
+
+#[test]
+fn damaged_compound_files_are_refused_at_once() {
+    // Found by the `xlsx_input` fuzz target: calamine follows this file's sector chains without end. The `cfb`
+    // crate checks the chains first, so the refusal is immediate and names the file.
+    let path = fixture("fuzz-calamine-cfb-chain.xlsx");
+    let message = unusable_message(&path, &InputOptions::default());
+    assert!(
+        message.contains("fuzz-calamine-cfb-chain.xlsx"),
+        "{message}"
+    );
+    assert!(message.contains("damaged"), "{message}");
+
+    // A compound file without a workbook (a Word document, say) is not taken for a spreadsheet.
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("notes.xls");
+    let mut compound = cfb::create(&doc).unwrap();
+    std::io::Write::write_all(
+        &mut compound.create_stream("WordDocument").unwrap(),
+        b"text",
+    )
+    .unwrap();
+    compound.flush().unwrap();
+    drop(compound);
+    let message = unusable_message(&doc, &InputOptions::default());
+    assert!(
+        message.contains("notes.xls") && message.contains("not a spreadsheet"),
+        "{message}"
+    );
+}
+
+#[test]
 fn header_below_row_one_keeps_sheet_row_numbers() {
     // The used range starts at row 3 (a note); the header is on row 9.
     let options = mapping(&[("Column A", Field::DevEui)]);

@@ -10,6 +10,7 @@
 //! `Iterator::map` would shadow [`Table::map`].) Submodules: `text` (encoding, delimiter, streaming rows),
 //! `sheet` (calamine), `thingpark` (the positional import CSV), `header` (aliases and the mapping plan).
 
+mod compound;
 mod header;
 mod sheet;
 mod text;

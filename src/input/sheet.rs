@@ -1,5 +1,6 @@
 //! Spreadsheets through calamine: sheet choice, typed cells, sheet row numbers, and clear refusals.
 
+use super::compound::{self, Compound};
 use super::{Cell, InputError, Record, SheetKind};
 use calamine::{Data, Range, Reader};
 use std::path::Path;
@@ -97,14 +98,33 @@ fn quiet_panic_hook() {
     });
 }
 
+const PASSWORD_PROTECTED: &str = "the workbook is password-protected (encrypted); open it in Excel, remove the \
+    password (File > Info > Protect Workbook) and save a copy, or export the sheet as CSV";
+
 fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<Sheet, InputError> {
+    let kind = match compound::inspect(path) {
+        Ok(Compound::No) => kind,
+        Ok(Compound::Xls) => SheetKind::Xls,
+        Ok(Compound::Encrypted) => return Err(unusable(path, PASSWORD_PROTECTED)),
+        Ok(Compound::Other) => {
+            return Err(unusable(
+                path,
+                "not a spreadsheet: an Office compound file without a workbook in it (a Word or Outlook \
+                 file?); export the sheet as CSV",
+            ));
+        }
+        Err(e) => {
+            return Err(unusable(
+                path,
+                format!(
+                    "the workbook is damaged ({e}); open and save it again in Excel, or export the sheet as CSV"
+                ),
+            ));
+        }
+    };
     let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
-            unusable(
-                path,
-                "the workbook is password-protected (encrypted); open it in Excel, remove the password \
-                 (File > Info > Protect Workbook) and save a copy, or export the sheet as CSV",
-            )
+            unusable(path, PASSWORD_PROTECTED)
         } else {
             unusable(
                 path,

@@ -317,6 +317,28 @@ fn damaged_compound_files_are_refused_at_once() {
     );
     assert!(message.contains("damaged"), "{message}");
 
+    // Found by the same target from the .xls seed: a sheet whose DIMENSIONS record claims 402,653,184 cells, for
+    // which calamine reserves memory before reading a cell (a record claiming more aborts the process).
+    let path = fixture("fuzz-calamine-xls-dimensions.xls");
+    let message = unusable_message(&path, &InputOptions::default());
+    assert!(
+        message.contains("fuzz-calamine-xls-dimensions.xls"),
+        "{message}"
+    );
+    assert!(
+        message.contains("damaged") && message.contains("402653184 cells"),
+        "{message}"
+    );
+
+    // Two stray cells far apart: calamine lays the .xls sheet out densely as it opens the workbook (1 GiB here).
+    let path = fixture("xls/stray-cells.xls");
+    let message = unusable_message(&path, &InputOptions::default());
+    assert!(
+        message.contains("25 cells are spread over 16777216 cells")
+            && message.contains("stray cells"),
+        "{message}"
+    );
+
     // A compound file without a workbook (a Word document, say) is not taken for a spreadsheet.
     let dir = tempfile::tempdir().unwrap();
     let doc = dir.path().join("notes.xls");

@@ -113,14 +113,7 @@ fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<
                  file?); export the sheet as CSV",
             ));
         }
-        Err(e) => {
-            return Err(unusable(
-                path,
-                format!(
-                    "the workbook is damaged ({e}); open and save it again in Excel, or export the sheet as CSV"
-                ),
-            ));
-        }
+        Err(message) => return Err(unusable(path, message)),
     };
     let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
@@ -383,7 +376,7 @@ fn sparse_xlsx_range<R: std::io::Read + std::io::Seek>(
 
 /// The area of the bounding box when it is too large for the cells that fill it (more than 16 times their number
 /// and over a million cells), else `None`.
-fn dense_area(rows: (u32, u32), cols: (u32, u32), filled: usize) -> Option<u64> {
+pub(super) fn dense_area(rows: (u32, u32), cols: (u32, u32), filled: usize) -> Option<u64> {
     if filled == 0 {
         return None;
     }

@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 /// Prepared rows journalled (and checked against the platform) at a time: bounds memory on huge files while a
 /// normal shipment is looked up in one go.
 const PREPARE_CHUNK: usize = 25_000;
-/// Rows queued between the journal reader and the workers.
-const QUEUE: usize = 1024;
+/// Rows handed from the journal reader to the workers at a time, and chunks queued between them.
+const FEED_CHUNK: usize = 128;
+const QUEUE: usize = 8;
 /// Rows read from the journal at a time.
 const FEED_PAGE: usize = 1000;
 
@@ -611,8 +612,14 @@ async fn run_batch(
                     return Ok(());
                 };
                 after = last.row;
-                for record in page {
-                    if tx.blocking_send(WorkItem::from_record(record)).is_err() {
+                let mut records = page.into_iter().peekable();
+                while records.peek().is_some() {
+                    let chunk: Vec<WorkItem> = records
+                        .by_ref()
+                        .take(FEED_CHUNK)
+                        .map(WorkItem::from_record)
+                        .collect();
+                    if tx.blocking_send(chunk).is_err() {
                         // The pool stopped taking rows.
                         return Ok(());
                     }

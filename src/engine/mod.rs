@@ -18,7 +18,7 @@ pub mod signals;
 
 use crate::device::Kind;
 use crate::journal::{Outcome, RowRecord, RowState, Writer};
-use crate::platform::{ApiError, Client, CreateRequest, DeviceInfo};
+use crate::platform::{ApiError, Client, DeviceInfo, WireRequest};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,7 +30,7 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// One creation attempt that [`Platform::pace`] has already paid for.
     fn create_device(
         &self,
-        request: &CreateRequest,
+        request: &WireRequest,
     ) -> impl Future<Output = Result<DeviceInfo, ApiError>> + Send;
     fn device_by_eui(
         &self,
@@ -45,7 +45,7 @@ impl Platform for Client {
     }
     fn create_device(
         &self,
-        request: &CreateRequest,
+        request: &WireRequest,
     ) -> impl Future<Output = Result<DeviceInfo, ApiError>> + Send {
         Client::create_device_paced(self, request, true)
     }
@@ -80,7 +80,7 @@ pub struct WorkItem {
     pub kind: Option<Kind>,
     pub id: Option<String>,
     /// None when the journal lost it (the row then fails).
-    pub request: Option<CreateRequest>,
+    pub request: Option<WireRequest>,
     /// An earlier attempt may have reached the platform (the row was found in `sending`).
     pub unknown: bool,
 }
@@ -91,7 +91,7 @@ impl WorkItem {
         let request = record
             .request
             .as_deref()
-            .and_then(|json| serde_json::from_str::<CreateRequest>(json).ok());
+            .and_then(WireRequest::from_journal);
         WorkItem {
             row: record.row,
             kind: record.kind,
@@ -104,13 +104,7 @@ impl WorkItem {
     /// The DevEUI the device is known by before it is created (LoRaWAN); cellular devices get theirs from the
     /// platform.
     pub fn eui(&self) -> Option<String> {
-        let from_body = self
-            .request
-            .as_ref()
-            .and_then(|r| r.body.get("EUI"))
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let from_body = self.request.as_ref().and_then(|r| r.eui.clone());
         from_body.or_else(|| match self.kind {
             Some(Kind::Otaa | Kind::Abp | Kind::Multicast) => self.id.clone(),
             _ => None,

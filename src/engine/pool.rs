@@ -49,18 +49,48 @@ enum RowEnd {
     Fatal(Stop),
 }
 
+/// The rows still to take: chunks from the feeder, and what is left of the chunk being taken. Rows travel in chunks
+/// so that the thread reading them from the journal is woken once per chunk, not once per row.
+struct Feed {
+    chunks: mpsc::Receiver<Vec<WorkItem>>,
+    taken: std::collections::VecDeque<WorkItem>,
+}
+
+impl Feed {
+    /// The next row, or `None` once the feeder is done or the run is stopping.
+    async fn next(&mut self, stop: &CancellationToken) -> Option<WorkItem> {
+        loop {
+            if stop.is_cancelled() {
+                return None;
+            }
+            if let Some(item) = self.taken.pop_front() {
+                return Some(item);
+            }
+            let chunk = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return None,
+                chunk = self.chunks.recv() => chunk?,
+            };
+            self.taken.extend(chunk);
+        }
+    }
+}
+
 /// Runs the pool until `rows` is drained or it has to stop; every row it finishes has its outcome handed to `log`.
 pub async fn run<P: Platform, L: RowLog>(
     platform: P,
     log: Arc<L>,
-    rows: mpsc::Receiver<WorkItem>,
+    rows: mpsc::Receiver<Vec<WorkItem>>,
     config: &PoolConfig,
     cancel: CancellationToken,
     counters: Arc<Counters>,
 ) -> Stop {
     let stop = cancel.child_token();
     let reason: Arc<std::sync::Mutex<Option<Stop>>> = Arc::default();
-    let rows = Arc::new(Mutex::new(rows));
+    let rows = Arc::new(Mutex::new(Feed {
+        chunks: rows,
+        taken: Default::default(),
+    }));
     let failed_here = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
@@ -76,14 +106,7 @@ pub async fn run<P: Platform, L: RowLog>(
         );
         workers.spawn(async move {
             loop {
-                let item = {
-                    let mut rows = rows.lock().await;
-                    tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => None,
-                        item = rows.recv() => item,
-                    }
-                };
+                let item = rows.lock().await.next(&stop).await;
                 let Some(item) = item else { break };
                 let cellular = item.kind == Some(Kind::Cellular);
                 let end = process(&platform, &*log, item, &config, &stop).await;

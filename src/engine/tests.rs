@@ -4,6 +4,7 @@
 use super::pool::{PoolConfig, Stop, run};
 use super::retry::Backoff;
 use super::*;
+use crate::platform::CreateRequest;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,14 +36,14 @@ struct FakeState {
 #[derive(Clone, Default)]
 struct FakePlatform(Arc<Mutex<FakeState>>);
 
-fn key_of(request: &CreateRequest) -> String {
-    request
-        .body
-        .get("EUI")
-        .or_else(|| request.body.get("imei"))
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
+/// The EUI (LoRaWAN) or IMEI (cellular) a request names, and whether it is cellular.
+fn key_of(request: &WireRequest) -> (String, bool) {
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    match (body.get("EUI"), body.get("imei")) {
+        (Some(eui), _) => (eui.as_str().unwrap().to_string(), false),
+        (None, Some(imei)) => (imei.as_str().unwrap().to_string(), true),
+        (None, None) => panic!("a request names neither an EUI nor an IMEI"),
+    }
 }
 
 fn device(eui: &str, created_ms: i64) -> DeviceInfo {
@@ -98,9 +99,9 @@ impl Platform for FakePlatform {
 
     fn create_device(
         &self,
-        request: &CreateRequest,
+        request: &WireRequest,
     ) -> impl Future<Output = Result<DeviceInfo, ApiError>> + Send {
-        let key = key_of(request);
+        let (key, cellular) = key_of(request);
         let mut state = self.0.lock().unwrap();
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
         let result = (|| {
@@ -121,7 +122,7 @@ impl Platform for FakePlatform {
                 ));
             }
             // Cellular devices get their EUI from the platform.
-            let eui = if request.kind == Kind::Cellular {
+            let eui = if cellular {
                 format!("C{key}")
             } else {
                 key.clone()
@@ -182,11 +183,11 @@ fn otaa(row: u64, eui: &str) -> WorkItem {
         row,
         kind: Some(Kind::Otaa),
         id: Some(eui.into()),
-        request: Some(CreateRequest {
+        request: Some(WireRequest::from(&CreateRequest {
             kind: Kind::Otaa,
             mode: None,
             body: serde_json::json!({"EUI": eui, "activation": "OTAA"}),
-        }),
+        })),
         unknown: false,
     }
 }
@@ -196,11 +197,11 @@ fn cellular(row: u64, imei: &str) -> WorkItem {
         row,
         kind: Some(Kind::Cellular),
         id: Some(imei.into()),
-        request: Some(CreateRequest {
+        request: Some(WireRequest::from(&CreateRequest {
             kind: Kind::Cellular,
             mode: None,
             body: serde_json::json!({"imei": imei, "connectivity": "CELLULAR"}),
-        }),
+        })),
         unknown: false,
     }
 }
@@ -226,8 +227,9 @@ async fn drive(
     let log = Arc::new(FakeLog::default());
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        for item in items {
-            if tx.send(item).await.is_err() {
+        // In chunks of three, as the journal's feeder sends them in chunks: a chunk may end anywhere.
+        for chunk in items.chunks(3) {
+            if tx.send(chunk.to_vec()).await.is_err() {
                 break;
             }
         }

@@ -3,7 +3,7 @@
 
 use super::catalog::Catalog;
 use super::pacing::{Pacing, parse_retry_after};
-use super::request::CreateRequest;
+use super::request::{CreateRequest, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -39,9 +39,13 @@ struct Inner {
     config: ClientConfig,
     api_base: String,
     dx_base: String,
+    /// `…/devices`, parsed once: every creation posts to it.
+    devices_url: reqwest::Url,
     pacing: Arc<Pacing>,
+    /// The current token: read by every request, so a plain lock held for a clone, never across an await.
+    token: std::sync::RwLock<Option<Token>>,
     /// Held while a token is fetched, so that only one task renews at a time.
-    token: Mutex<Option<Token>>,
+    renewal: Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -53,6 +57,13 @@ struct Token {
 /// An answer with a success status.
 struct Answer {
     body: Value,
+    location: Option<String>,
+}
+
+/// An answer with a success status, its body as it came.
+struct RawAnswer {
+    status: StatusCode,
+    bytes: bytes::Bytes,
     location: Option<String>,
 }
 
@@ -77,14 +88,23 @@ impl Client {
                 message: format!("cannot set up the HTTP client: {}", error_chain(&e)),
                 maybe_sent: false,
             })?;
+        let api_base = format!("{}{SUBSCRIPTION_PATH}", config.url);
+        let devices_url = reqwest::Url::parse(&format!("{api_base}/devices")).map_err(|e| {
+            ApiError::Transport {
+                message: format!("bad base URL {}: {e}", config.url),
+                maybe_sent: false,
+            }
+        })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                api_base: format!("{}{SUBSCRIPTION_PATH}", config.url),
+                api_base,
+                devices_url,
                 dx_base: format!("{}{DX_CORE_PATH}", config.url),
                 config,
                 pacing,
-                token: Mutex::new(None),
+                token: Default::default(),
+                renewal: Mutex::new(()),
             }),
         })
     }
@@ -134,31 +154,30 @@ impl Client {
 
     /// One creation attempt, no retry (the engine retries after reconciling).
     pub async fn create_device(&self, request: &CreateRequest) -> Result<DeviceInfo, ApiError> {
-        self.create_device_paced(request, false).await
+        self.create_device_paced(&WireRequest::from(request), false)
+            .await
     }
 
-    /// [`Client::create_device`]; with `already_paced` the caller has just waited [`Pacing::wait`] itself (so it
-    /// can journal `sending` after the wait and right before the request leaves), and this request takes no
-    /// second permit.
+    /// [`Client::create_device`] of a request already on the wire; with `already_paced` the caller has just waited
+    /// [`Pacing::wait`] itself (so it can journal `sending` after the wait and right before the request leaves),
+    /// and this request takes no second permit.
     pub async fn create_device_paced(
         &self,
-        request: &CreateRequest,
+        request: &WireRequest,
         already_paced: bool,
     ) -> Result<DeviceInfo, ApiError> {
-        let mut url = self.api_url("/devices");
+        let mut url = self.inner.devices_url.clone();
         if let Some(mode) = request.mode {
             url.query_pairs_mut()
                 .append_pair("networkSubscriptionsHandlingMode", mode.as_str());
         }
         let answer = self
-            .call_paced(Method::POST, url, Some(&request.body), already_paced)
+            .exchange(&Method::POST, &url, Some(&request.body), already_paced)
             .await?;
-        let mut info = DeviceInfo::from_json(&answer.body, answer.location.as_deref());
+        let mut info = DeviceInfo::from_slice(&answer.bytes, answer.location.as_deref())
+            .map_err(|e| unreadable(answer.status, &url, e))?;
         // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
-        if let (true, Some(eui)) = (
-            info.eui.is_empty(),
-            request.body.get("EUI").and_then(Value::as_str),
-        ) {
+        if let (true, Some(eui)) = (info.eui.is_empty(), &request.eui) {
             info.eui = eui.to_ascii_uppercase();
         }
         Ok(info)
@@ -408,8 +427,34 @@ impl Client {
         method: Method,
         url: reqwest::Url,
         body: Option<&Value>,
-        mut already_paced: bool,
+        already_paced: bool,
     ) -> Result<Answer, ApiError> {
+        let body = body.map(|b| {
+            bytes::Bytes::from(serde_json::to_vec(b).expect("a JSON value always encodes"))
+        });
+        let answer = self
+            .exchange(&method, &url, body.as_ref(), already_paced)
+            .await?;
+        let body = if answer.bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer.bytes).map_err(|e| unreadable(answer.status, &url, e))?
+        };
+        Ok(Answer {
+            body,
+            location: answer.location,
+        })
+    }
+
+    /// One request with a JSON body already encoded: pacing, token, send, and on a 401/403 a new token and one
+    /// more try. A success answer comes back as bytes; any other status is an [`ApiError`].
+    async fn exchange(
+        &self,
+        method: &Method,
+        url: &reqwest::Url,
+        body: Option<&bytes::Bytes>,
+        mut already_paced: bool,
+    ) -> Result<RawAnswer, ApiError> {
         let mut renewed = false;
         loop {
             if !std::mem::take(&mut already_paced) {
@@ -423,16 +468,15 @@ impl Client {
                 .bearer_auth(&token)
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(body) = body {
-                request = request.json(body);
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| transport_error(&e, &url))?;
+            let response = request.send().await.map_err(|e| transport_error(&e, url))?;
             let status = response.status();
             if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) && !renewed {
                 tracing::debug!(status = status.as_u16(), "token refused; getting a new one");
-                self.drop_token(&token).await;
+                self.drop_token(&token);
                 renewed = true;
                 continue;
             }
@@ -463,19 +507,13 @@ impl Client {
             let bytes = response
                 .bytes()
                 .await
-                .map_err(|e| transport_error(&e, &url))?;
+                .map_err(|e| transport_error(&e, url))?;
             if status.is_success() {
-                let body = if bytes.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| ApiError::Status {
-                        status: status.as_u16(),
-                        code: None,
-                        message: format!("unreadable answer from {}: {e}", url.path()),
-                        retry_after: None,
-                    })?
-                };
-                return Ok(Answer { body, location });
+                return Ok(RawAnswer {
+                    status,
+                    bytes,
+                    location,
+                });
             }
             return Err(status_error(status, &bytes, retry_after));
         }
@@ -483,19 +521,31 @@ impl Client {
 
     /// The current token, fetched or renewed first when needed.
     async fn bearer(&self) -> Result<String, ApiError> {
-        let mut slot = self.inner.token.lock().await;
-        if let Some(token) = slot.as_ref().filter(|t| Instant::now() < t.renew_at) {
-            return Ok(token.value.clone());
+        if let Some(value) = self.valid_token() {
+            return Ok(value);
+        }
+        let _renewing = self.inner.renewal.lock().await;
+        // Another task may have renewed it while this one waited.
+        if let Some(value) = self.valid_token() {
+            return Ok(value);
         }
         let token = self.fetch_token().await?;
         let value = token.value.clone();
-        *slot = Some(token);
+        *self.inner.token.write().expect("token lock") = Some(token);
         Ok(value)
     }
 
+    /// The current token unless it is due for renewal.
+    fn valid_token(&self) -> Option<String> {
+        let slot = self.inner.token.read().expect("token lock");
+        slot.as_ref()
+            .filter(|t| Instant::now() < t.renew_at)
+            .map(|t| t.value.clone())
+    }
+
     /// Forgets `used` unless another task already replaced it.
-    async fn drop_token(&self, used: &str) {
-        let mut slot = self.inner.token.lock().await;
+    fn drop_token(&self, used: &str) {
+        let mut slot = self.inner.token.write().expect("token lock");
         if slot.as_ref().is_some_and(|t| t.value == used) {
             *slot = None;
         }
@@ -567,6 +617,16 @@ impl Client {
         let renew_at = started + lifetime.checked_sub(RENEW_MARGIN).unwrap_or(lifetime / 2);
         tracing::debug!(?lifetime, "got a token");
         Ok(Token { value, renew_at })
+    }
+}
+
+/// A success answer whose body is not the JSON it should be.
+fn unreadable(status: StatusCode, url: &reqwest::Url, e: serde_json::Error) -> ApiError {
+    ApiError::Status {
+        status: status.as_u16(),
+        code: None,
+        message: format!("unreadable answer from {}: {e}", url.path()),
+        retry_after: None,
     }
 }
 

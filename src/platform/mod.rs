@@ -21,7 +21,7 @@ pub use client::{Client, DX_CORE_PATH, SUBSCRIPTION_PATH};
 pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT};
 pub use existing::{LIST_PAGE_SIZE, find_existing};
 pub use pacing::Pacing;
-pub use request::{CreateRequest, HandlingMode, build_request};
+pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
 
 use crate::error::PlatformUnavailable;
 use std::sync::Arc;
@@ -124,13 +124,48 @@ impl DeviceInfo {
     /// Reads a device (a listing brief or a full device) in the platform's field names. `location` (a creation's
     /// `Location` header) stands in for a missing `href`.
     pub fn from_json(value: &serde_json::Value, location: Option<&str>) -> DeviceInfo {
+        use serde::Deserialize;
+        DeviceFields::deserialize(value)
+            .unwrap_or_default()
+            .into_info(location)
+    }
+
+    /// [`DeviceInfo::from_json`] straight from an answer's bytes, without building the rest of the document (a
+    /// creation answer echoes the whole device). An empty answer is a device known by its `location` only.
+    pub fn from_slice(bytes: &[u8], location: Option<&str>) -> serde_json::Result<DeviceInfo> {
+        let fields = if bytes.iter().all(u8::is_ascii_whitespace) {
+            DeviceFields::default()
+        } else {
+            serde_json::from_slice::<DeviceFields>(bytes)?
+        };
+        Ok(fields.into_info(location))
+    }
+}
+
+/// The fields of a device that tpbulk reads; the platform writes some identifiers as strings or as numbers.
+#[derive(Debug, Default, serde::Deserialize)]
+struct DeviceFields {
+    href: Option<serde_json::Value>,
+    #[serde(rename = "EUI")]
+    eui: Option<serde_json::Value>,
+    name: Option<serde_json::Value>,
+    #[serde(rename = "creationDate")]
+    creation_date: Option<serde_json::Value>,
+    #[serde(rename = "enforcedIMEI")]
+    imei: Option<serde_json::Value>,
+    sim: Option<serde_json::Value>,
+}
+
+impl DeviceFields {
+    fn into_info(self, location: Option<&str>) -> DeviceInfo {
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        let href = value
-            .get("href")
+        let href = self
+            .href
+            .as_ref()
             .and_then(text)
             .or_else(|| location.map(str::to_string));
         let uid = href
@@ -139,17 +174,18 @@ impl DeviceInfo {
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         DeviceInfo {
-            eui: value
-                .get("EUI")
+            eui: self
+                .eui
+                .as_ref()
                 .and_then(text)
                 .unwrap_or_default()
                 .to_ascii_uppercase(),
             href,
             uid,
-            name: value.get("name").and_then(text),
-            creation_date: value.get("creationDate").and_then(|v| v.as_i64()),
-            imei: value.get("enforcedIMEI").and_then(text),
-            sim: value.get("sim").and_then(|s| s.get("ID")).and_then(text),
+            name: self.name.as_ref().and_then(text),
+            creation_date: self.creation_date.as_ref().and_then(|v| v.as_i64()),
+            imei: self.imei.as_ref().and_then(text),
+            sim: self.sim.as_ref().and_then(|s| s.get("ID")).and_then(text),
         }
     }
 }

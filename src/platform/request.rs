@@ -35,6 +35,75 @@ pub struct CreateRequest {
     pub body: serde_json::Value,
 }
 
+/// A creation request as it goes on the wire: the body serialised once, so that a worker neither parses nor
+/// re-encodes it, and the EUI it names. Its `Debug` shows no body: the body holds clear keys.
+#[derive(Clone)]
+pub struct WireRequest {
+    pub mode: Option<HandlingMode>,
+    /// The body's `EUI` (LoRaWAN devices); cellular devices get theirs from the platform.
+    pub eui: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+impl std::fmt::Debug for WireRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireRequest")
+            .field("mode", &self.mode)
+            .field("eui", &self.eui)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+impl WireRequest {
+    /// From a journalled [`CreateRequest`] (its JSON text): the body is copied as it was written, not re-encoded.
+    pub fn from_journal(json: &str) -> Option<WireRequest> {
+        #[derive(serde::Deserialize)]
+        struct Stored<'a> {
+            mode: Option<HandlingMode>,
+            #[serde(borrow)]
+            body: &'a serde_json::value::RawValue,
+        }
+        let stored: Stored = serde_json::from_str(json).ok()?;
+        let body = stored.body.get();
+        Some(WireRequest {
+            mode: stored.mode,
+            eui: eui_of(body),
+            body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        })
+    }
+}
+
+impl From<&CreateRequest> for WireRequest {
+    fn from(request: &CreateRequest) -> WireRequest {
+        WireRequest {
+            mode: request.mode,
+            eui: request
+                .body
+                .get("EUI")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            body: serde_json::to_vec(&request.body)
+                .expect("a JSON value always encodes")
+                .into(),
+        }
+    }
+}
+
+/// The non-empty `EUI` of a JSON body, read without building the rest of it.
+fn eui_of(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Eui {
+        #[serde(rename = "EUI")]
+        eui: Option<String>,
+    }
+    serde_json::from_str::<Eui>(body)
+        .ok()?
+        .eui
+        .filter(|s| !s.is_empty())
+}
+
 /// Body fields that carry key material as plain hex.
 const KEY_FIELDS: [&str; 5] = ["appKey", "nwkKey", "nwKey", "sNwkSIntKey", "nwkSEncKey"];
 
@@ -283,5 +352,38 @@ mod tests {
             request.path(),
             "/devices?networkSubscriptionsHandlingMode=ADVANCED"
         );
+    }
+
+    #[test]
+    fn a_journalled_request_goes_on_the_wire_as_it_was_written() {
+        let request = CreateRequest {
+            kind: Kind::Cellular,
+            mode: Some(HandlingMode::Basic),
+            body: json!({"imei": "356936110000010", "name": "dongle \"1\"", "EUI": ""}),
+        };
+        let journalled = serde_json::to_string(&request).unwrap();
+        let wire = WireRequest::from_journal(&journalled).unwrap();
+        assert_eq!(wire.mode, Some(HandlingMode::Basic));
+        // An empty EUI is no EUI: the platform gives a cellular device its own.
+        assert_eq!(wire.eui, None);
+        let sent: Value = serde_json::from_slice(&wire.body).unwrap();
+        assert_eq!(sent, request.body);
+        assert_eq!(wire.body, WireRequest::from(&request).body);
+
+        let otaa = CreateRequest {
+            kind: Kind::Otaa,
+            mode: None,
+            body: json!({"EUI": "70B3D5E756000001", "appKey": "A4C123B1612DD272D1371C17149D4395"}),
+        };
+        let wire = WireRequest::from_journal(&serde_json::to_string(&otaa).unwrap()).unwrap();
+        assert_eq!(wire.eui.as_deref(), Some("70B3D5E756000001"));
+        assert_eq!(wire.mode, None);
+        // The body holds a clear key; its Debug does not.
+        let shown = format!("{wire:?}");
+        assert!(!shown.contains("A4C123B1"), "{shown}");
+        assert!(shown.contains("70B3D5E756000001"), "{shown}");
+
+        assert!(WireRequest::from_journal("{\"kind\":\"otaa\"}").is_none());
+        assert!(WireRequest::from_journal("not json").is_none());
     }
 }

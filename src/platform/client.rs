@@ -50,7 +50,8 @@ struct Inner {
 
 #[derive(Clone)]
 struct Token {
-    value: String,
+    /// `Bearer <token>`, built once and marked sensitive (kept out of any debug output of a request).
+    header: reqwest::header::HeaderValue,
     renew_at: Instant,
 }
 
@@ -465,7 +466,7 @@ impl Client {
                 .inner
                 .http
                 .request(method.clone(), url.clone())
-                .bearer_auth(&token)
+                .header(reqwest::header::AUTHORIZATION, token.clone())
                 .header(reqwest::header::ACCEPT, "application/json");
             if let Some(body) = body {
                 request = request
@@ -520,7 +521,7 @@ impl Client {
     }
 
     /// The current token, fetched or renewed first when needed.
-    async fn bearer(&self) -> Result<String, ApiError> {
+    async fn bearer(&self) -> Result<reqwest::header::HeaderValue, ApiError> {
         if let Some(value) = self.valid_token() {
             return Ok(value);
         }
@@ -530,23 +531,23 @@ impl Client {
             return Ok(value);
         }
         let token = self.fetch_token().await?;
-        let value = token.value.clone();
+        let value = token.header.clone();
         *self.inner.token.write().expect("token lock") = Some(token);
         Ok(value)
     }
 
     /// The current token unless it is due for renewal.
-    fn valid_token(&self) -> Option<String> {
+    fn valid_token(&self) -> Option<reqwest::header::HeaderValue> {
         let slot = self.inner.token.read().expect("token lock");
         slot.as_ref()
             .filter(|t| Instant::now() < t.renew_at)
-            .map(|t| t.value.clone())
+            .map(|t| t.header.clone())
     }
 
     /// Forgets `used` unless another task already replaced it.
-    fn drop_token(&self, used: &str) {
+    fn drop_token(&self, used: &reqwest::header::HeaderValue) {
         let mut slot = self.inner.token.write().expect("token lock");
-        if slot.as_ref().is_some_and(|t| t.value == used) {
+        if slot.as_ref().is_some_and(|t| t.header == used) {
             *slot = None;
         }
     }
@@ -603,8 +604,14 @@ impl Client {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 ApiError::Auth(format!("the token endpoint {url} answered without a token"))
-            })?
-            .to_string();
+            })?;
+        let mut header = reqwest::header::HeaderValue::try_from(format!("Bearer {value}"))
+            .map_err(|_| {
+                ApiError::Auth(format!(
+                    "the token endpoint {url} answered with a token that cannot go in a header"
+                ))
+            })?;
+        header.set_sensitive(true);
         let lifetime = body
             .get("expires_in")
             .and_then(|v| {
@@ -616,7 +623,7 @@ impl Client {
         // A token shorter-lived than the margin is still used once rather than refetched for every call.
         let renew_at = started + lifetime.checked_sub(RENEW_MARGIN).unwrap_or(lifetime / 2);
         tracing::debug!(?lifetime, "got a token");
-        Ok(Token { value, renew_at })
+        Ok(Token { header, renew_at })
     }
 }
 

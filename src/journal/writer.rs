@@ -1,9 +1,14 @@
-//! The single writer of a run: a thread that owns the journal's connection, drains whatever is queued, applies it in
-//! one transaction, commits, and only then tells each waiting `sending` caller to go ahead. Many workers thus share
-//! one commit, and no request leaves before its `sending` is on disk.
+//! The single writer of a run: a thread that owns the journal's connection, drains whatever is queued, marks the
+//! queued rows `sending` in one transaction, commits, and only then tells each waiting worker to go ahead. Many
+//! workers thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
+//! for, are applied after the acknowledgements, while the requests are in flight, and committed with the next
+//! `sending` (or after [`IDLE_COMMIT`] without one): a crash before that leaves those rows `sending`, which `resume`
+//! settles by asking the platform, as for any row whose answer was lost.
+//!
+//! Checkpoints (copying the write-ahead log back into the database file, with their fsyncs, up to 9 ms each here) run
+//! on a second thread and connection, so that no commit the workers wait on also checkpoints.
 
 use super::{Journal, Outcome, apply_outcome, now};
-use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -11,11 +16,18 @@ use tokio::sync::oneshot;
 
 /// Messages applied in one transaction at most; bounds the time a waiting worker sits behind a large group.
 const MAX_GROUP: usize = 8_192;
+/// How long applied outcomes may wait for the next `sending` to be committed with before they are committed alone.
+const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often the checkpoint thread copies the log back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The answer to a `sending`: go ahead, or why not.
+type Ack = oneshot::Sender<Result<(), String>>;
 
 enum Msg {
     Sending {
         row: u64,
-        ack: oneshot::Sender<Result<(), String>>,
+        ack: Ack,
     },
     Outcome(Outcome),
     Finish(oneshot::Sender<anyhow::Result<Journal>>),
@@ -26,6 +38,8 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
     thread: Option<std::thread::JoinHandle<()>>,
     commits: Arc<AtomicU64>,
+    /// Dropping it stops the checkpoint thread.
+    checkpoints: Option<Checkpointer>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -36,6 +50,13 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     pub(super) fn start(journal: Journal, batch: String) -> Writer {
+        // Without a second connection the writer checkpoints itself, as SQLite does by default.
+        let checkpoints = Checkpointer::start(&journal);
+        if checkpoints.is_some()
+            && let Err(e) = journal.conn.pragma_update(None, "wal_autocheckpoint", 0)
+        {
+            tracing::debug!(error = %e, "cannot hand checkpoints to their own thread");
+        }
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
@@ -47,6 +68,7 @@ impl Writer {
             tx,
             thread: Some(thread),
             commits,
+            checkpoints,
         }
     }
 
@@ -90,14 +112,80 @@ impl Writer {
             // The thread has handed the journal back and is returning: joining does not wait on I/O.
             let _ = thread.join();
         }
+        drop(self.checkpoints.take());
+        let journal = journal?;
+        // The connection goes on writing (batch state, settling): it checkpoints itself again.
         journal
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", 1000)
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!(
+                    "{}: cannot write to the journal",
+                    journal.path.display()
+                ))
+            })?;
+        Ok(journal)
+    }
+}
+
+/// A thread with its own connection that runs a passive checkpoint every [`CHECKPOINT_EVERY`] until dropped. A
+/// passive checkpoint neither waits for the writer nor holds it up; what it cannot copy yet, the next one does.
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(journal: &Journal) -> Option<Checkpointer> {
+        let conn = journal.reader().ok()?.conn;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tpbulk-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::debug!(error = %e, "checkpoint failed; the next one retries");
+                    }
+                }
+            })
+            .ok()?;
+        Some(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>) {
-    let mut first_error: Option<anyhow::Error> = None;
+    let mut log = Log {
+        first_error: None,
+        open: false,
+        commits,
+    };
     let mut group = Vec::with_capacity(1024);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = if log.open {
+            match rx.recv_timeout(IDLE_COMMIT) {
+                Ok(msg) => Some(msg),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    log.commit(&journal);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            }
+        } else {
+            rx.recv().ok()
+        };
+        let Some(first) = first else { break };
         group.push(first);
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -105,24 +193,29 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
                 Err(_) => break,
             }
         }
-        let finish = match group.last() {
-            Some(Msg::Finish(_)) => group.pop(),
-            _ => None,
-        };
-        if !group.is_empty() {
-            match apply_group(&mut journal, &batch, &mut group) {
-                Ok(()) => {
-                    commits.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(err) => {
-                    if first_error.is_none() {
-                        first_error = Some(err);
-                    }
-                }
+        let mut sendings = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut finish = None;
+        for msg in group.drain(..) {
+            match msg {
+                Msg::Sending { row, ack } => sendings.push((row, ack)),
+                Msg::Outcome(outcome) => outcomes.push(outcome),
+                Msg::Finish(ack) => finish = Some(ack),
             }
         }
-        if let Some(Msg::Finish(ack)) = finish {
-            let result = match first_error.take() {
+        // Workers wait on their `sending`: it is committed (with the outcomes applied since the last commit) and
+        // acknowledged first. A row's outcome never shares a group with its own `sending`, which had to be
+        // acknowledged before its request left, so the order within a group does not matter.
+        if !sendings.is_empty() {
+            log.send(&mut journal, &batch, sendings);
+        }
+        // Outcomes are applied while the workers' requests are in flight, and committed with the next `sending`.
+        if !outcomes.is_empty() {
+            log.outcomes(&mut journal, &batch, &outcomes);
+        }
+        if let Some(ack) = finish {
+            log.commit(&journal);
+            let result = match log.first_error.take() {
                 None => Ok(journal),
                 Some(err) => Err(err),
             };
@@ -130,64 +223,141 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
             return;
         }
     }
-    // Every Writer handle is gone without `finish` (e.g. a panic upstream): what was queued is committed above.
+    // Every Writer handle is gone without `finish` (e.g. a panic upstream): commit what was applied.
+    log.commit(&journal);
 }
 
-/// Applies a group in one transaction. Acks go out after the commit; if the commit fails, every waiting `sending`
-/// learns so and none of them may send. A message naming a row the batch lacks is refused on its own and does not
-/// hold back the rest of the group; so is a `sending` for a row that is already final, which must never be sent
-/// again.
-fn apply_group(journal: &mut Journal, batch: &str, group: &mut Vec<Msg>) -> anyhow::Result<()> {
-    let path = journal.path.display().to_string();
-    let at = now();
-    let mut unknown_rows: Vec<u64> = Vec::new();
-    let mut refused: Vec<bool> = vec![false; group.len()];
-    let result = (|| -> anyhow::Result<()> {
-        let tx = journal.conn.transaction()?;
-        {
-            let mut sending = tx.prepare_cached(
+/// The writer's transaction state: whether outcomes wait uncommitted in an open transaction, and the first error.
+struct Log {
+    first_error: Option<anyhow::Error>,
+    open: bool,
+    commits: Arc<AtomicU64>,
+}
+
+impl Log {
+    fn fail(&mut self, err: anyhow::Error) {
+        if self.first_error.is_none() {
+            self.first_error = Some(err);
+        }
+    }
+
+    fn begin(&mut self, journal: &Journal) -> rusqlite::Result<()> {
+        if !self.open {
+            journal.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    /// Commits the open transaction, if any; on failure what it held is rolled back and the error kept.
+    fn commit(&mut self, journal: &Journal) -> bool {
+        if !self.open {
+            return true;
+        }
+        self.open = false;
+        match journal.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                let _ = journal.conn.execute_batch("ROLLBACK");
+                self.fail(anyhow::Error::new(e).context(format!(
+                    "{}: cannot write to the journal",
+                    journal.path.display()
+                )));
+                false
+            }
+        }
+    }
+
+    /// Abandons the open transaction after a failed statement.
+    fn abandon(&mut self, journal: &Journal, err: rusqlite::Error) -> String {
+        if self.open {
+            let _ = journal.conn.execute_batch("ROLLBACK");
+            self.open = false;
+        }
+        let err = anyhow::Error::new(err).context(format!(
+            "{}: cannot write to the journal",
+            journal.path.display()
+        ));
+        let message = format!("{err:#}");
+        self.fail(err);
+        message
+    }
+
+    /// Marks rows `sending`, commits, then answers each waiting worker. A commit failure refuses every row of the
+    /// group, so none of them is sent; a row that is already final (or unknown) is refused on its own.
+    fn send(&mut self, journal: &mut Journal, batch: &str, sendings: Vec<(u64, Ack)>) {
+        let path = journal.path.display().to_string();
+        let at = now();
+        let marked = (|| -> rusqlite::Result<Vec<bool>> {
+            self.begin(journal)?;
+            let mut stmt = journal.conn.prepare_cached(
                 "UPDATE rows SET state = 'sending', attempts = attempts + 1, updated_at = ?3 \
                  WHERE batch = ?1 AND row = ?2 AND state IN ('pending', 'sending')",
             )?;
-            for (i, msg) in group.iter().enumerate() {
-                let (row, changed) = match msg {
-                    Msg::Sending { row, .. } => (
-                        *row,
-                        sending.execute(rusqlite::params![batch, *row as i64, at])?,
-                    ),
-                    Msg::Outcome(outcome) => {
-                        (outcome.row, apply_outcome(&tx, batch, outcome, &at)?)
-                    }
-                    Msg::Finish(_) => continue,
-                };
-                if changed != 1 {
-                    refused[i] = true;
-                    unknown_rows.push(row);
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    })()
-    .with_context(|| format!("{path}: cannot write to the journal"));
-    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
-    for (msg, refused) in group.drain(..).zip(refused) {
-        if let Msg::Sending { row, ack } = msg {
-            let _ = ack.send(match (&failure, refused) {
+            sendings
+                .iter()
+                .map(|(row, _)| Ok(stmt.execute(rusqlite::params![batch, *row as i64, at])? == 1))
+                .collect()
+        })();
+        let (marked, failure) = match marked {
+            Ok(marked) if self.commit(journal) => (marked, None),
+            Ok(_) => (
+                Vec::new(),
+                Some(format!("{path}: cannot write to the journal (commit failed)")),
+            ),
+            Err(e) => (Vec::new(), Some(self.abandon(journal, e))),
+        };
+        let mut unknown = Vec::new();
+        for (i, (row, ack)) in sendings.into_iter().enumerate() {
+            let answer = match (&failure, marked.get(i)) {
                 (Some(message), _) => Err(message.clone()),
-                (None, true) => Err(format!(
-                    "{path}: batch {batch} has no row {row} still to send (unknown, or already final)"
-                )),
-                (None, false) => Ok(()),
-            });
+                (None, Some(true)) => Ok(()),
+                (None, _) => {
+                    unknown.push(row);
+                    Err(format!(
+                        "{path}: batch {batch} has no row {row} still to send (unknown, or already final)"
+                    ))
+                }
+            };
+            let _ = ack.send(answer);
+        }
+        if let Some(row) = unknown.first() {
+            self.fail(anyhow::anyhow!(
+                "{path}: batch {batch} has no row {row} ({} message(s) for unknown rows)",
+                unknown.len()
+            ));
         }
     }
-    result?;
-    match unknown_rows.first() {
-        None => Ok(()),
-        Some(row) => Err(anyhow::anyhow!(
-            "{path}: batch {batch} has no row {row} ({} message(s) for unknown rows)",
-            unknown_rows.len()
-        )),
+
+    /// Applies outcomes in the open transaction (opening one if needed), left open for the next commit.
+    fn outcomes(&mut self, journal: &mut Journal, batch: &str, outcomes: &[Outcome]) {
+        let at = now();
+        let applied = (|| -> rusqlite::Result<Vec<u64>> {
+            self.begin(journal)?;
+            let mut unknown = Vec::new();
+            for outcome in outcomes {
+                if apply_outcome(&journal.conn, batch, outcome, &at)? != 1 {
+                    unknown.push(outcome.row);
+                }
+            }
+            Ok(unknown)
+        })();
+        match applied {
+            Ok(unknown) => {
+                if let Some(row) = unknown.first() {
+                    self.fail(anyhow::anyhow!(
+                        "{}: batch {batch} has no row {row} ({} message(s) for unknown rows)",
+                        journal.path.display(),
+                        unknown.len()
+                    ));
+                }
+            }
+            Err(e) => {
+                self.abandon(journal, e);
+            }
+        }
     }
 }

@@ -25,10 +25,7 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 type Ack = oneshot::Sender<Result<(), String>>;
 
 enum Msg {
-    Sending {
-        row: u64,
-        ack: Ack,
-    },
+    Sending { row: u64, ack: Ack },
     Outcome(Outcome),
     Finish(oneshot::Sender<anyhow::Result<Journal>>),
 }
@@ -142,8 +139,11 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("tpbulk-checkpoint".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::debug!(error = %e, "checkpoint failed; the next one retries");
                     }
                 }
@@ -306,7 +306,9 @@ impl Log {
             Ok(marked) if self.commit(journal) => (marked, None),
             Ok(_) => (
                 Vec::new(),
-                Some(format!("{path}: cannot write to the journal (commit failed)")),
+                Some(format!(
+                    "{path}: cannot write to the journal (commit failed)"
+                )),
             ),
             Err(e) => (Vec::new(), Some(self.abandon(journal, e))),
         };

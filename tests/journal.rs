@@ -325,6 +325,29 @@ async fn sending_is_committed_before_it_returns() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_is_committed_without_waiting_for_another_row() {
+    // The last rows of a run, or rows finishing while the pool is paused by a 429: no `sending` follows their
+    // outcome, which must still reach the disk soon, not only when the run ends.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("run")).unwrap();
+    journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
+    let writer = journal.into_writer(&batch);
+    writer.sending(1).await.unwrap();
+    writer.outcome(created(1)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while state_from_outside(&path, &batch, 1).0 != "created" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outcome was not committed within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    writer.finish().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_workers_share_commits() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.db");
@@ -368,6 +391,16 @@ async fn concurrent_workers_share_commits() {
     }
     let writer = std::sync::Arc::try_unwrap(writer).unwrap();
     let commits = writer.commits();
+    // The write-ahead log is checkpointed and restarted while the run goes on, not only at its end: a
+    // million-row batch must not leave gigabytes of log on disk. SQLite restarts it after 1,000 pages (4.1 MB
+    // here); a log never restarted was 8.8 MB after these 4,000 rows, and 1.3 GB after 300,000.
+    let wal = std::fs::metadata(dir.path().join("j.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal < 6 << 20,
+        "the log grew to {wal} bytes over {rows} rows"
+    );
     let mut journal = writer.finish().await.unwrap();
     // 8,000 messages from 16 workers who each wait for their commit: groups must form.
     assert!(commits < 4_000, "{commits} commits for {rows} rows");

@@ -4,9 +4,6 @@
 //! for, are applied after the acknowledgements, while the requests are in flight, and committed with the next
 //! `sending` (or after [`IDLE_COMMIT`] without one): a crash before that leaves those rows `sending`, which `resume`
 //! settles by asking the platform, as for any row whose answer was lost.
-//!
-//! Checkpoints (copying the write-ahead log back into the database file, with their fsyncs, up to 9 ms each here) run
-//! on a second thread and connection, so that no commit the workers wait on also checkpoints.
 
 use super::{Journal, Outcome, apply_outcome, now};
 use std::sync::Arc;
@@ -18,8 +15,6 @@ use tokio::sync::oneshot;
 const MAX_GROUP: usize = 8_192;
 /// How long applied outcomes may wait for the next `sending` to be committed with before they are committed alone.
 const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
-/// How often the checkpoint thread copies the log back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The answer to a `sending`: go ahead, or why not.
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -35,8 +30,6 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
     thread: Option<std::thread::JoinHandle<()>>,
     commits: Arc<AtomicU64>,
-    /// Dropping it stops the checkpoint thread.
-    checkpoints: Option<Checkpointer>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -47,13 +40,6 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     pub(super) fn start(journal: Journal, batch: String) -> Writer {
-        // Without a second connection the writer checkpoints itself, as SQLite does by default.
-        let checkpoints = Checkpointer::start(&journal);
-        if checkpoints.is_some()
-            && let Err(e) = journal.conn.pragma_update(None, "wal_autocheckpoint", 0)
-        {
-            tracing::debug!(error = %e, "cannot hand checkpoints to their own thread");
-        }
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
@@ -65,7 +51,6 @@ impl Writer {
             tx,
             thread: Some(thread),
             commits,
-            checkpoints,
         }
     }
 
@@ -109,59 +94,7 @@ impl Writer {
             // The thread has handed the journal back and is returning: joining does not wait on I/O.
             let _ = thread.join();
         }
-        drop(self.checkpoints.take());
-        let journal = journal?;
-        // The connection goes on writing (batch state, settling): it checkpoints itself again.
         journal
-            .conn
-            .pragma_update(None, "wal_autocheckpoint", 1000)
-            .map_err(|e| {
-                anyhow::Error::new(e).context(format!(
-                    "{}: cannot write to the journal",
-                    journal.path.display()
-                ))
-            })?;
-        Ok(journal)
-    }
-}
-
-/// A thread with its own connection that runs a passive checkpoint every [`CHECKPOINT_EVERY`] until dropped. A
-/// passive checkpoint neither waits for the writer nor holds it up; what it cannot copy yet, the next one does.
-struct Checkpointer {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Checkpointer {
-    fn start(journal: &Journal) -> Option<Checkpointer> {
-        let conn = journal.reader().ok()?.conn;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("tpbulk-checkpoint".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!(error = %e, "checkpoint failed; the next one retries");
-                    }
-                }
-            })
-            .ok()?;
-        Some(Checkpointer {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -278,4 +278,25 @@ mod tests {
         assert_eq!(info.imei.as_deref(), Some("123456789012347"));
         assert_eq!(info.sim.as_deref(), Some("89208013535718672291"));
     }
+
+    #[test]
+    fn a_creation_answer_is_read_from_its_bytes_as_a_brief_is() {
+        let answer = br#"{"ID": 2227, "href": 2227, "EUI": "70b3d5e756000999", "creationDate": 1764115200000,
+            "model": {"ID": "SMTC/LoRaMoteA.1_EU"}, "appServers": [{"ID": "TWA_1.AS"}], "sim": {"ID": 8920801}}"#;
+        let from_bytes = DeviceInfo::from_slice(answer, None).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(answer).unwrap();
+        assert_eq!(from_bytes, DeviceInfo::from_json(&value, None));
+        // Identifiers written as numbers are read as text; the EUI in capitals.
+        assert_eq!(from_bytes.href.as_deref(), Some("2227"));
+        assert_eq!(from_bytes.eui, "70B3D5E756000999");
+        assert_eq!(from_bytes.creation_date, Some(1764115200000));
+        assert_eq!(from_bytes.sim.as_deref(), Some("8920801"));
+
+        // An empty answer (a 201 with only a Location header) is the device the header names.
+        let located = DeviceInfo::from_slice(b" ", Some("/devices/2228")).unwrap();
+        assert_eq!(located.uid.as_deref(), Some("2228"));
+        assert_eq!(located.eui, "");
+        // An answer that is not JSON is an error, not an empty device.
+        assert!(DeviceInfo::from_slice(b"<html>", None).is_err());
+    }
 }

@@ -20,7 +20,15 @@ fn wait_for_more_created(
 ) -> (Option<String>, u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
+        if let Ok(Some(status)) = child.try_wait() {
+            if batch.is_none() {
+                // Nothing to resume: say why the first run stopped.
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
+                }
+                panic!("the import ended ({status}) before a device was created:\n{stderr}");
+            }
             return (batch.map(str::to_string), before);
         }
         if env.journal_path().exists() {

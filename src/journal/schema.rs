@@ -79,12 +79,33 @@ pub enum MigrateOutcome {
     Newer(u32),
 }
 
+/// How long a connection waits for another one's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Switches the connection to WAL. SQLite answers `SQLITE_BUSY` here without calling the busy handler while another
+/// connection is switching the same new file (an import creating its journal while `status` opens it beside), so the
+/// switch is retried for as long as the busy timeout would have waited.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        // An in-memory database answers `memory`: nothing to do there.
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Connection settings that are not part of the schema and must be set on every open.
 pub fn set_pragmas(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_millis(5000))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-    // An in-memory database answers `memory`: nothing to do there.
-    let _ = mode;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    wal_mode(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // A final row's keys are deleted by an UPDATE; without this SQLite leaves the old cell's bytes, keys included, in

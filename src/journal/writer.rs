@@ -1,9 +1,12 @@
 //! The single writer of a run: a thread that owns the journal's connection, drains whatever is queued, marks the
-//! queued rows `sending` in one transaction, commits, and only then tells each waiting worker to go ahead. Many
-//! workers thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
-//! for, are applied after the acknowledgements, while the requests are in flight, and committed with the next
-//! `sending` (or after [`IDLE_COMMIT`] without one): a crash before that leaves those rows `sending`, which `resume`
-//! settles by asking the platform, as for any row whose answer was lost.
+//! queued rows `sending` in one transaction, commits, and only then tells each waiting sender to go ahead. Groups of
+//! rows thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
+//! for, are queued without waking the thread (one wake-up per row cost more than writing the row); the thread
+//! takes them when it next wakes for a `sending`, applies them after the acknowledgements, while the requests are in
+//! flight, and commits them with the next `sending` (or at its [`IDLE_COMMIT`] tick without one): a crash before
+//! that leaves those rows `sending`, which `resume`
+//! settles by asking the platform, as for any row whose answer was lost. Rows marked `sending` whose request never
+//! left (the run stopped first) go back to `pending` the same way.
 
 use super::{Journal, Outcome, apply_outcome, now};
 use std::sync::Arc;
@@ -13,21 +16,23 @@ use tokio::sync::oneshot;
 
 /// Messages applied in one transaction at most; bounds the time a waiting worker sits behind a large group.
 const MAX_GROUP: usize = 8_192;
-/// How long applied outcomes may wait for the next `sending` to be committed with before they are committed alone.
+/// How long outcomes may wait for the next `sending` to be committed with before they are committed alone.
 const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The answer to a `sending`: go ahead, or why not.
 type Ack = oneshot::Sender<Result<(), String>>;
 
 enum Msg {
-    Sending { row: u64, ack: Ack },
-    Outcome(Outcome),
+    Sending { rows: Vec<u64>, ack: Ack },
+    Unsend(Vec<u64>),
     Finish(oneshot::Sender<anyhow::Result<Journal>>),
 }
 
 /// The single writer of a run: a thread that owns the connection and commits in small groups.
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    /// Outcomes wait here, without waking the writer, until it next wakes for a `sending` or its idle tick.
+    outcomes: Arc<std::sync::Mutex<Vec<Outcome>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     commits: Arc<AtomicU64>,
 }
@@ -43,12 +48,15 @@ impl Writer {
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let outcomes: Arc<std::sync::Mutex<Vec<Outcome>>> = Arc::default();
+        let waiting = outcomes.clone();
         let thread = std::thread::Builder::new()
             .name("tpbulk-journal".into())
-            .spawn(move || run(journal, batch, rx, counter))
+            .spawn(move || run(journal, batch, rx, waiting, counter))
             .expect("spawning the journal writer thread");
         Writer {
             tx,
+            outcomes,
             thread: Some(thread),
             commits,
         }
@@ -59,12 +67,13 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Marks a row `sending` (attempt + 1) and returns once that is committed: only then may its request leave.
-    /// A row that is already final (or unknown) is refused, so nothing is ever sent twice for a finished row.
-    pub async fn sending(&self, row: u64) -> anyhow::Result<()> {
+    /// Marks rows `sending` (attempt + 1 each) and returns once that is committed: only then may their requests
+    /// leave. A row that is already final (or unknown) is refused, so nothing is ever sent twice for a finished row;
+    /// the group is then refused as a whole, though the other rows in it stay marked (`resume` settles them).
+    pub async fn sending(&self, rows: Vec<u64>) -> anyhow::Result<()> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Msg::Sending { row, ack })
+            .send(Msg::Sending { rows, ack })
             .map_err(|_| anyhow::anyhow!("the journal writer has stopped"))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
@@ -73,10 +82,23 @@ impl Writer {
         }
     }
 
-    /// Records a row's outcome (committed with the next group); final states drop the stored request.
+    /// Records a row's outcome (committed with the next group, within [`IDLE_COMMIT`]); final states drop the
+    /// stored request.
     pub fn outcome(&self, outcome: Outcome) -> anyhow::Result<()> {
+        // The thread holds the other handle to the queue for as long as it runs.
+        anyhow::ensure!(
+            Arc::strong_count(&self.outcomes) > 1,
+            "the journal writer has stopped"
+        );
+        self.outcomes.lock().expect("outcome queue").push(outcome);
+        Ok(())
+    }
+
+    /// Puts rows marked `sending` whose requests never left back to `pending` (one attempt less), committed with
+    /// the next group.
+    pub fn unsend(&self, rows: Vec<u64>) -> anyhow::Result<()> {
         self.tx
-            .send(Msg::Outcome(outcome))
+            .send(Msg::Unsend(rows))
             .map_err(|_| anyhow::anyhow!("the journal writer has stopped"))
     }
 
@@ -98,7 +120,13 @@ impl Writer {
     }
 }
 
-fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Arc<AtomicU64>) {
+fn run(
+    mut journal: Journal,
+    batch: String,
+    rx: mpsc::Receiver<Msg>,
+    waiting: Arc<std::sync::Mutex<Vec<Outcome>>>,
+    commits: Arc<AtomicU64>,
+) {
     let mut log = Log {
         first_error: None,
         open: false,
@@ -106,17 +134,17 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
     };
     let mut group = Vec::with_capacity(1024);
     loop {
-        let first = if log.open {
-            match rx.recv_timeout(IDLE_COMMIT) {
-                Ok(msg) => Some(msg),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    log.commit(&journal);
-                    continue;
+        let first = match rx.recv_timeout(IDLE_COMMIT) {
+            Ok(msg) => Some(msg),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
+                if !outcomes.is_empty() {
+                    log.outcomes(&mut journal, &batch, &outcomes);
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                log.commit(&journal);
+                continue;
             }
-        } else {
-            rx.recv().ok()
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
         };
         let Some(first) = first else { break };
         group.push(first);
@@ -127,12 +155,13 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
             }
         }
         let mut sendings = Vec::new();
-        let mut outcomes = Vec::new();
+        let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
+        let mut unsent = Vec::new();
         let mut finish = None;
         for msg in group.drain(..) {
             match msg {
-                Msg::Sending { row, ack } => sendings.push((row, ack)),
-                Msg::Outcome(outcome) => outcomes.push(outcome),
+                Msg::Sending { rows, ack } => sendings.push((rows, ack)),
+                Msg::Unsend(rows) => unsent.extend(rows),
                 Msg::Finish(ack) => finish = Some(ack),
             }
         }
@@ -146,6 +175,9 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
         if !outcomes.is_empty() {
             log.outcomes(&mut journal, &batch, &outcomes);
         }
+        if !unsent.is_empty() {
+            log.unsend(&mut journal, &batch, &unsent);
+        }
         if let Some(ack) = finish {
             log.commit(&journal);
             let result = match log.first_error.take() {
@@ -157,6 +189,10 @@ fn run(mut journal: Journal, batch: String, rx: mpsc::Receiver<Msg>, commits: Ar
         }
     }
     // Every Writer handle is gone without `finish` (e.g. a panic upstream): commit what was applied.
+    let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
+    if !outcomes.is_empty() {
+        log.outcomes(&mut journal, &batch, &outcomes);
+    }
     log.commit(&journal);
 }
 
@@ -219,24 +255,32 @@ impl Log {
         message
     }
 
-    /// Marks rows `sending`, commits, then answers each waiting worker. A commit failure refuses every row of the
-    /// group, so none of them is sent; a row that is already final (or unknown) is refused on its own.
-    fn send(&mut self, journal: &mut Journal, batch: &str, sendings: Vec<(u64, Ack)>) {
+    /// Marks rows `sending`, commits, then answers each waiting sender. A commit failure refuses every group, so
+    /// none of their rows is sent; a group with a row that is already final (or unknown) is refused on its own.
+    fn send(&mut self, journal: &mut Journal, batch: &str, sendings: Vec<(Vec<u64>, Ack)>) {
         let path = journal.path.display().to_string();
         let at = now();
-        let marked = (|| -> rusqlite::Result<Vec<bool>> {
+        // Per group: the first row that could not be marked.
+        let marked = (|| -> rusqlite::Result<Vec<Option<u64>>> {
             self.begin(journal)?;
             let mut stmt = journal.conn.prepare_cached(
                 "UPDATE rows SET state = 'sending', attempts = attempts + 1, updated_at = ?3 \
                  WHERE batch = ?1 AND row = ?2 AND state IN ('pending', 'sending')",
             )?;
-            sendings
-                .iter()
-                .map(|(row, _)| Ok(stmt.execute(rusqlite::params![batch, *row as i64, at])? == 1))
-                .collect()
+            let mut refused = Vec::with_capacity(sendings.len());
+            for (rows, _) in &sendings {
+                let mut first = None;
+                for row in rows {
+                    if stmt.execute(rusqlite::params![batch, *row as i64, at])? != 1 {
+                        first.get_or_insert(*row);
+                    }
+                }
+                refused.push(first);
+            }
+            Ok(refused)
         })();
-        let (marked, failure) = match marked {
-            Ok(marked) if self.commit(journal) => (marked, None),
+        let (refused, failure) = match marked {
+            Ok(refused) if self.commit(journal) => (refused, None),
             Ok(_) => (
                 Vec::new(),
                 Some(format!(
@@ -246,16 +290,17 @@ impl Log {
             Err(e) => (Vec::new(), Some(self.abandon(journal, e))),
         };
         let mut unknown = Vec::new();
-        for (i, (row, ack)) in sendings.into_iter().enumerate() {
-            let answer = match (&failure, marked.get(i)) {
+        for (i, (_, ack)) in sendings.into_iter().enumerate() {
+            let answer = match (&failure, refused.get(i)) {
                 (Some(message), _) => Err(message.clone()),
-                (None, Some(true)) => Ok(()),
-                (None, _) => {
-                    unknown.push(row);
+                (None, Some(None)) => Ok(()),
+                (None, Some(Some(row))) => {
+                    unknown.push(*row);
                     Err(format!(
                         "{path}: batch {batch} has no row {row} still to send (unknown, or already final)"
                     ))
                 }
+                (None, None) => Err(format!("{path}: cannot write to the journal")),
             };
             let _ = ack.send(answer);
         }
@@ -264,6 +309,25 @@ impl Log {
                 "{path}: batch {batch} has no row {row} ({} message(s) for unknown rows)",
                 unknown.len()
             ));
+        }
+    }
+
+    /// Puts rows whose requests never left back to `pending`, in the open transaction (opening one if needed).
+    fn unsend(&mut self, journal: &mut Journal, batch: &str, rows: &[u64]) {
+        let at = now();
+        let applied = (|| -> rusqlite::Result<()> {
+            self.begin(journal)?;
+            let mut stmt = journal.conn.prepare_cached(
+                "UPDATE rows SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?3 \
+                 WHERE batch = ?1 AND row = ?2 AND state = 'sending'",
+            )?;
+            for row in rows {
+                stmt.execute(rusqlite::params![batch, *row as i64, at])?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            self.abandon(journal, e);
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::catalog::Catalog;
 use super::pacing::{Pacing, parse_retry_after};
-use super::request::{CreateRequest, WireRequest};
+use super::request::{CreateRequest, HandlingMode, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -40,7 +40,9 @@ struct Inner {
     api_base: String,
     dx_base: String,
     /// `…/devices`, parsed once: every creation posts to it.
-    devices_url: reqwest::Url,
+    /// `/devices`, then with `networkSubscriptionsHandlingMode=BASIC` and `=ADVANCED`: built once, since the url
+    /// crate re-parses a whole URL each time a query pair is appended.
+    devices_urls: [reqwest::Url; 3],
     pacing: Arc<Pacing>,
     /// The current token: read by every request, so a plain lock held for a clone, never across an await.
     token: std::sync::RwLock<Option<Token>>,
@@ -96,11 +98,22 @@ impl Client {
                 maybe_sent: false,
             }
         })?;
+        let with_mode = |mode: HandlingMode| {
+            let mut url = devices_url.clone();
+            url.query_pairs_mut()
+                .append_pair("networkSubscriptionsHandlingMode", mode.as_str());
+            url
+        };
+        let devices_urls = [
+            devices_url.clone(),
+            with_mode(HandlingMode::Basic),
+            with_mode(HandlingMode::Advanced),
+        ];
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 api_base,
-                devices_url,
+                devices_urls,
                 dx_base: format!("{}{DX_CORE_PATH}", config.url),
                 config,
                 pacing,
@@ -167,16 +180,16 @@ impl Client {
         request: &WireRequest,
         already_paced: bool,
     ) -> Result<DeviceInfo, ApiError> {
-        let mut url = self.inner.devices_url.clone();
-        if let Some(mode) = request.mode {
-            url.query_pairs_mut()
-                .append_pair("networkSubscriptionsHandlingMode", mode.as_str());
-        }
+        let url = &self.inner.devices_urls[match request.mode {
+            None => 0,
+            Some(HandlingMode::Basic) => 1,
+            Some(HandlingMode::Advanced) => 2,
+        }];
         let answer = self
-            .exchange(&Method::POST, &url, Some(&request.body), already_paced)
+            .exchange(&Method::POST, url, Some(&request.body), already_paced)
             .await?;
         let mut info = DeviceInfo::from_slice(&answer.bytes, answer.location.as_deref())
-            .map_err(|e| unreadable(answer.status, &url, e))?;
+            .map_err(|e| unreadable(answer.status, url, e))?;
         // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
         if let (true, Some(eui)) = (info.eui.is_empty(), &request.eui) {
             info.eui = eui.to_ascii_uppercase();

@@ -29,6 +29,9 @@ pub trait Platform: Clone + Send + Sync + 'static {
     fn pace(&self) -> impl Future<Output = ()> + Send;
     /// Takes a permit for one more creation if one is free right now (no pause, a permit at hand); never waits.
     fn try_pace(&self) -> bool;
+    /// Waits out a pool-wide pause, if one is in force, without taking a permit: a row claimed (and paid for)
+    /// before a 429 or 503 paused the pool still waits for the pause to end.
+    fn pause_over(&self) -> impl Future<Output = ()> + Send;
     /// One creation attempt that [`Platform::pace`] has already paid for.
     fn create_device(
         &self,
@@ -47,6 +50,10 @@ impl Platform for Client {
     }
     fn try_pace(&self) -> bool {
         self.pacing().try_now()
+    }
+    fn pause_over(&self) -> impl Future<Output = ()> + Send {
+        let pacing = self.pacing().clone();
+        async move { pacing.pause_over().await }
     }
     fn create_device(
         &self,

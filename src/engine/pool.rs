@@ -5,8 +5,9 @@
 //!
 //! Claiming ahead is what keeps the journal off each request's path: while the workers' requests are in flight, the
 //! next rows' `sending` is committed in one transaction for the group, instead of one short transaction per row with
-//! a worker waiting on each. A row is claimed only once its permit is paid, and at most [`claim_window`] rows wait
-//! claimed for a free worker; rows still waiting when the run stops go back to `pending`.
+//! a worker waiting on each. A row is claimed only once its permit is paid; at most one row per worker waits claimed
+//! for a free worker; a claimed row still waits out a pool-wide pause that began after it was claimed; and rows still
+//! waiting when the run stops go back to `pending`.
 
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Platform, RowLog, WorkItem};
@@ -68,8 +69,8 @@ struct Ready {
     claimed: bool,
 }
 
-/// Rows claimed in one group (one commit) at most, and rows waiting claimed for a free worker at most: half the
-/// workers, so that a group is committed while the other half of the claimed rows keep the workers busy.
+/// Rows claimed in one group (one commit) at most: half the workers, so that a group is committed while the rows
+/// claimed before it (at most one per worker waits claimed) keep the workers busy.
 pub fn claim_window(concurrency: usize) -> usize {
     (concurrency / 2).max(1)
 }
@@ -116,7 +117,7 @@ pub async fn run<P: Platform, L: RowLog>(
     let stop = cancel.child_token();
     let reason: Arc<std::sync::Mutex<Option<Stop>>> = Arc::default();
     let window = claim_window(config.concurrency.max(1));
-    let (ready_tx, ready_rx) = mpsc::channel::<Ready>(window * 2);
+    let (ready_tx, ready_rx) = mpsc::channel::<Ready>(config.concurrency.max(1));
     let claimer = tokio::spawn(claim(
         platform.clone(),
         log.clone(),
@@ -360,6 +361,17 @@ async fn process<P: Platform, L: RowLog>(
         // `sending`. A claimed row has paid for its first attempt already.
         if claimed {
             claimed = false;
+            tokio::select! {
+                biased;
+                // Never sent: back to `pending`, as for the claimed rows no worker took.
+                _ = stop.cancelled() => {
+                    return match log.unsend(vec![item.row]) {
+                        Ok(()) => RowEnd::Abandoned,
+                        Err(e) => RowEnd::Fatal(Stop::Journal(format!("{e:#}"))),
+                    };
+                }
+                _ = platform.pause_over() => {}
+            }
         } else {
             tokio::select! {
                 biased;

@@ -33,6 +33,8 @@ struct FakeState {
     stalled: bool,
     /// How long each creation's answer takes.
     slow: Option<Duration>,
+    /// A pool-wide pause that never ends, begun after the permits were paid.
+    paused: bool,
 }
 
 #[derive(Clone, Default)]
@@ -101,6 +103,15 @@ impl Platform for FakePlatform {
 
     fn try_pace(&self) -> bool {
         !self.0.lock().unwrap().stalled
+    }
+
+    fn pause_over(&self) -> impl Future<Output = ()> + Send {
+        let paused = self.0.lock().unwrap().paused;
+        async move {
+            if paused {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     fn create_device(
@@ -503,6 +514,34 @@ async fn rows_claimed_ahead_and_not_taken_go_back_to_pending_when_the_run_stops(
         assert_eq!(platform.creations(&eui(*row)), 0, "row {row} was sent");
     }
     assert_eq!(log.outcomes.lock().unwrap().len(), 4);
+}
+
+/// A 429 or 503 pauses the whole pool: rows claimed (and paid for) before the pause wait it out too, and when the run
+/// stops during the pause they go back to `pending`, never sent.
+#[tokio::test]
+async fn claimed_rows_wait_out_a_pool_wide_pause_and_are_unsent_on_stop() {
+    let platform = FakePlatform::default();
+    platform.0.lock().unwrap().paused = true;
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.cancel();
+    });
+    let items = (1..=10).map(|n| otaa(n, &eui(n))).collect();
+    let (log, stop) = drive(&platform, items, config(4, None), cancel).await;
+    assert_eq!(stop, Stop::Cancelled);
+    assert!(
+        (1..=10).all(|n| platform.creations(&eui(n)) == 0),
+        "a row was sent during the pause"
+    );
+    assert!(
+        log.sending.lock().unwrap().is_empty(),
+        "rows left sending: {:?}",
+        log.sending.lock().unwrap()
+    );
+    assert!(!log.unsent.lock().unwrap().is_empty());
+    assert!(log.outcomes.lock().unwrap().is_empty());
 }
 
 #[test]

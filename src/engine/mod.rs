@@ -29,9 +29,8 @@ pub trait Platform: Clone + Send + Sync + 'static {
     fn pace(&self) -> impl Future<Output = ()> + Send;
     /// Takes a permit for one more creation if one is free right now (no pause, a permit at hand); never waits.
     fn try_pace(&self) -> bool;
-    /// Waits out a pool-wide pause, if one is in force, without taking a permit: a row claimed (and paid for)
-    /// before a 429 or 503 paused the pool still waits for the pause to end.
-    fn pause_over(&self) -> impl Future<Output = ()> + Send;
+    /// Whether a pool-wide pause (after a 429 or 503) is in force right now.
+    fn paused(&self) -> bool;
     /// One creation attempt that [`Platform::pace`] has already paid for.
     fn create_device(
         &self,
@@ -51,9 +50,8 @@ impl Platform for Client {
     fn try_pace(&self) -> bool {
         self.pacing().try_now()
     }
-    fn pause_over(&self) -> impl Future<Output = ()> + Send {
-        let pacing = self.pacing().clone();
-        async move { pacing.pause_over().await }
+    fn paused(&self) -> bool {
+        self.pacing().paused_for().is_some()
     }
     fn create_device(
         &self,

@@ -6,8 +6,8 @@
 //! Claiming ahead is what keeps the journal off each request's path: while the workers' requests are in flight, the
 //! next rows' `sending` is committed in one transaction for the group, instead of one short transaction per row with
 //! a worker waiting on each. A row is claimed only once its permit is paid; at most one row per worker waits claimed
-//! for a free worker; a claimed row still waits out a pool-wide pause that began after it was claimed; and rows still
-//! waiting when the run stops go back to `pending`.
+//! for a free worker; a claimed row caught by a pool-wide pause that began after it was claimed waits for the pause
+//! and a fresh permit; and rows still waiting when the run stops go back to `pending`.
 
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Platform, RowLog, WorkItem};
@@ -361,16 +361,21 @@ async fn process<P: Platform, L: RowLog>(
         // `sending`. A claimed row has paid for its first attempt already.
         if claimed {
             claimed = false;
-            tokio::select! {
-                biased;
-                // Never sent: back to `pending`, as for the claimed rows no worker took.
-                _ = stop.cancelled() => {
-                    return match log.unsend(vec![item.row]) {
-                        Ok(()) => RowEnd::Abandoned,
-                        Err(e) => RowEnd::Fatal(Stop::Journal(format!("{e:#}"))),
-                    };
+            // The pool was paused (429 or 503) after this row was claimed: the permit it paid for is stale, and
+            // every claimed row going out the moment the pause ends would be the burst that earns the next one. It
+            // waits for the pause and a fresh permit like any other row.
+            if platform.paused() {
+                tokio::select! {
+                    biased;
+                    // Never sent: back to `pending`, as for the claimed rows no worker took.
+                    _ = stop.cancelled() => {
+                        return match log.unsend(vec![item.row]) {
+                            Ok(()) => RowEnd::Abandoned,
+                            Err(e) => RowEnd::Fatal(Stop::Journal(format!("{e:#}"))),
+                        };
+                    }
+                    _ = platform.pace() => {}
                 }
-                _ = platform.pause_over() => {}
             }
         } else {
             tokio::select! {

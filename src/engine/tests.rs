@@ -33,8 +33,10 @@ struct FakeState {
     stalled: bool,
     /// How long each creation's answer takes.
     slow: Option<Duration>,
-    /// A pool-wide pause that never ends, begun after the permits were paid.
-    paused: bool,
+    /// Permits granted so far.
+    permits: u32,
+    /// After this many permits, a pool-wide pause begins that never ends.
+    pause_after: Option<u32>,
 }
 
 #[derive(Clone, Default)]
@@ -91,27 +93,37 @@ impl FakePlatform {
     }
 }
 
+impl FakeState {
+    fn paused(&self) -> bool {
+        self.stalled || self.pause_after.is_some_and(|n| self.permits >= n)
+    }
+}
+
 impl Platform for FakePlatform {
     fn pace(&self) -> impl Future<Output = ()> + Send {
-        let stalled = self.0.lock().unwrap().stalled;
+        let mut state = self.0.lock().unwrap();
+        let paused = state.paused();
+        if !paused {
+            state.permits += 1;
+        }
         async move {
-            if stalled {
+            if paused {
                 std::future::pending::<()>().await;
             }
         }
     }
 
     fn try_pace(&self) -> bool {
-        !self.0.lock().unwrap().stalled
+        let mut state = self.0.lock().unwrap();
+        if state.paused() {
+            return false;
+        }
+        state.permits += 1;
+        true
     }
 
-    fn pause_over(&self) -> impl Future<Output = ()> + Send {
-        let paused = self.0.lock().unwrap().paused;
-        async move {
-            if paused {
-                std::future::pending::<()>().await;
-            }
-        }
+    fn paused(&self) -> bool {
+        self.0.lock().unwrap().paused()
     }
 
     fn create_device(
@@ -516,12 +528,13 @@ async fn rows_claimed_ahead_and_not_taken_go_back_to_pending_when_the_run_stops(
     assert_eq!(log.outcomes.lock().unwrap().len(), 4);
 }
 
-/// A 429 or 503 pauses the whole pool: rows claimed (and paid for) before the pause wait it out too, and when the run
-/// stops during the pause they go back to `pending`, never sent.
+/// A 429 or 503 pauses the whole pool: rows claimed (and paid for) before the pause wait for it to end and for a
+/// fresh permit, and when the run stops meanwhile they go back to `pending`, never sent.
 #[tokio::test]
 async fn claimed_rows_wait_out_a_pool_wide_pause_and_are_unsent_on_stop() {
     let platform = FakePlatform::default();
-    platform.0.lock().unwrap().paused = true;
+    // The four rows claimed first have their permits; then the pool is paused for good.
+    platform.0.lock().unwrap().pause_after = Some(4);
     let cancel = CancellationToken::new();
     let stopper = cancel.clone();
     tokio::spawn(async move {

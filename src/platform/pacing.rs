@@ -45,20 +45,15 @@ impl Pacing {
 
     /// Waits for the pool-wide pause, then for a permit of the rate limiter.
     pub async fn wait(&self) {
-        self.pause_over().await;
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-        }
-    }
-
-    /// Waits until no pool-wide pause is in force (a pause may be extended while it runs); takes no permit.
-    pub async fn pause_over(&self) {
         loop {
             let until = self.pause.lock().expect("pacing lock").until;
             match until {
                 Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
                 _ => break,
             }
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
         }
     }
 
@@ -154,18 +149,6 @@ mod tests {
         assert!(limited.try_now());
         assert!(limited.try_now());
         assert!(!limited.try_now());
-    }
-
-    #[tokio::test]
-    async fn the_end_of_a_pause_is_waited_for_without_a_permit() {
-        let pacing = Pacing::new(Some(1.0));
-        let until = Instant::now() + Duration::from_millis(50);
-        pacing.pause.lock().unwrap().until = Some(until);
-        pacing.pause_over().await;
-        assert!(Instant::now() >= until, "the pause was not waited out");
-        // No permit was taken: the burst of two is still at hand.
-        assert!(pacing.try_now() && pacing.try_now());
-        assert!(!pacing.try_now());
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn main() -> anyhow::Result<()> {
             tasks.push(tokio::spawn(async move {
                 let mut row = w + 1;
                 while row <= rows {
-                    writer.sending(vec![row]).await?;
+                    writer.sending(row).await?;
                     writer.outcome(Outcome {
                         row,
                         state: RowState::Created,

@@ -298,53 +298,6 @@ fn final_rows_never_keep_their_request() {
     assert!(journal.record_outcomes(&batch, [created(99)]).is_err());
 }
 
-/// The pool claims rows ahead in groups: one commit marks the whole group, and rows whose requests never left (the
-/// run stopped first) go back to `pending` with their attempt taken back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_is_marked_in_one_commit_and_unsent_rows_go_back_to_pending() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let mut journal = Journal::open(&path).unwrap();
-    let batch = journal.create_batch(&new_batch("run")).unwrap();
-    journal.insert_rows(&batch, (1..=5).map(pending)).unwrap();
-    let writer = journal.into_writer(&batch);
-
-    let before = writer.commits();
-    writer.sending(vec![1, 2, 3, 4]).await.unwrap();
-    assert_eq!(writer.commits(), before + 1, "one commit for the group");
-    for row in 1..=4 {
-        assert_eq!(state_from_outside(&path, &batch, row).0, "sending");
-    }
-    assert_eq!(state_from_outside(&path, &batch, 5).0, "pending");
-
-    writer.outcome(created(1)).unwrap();
-    writer.unsend(vec![3, 4]).unwrap();
-    writer.outcome(created(2)).unwrap();
-    let journal = writer.finish().await.unwrap();
-    let row = |n| journal.row(&batch, n).unwrap().unwrap();
-    assert_eq!(row(1).state, RowState::Created);
-    assert_eq!(row(2).state, RowState::Created);
-    for n in [3, 4] {
-        assert_eq!(row(n).state, RowState::Pending);
-        assert_eq!(
-            row(n).attempts,
-            0,
-            "the attempt that never left is taken back"
-        );
-        assert!(row(n).request.is_some(), "an unsent row keeps its request");
-    }
-    assert_eq!(row(5).state, RowState::Pending);
-
-    // A group with a final row in it is refused.
-    let writer = journal.into_writer(&batch);
-    let refused = writer.sending(vec![5, 1]).await.unwrap_err();
-    assert!(
-        refused.to_string().contains("no row 1 still to send"),
-        "{refused}"
-    );
-    assert!(writer.finish().await.is_err());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_is_committed_before_it_returns() {
     let dir = tempfile::tempdir().unwrap();
@@ -354,7 +307,7 @@ async fn sending_is_committed_before_it_returns() {
     journal.insert_rows(&batch, (1..=3).map(pending)).unwrap();
     let writer = journal.into_writer(&batch);
 
-    writer.sending(vec![2]).await.unwrap();
+    writer.sending(2).await.unwrap();
     let (state, request) = state_from_outside(&path, &batch, 2);
     assert_eq!(state, "sending");
     assert!(
@@ -365,7 +318,7 @@ async fn sending_is_committed_before_it_returns() {
     writer.outcome(created(2)).unwrap();
     // Nobody waits on an outcome: it is committed with the next `sending` that follows it, or alone after the
     // writer has been idle for a moment; either way it lands without a `finish`.
-    writer.sending(vec![3]).await.unwrap();
+    writer.sending(3).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let (state, request) = loop {
         let (state, request) = state_from_outside(&path, &batch, 2);
@@ -378,10 +331,10 @@ async fn sending_is_committed_before_it_returns() {
     assert_eq!(request, None);
 
     assert!(
-        writer.sending(vec![42]).await.is_err(),
+        writer.sending(42).await.is_err(),
         "unknown rows are refused"
     );
-    let again = writer.sending(vec![2]).await.unwrap_err();
+    let again = writer.sending(2).await.unwrap_err();
     assert!(
         again.to_string().contains("already final"),
         "a final row is never sent again: {again}"
@@ -411,7 +364,7 @@ async fn an_outcome_is_committed_without_waiting_for_another_row() {
     let batch = journal.create_batch(&new_batch("run")).unwrap();
     journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
     let writer = journal.into_writer(&batch);
-    writer.sending(vec![1]).await.unwrap();
+    writer.sending(1).await.unwrap();
     writer.outcome(created(1)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while state_from_outside(&path, &batch, 1).0 != "created" {
@@ -443,7 +396,7 @@ async fn concurrent_workers_share_commits() {
         tasks.push(tokio::spawn(async move {
             let mut row = w + 1;
             while row <= rows {
-                writer.sending(vec![row]).await.unwrap();
+                writer.sending(row).await.unwrap();
                 let outcome = if row % 100 == 0 {
                     Outcome {
                         row,
@@ -514,7 +467,7 @@ async fn a_writer_dropped_without_finish_still_commits_what_was_queued() {
     let batch = journal.create_batch(&new_batch("drop")).unwrap();
     journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
     let writer = journal.into_writer(&batch);
-    writer.sending(vec![1]).await.unwrap();
+    writer.sending(1).await.unwrap();
     writer.outcome(created(1)).unwrap();
     drop(writer);
     // The thread drains the closed channel on its own; poll until it has committed.

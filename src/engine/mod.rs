@@ -27,10 +27,6 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// Waits for the shared pacing (pool-wide pause, then a rate permit) for the next creation. The pool waits here
     /// before it journals `sending`, so that a row waiting for its turn is never `sending`.
     fn pace(&self) -> impl Future<Output = ()> + Send;
-    /// Takes a permit for one more creation if one is free right now (no pause, a permit at hand); never waits.
-    fn try_pace(&self) -> bool;
-    /// Whether a pool-wide pause (after a 429 or 503) is in force right now.
-    fn paused(&self) -> bool;
     /// One creation attempt that [`Platform::pace`] has already paid for.
     fn create_device(
         &self,
@@ -46,12 +42,6 @@ impl Platform for Client {
     fn pace(&self) -> impl Future<Output = ()> + Send {
         let pacing = self.pacing().clone();
         async move { pacing.wait().await }
-    }
-    fn try_pace(&self) -> bool {
-        self.pacing().try_now()
-    }
-    fn paused(&self) -> bool {
-        self.pacing().paused_for().is_some()
     }
     fn create_device(
         &self,
@@ -69,22 +59,17 @@ impl Platform for Client {
 
 /// What the pool writes to the journal.
 pub trait RowLog: Send + Sync + 'static {
-    /// Marks rows `sending`; returns once that is committed.
-    fn sending(&self, rows: Vec<u64>) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Returns once `sending` is committed.
+    fn sending(&self, row: u64) -> impl Future<Output = anyhow::Result<()>> + Send;
     fn outcome(&self, outcome: Outcome) -> anyhow::Result<()>;
-    /// Rows marked `sending` whose requests never left: back to `pending`.
-    fn unsend(&self, rows: Vec<u64>) -> anyhow::Result<()>;
 }
 
 impl RowLog for Writer {
-    fn sending(&self, rows: Vec<u64>) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Writer::sending(self, rows)
+    fn sending(&self, row: u64) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Writer::sending(self, row)
     }
     fn outcome(&self, outcome: Outcome) -> anyhow::Result<()> {
         Writer::outcome(self, outcome)
-    }
-    fn unsend(&self, rows: Vec<u64>) -> anyhow::Result<()> {
-        Writer::unsend(self, rows)
     }
 }
 

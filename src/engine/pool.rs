@@ -1,13 +1,6 @@
-//! The worker pool. A claimer takes rows from the feed, pays each one's permit, journals them `sending` in groups and
-//! hands them to N workers, which create the devices, classify the answers, reconcile unknown outcomes and record
-//! each row's final outcome. Pacing (the shared rate limiter and pool-wide pause) lives in the client; the pool adds
-//! the concurrency bound, per-row backoff and stopping rules.
-//!
-//! Claiming ahead is what keeps the journal off each request's path: while the workers' requests are in flight, the
-//! next rows' `sending` is committed in one transaction for the group, instead of one short transaction per row with
-//! a worker waiting on each. A row is claimed only once its permit is paid; at most one row per worker waits claimed
-//! for a free worker; a claimed row caught by a pool-wide pause that began after it was claimed waits for the pause
-//! and a fresh permit; and rows still waiting when the run stops go back to `pending`.
+//! The worker pool: N workers pull rows from one bounded channel, journal `sending`, create the device, classify the
+//! answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
+//! pool-wide pause) lives in the client; the pool adds the concurrency bound, per-row backoff and stopping rules.
 
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Platform, RowLog, WorkItem};
@@ -63,29 +56,7 @@ struct Feed {
     taken: std::collections::VecDeque<WorkItem>,
 }
 
-/// A row for a worker. `claimed`: its permit is paid and its `sending` committed, so its request leaves at once.
-struct Ready {
-    item: WorkItem,
-    claimed: bool,
-}
-
-/// Rows claimed in one group (one commit) at most: half the workers, so that a group is committed while the rows
-/// claimed before it (at most one per worker waits claimed) keep the workers busy.
-pub fn claim_window(concurrency: usize) -> usize {
-    (concurrency / 2).max(1)
-}
-
 impl Feed {
-    /// The next row if it is already at hand (read from the journal), without waiting for the feeder.
-    fn next_now(&mut self) -> Option<&WorkItem> {
-        if self.taken.is_empty()
-            && let Ok(chunk) = self.chunks.try_recv()
-        {
-            self.taken.extend(chunk);
-        }
-        self.taken.front()
-    }
-
     /// The next row, or `None` once the feeder is done or the run is stopping.
     async fn next(&mut self, stop: &CancellationToken) -> Option<WorkItem> {
         loop {
@@ -116,20 +87,10 @@ pub async fn run<P: Platform, L: RowLog>(
 ) -> Stop {
     let stop = cancel.child_token();
     let reason: Arc<std::sync::Mutex<Option<Stop>>> = Arc::default();
-    let window = claim_window(config.concurrency.max(1));
-    let (ready_tx, ready_rx) = mpsc::channel::<Ready>(config.concurrency.max(1));
-    let claimer = tokio::spawn(claim(
-        platform.clone(),
-        log.clone(),
-        Feed {
-            chunks: rows,
-            taken: Default::default(),
-        },
-        ready_tx,
-        stop.clone(),
-        window,
-    ));
-    let rows = Arc::new(Mutex::new(ready_rx));
+    let rows = Arc::new(Mutex::new(Feed {
+        chunks: rows,
+        taken: Default::default(),
+    }));
     let failed_here = Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency.max(1) {
@@ -145,19 +106,10 @@ pub async fn run<P: Platform, L: RowLog>(
         );
         workers.spawn(async move {
             loop {
-                let ready = {
-                    let mut rows = rows.lock().await;
-                    tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => None,
-                        ready = rows.recv() => ready,
-                    }
-                };
-                let Some(Ready { item, claimed }) = ready else {
-                    break;
-                };
+                let item = rows.lock().await.next(&stop).await;
+                let Some(item) = item else { break };
                 let cellular = item.kind == Some(Kind::Cellular);
-                let end = process(&platform, &*log, item, claimed, &config, &stop).await;
+                let end = process(&platform, &*log, item, &config, &stop).await;
                 let outcome = match end {
                     RowEnd::Final(outcome) => outcome,
                     RowEnd::Abandoned => continue,
@@ -203,35 +155,7 @@ pub async fn run<P: Platform, L: RowLog>(
                 .lock()
                 .expect("stop reason")
                 .get_or_insert(Stop::Journal(format!("worker failed: {e}")));
-            stop.cancel();
         }
-    }
-    // The workers are gone: the claimer stops at its next step, if it has not already.
-    stop.cancel();
-    let claimed = match claimer.await {
-        Ok(Ok(())) => None,
-        Ok(Err(why)) => Some(why),
-        Err(e) => Some(Stop::Journal(format!("the claimer failed: {e}"))),
-    };
-    if let Some(why) = claimed {
-        reason.lock().expect("stop reason").get_or_insert(why);
-    }
-    // Rows claimed but never taken by a worker: their requests never left.
-    let mut ready = rows.lock().await;
-    ready.close();
-    let mut unsent = Vec::new();
-    while let Ok(Ready { item, claimed }) = ready.try_recv() {
-        if claimed {
-            unsent.push(item.row);
-        }
-    }
-    if !unsent.is_empty()
-        && let Err(e) = log.unsend(unsent)
-    {
-        reason
-            .lock()
-            .expect("stop reason")
-            .get_or_insert(Stop::Journal(format!("{e:#}")));
     }
     let why = reason.lock().expect("stop reason").take();
     match why {
@@ -241,82 +165,12 @@ pub async fn run<P: Platform, L: RowLog>(
     }
 }
 
-/// Feeds the workers: waits for room for a whole group, takes rows, pays each one's permit (the first waits for it,
-/// the others join the group only if a permit is free right now) and journals the group `sending` in one commit
-/// before handing it over. Rows found `sending` on resume go through unclaimed: they are reconciled first.
-async fn claim<P: Platform, L: RowLog>(
-    platform: P,
-    log: Arc<L>,
-    mut feed: Feed,
-    ready: mpsc::Sender<Ready>,
-    stop: CancellationToken,
-    window: usize,
-) -> Result<(), Stop> {
-    loop {
-        let mut room = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return Ok(()),
-            room = ready.reserve_many(window) => match room {
-                Ok(room) => room,
-                Err(_) => return Ok(()),
-            },
-        };
-        let Some(mut item) = feed.next(&stop).await else {
-            return Ok(());
-        };
-        let mut group = Vec::with_capacity(window);
-        loop {
-            if item.unknown {
-                let slot = room.next().expect("a slot for every row taken");
-                slot.send(Ready {
-                    item,
-                    claimed: false,
-                });
-            } else if group.is_empty() {
-                tokio::select! {
-                    biased;
-                    // The row is still `pending`: nothing to undo.
-                    _ = stop.cancelled() => return Ok(()),
-                    _ = platform.pace() => {}
-                }
-                group.push(item);
-            } else if platform.try_pace() {
-                group.push(item);
-            } else {
-                // No permit at hand: the row heads the next group.
-                feed.taken.push_front(item);
-                break;
-            }
-            // The group's slots are used once it is committed.
-            if room.len() == group.len() || feed.next_now().is_none() {
-                break;
-            }
-            item = feed.taken.pop_front().expect("a row at hand");
-        }
-        if group.is_empty() {
-            continue;
-        }
-        let rows = group.iter().map(|item| item.row).collect();
-        if let Err(e) = log.sending(rows).await {
-            stop.cancel();
-            return Err(Stop::Journal(format!("{e:#}")));
-        }
-        for (item, slot) in group.into_iter().zip(room.by_ref()) {
-            slot.send(Ready {
-                item,
-                claimed: true,
-            });
-        }
-    }
-}
-
 /// One row to its end. Unknown outcomes (an answer lost, or `sending` found on resume) are reconciled before the
 /// request is sent again; a duplicate answer after an unknown outcome means this batch created the device.
 async fn process<P: Platform, L: RowLog>(
     platform: &P,
     log: &L,
     item: WorkItem,
-    mut claimed: bool,
     config: &PoolConfig,
     stop: &CancellationToken,
 ) -> RowEnd {
@@ -357,35 +211,15 @@ async fn process<P: Platform, L: RowLog>(
                 },
             }
         }
-        // The permit first, so that a run killed while rows wait for their turn leaves them `pending`, not
-        // `sending`. A claimed row has paid for its first attempt already.
-        if claimed {
-            claimed = false;
-            // The pool was paused (429 or 503) after this row was claimed: the permit it paid for is stale, and
-            // every claimed row going out the moment the pause ends would be the burst that earns the next one. It
-            // waits for the pause and a fresh permit like any other row.
-            if platform.paused() {
-                tokio::select! {
-                    biased;
-                    // Never sent: back to `pending`, as for the claimed rows no worker took.
-                    _ = stop.cancelled() => {
-                        return match log.unsend(vec![item.row]) {
-                            Ok(()) => RowEnd::Abandoned,
-                            Err(e) => RowEnd::Fatal(Stop::Journal(format!("{e:#}"))),
-                        };
-                    }
-                    _ = platform.pace() => {}
-                }
-            }
-        } else {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => return RowEnd::Abandoned,
-                _ = platform.pace() => {}
-            }
-            if let Err(e) = log.sending(vec![item.row]).await {
-                return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
-            }
+        // The permit first: a row is `sending` only once nothing but the request itself stands between it and the
+        // platform, so a run killed while rows wait for their turn leaves them `pending`, not `sending`.
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return RowEnd::Abandoned,
+            _ = platform.pace() => {}
+        }
+        if let Err(e) = log.sending(item.row).await {
+            return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
         }
         let err = match platform.create_device(request).await {
             Ok(mut device) => {

@@ -31,12 +31,6 @@ struct FakeState {
     lookups: u32,
     /// Pacing never grants a permit (a long pool-wide pause).
     stalled: bool,
-    /// How long each creation's answer takes.
-    slow: Option<Duration>,
-    /// Permits granted so far.
-    permits: u32,
-    /// After this many permits, a pool-wide pause begins that never ends.
-    pause_after: Option<u32>,
 }
 
 #[derive(Clone, Default)]
@@ -93,37 +87,14 @@ impl FakePlatform {
     }
 }
 
-impl FakeState {
-    fn paused(&self) -> bool {
-        self.stalled || self.pause_after.is_some_and(|n| self.permits >= n)
-    }
-}
-
 impl Platform for FakePlatform {
     fn pace(&self) -> impl Future<Output = ()> + Send {
-        let mut state = self.0.lock().unwrap();
-        let paused = state.paused();
-        if !paused {
-            state.permits += 1;
-        }
+        let stalled = self.0.lock().unwrap().stalled;
         async move {
-            if paused {
+            if stalled {
                 std::future::pending::<()>().await;
             }
         }
-    }
-
-    fn try_pace(&self) -> bool {
-        let mut state = self.0.lock().unwrap();
-        if state.paused() {
-            return false;
-        }
-        state.permits += 1;
-        true
-    }
-
-    fn paused(&self) -> bool {
-        self.0.lock().unwrap().paused()
     }
 
     fn create_device(
@@ -167,13 +138,7 @@ impl Platform for FakePlatform {
                 _ => Ok(state.devices[&key].clone()),
             }
         })();
-        let slow = state.slow;
-        async move {
-            if let Some(slow) = slow {
-                tokio::time::sleep(slow).await;
-            }
-            result
-        }
+        async move { result }
     }
 
     fn device_by_eui(
@@ -191,34 +156,15 @@ impl Platform for FakePlatform {
 struct FakeLog {
     sending: Mutex<HashMap<u64, u32>>,
     outcomes: Mutex<Vec<Outcome>>,
-    /// Rows put back to `pending` by a stopping run.
-    unsent: Mutex<Vec<u64>>,
 }
 
 impl RowLog for FakeLog {
-    fn sending(&self, rows: Vec<u64>) -> impl Future<Output = anyhow::Result<()>> + Send {
-        let mut sending = self.sending.lock().unwrap();
-        for row in rows {
-            *sending.entry(row).or_default() += 1;
-        }
+    fn sending(&self, row: u64) -> impl Future<Output = anyhow::Result<()>> + Send {
+        *self.sending.lock().unwrap().entry(row).or_default() += 1;
         async { Ok(()) }
     }
     fn outcome(&self, outcome: Outcome) -> anyhow::Result<()> {
         self.outcomes.lock().unwrap().push(outcome);
-        Ok(())
-    }
-    fn unsend(&self, rows: Vec<u64>) -> anyhow::Result<()> {
-        let mut sending = self.sending.lock().unwrap();
-        for row in &rows {
-            let n = sending
-                .get_mut(row)
-                .expect("only rows marked sending are unsent");
-            *n -= 1;
-            if *n == 0 {
-                sending.remove(row);
-            }
-        }
-        self.unsent.lock().unwrap().extend(rows);
         Ok(())
     }
 }
@@ -489,72 +435,6 @@ async fn rows_waiting_for_a_permit_are_not_sending_and_stop_on_cancel() {
     );
     assert!(log.outcomes.lock().unwrap().is_empty());
     assert_eq!(platform.creations(&eui(1)), 0);
-}
-
-/// Rows are claimed (permit paid, `sending` committed) ahead of the workers, in groups. When the run stops, the rows
-/// in flight end, and the claimed rows no worker took go back to `pending`: never sent, never left `sending`.
-#[tokio::test]
-async fn rows_claimed_ahead_and_not_taken_go_back_to_pending_when_the_run_stops() {
-    let platform = FakePlatform::default();
-    platform.0.lock().unwrap().slow = Some(Duration::from_millis(200));
-    let cancel = CancellationToken::new();
-    let stopper = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        stopper.cancel();
-    });
-    let items = (1..=20).map(|n| otaa(n, &eui(n))).collect();
-    let (log, stop) = drive(&platform, items, config(4, None), cancel).await;
-    assert_eq!(stop, Stop::Cancelled);
-    let unsent = log.unsent.lock().unwrap().clone();
-    assert!(
-        !unsent.is_empty(),
-        "no row was claimed ahead of the workers"
-    );
-    let sending = log.sending.lock().unwrap().clone();
-    assert_eq!(
-        sending.len(),
-        4,
-        "one row in flight per worker: {sending:?}"
-    );
-    for row in sending.keys() {
-        assert_eq!(log.of(*row).state, RowState::Created);
-        assert_eq!(platform.creations(&eui(*row)), 1);
-    }
-    for row in &unsent {
-        assert!(!sending.contains_key(row), "row {row} is still sending");
-        assert_eq!(platform.creations(&eui(*row)), 0, "row {row} was sent");
-    }
-    assert_eq!(log.outcomes.lock().unwrap().len(), 4);
-}
-
-/// A 429 or 503 pauses the whole pool: rows claimed (and paid for) before the pause wait for it to end and for a
-/// fresh permit, and when the run stops meanwhile they go back to `pending`, never sent.
-#[tokio::test]
-async fn claimed_rows_wait_out_a_pool_wide_pause_and_are_unsent_on_stop() {
-    let platform = FakePlatform::default();
-    // The four rows claimed first have their permits; then the pool is paused for good.
-    platform.0.lock().unwrap().pause_after = Some(4);
-    let cancel = CancellationToken::new();
-    let stopper = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        stopper.cancel();
-    });
-    let items = (1..=10).map(|n| otaa(n, &eui(n))).collect();
-    let (log, stop) = drive(&platform, items, config(4, None), cancel).await;
-    assert_eq!(stop, Stop::Cancelled);
-    assert!(
-        (1..=10).all(|n| platform.creations(&eui(n)) == 0),
-        "a row was sent during the pause"
-    );
-    assert!(
-        log.sending.lock().unwrap().is_empty(),
-        "rows left sending: {:?}",
-        log.sending.lock().unwrap()
-    );
-    assert!(!log.unsent.lock().unwrap().is_empty());
-    assert!(log.outcomes.lock().unwrap().is_empty());
 }
 
 #[test]

@@ -1,12 +1,11 @@
 //! The single writer of a run: a thread that owns the journal's connection, drains whatever is queued, marks the
-//! queued rows `sending` in one transaction, commits, and only then tells each waiting sender to go ahead. Groups of
-//! rows thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
-//! for, are queued without waking the thread (one wake-up per row cost more than writing the row); the thread
-//! takes them when it next wakes for a `sending`, applies them after the acknowledgements, while the requests are in
+//! queued rows `sending` in one transaction, commits, and only then tells each waiting worker to go ahead. Many
+//! workers thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
+//! for, are queued without waking the thread (a wake-up per row cost more than writing the row); the thread takes
+//! them when it next wakes for a `sending`, applies them after the acknowledgements, while the requests are in
 //! flight, and commits them with the next `sending` (or at its [`IDLE_COMMIT`] tick without one): a crash before
 //! that leaves those rows `sending`, which `resume`
-//! settles by asking the platform, as for any row whose answer was lost. Rows marked `sending` whose request never
-//! left (the run stopped first) go back to `pending` the same way.
+//! settles by asking the platform, as for any row whose answer was lost.
 
 use super::{Journal, Outcome, apply_outcome, now};
 use std::sync::Arc;
@@ -23,15 +22,14 @@ const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 type Ack = oneshot::Sender<Result<(), String>>;
 
 enum Msg {
-    Sending { rows: Vec<u64>, ack: Ack },
-    Unsend(Vec<u64>),
+    Sending { row: u64, ack: Ack },
     Finish(oneshot::Sender<anyhow::Result<Journal>>),
 }
 
 /// The single writer of a run: a thread that owns the connection and commits in small groups.
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
-    /// Outcomes wait here, without waking the writer, until it next wakes for a `sending` or its idle tick.
+    /// Outcomes wait here, without waking the thread, until it next wakes for a `sending` or its idle tick.
     outcomes: Arc<std::sync::Mutex<Vec<Outcome>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     commits: Arc<AtomicU64>,
@@ -49,10 +47,10 @@ impl Writer {
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         let outcomes: Arc<std::sync::Mutex<Vec<Outcome>>> = Arc::default();
-        let waiting = outcomes.clone();
+        let queued = outcomes.clone();
         let thread = std::thread::Builder::new()
             .name("tpbulk-journal".into())
-            .spawn(move || run(journal, batch, rx, waiting, counter))
+            .spawn(move || run(journal, batch, rx, queued, counter))
             .expect("spawning the journal writer thread");
         Writer {
             tx,
@@ -67,13 +65,12 @@ impl Writer {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Marks rows `sending` (attempt + 1 each) and returns once that is committed: only then may their requests
-    /// leave. A row that is already final (or unknown) is refused, so nothing is ever sent twice for a finished row;
-    /// the group is then refused as a whole, though the other rows in it stay marked (`resume` settles them).
-    pub async fn sending(&self, rows: Vec<u64>) -> anyhow::Result<()> {
+    /// Marks a row `sending` (attempt + 1) and returns once that is committed: only then may its request leave.
+    /// A row that is already final (or unknown) is refused, so nothing is ever sent twice for a finished row.
+    pub async fn sending(&self, row: u64) -> anyhow::Result<()> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Msg::Sending { rows, ack })
+            .send(Msg::Sending { row, ack })
             .map_err(|_| anyhow::anyhow!("the journal writer has stopped"))?;
         match done.await {
             Ok(Ok(())) => Ok(()),
@@ -92,14 +89,6 @@ impl Writer {
         );
         self.outcomes.lock().expect("outcome queue").push(outcome);
         Ok(())
-    }
-
-    /// Puts rows marked `sending` whose requests never left back to `pending` (one attempt less), committed with
-    /// the next group.
-    pub fn unsend(&self, rows: Vec<u64>) -> anyhow::Result<()> {
-        self.tx
-            .send(Msg::Unsend(rows))
-            .map_err(|_| anyhow::anyhow!("the journal writer has stopped"))
     }
 
     /// Commits everything, stops the thread and gives the journal back. An outcome that could not be written is
@@ -124,9 +113,10 @@ fn run(
     mut journal: Journal,
     batch: String,
     rx: mpsc::Receiver<Msg>,
-    waiting: Arc<std::sync::Mutex<Vec<Outcome>>>,
+    queued: Arc<std::sync::Mutex<Vec<Outcome>>>,
     commits: Arc<AtomicU64>,
 ) {
+    let take = || std::mem::take(&mut *queued.lock().expect("outcome queue"));
     let mut log = Log {
         first_error: None,
         open: false,
@@ -137,7 +127,7 @@ fn run(
         let first = match rx.recv_timeout(IDLE_COMMIT) {
             Ok(msg) => Some(msg),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
+                let outcomes = take();
                 if !outcomes.is_empty() {
                     log.outcomes(&mut journal, &batch, &outcomes);
                 }
@@ -155,16 +145,15 @@ fn run(
             }
         }
         let mut sendings = Vec::new();
-        let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
-        let mut unsent = Vec::new();
         let mut finish = None;
         for msg in group.drain(..) {
             match msg {
-                Msg::Sending { rows, ack } => sendings.push((rows, ack)),
-                Msg::Unsend(rows) => unsent.extend(rows),
+                Msg::Sending { row, ack } => sendings.push((row, ack)),
                 Msg::Finish(ack) => finish = Some(ack),
             }
         }
+        // Every outcome queued before the last message was sent (`finish` comes after the pool's last outcome).
+        let outcomes = take();
         // Workers wait on their `sending`: it is committed (with the outcomes applied since the last commit) and
         // acknowledged first. A row's outcome never shares a group with its own `sending`, which had to be
         // acknowledged before its request left, so the order within a group does not matter.
@@ -174,9 +163,6 @@ fn run(
         // Outcomes are applied while the workers' requests are in flight, and committed with the next `sending`.
         if !outcomes.is_empty() {
             log.outcomes(&mut journal, &batch, &outcomes);
-        }
-        if !unsent.is_empty() {
-            log.unsend(&mut journal, &batch, &unsent);
         }
         if let Some(ack) = finish {
             log.commit(&journal);
@@ -188,8 +174,8 @@ fn run(
             return;
         }
     }
-    // Every Writer handle is gone without `finish` (e.g. a panic upstream): commit what was applied.
-    let outcomes = std::mem::take(&mut *waiting.lock().expect("outcome queue"));
+    // Every Writer handle is gone without `finish` (e.g. a panic upstream): commit what was queued and applied.
+    let outcomes = take();
     if !outcomes.is_empty() {
         log.outcomes(&mut journal, &batch, &outcomes);
     }
@@ -255,32 +241,24 @@ impl Log {
         message
     }
 
-    /// Marks rows `sending`, commits, then answers each waiting sender. A commit failure refuses every group, so
-    /// none of their rows is sent; a group with a row that is already final (or unknown) is refused on its own.
-    fn send(&mut self, journal: &mut Journal, batch: &str, sendings: Vec<(Vec<u64>, Ack)>) {
+    /// Marks rows `sending`, commits, then answers each waiting worker. A commit failure refuses every row of the
+    /// group, so none of them is sent; a row that is already final (or unknown) is refused on its own.
+    fn send(&mut self, journal: &mut Journal, batch: &str, sendings: Vec<(u64, Ack)>) {
         let path = journal.path.display().to_string();
         let at = now();
-        // Per group: the first row that could not be marked.
-        let marked = (|| -> rusqlite::Result<Vec<Option<u64>>> {
+        let marked = (|| -> rusqlite::Result<Vec<bool>> {
             self.begin(journal)?;
             let mut stmt = journal.conn.prepare_cached(
                 "UPDATE rows SET state = 'sending', attempts = attempts + 1, updated_at = ?3 \
                  WHERE batch = ?1 AND row = ?2 AND state IN ('pending', 'sending')",
             )?;
-            let mut refused = Vec::with_capacity(sendings.len());
-            for (rows, _) in &sendings {
-                let mut first = None;
-                for row in rows {
-                    if stmt.execute(rusqlite::params![batch, *row as i64, at])? != 1 {
-                        first.get_or_insert(*row);
-                    }
-                }
-                refused.push(first);
-            }
-            Ok(refused)
+            sendings
+                .iter()
+                .map(|(row, _)| Ok(stmt.execute(rusqlite::params![batch, *row as i64, at])? == 1))
+                .collect()
         })();
-        let (refused, failure) = match marked {
-            Ok(refused) if self.commit(journal) => (refused, None),
+        let (marked, failure) = match marked {
+            Ok(marked) if self.commit(journal) => (marked, None),
             Ok(_) => (
                 Vec::new(),
                 Some(format!(
@@ -290,17 +268,16 @@ impl Log {
             Err(e) => (Vec::new(), Some(self.abandon(journal, e))),
         };
         let mut unknown = Vec::new();
-        for (i, (_, ack)) in sendings.into_iter().enumerate() {
-            let answer = match (&failure, refused.get(i)) {
+        for (i, (row, ack)) in sendings.into_iter().enumerate() {
+            let answer = match (&failure, marked.get(i)) {
                 (Some(message), _) => Err(message.clone()),
-                (None, Some(None)) => Ok(()),
-                (None, Some(Some(row))) => {
-                    unknown.push(*row);
+                (None, Some(true)) => Ok(()),
+                (None, _) => {
+                    unknown.push(row);
                     Err(format!(
                         "{path}: batch {batch} has no row {row} still to send (unknown, or already final)"
                     ))
                 }
-                (None, None) => Err(format!("{path}: cannot write to the journal")),
             };
             let _ = ack.send(answer);
         }
@@ -309,25 +286,6 @@ impl Log {
                 "{path}: batch {batch} has no row {row} ({} message(s) for unknown rows)",
                 unknown.len()
             ));
-        }
-    }
-
-    /// Puts rows whose requests never left back to `pending`, in the open transaction (opening one if needed).
-    fn unsend(&mut self, journal: &mut Journal, batch: &str, rows: &[u64]) {
-        let at = now();
-        let applied = (|| -> rusqlite::Result<()> {
-            self.begin(journal)?;
-            let mut stmt = journal.conn.prepare_cached(
-                "UPDATE rows SET state = 'pending', attempts = max(attempts - 1, 0), updated_at = ?3 \
-                 WHERE batch = ?1 AND row = ?2 AND state = 'sending'",
-            )?;
-            for row in rows {
-                stmt.execute(rusqlite::params![batch, *row as i64, at])?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = applied {
-            self.abandon(journal, e);
         }
     }
 

@@ -57,17 +57,6 @@ impl Pacing {
         }
     }
 
-    /// Takes a permit if one is free now: no pause in force and the limiter has one at hand. Never waits.
-    pub fn try_now(&self) -> bool {
-        let paused = self
-            .pause
-            .lock()
-            .expect("pacing lock")
-            .until
-            .is_some_and(|until| until > Instant::now());
-        !paused && self.limiter.as_ref().is_none_or(|l| l.check().is_ok())
-    }
-
     /// The platform said "too many requests" (429) or "unavailable" (503): pause every request, for `retry_after`
     /// when it said how long, else 1 s, 2 s, 4 s … up to 30 s. Returns the pause set.
     pub fn slow_down(&self, retry_after: Option<Duration>) -> Duration {
@@ -135,20 +124,6 @@ mod tests {
             d >= Duration::from_secs(59) && d <= Duration::from_secs(60),
             "{d:?}"
         );
-    }
-
-    #[tokio::test]
-    async fn a_permit_at_hand_is_taken_without_waiting_and_none_during_a_pause() {
-        let unlimited = Pacing::new(None);
-        assert!((0..1000).all(|_| unlimited.try_now()));
-        unlimited.slow_down(Some(Duration::from_secs(5)));
-        assert!(!unlimited.try_now(), "a pause is in force");
-
-        // One per second with a burst of two: two at hand, then none until the next second.
-        let limited = Pacing::new(Some(1.0));
-        assert!(limited.try_now());
-        assert!(limited.try_now());
-        assert!(!limited.try_now());
     }
 
     #[test]

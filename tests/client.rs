@@ -705,6 +705,36 @@ async fn a_connection_dropped_after_the_request_leaves_the_outcome_unknown() {
     }
 }
 
+/// The creation URL is built once per mode: each request still carries its own mode (or none) in the query.
+#[tokio::test]
+async fn each_creation_carries_its_own_handling_mode() {
+    let (url, m) = serve(mock(3600)).await;
+    let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
+    let modes = [
+        Some(HandlingMode::Advanced),
+        None,
+        Some(HandlingMode::Basic),
+        Some(HandlingMode::Advanced),
+    ];
+    for (n, mode) in modes.into_iter().enumerate() {
+        let request = CreateRequest {
+            kind: Kind::Otaa,
+            mode,
+            body: json!({"EUI": format!("70B3D5E75600100{n}"), "activation": "OTAA"}),
+        };
+        client.create_device(&request).await.unwrap();
+    }
+    assert_eq!(
+        *m.seen.lock().unwrap(),
+        [
+            "POST /devices ADVANCED",
+            "POST /devices ",
+            "POST /devices BASIC",
+            "POST /devices ADVANCED",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn create_reports_the_location_and_a_second_create_is_a_duplicate() {
     let (url, m) = serve(mock(3600)).await;

@@ -88,6 +88,21 @@ fn state_from_outside(path: &Path, batch: &str, row: u64) -> (String, Option<Str
 }
 
 #[cfg(unix)]
+/// A journal at `dir/j.db` with one batch of `rows` pending rows, handed to a writer: the start of a run.
+fn run_with_pending(
+    dir: &Path,
+    rows: u64,
+) -> (std::path::PathBuf, String, tpbulk::journal::Writer) {
+    let path = dir.join("j.db");
+    let mut journal = Journal::open(&path).unwrap();
+    let batch = journal.create_batch(&new_batch("run")).unwrap();
+    journal
+        .insert_rows(&batch, (1..=rows).map(pending))
+        .unwrap();
+    let writer = journal.into_writer(&batch);
+    (path, batch, writer)
+}
+
 #[test]
 fn the_journal_and_its_wal_are_private() {
     use std::os::unix::fs::PermissionsExt;
@@ -301,11 +316,7 @@ fn final_rows_never_keep_their_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_is_committed_before_it_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let mut journal = Journal::open(&path).unwrap();
-    let batch = journal.create_batch(&new_batch("run")).unwrap();
-    journal.insert_rows(&batch, (1..=3).map(pending)).unwrap();
-    let writer = journal.into_writer(&batch);
+    let (path, batch, writer) = run_with_pending(dir.path(), 3);
 
     writer.sending(2).await.unwrap();
     let (state, request) = state_from_outside(&path, &batch, 2);
@@ -359,11 +370,7 @@ async fn an_outcome_is_committed_without_waiting_for_another_row() {
     // The last rows of a run, or rows finishing while the pool is paused by a 429: no `sending` follows their
     // outcome, which must still reach the disk soon, not only when the run ends.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let mut journal = Journal::open(&path).unwrap();
-    let batch = journal.create_batch(&new_batch("run")).unwrap();
-    journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
-    let writer = journal.into_writer(&batch);
+    let (path, batch, writer) = run_with_pending(dir.path(), 2);
     writer.sending(1).await.unwrap();
     writer.outcome(created(1)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -380,14 +387,9 @@ async fn an_outcome_is_committed_without_waiting_for_another_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_workers_share_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let mut journal = Journal::open(&path).unwrap();
-    let batch = journal.create_batch(&new_batch("run")).unwrap();
     let rows = 4_000u64;
-    journal
-        .insert_rows(&batch, (1..=rows).map(pending))
-        .unwrap();
-    let writer = std::sync::Arc::new(journal.into_writer(&batch));
+    let (_, batch, writer) = run_with_pending(dir.path(), rows);
+    let writer = std::sync::Arc::new(writer);
 
     let workers = 16u64;
     let mut tasks = Vec::new();
@@ -462,11 +464,7 @@ async fn concurrent_workers_share_commits() {
 #[tokio::test]
 async fn a_writer_dropped_without_finish_still_commits_what_was_queued() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    let mut journal = Journal::open(&path).unwrap();
-    let batch = journal.create_batch(&new_batch("drop")).unwrap();
-    journal.insert_rows(&batch, (1..=2).map(pending)).unwrap();
-    let writer = journal.into_writer(&batch);
+    let (path, batch, writer) = run_with_pending(dir.path(), 2);
     writer.sending(1).await.unwrap();
     writer.outcome(created(1)).unwrap();
     drop(writer);

@@ -1,11 +1,12 @@
 //! The single writer of a run: a thread that owns the journal's connection, drains whatever is queued, marks the
 //! queued rows `sending` in one transaction, commits, and only then tells each waiting worker to go ahead. Many
-//! workers thus share one commit, and no request leaves before its `sending` is on disk. Outcomes, which nobody waits
-//! for, are queued without waking the thread (a wake-up per row cost more than writing the row); the thread takes
-//! them when it next wakes for a `sending`, applies them after the acknowledgements, while the requests are in
-//! flight, and commits them with the next `sending` (or at its [`IDLE_COMMIT`] tick without one): a crash before
-//! that leaves those rows `sending`, which `resume`
-//! settles by asking the platform, as for any row whose answer was lost.
+//! workers thus share one commit, and no request leaves before its `sending` is on disk.
+//!
+//! Outcomes, which nobody waits for, are queued without waking the thread (a wake-up per row cost more than writing
+//! the row). The thread takes them when it next wakes for a `sending`, applies them after the acknowledgements,
+//! while the requests are in flight, and commits them with the next `sending`, or at its [`IDLE_COMMIT`] tick when
+//! none comes. A crash before that leaves those rows `sending`, which `resume` settles by asking the platform, as for
+//! any row whose answer was lost.
 
 use super::{Journal, Outcome, apply_outcome, now};
 use std::sync::Arc;

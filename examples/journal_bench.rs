@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                     writer.outcome(Outcome {
                         row,
                         state: RowState::Created,
+                        attempts: 1,
                         http_status: Some(201),
                         error_code: None,
                         message: None,

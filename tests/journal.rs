@@ -63,10 +63,12 @@ fn invalid(row: u64) -> NewRow {
     }
 }
 
+/// A row created by its first request.
 fn created(row: u64) -> Outcome {
     Outcome {
         row,
         state: RowState::Created,
+        attempts: 1,
         http_status: Some(201),
         error_code: None,
         message: None,
@@ -313,45 +315,75 @@ fn final_rows_never_keep_their_request() {
     assert!(journal.record_outcomes(&batch, [created(99)]).is_err());
 }
 
+/// The run's committed sending window, read through a connection of its own.
+fn window_from_outside(path: &Path, batch: &str) -> Option<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(
+        "SELECT sending_through FROM batches WHERE id = ?1",
+        [batch],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Polls until row `row` reads `state` from outside, for at most 5 s.
+async fn wait_for_state(path: &Path, batch: &str, row: u64, state: &str) -> Option<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (now, request) = state_from_outside(path, batch, row);
+        if now == state {
+            return request;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "row {row} is still {now}, not {state}, after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sending_is_committed_before_it_returns() {
+async fn sending_returns_once_a_window_holding_the_row_is_committed() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, batch, writer) = run_with_pending(dir.path(), 3);
+    let (path, batch, writer) = run_with_pending(dir.path(), 200);
+    assert_eq!(window_from_outside(&path, &batch), None);
 
     writer.sending(2).await.unwrap();
+    let window = tpbulk::journal::WINDOW as i64;
+    assert_eq!(window_from_outside(&path, &batch), Some(2 + window));
     let (state, request) = state_from_outside(&path, &batch, 2);
-    assert_eq!(state, "sending");
+    assert_eq!(
+        state, "pending",
+        "the window, not the row, says it may be out"
+    );
     assert!(
         request.unwrap().contains(KEY),
         "the request is kept while in flight"
     );
 
-    writer.outcome(created(2)).unwrap();
-    // Nobody waits on an outcome: it is committed with the next `sending` that follows it, or alone after the
-    // writer has been idle for a moment; either way it lands without a `finish`.
+    // Rows inside the window go without a commit of their own; the first row past it moves the window.
+    let commits = writer.commits();
     writer.sending(3).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let (state, request) = loop {
-        let (state, request) = state_from_outside(&path, &batch, 2);
-        if state == "created" || std::time::Instant::now() > deadline {
-            break (state, request);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
-    assert_eq!(state, "created");
-    assert_eq!(request, None);
+    writer.sending(2 + tpbulk::journal::WINDOW).await.unwrap();
+    assert_eq!(writer.commits(), commits);
+    assert_eq!(window_from_outside(&path, &batch), Some(2 + window));
+    writer.sending(3 + tpbulk::journal::WINDOW).await.unwrap();
+    assert_eq!(writer.commits(), commits + 1);
+    assert_eq!(window_from_outside(&path, &batch), Some(3 + 2 * window));
 
-    assert!(
-        writer.sending(42).await.is_err(),
-        "unknown rows are refused"
-    );
-    let again = writer.sending(2).await.unwrap_err();
-    assert!(
-        again.to_string().contains("already final"),
-        "a final row is never sent again: {again}"
-    );
+    // Nobody waits on an outcome: it is committed with the next window, or alone after the writer has been idle
+    // for a moment; either way it lands without a `finish`.
+    writer.outcome(created(2)).unwrap();
+    assert_eq!(wait_for_state(&path, &batch, 2, "created").await, None);
+
+    writer
+        .outcome(Outcome {
+            state: RowState::Failed,
+            ..created(42_000)
+        })
+        .unwrap();
     let err = writer.finish().await.unwrap_err();
-    assert!(err.to_string().contains("no row 42"), "{err}");
+    assert!(err.to_string().contains("no row 42000"), "{err}");
 
     let journal = Journal::open(&path).unwrap();
     let row = journal.row(&batch, 2).unwrap().unwrap();
@@ -359,9 +391,110 @@ async fn sending_is_committed_before_it_returns() {
     assert_eq!(row.device_uid.as_deref(), Some("uid-2"));
     assert_eq!(row.http_status, Some(201));
     assert!(row.finished_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_marks_the_rows_told_to_send_without_an_outcome_sending_and_clears_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, batch, writer) = run_with_pending(dir.path(), 10);
+    for row in [1, 2, 4] {
+        writer.sending(row).await.unwrap();
+    }
+    writer.outcome(created(1)).unwrap();
+    // Row 4 was sent, its answer asked for a retry, and the run stopped: the pool says so.
+    writer
+        .outcome(Outcome {
+            state: RowState::Sending,
+            http_status: None,
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+            ..created(4)
+        })
+        .unwrap();
+    let journal = writer.finish().await.unwrap();
+
+    let states: Vec<(u64, RowState, u32)> = (1..=5)
+        .map(|row| {
+            let r = journal.row(&batch, row).unwrap().unwrap();
+            (row, r.state, r.attempts)
+        })
+        .collect();
     assert_eq!(
-        journal.row(&batch, 3).unwrap().unwrap().state,
-        RowState::Sending
+        states,
+        [
+            (1, RowState::Created, 1),
+            // Told to send, no outcome: its worker stopped while the request was out.
+            (2, RowState::Sending, 0),
+            // Inside the window but never told to send.
+            (3, RowState::Pending, 0),
+            (4, RowState::Sending, 1),
+            (5, RowState::Pending, 0),
+        ]
+    );
+    assert!(journal.row(&batch, 2).unwrap().unwrap().request.is_some());
+    assert_eq!(window_from_outside(&path, &batch), None);
+}
+
+/// The id of a process that has ended.
+#[cfg(unix)]
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_a_journal_settles_the_window_of_a_run_that_was_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, batch, writer) = run_with_pending(dir.path(), 100);
+    writer.sending(1).await.unwrap();
+    writer.sending(2).await.unwrap();
+    writer.outcome(created(1)).unwrap();
+    wait_for_state(&path, &batch, 1, "created").await;
+    let through = window_from_outside(&path, &batch).unwrap();
+
+    // What a SIGKILL leaves: the window on disk, and a runner that is gone. While the runner lives, opening the
+    // journal (`status` beside the run) leaves its window alone.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE batches SET runner_pid = ?2 WHERE id = ?1",
+        rusqlite::params![batch, std::process::id()],
+    )
+    .unwrap();
+    drop(Journal::open(&path).unwrap());
+    assert_eq!(window_from_outside(&path, &batch), Some(through));
+    assert_eq!(state_from_outside(&path, &batch, 2).0, "pending");
+    conn.execute(
+        "UPDATE batches SET runner_pid = ?2 WHERE id = ?1",
+        rusqlite::params![batch, dead_pid()],
+    )
+    .unwrap();
+    // The writer below is never finished: its thread is gone with the test, as with the killed process.
+    std::mem::forget(writer);
+
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(window_from_outside(&path, &batch), None);
+    let through = through as u64;
+    for row in 1..=100 {
+        let state = journal.row(&batch, row).unwrap().unwrap().state;
+        let expected = match row {
+            1 => RowState::Created,
+            r if r <= through => RowState::Sending,
+            _ => RowState::Pending,
+        };
+        assert_eq!(state, expected, "row {row}");
+    }
+    // Settled once: a second open changes nothing.
+    let at = journal.row(&batch, 2).unwrap().unwrap();
+    drop(journal);
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.row(&batch, 2).unwrap().unwrap().state, at.state);
+    assert_eq!(
+        journal.count_state(&batch, RowState::Sending).unwrap(),
+        through - 1
     );
 }
 
@@ -403,6 +536,7 @@ async fn concurrent_workers_share_commits() {
                     Outcome {
                         row,
                         state: RowState::Failed,
+                        attempts: 1,
                         http_status: Some(400),
                         error_code: Some("bad_request".into()),
                         message: Some("rejected".into()),

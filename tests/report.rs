@@ -134,6 +134,8 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 Outcome {
                     row: row_of(0),
                     state: RowState::Created,
+                    // Its request was counted when it was marked `sending` above.
+                    attempts: 0,
                     http_status: Some(201),
                     error_code: None,
                     message: None,
@@ -146,6 +148,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 Outcome {
                     row: row_of(2),
                     state: RowState::Failed,
+                    attempts: 1,
                     http_status: Some(400),
                     error_code: Some("BAD_REQUEST".into()),
                     // A platform that echoes the key must not leak it into the report.
@@ -157,6 +160,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 Outcome {
                     row: row_of(3),
                     state: RowState::Exists,
+                    attempts: 0,
                     http_status: None,
                     error_code: None,
                     message: Some("already on the platform".into()),

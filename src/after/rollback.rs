@@ -257,6 +257,7 @@ fn settled_outcome(row: u64, device: &DeviceInfo, batch_started_ms: Option<i64>)
     let before = matches!((device.creation_date, batch_started_ms), (Some(c), Some(s)) if c < s);
     Outcome {
         row,
+        attempts: 0,
         state: if before {
             RowState::Exists
         } else {

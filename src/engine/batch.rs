@@ -513,6 +513,7 @@ async fn settle_cellular_references(
                 outcomes.push(Outcome {
                     row,
                     state: RowState::Created,
+                    attempts: 0,
                     http_status: None,
                     error_code: None,
                     message: None,

@@ -44,7 +44,7 @@ pub enum Stop {
 
 enum RowEnd {
     Final(Outcome),
-    /// Left in `sending` because the run is stopping; resume reconciles it.
+    /// Left unfinished because the run is stopping; resume reconciles it if it was sent.
     Abandoned,
     Fatal(Stop),
 }
@@ -109,9 +109,30 @@ pub async fn run<P: Platform, L: RowLog>(
                 let item = rows.lock().await.next(&stop).await;
                 let Some(item) = item else { break };
                 let cellular = item.kind == Some(Kind::Cellular);
-                let end = process(&platform, &*log, item, &config, &stop).await;
+                let row = item.row;
+                let mut sent = 0;
+                let end = process(&platform, &*log, item, &config, &stop, &mut sent).await;
                 let outcome = match end {
-                    RowEnd::Final(outcome) => outcome,
+                    RowEnd::Final(outcome) => Outcome {
+                        attempts: sent,
+                        ..outcome
+                    },
+                    RowEnd::Abandoned | RowEnd::Fatal(_) if sent > 0 => {
+                        // Sent, answer unknown or retryable: `sending` with its attempts, for resume to reconcile.
+                        // A journal that cannot take it stops the run anyway, and settles the row on its next open.
+                        let _ = log.outcome(Outcome {
+                            attempts: sent,
+                            ..unknown(row)
+                        });
+                        match end {
+                            RowEnd::Fatal(why) => {
+                                reason.lock().expect("stop reason").get_or_insert(why);
+                                stop.cancel();
+                                break;
+                            }
+                            _ => continue,
+                        }
+                    }
                     RowEnd::Abandoned => continue,
                     RowEnd::Fatal(why) => {
                         reason.lock().expect("stop reason").get_or_insert(why);
@@ -173,6 +194,7 @@ async fn process<P: Platform, L: RowLog>(
     item: WorkItem,
     config: &PoolConfig,
     stop: &CancellationToken,
+    sent: &mut u32,
 ) -> RowEnd {
     let Some(request) = item.request.as_ref() else {
         return RowEnd::Final(failed(
@@ -221,6 +243,7 @@ async fn process<P: Platform, L: RowLog>(
         if let Err(e) = log.sending(item.row).await {
             return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
         }
+        *sent += 1;
         let err = match platform.create_device(request).await {
             Ok(mut device) => {
                 if device.eui.is_empty()
@@ -308,6 +331,7 @@ fn reconciled(row: u64, found: DeviceInfo, config: &PoolConfig) -> Outcome {
         Outcome {
             row,
             state: RowState::Exists,
+            attempts: 0,
             http_status: None,
             error_code: None,
             message: Some("already on the platform before this batch".into()),
@@ -320,10 +344,26 @@ fn reconciled(row: u64, found: DeviceInfo, config: &PoolConfig) -> Outcome {
     }
 }
 
+/// A row sent whose fate is unknown (its attempts are set by the caller).
+fn unknown(row: u64) -> Outcome {
+    Outcome {
+        row,
+        state: RowState::Sending,
+        attempts: 0,
+        http_status: None,
+        error_code: None,
+        message: None,
+        device_href: None,
+        device_uid: None,
+        device_eui: None,
+    }
+}
+
 fn created(row: u64, device: DeviceInfo) -> Outcome {
     Outcome {
         row,
         state: RowState::Created,
+        attempts: 0,
         http_status: None,
         error_code: None,
         message: None,
@@ -338,6 +378,7 @@ fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {
     Outcome {
         row,
         state: RowState::Exists,
+        attempts: 0,
         http_status,
         error_code,
         message: Some(message),
@@ -361,6 +402,7 @@ fn failed(
     Outcome {
         row,
         state: RowState::Failed,
+        attempts: 0,
         http_status,
         error_code,
         message: Some(message),

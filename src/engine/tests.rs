@@ -284,6 +284,9 @@ async fn lost_answers_and_5xx_after_creation_are_reconciled_not_resent() {
     assert_eq!(sending[&1], 1);
     assert_eq!(sending[&2], 1);
     assert_eq!(sending[&3], 4);
+    // Each outcome counts the requests its row sent.
+    let attempts: Vec<u32> = (1..=3).map(|n| log.of(n).attempts).collect();
+    assert_eq!(attempts, [1, 1, 4]);
 }
 
 #[tokio::test]
@@ -385,6 +388,27 @@ async fn endless_server_errors_fail_the_row_after_the_attempt_cap() {
     assert_eq!(log.of(1).state, RowState::Failed);
     assert_eq!(log.of(1).http_status, Some(500));
     assert_eq!(log.sending.lock().unwrap()[&1], super::retry::MAX_ATTEMPTS);
+    assert_eq!(log.of(1).attempts, super::retry::MAX_ATTEMPTS);
+}
+
+#[tokio::test]
+async fn a_row_sent_then_stopped_before_its_retry_ends_sending_with_its_attempts() {
+    let platform = FakePlatform::default();
+    platform.fault(&eui(1), &[Fault::Plain500]);
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stopper.cancel();
+    });
+    let mut slow = config(1, None);
+    slow.backoff.base = Duration::from_secs(30);
+    slow.backoff.cap = Duration::from_secs(30);
+    let (log, stop) = drive(&platform, vec![otaa(1, &eui(1))], slow, cancel).await;
+    assert_eq!(stop, Stop::Cancelled);
+    // Its 500 may have come after the device was made: unknown, for `resume` to reconcile.
+    let outcome = log.of(1);
+    assert_eq!((outcome.state, outcome.attempts), (RowState::Sending, 1));
 }
 
 #[tokio::test]

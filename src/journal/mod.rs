@@ -1,7 +1,8 @@
 //! The SQLite journal: every batch and every row's fate. Forward-only migrations on `user_version`; WAL,
 //! `synchronous=NORMAL` and `busy_timeout` set outside migrations; the file is created mode 0600. During a run one
-//! writer thread ([`Writer`]) owns the connection and commits in small groups; `sending` is committed before the
-//! caller is told to send.
+//! writer thread ([`Writer`]) owns the connection and commits in small groups; that a row may be sent is committed
+//! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
+//! run that was killed (see [`Journal::open`]).
 //!
 //! Public contract used by `engine`, `cmd` and `report` (keep these names and meanings):
 //! `Journal`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`, `Writer`,
@@ -10,7 +11,7 @@
 mod schema;
 mod writer;
 
-pub use writer::Writer;
+pub use writer::{WINDOW, Writer};
 
 use crate::device::{Kind, RowError};
 use crate::error::UsageError;
@@ -200,11 +201,14 @@ pub struct Counts {
     pub pending: u64,
 }
 
-/// The final (or failed) outcome of one row, as the engine reports it.
+/// The final (or failed) outcome of one row, as the engine reports it; `sending` for a row left unknown by a
+/// stopping run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub row: u64,
     pub state: RowState,
+    /// Requests sent for the row since its last outcome: added to the row's attempts.
+    pub attempts: u32,
     pub http_status: Option<u16>,
     pub error_code: Option<String>,
     pub message: Option<String>,
@@ -244,7 +248,9 @@ pub fn now() -> String {
 }
 
 impl Journal {
-    /// Opens or creates the journal (mode 0600) and migrates it forward.
+    /// Opens or creates the journal (mode 0600), migrates it forward, and settles the sending window of any batch
+    /// whose run is gone (killed without a word): its rows still `pending` within the window may have been sent, so
+    /// they become `sending`, and `resume` reconciles them before anything is sent again.
     pub fn open(path: &Path) -> anyhow::Result<Journal> {
         create_private(path)?;
         Journal::open_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
@@ -283,10 +289,50 @@ impl Journal {
             }
         }
         restrict_permissions(path);
-        Ok(Journal {
+        let mut journal = Journal {
             conn,
             path: path.to_path_buf(),
-        })
+        };
+        journal
+            .settle_windows()
+            .with_context(|| format!("{}: cannot settle an interrupted run", path.display()))?;
+        Ok(journal)
+    }
+
+    /// Settles the sending window left by every run that is gone (see [`Journal::open`]). A run that is alive keeps
+    /// its window; two processes settling at once settle it once.
+    fn settle_windows(&mut self) -> rusqlite::Result<()> {
+        let left: Vec<(String, Option<u32>, i64)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, runner_pid, sending_through FROM batches WHERE sending_through IS NOT NULL",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (id, runner, through) in left {
+            if runner.is_some_and(process_alive) {
+                continue;
+            }
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Taken only if nobody settled or restarted the batch since it was read.
+            let taken = tx.execute(
+                "UPDATE batches SET sending_through = NULL \
+                 WHERE id = ?1 AND sending_through = ?2 AND runner_pid IS ?3",
+                params![id, through, runner],
+            )?;
+            if taken == 1 {
+                let settled = tx.execute(
+                    "UPDATE rows SET state = 'sending', updated_at = ?3 \
+                     WHERE batch = ?1 AND state = 'pending' AND row <= ?2",
+                    params![id, through, now()],
+                )?;
+                tracing::info!(batch = %id, rows = settled, "a killed run's rows in flight are now unknown");
+            }
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// The journal's file.
@@ -594,7 +640,7 @@ impl Journal {
     }
 
     /// Moves one row to `state` (e.g. `sending` back to `pending` once the platform showed the request never
-    /// arrived). `sending` counts an attempt, as the writer's does; a final state drops the request.
+    /// arrived). `sending` counts an attempt; a final state drops the request.
     pub fn set_row_state(&mut self, batch: &str, row: u64, state: RowState) -> anyhow::Result<()> {
         let at = now();
         let changed = self.conn.execute(
@@ -632,7 +678,7 @@ fn apply_outcome(
          device_href = coalesce(?7, device_href), device_uid = coalesce(?8, device_uid), \
          device_eui = coalesce(?9, device_eui), updated_at = ?10, \
          request = CASE WHEN ?11 THEN NULL ELSE request END, \
-         finished_at = CASE WHEN ?11 THEN ?10 ELSE NULL END \
+         finished_at = CASE WHEN ?11 THEN ?10 ELSE NULL END, attempts = attempts + ?12 \
          WHERE batch = ?1 AND row = ?2",
     )?;
     stmt.execute(params![
@@ -647,6 +693,7 @@ fn apply_outcome(
         outcome.device_eui,
         at,
         outcome.state.is_final(),
+        outcome.attempts,
     ])
 }
 

@@ -41,6 +41,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX rows_batch_state ON rows (batch, state);",
     // 2: which process runs a batch, so that a run killed without a word shows as interrupted, not running.
     "ALTER TABLE batches ADD COLUMN runner_pid INTEGER;",
+    // 3: the sending window of a run: rows of the batch up to this row that are still `pending` may have been sent,
+    // so that a worker inside the window sends without waiting for a commit of its own (see `journal::writer`).
+    "ALTER TABLE batches ADD COLUMN sending_through INTEGER;",
 ];
 
 /// The schema version this build writes.

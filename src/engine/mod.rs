@@ -59,7 +59,7 @@ impl Platform for Client {
 
 /// What the pool writes to the journal.
 pub trait RowLog: Send + Sync + 'static {
-    /// Returns once `sending` is committed.
+    /// Returns once the journal holds, committed, that the row may be sent (its sending window).
     fn sending(&self, row: u64) -> impl Future<Output = anyhow::Result<()>> + Send;
     fn outcome(&self, outcome: Outcome) -> anyhow::Result<()>;
 }

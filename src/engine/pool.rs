@@ -233,8 +233,9 @@ async fn process<P: Platform, L: RowLog>(
                 },
             }
         }
-        // The permit first: a row is `sending` only once nothing but the request itself stands between it and the
-        // platform, so a run killed while rows wait for their turn leaves them `pending`, not `sending`.
+        // The permit first: a row is told to send only once nothing but the request itself stands between it and
+        // the platform, so a run stopped while rows wait for their turn leaves them `pending`, not `sending` (a run
+        // killed outright leaves its window, which the next open of the journal settles: see `journal::writer`).
         tokio::select! {
             biased;
             _ = stop.cancelled() => return RowEnd::Abandoned,

@@ -499,6 +499,27 @@ async fn opening_a_journal_settles_the_window_of_a_run_that_was_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_asking_to_send_behind_a_full_outcome_queue_waits_for_the_writer() {
+    // Inside a window nobody waits for a commit; if the writer falls behind, the outcome queue must not grow
+    // without bound: the next worker to ask waits until the thread has taken it.
+    let dir = tempfile::tempdir().unwrap();
+    let rows = tpbulk::journal::MAX_QUEUED as u64 + 10;
+    let (_, batch, writer) = run_with_pending(dir.path(), rows);
+    writer.sending(1).await.unwrap();
+    for row in 1..=rows {
+        writer.outcome(created(row)).unwrap();
+    }
+    writer.sending(2).await.unwrap();
+    assert!(
+        writer.queued() < tpbulk::journal::MAX_QUEUED,
+        "{} outcomes still queued",
+        writer.queued()
+    );
+    let journal = writer.finish().await.unwrap();
+    assert_eq!(journal.counts(&batch).unwrap().created, rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_is_committed_without_waiting_for_another_row() {
     // The last rows of a run, or rows finishing while the pool is paused by a 429: no `sending` follows their
     // outcome, which must still reach the disk soon, not only when the run ends.

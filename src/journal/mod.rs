@@ -11,7 +11,7 @@
 mod schema;
 mod writer;
 
-pub use writer::{WINDOW, Writer};
+pub use writer::{MAX_QUEUED, WINDOW, Writer};
 
 use crate::device::{Kind, RowError};
 use crate::error::UsageError;

@@ -15,7 +15,7 @@
 //!
 //! **Outcomes**, which nobody waits for, are queued without waking the thread (a wake-up per row cost more than
 //! writing the row). The thread takes them when it next wakes for a window or at its [`IDLE_COMMIT`] tick, and
-//! commits them then. A crash before that leaves those rows inside the window, which `resume` settles by asking the
+//! commits them then; a worker asking to send while more than [`MAX_QUEUED`] wait wakes it and waits for it. A crash before that leaves those rows inside the window, which `resume` settles by asking the
 //! platform, as for any row whose answer was lost.
 
 use super::{Journal, Outcome, apply_outcome, now};
@@ -32,6 +32,10 @@ const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// How far a committed window reaches past the row that needed it, in row numbers. A run killed without a word leaves
 /// at most this many rows, besides those in flight, that `resume` checks on the platform before sending them.
 pub const WINDOW: u64 = 64;
+
+/// Outcomes queued beyond this make the next worker that asks to send wait until the thread has taken them: the
+/// queue's memory stays bounded when the writer falls behind (workers no longer wait for commits inside a window).
+pub const MAX_QUEUED: usize = 4_096;
 
 /// The answer to a `sending`: go ahead, or why not.
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -101,7 +105,8 @@ impl Writer {
     /// committed window, else after the commit of a new one. Only then may its request leave. The pool asks only for
     /// rows it read as `pending` or `sending`; the row's attempts are counted by its outcome.
     pub async fn sending(&self, row: u64) -> anyhow::Result<()> {
-        if row > self.window.through.load(Ordering::Acquire) {
+        let behind = self.queued() > MAX_QUEUED;
+        if behind || row > self.window.through.load(Ordering::Acquire) {
             let (ack, done) = oneshot::channel();
             self.tx
                 .send(Msg::Sending { row, ack })
@@ -118,6 +123,11 @@ impl Writer {
             .expect("rows in flight")
             .insert(row);
         Ok(())
+    }
+
+    /// Outcomes waiting for the thread to take them.
+    pub fn queued(&self) -> usize {
+        self.outcomes.lock().expect("outcome queue").len()
     }
 
     /// Records a row's outcome (committed with the next window, or within [`IDLE_COMMIT`]); final states drop the

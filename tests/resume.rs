@@ -109,6 +109,16 @@ fn ctrl_c_exits_130_and_resume_finishes_the_batch() {
     let file = env.write("ship.csv", &otaa_csv(5000, 120));
     let mut child = env.spawn(&["import", file.to_str().unwrap(), "--rate", "40"]);
     let batch = wait_for_progress(&env, &mut child, None).expect("batch id");
+    // A second run of the same batch beside the live one would send its rows twice: refused.
+    let beside = env.run(&["resume", &batch, "--rate", "0"]);
+    assert_eq!(beside.code(), 2, "{}", beside.describe());
+    assert!(
+        beside
+            .stderr()
+            .contains(&format!("is running in process {}", child.id())),
+        "{}",
+        beside.describe()
+    );
     kill(&mut child, libc::SIGINT);
     let out = child.wait_with_output().unwrap();
     let run = Run(out);

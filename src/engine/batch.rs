@@ -380,6 +380,17 @@ pub async fn resume(
     let journal = Journal::open_existing(&config.journal)?;
     let batch = pick_batch(&journal, config.batch.as_deref())?;
     on_start(&batch.id);
+    // Two runs of one batch would both send its unfinished rows.
+    if let Some(pid) = batch.runner_pid
+        && pid != std::process::id()
+        && batch.effective_state() == BatchState::Running
+    {
+        return Err(UsageError(format!(
+            "batch {} is running in process {pid}; let it finish, or stop it (Ctrl-C, or kill {pid}) and resume then",
+            batch.id
+        ))
+        .into());
+    }
     // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
     if batch.options["prepared"] == serde_json::Value::Bool(false) {
         return Err(UsageError(format!(

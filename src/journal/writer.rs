@@ -15,8 +15,9 @@
 //!
 //! **Outcomes**, which nobody waits for, are queued without waking the thread (a wake-up per row cost more than
 //! writing the row). The thread takes them when it next wakes for a window or at its [`IDLE_COMMIT`] tick, and
-//! commits them then; a worker asking to send while more than [`MAX_QUEUED`] wait wakes it and waits for it. A crash before that leaves those rows inside the window, which `resume` settles by asking the
-//! platform, as for any row whose answer was lost.
+//! commits them then; a worker asking to send while more than [`MAX_QUEUED`] wait wakes it and waits for it. A crash
+//! before that leaves those rows inside the window, which `resume` settles by asking the platform, as for any row
+//! whose answer was lost.
 
 use super::{Journal, Outcome, apply_outcome, now};
 use std::collections::HashSet;

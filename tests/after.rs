@@ -301,6 +301,40 @@ fn rollback_deletes_what_the_batch_created_and_keeps_what_existed() {
         assert_eq!(on_platform(&env, &eui(n)), n == 2 || n == 5, "{}", eui(n));
     }
 
+    // `status` and the report say what the rollback did.
+    let run = env.run(&["status", &batch]);
+    assert!(
+        run.stdout()
+            .contains("  deleted          6  (by tpbulk rollback; counted in created)"),
+        "{}",
+        run.describe()
+    );
+    let run = env.run(&["status", &batch, "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(run.stdout().trim()).unwrap();
+    assert_eq!(
+        (status["created"].as_u64(), status["deleted"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let report = env.dir.path().join("after-rollback.jsonl");
+    let run = env.run(&["report", &batch, "-o", report.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let rollback: Vec<(String, Option<String>)> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let line: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                line["status"].as_str().unwrap().to_string(),
+                line["rollback"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(rollback.len(), 8);
+    for (status, deleted) in &rollback {
+        let expected = (status == "created").then(|| "deleted".to_string());
+        assert_eq!(deleted, &expected, "{rollback:?}");
+    }
+
     // Done is done: a second rollback sends nothing, and verify no longer expects the deleted devices.
     let deletes = answers(&env, 204);
     let run = env.run(&["rollback", &batch, "--yes"]);

@@ -257,6 +257,7 @@ fn report_in_csv_jsonl_and_xlsx() {
                 device: opt(8),
                 attempts: r[9].parse().unwrap(),
                 finished_at: opt(10),
+                rollback: opt(11),
             }
         })
         .collect();
@@ -425,7 +426,7 @@ fn status_batches_and_report_commands() {
         status,
         serde_json::json!({
             "batch": batch, "name": "shipment-42", "state": "done", "total": 5, "created": 1,
-            "exists": 1, "invalid": 1, "failed": 1, "pending": 1
+            "exists": 1, "invalid": 1, "failed": 1, "pending": 1, "deleted": 0
         })
     );
 

@@ -51,6 +51,15 @@ impl Deleted {
             Deleted::Gone => "gone",
         }
     }
+
+    /// As the table stores it.
+    fn parse(text: &str) -> Deleted {
+        if text == "gone" {
+            Deleted::Gone
+        } else {
+            Deleted::Deleted
+        }
+    }
 }
 
 /// Rollback's record of deletions, beside the journal in the same file.
@@ -81,12 +90,7 @@ impl Deletions {
         let mut done = HashMap::new();
         for row in rows {
             let (row, outcome) = row?;
-            let outcome = if outcome == "gone" {
-                Deleted::Gone
-            } else {
-                Deleted::Deleted
-            };
-            done.insert(row, outcome);
+            done.insert(row, Deleted::parse(&outcome));
         }
         Ok(done)
     }
@@ -114,9 +118,9 @@ impl Deletions {
     }
 }
 
-/// The rows of `batch` an earlier rollback deleted, read without creating the table (read-only commands leave the
-/// journal as they found it).
-pub fn rolled_back(journal: &Path, batch: &str) -> anyhow::Result<HashSet<u64>> {
+/// Rollback's table, opened read-only; `None` when no rollback ever ran on this journal. Read-only commands leave
+/// the journal as they found it: they never create the table.
+fn read_only(journal: &Path) -> anyhow::Result<Option<Connection>> {
     let conn = Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| anyhow::anyhow!("{}: cannot open the journal: {e}", journal.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -125,9 +129,14 @@ pub fn rolled_back(journal: &Path, batch: &str) -> anyhow::Result<HashSet<u64>> 
         [],
         |r| r.get(0),
     )?;
-    if !exists {
+    Ok(exists.then_some(conn))
+}
+
+/// The rows of `batch` an earlier rollback deleted (or found gone).
+pub fn rolled_back(journal: &Path, batch: &str) -> anyhow::Result<HashSet<u64>> {
+    let Some(conn) = read_only(journal)? else {
         return Ok(HashSet::new());
-    }
+    };
     let mut stmt = conn.prepare("SELECT row FROM rollback_deletions WHERE batch = ?1")?;
     let rows = stmt.query_map([batch], |r| r.get::<_, i64>(0))?;
     let mut done = HashSet::new();
@@ -135,6 +144,81 @@ pub fn rolled_back(journal: &Path, batch: &str) -> anyhow::Result<HashSet<u64>> 
         done.insert(row? as u64);
     }
     Ok(done)
+}
+
+/// How many rows of `batch` an earlier rollback deleted (or found gone).
+pub fn rolled_back_count(journal: &Path, batch: &str) -> anyhow::Result<u64> {
+    let Some(conn) = read_only(journal)? else {
+        return Ok(0);
+    };
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM rollback_deletions WHERE batch = ?1",
+        [batch],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// What rollback did to each row of a batch, asked in row order while the journal's rows stream by: read in short
+/// pages, so neither a million deletions in memory nor a read held open for the whole walk.
+pub struct DeletionCursor {
+    conn: Option<Connection>,
+    batch: String,
+    page: std::collections::VecDeque<(u64, Deleted)>,
+    /// The last row read from the table.
+    after: u64,
+    exhausted: bool,
+}
+
+/// Deletions per page of a [`DeletionCursor`].
+const CURSOR_PAGE: i64 = 1_000;
+
+impl DeletionCursor {
+    pub fn open(journal: &Path, batch: &str) -> anyhow::Result<DeletionCursor> {
+        let conn = read_only(journal)?;
+        Ok(DeletionCursor {
+            exhausted: conn.is_none(),
+            conn,
+            batch: batch.to_string(),
+            page: Default::default(),
+            after: 0,
+        })
+    }
+
+    /// What a rollback did to `row`, if anything; rows must be asked in increasing order.
+    pub fn of(&mut self, row: u64) -> anyhow::Result<Option<Deleted>> {
+        loop {
+            while let Some(&(next, outcome)) = self.page.front() {
+                if next > row {
+                    return Ok(None);
+                }
+                self.page.pop_front();
+                if next == row {
+                    return Ok(Some(outcome));
+                }
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            let conn = self
+                .conn
+                .as_ref()
+                .expect("a cursor with pages left has its table");
+            let mut stmt = conn.prepare_cached(
+                "SELECT row, outcome FROM rollback_deletions WHERE batch = ?1 AND row > ?2 ORDER BY row LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![self.batch, self.after as i64, CURSOR_PAGE], |r| {
+                    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+                })?;
+            for found in rows {
+                let (row, outcome) = found?;
+                self.after = row;
+                self.page.push_back((row, Deleted::parse(&outcome)));
+            }
+            self.exhausted = self.page.len() < CURSOR_PAGE as usize;
+        }
+    }
 }
 
 /// What a rollback of a batch would do.
@@ -375,6 +459,42 @@ mod tests {
             Some("e70B3D5E756000999")
         );
         assert_eq!(reference(&target(1, None, None)), None);
+    }
+
+    #[test]
+    fn the_deletion_cursor_answers_row_by_row_across_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        // No rollback ever ran: nothing deleted, and the table is not created by asking.
+        let mut cursor = DeletionCursor::open(&path, "b1").unwrap();
+        assert_eq!(cursor.of(1).unwrap(), None);
+        assert_eq!(rolled_back_count(&path, "b1").unwrap(), 0);
+
+        let d = Deletions::open(&path).unwrap();
+        for row in (1..=2_501).step_by(2) {
+            let outcome = if row % 3 == 0 {
+                Deleted::Gone
+            } else {
+                Deleted::Deleted
+            };
+            d.record("b1", row, outcome, "x").unwrap();
+        }
+        d.record("b2", 2, Deleted::Deleted, "y").unwrap();
+        let mut cursor = DeletionCursor::open(&path, "b1").unwrap();
+        for row in 1..=2_600u64 {
+            let expected = match row {
+                r if r > 2_501 || r % 2 == 0 => None,
+                r if r % 3 == 0 => Some(Deleted::Gone),
+                _ => Some(Deleted::Deleted),
+            };
+            assert_eq!(cursor.of(row).unwrap(), expected, "row {row}");
+        }
+        assert_eq!(rolled_back_count(&path, "b1").unwrap(), 1_251);
+        assert_eq!(rolled_back_count(&path, "b2").unwrap(), 1);
     }
 
     #[test]

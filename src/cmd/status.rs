@@ -33,12 +33,16 @@ pub struct StatusJson {
     pub invalid: u64,
     pub failed: u64,
     pub pending: u64,
+    /// Devices of `created` rows that `tpbulk rollback` deleted since (they still count in `created`).
+    #[serde(default)]
+    pub deleted: u64,
 }
 
 pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let counts = journal.counts(&batch.id)?;
+    let deleted = crate::after::rollback::rolled_back_count(journal.path(), &batch.id)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -52,16 +56,22 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
                 invalid: counts.invalid,
                 failed: counts.failed,
                 pending: counts.pending,
+                deleted,
             };
             serde_json::to_writer(&mut out, &status)?;
             writeln!(out)?;
         }
-        Format::Text => write_text(&mut out, &batch, &counts)?,
+        Format::Text => write_text(&mut out, &batch, &counts, deleted)?,
     }
     Ok(Exit::Success)
 }
 
-fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    batch: &BatchInfo,
+    counts: &Counts,
+    deleted: u64,
+) -> std::io::Result<()> {
     let name = batch
         .name
         .as_deref()
@@ -91,6 +101,12 @@ fn write_text(out: &mut impl Write, batch: &BatchInfo, counts: &Counts) -> std::
         ("pending", counts.pending),
     ] {
         writeln!(out, "  {label:<8} {n:>9}")?;
+    }
+    if deleted > 0 {
+        writeln!(
+            out,
+            "  deleted  {deleted:>9}  (by tpbulk rollback; counted in created)"
+        )?;
     }
     if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {
         // Stopped while its rows were being checked: `resume` refuses such a batch.
@@ -131,7 +147,7 @@ mod tests {
 
     fn text(batch: &BatchInfo) -> String {
         let mut out = Vec::new();
-        write_text(&mut out, batch, &Counts::default()).unwrap();
+        write_text(&mut out, batch, &Counts::default(), 0).unwrap();
         String::from_utf8(out).unwrap()
     }
 

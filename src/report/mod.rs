@@ -6,13 +6,14 @@ mod rework;
 
 pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework};
 
+use crate::after::rollback::DeletionCursor;
 use crate::journal::{Journal, RowRecord, RowState};
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
 
 /// The report's columns, in order.
-pub const REPORT_COLUMNS: [&str; 11] = [
+pub const REPORT_COLUMNS: [&str; 12] = [
     "row",
     "kind",
     "id",
@@ -24,6 +25,7 @@ pub const REPORT_COLUMNS: [&str; 11] = [
     "device",
     "attempts",
     "finished_at",
+    "rollback",
 ];
 
 /// A report's file format.
@@ -61,6 +63,9 @@ pub struct ReportLine {
     pub device: Option<String>,
     pub attempts: u32,
     pub finished_at: Option<String>,
+    /// What `tpbulk rollback` did to the row's device: `deleted`, or `gone` (the platform no longer had it).
+    #[serde(default)]
+    pub rollback: Option<String>,
 }
 
 impl ReportLine {
@@ -93,10 +98,11 @@ impl ReportLine {
                 .or_else(|| record.device_uid.clone()),
             attempts: record.attempts,
             finished_at: record.finished_at.clone(),
+            rollback: None,
         }
     }
 
-    fn cells(&self) -> [String; 11] {
+    fn cells(&self) -> [String; 12] {
         fn opt(v: &Option<String>) -> String {
             v.clone().unwrap_or_default()
         }
@@ -112,6 +118,7 @@ impl ReportLine {
             opt(&self.device),
             self.attempts.to_string(),
             opt(&self.finished_at),
+            opt(&self.rollback),
         ]
     }
 }
@@ -191,12 +198,26 @@ pub fn write_report(
     written.with_context(|| format!("{}: cannot write the report", path.display()))
 }
 
+/// Calls `each` with every row of the batch in row order and its report line, what a rollback did included.
+fn for_each_line(
+    journal: &Journal,
+    batch: &str,
+    mut each: impl FnMut(&RowRecord, ReportLine) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut deletions = DeletionCursor::open(journal.path(), batch)?;
+    journal.for_each_row(batch, None, |record| {
+        let mut line = ReportLine::from_record(&record);
+        line.rollback = deletions.of(record.row)?.map(|d| d.as_str().to_string());
+        each(&record, line)
+    })
+}
+
 fn write_csv(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
     let mut out = csv::Writer::from_path(path)?;
     out.write_record(REPORT_COLUMNS)?;
     let mut n = 0;
-    journal.for_each_row(batch, None, |record| {
-        out.write_record(ReportLine::from_record(&record).cells())?;
+    for_each_line(journal, batch, |_, line| {
+        out.write_record(line.cells())?;
         n += 1;
         Ok(())
     })?;
@@ -207,8 +228,8 @@ fn write_csv(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64>
 fn write_jsonl(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut n = 0;
-    journal.for_each_row(batch, None, |record| {
-        serde_json::to_writer(&mut out, &ReportLine::from_record(&record))?;
+    for_each_line(journal, batch, |_, line| {
+        serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
         n += 1;
         Ok(())
@@ -235,7 +256,7 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name("report")?;
     let header = Format::new().set_bold().set_background_color(0xD9D9D9);
-    let widths = [8, 10, 24, 24, 10, 11, 14, 60, 44, 9, 26];
+    let widths = [8, 10, 24, 24, 10, 11, 14, 60, 44, 9, 26, 10];
     for (col, (title, width)) in REPORT_COLUMNS.iter().zip(widths).enumerate() {
         sheet.set_column_width(col as u16, width)?;
         sheet.write_string_with_format(0, col as u16, *title, &header)?;
@@ -251,7 +272,7 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
         })
         .collect();
     let mut n: u64 = 0;
-    journal.for_each_row(batch, None, |record| {
+    for_each_line(journal, batch, |record, line| {
         let excel_row = u32::try_from(n + 1)
             .ok()
             .filter(|r| *r < 1_048_576)
@@ -260,7 +281,6 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
             .iter()
             .find(|(s, _, _)| *s == record.state)
             .expect("every state has a format");
-        let line = ReportLine::from_record(&record);
         sheet.write_number_with_format(excel_row, 0, line.row as f64, fill)?;
         let cells = line.cells();
         for (col, value) in cells.iter().enumerate().skip(1) {

@@ -117,27 +117,22 @@ pub async fn run<P: Platform, L: RowLog>(
                         attempts: sent,
                         ..outcome
                     },
-                    RowEnd::Abandoned | RowEnd::Fatal(_) if sent > 0 => {
-                        // Sent, answer unknown or retryable: `sending` with its attempts, for resume to reconcile.
-                        // A journal that cannot take it stops the run anyway, and settles the row on its next open.
-                        let _ = log.outcome(Outcome {
-                            attempts: sent,
-                            ..unknown(row)
-                        });
-                        match end {
-                            RowEnd::Fatal(why) => {
-                                reason.lock().expect("stop reason").get_or_insert(why);
-                                stop.cancel();
-                                break;
-                            }
-                            _ => continue,
+                    RowEnd::Abandoned | RowEnd::Fatal(_) => {
+                        if sent > 0 {
+                            // Sent, its answer unknown or to be retried: `sending` with its attempts, for resume to
+                            // reconcile. A journal that cannot take it stops the run anyway, and the next open of
+                            // the journal settles the row with the run's window.
+                            let _ = log.outcome(Outcome {
+                                attempts: sent,
+                                ..unknown(row)
+                            });
                         }
-                    }
-                    RowEnd::Abandoned => continue,
-                    RowEnd::Fatal(why) => {
-                        reason.lock().expect("stop reason").get_or_insert(why);
-                        stop.cancel();
-                        break;
+                        if let RowEnd::Fatal(why) = end {
+                            reason.lock().expect("stop reason").get_or_insert(why);
+                            stop.cancel();
+                            break;
+                        }
+                        continue;
                     }
                 };
                 let state = outcome.state;

@@ -31,7 +31,8 @@ const MAX_GROUP: usize = 8_192;
 /// How long outcomes may wait for the next window to be committed with before they are committed alone.
 const IDLE_COMMIT: std::time::Duration = std::time::Duration::from_millis(50);
 /// How far a committed window reaches past the row that needed it, in row numbers. A run killed without a word leaves
-/// at most this many rows, besides those in flight, that `resume` checks on the platform before sending them.
+/// at most this many rows that never left, besides those whose answer it lost, for `resume` to check on the platform
+/// before sending them.
 pub const WINDOW: u64 = 64;
 
 /// Outcomes queued beyond this make the next worker that asks to send wait until the thread has taken them: the

@@ -11,6 +11,10 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The bar on screen, if any; set by whoever draws one (the import engine's progress).
 static PROGRESS: RwLock<Option<ProgressBar>> = RwLock::new(None);
 
+/// Tests that set the bar take this first: `cargo test` runs them on threads of one process, and the bar is global.
+#[cfg(test)]
+pub(crate) static TEST_BAR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Routes log lines around `bar` until [`clear_progress`] (or the next call); pass the bar that is drawn.
 pub fn set_progress(bar: &ProgressBar) {
     *PROGRESS.write().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
@@ -125,6 +129,7 @@ mod tests {
 
     #[test]
     fn a_log_line_lifts_the_bar_while_one_is_shown_and_not_after() {
+        let _serial = TEST_BAR.lock().unwrap_or_else(|e| e.into_inner());
         let screen = Screen::default();
         let bar = ProgressBar::with_draw_target(
             Some(10),
@@ -147,5 +152,34 @@ mod tests {
         assert!(screen.take().is_empty());
         assert_eq!(out.0, b"WARN something happened\nsecond\n");
         bar.finish_and_clear();
+    }
+
+    #[test]
+    fn the_bar_of_health_or_rollback_is_lifted_by_log_lines_until_dropped() {
+        let _serial = TEST_BAR.lock().unwrap_or_else(|e| e.into_inner());
+        let screen = Screen::default();
+        let bar = crate::after::StepBar::shown(
+            10,
+            "deleted",
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        bar.set_position(3);
+        bar.tick();
+        screen.take();
+        let mut out = LogWriter(Vec::new());
+        out.write_all(b"WARN slow down\n").unwrap();
+        let lifted = screen.take();
+        assert!(lifted.iter().any(|op| op == "clear"), "{lifted:?}");
+        assert!(lifted.iter().any(|op| op.starts_with("str ")), "{lifted:?}");
+
+        drop(bar);
+        screen.take();
+        out.write_all(b"done\n").unwrap();
+        assert!(
+            PROGRESS.read().unwrap().is_none(),
+            "the dropped bar is still the log writer's"
+        );
+        assert!(screen.take().is_empty());
+        assert_eq!(out.0, b"WARN slow down\ndone\n");
     }
 }

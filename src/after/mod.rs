@@ -98,22 +98,64 @@ pub async fn connect(config: ClientConfig, rate: f64) -> anyhow::Result<Client> 
 
 /// A bar of `total` steps on a terminal's stderr; hidden with `--quiet`, when stderr is not a terminal, or for
 /// nothing to do.
-pub fn progress_bar(total: usize, what: &str, quiet: bool) -> indicatif::ProgressBar {
+pub fn progress_bar(total: usize, what: &str, quiet: bool) -> StepBar {
     use std::io::IsTerminal;
     if quiet || total == 0 || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+        return StepBar::hidden();
     }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
+    StepBar::shown(
+        total,
+        what,
         indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    let template =
-        format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{per_sec:.green}} ETA {{eta}}");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
+    )
+}
+
+/// The bar of a `health` or `rollback`: while shown, log lines are written with it lifted (see `logging`), so
+/// neither tears the other; dropping it clears it and gives log lines the terminal back.
+pub struct StepBar {
+    bar: indicatif::ProgressBar,
+    shown: bool,
+}
+
+impl StepBar {
+    fn hidden() -> StepBar {
+        StepBar {
+            bar: indicatif::ProgressBar::hidden(),
+            shown: false,
+        }
+    }
+
+    pub(crate) fn shown(
+        total: usize,
+        what: &str,
+        target: indicatif::ProgressDrawTarget,
+    ) -> StepBar {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
+        let template =
+            format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{per_sec:.green}} ETA {{eta}}");
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        crate::logging::set_progress(&bar);
+        StepBar { bar, shown: true }
+    }
+}
+
+impl std::ops::Deref for StepBar {
+    type Target = indicatif::ProgressBar;
+    fn deref(&self) -> &indicatif::ProgressBar {
+        &self.bar
+    }
+}
+
+impl Drop for StepBar {
+    fn drop(&mut self) {
+        if self.shown {
+            crate::logging::clear_progress();
+            self.bar.finish_and_clear();
+        }
+    }
 }
 
 /// `--rate` and `--concurrency` checked before any I/O.

@@ -53,7 +53,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let client = after::connect(config, rate).await?;
         let bar = after::progress_bar(targets.len(), "devices", quiet);
         let report = health::collect_with_progress(&client, &targets, options, &bar).await;
-        bar.finish_and_clear();
+        drop(bar);
         report.map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let missing = report.summary().missing;

@@ -85,7 +85,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             &bar,
         )
         .await;
-        bar.finish_and_clear();
+        drop(bar);
         let result = result?;
         for (target, error) in &result.failed {
             eprintln!(

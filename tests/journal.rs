@@ -436,6 +436,58 @@ async fn finish_marks_the_rows_told_to_send_without_an_outcome_sending_and_clear
     assert_eq!(window_from_outside(&path, &batch), None);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_write_no_new_window_is_granted_and_every_row_of_the_window_is_left_unknown()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (path, batch, writer) = run_with_pending(dir.path(), 300);
+    writer.sending(1).await.unwrap();
+    writer.sending(2).await.unwrap();
+    writer.outcome(created(2)).unwrap();
+    // An outcome the journal cannot write: the run's writes have failed, and what else they lost is not known.
+    writer
+        .outcome(Outcome {
+            state: RowState::Failed,
+            ..created(42_000)
+        })
+        .unwrap();
+    // Once the writer has met it, the next window is refused: the run stops instead of sending on.
+    let step = tpbulk::journal::WINDOW + 1;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut row = 1;
+    let refused = loop {
+        row += step;
+        match writer.sending(row).await {
+            Err(e) => break e,
+            Ok(()) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "windows still granted"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert!(refused.to_string().contains("no row 42000"), "{refused}");
+    let through = window_from_outside(&path, &batch).unwrap() as u64;
+    assert!(writer.finish().await.is_err());
+
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(window_from_outside(&path, &batch), None);
+    for r in 1..=300 {
+        let expected = match r {
+            2 => RowState::Created,
+            r if r <= through => RowState::Sending,
+            _ => RowState::Pending,
+        };
+        assert_eq!(
+            journal.row(&batch, r).unwrap().unwrap().state,
+            expected,
+            "row {r}"
+        );
+    }
+}
+
 /// The id of a process that has ended.
 #[cfg(unix)]
 fn dead_pid() -> u32 {

@@ -304,7 +304,8 @@ impl Log {
     }
 
     /// Commits a window reaching [`WINDOW`] rows past the highest row waiting, then answers each waiting worker. A
-    /// commit failure refuses every row waiting, so none of them is sent.
+    /// failed commit refuses every row waiting, so none of them is sent; so does any earlier failure of the run's
+    /// writes, which stops the run as it did when each row was committed on its own.
     fn send(
         &mut self,
         journal: &mut Journal,
@@ -313,8 +314,8 @@ impl Log {
         window: &Window,
     ) {
         let top = sendings.iter().map(|(row, _)| *row).max().unwrap_or(0);
-        let mut failure = None;
-        if top > self.through {
+        let mut failure = self.first_error.as_ref().map(|e| format!("{e:#}"));
+        if failure.is_none() && top > self.through {
             let through = top + WINDOW;
             let written = self.begin(journal).and_then(|()| {
                 journal.conn.execute(
@@ -323,18 +324,11 @@ impl Log {
                 )
             });
             failure = match written {
-                Ok(1) if self.commit(journal) => None,
-                Ok(1) => Some(format!(
+                Ok(_) if self.commit(journal) => None,
+                Ok(_) => Some(format!(
                     "{}: cannot write to the journal (commit failed)",
                     journal.path.display()
                 )),
-                Ok(_) => {
-                    let _ = journal.conn.execute_batch("ROLLBACK");
-                    self.open = false;
-                    let message = format!("{}: no batch {batch}", journal.path.display());
-                    self.fail(anyhow::anyhow!(message.clone()));
-                    Some(message)
-                }
                 Err(e) => Some(self.abandon(journal, e)),
             };
             if failure.is_none() {
@@ -350,19 +344,29 @@ impl Log {
         }
     }
 
-    /// Ends the run's window: rows told to send and without an outcome (a worker stopped between its request and
-    /// its answer) become `sending`, and the window is cleared, in the transaction that commits the last outcomes.
-    /// Other rows within the window never left: they stay `pending`.
+    /// Ends the run's window in the transaction that commits the last outcomes, and clears it. Rows told to send and
+    /// without an outcome (a worker stopped between its request and its answer) become `sending`; other rows within
+    /// the window never left and stay `pending`. After a failed write the outcomes it lost are not known, so every
+    /// row still `pending` within the window becomes `sending`, as after a kill.
     fn settle(&mut self, journal: &mut Journal, batch: &str, window: &Window) {
         let in_flight = std::mem::take(&mut *window.in_flight.lock().expect("rows in flight"));
+        let lost_writes = self.first_error.is_some();
         let at = now();
         let settled = self.begin(journal).and_then(|()| {
-            let mut stmt = journal.conn.prepare_cached(
-                "UPDATE rows SET state = 'sending', updated_at = ?3 \
-                 WHERE batch = ?1 AND row = ?2 AND state = 'pending'",
-            )?;
-            for row in &in_flight {
-                stmt.execute(rusqlite::params![batch, *row as i64, at])?;
+            if lost_writes {
+                journal.conn.execute(
+                    "UPDATE rows SET state = 'sending', updated_at = ?3 \
+                     WHERE batch = ?1 AND state = 'pending' AND row <= ?2",
+                    rusqlite::params![batch, self.through as i64, at],
+                )?;
+            } else {
+                let mut stmt = journal.conn.prepare_cached(
+                    "UPDATE rows SET state = 'sending', updated_at = ?3 \
+                     WHERE batch = ?1 AND row = ?2 AND state = 'pending'",
+                )?;
+                for row in &in_flight {
+                    stmt.execute(rusqlite::params![batch, *row as i64, at])?;
+                }
             }
             journal.conn.execute(
                 "UPDATE batches SET sending_through = NULL WHERE id = ?1",

@@ -461,14 +461,20 @@ mod tests {
         assert_eq!(reference(&target(1, None, None)), None);
     }
 
-    #[test]
-    fn the_deletion_cursor_answers_row_by_row_across_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.db");
+    /// A SQLite file no rollback has touched yet.
+    fn database_without_rollbacks(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("j.db");
         Connection::open(&path)
             .unwrap()
             .execute_batch("CREATE TABLE t (x)")
             .unwrap();
+        path
+    }
+
+    #[test]
+    fn the_deletion_cursor_answers_row_by_row_across_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = database_without_rollbacks(dir.path());
         // No rollback ever ran: nothing deleted, and the table is not created by asking.
         let mut cursor = DeletionCursor::open(&path, "b1").unwrap();
         assert_eq!(cursor.of(1).unwrap(), None);
@@ -500,11 +506,7 @@ mod tests {
     #[test]
     fn deletions_are_kept_per_batch_and_the_table_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("CREATE TABLE t (x)")
-            .unwrap();
+        let path = database_without_rollbacks(dir.path());
         assert!(rolled_back(&path, "b1").unwrap().is_empty());
         let d = Deletions::open(&path).unwrap();
         d.record("b1", 2, Deleted::Deleted, "11").unwrap();

@@ -44,6 +44,10 @@ fn main() -> anyhow::Result<()> {
             errors: vec![],
             device_href: None,
             device_eui: None,
+            keys: tpbulk::device::LookupKeys {
+                eui: Some(format!("70B3D57E{row:08X}")),
+                ..Default::default()
+            },
         }),
     )?;
     let insert = t.elapsed();
@@ -89,7 +93,7 @@ fn main() -> anyhow::Result<()> {
                     writer.sending(row).await?;
                     writer.outcome(Outcome {
                         row,
-                        state: RowState::Created,
+                        state: RowState::Done,
                         attempts: 1,
                         http_status: Some(201),
                         error_code: None,

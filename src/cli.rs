@@ -123,10 +123,10 @@ pub struct JournalArgs {
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// Requests per second, every request of the batch included.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = crate::platform::DEFAULT_RATE)]
     pub rate: f64,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::engine::batch::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
 }
 

@@ -1,4 +1,5 @@
-//! Exit codes and the two failures that decide them: unusable input (2) and an unreachable or refusing platform (3).
+//! Exit codes and the failures that decide them: unusable input (2), an unreachable or refusing platform (3), and
+//! an interruption (130).
 
 /// The process exit codes of DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,9 +27,19 @@ pub struct UsageError(pub String);
 #[error("{0}")]
 pub struct PlatformUnavailable(pub String);
 
-/// Maps an error that ended a command to its exit code: platform failures are 3, everything else 2.
+/// Ctrl-C or SIGTERM ended the command (exit 130). The message says what was done and what to do now.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
+/// Maps an error that ended a command to its exit code: interrupted 130, platform failures 3, everything else 2.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     if err
+        .chain()
+        .any(|e| e.downcast_ref::<Interrupted>().is_some())
+    {
+        Exit::Interrupted
+    } else if err
         .chain()
         .any(|e| e.downcast_ref::<PlatformUnavailable>().is_some())
     {
@@ -55,6 +66,8 @@ mod tests {
         let err = anyhow::Error::new(PlatformUnavailable("refused".into())).context("plan");
         assert_eq!(exit_for(&err), Exit::Platform);
         assert_eq!(exit_for(&anyhow::anyhow!("bad sheet")), Exit::Usage);
+        let err = anyhow::Error::new(Interrupted("interrupted: nothing written".into()));
+        assert_eq!(exit_for(&err.context("verify")), Exit::Interrupted);
     }
 
     #[test]

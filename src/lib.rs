@@ -35,7 +35,8 @@ pub fn main_entry() -> i32 {
             return code;
         }
     };
-    if let Err(err) = logging::init(&cli.global) {
+    let json_logs = cli.global.log_format == cli::LogFormat::Json;
+    if let Err(err) = logging::init(cli.global.verbose, json_logs) {
         eprintln!("tpbulk: {err:#}");
         return error::Exit::Usage as i32;
     }

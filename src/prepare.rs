@@ -3,7 +3,7 @@
 //! Contract used by `plan` and `import`:
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
 
-use crate::device::{Checker, Ids, Kind, RowError};
+use crate::device::{Checker, Kind, LookupKeys, RowError};
 use crate::input::Table;
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
@@ -16,6 +16,8 @@ pub struct PreparedRow {
     pub name: Option<String>,
     /// How the platform would know this device before it is created (None for invalid rows).
     pub exist_key: Option<ExistKey>,
+    /// Every key the platform may know the device by, journalled with the row.
+    pub keys: LookupKeys,
     pub outcome: Prepared,
 }
 
@@ -54,6 +56,7 @@ pub fn prepare_rows(
                 id: verdict.id,
                 name: None,
                 exist_key: None,
+                keys: LookupKeys::default(),
                 outcome: Prepared::Invalid(errors),
             },
             Ok(device) => {
@@ -61,8 +64,9 @@ pub fn prepare_rows(
                     Ok(resolved) => Prepared::Send(build_request(&device, &resolved)),
                     Err(errors) => Prepared::Invalid(errors),
                 };
+                let keys = device.ids.lookup_keys();
                 let exist_key = matches!(outcome, Prepared::Send(_))
-                    .then(|| exist_key(&device.ids))
+                    .then(|| ExistKey::all(&keys).into_iter().next())
                     .flatten();
                 PreparedRow {
                     row: device.row,
@@ -70,6 +74,7 @@ pub fn prepare_rows(
                     id: Some(device.id()).filter(|id| !id.is_empty()),
                     name: device.name.clone(),
                     exist_key,
+                    keys,
                     outcome,
                 }
             }
@@ -77,22 +82,6 @@ pub fn prepare_rows(
         each(prepared)?;
     }
     Ok(())
-}
-
-/// `Eui` for LoRaWAN, `Sim` (else `Imei`) for cellular: what a listing or a look-up can find before creation.
-fn exist_key(ids: &Ids) -> Option<ExistKey> {
-    match ids {
-        Ids::Otaa { dev_eui, .. } | Ids::Abp { dev_eui, .. } | Ids::Multicast { dev_eui, .. } => {
-            Some(ExistKey::Eui(dev_eui.as_str().to_string()))
-        }
-        Ids::Cellular { imei, sim, .. } => sim
-            .as_ref()
-            .map(|s| ExistKey::Sim(s.as_str().to_string()))
-            .or_else(|| {
-                imei.as_ref()
-                    .map(|i| ExistKey::Imei(i.as_str().to_string()))
-            }),
-    }
 }
 
 #[cfg(test)]

@@ -397,7 +397,7 @@ fn rollback_after_an_interrupted_import_deletes_every_device_it_made() {
         rows.iter().all(|r| r.state != RowState::Sending),
         "sending rows settled"
     );
-    let created = rows.iter().filter(|r| r.state == RowState::Created).count();
+    let created = rows.iter().filter(|r| r.state == RowState::Done).count();
     assert_eq!(created, env.creations().len(), "{}", run.describe());
 }
 

@@ -119,6 +119,10 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 },
                 device_href: None,
                 device_eui: None,
+                keys: tpbulk::device::LookupKeys {
+                    eui: Some(eui.clone()),
+                    ..Default::default()
+                },
             }
         })
         .collect();
@@ -133,7 +137,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             [
                 Outcome {
                     row: row_of(0),
-                    state: RowState::Created,
+                    state: RowState::Done,
                     // Its request was counted when it was marked `sending` above.
                     attempts: 0,
                     http_status: Some(201),

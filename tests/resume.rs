@@ -92,7 +92,7 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     let rows = env.rows(&batch);
     assert!(
         rows.iter()
-            .all(|r| r.state == RowState::Created && r.device_href.is_some())
+            .all(|r| r.state == RowState::Done && r.device_href.is_some())
     );
     let creations = env.creations();
     assert_eq!(creations.len() as u64, total);
@@ -228,6 +228,10 @@ fn batch_with_refused_rows(env: &Env, rows: u64) -> String {
             errors: Vec::new(),
             device_href: None,
             device_eui: None,
+            keys: tpbulk::device::LookupKeys {
+                eui: Some(eui(row)),
+                ..Default::default()
+            },
         }
     });
     journal.insert_rows(&batch, new_rows).unwrap();
@@ -250,7 +254,7 @@ fn a_refusal_is_final_with_its_code_and_message_and_max_errors_stops_the_batch()
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert!(run.stderr().contains(&format!("tpbulk resume {batch}")));
     let rows = env.rows(&batch);
-    assert_eq!(rows[0].state, RowState::Created);
+    assert_eq!(rows[0].state, RowState::Done);
     for refused in &rows[1..3] {
         assert_eq!(refused.state, RowState::Failed);
         assert_eq!(refused.http_status, Some(400));

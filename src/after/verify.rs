@@ -96,7 +96,7 @@ mod tests {
             kind: Some(kind),
             id: Some(id.into()),
             name: None,
-            state: RowState::Created,
+            state: RowState::Done,
             eui: eui.map(str::to_string),
             uid: None,
         }

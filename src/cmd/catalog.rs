@@ -1,8 +1,9 @@
 //! `tpbulk catalog`: list what references in a shipment can name.
 
 use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
-use crate::platform::{self, Catalog, ClientConfig, Pacing};
+use crate::platform::{self, Catalog, ClientConfig};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -39,15 +40,16 @@ pub enum Format {
     Json,
 }
 
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, _global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let url = config.url.clone();
-    let catalog = tokio::runtime::Runtime::new()?.block_on(async {
-        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
-        client
+    let done = "while reading the catalogue; nothing was written";
+    let catalog = rt.until_cancelled(done, async {
+        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+        Ok(client
             .catalog()
             .await
-            .map_err(|e| platform::unavailable(&url, &e))
+            .map_err(|e| platform::unavailable(&url, &e))?)
     })?;
     let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();

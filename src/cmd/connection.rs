@@ -1,7 +1,8 @@
 //! `tpbulk connection`: list connections and add IoT Flow MQTT or Basic HTTPS ones.
 
-use crate::after::{self, connection};
+use crate::after::connection;
 use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::platform::{ClientConfig, DEFAULT_RATE};
 use crate::secret::Secret;
@@ -80,18 +81,19 @@ pub enum AddKind {
     },
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     match args.action {
-        Action::List { platform, json } => list(&platform, json),
-        Action::Add { kind } => add(kind, global),
+        Action::List { platform, json } => list(&platform, json, rt),
+        Action::Add { kind } => add(kind, global, rt),
     }
 }
 
-fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
+fn list(platform: &PlatformArgs, json: bool, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(platform)?;
     let url = config.url.clone();
-    let connections = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, DEFAULT_RATE).await?;
+    let done = "while listing the connections; nothing was changed";
+    let connections = rt.until_cancelled(done, async move {
+        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
         connection::list(&client)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
@@ -127,7 +129,7 @@ fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
+fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     // Options, files and the password are checked before anything is sent.
     let (config, request) = match kind {
         AddKind::Mqtt {
@@ -189,8 +191,9 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     };
     let url = config.url.clone();
-    let id = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, DEFAULT_RATE).await?;
+    let done = "while adding the connection; it may have been created: `tpbulk connection list` shows it if so";
+    let id = rt.until_cancelled(done, async move {
+        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
         let added = match &request {
             Request::Mqtt(c) => connection::add_mqtt(&client, c).await,
             Request::Https(c) => connection::add_https(&client, c).await,

@@ -2,6 +2,7 @@
 
 use crate::after::{self, health};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, UsageError};
 use crate::journal::Journal;
 use crate::platform::ClientConfig;
@@ -36,9 +37,9 @@ pub enum Format {
     Xlsx,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+    args.engine.settings(None)?;
     if args.format == Format::Xlsx && args.output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
@@ -49,8 +50,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let url = config.url.clone();
     let rate = args.engine.rate;
     let quiet = global.quiet;
-    let report = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, rate).await?;
+    let done = format!(
+        "while reading the traffic of batch {}; nothing was written (run `tpbulk health {}` again)",
+        batch.id, batch.id
+    );
+    let report = rt.until_cancelled(&done, async move {
+        let client = crate::platform::connect(config, Some(rate)).await?;
         let bar = after::progress_bar(targets.len(), "devices", quiet);
         let report = health::collect_with_progress(&client, &targets, options, &bar).await;
         drop(bar);

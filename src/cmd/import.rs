@@ -1,7 +1,8 @@
 //! `tpbulk import`: check, resolve, journal and create every device of a shipment file.
 
 use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, PlatformArgs};
-use crate::engine::batch::{self, ImportConfig, RunSettings};
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, ImportConfig};
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
 use crate::platform::ClientConfig;
@@ -27,20 +28,12 @@ pub struct Args {
     pub name: Option<String>,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExisting {
-    /// The row ends `exists` (success).
-    Skip,
-    /// The row ends `failed`.
-    Fail,
-}
+pub use crate::engine::batch::OnExisting;
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = config(&args, global)?;
-    crate::engine::block_on(|cancel| async move {
+    let again = "rows in flight are reconciled by `tpbulk resume`";
+    rt.block_on(Some(again), |cancel| async move {
         let result = batch::import(config, cancel, |id| println!("batch {id}")).await?;
         Ok(result.print(global.quiet))
     })
@@ -50,7 +43,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let client = ClientConfig::from_args(&args.platform)?;
-    let settings = RunSettings::new(args.engine.rate, args.engine.concurrency, args.max_errors)?;
+    let settings = args.engine.settings(args.max_errors)?;
     Ok(ImportConfig {
         file: args.input.file.clone(),
         input,

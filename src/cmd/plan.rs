@@ -4,9 +4,10 @@
 //! collects the keys to look for on the platform; after one existing-device search, the second prints each row.
 
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing};
+use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -53,26 +54,29 @@ struct Counts {
     invalid: u64,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
     let config = ClientConfig::from_args(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let (client, catalog) = runtime.block_on(async {
-        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
+    let done = "while planning; nothing was sent or written";
+    let (client, catalog) = rt.until_cancelled(done, async {
+        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
         let catalog = client
             .catalog()
             .await
             .map_err(|e| platform::unavailable(&url, &e))?;
-        Ok::<_, crate::error::PlatformUnavailable>((client, catalog))
+        Ok((client, catalog))
     })?;
 
     let mut keys = Vec::new();
     let mut counts = Counts::default();
     let mut table = table;
     prepare_rows(&mut table, &catalog, |row| {
+        if rt.cancel().is_cancelled() {
+            return Err(crate::error::Interrupted(format!("interrupted {done}")).into());
+        }
         counts.rows += 1;
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
@@ -81,9 +85,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
-    let existing = runtime
-        .block_on(platform::find_existing(&client, &keys))
-        .map_err(|e| platform::unavailable(&url, &e))?;
+    let existing = rt.until_cancelled(done, async {
+        Ok(platform::find_existing(&client, &keys)
+            .await
+            .map_err(|e| platform::unavailable(&url, &e))?)
+    })?;
     counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
     counts.would_create = counts.rows - counts.invalid - counts.exists;
     drop(keys);

@@ -1,6 +1,7 @@
 //! `tpbulk resume`: continue an interrupted batch from the journal alone.
 
 use crate::cli::{GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::engine::batch::{self, ResumeConfig};
 use crate::error::Exit;
 
@@ -20,16 +21,19 @@ pub struct Args {
     pub concurrency: Option<usize>,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = ResumeConfig {
         journal: args.journal.journal,
         batch: args.batch,
-        platform: args.platform,
+        platform: args.platform.settings(),
+        env_secret: std::env::var(crate::cmd::settings::SECRET_VARIABLE).ok(),
         rate: args.rate,
         concurrency: args.concurrency,
         quiet: global.quiet,
-    };
-    crate::engine::block_on(|cancel| async move {
+    }
+    .check()?;
+    let again = "rows in flight are reconciled by `tpbulk resume`";
+    rt.block_on(Some(again), |cancel| async move {
         let result = batch::resume(config, cancel, |id| println!("batch {id}")).await?;
         Ok(result.print(global.quiet))
     })

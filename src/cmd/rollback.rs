@@ -2,8 +2,12 @@
 
 use crate::after::{self, rollback};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
-use crate::error::{Exit, UsageError};
-use crate::journal::{BatchState, Journal};
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, RunSettings};
+use crate::engine::pool::Stop;
+use crate::engine::reconcile;
+use crate::error::{Exit, Interrupted, UsageError};
+use crate::journal::{BatchState, Journal, RowState};
 use crate::platform::ClientConfig;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -22,11 +26,8 @@ pub struct Args {
     pub yes: bool,
 }
 
-/// Rows listed before the question; the rest are counted.
-const SHOWN: usize = 20;
-
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let settings = RunSettings::new(args.engine.rate, args.engine.concurrency, None)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -37,70 +38,96 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = ClientConfig::from_args(&args.platform)?;
     let mut journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
-    let deletions = rollback::Deletions::open(journal.path())?;
-    let started = rollback::millis(&batch.created_at);
-    let (rate, concurrency, yes, quiet) = (
-        args.engine.rate,
-        args.engine.concurrency,
-        args.yes,
-        global.quiet,
-    );
+    if batch.undoes.is_some() {
+        return Err(UsageError(format!(
+            "batch {} is a rollback; roll back the import it undoes instead",
+            batch.id
+        ))
+        .into());
+    }
+    let (yes, quiet) = (args.yes, global.quiet);
     if batch.state == BatchState::Running && !quiet {
         eprintln!(
             "tpbulk: batch {} is marked running; if an import of it is still going, stop it first",
             batch.id
         );
     }
-    crate::engine::block_on(|cancel| async move {
-        let client = after::connect(config, rate).await?;
-        let settled = rollback::settle_sending(&client, &mut journal, &batch.id, started).await?;
-        if settled != rollback::Settled::default() && !quiet {
+    let again = format!(
+        "deletions in flight are settled by running `tpbulk rollback {}` again",
+        batch.id
+    );
+    rt.block_on(Some(&again), |cancel| async move {
+        // Nothing is deleted before the plan is shown: a signal until then stops here.
+        let before_any = || {
+            Interrupted(format!(
+                "interrupted before any device was deleted; run `tpbulk rollback {}` again",
+                batch.id
+            ))
+        };
+        let started = rollback::started_ms(&batch);
+        let prepared = async {
+            let client = crate::platform::connect(config, settings.rate).await?;
+            let settled =
+                reconcile::settle_sending(&client, &mut journal, &batch.id, started).await?;
+            anyhow::Ok((client, settled))
+        };
+        let (client, settled) = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(before_any().into()),
+            prepared = prepared => prepared?,
+        };
+        if settled != reconcile::Settled::default() && !quiet {
             eprintln!(
                 "rows left sending by the import: {} created, {} already there, {} never arrived",
                 settled.created, settled.existed, settled.pending
             );
         }
-        let plan = rollback::plan(&journal, &deletions, &batch.id)?;
+        let plan = rollback::plan(&mut journal, &batch)?;
         if !quiet || !yes {
             describe(&batch.id, &plan, !yes)?;
         }
-        if plan.to_delete.is_empty() {
+        if plan.to_delete == 0 {
             if !quiet {
                 println!("batch {}: nothing left to delete", batch.id);
             }
             return Ok(Exit::Success);
         }
-        if !yes && !confirm(plan.to_delete.len())? {
-            eprintln!("tpbulk: rollback cancelled; nothing deleted");
-            return Ok(Exit::Success);
+        if !yes {
+            let count = plan.to_delete;
+            let answer = tokio::task::spawn_blocking(move || confirm(count));
+            let confirmed = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(before_any().into()),
+                answer = answer => answer??,
+            };
+            if !confirmed {
+                eprintln!("tpbulk: rollback cancelled; nothing deleted");
+                return Ok(Exit::Success);
+            }
         }
-        let bar = after::progress_bar(plan.to_delete.len(), "deleted", quiet);
-        let result = rollback::delete_all(
-            &client,
-            &deletions,
-            &batch.id,
-            plan.to_delete,
-            concurrency,
-            &cancel,
-            &bar,
-        )
-        .await;
-        drop(bar);
-        let result = result?;
-        for (target, error) in &result.failed {
+        let before = journal.counts(&plan.id)?;
+        let path = journal.path().to_path_buf();
+        let pool = batch::pool_config(&settings, None);
+        let result = batch::run_batch(journal, &plan.id, client, &pool, cancel, quiet, false).await?;
+        let journal = Journal::open_existing(&path)?;
+        journal.for_each_row(&plan.id, Some(&[RowState::Failed]), |r| {
+            let target = after::Target::from_record(&r);
             eprintln!(
-                "row {}: {}: cannot delete: {error}",
+                "row {}: {}: cannot delete: {}",
                 target.row,
-                target.label()
+                target.label(),
+                r.message.as_deref().unwrap_or("")
             );
-        }
+            Ok(())
+        })?;
+        let counts = result.counts;
         println!(
             "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
             batch.id,
-            result.deleted,
-            result.gone,
+            counts.created - before.created,
+            counts.gone - before.gone,
             plan.already,
-            result.failed.len(),
+            counts.failed,
             plan.kept
         );
         if plan.unsent > 0 && !quiet {
@@ -109,13 +136,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 plan.unsent, batch.id
             );
         }
-        Ok(if result.interrupted {
+        Ok(if result.stop == Stop::Cancelled {
             eprintln!(
                 "tpbulk: interrupted; run `tpbulk rollback {}` again to finish",
                 batch.id
             );
             Exit::Interrupted
-        } else if result.failed.is_empty() {
+        } else if counts.failed == 0 && counts.pending == 0 {
             Exit::Success
         } else {
             Exit::Rows
@@ -128,12 +155,10 @@ fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::i
     writeln!(
         out,
         "batch {batch}: {} devices to delete, {} deleted earlier, {} that existed before stay",
-        plan.to_delete.len(),
-        plan.already,
-        plan.kept
+        plan.to_delete, plan.already, plan.kept
     )?;
     if listing {
-        for t in plan.to_delete.iter().take(SHOWN) {
+        for t in &plan.shown {
             let line = format!(
                 "  row {:>6}  {}  {}",
                 t.row,
@@ -142,14 +167,18 @@ fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::i
             );
             writeln!(out, "{}", line.trim_end())?;
         }
-        if plan.to_delete.len() > SHOWN {
-            writeln!(out, "  … and {} more", plan.to_delete.len() - SHOWN)?;
+        if plan.to_delete > plan.shown.len() as u64 {
+            writeln!(
+                out,
+                "  … and {} more",
+                plan.to_delete - plan.shown.len() as u64
+            )?;
         }
     }
     out.flush()
 }
 
-fn confirm(count: usize) -> std::io::Result<bool> {
+fn confirm(count: u64) -> std::io::Result<bool> {
     eprint!("Delete these {count} devices from the platform? [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();

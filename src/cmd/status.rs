@@ -42,7 +42,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let counts = journal.counts(&batch.id)?;
-    let deleted = crate::after::rollback::rolled_back_count(journal.path(), &batch.id)?;
+    let deleted = journal.undone_count(&batch.id)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -142,6 +142,8 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             runner_pid: None,
+            action: crate::journal::Action::Create,
+            undoes: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::after::{self, verify};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
 use crate::journal::Journal;
 use crate::platform::ClientConfig;
@@ -20,16 +21,20 @@ pub struct Args {
     pub engine: EngineArgs,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    args.engine.settings(None)?;
     let rate = args.engine.rate;
     let config = ClientConfig::from_args(&args.platform)?;
     let journal = Journal::open_existing(&args.journal.journal)?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
-    let report = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, rate).await?;
+    let done = format!(
+        "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
+        batch.id, batch.id
+    );
+    let report = rt.until_cancelled(&done, async move {
+        let client = crate::platform::connect(config, Some(rate)).await?;
         verify::verify(&client, &targets, verify::PAGE_SIZE)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
@@ -98,7 +103,7 @@ mod tests {
     fn a_negative_rate_is_a_usage_error_before_any_io() {
         let cli =
             Cli::try_parse_from(["verify", "--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
-        let err = run(cli.args, &cli.global).unwrap_err();
+        let err = run(cli.args, &cli.global, &Runtime::new()).unwrap_err();
         assert!(
             err.downcast_ref::<crate::error::UsageError>().is_some(),
             "{err:#}"

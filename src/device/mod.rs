@@ -30,12 +30,67 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind: what the journal, the templates and the reports iterate over.
+    pub const ALL: [Kind; 4] = [Kind::Otaa, Kind::Abp, Kind::Cellular, Kind::Multicast];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Otaa => "otaa",
             Kind::Abp => "abp",
             Kind::Cellular => "cellular",
             Kind::Multicast => "multicast",
+        }
+    }
+
+    /// LoRaWAN devices are known by the DevEUI they are created with; cellular ones get their EUI from the platform.
+    pub fn is_lorawan(self) -> bool {
+        match self {
+            Kind::Otaa | Kind::Abp | Kind::Multicast => true,
+            Kind::Cellular => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| format!("unknown kind {text:?}"))
+    }
+}
+
+/// What the platform may know a device by before and after it is created (DevEUI, IMEI, SIM): taken from the typed
+/// identifiers when a row is journalled and kept in the journal's own columns, so that reconciliation never reads
+/// them back out of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupKeys {
+    pub eui: Option<String>,
+    pub imei: Option<String>,
+    pub sim: Option<String>,
+}
+
+impl Ids {
+    pub fn lookup_keys(&self) -> LookupKeys {
+        match self {
+            Ids::Otaa { dev_eui, .. }
+            | Ids::Abp { dev_eui, .. }
+            | Ids::Multicast { dev_eui, .. } => LookupKeys {
+                eui: Some(dev_eui.as_str().to_string()),
+                ..LookupKeys::default()
+            },
+            Ids::Cellular { imei, sim, .. } => LookupKeys {
+                eui: None,
+                imei: imei.as_ref().map(|i| i.as_str().to_string()),
+                sim: sim.as_ref().map(|s| s.as_str().to_string()),
+            },
         }
     }
 }

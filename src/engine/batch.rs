@@ -4,15 +4,13 @@
 use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
 use super::retry::Backoff;
-use super::{Counters, WorkItem};
-use crate::cli::PlatformArgs;
-use crate::cmd::import::OnExisting;
-use crate::device::{ErrorCode, Kind, RowError};
+use super::{Counters, WorkItem, reconcile};
+use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
+use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LIST_PAGE_SIZE, Pacing, find_existing,
+    ApiError, Catalog, Client, ClientConfig, ExistKey, PlatformSettings, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -32,6 +30,21 @@ const FEED_CHUNK: usize = 128;
 const QUEUE: usize = 8;
 /// Rows read from the journal at a time.
 const FEED_PAGE: usize = 1000;
+
+/// What a device that already exists on the platform becomes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExisting {
+    /// The row ends `exists` (success).
+    Skip,
+    /// The row ends `failed`.
+    Fail,
+}
+
+/// Requests in flight at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// How hard a run drives the platform.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +186,9 @@ pub async fn import(
     let started = Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
     let table = Table::open(&config.file, &config.input)?;
-    let client = connect(&config.client, config.settings.rate).await?;
+    let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
+    let url = config.client.url.clone();
+    let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
     let catalog = client.catalog().await.map_err(unavailable)?;
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
@@ -218,7 +233,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys) => found.map_err(unavailable),
+                            found = find_existing(&client, keys) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
                         }
                     })
                 },
@@ -354,20 +369,38 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             errors,
             device_href: None,
             device_eui: None,
+            keys: prepared.keys,
         },
         key,
     ))
 }
 
-/// What `resume` needs, checked before any I/O.
+/// What `resume` needs, checked before any I/O; what it leaves open comes from the batch's journalled options.
 #[derive(Debug, Clone)]
 pub struct ResumeConfig {
     pub journal: PathBuf,
     pub batch: Option<String>,
-    pub platform: PlatformArgs,
+    /// What is given is checked ([`PlatformSettings::check_given`]); the rest is the batch's own.
+    pub platform: PlatformSettings,
+    /// `THINGPARK_CLIENT_SECRET`, read with the flags.
+    pub env_secret: Option<String>,
+    /// Checked like [`RunSettings`]: `None` keeps the batch's own.
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
     pub quiet: bool,
+}
+
+impl ResumeConfig {
+    /// Checks every option given, before the journal is opened.
+    pub fn check(self) -> Result<ResumeConfig, UsageError> {
+        self.platform.check_given()?;
+        RunSettings::new(
+            self.rate.unwrap_or(0.0),
+            self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            None,
+        )?;
+        Ok(self)
+    }
 }
 
 /// Continues a batch from the journal alone. A finished batch is summarised without touching the platform.
@@ -405,13 +438,13 @@ pub async fn resume(
         if batch.state != BatchState::Done {
             // The last run ended before its cellular rows got their platform reference (killed after the pool
             // drained, or the listing failed): settle them now, or rollback and verify would miss them.
-            let wanted = unreferenced_cellular(&journal, &batch.id)?;
+            let wanted = reconcile::unreferenced_cellular(&journal, &batch.id)?;
             if !wanted.is_empty() {
                 let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
                 let client = resume_client(&config, &batch, rate).await?;
-                settle_cellular_references(&mut journal, &batch.id, &client, wanted)
+                reconcile::settle_cellular_references(&mut journal, &batch.id, &client, wanted)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
             }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
@@ -433,7 +466,7 @@ pub async fn resume(
         config
             .concurrency
             .or_else(|| options["concurrency"].as_u64().map(|c| c as usize))
-            .unwrap_or(8),
+            .unwrap_or(DEFAULT_CONCURRENCY),
         options["max_errors"].as_u64(),
     )?;
     let client = resume_client(&config, &batch, settings.rate).await?;
@@ -458,101 +491,9 @@ async fn resume_client(
     batch: &BatchInfo,
     rate: Option<f64>,
 ) -> anyhow::Result<Client> {
-    let options = &batch.options;
-    let mut platform = config.platform.clone();
-    platform.url = platform
-        .url
-        .or_else(|| options["url"].as_str().map(str::to_string));
-    platform.client_id = platform
-        .client_id
-        .or_else(|| options["client_id"].as_str().map(str::to_string));
-    if platform.token_url.is_none() {
-        platform.token_url = options["token_url"].as_str().map(str::to_string);
-    }
-    platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
-    let client_config = ClientConfig::from_args(&platform)?;
-    connect(&client_config, rate.filter(|r| *r > 0.0)).await
-}
-
-/// Created cellular rows that have no platform reference, by the identifier (IMEI, else SIM) the platform lists
-/// them under.
-fn unreferenced_cellular(journal: &Journal, batch: &str) -> anyhow::Result<HashMap<String, u64>> {
-    let mut wanted = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = journal.rows_after(batch, Some(&[RowState::Created]), after, FEED_PAGE)?;
-        let Some(last) = page.last() else {
-            return Ok(wanted);
-        };
-        after = last.row;
-        for row in page {
-            if row.kind == Some(Kind::Cellular)
-                && row.device_uid.is_none()
-                && row.device_href.is_none()
-                && let Some(id) = row.id
-            {
-                wanted.insert(id, row.row);
-            }
-        }
-    }
-}
-
-/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
-/// SIM: a cellular device whose creation answer was lost is known only by those until then.
-async fn settle_cellular_references(
-    journal: &mut Journal,
-    batch: &str,
-    client: &Client,
-    mut wanted: HashMap<String, u64>,
-) -> Result<(), ApiError> {
-    tracing::info!(
-        rows = wanted.len(),
-        "listing the platform's devices for the reference of cellular rows whose answer was lost"
-    );
-    let mut outcomes = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client
-            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
-            .await?;
-        for device in page.devices {
-            let row = [device.imei.as_deref(), device.sim.as_deref()]
-                .into_iter()
-                .flatten()
-                .find_map(|key| wanted.remove(key));
-            if let Some(row) = row {
-                outcomes.push(Outcome {
-                    row,
-                    state: RowState::Created,
-                    attempts: 0,
-                    http_status: None,
-                    error_code: None,
-                    message: None,
-                    device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
-                    device_href: device.href,
-                    device_uid: device.uid,
-                });
-            }
-        }
-        match page.cursor {
-            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
-                cursor = Some(next)
-            }
-            _ => break,
-        }
-    }
-    if !wanted.is_empty() {
-        tracing::warn!(
-            rows = wanted.len(),
-            "cellular devices created by this batch are no longer listed by the platform"
-        );
-    }
-    journal
-        .record_outcomes(batch, outcomes)
-        .map_err(|e| ApiError::Transport {
-            message: format!("journal: {e:#}"),
-            maybe_sent: false,
-        })
+    let platform = config.platform.or_recorded(&batch.options);
+    let client_config = ClientConfig::new(&platform, config.env_secret.clone())?;
+    Ok(crate::platform::connect(client_config, rate).await?)
 }
 
 /// The named batch, or the latest unfinished one.
@@ -569,7 +510,8 @@ pub fn pick_batch(journal: &Journal, id: Option<&str>) -> anyhow::Result<BatchIn
     }
 }
 
-fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolConfig {
+/// How the pool runs a batch with these settings.
+pub fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolConfig {
     PoolConfig {
         concurrency: settings.concurrency,
         max_errors: settings.max_errors,
@@ -578,21 +520,11 @@ fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolCon
     }
 }
 
-async fn connect(config: &ClientConfig, rate: Option<f64>) -> anyhow::Result<Client> {
-    let client = Client::new(config.clone(), Pacing::new(rate)).map_err(unavailable)?;
-    client.authenticate().await.map_err(unavailable)?;
-    Ok(client)
-}
-
-fn unavailable(err: ApiError) -> anyhow::Error {
-    PlatformUnavailable(err.to_string()).into()
-}
-
 /// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
 /// writer owns the first; then gives cellular rows created without their reference that reference (every such row
 /// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
 /// `interrupted`.
-async fn run_batch(
+pub async fn run_batch(
     mut journal: Journal,
     id: &str,
     client: Client,
@@ -604,6 +536,10 @@ async fn run_batch(
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
     journal.set_batch_state(id, BatchState::Running)?;
+    let action = journal
+        .batch(id)?
+        .map(|b| b.action)
+        .unwrap_or(crate::journal::Action::Create);
     let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -640,7 +576,7 @@ async fn run_batch(
         })
     };
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(total, counters.clone(), quiet);
+    let progress = Progress::start(total, counters.clone(), action, quiet);
     let stop = pool::run(
         client.clone(),
         writer.clone(),
@@ -659,9 +595,10 @@ async fn run_batch(
     let mut settled = true;
     let went_on = matches!(stop, Stop::Drained | Stop::MaxErrors);
     if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
-        let wanted = unreferenced_cellular(&journal, id)?;
+        let wanted = reconcile::unreferenced_cellular(&journal, id)?;
         if !wanted.is_empty()
-            && let Err(e) = settle_cellular_references(&mut journal, id, &client, wanted).await
+            && let Err(e) =
+                reconcile::settle_cellular_references(&mut journal, id, &client, wanted).await
         {
             // The devices exist and the rows are right; only their reference is missing, so the batch stays
             // resumable for it rather than failing.
@@ -690,7 +627,7 @@ async fn run_batch(
         id: id.to_string(),
         counts,
         stop,
-        created_now: counters.created.load(std::sync::atomic::Ordering::Relaxed),
+        created_now: counters.done.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         sending: started.elapsed(),
     })

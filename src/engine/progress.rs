@@ -2,6 +2,7 @@
 //! is not a terminal, nothing with `--quiet`.
 
 use super::Counters;
+use crate::journal::Action;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -19,15 +20,15 @@ pub struct Progress {
 
 impl Progress {
     /// Starts showing the progress of `total` rows. Must be called inside a tokio runtime.
-    pub fn start(total: u64, counters: Arc<Counters>, quiet: bool) -> Progress {
+    pub fn start(total: u64, counters: Arc<Counters>, action: Action, quiet: bool) -> Progress {
         let stop = CancellationToken::new();
         if quiet || total == 0 {
             return Progress { stop, task: None };
         }
         let task = if std::io::stderr().is_terminal() {
-            tokio::spawn(bar(total, counters, stop.clone()))
+            tokio::spawn(bar(total, counters, action, stop.clone()))
         } else {
-            tokio::spawn(lines(total, counters, stop.clone()))
+            tokio::spawn(lines(total, counters, action, stop.clone()))
         };
         Progress {
             stop,
@@ -50,7 +51,7 @@ impl Drop for Progress {
     }
 }
 
-async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
+async fn bar(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
     bar.set_style(
         ProgressStyle::with_template(
@@ -62,8 +63,8 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
     crate::logging::set_progress(&bar);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        bar.set_position(counters.done());
-        bar.set_message(message(&counters));
+        bar.set_position(counters.finished());
+        bar.set_message(message(&counters, action));
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
@@ -73,26 +74,35 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
     bar.finish_and_clear();
 }
 
-async fn lines(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
+async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
     let started = Instant::now();
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LINE_EVERY, LINE_EVERY);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                let done = counters.done();
+                let done = counters.finished();
                 let per_sec = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!("tpbulk: {done}/{total} rows, {}, {per_sec:.1} devices/s", message(&counters));
+                eprintln!("tpbulk: {done}/{total} rows, {}, {per_sec:.1} devices/s", message(&counters, action));
             }
         }
     }
 }
 
-fn message(counters: &Counters) -> String {
-    format!(
-        "created {} exists {} failed {}",
-        counters.created.load(Ordering::Relaxed),
-        counters.exists.load(Ordering::Relaxed),
-        counters.failed.load(Ordering::Relaxed)
-    )
+fn message(counters: &Counters, action: Action) -> String {
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    match action {
+        Action::Create => format!(
+            "created {} exists {} failed {}",
+            n(&counters.done),
+            n(&counters.exists),
+            n(&counters.failed)
+        ),
+        Action::Delete => format!(
+            "deleted {} gone {} failed {}",
+            n(&counters.done),
+            n(&counters.gone),
+            n(&counters.failed)
+        ),
+    }
 }

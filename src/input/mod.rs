@@ -136,8 +136,8 @@ impl Field {
         )
     }
 
-    /// True for identifiers that a spreadsheet must keep as text (hex and long digit strings).
-    pub fn is_identifier(self) -> bool {
+    /// True for identifiers written in hex, which a spreadsheet can never hold as a number.
+    pub fn is_hex(self) -> bool {
         matches!(
             self,
             Field::DevEui
@@ -149,12 +149,16 @@ impl Field {
                 | Field::AppSKey
                 | Field::SNwkSIntKey
                 | Field::NwkSEncKey
-                | Field::Imei
-                | Field::Sim
-                | Field::Iccid
-                | Field::Eid
-                | Field::Imsi
         )
+    }
+
+    /// True for identifiers that a spreadsheet must keep as text (hex and long digit strings).
+    pub fn is_identifier(self) -> bool {
+        self.is_hex()
+            || matches!(
+                self,
+                Field::Imei | Field::Sim | Field::Iccid | Field::Eid | Field::Imsi
+            )
     }
 }
 
@@ -285,22 +289,26 @@ pub struct InputOptions {
 }
 
 impl InputOptions {
-    /// Checks `--set`, reads `--mapping`; errors name the option and value.
-    pub fn from_args(args: &crate::cli::InputArgs) -> Result<InputOptions, InputError> {
-        let mapping = match &args.mapping {
+    /// Checks the `--set` defaults, reads the `--mapping` file; errors name the option and value.
+    pub fn new(
+        sheet: Option<String>,
+        mapping: Option<&Path>,
+        set: &[String],
+        kind: Option<Kind>,
+    ) -> Result<InputOptions, InputError> {
+        let mapping = match mapping {
             Some(file) => read_mapping(file)?,
             None => Vec::new(),
         };
-        let defaults = args
-            .set
+        let defaults = set
             .iter()
             .map(|set| parse_set(set))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(InputOptions {
-            sheet: args.sheet.clone(),
+            sheet,
             mapping,
             defaults,
-            kind: args.kind,
+            kind,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! one paced call path that maps every failure to an [`ApiError`], and the calls the pipeline makes.
 
 use super::catalog::Catalog;
-use super::pacing::{Pacing, parse_retry_after};
+use super::pacing::{Backoff, Pacing, parse_retry_after};
 use super::request::{CreateRequest, HandlingMode, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
@@ -23,8 +23,6 @@ const RENEW_MARGIN: Duration = Duration::from_secs(10);
 const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 /// Attempts of a read or a delete before its error is final.
 const READ_ATTEMPTS: u32 = 6;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// A bound on a catalogue listing, against a platform that always says `more`.
 const MAX_CATALOG_PAGES: u32 = 10_000;
 
@@ -239,7 +237,25 @@ impl Client {
         })
     }
 
-    /// `DELETE /devices/<uid>`; a device already gone (404) is `Ok(false)`.
+    /// `DELETE /devices/<ref>`, one attempt (the engine retries a rollback's deletions itself); with `already_paced`
+    /// the caller has just waited [`Pacing::wait`]. `false` when the platform no longer had the device (404).
+    pub async fn delete_device_paced(
+        &self,
+        reference: &str,
+        already_paced: bool,
+    ) -> Result<bool, ApiError> {
+        let url = self.api_url(&format!("/devices/{reference}"));
+        match self
+            .call_paced(Method::DELETE, url, None, already_paced)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /devices/<uid>`, retried while retryable; a device already gone (404) is `Ok(false)`.
     pub async fn delete_device(&self, uid: &str) -> Result<bool, ApiError> {
         let url = self.api_url(&format!("/devices/{uid}"));
         match self.call_with_retry(Method::DELETE, url, None).await {
@@ -417,7 +433,7 @@ impl Client {
             match self.call(method.clone(), url.clone(), body).await {
                 Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
                     tracing::debug!(%method, path = url.path(), attempt, error = %e, "retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(Backoff::READS.delay(attempt + 1)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -657,15 +673,6 @@ fn briefs(body: &Value) -> &[Value] {
         .unwrap_or(&[])
 }
 
-/// Capped exponential backoff with full jitter over the upper half, so that retries of a pool spread out.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_CAP);
-    let half = ceiling / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
-
 fn status_error(
     status: StatusCode,
     bytes: &[u8],
@@ -747,17 +754,6 @@ fn scrub(text: &str, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(BACKOFF_CAP);
-            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
-        }
-    }
 
     #[test]
     fn error_bodies_are_parsed_into_code_and_message() {

@@ -18,13 +18,12 @@ mod request;
 
 pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
 pub use client::{Client, DX_CORE_PATH, SUBSCRIPTION_PATH};
-pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT};
+pub use config::{CONNECT_TIMEOUT, ClientConfig, PlatformSettings, REQUEST_TIMEOUT};
 pub use existing::{LIST_PAGE_SIZE, find_existing};
-pub use pacing::Pacing;
+pub use pacing::{Backoff, Pacing};
 pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
 
 use crate::error::PlatformUnavailable;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Requests per second of commands that have no `--rate` (`plan`, `catalog`): what public scripts hold to.
@@ -34,8 +33,9 @@ pub const DEFAULT_RATE: f64 = 10.0;
 /// before any work: both are [`PlatformUnavailable`] (exit 3) with one clear line.
 pub async fn connect(
     config: ClientConfig,
-    pacing: Arc<Pacing>,
+    rate: Option<f64>,
 ) -> Result<Client, PlatformUnavailable> {
+    let pacing = Pacing::new(rate.filter(|r| *r > 0.0));
     let url = config.url.clone();
     let client = Client::new(config, pacing).map_err(|e| unavailable(&url, &e))?;
     client
@@ -206,6 +206,20 @@ pub enum ExistKey {
     Eui(String),
     Sim(String),
     Imei(String),
+}
+
+impl ExistKey {
+    /// Every key a row's device may be found by, the most specific first (EUI, SIM, IMEI).
+    pub fn all(keys: &crate::device::LookupKeys) -> Vec<ExistKey> {
+        [
+            keys.eui.clone().map(ExistKey::Eui),
+            keys.sim.clone().map(ExistKey::Sim),
+            keys.imei.clone().map(ExistKey::Imei),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 #[cfg(test)]

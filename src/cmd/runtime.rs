@@ -80,7 +80,7 @@ impl Runtime {
     }
 
     /// Runs `body`, which does not watch the token (reads, listings, look-ups): the first signal ends it where it
-    /// is, as exit 130 with the line `interrupted: {done}` — what was done and what to do now.
+    /// is, as exit 130 with the line `interrupted {done}` — what was done and what to do now.
     pub fn until_cancelled<Fut, T>(&self, done: &str, body: Fut) -> anyhow::Result<T>
     where
         Fut: Future<Output = anyhow::Result<T>>,
@@ -90,7 +90,7 @@ impl Runtime {
         runtime.block_on(async move {
             tokio::select! {
                 biased;
-                _ = cancel.cancelled() => Err(Interrupted(format!("interrupted: {done}")).into()),
+                _ = cancel.cancelled() => Err(Interrupted(format!("interrupted {done}")).into()),
                 result = body => result,
             }
         })

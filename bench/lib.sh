@@ -3,7 +3,8 @@
 # on exit, the simulator's credentials, and start_sim/stop_sim. Source it after `cd` to the repository root.
 
 cargo build --release --quiet --bin tpbulk --example gen_shipment
-BIN=$PWD/target/release/tpbulk
+# TPBULK_BIN: another build to measure (e.g. the one before a change), run the same way.
+BIN=${TPBULK_BIN:-$PWD/target/release/tpbulk}
 GEN=$PWD/target/release/examples/gen_shipment
 WORK=$(mktemp -d)
 SIM_PID=

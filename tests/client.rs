@@ -905,8 +905,8 @@ async fn the_device_listing_follows_its_cursor() {
         .unwrap()
         .uid
         .unwrap();
-    assert!(client.delete_device(&uid).await.unwrap());
-    assert!(!client.delete_device(&uid).await.unwrap());
+    assert!(client.delete_device_paced(&uid, false).await.unwrap());
+    assert!(!client.delete_device_paced(&uid, false).await.unwrap());
     assert_eq!(
         client.device_by_eui("70B3D5E756000003").await.unwrap(),
         None

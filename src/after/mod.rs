@@ -60,32 +60,18 @@ impl Target {
     }
 }
 
-/// The rows of `batch` in `states`, in row order.
-pub fn rows_in(
-    journal: &Journal,
-    batch: &str,
-    states: &[RowState],
-) -> anyhow::Result<Vec<RowRecord>> {
-    let mut rows = Vec::new();
-    journal.for_each_row(batch, Some(states), |r| {
-        rows.push(r);
-        Ok(())
-    })?;
-    Ok(rows)
-}
-
 /// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted.
 /// Also returns how many were left out that way.
 pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
     let rolled_back = journal.undone_rows(batch)?;
-    let all = rows_in(journal, batch, &[RowState::Done, RowState::Exists])?;
-    let total = all.len();
-    let kept: Vec<Target> = all
-        .iter()
-        .filter(|r| !rolled_back.contains(&r.row))
-        .map(Target::from_record)
-        .collect();
-    let left_out = total - kept.len();
+    let (mut kept, mut left_out) = (Vec::new(), 0);
+    journal.for_each_row(batch, Some(&[RowState::Done, RowState::Exists]), |r| {
+        match rolled_back.contains(&r.row) {
+            true => left_out += 1,
+            false => kept.push(Target::from_record(&r)),
+        }
+        Ok(())
+    })?;
     Ok((kept, left_out))
 }
 

@@ -433,17 +433,7 @@ fn unknown(row: u64) -> Outcome {
 }
 
 fn created(row: u64, device: DeviceInfo) -> Outcome {
-    Outcome {
-        row,
-        state: RowState::Done,
-        attempts: 0,
-        http_status: None,
-        error_code: None,
-        message: None,
-        device_href: device.href,
-        device_uid: device.uid,
-        device_eui: (!device.eui.is_empty()).then_some(device.eui),
-    }
+    reconcile::found(row, RowState::Done, None, device)
 }
 
 fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {

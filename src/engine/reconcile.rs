@@ -46,7 +46,12 @@ pub fn outcome(row: u64, verdict: Verdict) -> Option<Outcome> {
         ),
         Verdict::Absent => return None,
     };
-    Some(Outcome {
+    Some(found(row, state, message, device))
+}
+
+/// The outcome of a row whose device the platform has: its reference and EUI are journalled with it.
+pub fn found(row: u64, state: RowState, message: Option<String>, device: DeviceInfo) -> Outcome {
+    Outcome {
         row,
         state,
         attempts: 0,
@@ -56,7 +61,7 @@ pub fn outcome(row: u64, verdict: Verdict) -> Option<Outcome> {
         device_href: device.href,
         device_uid: device.uid,
         device_eui: (!device.eui.is_empty()).then_some(device.eui),
-    })
+    }
 }
 
 /// The keys a row's device may be found by, most specific first.
@@ -167,17 +172,7 @@ pub async fn settle_cellular_references(
                 continue;
             };
             wanted.retain(|_, r| *r != row);
-            outcomes.push(Outcome {
-                row,
-                state: RowState::Done,
-                attempts: 0,
-                http_status: None,
-                error_code: None,
-                message: None,
-                device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
-                device_href: device.href,
-                device_uid: device.uid,
-            });
+            outcomes.push(found(row, RowState::Done, None, device));
         }
         match page.cursor {
             Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {

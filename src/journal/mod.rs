@@ -895,20 +895,21 @@ fn state_filter(states: Option<&[RowState]>, use_index: bool) -> String {
 
 fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     let row = r.get::<_, i64>(0)? as u64;
-    let kind: Option<String> = r.get(1)?;
-    let kind = match kind {
+    // Read in place: these are read for every row a run streams, and need no copy.
+    let text = |i: usize| -> anyhow::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+    let kind = match text(1)? {
         None => None,
         Some(k) => Some(
             k.parse::<Kind>()
                 .map_err(|e| anyhow::anyhow!("row {row}: {e}"))?,
         ),
     };
-    let action: String = r.get(15)?;
+    let action = text(15)?.unwrap_or_default();
     let action =
-        Action::parse(&action).with_context(|| format!("row {row}: unknown action {action:?}"))?;
-    let state: String = r.get(4)?;
+        Action::parse(action).with_context(|| format!("row {row}: unknown action {action:?}"))?;
+    let state = text(4)?.unwrap_or_default();
     let state =
-        RowState::parse(&state).with_context(|| format!("row {row}: unknown state {state:?}"))?;
+        RowState::parse(state).with_context(|| format!("row {row}: unknown state {state:?}"))?;
     let errors: Option<String> = r.get(6)?;
     let errors = match errors {
         None => Vec::new(),

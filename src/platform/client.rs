@@ -255,16 +255,6 @@ impl Client {
         }
     }
 
-    /// `DELETE /devices/<uid>`, retried while retryable; a device already gone (404) is `Ok(false)`.
-    pub async fn delete_device(&self, uid: &str) -> Result<bool, ApiError> {
-        let url = self.api_url(&format!("/devices/{uid}"));
-        match self.call_with_retry(Method::DELETE, url, None).await {
-            Ok(_) => Ok(true),
-            Err(ApiError::Status { status: 404, .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
     /// `GET` of a path under the device-manager API (`/devices/e…/frames/aggregated?…`), JSON answer. Retries.
     pub async fn get_json(&self, path_and_query: &str) -> Result<Value, ApiError> {
         let url = self.url_under(&self.inner.api_base, path_and_query)?;

@@ -25,6 +25,13 @@ pub struct Args {
     /// A name for the batch.
     #[arg(long)]
     pub name: Option<String>,
+    /// Import a file this journal already imported to this platform, as a new batch on purpose.
+    #[arg(long)]
+    pub again: bool,
+    /// Start even when the rows would take more of a connectivity plan than its quota has left (the platform
+    /// then refuses the overflow rows one by one).
+    #[arg(long)]
+    pub allow_over_quota: bool,
 }
 
 #[derive(
@@ -59,6 +66,8 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         settings,
         on_existing: args.on_existing,
         name: args.name.clone(),
+        again: args.again,
+        allow_over_quota: args.allow_over_quota,
         quiet: global.quiet,
     })
 }

@@ -112,6 +112,21 @@ fn mapped(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
         .map(|(_, f)| *f)
 }
 
+/// The `--mapping` headers that no column of the file has (matched as the mapping matches them).
+pub(crate) fn unmatched<'a>(
+    columns: &[super::Column],
+    mapping: &'a [(String, Field)],
+) -> Vec<&'a str> {
+    mapping
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .filter(|h| {
+            let key = normalise(h);
+            !columns.iter().any(|c| normalise(&c.header) == key)
+        })
+        .collect()
+}
+
 fn alias(header: &str) -> Option<Field> {
     let key = normalise(header);
     let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);

@@ -328,3 +328,39 @@ pub struct Verdict {
     pub id: Option<String>,
     pub result: Result<Device, Vec<RowError>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(field: &str, column: &str, code: ErrorCode) -> RowError {
+        RowError {
+            field: field.into(),
+            column: column.into(),
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_field_no_column_gives_is_counted_for_the_file_not_the_row() {
+        let mut missing = MissingColumns::default();
+        for _ in 0..3 {
+            let errors = [
+                error("model", "", ErrorCode::Missing),
+                error("app_key", "AppKey", ErrorCode::Missing),
+                error("dev_eui", "DevEUI", ErrorCode::Hex),
+            ];
+            let own: Vec<&str> = missing.note(&errors).map(|e| e.field.as_str()).collect();
+            assert_eq!(own, ["app_key", "dev_eui"]);
+        }
+        missing.note(&[error("imei", "", ErrorCode::Missing)]).count();
+        assert_eq!(
+            missing.lines(),
+            [
+                "imei: no column gives it and 1 row(s) need it; add the column to the file",
+                "model: no column gives it and 3 row(s) need it; add a column, or fill every row with --set model=VALUE",
+            ]
+        );
+    }
+}

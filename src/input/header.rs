@@ -385,6 +385,19 @@ mod tests {
     }
 
     #[test]
+    fn mapping_headers_the_file_lacks_are_found() {
+        let cells: Vec<Cell> = ["Serial-No", "AppKey"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        let mapping = vec![
+            ("serial no".to_string(), Field::DevEui),
+            ("Device name".to_string(), Field::Name),
+        ];
+        let columns = columns_of(&cells, &mapping).unwrap();
+        assert_eq!(unmatched(&columns, &mapping), ["Device name"]);
+    }
+
+    #[test]
     fn first_column_of_a_field_wins_and_defaults_fill_blanks() {
         let cells: Vec<Cell> = ["EUI", "DevEUI", "Model", "Other"]
             .map(|s| Cell::Text(s.into()))

@@ -818,6 +818,26 @@ mod tests {
     }
 
     #[test]
+    fn a_token_endpoint_not_found_suggests_the_base_url_when_the_url_has_a_path() {
+        let with_path = token_not_found(
+            "https://community.thingpark.io/thingpark/wireless/rest",
+            "https://community.thingpark.io/thingpark/wireless/rest/users-auth/protocol/openid-connect/token",
+        );
+        assert!(with_path.starts_with("the token endpoint was not found at https://"));
+        assert!(with_path.ends_with("try --url https://community.thingpark.io"), "{with_path}");
+        let bare = token_not_found("https://tp.example.com", "https://tp.example.com/x");
+        assert!(bare.contains("--token-url"), "{bare}");
+    }
+
+    #[test]
+    fn a_tls_handshake_answered_in_plain_http_is_recognised() {
+        assert!(plain_http_answer(
+            "invalid peer certificate: received corrupt message of type InvalidContentType"
+        ));
+        assert!(!plain_http_answer("Connection refused (os error 111)"));
+    }
+
+    #[test]
     fn scrub_hides_an_echoed_secret() {
         assert_eq!(scrub("bad secret hunter2", "hunter2"), "bad secret ****");
     }

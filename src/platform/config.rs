@@ -152,6 +152,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_token_url_given_apart_from_the_url_counts_as_explicit() {
+        let implied =
+            ClientConfig::from_parts(&args(Some("http://a:1"), Some("id")), Some("s".into()))
+                .unwrap();
+        assert_eq!(implied.explicit_token_url(), None);
+        let mut given = args(Some("http://a:1"), Some("id"));
+        given.token_url = Some("http://idp:2/token".into());
+        let given = ClientConfig::from_parts(&given, Some("s".into())).unwrap();
+        assert_eq!(given.explicit_token_url(), Some("http://idp:2/token"));
+    }
+
+    #[test]
     fn missing_values_name_the_option_and_the_variable() {
         let err = ClientConfig::from_parts(&args(None, Some("id")), Some("s".into())).unwrap_err();
         assert!(

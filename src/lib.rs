@@ -18,6 +18,7 @@ pub mod prepare;
 pub mod report;
 pub mod secret;
 pub mod sim;
+pub mod stdout;
 
 use clap::Parser;
 
@@ -52,10 +53,10 @@ pub fn main_entry() -> i32 {
     }
 }
 
-/// `println!` panics when standard output is a closed pipe (`tpbulk rollback --yes | head -1`); a reader that stopped
-/// reading is not a failure, so that panic ends the process at once with exit 0 and no backtrace, as a write error
-/// of the same kind does through [`error::is_broken_pipe`]. Nothing is lost by stopping there: every row's fate is
-/// journalled before it is printed, and a stop at any moment is one the journal is made for.
+/// `println!` panics when standard output is a closed pipe (`tpbulk batches | head -1`); a reader that stopped reading
+/// is not a failure, so that panic ends the process at once with exit 0 and no backtrace, as a write error of the
+/// same kind does through [`error::is_broken_pipe`]. Commands that change the platform print through [`stdout`],
+/// which drops the line instead, so that their work is never cut short by their reader.
 fn quiet_on_closed_stdout() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

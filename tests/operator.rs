@@ -218,41 +218,71 @@ fn created_batch(env: &Env, count: u64) -> String {
     import(env, &file).batch()
 }
 
+/// Runs the binary with its stdout a pipe whose reader is gone before anything is written; returns the exit code
+/// and stderr.
+fn with_closed_stdout(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = env
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code(), stderr)
+}
+
 #[test]
-fn a_closed_stdout_ends_quietly_with_exit_0() {
+fn a_closed_stdout_ends_quietly_and_never_cuts_the_work_short() {
     let env = Env::new(SimConfig::default());
-    let batch = created_batch(&env, 3);
-    for (args, read_first) in [
-        // `rollback --yes | head -1`: the reader goes after the plan's first line, the summary meets a closed pipe.
-        (vec!["rollback", batch.as_str(), "--yes"], true),
-        (vec!["status", batch.as_str()], false),
-        (vec!["report", batch.as_str(), "-o", "-"], false),
+    let file = env.write("ship.csv", &otaa_csv(1, 3));
+    let (code, stderr) =
+        with_closed_stdout(&env, &["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        env.sim.stats().devices,
+        3,
+        "the import stopped with its reader"
+    );
+    let batch = env.journal().latest_batch(false).unwrap().unwrap().id;
+    for args in [
+        vec!["status", batch.as_str()],
+        vec!["report", batch.as_str(), "-o", "-"],
+        vec!["rollback", batch.as_str(), "--yes"],
     ] {
-        let mut child = env
-            .command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        if read_first {
-            let mut byte = [0u8];
-            while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
-        }
-        drop(stdout);
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
+        let (code, stderr) = with_closed_stdout(&env, &args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
-    // The rollback was done, not cut short by its reader.
-    assert_eq!(env.sim.stats().devices, 0);
+    assert_eq!(
+        env.sim.stats().devices,
+        0,
+        "the rollback stopped with its reader"
+    );
+    // `println!` (the id `connection add` prints once the connection exists) ends quietly too.
+    let key_file = env.write("as.key", "C72C6F867B150B1210ACDA5F3CDFB449\n");
+    let (code, stderr) = with_closed_stdout(
+        &env,
+        &[
+            "connection",
+            "add",
+            "https",
+            "--name",
+            "Plant HTTPS",
+            "--url",
+            "https://plant.example.com/uplink",
+            "--as-key-file",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]

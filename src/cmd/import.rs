@@ -48,7 +48,10 @@ pub enum OnExisting {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = config(&args, global)?;
     crate::engine::block_on(|cancel| async move {
-        let result = batch::import(config, cancel, |id| println!("batch {id}")).await?;
+        let result = batch::import(config, cancel, |id| {
+            crate::stdout::line(format_args!("batch {id}"))
+        })
+        .await?;
         Ok(result.print(global.quiet))
     })
 }

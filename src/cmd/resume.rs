@@ -36,7 +36,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         quiet: global.quiet,
     };
     crate::engine::block_on(|cancel| async move {
-        let result = batch::resume(config, cancel, |id| println!("batch {id}")).await?;
+        let result = batch::resume(config, cancel, |id| {
+            crate::stdout::line(format_args!("batch {id}"))
+        })
+        .await?;
         Ok(result.print(global.quiet))
     })
 }

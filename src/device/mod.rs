@@ -354,7 +354,9 @@ mod tests {
             let own: Vec<&str> = missing.note(&errors).map(|e| e.field.as_str()).collect();
             assert_eq!(own, ["app_key", "dev_eui"]);
         }
-        missing.note(&[error("imei", "", ErrorCode::Missing)]).count();
+        missing
+            .note(&[error("imei", "", ErrorCode::Missing)])
+            .count();
         assert_eq!(
             missing.lines(),
             [

@@ -138,7 +138,7 @@ impl BatchResult {
         // Nothing was sent and the rows were not all counted: the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
-            println!("{}", self.summary());
+            crate::stdout::line(self.summary());
         }
         if let Some(next) = self.next_step() {
             eprintln!("tpbulk: {next}");

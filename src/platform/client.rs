@@ -824,7 +824,10 @@ mod tests {
             "https://community.thingpark.io/thingpark/wireless/rest/users-auth/protocol/openid-connect/token",
         );
         assert!(with_path.starts_with("the token endpoint was not found at https://"));
-        assert!(with_path.ends_with("try --url https://community.thingpark.io"), "{with_path}");
+        assert!(
+            with_path.ends_with("try --url https://community.thingpark.io"),
+            "{with_path}"
+        );
         let bare = token_not_found("https://tp.example.com", "https://tp.example.com/x");
         assert!(bare.contains("--token-url"), "{bare}");
     }

@@ -589,59 +589,14 @@ fn resume_checks_its_options_before_printing_the_batch_line() {
 
 #[test]
 fn resume_with_a_new_url_asks_that_platform_for_its_token() {
-    use tpbulk::device::Kind;
-    use tpbulk::input::{SourceFormat, TextEncoding};
-    use tpbulk::journal::{NewBatch, NewRow};
-    use tpbulk::platform::{CreateRequest, HandlingMode};
     let env = Env::new(SimConfig::default());
     // Journalled against an address that is gone, with the token endpoint it implied (as older journals kept it).
     let old = "http://127.0.0.1:9";
-    let mut journal = Journal::open(&env.journal_path()).unwrap();
-    let batch = journal
-        .create_batch(&NewBatch {
-            name: None,
-            input_path: "ship.csv".into(),
-            input_sha256: "0".into(),
-            format: SourceFormat::Csv {
-                delimiter: b',',
-                encoding: TextEncoding::Utf8,
-            },
-            columns: Vec::new(),
-            options: serde_json::json!({
-                "rate": null, "concurrency": 1, "prepared": true, "client_id": "tpbulk-sim",
-                "url": old, "token_url": format!("{old}/users-auth/protocol/openid-connect/token"),
-            }),
-        })
-        .unwrap();
-    let request = CreateRequest {
-        kind: Kind::Otaa,
-        mode: Some(HandlingMode::Basic),
-        body: serde_json::json!({
-            "connectivity": "LORAWAN",
-            "activation": "OTAA",
-            "EUI": eui(1),
-            "model": {"ID": MODEL},
-            "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-            "appServers": [{"ID": CONNECTION}],
-            "appKey": app_key(1),
-        }),
-    };
-    let row = NewRow {
-        row: 2,
-        kind: Some(Kind::Otaa),
-        id: Some(eui(1)),
-        name: None,
-        state: RowState::Pending,
-        request: Some(serde_json::to_string(&request).unwrap()),
-        errors: Vec::new(),
-        device_href: None,
-        device_eui: None,
-    };
-    journal.insert_rows(&batch, [row]).unwrap();
-    journal
-        .set_batch_state(&batch, tpbulk::journal::BatchState::Interrupted)
-        .unwrap();
-    drop(journal);
+    let options = serde_json::json!({
+        "rate": null, "concurrency": 1, "prepared": true, "client_id": "tpbulk-sim",
+        "url": old, "token_url": format!("{old}/users-auth/protocol/openid-connect/token"),
+    });
+    let batch = pending_batch(&env, options, &[(1, MODEL)]);
     let run = env.run(&["resume", &batch, "--url", &env.sim.url()]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     assert_eq!(env.creations().get(&eui(1)), Some(&1));

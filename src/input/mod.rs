@@ -656,24 +656,16 @@ impl Table {
                 used.push(format!("--set {} → {}{cells}", field.name(), field.name()));
             }
         }
-        let none = || "none".to_string();
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "none".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
         vec![
-            format!(
-                "columns used: {}",
-                if used.is_empty() {
-                    none()
-                } else {
-                    used.join(", ")
-                }
-            ),
-            format!(
-                "columns ignored: {}",
-                if ignored.is_empty() {
-                    none()
-                } else {
-                    ignored.join(", ")
-                }
-            ),
+            format!("columns used: {}", list(&used)),
+            format!("columns ignored: {}", list(&ignored)),
         ]
     }
 

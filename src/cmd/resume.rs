@@ -34,7 +34,10 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     .check()?;
     let again = "rows in flight are reconciled by `tpbulk resume`";
     rt.block_on(Some(again), |cancel| async move {
-        let result = batch::resume(config, cancel, |id| println!("batch {id}")).await?;
+        let result = batch::resume(config, cancel, |id| {
+            crate::stdout::line(format_args!("batch {id}"))
+        })
+        .await?;
         Ok(result.print(global.quiet))
     })
 }

@@ -84,11 +84,15 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         }
         let plan = rollback::plan(&mut journal, &batch)?;
         if !quiet || !yes {
-            describe(&batch.id, &plan, !yes)?;
+            // A reader gone early (`| head -1`) does not call the rollback off.
+            match describe(&batch.id, &plan, !yes) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         if plan.to_delete == 0 {
             if !quiet {
-                println!("batch {}: nothing left to delete", batch.id);
+                crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
@@ -121,7 +125,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             Ok(())
         })?;
         let counts = result.counts;
-        println!(
+        crate::stdout::line(format_args!(
             "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
             batch.id,
             counts.created - before.created,
@@ -129,12 +133,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             plan.already,
             counts.failed,
             plan.kept
-        );
+        ));
         if plan.unsent > 0 && !quiet {
-            println!(
+            crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",
                 plan.unsent, batch.id
-            );
+            ));
         }
         Ok(if result.stop == Stop::Cancelled {
             eprintln!(

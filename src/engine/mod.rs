@@ -160,13 +160,6 @@ impl Counters {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    /// Rows finished in this run.
-    pub fn finished(&self) -> u64 {
-        self.done.load(Ordering::Relaxed)
-            + self.exists.load(Ordering::Relaxed)
-            + self.gone.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]

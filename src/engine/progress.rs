@@ -51,20 +51,37 @@ impl Drop for Progress {
     }
 }
 
+/// A bar style from an indicatif template that may use `{rate}`: the items per second with one decimal
+/// (indicatif's own `{per_sec}` prints four).
+pub fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&rate(state.per_sec()));
+            },
+        )
+}
+
+/// `250.2/s`.
+fn rate(per_sec: f64) -> String {
+    format!("{per_sec:.1}/s")
+}
+
 async fn bar(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30.cyan/blue} {pos}/{len} {msg} {per_sec:.green} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    bar.set_style(bar_style(
+        "{bar:30.cyan/blue} {pos}/{len} {msg} {rate:.green} ETA {eta}",
+    ));
     // Log lines are written with the bar lifted from now on, so neither tears the other.
     crate::logging::set_progress(&bar);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        bar.set_position(counters.finished());
-        bar.set_message(message(&counters, action));
+        // One reading of the counters for both, so the position is always the sum the message shows.
+        let (done, shown) = snapshot(&counters, action);
+        bar.set_position(done);
+        bar.set_message(shown);
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
@@ -81,28 +98,55 @@ async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: Cancel
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                let done = counters.finished();
+                let (done, shown) = snapshot(&counters, action);
                 let per_sec = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!("tpbulk: {done}/{total} rows, {}, {per_sec:.1} devices/s", message(&counters, action));
+                eprintln!("tpbulk: {done}/{total} rows, {shown}, {per_sec:.1} devices/s");
             }
         }
     }
 }
 
-fn message(counters: &Counters, action: Action) -> String {
+/// The rows done and the message that counts them, from one reading of each counter: read apart, a row finishing
+/// in between made the position disagree with the counts beside it.
+fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    match action {
-        Action::Create => format!(
-            "created {} exists {} failed {}",
-            n(&counters.done),
-            n(&counters.exists),
-            n(&counters.failed)
-        ),
-        Action::Delete => format!(
-            "deleted {} gone {} failed {}",
-            n(&counters.done),
-            n(&counters.gone),
-            n(&counters.failed)
-        ),
+    let (done, exists, gone, failed) = (
+        n(&counters.done),
+        n(&counters.exists),
+        n(&counters.gone),
+        n(&counters.failed),
+    );
+    let shown = match action {
+        Action::Create => format!("created {done} exists {exists} failed {failed}"),
+        Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+    };
+    (done + exists + gone + failed, shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_position_is_the_sum_of_the_counts_shown() {
+        let counters = Counters::default();
+        counters.done.store(7, Ordering::Relaxed);
+        counters.exists.store(2, Ordering::Relaxed);
+        counters.failed.store(1, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (10, "created 7 exists 2 failed 1".to_string())
+        );
+        counters.gone.store(3, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Delete),
+            (13, "deleted 7 gone 3 failed 1".to_string())
+        );
+    }
+
+    #[test]
+    fn rates_have_one_decimal() {
+        assert_eq!(rate(250.23456), "250.2/s");
+        assert_eq!(rate(3.0), "3.0/s");
     }
 }

@@ -21,11 +21,15 @@ impl PlatformSettings {
     /// `client_id`, `token_url`, `insecure`): how a resumed batch reaches the platform it was imported to.
     pub fn or_recorded(&self, options: &serde_json::Value) -> PlatformSettings {
         let recorded = |key: &str| options[key].as_str().map(str::to_string);
+        // Older journals recorded the token endpoint even when the URL implied it: one that is the recorded URL's own
+        // default follows a new `--url` like an unrecorded one.
+        let implied = options["url"].as_str().map(default_token_url);
+        let recorded_token = recorded("token_url").filter(|t| implied.as_deref() != Some(t));
         PlatformSettings {
             url: self.url.clone().or_else(|| recorded("url")),
             client_id: self.client_id.clone().or_else(|| recorded("client_id")),
             client_secret_file: self.client_secret_file.clone(),
-            token_url: self.token_url.clone().or_else(|| recorded("token_url")),
+            token_url: self.token_url.clone().or(recorded_token),
             insecure: self.insecure || options["insecure"].as_bool().unwrap_or(false),
         }
     }
@@ -126,7 +130,7 @@ impl ClientConfig {
         };
         let token_url = match args.token_url.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => check_url(t, "--token-url")?,
-            _ => format!("{url}/users-auth/protocol/openid-connect/token"),
+            _ => default_token_url(&url),
         };
         Ok(ClientConfig {
             url,
@@ -137,6 +141,19 @@ impl ClientConfig {
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         })
+    }
+}
+
+/// The token endpoint of a platform base URL (without a trailing slash), when `--token-url` does not name another.
+pub fn default_token_url(url: &str) -> String {
+    format!("{url}/users-auth/protocol/openid-connect/token")
+}
+
+impl ClientConfig {
+    /// The token endpoint when it was given explicitly, `None` when it is the one the URL implies: what a batch
+    /// records, so that resuming it against a new `--url` asks that platform for its token.
+    pub fn explicit_token_url(&self) -> Option<&str> {
+        (self.token_url != default_token_url(&self.url)).then_some(self.token_url.as_str())
     }
 }
 
@@ -184,6 +201,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_token_url_given_apart_from_the_url_counts_as_explicit() {
+        let implied =
+            ClientConfig::new(&args(Some("http://a:1"), Some("id")), Some("s".into()))
+                .unwrap();
+        assert_eq!(implied.explicit_token_url(), None);
+        let mut given = args(Some("http://a:1"), Some("id"));
+        given.token_url = Some("http://idp:2/token".into());
+        let given = ClientConfig::new(&given, Some("s".into())).unwrap();
+        assert_eq!(given.explicit_token_url(), Some("http://idp:2/token"));
+    }
+
+    #[test]
     fn missing_values_name_the_option_and_the_variable() {
         let err = ClientConfig::new(&args(None, Some("id")), Some("s".into())).unwrap_err();
         assert!(
@@ -224,6 +253,9 @@ mod tests {
         assert_eq!(merged.url.as_deref(), Some("http://new:2"));
         assert_eq!(merged.client_id.as_deref(), Some("old-id"));
         assert_eq!(merged.token_url.as_deref(), Some("http://old:1/t"));
+        // A recorded token endpoint that the recorded URL implied follows the new URL.
+        let implied = serde_json::json!({"url": "http://old:1", "token_url": default_token_url("http://old:1")});
+        assert_eq!(given.or_recorded(&implied).token_url, None);
         assert!(merged.insecure);
         assert!(args(Some("ftp://x"), None).check_given().is_err());
         assert!(args(None, None).check_given().is_ok());

@@ -82,6 +82,10 @@ pub struct InputArgs {
     /// A TOML file mapping headers to fields (`"Serial No" = "dev_eui"`).
     #[arg(long, value_name = "FILE.toml")]
     pub mapping: Option<PathBuf>,
+    /// The file has no header row: its columns in order, e.g. `--columns dev_eui,app_key,,name` (an empty entry
+    /// skips a column).
+    #[arg(long, value_name = "FIELD,…", conflicts_with = "mapping")]
+    pub columns: Option<String>,
     /// A default for a missing column or an empty cell, e.g. `--set model=SMTC/LoRaMoteA.1_EU`. Repeatable.
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     pub set: Vec<String>,

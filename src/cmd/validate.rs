@@ -2,7 +2,7 @@
 //! checks them and writes the results, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::fast::FastPlan;
+use crate::device::fast::{FastId, FastPlan};
 use crate::device::{Checker, ErrorCode, Kind, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
@@ -78,6 +78,8 @@ pub struct Summary {
     pub by_code: BTreeMap<ErrorCode, u64>,
     pub first_errors: Vec<(u64, RowError)>,
     pub errors: u64,
+    /// What the file's rows call for saying once (see `Checker::notes`).
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -112,6 +114,12 @@ impl Summary {
             self.valid,
             self.invalid
         )?;
+        if !self.notes.is_empty() {
+            writeln!(out, "\nnotes:")?;
+            for note in &self.notes {
+                writeln!(out, "  {note}")?;
+            }
+        }
         if self.by_code.is_empty() {
             return Ok(());
         }
@@ -261,6 +269,7 @@ fn check_mapped(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = checker.notes();
     outcome.map(|()| summary)
 }
 
@@ -362,16 +371,16 @@ fn check_raw(
             }
         };
         if summary.rows == 0 {
-            checker.reserve_dev_euis(expected_rows(table, &batch));
+            checker.reserve(plan.kind(), expected_rows(table, &batch));
         }
         for (record, &row) in batch.records.iter().zip(&batch.rows) {
-            if let Some(dev_eui) = plan.valid_dev_eui(record)
-                && checker.note_new_dev_eui(dev_eui, row)
+            if let Some(id) = plan.valid(record)
+                && checker.note_new(&id, row)
             {
                 summary.add_valid();
                 if let Some(out) = jsonl.as_deref_mut() {
                     line.clear();
-                    write_valid_otaa(&mut line, row, dev_eui);
+                    write_valid(&mut line, row, plan.kind(), &id);
                     if let Err(e) = out.write_all(&line) {
                         outcome = Err(e.into());
                         break 'batches;
@@ -395,6 +404,7 @@ fn check_raw(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = checker.notes();
     outcome.map(|()| summary)
 }
 
@@ -417,13 +427,13 @@ fn expected_rows(table: &Table, first: &RawBatch) -> usize {
         .min(MAX_RESERVED_ROWS)
 }
 
-/// The JSON line of a valid OTAA row, as `RowLine` would serialise it.
-fn write_valid_otaa(line: &mut Vec<u8>, row: u64, dev_eui: u64) {
+/// The JSON line of a valid row, as `RowLine` would serialise it.
+fn write_valid(line: &mut Vec<u8>, row: u64, kind: Kind, id: &FastId) {
     // Writing to a Vec cannot fail.
-    let _ = writeln!(
-        line,
-        r#"{{"row":{row},"kind":"otaa","id":"{dev_eui:016X}","status":"valid","errors":[]}}"#
-    );
+    let _ = write!(line, r#"{{"row":{row},"kind":"{}","id":""#, kind.as_str());
+    id.write_id(line);
+    line.extend_from_slice(br#"","status":"valid","errors":[]}"#);
+    line.push(b'\n');
 }
 
 /// Writes each line to every sink: stdout and the report file.

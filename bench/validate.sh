@@ -11,9 +11,15 @@ dir=target/bench
 mkdir -p "$dir"
 xlsx="$dir/otaa-$rows_xlsx.xlsx"
 
-cargo build --release --quiet --bin tpbulk --example gen_shipment
-tpbulk=target/release/tpbulk
-gen=target/release/examples/gen_shipment
+# BENCH_BIN_DIR=DIR runs the tpbulk and gen_shipment found there instead of building them (a copy taken earlier).
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+    tpbulk=$BENCH_BIN_DIR/tpbulk
+    gen=$BENCH_BIN_DIR/gen_shipment
+else
+    cargo build --release --quiet --bin tpbulk --example gen_shipment
+    tpbulk=target/release/tpbulk
+    gen=target/release/examples/gen_shipment
+fi
 for kind in otaa abp cellular; do
     [ -s "$dir/$kind-$rows_csv.csv" ] || "$gen" "$kind" "$rows_csv" "$dir/$kind-$rows_csv.csv"
 done

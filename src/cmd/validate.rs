@@ -644,4 +644,49 @@ mod tests {
         assert!(full.contains("\"unknown_kind\"") && full.contains("\"duplicate\""));
         assert_eq!(fast, full);
     }
+
+    /// A Luhn check digit, for generated IMEIs and ICCIDs.
+    fn luhn(payload: &str) -> u32 {
+        u32::from(crate::device::ids::luhn_check_digit(payload))
+    }
+
+    #[test]
+    fn abp_and_cellular_tables_take_the_fast_path_with_the_same_results() {
+        let mut abp = String::from("DevEUI,DevAddr,NwkSKey,AppSKey,SNwkSIntKey,Name,Model,Connection\n");
+        let mut cellular =
+            String::from("IMEI,ICCID,IMSI,Name,Model,Connectivity plan,Connection,Network context\n");
+        for i in 0..3000u64 {
+            let (eui, addr) = (format!("70B3D5E7{i:08X}"), format!("2600{:04X}", i % 2950));
+            let opt = if i % 7 == 0 { KEY } else { "" };
+            let (eui, addr, nwk) = match i % 500 {
+                1 => (eui.clone(), "2600001".to_string(), KEY.to_string()),
+                2 => (eui.clone(), addr.clone(), KEY[..30].to_string()),
+                3 => ("70B3D5E700000001".to_string(), addr.clone(), KEY.to_string()),
+                4 => (eui.to_lowercase(), "26-00-00-04".to_string(), KEY.to_string()),
+                _ => (eui, addr, KEY.to_string()),
+            };
+            abp.push_str(&format!("{eui},{addr},{nwk},{KEY},{opt},m-{i},m,c\n"));
+            let imei = format!("3569361{:07}", i % 2990);
+            let imei = format!("{imei}{}", luhn(&imei));
+            let iccid = format!("893315032{:010}", i);
+            let iccid = format!("{iccid}{}", luhn(&iccid));
+            let row = match i % 400 {
+                1 => format!("{imei},,,t,m,p,c,\n"),
+                2 => format!(",{iccid},208011234567890,t,m,p,c,ctx\n"),
+                3 => format!("{},{iccid},,t,m,p,c,\n", &imei[..14]),
+                4 => format!("{imei},{iccid},,t,m,,c,\n"),
+                5 => format!("{imei},898604A62621C0303436,,t,m,p,c,\n"),
+                6 => format!("0,{iccid},,t,m,p,c,\n"),
+                _ => format!("{imei},{iccid},,t,m,p,c,\n"),
+            };
+            cellular.push_str(&row);
+        }
+        for (text, kind) in [(abp, "abp"), (cellular, "cellular")] {
+            let (fast, full, applies) = both_ways(text.as_bytes(), &InputOptions::default());
+            assert!(applies, "{kind}");
+            assert_eq!(fast, full, "{kind}");
+            assert!(fast.contains("duplicate"), "{kind}: the checks reach the duplicates");
+            assert!(fast.contains(&format!(r#""kind":"{kind}""#)));
+        }
+    }
 }

@@ -32,8 +32,10 @@ impl Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        // Only bits 20 and up are mixed, so a run of a million consecutive keys keeps its order.
-        self.0 = mix(self.0 ^ (n >> 20)) ^ n;
+        // Only bits 20 and up are mixed, and the mix only lands there, so a run of a million consecutive keys keeps
+        // its order and, where it crosses a multiple of 2^20, its two parts still take different buckets (their low
+        // 20 bits never meet). XOR-ing the mix into the low bits too made them meet, and the table crawl.
+        self.0 = (mix(self.0 ^ (n >> 20)) << 20) ^ n;
     }
     fn write_u128(&mut self, n: u128) {
         self.write_u64((n >> 64) as u64);
@@ -903,6 +905,20 @@ mod tests {
             Ok(_) => vec![],
             Err(errors) => errors.iter().map(|e| (e.field.clone(), e.code)).collect(),
         }
+    }
+
+    #[test]
+    fn a_run_of_keys_across_a_2_20_boundary_takes_distinct_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let mask = (1u64 << 21) - 1;
+        let start = 35_693_610_000_001u64;
+        let mut buckets: Vec<u64> = (start..start + 1_000_000)
+            .map(|n| build.hash_one(Id64::from(n)) & mask)
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        assert_eq!(buckets.len(), 1_000_000);
     }
 
     #[test]

@@ -220,6 +220,7 @@ impl Iccid {
         if let Some(hex) = hex_iccid(&v) {
             return Ok(Iccid(hex));
         }
+        refuse_hex_iccid(&v, "ICCID")?;
         check_digits(&v, "ICCID")?;
         Iccid::from_digits(v)
     }
@@ -302,6 +303,21 @@ pub fn telecom_iccid_key(iccid: &[u8]) -> Option<u64> {
     Some(n | (u64::from(body.len() == 17) << 63))
 }
 
+/// A value of hex digits with letters that [`hex_iccid`] did not take: say what a hex ICCID must be.
+fn refuse_hex_iccid(v: &str, what: &str) -> Result<(), IdError> {
+    if v.bytes().all(|b| b.is_ascii_hexdigit()) && v.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err(IdError::new(
+            ErrorCode::Invalid,
+            format!(
+                "{what} '{v}' holds hex letters: only an ICCID of 19 or 20 hex digits starting with 89 may (it \
+                 has {} digits)",
+                v.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A hex-lettered ICCID, upper-cased: 19 or 20 hex digits, at least one a letter, starting with `89` (the telecom
 /// range every issued ICCID is in).
 fn hex_iccid(v: &str) -> Option<String> {
@@ -325,6 +341,7 @@ impl SimId {
         if let Some(hex) = hex_iccid(&v) {
             return Ok(SimId::Iccid(Iccid(hex)));
         }
+        refuse_hex_iccid(&v, "SIM identifier")?;
         check_digits(&v, "SIM identifier")?;
         match v.len() {
             19 | 20 => Iccid::from_digits(v).map(SimId::Iccid),

@@ -214,14 +214,22 @@ fn cellular_and_abp_shipments_report_duplicates_and_bad_rows() {
     let (code, rows) = validate(&field("cellular.csv"), &[]);
     assert_eq!(code, 1);
     assert_eq!(rows.len(), 8);
-    assert!(rows[..5].iter().all(|r| r["status"] == "valid" && r["kind"] == "cellular"));
+    assert!(
+        rows[..5]
+            .iter()
+            .all(|r| r["status"] == "valid" && r["kind"] == "cellular")
+    );
     assert_eq!(errors(&rows[5])[0].1, "duplicate", "the IMEI of row 2");
     assert_eq!(errors(&rows[6])[0].1, "duplicate", "the ICCID of row 3");
     assert_eq!(rows[7]["status"], "invalid");
 
     let (code, rows) = validate(&field("abp.csv"), &[]);
     assert_eq!(code, 1);
-    assert!(rows[..4].iter().all(|r| r["status"] == "valid" && r["kind"] == "abp"));
+    assert!(
+        rows[..4]
+            .iter()
+            .all(|r| r["status"] == "valid" && r["kind"] == "abp")
+    );
     assert_eq!(errors(&rows[4])[0].1, "duplicate");
     assert_eq!(errors(&rows[5])[0].0, "dev_addr");
 }

@@ -569,11 +569,7 @@ struct CellStart {
 }
 
 /// A `<c>` element's position, type and style, from its attributes in one pass, without copying them.
-fn cell_start(
-    e: &BytesStart<'_>,
-    next_col: usize,
-    context: &Context,
-) -> Result<CellStart, String> {
+fn cell_start(e: &BytesStart<'_>, next_col: usize, context: &Context) -> Result<CellStart, String> {
     let mut start = CellStart {
         col: next_col,
         kind: CellType::Number,

@@ -480,7 +480,7 @@ impl OnboardingTag {
                 'S' => tag.serial_number = Some(value.to_string()),
                 'P' => tag.proprietary = Some(value.to_string()),
                 'C' => {
-                    let expected = crc16_modbus(text[..start - 1].as_bytes());
+                    let expected = crc16_modbus(&text.as_bytes()[..start - 1]);
                     let given = u16::from_str_radix(value, 16)
                         .ok()
                         .filter(|_| value.len() == 4);

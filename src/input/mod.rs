@@ -554,12 +554,15 @@ fn check_mapping(
     ))
 }
 
+/// A table's header: the row it is on (none with `--columns`) and the columns it names.
+type Header = (Option<u64>, Vec<Column>);
+
 /// Finds the header: the first record with a cell that names a field. Rows above it are skipped. With
 /// `--columns` there is none to find: every record is data.
 fn find_header(
     rows: &mut dyn Iterator<Item = Result<Record, InputError>>,
     options: &InputOptions,
-) -> Result<Option<(Option<u64>, Vec<Column>)>, InputError> {
+) -> Result<Option<Header>, InputError> {
     if let Some(given) = &options.columns {
         return Ok(Some((None, header::columns_given(given))));
     }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 type Archive = zip::ZipArchive<BufReader<File>>;
+/// An XML reader over one part of the archive.
+type PartReader<'a> = quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
 
 /// Records per message from the parsing thread: the channel then costs nothing per row.
 const BATCH: usize = 512;
@@ -139,10 +141,7 @@ fn damaged(e: impl std::fmt::Display) -> String {
 }
 
 /// An XML reader over one part of the archive, or `None` when the part is absent.
-fn part<'a>(
-    zip: &'a mut Archive,
-    name: &str,
-) -> Result<Option<quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>>, String> {
+fn part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartReader<'a>>, String> {
     match zip.by_name(name) {
         Ok(file) => {
             let mut xml = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, file));

@@ -681,10 +681,10 @@ impl Table {
     }
 
     /// The mapping as a person checks it, in two lines: each header with the field it fills (and the `--set`
-    /// defaults), then the headers left out, so that a "Serial number" column not taken as the name is seen. Empty
+    /// defaults), then the headers left out, so that a column not taken (a "Label" that is really the name) is seen. Empty
     /// for ThingPark's positional format, whose columns are fixed.
     pub fn mapping_lines(&self) -> Vec<String> {
-        if self.header_row.is_none() {
+        if matches!(self.format, SourceFormat::ThingparkCsv { .. }) {
             return Vec::new();
         }
         let mut taken: Vec<Field> = Vec::new();
@@ -697,8 +697,9 @@ impl Table {
                     taken.push(field);
                     used.push(format!("\"{header}\" → {}", field.name()));
                 }
-                Some(field) => ignored.push(format!(
-                    "\"{header}\" (an earlier column gives {})",
+                // A later column of a field fills the rows where the first is empty (issue 16).
+                Some(field) => used.push(format!(
+                    "\"{header}\" → {} (where an earlier column is empty)",
                     field.name()
                 )),
                 None if header.is_empty() => {}

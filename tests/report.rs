@@ -74,6 +74,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             format: table.format.clone(),
             columns: table.columns.clone(),
             options: serde_json::json!({"rate": 10.0}),
+            profile: None,
         })
         .unwrap();
     let mut records = Vec::new();

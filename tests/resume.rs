@@ -201,6 +201,7 @@ fn batch_with_refused_rows(env: &Env, rows: u64) -> String {
                 "rate": null, "concurrency": 1, "max_errors": 2, "prepared": true,
                 "url": env.sim.url(), "client_id": "tpbulk-sim",
             }),
+            profile: None,
         })
         .unwrap();
     let new_rows = (2..2 + rows).map(|row| {

@@ -81,6 +81,7 @@ async fn import_one(
         name: file
             .file_name()
             .map(|n| format!("demo {}", n.to_string_lossy())),
+        profile: None,
         quiet,
     };
     println!("== {}", file.display());

@@ -80,6 +80,8 @@ pub struct ImportConfig {
     pub settings: RunSettings,
     pub on_existing: OnExisting,
     pub name: Option<String>,
+    /// The config file's profile the credentials came from, recorded for `resume`.
+    pub profile: Option<String>,
     pub quiet: bool,
 }
 
@@ -198,6 +200,7 @@ pub async fn import(
         format: table.format.clone(),
         columns: table.columns.clone(),
         options: options.clone(),
+        profile: config.profile.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
@@ -365,6 +368,8 @@ pub struct ResumeConfig {
     pub journal: PathBuf,
     pub batch: Option<String>,
     pub platform: PlatformArgs,
+    /// The client secret when `--client-secret-file` is not given (from the environment or a profile).
+    pub secret: Option<crate::secret::Secret>,
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
     pub quiet: bool,
@@ -470,7 +475,8 @@ async fn resume_client(
         platform.token_url = options["token_url"].as_str().map(str::to_string);
     }
     platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
-    let client_config = ClientConfig::from_args(&platform)?;
+    let secret = config.secret.as_ref().map(|s| s.expose().to_string());
+    let client_config = ClientConfig::from_parts(&platform, secret)?;
     connect(&client_config, rate.filter(|r| *r > 0.0)).await
 }
 

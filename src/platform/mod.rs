@@ -7,13 +7,14 @@
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
 //! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
-//! and `existing` ([`find_existing`]).
+//! `existing` ([`find_existing`]) and `profile` (named profiles of `config.toml`).
 
 mod catalog;
 mod client;
 mod config;
 mod existing;
 mod pacing;
+pub mod profile;
 mod request;
 
 pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};

@@ -50,6 +50,12 @@ impl Env {
             .env_remove("THINGPARK_URL")
             .env_remove("THINGPARK_CLIENT_ID")
             .env_remove("TPBULK_LOG")
+            // No profile of the person running the tests: a config file is only what a test writes here.
+            .env_remove("TPBULK_PROFILE")
+            .env_remove("TPBULK_CONFIG")
+            .env("XDG_CONFIG_HOME", self.dir.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
             .env("THINGPARK_URL", self.sim.url())
             .env("THINGPARK_CLIENT_ID", "tpbulk-sim")
             .env("THINGPARK_CLIENT_SECRET", "tpbulk-sim-secret")

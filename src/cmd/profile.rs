@@ -281,7 +281,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             let shown = describe(file, &name, file.profile(&name)?);
             match format {
                 OutputFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, &shown)?;
+                    serde_json::to_writer(&mut out, &shown)?;
                     writeln!(out)?;
                 }
                 OutputFormat::Text => write_show(&mut out, &shown)?,

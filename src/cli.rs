@@ -102,7 +102,7 @@ pub enum Command {
     /// Write the rows that need fixing, in the input's own format.
     #[command(after_help = "Examples:
   tpbulk rework -o fix-these.csv
-  tpbulk rework b20261125-215342-3fa9 -o fix-these.xlsx")]
+  tpbulk rework b20261125-215342-3fa9 -o supplier-fixes.xlsx   # for a batch read from an .xlsx")]
     Rework(cmd::rework::Args),
     /// Rehearse an import of the sample shipments on the built-in simulator.
     #[command(after_help = "Examples:

@@ -28,10 +28,22 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// The profile of the config file to use [default: the file's default_profile].
-    #[arg(long, env = "TPBULK_PROFILE", global = true, value_name = "NAME", help_heading = "Global options")]
+    #[arg(
+        long,
+        env = "TPBULK_PROFILE",
+        global = true,
+        value_name = "NAME",
+        help_heading = "Global options"
+    )]
     pub profile: Option<String>,
     /// The config file [default: $XDG_CONFIG_HOME/tpbulk/config.toml, else ~/.config/tpbulk/config.toml].
-    #[arg(long, env = "TPBULK_CONFIG", global = true, value_name = "FILE", help_heading = "Global options")]
+    #[arg(
+        long,
+        env = "TPBULK_CONFIG",
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// Colours of the text output: auto is on a terminal unless NO_COLOR is set.
     #[arg(long, value_enum, default_value_t = clap::ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Global options")]

@@ -80,10 +80,22 @@ fn a_profile_gives_the_platform_and_resume_takes_the_batch_profile() {
     ));
     assert_eq!(import.code(), 0, "{}", import.describe());
     let batch = import.batch();
-    assert!(env.dir.path().join("lab.db").exists(), "the profile's journal, beside the config file");
+    assert!(
+        env.dir.path().join("lab.db").exists(),
+        "the profile's journal, beside the config file"
+    );
     let status = json(&run(bare(
         &env,
-        &["--config", config, "--profile", "lab", "status", &batch, "--format", "json"],
+        &[
+            "--config",
+            config,
+            "--profile",
+            "lab",
+            "status",
+            &batch,
+            "--format",
+            "json",
+        ],
     )));
     assert_eq!(status["profile"], "lab");
     assert_eq!(status["url"], env.sim.url());
@@ -98,13 +110,21 @@ fn a_profile_gives_the_platform_and_resume_takes_the_batch_profile() {
     cmd.env("TPBULK_PROFILE", "nope");
     let unknown = run(cmd);
     assert_eq!(unknown.code(), 2, "{}", unknown.describe());
-    assert!(unknown.stderr().contains("\"nope\""), "{}", unknown.describe());
+    assert!(
+        unknown.stderr().contains("\"nope\""),
+        "{}",
+        unknown.describe()
+    );
     // An environment variable beats the profile: TPBULK_JOURNAL names a journal that does not exist.
     let mut cmd = bare(&env, &["--config", config, "--profile", "lab", "batches"]);
     cmd.env("TPBULK_JOURNAL", env.dir.path().join("env.db"));
     let from_env = run(cmd);
     assert_eq!(from_env.code(), 2, "{}", from_env.describe());
-    assert!(from_env.stderr().contains("env.db"), "{}", from_env.describe());
+    assert!(
+        from_env.stderr().contains("env.db"),
+        "{}",
+        from_env.describe()
+    );
 }
 
 #[test]
@@ -157,7 +177,9 @@ fn resume_takes_the_credentials_of_the_profile_the_batch_was_imported_with() {
         device_eui: None,
     });
     journal.insert_rows(&batch, rows).unwrap();
-    journal.set_batch_state(&batch, BatchState::Interrupted).unwrap();
+    journal
+        .set_batch_state(&batch, BatchState::Interrupted)
+        .unwrap();
     drop(journal);
     // No credentials anywhere but in the profiles; the default one (`other`) has a wrong secret. The journal is
     // named by flag, so only the batch's record can point at `lab`.
@@ -174,7 +196,10 @@ fn resume_takes_the_credentials_of_the_profile_the_batch_was_imported_with() {
         ],
     ));
     let summary: tpbulk::cmd::import::RunJson = serde_json::from_value(json(&resumed)).unwrap();
-    assert_eq!((summary.batch.as_str(), summary.created, summary.pending), (batch.as_str(), 3, 0));
+    assert_eq!(
+        (summary.batch.as_str(), summary.created, summary.pending),
+        (batch.as_str(), 3, 0)
+    );
     assert_eq!(summary.stop, "drained");
 }
 
@@ -188,20 +213,40 @@ fn a_config_file_holding_a_secret_must_be_private() {
     let config = env.write("inline.toml", &text);
     set_mode(&config, 0o644);
     let config = config.to_str().unwrap();
-    let refused = run(bare(&env, &["--config", config, "--profile", "lab", "catalog"]));
+    let refused = run(bare(
+        &env,
+        &["--config", config, "--profile", "lab", "catalog"],
+    ));
     assert_eq!(refused.code(), 2, "{}", refused.describe());
-    assert!(refused.stderr().contains("chmod 600"), "{}", refused.describe());
-    assert!(!refused.stderr().contains("tpbulk-sim-secret"), "{}", refused.describe());
+    assert!(
+        refused.stderr().contains("chmod 600"),
+        "{}",
+        refused.describe()
+    );
+    assert!(
+        !refused.stderr().contains("tpbulk-sim-secret"),
+        "{}",
+        refused.describe()
+    );
     set_mode(Path::new(config), 0o600);
-    let catalog = run(bare(&env, &["--config", config, "--profile", "lab", "catalog", "models"]));
+    let catalog = run(bare(
+        &env,
+        &["--config", config, "--profile", "lab", "catalog", "models"],
+    ));
     assert_eq!(catalog.code(), 0, "{}", catalog.describe());
     // `profile show` masks the secret to its last four characters.
     let shown = run(bare(&env, &["--config", config, "profile", "show", "lab"]));
     assert_eq!(shown.code(), 0, "{}", shown.describe());
-    assert!(shown.stdout().contains("****cret") && !shown.stdout().contains("sim-secret"), "{}", shown.describe());
+    assert!(
+        shown.stdout().contains("****cret") && !shown.stdout().contains("sim-secret"),
+        "{}",
+        shown.describe()
+    );
     let shown: tpbulk::cmd::profile::ProfileJson = serde_json::from_value(json(&run(bare(
         &env,
-        &["--config", config, "profile", "show", "lab", "--format", "json"],
+        &[
+            "--config", config, "profile", "show", "lab", "--format", "json",
+        ],
     ))))
     .unwrap();
     assert_eq!(shown.client_secret.as_deref(), Some("****cret"));
@@ -212,12 +257,30 @@ fn a_config_file_holding_a_secret_must_be_private() {
 fn every_json_output_parses_into_its_documented_shape() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(1, 3));
-    let import = json(&env.run(&["import", file.to_str().unwrap(), "--rate", "0", "--format", "json"]));
+    let import = json(&env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--rate",
+        "0",
+        "--format",
+        "json",
+    ]));
     assert_eq!(
         keys(&import),
         [
-            "batch", "created", "created_now", "devices_per_s", "elapsed_s", "exists", "exit", "failed",
-            "invalid", "next", "pending", "stop", "total"
+            "batch",
+            "created",
+            "created_now",
+            "devices_per_s",
+            "elapsed_s",
+            "exists",
+            "exit",
+            "failed",
+            "invalid",
+            "next",
+            "pending",
+            "stop",
+            "total"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();
@@ -232,8 +295,8 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name", "pending", "profile",
-            "started", "state", "total", "updated", "url"
+            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name",
+            "pending", "profile", "started", "state", "total", "updated", "url"
         ]
     );
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();
@@ -242,38 +305,73 @@ fn every_json_output_parses_into_its_documented_shape() {
     let batches = json(&env.run(&["batches", "--format", "json"]));
     let batches: Vec<tpbulk::cmd::batches::BatchJson> = serde_json::from_value(batches).unwrap();
     assert_eq!(batches.len(), 1);
-    assert_eq!((batches[0].batch.as_str(), batches[0].created), (batch.as_str(), 3));
+    assert_eq!(
+        (batches[0].batch.as_str(), batches[0].created),
+        (batch.as_str(), 3)
+    );
 
     let verify: tpbulk::cmd::verify::VerifyJson =
         serde_json::from_value(json(&env.run(&["verify", &batch, "--format", "json"]))).unwrap();
-    assert_eq!((verify.checked, verify.present, verify.missing.len()), (3, 3, 0));
+    assert_eq!(
+        (verify.checked, verify.present, verify.missing.len()),
+        (3, 3, 0)
+    );
 
     let health = env.run(&["health", &batch, "--format", "jsonl"]);
     assert_eq!(health.code(), 0, "{}", health.describe());
-    let lines: Vec<Value> = health.stdout().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = health
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(
         keys(&lines[0]),
-        ["alarms", "downlinks", "failed_downlinks", "id", "last_uplink", "lost", "name", "row", "uplinks"]
+        [
+            "alarms",
+            "downlinks",
+            "failed_downlinks",
+            "id",
+            "last_uplink",
+            "lost",
+            "name",
+            "row",
+            "uplinks"
+        ]
     );
 
     let catalog: tpbulk::platform::Catalog =
         serde_json::from_value(json(&env.run(&["catalog", "--format", "json"]))).unwrap();
     assert!(catalog.models.iter().any(|m| m.id == MODEL));
     let connections: Vec<tpbulk::platform::Connection> =
-        serde_json::from_value(json(&env.run(&["connection", "list", "--format", "json"]))).unwrap();
+        serde_json::from_value(json(&env.run(&["connection", "list", "--format", "json"])))
+            .unwrap();
     assert!(connections.iter().any(|c| c.id == CONNECTION));
 
-    let rollback: tpbulk::cmd::rollback::RollbackJson = serde_json::from_value(json(&env.run(&[
-        "rollback", &batch, "--yes", "--format", "json",
-    ])))
+    let rollback: tpbulk::cmd::rollback::RollbackJson = serde_json::from_value(json(
+        &env.run(&["rollback", &batch, "--yes", "--format", "json"]),
+    ))
     .unwrap();
-    assert_eq!((rollback.deleted, rollback.failed, rollback.confirmed), (3, 0, true));
+    assert_eq!(
+        (rollback.deleted, rollback.failed, rollback.confirmed),
+        (3, 0, true)
+    );
 
     let config = write_config(&env, 0o600);
-    let profiles = json(&env.run(&["--config", config.to_str().unwrap(), "profile", "list", "--format", "json"]));
-    let profiles: Vec<tpbulk::cmd::profile::ProfileJson> = serde_json::from_value(profiles).unwrap();
-    let names: Vec<(&str, bool)> = profiles.iter().map(|p| (p.name.as_str(), p.default)).collect();
+    let profiles = json(&env.run(&[
+        "--config",
+        config.to_str().unwrap(),
+        "profile",
+        "list",
+        "--format",
+        "json",
+    ]));
+    let profiles: Vec<tpbulk::cmd::profile::ProfileJson> =
+        serde_json::from_value(profiles).unwrap();
+    let names: Vec<(&str, bool)> = profiles
+        .iter()
+        .map(|p| (p.name.as_str(), p.default))
+        .collect();
     assert_eq!(names, [("lab", false), ("other", true)]);
     assert_eq!(
         profiles[0].client_secret_command.as_deref(),
@@ -285,7 +383,9 @@ fn every_json_output_parses_into_its_documented_shape() {
 fn colours_follow_the_flag_then_no_color_then_clicolor_force() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(1, 1));
-    let batch = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]).batch();
+    let batch = env
+        .run(&["import", file.to_str().unwrap(), "--rate", "0"])
+        .batch();
     let coloured = |extra: &[&str], vars: &[(&str, &str)]| {
         let mut args = extra.to_vec();
         args.extend(["status", batch.as_str()]);
@@ -300,8 +400,14 @@ fn colours_follow_the_flag_then_no_color_then_clicolor_force() {
     };
     assert!(!coloured(&[], &[]), "a pipe gets no colour");
     assert!(coloured(&[], &[("CLICOLOR_FORCE", "1")]));
-    assert!(!coloured(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]), "NO_COLOR wins over CLICOLOR_FORCE");
-    assert!(coloured(&["--color", "always"], &[("NO_COLOR", "1")]), "the flag wins over NO_COLOR");
+    assert!(
+        !coloured(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        "NO_COLOR wins over CLICOLOR_FORCE"
+    );
+    assert!(
+        coloured(&["--color", "always"], &[("NO_COLOR", "1")]),
+        "the flag wins over NO_COLOR"
+    );
     assert!(!coloured(&["--color=never"], &[("CLICOLOR_FORCE", "1")]));
     // Help follows them too, though clap writes it before the parsed flag is seen.
     let help = |args: &[&str], vars: &[(&str, &str)]| {
@@ -313,9 +419,18 @@ fn colours_follow_the_flag_then_no_color_then_clicolor_force() {
         assert_eq!(run.code(), 0, "{}", run.describe());
         run.stdout().contains('\u{1b}')
     };
-    assert!(help(&["--color", "always", "status", "--help"], &[("NO_COLOR", "1")]));
-    assert!(!help(&["status", "--help"], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
-    assert!(!help(&["--color", "never", "status", "--help"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(help(
+        &["--color", "always", "status", "--help"],
+        &[("NO_COLOR", "1")]
+    ));
+    assert!(!help(
+        &["status", "--help"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    assert!(!help(
+        &["--color", "never", "status", "--help"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
 }
 
 #[test]
@@ -324,21 +439,41 @@ fn help_has_its_headings_and_real_examples_and_usage_shows_only_what_is_required
     let cli = tpbulk::cli::Cli::command();
     for sub in cli.get_subcommands() {
         let name = sub.get_name();
-        let after = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-        let examples = after.lines().filter(|l| l.starts_with(&format!("  tpbulk "))).count();
-        assert!(after.starts_with("Examples:") && examples >= 2, "{name}: {after:?}");
+        let after = sub
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let examples = after.lines().filter(|l| l.starts_with("  tpbulk ")).count();
+        assert!(
+            after.starts_with("Examples:") && examples >= 2,
+            "{name}: {after:?}"
+        );
     }
     let env = Env::new(SimConfig::default());
     let help = env.run(&["import", "--help"]);
     let text = help.stdout();
-    assert!(text.contains("Usage: tpbulk import [OPTIONS] <FILE>\n"), "{text}");
+    assert!(
+        text.contains("Usage: tpbulk import [OPTIONS] <FILE>\n"),
+        "{text}"
+    );
     for heading in ["Global options:", "Platform options:", "Examples:"] {
         assert!(text.contains(heading), "{heading}: {text}");
     }
     let global = text.find("Global options:").unwrap();
-    assert!(text[global..].contains("--profile <NAME>") && text[global..].contains("--color <WHEN>"));
+    assert!(
+        text[global..].contains("--profile <NAME>") && text[global..].contains("--color <WHEN>")
+    );
     let platform = text.find("Platform options:").unwrap();
-    assert!(text[platform..global.max(platform)].contains("--url") || text[platform..].contains("--url"));
+    assert!(platform < global, "{text}");
+    for option in [
+        "--url",
+        "--client-id",
+        "--client-secret-file",
+        "--rate",
+        "--concurrency",
+    ] {
+        assert!(text[platform..global].contains(option), "{option}: {text}");
+    }
     // Every usage line: an option shown outside brackets must really be required.
     for sub in cli.get_subcommands() {
         let mut sub = sub.clone();
@@ -367,11 +502,21 @@ fn completion_scripts_parse_in_their_shells() {
         let script = env.run(&["completions", shell]);
         assert_eq!(script.code(), 0, "{}", script.describe());
         let path = env.write(&format!("tpbulk.{shell}"), &script.stdout());
-        assert!(script.stdout().contains("import") && script.stdout().contains("client-secret-file"));
+        assert!(
+            script.stdout().contains("import") && script.stdout().contains("client-secret-file")
+        );
         match check {
             Some(check) if which(check[0]) => {
-                let out = Command::new(check[0]).args(&check[1..]).arg(&path).output().unwrap();
-                assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+                let out = Command::new(check[0])
+                    .args(&check[1..])
+                    .arg(&path)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{shell}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             Some(check) => missing.push(check[0]),
             // No PowerShell on this machine: its script is checked for the registration it must make.
@@ -386,7 +531,10 @@ fn completion_scripts_parse_in_their_shells() {
         .arg(format!("source {} && complete -p tpbulk", bash.display()))
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("tpbulk"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tpbulk"),
+        "{out:?}"
+    );
     if !missing.is_empty() {
         // Not silent: the shells not installed are named in the test output.
         eprintln!("NOT CHECKED (not installed): {missing:?}; apt-get install zsh fish");
@@ -395,18 +543,27 @@ fn completion_scripts_parse_in_their_shells() {
 
 #[test]
 fn the_man_pages_render_with_man() {
-    assert!(which("man"), "man is not installed (apt-get install man-db): the pages cannot be checked");
+    assert!(
+        which("man"),
+        "man is not installed (apt-get install man-db): the pages cannot be checked"
+    );
     let env = Env::new(SimConfig::default());
     let page = env.run(&["man"]);
     assert_eq!(page.code(), 0, "{}", page.describe());
     let path = env.write("tpbulk.1", &page.stdout());
     let shown = render(&path);
-    assert!(shown.contains("tpbulk") && shown.contains("import") && shown.contains("--profile"), "{shown}");
+    assert!(
+        shown.contains("tpbulk") && shown.contains("import") && shown.contains("--profile"),
+        "{shown}"
+    );
     let dir = env.dir.path().join("man1");
     let written = env.run(&["man", "-o", dir.to_str().unwrap()]);
     assert_eq!(written.code(), 0, "{}", written.describe());
     let import = render(&dir.join("tpbulk-import.1"));
-    assert!(import.contains("--max-errors") && import.contains("Examples:"), "{import}");
+    assert!(
+        import.contains("--max-errors") && import.contains("Examples:"),
+        "{import}"
+    );
     assert!(dir.join("tpbulk-connection-add-https.1").exists());
 }
 
@@ -419,9 +576,18 @@ fn render(page: &Path) -> String {
         .env("LC_ALL", "C.UTF-8")
         .output()
         .unwrap();
-    assert!(out.status.success(), "man -l {}: {}", page.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "man -l {}: {}",
+        page.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!text.trim().is_empty(), "man -l {} rendered nothing", page.display());
+    assert!(
+        !text.trim().is_empty(),
+        "man -l {} rendered nothing",
+        page.display()
+    );
     text
 }
 

@@ -94,26 +94,27 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let print = |out: &mut dyn Write, cells: &[String], state: Option<BatchState>| -> std::io::Result<()> {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let pad = w.saturating_sub(cell.chars().count());
-            if i >= 4 {
-                // Counts line up on the right.
-                text.push_str(&" ".repeat(pad));
-                text.push_str(cell);
-            } else {
-                // Padded on the plain text, so that colour codes do not shift the columns.
-                match (i, state) {
-                    (2, Some(state)) => text.push_str(&paint(cell, style::state(state))),
-                    _ => text.push_str(cell),
+    let print =
+        |out: &mut dyn Write, cells: &[String], state: Option<BatchState>| -> std::io::Result<()> {
+            let mut text = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(cell.chars().count());
+                if i >= 4 {
+                    // Counts line up on the right.
+                    text.push_str(&" ".repeat(pad));
+                    text.push_str(cell);
+                } else {
+                    // Padded on the plain text, so that colour codes do not shift the columns.
+                    match (i, state) {
+                        (2, Some(state)) => text.push_str(&paint(cell, style::state(state))),
+                        _ => text.push_str(cell),
+                    }
+                    text.push_str(&" ".repeat(pad));
                 }
-                text.push_str(&" ".repeat(pad));
+                text.push_str("  ");
             }
-            text.push_str("  ");
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
+            writeln!(out, "{}", text.trim_end())
+        };
     print(&mut out, &header.map(String::from), None)?;
     for (line, state) in lines.iter().zip(states) {
         print(&mut out, line, state)?;

@@ -88,7 +88,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     }
 }
 
-fn list(platform: &PlatformArgs, format: OutputFormat, global: &GlobalArgs) -> anyhow::Result<Exit> {
+fn list(
+    platform: &PlatformArgs,
+    format: OutputFormat,
+    global: &GlobalArgs,
+) -> anyhow::Result<Exit> {
     let config = super::profile::choose(global)?.client(platform)?;
     let url = config.url.clone();
     let connections = crate::engine::block_on(|_cancel| async move {

@@ -1,8 +1,8 @@
 //! `tpbulk import`: check, resolve, journal and create every device of a shipment file.
 
 use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
-use crate::engine::pool::Stop;
 use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
+use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
 
@@ -124,7 +124,8 @@ impl RunJson {
             pending: c.pending,
             created_now: result.created_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001) * 10.0)
+            devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)
+                * 10.0)
                 .round()
                 / 10.0,
             next: result.next_step(),

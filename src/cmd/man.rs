@@ -23,8 +23,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| UsageError(format!("{}: cannot create it: {e}", dir.display())))?;
-            clap_mangen::generate_to(command, &dir)
-                .map_err(|e| UsageError(format!("{}: cannot write the pages: {e}", dir.display())))?;
+            clap_mangen::generate_to(command, &dir).map_err(|e| {
+                UsageError(format!("{}: cannot write the pages: {e}", dir.display()))
+            })?;
             if !global.quiet {
                 eprintln!("man pages written to {}", dir.display());
             }

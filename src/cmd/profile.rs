@@ -248,11 +248,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 writeln!(out, "no profiles: {} does not exist", looked.display())?;
                 Ok(Exit::Success)
             }
-            Action::Show { .. } => Err(UsageError(format!(
-                "no profiles: {} does not exist",
-                looked.display()
-            ))
-            .into()),
+            Action::Show { .. } => {
+                Err(UsageError(format!("no profiles: {} does not exist", looked.display())).into())
+            }
         };
     };
     match args.action {
@@ -292,14 +290,23 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 }
 
 fn write_list(out: &mut impl Write, all: &[ProfileJson]) -> std::io::Result<()> {
-    let width = all.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).max(4);
+    let width = all
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let url_width = all
         .iter()
         .map(|p| p.url.as_deref().unwrap_or("-").chars().count())
         .max()
         .unwrap_or(0)
         .max(3);
-    writeln!(out, "  {:<width$}  {:<url_width$}  CLIENT ID", "NAME", "URL")?;
+    writeln!(
+        out,
+        "  {:<width$}  {:<url_width$}  CLIENT ID",
+        "NAME", "URL"
+    )?;
     for p in all {
         let line = format!(
             "{} {:<width$}  {:<url_width$}  {}",
@@ -390,7 +397,14 @@ mod tests {
         assert_eq!(chosen.engine(&cli.engine), (2.5, 3));
         // Flags beat it, one value at a time; the variable's secret beats the profile's.
         let cli = parse(&[
-            "--config", &file, "--url", "http://flag.example", "--journal", "flag.db", "--rate", "7",
+            "--config",
+            &file,
+            "--url",
+            "http://flag.example",
+            "--journal",
+            "flag.db",
+            "--rate",
+            "7",
         ]);
         let chosen = choose(&cli.global).unwrap();
         let client = chosen
@@ -438,7 +452,10 @@ mod tests {
         let file = config(dir.path());
         let cli = parse(&["--config", &file, "--profile", "stage"]);
         let err = choose(&cli.global).unwrap_err();
-        assert!(err.0.contains("\"stage\"") && err.0.contains("lab, prod"), "{err}");
+        assert!(
+            err.0.contains("\"stage\"") && err.0.contains("lab, prod"),
+            "{err}"
+        );
         let missing = dir.path().join("nope.toml");
         let cli = parse(&["--config", missing.to_str().unwrap()]);
         let err = choose(&cli.global).unwrap_err();
@@ -459,7 +476,10 @@ mod tests {
         let mut out = Vec::new();
         write_show(&mut out, &shown).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("****1234") && !text.contains("abcdefgh"), "{text}");
+        assert!(
+            text.contains("****1234") && !text.contains("abcdefgh"),
+            "{text}"
+        );
         assert!(!serde_json::to_string(&shown).unwrap().contains("abcdefgh"));
     }
 }

@@ -27,7 +27,8 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let journal = super::profile::choose(global)?.journal(&args.journal);
     // The batch's own profile gives the credentials, unless --profile or TPBULK_PROFILE names another.
-    let recorded = batch::pick_batch(&Journal::open_existing(&journal)?, args.batch.as_deref())?.profile;
+    let recorded =
+        batch::pick_batch(&Journal::open_existing(&journal)?, args.batch.as_deref())?.profile;
     let chosen = super::profile::choose_for(global, recorded.as_deref())?;
     let secret = chosen.secret_with(
         &args.platform,
@@ -44,7 +45,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     let format = args.format;
     crate::engine::block_on(|cancel| async move {
-        let result = batch::resume(config, cancel, |id| super::import::announce(id, format)).await?;
+        let result =
+            batch::resume(config, cancel, |id| super::import::announce(id, format)).await?;
         super::import::print(&result, format, global.quiet)
     })
 }

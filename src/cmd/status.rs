@@ -123,7 +123,11 @@ fn write_text(
         ("pending", counts.pending, false),
     ] {
         let shown = format!("{n:>9}");
-        let shown = if alarm { paint(&shown, style::alarm(n)) } else { shown };
+        let shown = if alarm {
+            paint(&shown, style::alarm(n))
+        } else {
+            shown
+        };
         writeln!(out, "  {label:<8} {shown}")?;
     }
     if deleted > 0 {

@@ -80,18 +80,32 @@ mod tests {
 
     #[test]
     fn the_color_flag_is_found_before_clap_parses() {
-        assert_eq!(choice_in(&args(&["tpbulk", "--color", "never", "status"])), Some(clap::ColorChoice::Never));
         assert_eq!(
-            choice_in(&args(&["tpbulk", "--color=always", "status", "--color=never"])),
+            choice_in(&args(&["tpbulk", "--color", "never", "status"])),
             Some(clap::ColorChoice::Never)
         );
-        assert_eq!(choice_in(&args(&["tpbulk", "status", "--", "--color=always"])), None);
+        assert_eq!(
+            choice_in(&args(&[
+                "tpbulk",
+                "--color=always",
+                "status",
+                "--color=never"
+            ])),
+            Some(clap::ColorChoice::Never)
+        );
+        assert_eq!(
+            choice_in(&args(&["tpbulk", "status", "--", "--color=always"])),
+            None
+        );
         assert_eq!(choice_in(&args(&["tpbulk", "--colorful"])), None);
     }
 
     #[test]
     fn paint_wraps_in_codes_and_an_empty_style_adds_none() {
-        assert_eq!(paint("done", state(BatchState::Done)), "\u{1b}[32mdone\u{1b}[0m");
+        assert_eq!(
+            paint("done", state(BatchState::Done)),
+            "\u{1b}[32mdone\u{1b}[0m"
+        );
         assert_eq!(paint("0", alarm(0)), "0");
     }
 }

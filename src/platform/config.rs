@@ -38,7 +38,9 @@ impl ClientConfig {
             .map(str::trim)
             .filter(|u| !u.is_empty())
             .ok_or_else(|| {
-                UsageError("no platform URL: give --url, set THINGPARK_URL, or use a --profile".into())
+                UsageError(
+                    "no platform URL: give --url, set THINGPARK_URL, or use a --profile".into(),
+                )
             })?;
         let url = check_url(url, "--url")?;
         let client_id = args
@@ -48,7 +50,8 @@ impl ClientConfig {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
                 UsageError(
-                    "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile".into(),
+                    "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile"
+                        .into(),
                 )
             })?
             .to_string();

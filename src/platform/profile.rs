@@ -78,7 +78,11 @@ impl ConfigFile {
                 path.display()
             )));
         }
-        if let Some(name) = file.profiles.iter().find_map(|(n, p)| p.client_secret.as_ref().map(|_| n)) {
+        if let Some(name) = file
+            .profiles
+            .iter()
+            .find_map(|(n, p)| p.client_secret.as_ref().map(|_| n))
+        {
             check_private(path, name)?;
         }
         Ok(file)
@@ -108,12 +112,18 @@ impl ConfigFile {
         if let Some(c) = p.concurrency
             && !(1..=1024).contains(&c)
         {
-            return Err(UsageError(format!("{} = {c}: expected 1 to 1024", at("concurrency"))));
+            return Err(UsageError(format!(
+                "{} = {c}: expected 1 to 1024",
+                at("concurrency")
+            )));
         }
         if let Some(command) = &p.client_secret_command
             && command.trim().is_empty()
         {
-            return Err(UsageError(format!("{} is empty", at("client_secret_command"))));
+            return Err(UsageError(format!(
+                "{} is empty",
+                at("client_secret_command")
+            )));
         }
         Ok(())
     }
@@ -125,7 +135,11 @@ impl ConfigFile {
             UsageError(format!(
                 "no profile {name:?} in {} (profiles: {})",
                 self.path.display(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })
     }
@@ -153,16 +167,24 @@ impl ConfigFile {
         } else if let Some(file) = &profile.client_secret_file {
             let file = self.resolve(file, home);
             std::fs::read_to_string(&file).map_err(|e| {
-                UsageError(format!("{} {}: cannot read it: {e}", at("client_secret_file"), file.display()))
+                UsageError(format!(
+                    "{} {}: cannot read it: {e}",
+                    at("client_secret_file"),
+                    file.display()
+                ))
             })?
         } else if let Some(command) = &profile.client_secret_command {
-            run_secret_command(command).map_err(|e| UsageError(format!("{}: {e}", at("client_secret_command"))))?
+            run_secret_command(command)
+                .map_err(|e| UsageError(format!("{}: {e}", at("client_secret_command"))))?
         } else {
             return Ok(None);
         };
         let secret = text.trim_end_matches(['\r', '\n']);
         if secret.is_empty() {
-            return Err(UsageError(format!("{}: the client secret is empty", at("client secret"))));
+            return Err(UsageError(format!(
+                "{}: the client secret is empty",
+                at("client secret")
+            )));
         }
         Ok(Some(Secret::new(secret)))
     }
@@ -212,7 +234,8 @@ fn run_secret_command(command: &str) -> Result<String, String> {
     if !output.status.success() {
         return Err(format!("{command:?} failed ({})", output.status));
     }
-    String::from_utf8(output.stdout).map_err(|_| format!("{command:?} printed something that is not UTF-8"))
+    String::from_utf8(output.stdout)
+        .map_err(|_| format!("{command:?} printed something that is not UTF-8"))
 }
 
 #[cfg(test)]
@@ -265,7 +288,10 @@ mod tests {
         let secret = file.secret("lab", None).unwrap().unwrap();
         assert_eq!(secret.expose(), "from-file");
         let err = file.profile("prod").unwrap_err();
-        assert!(err.0.contains("\"prod\"") && err.0.contains("profiles: lab"), "{err}");
+        assert!(
+            err.0.contains("\"prod\"") && err.0.contains("profiles: lab"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -275,7 +301,10 @@ mod tests {
             ("[profiles.lab]\nulr = \"x\"\n", "ulr"),
             ("[profiles.lab]\nconcurrency = 0\n", "concurrency"),
             ("[profiles.lab]\nrate = -1.0\n", "rate"),
-            ("default_profile = \"prod\"\n[profiles.lab]\n", "no [profiles.prod]"),
+            (
+                "default_profile = \"prod\"\n[profiles.lab]\n",
+                "no [profiles.prod]",
+            ),
             (
                 "[profiles.lab]\nclient_secret_file = \"a\"\nclient_secret_command = \"b\"\n",
                 "one of",
@@ -283,7 +312,10 @@ mod tests {
         ] {
             let path = write(dir.path(), text, 0o600);
             let err = ConfigFile::load(&path).unwrap_err();
-            assert!(err.0.contains("config.toml") && err.0.contains(expected), "{text}: {err}");
+            assert!(
+                err.0.contains("config.toml") && err.0.contains(expected),
+                "{text}: {err}"
+            );
         }
     }
 
@@ -294,13 +326,23 @@ mod tests {
         let text = "[profiles.lab]\nurl = \"http://lab\"\nclient_secret = \"inline-secret\"\n";
         let path = write(dir.path(), text, 0o644);
         let err = ConfigFile::load(&path).unwrap_err();
-        assert!(err.0.contains("mode 0644") && err.0.contains("chmod 600"), "{err}");
+        assert!(
+            err.0.contains("mode 0644") && err.0.contains("chmod 600"),
+            "{err}"
+        );
         assert!(!err.0.contains("inline-secret"), "{err}");
         let path = write(dir.path(), text, 0o600);
         let file = ConfigFile::load(&path).unwrap();
-        assert_eq!(file.secret("lab", None).unwrap().unwrap().expose(), "inline-secret");
+        assert_eq!(
+            file.secret("lab", None).unwrap().unwrap().expose(),
+            "inline-secret"
+        );
         // Without a secret in it, a readable file is fine.
-        let path = write(dir.path(), "[profiles.lab]\nclient_secret_file = \"s\"\n", 0o644);
+        let path = write(
+            dir.path(),
+            "[profiles.lab]\nclient_secret_file = \"s\"\n",
+            0o644,
+        );
         ConfigFile::load(&path).unwrap();
     }
 
@@ -316,9 +358,15 @@ mod tests {
             0o644,
         );
         let file = ConfigFile::load(&path).unwrap();
-        assert_eq!(file.secret("ok", None).unwrap().unwrap().expose(), "cmd-secret");
+        assert_eq!(
+            file.secret("ok", None).unwrap().unwrap().expose(),
+            "cmd-secret"
+        );
         let err = file.secret("bad", None).unwrap_err();
-        assert!(err.0.contains("exit status: 3") && !err.0.contains("42"), "{err}");
+        assert!(
+            err.0.contains("exit status: 3") && !err.0.contains("42"),
+            "{err}"
+        );
         assert!(file.secret("none", None).unwrap().is_none());
     }
 }

@@ -129,58 +129,19 @@ fn a_profile_gives_the_platform_and_resume_takes_the_batch_profile() {
 
 #[test]
 fn resume_takes_the_credentials_of_the_profile_the_batch_was_imported_with() {
-    use tpbulk::device::Kind;
-    use tpbulk::input::{SourceFormat, TextEncoding};
-    use tpbulk::journal::{BatchState, Journal, NewBatch, NewRow, RowState};
-    use tpbulk::platform::{CreateRequest, HandlingMode};
     let env = Env::new(SimConfig::default());
     let config = write_config(&env, 0o644);
-    let journal_path = env.dir.path().join("lab.db");
-    let mut journal = Journal::open(&journal_path).unwrap();
-    let batch = journal
-        .create_batch(&NewBatch {
-            name: None,
-            input_path: "ship.csv".into(),
-            input_sha256: "0".into(),
-            format: SourceFormat::Csv {
-                delimiter: b',',
-                encoding: TextEncoding::Utf8,
-            },
-            columns: Vec::new(),
-            options: serde_json::json!({
-                "rate": null, "concurrency": 2, "prepared": true,
-                "url": env.sim.url(), "client_id": "tpbulk-sim",
-            }),
-            profile: Some("lab".into()),
-        })
-        .unwrap();
-    let rows = (2..5).map(|row| NewRow {
-        row,
-        kind: Some(Kind::Otaa),
-        id: Some(eui(row)),
-        name: None,
-        state: RowState::Pending,
-        request: Some(
-            serde_json::to_string(&CreateRequest {
-                kind: Kind::Otaa,
-                mode: Some(HandlingMode::Basic),
-                body: serde_json::json!({
-                    "connectivity": "LORAWAN", "activation": "OTAA", "EUI": eui(row),
-                    "model": {"ID": MODEL}, "appServers": [{"ID": CONNECTION}], "appKey": app_key(row),
-                    "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-                }),
-            })
-            .unwrap(),
-        ),
-        errors: Vec::new(),
-        device_href: None,
-        device_eui: None,
+    let options = serde_json::json!({
+        "rate": null, "concurrency": 2, "prepared": true,
+        "url": env.sim.url(), "client_id": "tpbulk-sim",
     });
-    journal.insert_rows(&batch, rows).unwrap();
-    journal
-        .set_batch_state(&batch, BatchState::Interrupted)
-        .unwrap();
-    drop(journal);
+    let batch = pending_batch_of_profile(
+        &env,
+        options,
+        &[(2, MODEL), (3, MODEL), (4, MODEL)],
+        Some("lab"),
+    );
+    let journal_path = env.journal_path();
     // No credentials anywhere but in the profiles; the default one (`other`) has a wrong secret. The journal is
     // named by flag, so only the batch's record can point at `lab`.
     let resumed = run(bare(

@@ -23,7 +23,7 @@ pub struct Args {
     /// A table, one JSON object per device (jsonl), CSV or XLSX.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Write to this file instead of stdout (required for xlsx).
+    /// Write to this file instead of stdout (`-`: stdout; a file is required for xlsx).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -41,7 +41,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let (rate, concurrency) = chosen.engine(&args.engine);
     let options = health::HealthOptions::new(args.days, concurrency)?;
     after::check_engine(rate, concurrency)?;
-    if args.format == Format::Xlsx && args.output.is_none() {
+    // `-o -` is standard output, like no `-o`.
+    let output = args
+        .output
+        .clone()
+        .filter(|path| !crate::report::is_stdout(path));
+    if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
     let config = chosen.client(&args.platform)?;
@@ -64,7 +69,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             batch.id
         );
     }
-    match (&args.output, args.format) {
+    match (&output, args.format) {
         (Some(path), Format::Xlsx) => health::write_xlsx(&report, path)?,
         (Some(path), format) => {
             let file = std::fs::File::create(path)

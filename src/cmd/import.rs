@@ -28,6 +28,13 @@ pub struct Args {
     /// The summary as text, or as one JSON object.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+    /// Import a file this journal already imported to this platform, as a new batch on purpose.
+    #[arg(long)]
+    pub again: bool,
+    /// Start even when the rows would take more of a connectivity plan than its quota has left (the platform
+    /// then refuses the overflow rows one by one).
+    #[arg(long)]
+    pub allow_over_quota: bool,
 }
 
 #[derive(
@@ -66,6 +73,8 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         on_existing: args.on_existing,
         name: args.name.clone(),
         profile: chosen.name.clone(),
+        again: args.again,
+        allow_over_quota: args.allow_over_quota,
         quiet: global.quiet,
     })
 }
@@ -74,7 +83,7 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
 /// id is in the summary object instead, and stdout holds nothing else.
 pub fn announce(id: &str, format: OutputFormat) {
     if format == OutputFormat::Text {
-        println!("batch {id}");
+        crate::stdout::line(format_args!("batch {id}"));
     }
 }
 
@@ -139,9 +148,8 @@ pub fn print(result: &BatchResult, format: OutputFormat, quiet: bool) -> anyhow:
     match format {
         OutputFormat::Text => Ok(result.print(quiet)),
         OutputFormat::Json => {
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, &RunJson::new(result))?;
-            std::io::Write::write_all(&mut out, b"\n")?;
+            // Like the text summary: a reader gone early does not change the exit code.
+            crate::stdout::line(serde_json::to_string(&RunJson::new(result))?);
             if let Some(next) = result.next_step() {
                 eprintln!("tpbulk: {next}");
             }

@@ -1,7 +1,7 @@
 //! `tpbulk resume`: continue an interrupted batch from the journal alone.
 
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
-use crate::engine::batch::{self, ResumeConfig};
+use crate::engine::batch::{self, ResumeConfig, RunSettings};
 use crate::error::Exit;
 use crate::journal::Journal;
 
@@ -25,6 +25,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    // The values given are checked before the journal is read (the batch's own are checked when it is).
+    RunSettings::new(
+        args.rate.unwrap_or(0.0),
+        args.concurrency.unwrap_or(8),
+        None,
+    )?;
     let journal = super::profile::choose(global)?.journal(&args.journal);
     // The batch's own profile gives the credentials, unless --profile or TPBULK_PROFILE names another.
     let recorded =

@@ -99,13 +99,17 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             } else {
                 Box::new(std::io::stdout().lock())
             };
-            describe(&mut out, &batch.id, &plan, !yes)?;
+            // A reader gone early (`| head -1`) does not call the rollback off.
+            match describe(&mut out, &batch.id, &plan, !yes) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         if plan.to_delete.is_empty() {
             if json {
                 print_json(&summary(0, 0, 0, false, true))?;
             } else if !quiet {
-                println!("batch {}: nothing left to delete", batch.id);
+                crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
@@ -145,7 +149,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 true,
             ))?;
         } else {
-            println!(
+            crate::stdout::line(format_args!(
                 "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
                 batch.id,
                 result.deleted,
@@ -153,13 +157,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 plan.already,
                 result.failed.len(),
                 plan.kept
-            );
+            ));
         }
         if plan.unsent > 0 && !quiet && !json {
-            println!(
+            crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",
                 plan.unsent, batch.id
-            );
+            ));
         }
         Ok(if result.interrupted {
             eprintln!(
@@ -175,10 +179,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn print_json(summary: &RollbackJson) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer(&mut out, summary)?;
-    writeln!(out)
+/// Like the text lines: a reader gone early does not change the exit code.
+fn print_json(summary: &RollbackJson) -> anyhow::Result<()> {
+    crate::stdout::line(serde_json::to_string(summary)?);
+    Ok(())
 }
 
 fn describe(

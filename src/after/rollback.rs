@@ -94,6 +94,7 @@ mod tests {
                 },
                 columns: Vec::new(),
                 options: serde_json::json!({"started_ms": 5}),
+                profile: None,
             })
             .unwrap();
         journal

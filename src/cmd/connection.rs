@@ -1,10 +1,10 @@
 //! `tpbulk connection`: list connections and add IoT Flow MQTT or Basic HTTPS ones.
 
 use crate::after::connection;
-use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::platform::{ClientConfig, DEFAULT_RATE};
+use crate::platform::DEFAULT_RATE;
 use crate::secret::Secret;
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,8 +21,9 @@ pub enum Action {
     List {
         #[command(flatten)]
         platform: PlatformArgs,
-        #[arg(long)]
-        json: bool,
+        /// A table, or a JSON array of the connections.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Add a connection.
     Add {
@@ -56,15 +57,15 @@ pub enum AddKind {
     /// A Basic HTTPS connection (appServers).
     Https {
         /// Platform base URL (`--url` here is the connection's destination).
-        #[arg(long, env = "THINGPARK_URL")]
+        #[arg(long, env = "THINGPARK_URL", help_heading = "Platform options")]
         platform_url: Option<String>,
-        #[arg(long, env = "THINGPARK_CLIENT_ID")]
+        #[arg(long, env = "THINGPARK_CLIENT_ID", help_heading = "Platform options")]
         client_id: Option<String>,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = "Platform options")]
         client_secret_file: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         token_url: Option<String>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         insecure: bool,
         #[arg(long)]
         name: String,
@@ -83,13 +84,18 @@ pub enum AddKind {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     match args.action {
-        Action::List { platform, json } => list(&platform, json, rt),
+        Action::List { platform, format } => list(&platform, format, global, rt),
         Action::Add { kind } => add(kind, global, rt),
     }
 }
 
-fn list(platform: &PlatformArgs, json: bool, rt: &Runtime) -> anyhow::Result<Exit> {
-    let config = ClientConfig::from_args(platform)?;
+fn list(
+    platform: &PlatformArgs,
+    format: OutputFormat,
+    global: &GlobalArgs,
+    rt: &Runtime,
+) -> anyhow::Result<Exit> {
+    let config = super::profile::choose(global)?.client(platform)?;
     let url = config.url.clone();
     let done = "while listing the connections; nothing was changed";
     let connections = rt.until_cancelled(done, async move {
@@ -99,7 +105,7 @@ fn list(platform: &PlatformArgs, json: bool, rt: &Runtime) -> anyhow::Result<Exi
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let mut out = std::io::stdout().lock();
-    if json {
+    if format == OutputFormat::Json {
         serde_json::to_writer_pretty(&mut out, &connections)?;
         writeln!(out)?;
         return Ok(Exit::Success);
@@ -158,7 +164,8 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 username.as_deref(),
                 password,
             )?;
-            (ClientConfig::from_args(&platform)?, Request::Mqtt(mqtt))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Mqtt(mqtt))
         }
         AddKind::Https {
             platform_url,
@@ -187,7 +194,8 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 token_url,
                 insecure,
             };
-            (ClientConfig::from_args(&platform)?, Request::Https(https))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Https(https))
         }
     };
     let url = config.url.clone();

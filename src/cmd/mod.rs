@@ -5,11 +5,14 @@ use crate::error::Exit;
 
 pub mod batches;
 pub mod catalog;
+pub mod completions;
 pub mod connection;
 pub mod demo;
 pub mod health;
 pub mod import;
+pub mod man;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod resume;
 pub mod rework;
@@ -18,6 +21,7 @@ pub mod runtime;
 pub mod settings;
 pub mod sim;
 pub mod status;
+pub mod style;
 pub mod template;
 pub mod validate;
 pub mod verify;
@@ -44,5 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
         Command::Connection(args) => connection::run(args, &global, &rt),
+        Command::Profile(args) => profile::run(args, &global),
+        Command::Completions(args) => completions::run(args, &global),
+        Command::Man(args) => man::run(args, &global),
     }
 }

@@ -8,7 +8,7 @@ use crate::cmd::runtime::Runtime;
 use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, PlanTally};
+use crate::platform::{self, DeviceInfo, ExistKey, PlanTally};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -57,7 +57,7 @@ struct Counts {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
-    let config = ClientConfig::from_args(&args.platform)?;
+    let config = super::profile::choose(global)?.client(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();

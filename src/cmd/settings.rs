@@ -46,13 +46,19 @@ impl InputOptions {
             args.mapping.as_deref(),
             &args.set,
             args.kind,
+            args.columns.as_deref(),
         )
     }
 }
 
 impl EngineArgs {
-    /// `--rate` and `--concurrency` checked, with an optional `--max-errors`.
+    /// `--rate` and `--concurrency` (else the defaults) checked, with an optional `--max-errors`.
     pub fn settings(&self, max_errors: Option<u64>) -> Result<RunSettings, UsageError> {
-        RunSettings::new(self.rate, self.concurrency, max_errors)
+        RunSettings::new(
+            self.rate.unwrap_or(crate::platform::DEFAULT_RATE),
+            self.concurrency
+                .unwrap_or(crate::engine::batch::DEFAULT_CONCURRENCY),
+            max_errors,
+        )
     }
 }

@@ -94,6 +94,8 @@ pub struct ImportConfig {
     pub settings: RunSettings,
     pub on_existing: OnExisting,
     pub name: Option<String>,
+    /// The config file's profile the credentials came from, recorded for `resume`.
+    pub profile: Option<String>,
     /// `--again`: a file this journal already imported becomes a new batch.
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
@@ -228,6 +230,7 @@ pub async fn import(
         format: table.format.clone(),
         columns: table.columns.clone(),
         options: options.clone(),
+        profile: config.profile.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");

@@ -150,6 +150,8 @@ pub struct NewBatch {
     pub columns: Vec<Column>,
     /// Run options (rate, concurrency, on_existing, max_errors, platform url and client id — never a secret).
     pub options: serde_json::Value,
+    /// The config file's profile the batch was imported with, which `resume` takes its credentials from.
+    pub profile: Option<String>,
 }
 
 /// One input row as first journalled.
@@ -192,6 +194,8 @@ pub struct BatchInfo {
     pub action: Action,
     /// For a rollback: the import it undoes.
     pub undoes: Option<String>,
+    /// The profile the batch was imported with, if any.
+    pub profile: Option<String>,
 }
 
 impl BatchInfo {
@@ -291,7 +295,7 @@ const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_sta
      device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
-     updated_at, runner_pid, action, undoes";
+     updated_at, runner_pid, profile, action, undoes";
 
 /// A journal file.
 pub struct Journal {
@@ -421,7 +425,7 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                 created_at, updated_at, runner_pid, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 params![
                     id,
                     batch.name,
@@ -432,7 +436,8 @@ impl Journal {
                     options,
                     BatchState::Running.as_str(),
                     at,
-                    std::process::id()
+                    std::process::id(),
+                    batch.profile
                 ],
             );
             match inserted {
@@ -942,21 +947,33 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
 }
 
 /// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns([Option<String>; 10], Option<u32>, String, Option<String>);
+struct BatchColumns(
+    [Option<String>; 10],
+    Option<u32>,
+    Option<String>,
+    String,
+    Option<String>,
+);
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
     let mut cols: [Option<String>; 10] = Default::default();
     for (i, c) in cols.iter_mut().enumerate() {
         *c = r.get(i)?;
     }
-    Ok(BatchColumns(cols, r.get(10)?, r.get(11)?, r.get(12)?))
+    Ok(BatchColumns(
+        cols,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+    ))
 }
 
 impl BatchColumns {
     fn into_info(self) -> anyhow::Result<BatchInfo> {
-        let runner_pid = self.1;
-        let undoes = self.3;
-        let action_text = self.2;
+        let (runner_pid, profile) = (self.1, self.2);
+        let undoes = self.4;
+        let action_text = self.3;
         let [
             id,
             name,
@@ -990,6 +1007,7 @@ impl BatchColumns {
             action: Action::parse(&action_text)
                 .with_context(|| ctx(&format!("action {action_text:?}")))?,
             undoes,
+            profile,
             id,
         })
     }

@@ -44,7 +44,10 @@ const MIGRATIONS: &[&str] = &[
     // 3: the sending window of a run: rows of the batch up to this row that are still `pending` may have been sent,
     // so that a worker inside the window sends without waiting for a commit of its own (see `journal::writer`).
     "ALTER TABLE batches ADD COLUMN sending_through INTEGER;",
-    // 4: every row is an operation with an action (`create`, `delete`), one state machine (`created` becomes `done`),
+    // 4: the config file's profile a batch was imported with, for `resume` to take its credentials from (the URL is
+    // in `options` since the first version).
+    "ALTER TABLE batches ADD COLUMN profile TEXT;",
+    // 5: every row is an operation with an action (`create`, `delete`), one state machine (`created` becomes `done`),
     // and the keys the platform knows its device by, journalled as columns (backfilled from the stored request, the
     // last place older releases kept them). A rollback is a batch of `delete` operations that `undoes` its import:
     // the deletions older releases kept in their own `rollback_deletions` table move into it, and that table goes.
@@ -188,12 +191,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion);
-        let (id, pid): (String, Option<i64>) = conn
-            .query_row("SELECT id, runner_pid FROM batches", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let (id, pid, profile): (String, Option<i64>, Option<String>) = conn
+            .query_row("SELECT id, runner_pid, profile FROM batches", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .unwrap();
-        assert_eq!((id.as_str(), pid), ("b1", None));
+        assert_eq!((id.as_str(), pid, profile), ("b1", None, None));
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();

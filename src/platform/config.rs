@@ -80,9 +80,9 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID`, `THINGPARK_CLIENT_SECRET` (given here as
-    /// `env_secret`, so that this is tested without touching the process environment) or `--client-secret-file`.
-    /// A missing value is a `UsageError` naming the option and its variable.
+    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID` (the command fills in a profile's values
+    /// first), and `--client-secret-file` or else `env_secret` (`THINGPARK_CLIENT_SECRET` or the profile's). A missing
+    /// value is a `UsageError` naming the option and its variable.
     pub fn new(
         args: &PlatformSettings,
         env_secret: Option<String>,
@@ -92,7 +92,11 @@ impl ClientConfig {
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| UsageError("no platform URL: give --url or set THINGPARK_URL".into()))?;
+            .ok_or_else(|| {
+                UsageError(
+                    "no platform URL: give --url, set THINGPARK_URL, or use a --profile".into(),
+                )
+            })?;
         let url = check_url(url, "--url")?;
         let client_id = args
             .client_id
@@ -100,7 +104,10 @@ impl ClientConfig {
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                UsageError("no client id: give --client-id or set THINGPARK_CLIENT_ID".into())
+                UsageError(
+                    "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile"
+                        .into(),
+                )
             })?
             .to_string();
         // The file wins over the variable: a person who names a file means it.
@@ -123,7 +130,8 @@ impl ClientConfig {
             }
             None => env_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
                 UsageError(
-                    "no client secret: set THINGPARK_CLIENT_SECRET or give --client-secret-file"
+                    "no client secret: set THINGPARK_CLIENT_SECRET, give --client-secret-file, or use a --profile \
+                     with client_secret_file or client_secret_command"
                         .into(),
                 )
             })?,
@@ -203,8 +211,7 @@ mod tests {
     #[test]
     fn only_a_token_url_given_apart_from_the_url_counts_as_explicit() {
         let implied =
-            ClientConfig::new(&args(Some("http://a:1"), Some("id")), Some("s".into()))
-                .unwrap();
+            ClientConfig::new(&args(Some("http://a:1"), Some("id")), Some("s".into())).unwrap();
         assert_eq!(implied.explicit_token_url(), None);
         let mut given = args(Some("http://a:1"), Some("id"));
         given.token_url = Some("http://idp:2/token".into());

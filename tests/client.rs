@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tpbulk::device::{DevAddr, Device, Eui, Ids, Imei, Key, Kind, McClass, Refs, SimId};
+use tpbulk::device::{AppSKeys, DevAddr, Device, Eui, Ids, Imei, Key, Kind, McClass, Refs, SimId};
 use tpbulk::platform::{
     ApiError, Client, ClientConfig, CreateRequest, ExistKey, HandlingMode, Pacing, Resolved,
     build_request, find_existing,
@@ -36,6 +36,7 @@ fn device(name: Option<&str>, ids: Ids) -> Device {
         name: name.map(str::to_string),
         ids,
         refs: Refs::default(),
+        extras: Default::default(),
     }
 }
 
@@ -43,7 +44,7 @@ fn resolved(model: Option<&str>, lorawan_1_1: bool) -> Resolved {
     Resolved {
         model_id: model.map(str::to_string),
         lorawan_1_1,
-        connection_id: Some(TUTORIAL_CONNECTION.into()),
+        connection_ids: vec![TUTORIAL_CONNECTION.into()],
         plan_id: None,
         context_id: None,
     }
@@ -136,7 +137,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
                 dev_eui: eui("70B3D5E756000999"),
                 dev_addr: DevAddr::parse("785D25E2").unwrap(),
                 nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-                app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+                app_s_keys: Some(AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap()),
                 s_nwk_s_int_key: s_int.map(key),
                 nwk_s_enc_key: s_enc.map(key),
             },
@@ -199,7 +200,7 @@ fn cellular_request() -> CreateRequest {
     let r = Resolved {
         model_id: Some("CUSTOM/LTE_Dongle".into()),
         lorawan_1_1: false,
-        connection_id: Some(TUTORIAL_CONNECTION.into()),
+        connection_ids: vec![TUTORIAL_CONNECTION.into()],
         plan_id: Some("acme-cs/cellular-cp".into()),
         context_id: Some("1AF3B".into()),
     };
@@ -233,7 +234,7 @@ fn multicast_request() -> CreateRequest {
             dev_eui: eui("70B3D5E756000999"),
             dev_addr: DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-            app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+            app_s_keys: AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
             class: McClass::C,
             data_rate: 15,
             frequency: 869.525,
@@ -347,7 +348,7 @@ fn every_field_sent_exists_in_the_openapi_schema() {
                         dev_eui: eui("70B3D5E756000999"),
                         dev_addr: DevAddr::parse("785D25E2").unwrap(),
                         nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-                        app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+                        app_s_keys: Some(AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap()),
                         s_nwk_s_int_key: Some(key("0102030405060708090A0B0C0D0E0F10")),
                         nwk_s_enc_key: Some(key("1112131415161718191A1B1C1D1E1F20")),
                     },
@@ -959,17 +960,14 @@ async fn traffic_alarms_and_connections_for_the_after_batch_commands() {
         .await
         .unwrap();
     assert!(server["ID"].is_string(), "{server}");
-    let names: Vec<String> = client
+    let ids: Vec<String> = client
         .connections()
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.name)
+        .map(|c| c.id)
         .collect();
-    assert!(
-        names.contains(&"My Basic HTTPS connection".to_string()),
-        "{names:?}"
-    );
+    assert!(ids.iter().any(|id| *id == server["ID"]), "{ids:?}");
     sim.stop().await.unwrap();
 }
 
@@ -1003,7 +1001,7 @@ proptest::proptest! {
             dev_eui: eui("70B3D5E756000999"),
             dev_addr: DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: key(&keys[0]),
-            app_s_key: key(&keys[1]),
+            app_s_keys: Some(AppSKeys::parse(&keys[1]).unwrap()),
             s_nwk_s_int_key: Some(key(&keys[2])),
             nwk_s_enc_key: Some(key(&keys[3])),
         });

@@ -72,7 +72,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut keys = Vec::new();
     let mut counts = Counts::default();
     let mut table = table;
-    prepare_rows(&mut table, &catalog, |row| {
+    let notes = prepare_rows(&mut table, &catalog, |row| {
         counts.rows += 1;
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
@@ -81,6 +81,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    // Once per file: the second pass below sees the same rows.
+    crate::prepare::warn_file_notes(&args.input.file, &notes);
     let existing = runtime
         .block_on(platform::find_existing(&client, &keys))
         .map_err(|e| platform::unavailable(&url, &e))?;

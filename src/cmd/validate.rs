@@ -78,6 +78,8 @@ pub struct Summary {
     pub by_code: BTreeMap<ErrorCode, u64>,
     pub first_errors: Vec<(u64, RowError)>,
     pub errors: u64,
+    /// What the file as a whole shows (see `prepare::warn_file_notes`).
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -231,9 +233,10 @@ fn check_mapped(
     kind: Option<Kind>,
     mut jsonl: Option<&mut dyn Write>,
 ) -> anyhow::Result<Summary> {
-    let mut checker = Checker::new(kind);
+    let mut checker = Checker::new(kind).positional(table.is_positional());
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(256);
+    let mapper = table.mapper();
     let (channels, reader) = spawn_reader(table);
     let mut outcome = Ok(());
     for batch in channels.rows.iter() {
@@ -261,6 +264,8 @@ fn check_mapped(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = mapper.file_notes();
+    summary.notes.extend(checker.file_notes());
     outcome.map(|()| summary)
 }
 
@@ -348,6 +353,7 @@ fn check_raw(
     read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
     mut jsonl: Option<&mut dyn Write>,
 ) -> anyhow::Result<Summary> {
+    // The fast path reads header files only, whose cardinalities are tpbulk's.
     let mut checker = Checker::new(kind);
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(256);
@@ -478,6 +484,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             None
         },
     )?;
+    crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
     tee.flush()
         .with_context(|| "writing the per-row results".to_string())?;
     if args.format == Format::Text {

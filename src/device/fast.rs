@@ -51,6 +51,14 @@ impl FastPlan {
         if defaults.iter().any(|(f, _)| !PLAIN_DEFAULTS.contains(f)) {
             return None;
         }
+        // Values the fast path does not check (a latitude's range, a motion indicator's name) need the full path.
+        const CHECKED_ELSEWHERE: [Field; 3] = [Field::Latitude, Field::Longitude, Field::Motion];
+        if columns
+            .iter()
+            .any(|c| c.field.is_some_and(|f| CHECKED_ELSEWHERE.contains(&f)))
+        {
+            return None;
+        }
         // The first column mapping to a field is the one read, as in the header mapping.
         let column_of = |field: Field| {
             columns

@@ -579,3 +579,77 @@ async fn the_client_reads_the_catalogue_from_page_1_while_more() {
     let ids: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["M/1", "M/2", "M/3"]);
 }
+
+/// The tpbulk binary against a platform, with its output.
+fn tpbulk(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tpbulk"))
+        .args(args)
+        .env("THINGPARK_URL", url)
+        .env("THINGPARK_CLIENT_ID", tpbulk::sim::DEFAULT_CLIENT_ID)
+        .env("THINGPARK_CLIENT_SECRET", tpbulk::sim::DEFAULT_CLIENT_SECRET)
+        .env_remove("TPBULK_JOURNAL")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_plan_and_import_warn_once_per_file_and_the_platform_keeps_every_field() {
+    let (sim, client) = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tp-import.csv");
+    // Two OTAA rows without T and with J (maker ID) filled; one cellular row without a network context (tutorial
+    // 379: it "is mandatory to enable the communication with application servers using message or direct IP
+    // mode"), given a connection with --set since the cellular table has no T.
+    std::fs::write(
+        &file,
+        "CREATE_OTAA,70B3D57ED0001C01,,SMTC/LoRaMoteA.1_EU,,8899AABBCCDDEEFF8899AABBCCDDEEFF,,,,3,valve 1,50.859988,4.35826,Hall B,,,near static\n\
+         CREATE_OTAA,70B3D57ED0001C02,,SMTC/LoRaMoteA.1_EU,,8899AABBCCDDEEFF8899AABBCCDDEE02,,,,3,valve 2\n\
+         CREATE_CELLULAR,490154203237518,208150000000001,CUSTOM/LTE_Dongle,,,,Cellular CP,,,dongle\n",
+    )
+    .unwrap();
+    let (url, path) = (sim.url(), file.to_str().unwrap().to_string());
+    let journal = dir.path().join("journal.db");
+    let journal = journal.to_str().unwrap().to_string();
+    let runs = tokio::task::spawn_blocking(move || {
+        let set = "--set=connection=my MQTT application";
+        [
+            tpbulk(&url, &["validate", &path]),
+            tpbulk(&url, &["plan", &path, "--format", "jsonl"]),
+            tpbulk(&url, &["import", &path, "--journal", &journal, set]),
+        ]
+    })
+    .await
+    .unwrap();
+    for (command, out) in ["validate", "plan", "import"].iter().zip(&runs) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{command}: {stderr}");
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+        let prefix = format!("tpbulk: warning: {}: ", file.display());
+        let expected_connection = if *command == "import" { 0 } else { 3 };
+        let mut expected = vec![
+            "CREATE_OTAA rows fill column(s) J (Maker ID) that tpbulk cannot send".to_string(),
+            "1 cellular row(s) name no network context".to_string(),
+        ];
+        if expected_connection > 0 {
+            expected.insert(1, format!("{expected_connection} row(s) name no connection"));
+        }
+        assert_eq!(warnings.len(), expected.len(), "{command}: {stderr}");
+        for (warning, start) in warnings.iter().zip(&expected) {
+            assert!(
+                warning.starts_with(&format!("{prefix}{start}")),
+                "{command}: {warning}"
+            );
+        }
+    }
+    // The first device as the platform keeps it: the admin location made it a manual-location device.
+    let stored = client
+        .get_json("/devices/e70B3D57ED0001C01")
+        .await
+        .unwrap();
+    assert_eq!(stored["adminLat"], 50.859988);
+    assert_eq!(stored["adminLon"], 4.35826);
+    assert_eq!(stored["customerAdminData"], "Hall B");
+    assert_eq!(stored["motionIndicator"], "NEAR_STATIC");
+    assert_eq!(stored["locationType"], 0);
+    sim.stop().await.unwrap();
+}

@@ -348,7 +348,9 @@ fn every_field_sent_exists_in_the_openapi_schema() {
                         dev_eui: eui("70B3D5E756000999"),
                         dev_addr: DevAddr::parse("785D25E2").unwrap(),
                         nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-                        app_s_keys: Some(AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap()),
+                        app_s_keys: Some(
+                            AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+                        ),
                         s_nwk_s_int_key: Some(key("0102030405060708090A0B0C0D0E0F10")),
                         nwk_s_enc_key: Some(key("1112131415161718191A1B1C1D1E1F20")),
                     },

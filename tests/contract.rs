@@ -57,7 +57,10 @@ fn assert_fields(actual: &Value, expected: &Value) {
         assert_eq!(a.get(field), Some(value), "field {field}");
     }
     let extra: Vec<&String> = a.keys().filter(|k| !e.contains_key(*k)).collect();
-    assert!(extra.is_empty(), "fields the reference does not send: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "fields the reference does not send: {extra:?}"
+    );
 }
 
 async fn sim() -> (tpbulk::sim::SimHandle, Client) {
@@ -93,7 +96,10 @@ async fn the_tutorials_bodies_come_out_of_a_shipment_naming_its_examples() {
     // at 141/153 and the connection the one at 187/192.
     let otaa = request(&rows[0]);
     assert_eq!(otaa.mode, Some(HandlingMode::Basic));
-    assert_eq!(otaa.path(), "/devices?networkSubscriptionsHandlingMode=BASIC");
+    assert_eq!(
+        otaa.path(),
+        "/devices?networkSubscriptionsHandlingMode=BASIC"
+    );
     assert_fields(
         &otaa.body,
         &json!({
@@ -271,7 +277,10 @@ fn the_openapi_import_example_is_read_column_by_column() {
     assert_eq!(second.body["appEUI"], "1234AABBCCDDEEFF");
     assert_eq!(second.body["adminLat"], 49.188684);
     assert_eq!(second.body["adminLon"], -0.292058);
-    assert_eq!(second.body["customerAdminData"], "John Doe 123 Main St Anytown, USA");
+    assert_eq!(
+        second.body["customerAdminData"],
+        "John Doe 123 Main St Anytown, USA"
+    );
 
     // OpenAPI 1724: "`DELETE`: Delete a device. In this case only the column B is requested." Read and named, and
     // refused on its row, since tpbulk does not delete from a file yet.
@@ -374,11 +383,18 @@ fn every_column_of_the_three_tables_is_read_sent_or_named() {
 
     // J, the maker ID (OpenAPI 1504-1508), has no field of the creation body that tpbulk sends: named once.
     assert!(
-        notes.iter().any(|n| n.starts_with("CREATE_OTAA rows fill column(s) J (Maker ID)")),
+        notes
+            .iter()
+            .any(|n| n.starts_with("CREATE_OTAA rows fill column(s) J (Maker ID)")),
         "{notes:?}"
     );
     // The cellular table has no application server column at all (OpenAPI 1640-1714).
-    assert!(notes.iter().any(|n| n.starts_with("2 row(s) name no connection")), "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("2 row(s) name no connection")),
+        "{notes:?}"
+    );
 }
 
 #[test]
@@ -415,12 +431,27 @@ fn cardinalities_of_the_tables_are_checked_on_their_rows() {
     assert_eq!(
         codes(&rows[0]),
         [
-            ("model".into(), "D (Device profile ID)".into(), ErrorCode::Missing),
-            ("latitude".into(), "L (Admin LAT)".into(), ErrorCode::Invalid),
-            ("longitude".into(), "M (Admin LON)".into(), ErrorCode::Missing),
+            (
+                "model".into(),
+                "D (Device profile ID)".into(),
+                ErrorCode::Missing
+            ),
+            (
+                "latitude".into(),
+                "L (Admin LAT)".into(),
+                ErrorCode::Invalid
+            ),
+            (
+                "longitude".into(),
+                "M (Admin LON)".into(),
+                ErrorCode::Missing
+            ),
         ]
     );
-    assert_eq!(codes(&rows[1]), [("imsi".into(), "C (IMSI)".into(), ErrorCode::Missing)]);
+    assert_eq!(
+        codes(&rows[1]),
+        [("imsi".into(), "C (IMSI)".into(), ErrorCode::Missing)]
+    );
     assert_eq!(
         codes(&rows[2]),
         [("app_s_key".into(), "F (AppSKeys)".into(), ErrorCode::Length)]
@@ -428,7 +459,11 @@ fn cardinalities_of_the_tables_are_checked_on_their_rows() {
     assert!(!rows[2].errors()[0].message.contains("00112233"));
     assert_eq!(
         codes(&rows[3]),
-        [("motion_indicator".into(), "Q (Motion indicator)".into(), ErrorCode::Invalid)]
+        [(
+            "motion_indicator".into(),
+            "Q (Motion indicator)".into(),
+            ErrorCode::Invalid
+        )]
     );
 }
 
@@ -446,9 +481,13 @@ fn a_sim_column_holds_an_iccid_or_an_eid_whatever_its_header() {
     )
     .unwrap();
     let catalog = Catalog::from_briefs(
-        &[json!({"ID": "CUSTOM/LTE_Dongle", "commercialName": "LTE Dongle", "connectivity": "CELLULAR"})],
+        &[
+            json!({"ID": "CUSTOM/LTE_Dongle", "commercialName": "LTE Dongle", "connectivity": "CELLULAR"}),
+        ],
         &[json!({"ID": "TWA_199982747.1972.AS", "name": "my MQTT application"})],
-        &[json!({"ID": "acme-cs/cellular-cp", "commercialName": "Cellular CP", "connectivity": "CELLULAR"})],
+        &[
+            json!({"ID": "acme-cs/cellular-cp", "commercialName": "Cellular CP", "connectivity": "CELLULAR"}),
+        ],
         &[json!({"ID": "1AF3B", "name": "My cellular network context"})],
     );
     let (rows, _) = prepare(&file, &catalog);
@@ -518,9 +557,10 @@ async fn paged_platform() -> (String, Arc<Mutex<Vec<String>>>) {
         RawQuery(query): RawQuery,
     ) -> Result<axum::Json<Value>, axum::http::StatusCode> {
         let query = query.unwrap_or_default();
-        seen.lock()
-            .unwrap()
-            .push(format!("{}?{query}", uri.path().rsplit('/').next().unwrap()));
+        seen.lock().unwrap().push(format!(
+            "{}?{query}",
+            uri.path().rsplit('/').next().unwrap()
+        ));
         let index = query
             .split('&')
             .find_map(|p| p.strip_prefix("pageIndex="))
@@ -586,7 +626,10 @@ fn tpbulk(url: &str, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("THINGPARK_URL", url)
         .env("THINGPARK_CLIENT_ID", tpbulk::sim::DEFAULT_CLIENT_ID)
-        .env("THINGPARK_CLIENT_SECRET", tpbulk::sim::DEFAULT_CLIENT_SECRET)
+        .env(
+            "THINGPARK_CLIENT_SECRET",
+            tpbulk::sim::DEFAULT_CLIENT_SECRET,
+        )
         .env_remove("TPBULK_JOURNAL")
         .output()
         .unwrap()
@@ -631,7 +674,10 @@ async fn validate_plan_and_import_warn_once_per_file_and_the_platform_keeps_ever
             "1 cellular row(s) name no network context".to_string(),
         ];
         if expected_connection > 0 {
-            expected.insert(1, format!("{expected_connection} row(s) name no connection"));
+            expected.insert(
+                1,
+                format!("{expected_connection} row(s) name no connection"),
+            );
         }
         assert_eq!(warnings.len(), expected.len(), "{command}: {stderr}");
         for (warning, start) in warnings.iter().zip(&expected) {
@@ -642,10 +688,7 @@ async fn validate_plan_and_import_warn_once_per_file_and_the_platform_keeps_ever
         }
     }
     // The first device as the platform keeps it: the admin location made it a manual-location device.
-    let stored = client
-        .get_json("/devices/e70B3D57ED0001C01")
-        .await
-        .unwrap();
+    let stored = client.get_json("/devices/e70B3D57ED0001C01").await.unwrap();
     assert_eq!(stored["adminLat"], 50.859988);
     assert_eq!(stored["adminLon"], 4.35826);
     assert_eq!(stored["customerAdminData"], "Hall B");

@@ -748,7 +748,10 @@ fn thingpark_positional_csv_maps_per_action() {
     // Column I, the AS routing profile, is the tutorial's cellular network context.
     assert_eq!(
         value(&cellular, Field::Context),
-        ("my MQTT application".into(), "I (AS routing profile ID)".into())
+        (
+            "my MQTT application".into(),
+            "I (AS routing profile ID)".into()
+        )
     );
     assert!(cellular.get(Field::Connection).is_none());
     assert!(cellular.get(Field::DevEui).is_none());

@@ -619,6 +619,24 @@ mod tests {
     }
 
     #[test]
+    fn a_column_the_fast_path_does_not_check_sends_every_row_the_full_way() {
+        let mut text =
+            String::from("DevEUI,AppKey,Model,Connection,Latitude,Longitude,Motion indicator\n");
+        for i in 0..3000u64 {
+            let (lat, motion) = match i % 3 {
+                0 => ("50.85", "RANDOM"),
+                1 => ("95", "RANDOM"),
+                _ => ("50.85", "flying"),
+            };
+            text.push_str(&format!("70B3D5E7{i:08X},{KEY},m,c,{lat},4.35,{motion}\n"));
+        }
+        let (fast, full, applies) = both_ways(text.as_bytes(), &InputOptions::default());
+        assert!(!applies);
+        assert!(full.contains("\"latitude\"") && full.contains("\"motion_indicator\""));
+        assert_eq!(fast, full);
+    }
+
+    #[test]
     fn fast_path_reads_model_from_set_when_no_column_gives_it() {
         let mut text = String::from("# shipment 42\n\nDevEUI,AppKey,Kind\n");
         for (i, kind) in ["", "otaa", "OTAA", "abp", "bogus", " otaa", "CREATE_OTAA"]

@@ -213,7 +213,11 @@ fn deletion(row: &MappedRow) -> Option<Verdict> {
 /// commas); `None` when it names a plan.
 fn plan_features(text: &str) -> Option<PlanFeatures> {
     let mut features = PlanFeatures::default();
-    for token in text.split([',', ';']).map(str::trim).filter(|t| !t.is_empty()) {
+    for token in text
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         match token.to_ascii_lowercase().as_str() {
             "networkgeolocation" => features.geolocation = true,
             "passiveroaming" => features.roaming = true,
@@ -380,7 +384,10 @@ impl<'a> RowCheck<'a> {
     fn extras(&mut self, features: Option<PlanFeatures>) -> Extras {
         let lat = self.degrees(Field::Latitude, "latitude", 90.0);
         let lon = self.degrees(Field::Longitude, "longitude", 180.0);
-        let (has_lat, has_lon) = (present(self.row, Field::Latitude), present(self.row, Field::Longitude));
+        let (has_lat, has_lon) = (
+            present(self.row, Field::Latitude),
+            present(self.row, Field::Longitude),
+        );
         if has_lat != has_lon {
             let (field, what) = if has_lat {
                 (Field::Longitude, "the longitude")
@@ -400,7 +407,10 @@ impl<'a> RowCheck<'a> {
                 self.push(
                     Field::Motion,
                     ErrorCode::Invalid,
-                    format!("motion indicator '{text}' is not one of {}", values.join(", ")),
+                    format!(
+                        "motion indicator '{text}' is not one of {}",
+                        values.join(", ")
+                    ),
                 );
             }
             motion
@@ -413,7 +423,10 @@ impl<'a> RowCheck<'a> {
                     self.push(
                         field,
                         ErrorCode::Invalid,
-                        format!("a multicast group has no {}: leave the column empty", field.name()),
+                        format!(
+                            "a multicast group has no {}: leave the column empty",
+                            field.name()
+                        ),
                     );
                 }
             }
@@ -520,7 +533,12 @@ impl<'a> RowCheck<'a> {
             dev_eui,
             self.ident(Field::DevAddr, "the DevAddr", true, DevAddr::parse),
             self.ident(Field::NwkSKey, "the NwkSKey", true, Key::parse),
-            self.ident(Field::AppSKey, "the AppSKey", app_s_keys_required, AppSKeys::parse),
+            self.ident(
+                Field::AppSKey,
+                "the AppSKey",
+                app_s_keys_required,
+                AppSKeys::parse,
+            ),
         )
     }
 
@@ -792,6 +810,7 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::{Extras, Motion, PlanFeatures};
     use crate::input::Cell;
     use std::sync::Arc;
 
@@ -1029,6 +1048,88 @@ mod tests {
         assert!(v.result.is_ok());
         let v = checker.check(&row(6, &eid));
         assert_eq!(codes(&v), vec![("sim".into(), ErrorCode::Duplicate)]);
+    }
+
+    #[test]
+    fn optional_device_fields_of_a_header_file_are_checked_and_kept() {
+        let mut r = otaa(2, "70B3D5E756000001", KEY);
+        r.values.extend([
+            FieldValue {
+                field: Field::Latitude,
+                column: Arc::from("Lat"),
+                cell: Cell::Float(-33.9),
+            },
+            FieldValue {
+                field: Field::Longitude,
+                column: Arc::from("Lng"),
+                cell: t("18,42"),
+            },
+            FieldValue {
+                field: Field::AdminInfo,
+                column: Arc::from("Customer data"),
+                cell: t(" gate 4 "),
+            },
+            FieldValue {
+                field: Field::Motion,
+                column: Arc::from("Motion indicator"),
+                cell: t("bike-speed"),
+            },
+            FieldValue {
+                field: Field::Plan,
+                column: Arc::from("Plan"),
+                cell: t("PassiveRoaming"),
+            },
+        ]);
+        let device = Checker::new(None).check(&r).result.unwrap();
+        assert_eq!(
+            device.extras,
+            Extras {
+                location: Some((-33.9, 18.42)),
+                admin_info: Some("gate 4".into()),
+                motion: Some(Motion::BikeSpeed),
+                features: Some(PlanFeatures {
+                    geolocation: false,
+                    roaming: true
+                }),
+            }
+        );
+        assert_eq!(device.refs.plan, None);
+
+        // A longitude's range is not a latitude's.
+        r.values[4].cell = t("180.5");
+        r.values[5].cell = t("");
+        r.values[7].cell = t("sideways");
+        let v = Checker::new(None).check(&r);
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("latitude".into(), ErrorCode::Invalid),
+                ("longitude".into(), ErrorCode::Missing),
+                ("motion_indicator".into(), ErrorCode::Invalid),
+            ]
+        );
+        // A header file still needs its connection; ThingPark's positional file does not.
+        let mut unrouted = otaa(3, "70B3D5E756000002", KEY);
+        unrouted.values.retain(|v| v.field != Field::Connection);
+        let v = Checker::new(None).check(&unrouted);
+        assert_eq!(codes(&v), vec![("connection".into(), ErrorCode::Missing)]);
+        let mut positional = Checker::new(None).positional(true);
+        assert!(positional.check(&unrouted).result.is_ok());
+        assert_eq!(positional.file_notes().len(), 1);
+    }
+
+    #[test]
+    fn a_delete_row_is_named_and_refused() {
+        let r = row(
+            4,
+            &[
+                (Field::Kind, t("DELETE")),
+                (Field::DevEui, t("f03d2910-00f00003")),
+            ],
+        );
+        let v = Checker::new(None).check(&r);
+        assert_eq!((v.kind, v.id.as_deref()), (None, Some("F03D291000F00003")));
+        assert_eq!(codes(&v), vec![("kind".into(), ErrorCode::Unsupported)]);
     }
 
     #[test]

@@ -216,7 +216,12 @@ impl AppSKeys {
                 .strip_prefix("<AppSKey")
                 .map(str::trim_start)
                 .and_then(|r| r.strip_prefix("Port="))
-                .ok_or_else(|| bad(&format!("element {} is not <AppSKey Port=…>", keys.len() + 1)))?;
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "element {} is not <AppSKey Port=…>",
+                        keys.len() + 1
+                    ))
+                })?;
             let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
             let (port, after) = quote
                 .and_then(|q| after[1..].split_once(q))
@@ -432,10 +437,14 @@ mod tests {
              <AppSKey Port=\"3,5\">11112233445566778899AABBCCDDEEFF</AppSKey></AppSKeys>"
         );
         // Every key inside is checked, and no message shows one.
-        let short = "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4</AppSKey></AppSKeys>";
+        let short =
+            "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4</AppSKey></AppSKeys>";
         let e = AppSKeys::parse(short).unwrap_err();
         assert_eq!(e.code, ErrorCode::Length);
-        assert!(e.message.contains("port *") && !e.message.contains("8D67B0D6"), "{e}");
+        assert!(
+            e.message.contains("port *") && !e.message.contains("8D67B0D6"),
+            "{e}"
+        );
         let second_bad = "<AppSKeys><AppSKey Port=\"1\">00112233445566778899AABBCCDDEEFF</AppSKey>\
                           <AppSKey Port=\"2\">0011223344556677889XAABBCCDDEEFF</AppSKey></AppSKeys>";
         let e = AppSKeys::parse(second_bad).unwrap_err();

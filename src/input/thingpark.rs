@@ -199,7 +199,9 @@ pub(crate) fn columns() -> Vec<Column> {
                 .filter(|n| *n != "n/a")
                 .collect();
             names.dedup();
-            let field = entries[0].0.filter(|f| entries.iter().all(|(g, _)| *g == Some(*f)));
+            let field = entries[0]
+                .0
+                .filter(|f| entries.iter().all(|(g, _)| *g == Some(*f)));
             let header = if names.is_empty() {
                 letter(index)
             } else {
@@ -382,11 +384,23 @@ mod tests {
         otaa[22] = Cell::Text("x".into());
         plans.for_row(&otaa);
         plans.for_row(&row(&["DELETE", "F03D291000F00003", "ignored"]));
-        plans.for_row(&row(&["CREATE_CELLULAR", "123456789012347", "208150000000001", "M", "", "", "", "P", "CTX"]));
+        plans.for_row(&row(&[
+            "CREATE_CELLULAR",
+            "123456789012347",
+            "208150000000001",
+            "M",
+            "",
+            "",
+            "",
+            "P",
+            "CTX",
+        ]));
         assert_eq!(
             plans.notes(),
-            ["CREATE_OTAA rows fill column(s) J (Maker ID), W (not defined) that tpbulk cannot send (the REST API \
-              has no creation field for them): those values are not imported"]
+            [
+                "CREATE_OTAA rows fill column(s) J (Maker ID), W (not defined) that tpbulk cannot send (the REST API \
+              has no creation field for them): those values are not imported"
+            ]
         );
     }
 }

@@ -709,13 +709,26 @@ mod tests {
         assert_eq!(resolved.connection_ids, ["TWA_1.2.AS"]);
         // ThingPark's import column T may list several, comma-separated.
         let resolved = catalog()
-            .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWA_1.2.AS, my MQTT application", false))
+            .resolve(&otaa(
+                "SMTC/LoRaMoteA.1_EU",
+                "TWA_1.2.AS, my MQTT application",
+                false,
+            ))
             .unwrap();
-        assert_eq!(resolved.connection_ids, ["TWA_1.2.AS", "TWA_199982747.1972.AS"]);
+        assert_eq!(
+            resolved.connection_ids,
+            ["TWA_1.2.AS", "TWA_199982747.1972.AS"]
+        );
         let errors = catalog()
             .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWA_1.2.AS,nowhere", false))
             .unwrap_err();
-        assert!(errors[0].message.contains("\"nowhere\" matches no connection"), "{}", messages(&errors));
+        assert!(
+            errors[0]
+                .message
+                .contains("\"nowhere\" matches no connection"),
+            "{}",
+            messages(&errors)
+        );
     }
 
     #[test]
@@ -760,7 +773,9 @@ mod tests {
             dev_eui: Eui::parse("70B3D5E756000999").unwrap(),
             dev_addr: crate::device::DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: Key::parse("7374757A3FDD092947CE2DE9321C6040").unwrap(),
-            app_s_keys: Some(crate::device::AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap()),
+            app_s_keys: Some(
+                crate::device::AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+            ),
             s_nwk_s_int_key: None,
             nwk_s_enc_key: None,
         };

@@ -670,7 +670,7 @@ async fn validate_plan_and_import_warn_once_per_file_and_the_platform_keeps_ever
         let prefix = format!("tpbulk: warning: {}: ", file.display());
         let expected_connection = if *command == "import" { 0 } else { 3 };
         let mut expected = vec![
-            "CREATE_OTAA rows fill column(s) J (Maker ID) that tpbulk cannot send".to_string(),
+            "CREATE_OTAA rows fill column(s) J (Maker ID) that tpbulk does not send".to_string(),
             "1 cellular row(s) name no network context".to_string(),
         ];
         if expected_connection > 0 {

@@ -641,7 +641,7 @@ impl RowMapper {
     }
 
     /// What the rows mapped so far showed about the file as a whole, one line each, to be shown once per file:
-    /// today, the columns of ThingPark's positional file that tpbulk cannot send and that rows filled.
+    /// today, the columns of ThingPark's positional file that tpbulk does not send and that rows filled.
     pub fn file_notes(&self) -> Vec<String> {
         match &*self.plan {
             MappingPlan::Header(_) => Vec::new(),

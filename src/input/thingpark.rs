@@ -29,7 +29,8 @@ enum Layout {
 
 /// Every column of a layout, A to AA: the definition as the OpenAPI file's `/devices/import` table gives it (short
 /// enough to name a column in a message) and the field tpbulk reads it as. `None` with a definition: a column
-/// the REST API has no creation field for, so tpbulk cannot send it; `n/a`: a column the table leaves undefined.
+/// tpbulk does not send (most are "Not applicable to ThingPark Enterprise", or hold encrypted key material or
+/// platform settings the REST creation does not take); `n/a`: a column the table leaves undefined.
 type Columns = [(&'static str, Option<Field>); WIDTH];
 
 /// The OTAA table (OpenAPI file, lines 1430-1635).
@@ -216,7 +217,7 @@ pub(crate) fn columns() -> Vec<Column> {
         .collect()
 }
 
-/// One layout's mapping plan, and which of its columns tpbulk cannot send were seen filled (bit per column).
+/// One layout's mapping plan, and which of the columns tpbulk does not send were seen filled (bit per column).
 #[derive(Debug)]
 struct LayoutPlan {
     layout: Layout,
@@ -271,7 +272,7 @@ impl Plans {
     }
 
     /// The plan a row follows, by its action (`CREATE` and an empty action mean ABP, as ThingPark reads them),
-    /// noting the columns it fills that tpbulk cannot send.
+    /// noting the columns it fills that tpbulk does not send.
     pub(crate) fn for_row(&self, cells: &[Cell]) -> &Plan {
         let chosen = self.for_cells(cells);
         if chosen.layout != Layout::Delete {
@@ -289,7 +290,7 @@ impl Plans {
         &chosen.plan
     }
 
-    /// One line per layout whose rows filled columns tpbulk cannot send, naming them.
+    /// One line per layout whose rows filled columns tpbulk does not send, naming them.
     pub(crate) fn notes(&self) -> Vec<String> {
         [&self.otaa, &self.abp, &self.cellular]
             .into_iter()
@@ -304,8 +305,7 @@ impl Plans {
                     .collect();
                 (!names.is_empty()).then(|| {
                     format!(
-                        "{} rows fill column(s) {} that tpbulk cannot send (the REST API has no creation field \
-                         for them): those values are not imported",
+                        "{} rows fill column(s) {} that tpbulk does not send: those values are not imported",
                         action(p.layout),
                         names.join(", ")
                     )
@@ -398,8 +398,8 @@ mod tests {
         assert_eq!(
             plans.notes(),
             [
-                "CREATE_OTAA rows fill column(s) J (Maker ID), W (not defined) that tpbulk cannot send (the REST API \
-              has no creation field for them): those values are not imported"
+                "CREATE_OTAA rows fill column(s) J (Maker ID), W (not defined) that tpbulk does not send: those \
+                 values are not imported"
             ]
         );
     }

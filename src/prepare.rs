@@ -5,7 +5,7 @@
 //! returns the file's notes for [`warn_file_notes`].
 
 use crate::device::{Checker, Ids, Kind, RowError};
-use crate::input::Table;
+use crate::input::{Field, Table};
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
 /// One row after checks and resolution.
@@ -54,7 +54,11 @@ pub fn prepare_rows(
                 row: verdict.row,
                 kind: verdict.kind,
                 id: verdict.id,
-                name: None,
+                // The name is what a person finds the row by in the report, valid or not.
+                name: mapped
+                    .get(Field::Name)
+                    .map(|v| v.cell.display().trim().to_string())
+                    .filter(|n| !n.is_empty()),
                 exist_key: None,
                 outcome: Prepared::Invalid(errors),
             },

@@ -196,7 +196,9 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
             Request::Https(c) => connection::add_https(&client, c).await,
         };
         added.map_err(|e| match e {
-            connection::AddError::Refused(m) => anyhow::Error::new(UsageError(m)),
+            connection::AddError::Refused(m) | connection::AddError::Taken(m) => {
+                anyhow::Error::new(UsageError(m))
+            }
             connection::AddError::Platform(m) => {
                 anyhow::Error::new(PlatformUnavailable(format!("{url}: {m}")))
             }

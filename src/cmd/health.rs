@@ -23,7 +23,7 @@ pub struct Args {
     pub days: u32,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Write to this file instead of stdout (required for xlsx).
+    /// Write to this file instead of stdout (`-`: stdout; a file is required for xlsx).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -39,7 +39,12 @@ pub enum Format {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
     after::check_engine(args.engine.rate, args.engine.concurrency)?;
-    if args.format == Format::Xlsx && args.output.is_none() {
+    // `-o -` is standard output, like no `-o`.
+    let output = args
+        .output
+        .clone()
+        .filter(|path| !crate::report::is_stdout(path));
+    if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
     let config = ClientConfig::from_args(&args.platform)?;
@@ -63,7 +68,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             batch.id
         );
     }
-    match (&args.output, args.format) {
+    match (&output, args.format) {
         (Some(path), Format::Xlsx) => health::write_xlsx(&report, path)?,
         (Some(path), format) => {
             let file = std::fs::File::create(path)

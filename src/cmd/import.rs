@@ -25,6 +25,13 @@ pub struct Args {
     /// A name for the batch.
     #[arg(long)]
     pub name: Option<String>,
+    /// Import a file this journal already imported to this platform, as a new batch on purpose.
+    #[arg(long)]
+    pub again: bool,
+    /// Start even when the rows would take more of a connectivity plan than its quota has left (the platform
+    /// then refuses the overflow rows one by one).
+    #[arg(long)]
+    pub allow_over_quota: bool,
 }
 
 #[derive(
@@ -41,7 +48,10 @@ pub enum OnExisting {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let config = config(&args, global)?;
     crate::engine::block_on(|cancel| async move {
-        let result = batch::import(config, cancel, |id| println!("batch {id}")).await?;
+        let result = batch::import(config, cancel, |id| {
+            crate::stdout::line(format_args!("batch {id}"))
+        })
+        .await?;
         Ok(result.print(global.quiet))
     })
 }
@@ -59,6 +69,8 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         settings,
         on_existing: args.on_existing,
         name: args.name.clone(),
+        again: args.again,
+        allow_over_quota: args.allow_over_quota,
         quiet: global.quiet,
     })
 }

@@ -4,9 +4,10 @@
 //! collects the keys to look for on the platform; after one existing-device search, the second prints each row.
 
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
+use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing};
+use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing, PlanTally};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -69,11 +70,21 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Ok::<_, crate::error::PlatformUnavailable>((client, catalog))
     })?;
 
+    let mapping = table.mapping_lines();
     let mut keys = Vec::new();
     let mut counts = Counts::default();
+    let mut missing = MissingColumns::default();
+    // The plan of each row that would be sent, with its key: a device already there takes no slot.
+    let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
     let notes = prepare_rows(&mut table, &catalog, |row| {
         counts.rows += 1;
+        missing.note(row.errors()).for_each(drop);
+        if let Prepared::Send(request) = &row.outcome
+            && let Some(plan) = PlanTally::plan_of(request)
+        {
+            on_plans.push((row.exist_key.clone(), plan.to_string()));
+        }
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
             (Prepared::Send(_), None) => {}
@@ -87,6 +98,19 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .block_on(platform::find_existing(&client, &keys))
         .map_err(|e| platform::unavailable(&url, &e))?;
     counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
+    let mut tally = PlanTally::default();
+    for (key, plan) in &on_plans {
+        if !key.as_ref().is_some_and(|k| existing.contains_key(k)) {
+            tally.add(plan);
+        }
+    }
+    drop(on_plans);
+    let over_quota = tally.over_quota(&catalog);
+    for over in &over_quota {
+        eprintln!(
+            "tpbulk: warning: {over}; `tpbulk import` refuses to start unless --allow-over-quota"
+        );
+    }
     counts.would_create = counts.rows - counts.invalid - counts.exists;
     drop(keys);
     let mut table = Table::open(&args.input.file, &options)?;
@@ -102,6 +126,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             counts.exists,
             counts.invalid
         )?;
+        for line in &mapping {
+            writeln!(out, "{line}")?;
+        }
+        if !missing.is_empty() {
+            writeln!(out, "missing columns:")?;
+            for line in missing.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
     }
     if args.format == Format::Text {
         writeln!(
@@ -216,7 +249,8 @@ fn write_text_row(
         row.id.as_deref().unwrap_or("-"),
         status.as_str()
     )?;
-    for error in row.errors() {
+    // A column the file lacks is said once above the rows.
+    for error in row.errors().iter().filter(|e| !MissingColumns::covers(e)) {
         let column = if error.column.is_empty() {
             error.field.as_str()
         } else {

@@ -1,7 +1,7 @@
 //! `tpbulk resume`: continue an interrupted batch from the journal alone.
 
 use crate::cli::{GlobalArgs, JournalArgs, PlatformArgs};
-use crate::engine::batch::{self, ResumeConfig};
+use crate::engine::batch::{self, ResumeConfig, RunSettings};
 use crate::error::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +21,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    // The values given are checked before the journal is read (the batch's own are checked when it is).
+    RunSettings::new(
+        args.rate.unwrap_or(0.0),
+        args.concurrency.unwrap_or(8),
+        None,
+    )?;
     let config = ResumeConfig {
         journal: args.journal.journal,
         batch: args.batch,
@@ -30,7 +36,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         quiet: global.quiet,
     };
     crate::engine::block_on(|cancel| async move {
-        let result = batch::resume(config, cancel, |id| println!("batch {id}")).await?;
+        let result = batch::resume(config, cancel, |id| {
+            crate::stdout::line(format_args!("batch {id}"))
+        })
+        .await?;
         Ok(result.print(global.quiet))
     })
 }

@@ -62,11 +62,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         let plan = rollback::plan(&journal, &deletions, &batch.id)?;
         if !quiet || !yes {
-            describe(&batch.id, &plan, !yes)?;
+            // A reader gone early (`| head -1`) does not call the rollback off.
+            match describe(&batch.id, &plan, !yes) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         if plan.to_delete.is_empty() {
             if !quiet {
-                println!("batch {}: nothing left to delete", batch.id);
+                crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
@@ -94,7 +98,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 target.label()
             );
         }
-        println!(
+        crate::stdout::line(format_args!(
             "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
             batch.id,
             result.deleted,
@@ -102,12 +106,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             plan.already,
             result.failed.len(),
             plan.kept
-        );
+        ));
         if plan.unsent > 0 && !quiet {
-            println!(
+            crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",
                 plan.unsent, batch.id
-            );
+            ));
         }
         Ok(if result.interrupted {
             eprintln!(

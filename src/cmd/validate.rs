@@ -3,7 +3,7 @@
 
 use crate::cli::{GlobalArgs, InputArgs};
 use crate::device::fast::FastPlan;
-use crate::device::{Checker, ErrorCode, Kind, RowError, Verdict};
+use crate::device::{Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
 use anyhow::Context;
@@ -78,6 +78,10 @@ pub struct Summary {
     pub by_code: BTreeMap<ErrorCode, u64>,
     pub first_errors: Vec<(u64, RowError)>,
     pub errors: u64,
+    /// Required fields no column gives: said once for the file, not among the row errors.
+    pub missing_columns: MissingColumns,
+    /// Errors that are the rows' own (not [`MissingColumns`]).
+    pub row_errors: u64,
     /// What the file as a whole shows (see `prepare::warn_file_notes`).
     pub notes: Vec<String>,
 }
@@ -89,9 +93,12 @@ impl Summary {
             Ok(_) => self.valid += 1,
             Err(errors) => {
                 self.invalid += 1;
+                self.errors += errors.len() as u64;
                 for e in errors {
-                    self.errors += 1;
                     *self.by_code.entry(e.code).or_default() += 1;
+                }
+                for e in self.missing_columns.note(errors) {
+                    self.row_errors += 1;
                     if self.first_errors.len() < FIRST_ERRORS {
                         self.first_errors.push((verdict.row, e.clone()));
                     }
@@ -105,7 +112,12 @@ impl Summary {
         self.valid += 1;
     }
 
-    fn write_text(&self, path: &Path, out: &mut impl Write) -> std::io::Result<()> {
+    fn write_text(
+        &self,
+        path: &Path,
+        mapping: &[String],
+        out: &mut impl Write,
+    ) -> std::io::Result<()> {
         writeln!(
             out,
             "{}: {} rows, {} valid, {} invalid",
@@ -114,12 +126,24 @@ impl Summary {
             self.valid,
             self.invalid
         )?;
+        for line in mapping {
+            writeln!(out, "{line}")?;
+        }
+        if !self.missing_columns.is_empty() {
+            writeln!(out, "\nmissing columns:")?;
+            for line in self.missing_columns.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
         if self.by_code.is_empty() {
             return Ok(());
         }
         writeln!(out, "\nerrors by code:")?;
         for (code, n) in &self.by_code {
             writeln!(out, "  {:<14}{n:>8}", code.as_str())?;
+        }
+        if self.first_errors.is_empty() {
+            return Ok(());
         }
         writeln!(out, "\nfirst errors:")?;
         for (row, e) in &self.first_errors {
@@ -136,11 +160,11 @@ impl Summary {
             )?;
         }
         let shown = self.first_errors.len() as u64;
-        if self.errors > shown {
+        if self.row_errors > shown {
             writeln!(
                 out,
                 "  … and {} more; --format jsonl or --report FILE lists every row",
-                self.errors - shown
+                self.row_errors - shown
             )?;
         }
         Ok(())
@@ -464,6 +488,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let _ = global;
     let options = InputOptions::from_args(&args.input).map_err(usage)?;
     let table = Table::open(&args.input.file, &options).map_err(usage)?;
+    let mapping = table.mapping_lines();
     let report = match &args.report {
         Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
             UsageError(format!("{}: cannot write the report: {e}", path.display()))
@@ -489,7 +514,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .with_context(|| "writing the per-row results".to_string())?;
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
-        summary.write_text(&args.input.file, &mut out)?;
+        summary.write_text(&args.input.file, &mapping, &mut out)?;
         out.flush()?;
     }
     Ok(if summary.invalid == 0 {
@@ -519,7 +544,7 @@ mod tests {
             let text = String::from_utf8(out).unwrap();
             assert_eq!(summary.rows as usize, text.lines().count());
             let mut summary_text = Vec::new();
-            summary.write_text(&path, &mut summary_text).unwrap();
+            summary.write_text(&path, &[], &mut summary_text).unwrap();
             text + &String::from_utf8(summary_text).unwrap()
         };
         let table = Table::open(&path, options).unwrap();

@@ -126,6 +126,21 @@ fn mapped(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
         .map(|(_, f)| *f)
 }
 
+/// The `--mapping` headers that no column of the file has (matched as the mapping matches them).
+pub(crate) fn unmatched<'a>(
+    columns: &[super::Column],
+    mapping: &'a [(String, Field)],
+) -> Vec<&'a str> {
+    mapping
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .filter(|h| {
+            let key = normalise(h);
+            !columns.iter().any(|c| normalise(&c.header) == key)
+        })
+        .collect()
+}
+
 fn alias(header: &str) -> Option<Field> {
     let key = normalise(header);
     let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);
@@ -389,6 +404,19 @@ mod tests {
         ];
         assert_eq!(field_of("serial-no", &mapping), Some(Field::DevEui));
         assert_eq!(field_of("NAME", &mapping), Some(Field::Model));
+    }
+
+    #[test]
+    fn mapping_headers_the_file_lacks_are_found() {
+        let cells: Vec<Cell> = ["Serial-No", "AppKey"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        let mapping = vec![
+            ("serial no".to_string(), Field::DevEui),
+            ("Device name".to_string(), Field::Name),
+        ];
+        let columns = columns_of(&cells, &mapping).unwrap();
+        assert_eq!(unmatched(&columns, &mapping), ["Device name"]);
     }
 
     #[test]

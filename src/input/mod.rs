@@ -26,6 +26,11 @@ pub fn field_for_header(header: &str, mapping: &[(String, Field)]) -> Option<Fie
     header::field_of(header, mapping)
 }
 
+/// The field with this canonical name (as `--set` and `--mapping` take it), if any.
+pub fn field_named(name: &str) -> Option<Field> {
+    header::field_named(name)
+}
+
 /// A field of a device row, whatever its column is called in the file.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -421,10 +426,11 @@ pub enum InputError {
     },
     #[error("{0}")]
     Option(String),
-    #[error("{path}: {source}")]
+    /// Not a `#[source]`: the reason is in the message once, and `{:#}` would print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -459,6 +465,58 @@ fn unusable(path: &Path, message: impl Into<String>) -> InputError {
 const NO_HEADER_HINT: &str = "no header found: no row names a known column (such as DevEUI, AppKey, IMEI, ICCID or \
      Name); add a header row, or map your headers to fields with --mapping FILE.toml";
 
+/// What a file is by its first bytes, when that is a document that is neither text nor a spreadsheet (a PDF or an
+/// image attached to the shipment mail instead of the list): refused by name rather than searched for a header.
+fn other_document(path: &Path) -> Result<Option<&'static str>, InputError> {
+    const SIGNATURES: [(&[u8], &str); 6] = [
+        (b"%PDF-", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"\x1F\x8B", "a gzip archive"),
+        (b"7z\xBC\xAF", "a 7-Zip archive"),
+    ];
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).map_err(|error| text::io_error(path, error))?;
+    let n = file
+        .read(&mut head)
+        .map_err(|error| text::io_error(path, error))?;
+    Ok(SIGNATURES
+        .iter()
+        .find(|(magic, _)| head[..n].starts_with(magic))
+        .map(|(_, what)| *what))
+}
+
+/// A `--mapping` entry for a header the file lacks is a mistake (a typo, or the wrong file): the column it means
+/// would be silently ignored.
+fn check_mapping(
+    path: &Path,
+    columns: &[Column],
+    mapping: &[(String, Field)],
+) -> Result<(), InputError> {
+    let unmatched = header::unmatched(columns, mapping);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let headers: Vec<&str> = columns
+        .iter()
+        .map(|c| c.header.as_str())
+        .filter(|h| !h.is_empty())
+        .collect();
+    Err(unusable(
+        path,
+        format!(
+            "--mapping names {} that the file does not have; its headers are: {}",
+            unmatched
+                .iter()
+                .map(|h| format!("\"{h}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            headers.join(", ")
+        ),
+    ))
+}
+
 /// Finds the header: the first record with a cell that names a field. Rows above it are skipped.
 fn find_header(
     rows: &mut dyn Iterator<Item = Result<Record, InputError>>,
@@ -486,6 +544,15 @@ impl Table {
                 "the file is empty; export the shipment again (CSV or XLSX with a header row)",
             ));
         }
+        if let Some(what) = other_document(path)? {
+            return Err(unusable(
+                path,
+                format!(
+                    "not a CSV or spreadsheet: this is {what}, whatever its name says; export the shipment as CSV \
+                     or XLSX"
+                ),
+            ));
+        }
         match sheet::kind_of(path) {
             Some(kind) => Self::open_sheet(path, kind, options),
             None => Self::open_text(path, options),
@@ -501,6 +568,7 @@ impl Table {
         let mut rows = sheet::SheetRows::new(sheet.range);
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
+        check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
             format: SourceFormat::Spreadsheet {
@@ -549,6 +617,7 @@ impl Table {
         let mut rows = text::TextRows::open(path, &sniffed, false)?;
         let (header_row, columns) = find_header(&mut rows, &options.mapping)?
             .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
+        check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
             format: SourceFormat::Csv {
@@ -564,6 +633,56 @@ impl Table {
             rows: Box::new(rows),
             options: options.clone(),
         })
+    }
+
+    /// The mapping as a person checks it, in two lines: each header with the field it fills (and the `--set`
+    /// defaults), then the headers left out, so that a "Serial number" column not taken as the name is seen. Empty
+    /// for ThingPark's positional format, whose columns are fixed.
+    pub fn mapping_lines(&self) -> Vec<String> {
+        if self.header_row.is_none() {
+            return Vec::new();
+        }
+        let mut taken: Vec<Field> = Vec::new();
+        let mut used = Vec::new();
+        let mut ignored = Vec::new();
+        for column in &self.columns {
+            let header = column.header.trim();
+            match column.field {
+                Some(field) if !taken.contains(&field) => {
+                    taken.push(field);
+                    used.push(format!("\"{header}\" → {}", field.name()));
+                }
+                Some(field) => ignored.push(format!(
+                    "\"{header}\" (an earlier column gives {})",
+                    field.name()
+                )),
+                None if header.is_empty() => {}
+                None => ignored.push(format!("\"{header}\"")),
+            }
+        }
+        let mut defaults: Vec<Field> = Vec::new();
+        for (field, _) in &self.options.defaults {
+            if !defaults.contains(field) {
+                defaults.push(*field);
+                let cells = if taken.contains(field) {
+                    " (its empty cells)"
+                } else {
+                    ""
+                };
+                used.push(format!("--set {} → {}{cells}", field.name(), field.name()));
+            }
+        }
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "none".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        vec![
+            format!("columns used: {}", list(&used)),
+            format!("columns ignored: {}", list(&ignored)),
+        ]
     }
 
     /// The options the table was opened with.

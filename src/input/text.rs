@@ -39,7 +39,7 @@ pub(crate) fn read_head(path: &Path) -> Result<Vec<u8>, InputError> {
 pub(crate) fn io_error(path: &Path, source: io::Error) -> InputError {
     InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

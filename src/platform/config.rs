@@ -81,7 +81,7 @@ impl ClientConfig {
         };
         let token_url = match args.token_url.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => check_url(t, "--token-url")?,
-            _ => format!("{url}/users-auth/protocol/openid-connect/token"),
+            _ => default_token_url(&url),
         };
         Ok(ClientConfig {
             url,
@@ -92,6 +92,19 @@ impl ClientConfig {
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         })
+    }
+}
+
+/// The token endpoint of a platform base URL (without a trailing slash), when `--token-url` does not name another.
+pub fn default_token_url(url: &str) -> String {
+    format!("{url}/users-auth/protocol/openid-connect/token")
+}
+
+impl ClientConfig {
+    /// The token endpoint when it was given explicitly, `None` when it is the one the URL implies: what a batch
+    /// records, so that resuming it against a new `--url` asks that platform for its token.
+    pub fn explicit_token_url(&self) -> Option<&str> {
+        (self.token_url != default_token_url(&self.url)).then_some(self.token_url.as_str())
     }
 }
 
@@ -136,6 +149,18 @@ mod tests {
         assert_eq!(config.secret.expose(), "s3cret");
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn only_a_token_url_given_apart_from_the_url_counts_as_explicit() {
+        let implied =
+            ClientConfig::from_parts(&args(Some("http://a:1"), Some("id")), Some("s".into()))
+                .unwrap();
+        assert_eq!(implied.explicit_token_url(), None);
+        let mut given = args(Some("http://a:1"), Some("id"));
+        given.token_url = Some("http://idp:2/token".into());
+        let given = ClientConfig::from_parts(&given, Some("s".into())).unwrap();
+        assert_eq!(given.explicit_token_url(), Some("http://idp:2/token"));
     }
 
     #[test]

@@ -175,3 +175,57 @@ pub fn assert_file_has_no_key(path: &Path, keys: &[String]) {
         );
     }
 }
+
+/// A batch written straight into the journal, `interrupted` with one pending OTAA row per `(row, model)`, as an import
+/// stopped before sending would leave it; `options` are the batch's recorded run options.
+pub fn pending_batch(env: &Env, options: serde_json::Value, rows: &[(u64, &str)]) -> String {
+    use tpbulk::device::Kind;
+    use tpbulk::input::{SourceFormat, TextEncoding};
+    use tpbulk::journal::{BatchState, NewBatch, NewRow, RowState};
+    use tpbulk::platform::{CreateRequest, HandlingMode};
+    let mut journal = Journal::open(&env.journal_path()).unwrap();
+    let batch = journal
+        .create_batch(&NewBatch {
+            name: None,
+            input_path: "ship.csv".into(),
+            input_sha256: "0".into(),
+            format: SourceFormat::Csv {
+                delimiter: b',',
+                encoding: TextEncoding::Utf8,
+            },
+            columns: Vec::new(),
+            options,
+        })
+        .unwrap();
+    let new_rows = rows.iter().map(|&(row, model)| {
+        let request = CreateRequest {
+            kind: Kind::Otaa,
+            mode: Some(HandlingMode::Basic),
+            body: serde_json::json!({
+                "connectivity": "LORAWAN",
+                "activation": "OTAA",
+                "EUI": eui(row),
+                "model": {"ID": model},
+                "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
+                "appServers": [{"ID": CONNECTION}],
+                "appKey": app_key(row),
+            }),
+        };
+        NewRow {
+            row,
+            kind: Some(Kind::Otaa),
+            id: Some(eui(row)),
+            name: None,
+            state: RowState::Pending,
+            request: Some(serde_json::to_string(&request).unwrap()),
+            errors: Vec::new(),
+            device_href: None,
+            device_eui: None,
+        }
+    });
+    journal.insert_rows(&batch, new_rows).unwrap();
+    journal
+        .set_batch_state(&batch, BatchState::Interrupted)
+        .unwrap();
+    batch
+}

@@ -18,6 +18,8 @@ use tpbulk::platform::{
 };
 use tpbulk::secret::Secret;
 
+mod tutorial;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Request bodies (the tutorial's own examples, read from a shipment file: tests/contract.rs)
 
@@ -62,20 +64,6 @@ fn otaa(nwk_key: Option<&str>, join_eui: Option<&str>) -> Device {
     )
 }
 
-/// The tutorial's "Adding a LoRaWAN device" body.
-fn tutorial_otaa() -> Value {
-    json!({
-        "connectivity": "LORAWAN",
-        "activation": "OTAA",
-        "EUI": "70B3D5E756000999",
-        "model": {"ID": "SMTC/LoRaMoteA.1_EU"},
-        "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-        "appServers": [{"ID": "TWA_199982747.1972.AS"}],
-        "name": "My device",
-        "appKey": "7374757A3FDD092947CE2DE9321C6040"
-    })
-}
-
 #[test]
 fn otaa_1_1_body_adds_the_nwk_key_and_join_eui() {
     let mut r = resolved(Some("GENERIC/SENSOR_1_1"), true);
@@ -87,7 +75,7 @@ fn otaa_1_1_body_adds_the_nwk_key_and_join_eui() {
         ),
         &r,
     );
-    let mut expected = tutorial_otaa();
+    let mut expected = tutorial::otaa_body();
     expected["model"] = json!({"ID": "GENERIC/SENSOR_1_1"});
     expected["networkSubscription"] = json!({"ID": "acme-cs/lora-cp"});
     expected["appEUI"] = json!("65FC7B3530A44FB9");
@@ -120,7 +108,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
         &resolved(Some("SMTC/LoRaMoteA.1_EU"), false),
     );
     // The ABP fields as the tutorial's multicast example writes them.
-    let mut expected = tutorial_otaa();
+    let mut expected = tutorial::otaa_body();
     let map = expected.as_object_mut().unwrap();
     map.remove("appKey");
     map.insert("activation".into(), json!("ABP"));

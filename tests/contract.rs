@@ -19,6 +19,8 @@ use tpbulk::platform::{Catalog, Client, ClientConfig, CreateRequest, HandlingMod
 use tpbulk::prepare::{Prepared, PreparedRow, prepare_rows};
 use tpbulk::secret::Secret;
 
+mod tutorial;
+
 fn config(url: &str) -> ClientConfig {
     ClientConfig {
         url: url.to_string(),
@@ -100,19 +102,7 @@ async fn the_tutorials_bodies_come_out_of_a_shipment_naming_its_examples() {
         otaa.path(),
         "/devices?networkSubscriptionsHandlingMode=BASIC"
     );
-    assert_fields(
-        &otaa.body,
-        &json!({
-            "connectivity": "LORAWAN",
-            "activation": "OTAA",
-            "EUI": "70B3D5E756000999",
-            "model": {"ID": "SMTC/LoRaMoteA.1_EU"},
-            "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-            "appServers": [{"ID": "TWA_199982747.1972.AS"}],
-            "name": "My device",
-            "appKey": "7374757A3FDD092947CE2DE9321C6040"
-        }),
-    );
+    assert_fields(&otaa.body, &tutorial::otaa_body());
 
     // Tutorial 433-460: the cellular device, with the values of 260-263, the model of 282/291, the plan of
     // 315/316 and the network context of 392/393. No handling mode: the tutorial's request line has none.

@@ -83,7 +83,7 @@ pub fn prepare_rows(
         each(prepared)?;
     }
     let mut notes = table.mapper().file_notes();
-    notes.extend(checker.file_notes());
+    notes.extend(checker.notes());
     Ok(notes)
 }
 
@@ -176,5 +176,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_chirpstack_nwk_key_is_the_app_key_of_a_1_0_model_and_not_enough_for_a_1_1_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chirpstack.csv");
+        let key = "7374757A3FDD092947CE2DE9321C6040";
+        std::fs::write(
+            &path,
+            format!(
+                "dev_eui,nwk_key,app_key,device_profile,connection\n\
+                 70B3D5E756000001,{key},,LoRaMote,Backend\n\
+                 70B3D5E756000002,{key},,Sensor 1.1,Backend\n"
+            ),
+        )
+        .unwrap();
+        let catalog = Catalog::from_briefs(
+            &[
+                json!({"ID": "M/L", "commercialName": "LoRaMote", "connectivity": "LORAWAN", "macMinorVersion": 3}),
+                json!({"ID": "M/11", "commercialName": "Sensor 1.1", "connectivity": "LORAWAN", "macMinorVersion": 10}),
+            ],
+            &[json!({"ID": "AS1", "name": "Backend"})],
+            &[],
+            &[],
+        );
+        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, &catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        match &rows[0].outcome {
+            Prepared::Send(request) => {
+                assert_eq!(request.body["appKey"], key);
+                assert!(request.body.get("nwkKey").is_none(), "{}", request.body);
+            }
+            other => panic!("{other:?}"),
+        }
+        let errors = rows[1].errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "app_key");
+        assert!(
+            errors[0].message.contains("AppKey"),
+            "{}",
+            errors[0].message
+        );
     }
 }

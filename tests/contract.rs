@@ -655,9 +655,21 @@ async fn validate_plan_and_import_warn_once_per_file_and_the_platform_keeps_ever
     .unwrap();
     for (command, out) in ["validate", "plan", "import"].iter().zip(&runs) {
         let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{command}: {stderr}");
-        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
-        let prefix = format!("tpbulk: warning: {}: ", file.display());
+        // `validate` lists them in its summary's notes; `plan` and `import` say them on stderr.
+        let (warnings, prefix): (Vec<&str>, String) = if *command == "validate" {
+            let notes = stdout.split("\nnotes:\n").nth(1).unwrap_or("");
+            (
+                notes.lines().take_while(|l| l.starts_with("  ")).collect(),
+                "  ".to_string(),
+            )
+        } else {
+            (
+                stderr.lines().filter(|l| l.contains("warning")).collect(),
+                format!("tpbulk: warning: {}: ", file.display()),
+            )
+        };
         let expected_connection = if *command == "import" { 0 } else { 3 };
         let mut expected = vec![
             "CREATE_OTAA rows fill column(s) J (Maker ID) that tpbulk does not send".to_string(),

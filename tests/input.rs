@@ -72,6 +72,7 @@ fn args(file: &Path) -> InputArgs {
         mapping: None,
         set: Vec::new(),
         kind: None,
+        columns: None,
     }
 }
 

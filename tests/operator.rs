@@ -431,7 +431,8 @@ fn a_missing_column_is_one_file_level_error_with_the_set_that_fills_it() {
     assert_eq!(run.code(), 1, "{}", run.describe());
     let out = run.stdout();
     assert!(out.contains("columns used: \"DevEUI\" → dev_eui"), "{out}");
-    assert!(out.contains("columns ignored: \"Serial number\""), "{out}");
+    // With no name column, the serial number names the devices (issue 16), and the mapping line says so.
+    assert!(out.contains("\"Serial number\" → name"), "{out}");
     assert_eq!(out.matches("--set model=VALUE").count(), 1, "{out}");
     assert!(
         out.contains("model: no column gives it and 31 row(s) need it"),
@@ -448,7 +449,8 @@ fn a_missing_column_is_one_file_level_error_with_the_set_that_fills_it() {
     assert_eq!(plan.code(), 1, "{}", plan.describe());
     let out = plan.stdout();
     assert_eq!(out.matches("--set model=VALUE").count(), 1, "{out}");
-    assert!(out.contains("columns ignored: \"Serial number\""), "{out}");
+    // With no name column, the serial number names the devices (issue 16), and the mapping line says so.
+    assert!(out.contains("\"Serial number\" → name"), "{out}");
 }
 
 #[test]

@@ -252,6 +252,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         settings: RunSettings::new(0.0, 4, None).unwrap(),
         on_existing: tpbulk::cmd::import::OnExisting::Skip,
         name: None,
+        profile: None,
         again: false,
         allow_over_quota: false,
         quiet: true,

@@ -86,6 +86,7 @@ async fn import_one(
         name: file
             .file_name()
             .map(|n| format!("demo {}", n.to_string_lossy())),
+        profile: None,
         // A rehearsal imports the samples on purpose, every time it runs.
         again: true,
         allow_over_quota: false,

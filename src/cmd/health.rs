@@ -4,7 +4,6 @@ use crate::after::{self, health};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::{Exit, UsageError};
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,6 +20,7 @@ pub struct Args {
     /// Days of traffic history.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
+    /// A table, one JSON object per device (jsonl), CSV or XLSX.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write to this file instead of stdout (`-`: stdout; a file is required for xlsx).
@@ -37,8 +37,10 @@ pub enum Format {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let options = health::HealthOptions::new(args.days, concurrency)?;
+    after::check_engine(rate, concurrency)?;
     // `-o -` is standard output, like no `-o`.
     let output = args
         .output
@@ -47,12 +49,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
-    let config = ClientConfig::from_args(&args.platform)?;
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let config = chosen.client(&args.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
-    let rate = args.engine.rate;
     let quiet = global.quiet;
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, rate).await?;

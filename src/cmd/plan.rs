@@ -7,7 +7,7 @@ use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
 use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing, PlanTally};
+use crate::platform::{self, DeviceInfo, ExistKey, Pacing, PlanTally};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -56,7 +56,7 @@ struct Counts {
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
-    let config = ClientConfig::from_args(&args.platform)?;
+    let config = super::profile::choose(global)?.client(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();

@@ -2,7 +2,7 @@
 //! checks them and writes the results, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::fast::FastPlan;
+use crate::device::fast::{FastId, FastPlan};
 use crate::device::{Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
@@ -82,7 +82,8 @@ pub struct Summary {
     pub missing_columns: MissingColumns,
     /// Errors that are the rows' own (not [`MissingColumns`]).
     pub row_errors: u64,
-    /// What the file as a whole shows (see `prepare::warn_file_notes`).
+    /// What the file as a whole shows, said once: the checks' notes (see `Checker::notes`) and the columns of
+    /// ThingPark's positional file that tpbulk does not send.
     pub notes: Vec<String>,
 }
 
@@ -128,6 +129,12 @@ impl Summary {
         )?;
         for line in mapping {
             writeln!(out, "{line}")?;
+        }
+        if !self.notes.is_empty() {
+            writeln!(out, "\nnotes:")?;
+            for note in &self.notes {
+                writeln!(out, "  {note}")?;
+            }
         }
         if !self.missing_columns.is_empty() {
             writeln!(out, "\nmissing columns:")?;
@@ -289,7 +296,7 @@ fn check_mapped(
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
     summary.notes = mapper.file_notes();
-    summary.notes.extend(checker.file_notes());
+    summary.notes.extend(checker.notes());
     outcome.map(|()| summary)
 }
 
@@ -392,16 +399,16 @@ fn check_raw(
             }
         };
         if summary.rows == 0 {
-            checker.reserve_dev_euis(expected_rows(table, &batch));
+            checker.reserve(plan.kind(), expected_rows(table, &batch));
         }
         for (record, &row) in batch.records.iter().zip(&batch.rows) {
-            if let Some(dev_eui) = plan.valid_dev_eui(record)
-                && checker.note_new_dev_eui(dev_eui, row)
+            if let Some(id) = plan.valid(record)
+                && checker.note_new(&id, row)
             {
                 summary.add_valid();
                 if let Some(out) = jsonl.as_deref_mut() {
                     line.clear();
-                    write_valid_otaa(&mut line, row, dev_eui);
+                    write_valid(&mut line, row, plan.kind(), &id);
                     if let Err(e) = out.write_all(&line) {
                         outcome = Err(e.into());
                         break 'batches;
@@ -425,6 +432,7 @@ fn check_raw(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = checker.notes();
     outcome.map(|()| summary)
 }
 
@@ -447,13 +455,13 @@ fn expected_rows(table: &Table, first: &RawBatch) -> usize {
         .min(MAX_RESERVED_ROWS)
 }
 
-/// The JSON line of a valid OTAA row, as `RowLine` would serialise it.
-fn write_valid_otaa(line: &mut Vec<u8>, row: u64, dev_eui: u64) {
+/// The JSON line of a valid row, as `RowLine` would serialise it.
+fn write_valid(line: &mut Vec<u8>, row: u64, kind: Kind, id: &FastId) {
     // Writing to a Vec cannot fail.
-    let _ = writeln!(
-        line,
-        r#"{{"row":{row},"kind":"otaa","id":"{dev_eui:016X}","status":"valid","errors":[]}}"#
-    );
+    let _ = write!(line, r#"{{"row":{row},"kind":"{}","id":""#, kind.as_str());
+    id.write_id(line);
+    line.extend_from_slice(br#"","status":"valid","errors":[]}"#);
+    line.push(b'\n');
 }
 
 /// Writes each line to every sink: stdout and the report file.
@@ -509,7 +517,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             None
         },
     )?;
-    crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
+    // The text summary lists the notes; beside JSON lines on stdout they go to stderr, as `plan` and `import` say them.
+    if args.format == Format::Jsonl {
+        crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
+    }
     tee.flush()
         .with_context(|| "writing the per-row results".to_string())?;
     if args.format == Format::Text {
@@ -683,5 +694,63 @@ mod tests {
         assert!(applies);
         assert!(full.contains("\"unknown_kind\"") && full.contains("\"duplicate\""));
         assert_eq!(fast, full);
+    }
+
+    /// A Luhn check digit, for generated IMEIs and ICCIDs.
+    fn luhn(payload: &str) -> u32 {
+        u32::from(crate::device::ids::luhn_check_digit(payload))
+    }
+
+    #[test]
+    fn abp_and_cellular_tables_take_the_fast_path_with_the_same_results() {
+        let mut abp =
+            String::from("DevEUI,DevAddr,NwkSKey,AppSKey,SNwkSIntKey,Name,Model,Connection\n");
+        let mut cellular = String::from(
+            "IMEI,ICCID,IMSI,Name,Model,Connectivity plan,Connection,Network context\n",
+        );
+        for i in 0..3000u64 {
+            let (eui, addr) = (format!("70B3D5E7{i:08X}"), format!("2600{:04X}", i % 2950));
+            let opt = if i % 7 == 0 { KEY } else { "" };
+            let (eui, addr, nwk) = match i % 500 {
+                1 => (eui.clone(), "2600001".to_string(), KEY.to_string()),
+                2 => (eui.clone(), addr.clone(), KEY[..30].to_string()),
+                3 => (
+                    "70B3D5E700000001".to_string(),
+                    addr.clone(),
+                    KEY.to_string(),
+                ),
+                4 => (
+                    eui.to_lowercase(),
+                    "26-00-00-04".to_string(),
+                    KEY.to_string(),
+                ),
+                _ => (eui, addr, KEY.to_string()),
+            };
+            abp.push_str(&format!("{eui},{addr},{nwk},{KEY},{opt},m-{i},m,c\n"));
+            let imei = format!("3569361{:07}", i % 2990);
+            let imei = format!("{imei}{}", luhn(&imei));
+            let iccid = format!("893315032{:010}", i);
+            let iccid = format!("{iccid}{}", luhn(&iccid));
+            let row = match i % 400 {
+                1 => format!("{imei},,,t,m,p,c,\n"),
+                2 => format!(",{iccid},208011234567890,t,m,p,c,ctx\n"),
+                3 => format!("{},{iccid},,t,m,p,c,\n", &imei[..14]),
+                4 => format!("{imei},{iccid},,t,m,,c,\n"),
+                5 => format!("{imei},898604A62621C0303436,,t,m,p,c,\n"),
+                6 => format!("0,{iccid},,t,m,p,c,\n"),
+                _ => format!("{imei},{iccid},,t,m,p,c,\n"),
+            };
+            cellular.push_str(&row);
+        }
+        for (text, kind) in [(abp, "abp"), (cellular, "cellular")] {
+            let (fast, full, applies) = both_ways(text.as_bytes(), &InputOptions::default());
+            assert!(applies, "{kind}");
+            assert_eq!(fast, full, "{kind}");
+            assert!(
+                fast.contains("duplicate"),
+                "{kind}: the checks reach the duplicates"
+            );
+            assert!(fast.contains(&format!(r#""kind":"{kind}""#)));
+        }
     }
 }

@@ -100,6 +100,31 @@ fn min_digits(field: Field) -> usize {
     }
 }
 
+/// True for a cell that stands for "nothing here" in an identifier column: `0`, `-`, `N/A`, `none`, `null` (and the
+/// number 0 a spreadsheet keeps for a typed `0`). Whether it may be read as empty is the row check's decision.
+pub fn is_placeholder(cell: &Cell) -> bool {
+    match cell {
+        Cell::Text(s) => {
+            let t = s.trim();
+            ["0", "-", "n/a", "na", "none", "null"]
+                .iter()
+                .any(|p| t.eq_ignore_ascii_case(p))
+        }
+        Cell::Int(0) => true,
+        Cell::Float(f) => *f == 0.0,
+        _ => false,
+    }
+}
+
+/// The digits a hex identifier has; an all-digit value a few short is one a spreadsheet stripped of leading zeros.
+fn hex_length(field: Field) -> Option<usize> {
+    match field {
+        Field::DevEui | Field::JoinEui => Some(16),
+        Field::DevAddr => Some(8),
+        _ => None,
+    }
+}
+
 /// The text of an identifier cell, ready for its parser, or why the cell cannot hold that identifier.
 /// `Ok(None)` for a blank cell.
 pub fn identifier_text(field: Field, cell: &Cell) -> Result<Option<Cow<'_, str>>, IdError> {
@@ -118,6 +143,18 @@ pub fn identifier_text(field: Field, cell: &Cell) -> Result<Option<Cow<'_, str>>
                 return Err(damage(format!(
                     "{what}{shown} is in scientific notation: a spreadsheet turned the identifier into a number \
                      and dropped digits; {FIX}"
+                )));
+            }
+            let t = s.trim();
+            if let Some(len) = hex_length(field)
+                && !t.is_empty()
+                && t.len() < len
+                && t.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(damage(format!(
+                    "{what} '{t}' has {} digits, all decimal, where a {what} has {len} hex digits: a spreadsheet \
+                     dropped its leading zeros; {FIX}",
+                    t.len()
                 )));
             }
             Ok(Some(Cow::Borrowed(s.as_str())))

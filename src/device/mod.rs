@@ -219,6 +219,9 @@ pub enum Ids {
         join_eui: Option<Eui>,
         app_key: Key,
         nwk_key: Option<Key>,
+        /// The row gave only a `nwk_key` (ChirpStack v4's place for a LoRaWAN 1.0.x root key): `app_key` is that
+        /// key, which a 1.0.x model takes as its AppKey and a 1.1 model refuses (it needs both keys).
+        app_key_from_nwk_key: bool,
     },
     Abp {
         dev_eui: Eui,

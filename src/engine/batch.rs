@@ -81,6 +81,8 @@ pub struct ImportConfig {
     pub settings: RunSettings,
     pub on_existing: OnExisting,
     pub name: Option<String>,
+    /// The config file's profile the credentials came from, recorded for `resume`.
+    pub profile: Option<String>,
     /// `--again`: a file this journal already imported becomes a new batch.
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
@@ -213,6 +215,7 @@ pub async fn import(
         format: table.format.clone(),
         columns: table.columns.clone(),
         options: options.clone(),
+        profile: config.profile.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
@@ -467,6 +470,8 @@ pub struct ResumeConfig {
     pub journal: PathBuf,
     pub batch: Option<String>,
     pub platform: PlatformArgs,
+    /// The client secret when `--client-secret-file` is not given (from the environment or a profile).
+    pub secret: Option<crate::secret::Secret>,
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
     pub quiet: bool,
@@ -580,7 +585,8 @@ async fn resume_client(
             .map(str::to_string);
     }
     platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
-    let client_config = ClientConfig::from_args(&platform)?;
+    let secret = config.secret.as_ref().map(|s| s.expose().to_string());
+    let client_config = ClientConfig::from_parts(&platform, secret)?;
     connect(&client_config, rate.filter(|r| *r > 0.0)).await
 }
 

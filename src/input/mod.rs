@@ -15,6 +15,7 @@ mod header;
 mod sheet;
 mod text;
 mod thingpark;
+mod xlsx;
 
 use crate::device::Kind;
 use std::io::Read;
@@ -67,6 +68,12 @@ pub enum Field {
     Frequency,
     /// Base-station tags (multicast), `;`-separated.
     Tags,
+    /// A LoRa Alliance TR005 onboarding tag (the text of the device's QR code).
+    OnboardingTag,
+    /// The manufacturer's serial number: the device's name when no column names it.
+    SerialNumber,
+    /// The manufacturer's part number, kept as read.
+    PartNumber,
     /// Manual latitude, degrees (`adminLat`).
     Latitude,
     /// Manual longitude, degrees (`adminLon`).
@@ -79,7 +86,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in template order.
-    pub const ALL: [Field; 28] = [
+    pub const ALL: [Field; 31] = [
         Field::DevEui,
         Field::JoinEui,
         Field::AppKey,
@@ -104,6 +111,9 @@ impl Field {
         Field::DataRate,
         Field::Frequency,
         Field::Tags,
+        Field::OnboardingTag,
+        Field::SerialNumber,
+        Field::PartNumber,
         Field::Latitude,
         Field::Longitude,
         Field::AdminInfo,
@@ -137,6 +147,9 @@ impl Field {
             Field::DataRate => "data_rate",
             Field::Frequency => "frequency",
             Field::Tags => "tags",
+            Field::OnboardingTag => "onboarding_tag",
+            Field::SerialNumber => "serial_number",
+            Field::PartNumber => "part_number",
             Field::Latitude => "latitude",
             Field::Longitude => "longitude",
             Field::AdminInfo => "admin_info",
@@ -283,13 +296,24 @@ pub struct FieldValue {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MappedRow {
     pub row: u64,
-    /// At most one value per field; a `--set` default fills a missing column or an empty cell.
+    /// One value per field (a `--set` default fills a missing column or an empty cell), in column order; after
+    /// them, a second value of a field when two of its columns are filled and differ (see [`MappedRow::conflicts`]).
     pub values: Vec<FieldValue>,
 }
 
 impl MappedRow {
     pub fn get(&self, field: Field) -> Option<&FieldValue> {
         self.values.iter().find(|v| v.field == field)
+    }
+
+    /// Each value that a second column of its field gives against the first: (the first, the other).
+    pub fn conflicts(&self) -> impl Iterator<Item = (&FieldValue, &FieldValue)> {
+        self.values.iter().enumerate().filter_map(|(i, v)| {
+            self.values[..i]
+                .iter()
+                .find(|first| first.field == v.field)
+                .map(|first| (first, v))
+        })
     }
 }
 
@@ -303,6 +327,8 @@ pub struct InputOptions {
     pub defaults: Vec<(Field, String)>,
     /// `--kind`.
     pub kind: Option<Kind>,
+    /// `--columns`: the file has no header row and these are its columns in order (`None` skips one).
+    pub columns: Option<Vec<Option<Field>>>,
 }
 
 impl InputOptions {
@@ -322,8 +348,34 @@ impl InputOptions {
             mapping,
             defaults,
             kind: args.kind,
+            columns: args.columns.as_deref().map(parse_columns).transpose()?,
         })
     }
+}
+
+/// `--columns dev_eui,app_key,,name`: fields in column order, an empty entry for a column to skip.
+fn parse_columns(list: &str) -> Result<Vec<Option<Field>>, InputError> {
+    let columns = list
+        .split(',')
+        .map(|name| {
+            let name = name.trim();
+            if name.is_empty() {
+                return Ok(None);
+            }
+            header::field_named(name).map(Some).ok_or_else(|| {
+                InputError::Option(format!(
+                    "--columns: unknown field \"{name}\"; the fields are: {}",
+                    header::field_names()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if columns.iter().all(Option::is_none) {
+        return Err(InputError::Option(
+            "--columns: name at least one field, e.g. --columns dev_eui,app_key,,name".to_string(),
+        ));
+    }
+    Ok(columns)
 }
 
 /// One `--set FIELD=VALUE`. Messages never repeat the value: it may be key material.
@@ -441,7 +493,7 @@ pub enum InputError {
 pub struct Table {
     pub path: PathBuf,
     pub format: SourceFormat,
-    /// Row number of the header line (None for ThingPark's headerless format).
+    /// Row number of the header line (None for ThingPark's headerless format and with `--columns`).
     pub header_row: Option<u64>,
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
@@ -463,7 +515,8 @@ fn unusable(path: &Path, message: impl Into<String>) -> InputError {
 }
 
 const NO_HEADER_HINT: &str = "no header found: no row names a known column (such as DevEUI, AppKey, IMEI, ICCID or \
-     Name); add a header row, or map your headers to fields with --mapping FILE.toml";
+     Name); add a header row, map your headers to fields with --mapping FILE.toml, or, if the file has no header \
+     row, name its columns in order with --columns (e.g. --columns dev_eui,app_key,,name)";
 
 /// What a file is by its first bytes, when that is a document that is neither text nor a spreadsheet (a PDF or an
 /// image attached to the shipment mail instead of the list): refused by name rather than searched for a header.
@@ -517,15 +570,23 @@ fn check_mapping(
     ))
 }
 
-/// Finds the header: the first record with a cell that names a field. Rows above it are skipped.
+/// A table's header: the row it is on (none with `--columns`) and the columns it names.
+type Header = (Option<u64>, Vec<Column>);
+
+/// Finds the header: the first record with a cell that names a field. Rows above it are skipped. With
+/// `--columns` there is none to find: every record is data.
 fn find_header(
     rows: &mut dyn Iterator<Item = Result<Record, InputError>>,
-    mapping: &[(String, Field)],
-) -> Result<Option<(u64, Vec<Column>)>, InputError> {
+    options: &InputOptions,
+) -> Result<Option<Header>, InputError> {
+    if let Some(given) = &options.columns {
+        return Ok(Some((None, header::columns_given(given))));
+    }
+    let mapping = &options.mapping;
     for record in rows {
         let record = record?;
         if let Some(columns) = header::columns_of(&record.cells, mapping) {
-            return Ok(Some((record.row, columns)));
+            return Ok(Some((Some(record.row), columns)));
         }
     }
     Ok(None)
@@ -565,8 +626,8 @@ impl Table {
         options: &InputOptions,
     ) -> Result<Table, InputError> {
         let sheet = sheet::open(path, kind, options.sheet.as_deref())?;
-        let mut rows = sheet::SheetRows::new(sheet.range);
-        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
+        let mut rows = sheet.rows;
+        let (header_row, columns) = find_header(&mut rows, options)?
             .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
         check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
@@ -575,13 +636,13 @@ impl Table {
                 kind,
                 sheet: sheet.name,
             },
-            header_row: Some(header_row),
+            header_row,
             mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
                 &columns,
                 &options.defaults,
             ))),
             columns,
-            rows: Box::new(rows),
+            rows,
             options: options.clone(),
         })
     }
@@ -597,7 +658,7 @@ impl Table {
         }
         let complete = head.len() < 64 * 1024;
         let sniffed = text::sniff(&head, complete);
-        if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
+        if options.columns.is_none() && thingpark::detect(&sniffed.sample, sniffed.delimiter) {
             let rows = text::TextRows::open(path, &sniffed, true)?;
             return Ok(Table {
                 path: path.to_path_buf(),
@@ -615,8 +676,8 @@ impl Table {
             });
         }
         let mut rows = text::TextRows::open(path, &sniffed, false)?;
-        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
-            .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
+        let (header_row, columns) =
+            find_header(&mut rows, options)?.ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
         check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
@@ -624,7 +685,7 @@ impl Table {
                 delimiter: sniffed.delimiter,
                 encoding: sniffed.encoding,
             },
-            header_row: Some(header_row),
+            header_row,
             mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
                 &columns,
                 &options.defaults,
@@ -636,10 +697,10 @@ impl Table {
     }
 
     /// The mapping as a person checks it, in two lines: each header with the field it fills (and the `--set`
-    /// defaults), then the headers left out, so that a "Serial number" column not taken as the name is seen. Empty
+    /// defaults), then the headers left out, so that a column not taken (a "Label" that is really the name) is seen. Empty
     /// for ThingPark's positional format, whose columns are fixed.
     pub fn mapping_lines(&self) -> Vec<String> {
-        if self.header_row.is_none() {
+        if matches!(self.format, SourceFormat::ThingparkCsv { .. }) {
             return Vec::new();
         }
         let mut taken: Vec<Field> = Vec::new();
@@ -652,8 +713,9 @@ impl Table {
                     taken.push(field);
                     used.push(format!("\"{header}\" → {}", field.name()));
                 }
-                Some(field) => ignored.push(format!(
-                    "\"{header}\" (an earlier column gives {})",
+                // A later column of a field fills the rows where the first is empty (issue 16).
+                Some(field) => used.push(format!(
+                    "\"{header}\" → {} (where an earlier column is empty)",
                     field.name()
                 )),
                 None if header.is_empty() => {}

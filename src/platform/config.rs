@@ -25,15 +25,9 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID`, `THINGPARK_CLIENT_SECRET` or
-    /// `--client-secret-file`. A missing value is a `UsageError` naming the option and its variable.
-    pub fn from_args(args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
-        let env_secret = std::env::var("THINGPARK_CLIENT_SECRET").ok();
-        Self::from_parts(args, env_secret)
-    }
-
-    /// [`ClientConfig::from_args`] with the secret variable's value given, so that it can be tested without
-    /// touching the process environment.
+    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID` (the command fills in a profile's values
+    /// first), and `--client-secret-file` or else `secret` (`THINGPARK_CLIENT_SECRET` or the profile's). A missing
+    /// value is a `UsageError` naming the option and its variable.
     pub fn from_parts(
         args: &PlatformArgs,
         env_secret: Option<String>,
@@ -43,7 +37,11 @@ impl ClientConfig {
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| UsageError("no platform URL: give --url or set THINGPARK_URL".into()))?;
+            .ok_or_else(|| {
+                UsageError(
+                    "no platform URL: give --url, set THINGPARK_URL, or use a --profile".into(),
+                )
+            })?;
         let url = check_url(url, "--url")?;
         let client_id = args
             .client_id
@@ -51,7 +49,10 @@ impl ClientConfig {
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                UsageError("no client id: give --client-id or set THINGPARK_CLIENT_ID".into())
+                UsageError(
+                    "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile"
+                        .into(),
+                )
             })?
             .to_string();
         // The file wins over the variable: a person who names a file means it.
@@ -74,7 +75,8 @@ impl ClientConfig {
             }
             None => env_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
                 UsageError(
-                    "no client secret: set THINGPARK_CLIENT_SECRET or give --client-secret-file"
+                    "no client secret: set THINGPARK_CLIENT_SECRET, give --client-secret-file, or use a --profile \
+                     with client_secret_file or client_secret_command"
                         .into(),
                 )
             })?,

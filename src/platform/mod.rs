@@ -7,13 +7,15 @@
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
 //! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
-//! `existing` ([`find_existing`]) and `quota` (connectivity plan quotas against a batch).
+//! `existing` ([`find_existing`]), `quota` (connectivity plan quotas against a batch) and `profile` (named profiles
+//! of `config.toml`).
 
 mod catalog;
 mod client;
 mod config;
 mod existing;
 mod pacing;
+pub mod profile;
 mod quota;
 mod request;
 

@@ -74,6 +74,7 @@ pub fn write_rework_from(
             .collect(),
         defaults: Vec::new(),
         kind: None,
+        columns: None,
     };
     let mut table = Table::open(input, &options)?;
     let columns = if table.columns.is_empty() {

@@ -78,7 +78,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
-    prepare_rows(&mut table, &catalog, |row| {
+    let notes = prepare_rows(&mut table, &catalog, |row| {
         if rt.cancel().is_cancelled() {
             return Err(crate::error::Interrupted(format!("interrupted {done}")).into());
         }
@@ -96,6 +96,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         }
         Ok(())
     })?;
+    // Once per file: the second pass below sees the same rows.
+    crate::prepare::warn_file_notes(&args.input.file, &notes);
     let existing = rt.until_cancelled(done, async {
         Ok(platform::find_existing(&client, &keys)
             .await

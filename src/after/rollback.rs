@@ -19,7 +19,9 @@
 
 use super::Target;
 use crate::journal::{Journal, Outcome, RowRecord, RowState};
-use crate::platform::{ApiError, Client, CreateRequest, DeviceInfo, ExistKey, find_existing};
+use crate::platform::{
+    ApiError, Client, CreateRequest, DeviceInfo, ExistKey, LookupProgress, find_existing,
+};
 use futures::StreamExt;
 use rusqlite::{Connection, params};
 use std::collections::{HashMap, HashSet};
@@ -309,7 +311,8 @@ pub async fn settle_sending(
     }
     let keys: Vec<(u64, Vec<ExistKey>)> = sending.iter().map(|r| (r.row, keys_of(r))).collect();
     let all: Vec<ExistKey> = keys.iter().flat_map(|(_, k)| k.iter().cloned()).collect();
-    let found = find_existing(client, &all)
+    // A handful of rows an interrupted run left unknown: nothing worth a progress display.
+    let found = find_existing(client, &all, &LookupProgress::new(true))
         .await
         .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
     let mut settled = Settled::default();

@@ -6,7 +6,9 @@
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing};
+use crate::platform::{
+    self, ClientConfig, DeviceInfo, ExistKey, LookupProgress, Pacing, RequestCounts,
+};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -62,6 +64,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let runtime = tokio::runtime::Runtime::new()?;
     let (client, catalog) = runtime.block_on(async {
         let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
+        if !global.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
         let catalog = client
             .catalog()
             .await
@@ -82,7 +87,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Ok(())
     })?;
     let existing = runtime
-        .block_on(platform::find_existing(&client, &keys))
+        .block_on(platform::find_existing(
+            &client,
+            &keys,
+            &LookupProgress::new(global.quiet),
+        ))
         .map_err(|e| platform::unavailable(&url, &e))?;
     counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
     counts.would_create = counts.rows - counts.invalid - counts.exists;
@@ -99,6 +108,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             counts.would_create,
             counts.exists,
             counts.invalid
+        )?;
+        writeln!(
+            out,
+            "{}",
+            requests_line(&client.request_counts(), counts.would_create)
         )?;
     }
     if args.format == Format::Text {
@@ -125,6 +139,25 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// What `import` would spend: the requests this plan made (token, catalogue, look-ups: an import makes the same
+/// before its first creation) and, with one creation per row to create, in all.
+fn requests_line(made: &RequestCounts, creations: u64) -> String {
+    let before = made.total();
+    let others = made.retries + made.other + made.deletions;
+    format!(
+        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations",
+        made.lookups,
+        made.catalogue,
+        made.token,
+        if others > 0 {
+            format!(", retries {others}")
+        } else {
+            String::new()
+        },
+        before + creations
+    )
 }
 
 fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Status {

@@ -4,7 +4,7 @@ use crate::after::{self, verify};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::Exit;
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
+use crate::platform::{ClientConfig, LookupProgress};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ pub struct Args {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// `--rate` paces the listing like every other command's requests; the listing reads one page at a time.
+    /// `--rate` paces the look-ups like every other command's requests; they read one page at a time.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -30,7 +30,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let url = config.url.clone();
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, rate).await?;
-        verify::verify(&client, &targets, verify::PAGE_SIZE)
+        verify::verify(&client, &targets, &LookupProgress::new(global.quiet))
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
@@ -51,12 +51,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if !global.quiet || !report.missing.is_empty() {
         writeln!(
             out,
-            "batch {}: {} of {} devices on the platform, {} missing ({} devices listed)",
+            "batch {}: {} of {} devices on the platform, {} missing ({} requests)",
             batch.id,
             report.present,
             report.checked,
             report.missing.len(),
-            report.listed
+            report.requests
         )?;
         if rolled_back > 0 {
             writeln!(

@@ -12,7 +12,8 @@ use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
 use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LIST_PAGE_SIZE, Pacing, find_existing,
+    ApiError, Catalog, Client, ClientConfig, DeviceFilter, ExistKey, LIST_PAGE_SIZE, Lister,
+    LookupProgress, Pacing, RequestCounts, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -95,6 +96,8 @@ pub struct BatchResult {
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
     pub sending: Duration,
+    /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
+    pub requests: RequestCounts,
 }
 
 impl BatchResult {
@@ -128,12 +131,32 @@ impl BatchResult {
         line
     }
 
+    /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
+    /// platform's rate on.
+    pub fn requests_line(&self) -> String {
+        let r = &self.requests;
+        let mut line = format!(
+            "requests {}: look-ups {}, creations {}, retries {}, catalogue {}, token {}",
+            r.total(),
+            r.lookups,
+            r.creations,
+            r.retries,
+            r.catalogue,
+            r.token
+        );
+        if r.other + r.deletions > 0 {
+            line.push_str(&format!(", other {}", r.other + r.deletions));
+        }
+        line
+    }
+
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
         // Nothing was sent and the rows were not all counted: the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
             println!("{}", self.summary());
+            println!("{}", self.requests_line());
         }
         if let Some(next) = self.next_step() {
             eprintln!("tpbulk: {next}");
@@ -174,6 +197,9 @@ pub async fn import(
     let started_ms = chrono::Utc::now().timestamp_millis();
     let table = Table::open(&config.file, &config.input)?;
     let client = connect(&config.client, config.settings.rate).await?;
+    if !config.quiet {
+        eprintln!("tpbulk: reading the catalogue");
+    }
     let catalog = client.catalog().await.map_err(unavailable)?;
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
@@ -205,6 +231,7 @@ pub async fn import(
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let cancel = cancel.clone();
+        let progress = LookupProgress::new(config.quiet);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             journal_prepared(
@@ -218,7 +245,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys) => found.map_err(unavailable),
+                            found = find_existing(&client, keys, &progress) => found.map_err(unavailable),
                         }
                     })
                 },
@@ -243,6 +270,7 @@ pub async fn import(
                 created_now: 0,
                 elapsed: started.elapsed(),
                 sending: Duration::ZERO,
+                requests: client.request_counts(),
             });
         }
         Err(e) => return Err(e),
@@ -402,6 +430,7 @@ pub async fn resume(
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
+        let mut requests = None;
         if batch.state != BatchState::Done {
             // The last run ended before its cellular rows got their platform reference (killed after the pool
             // drained, or the listing failed): settle them now, or rollback and verify would miss them.
@@ -409,9 +438,11 @@ pub async fn resume(
             if !wanted.is_empty() {
                 let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
                 let client = resume_client(&config, &batch, rate).await?;
-                settle_cellular_references(&mut journal, &batch.id, &client, wanted)
+                let started_ms = batch.options["started_ms"].as_i64();
+                settle_cellular_references(&mut journal, &batch.id, &client, wanted, started_ms)
                     .await
                     .map_err(unavailable)?;
+                requests = Some(client.request_counts());
             }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
@@ -422,6 +453,7 @@ pub async fn resume(
             created_now: 0,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
+            requests: requests.unwrap_or_default(),
         });
     }
     let options = &batch.options;
@@ -497,50 +529,54 @@ fn unreferenced_cellular(journal: &Journal, batch: &str) -> anyhow::Result<HashM
     }
 }
 
-/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
-/// SIM: a cellular device whose creation answer was lost is known only by those until then.
+/// How far before the batch's start (by this machine's clock) the platform's creation dates are read from.
+const CLOCK_MARGIN_MS: i64 = 15 * 60 * 1000;
+
+/// One cursor pass over the cellular devices created since the batch started (`started_ms`, when journalled) that
+/// records, for each row of `wanted`, the device with its IMEI or SIM: a cellular device whose creation answer was
+/// lost is known only by those until then.
 async fn settle_cellular_references(
     journal: &mut Journal,
     batch: &str,
     client: &Client,
     mut wanted: HashMap<String, u64>,
+    started_ms: Option<i64>,
 ) -> Result<(), ApiError> {
     tracing::info!(
         rows = wanted.len(),
-        "listing the platform's devices for the reference of cellular rows whose answer was lost"
+        "listing the cellular devices created since the batch began, for the reference of cellular rows whose answer was lost"
     );
     let mut outcomes = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client
-            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
-            .await?;
-        for device in page.devices {
-            let row = [device.imei.as_deref(), device.sim.as_deref()]
-                .into_iter()
-                .flatten()
-                .find_map(|key| wanted.remove(key));
-            if let Some(row) = row {
-                outcomes.push(Outcome {
-                    row,
-                    state: RowState::Created,
-                    attempts: 0,
-                    http_status: None,
-                    error_code: None,
-                    message: None,
-                    device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
-                    device_href: device.href,
-                    device_uid: device.uid,
-                });
+    // Only cellular devices created since the batch began can be its own (a margin for the clocks' difference).
+    let filter = DeviceFilter {
+        connectivity: Some("CELLULAR"),
+        created_from_ms: started_ms.map(|ms| ms - CLOCK_MARGIN_MS),
+        ..DeviceFilter::default()
+    };
+    Lister::new(client, LIST_PAGE_SIZE)
+        .each(&filter, |devices| {
+            for device in devices {
+                let row = [device.imei.as_deref(), device.sim.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|key| wanted.remove(key));
+                if let Some(row) = row {
+                    outcomes.push(Outcome {
+                        row,
+                        state: RowState::Created,
+                        attempts: 0,
+                        http_status: None,
+                        error_code: None,
+                        message: None,
+                        device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
+                        device_href: device.href.clone(),
+                        device_uid: device.uid.clone(),
+                    });
+                }
             }
-        }
-        match page.cursor {
-            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
-                cursor = Some(next)
-            }
-            _ => break,
-        }
-    }
+            !wanted.is_empty()
+        })
+        .await?;
     if !wanted.is_empty() {
         tracing::warn!(
             rows = wanted.len(),
@@ -661,7 +697,14 @@ async fn run_batch(
     if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
         let wanted = unreferenced_cellular(&journal, id)?;
         if !wanted.is_empty()
-            && let Err(e) = settle_cellular_references(&mut journal, id, &client, wanted).await
+            && let Err(e) = settle_cellular_references(
+                &mut journal,
+                id,
+                &client,
+                wanted,
+                pool_config.batch_started_ms,
+            )
+            .await
         {
             // The devices exist and the rows are right; only their reference is missing, so the batch stays
             // resumable for it rather than failing.
@@ -693,6 +736,14 @@ async fn run_batch(
         created_now: counters.created.load(std::sync::atomic::Ordering::Relaxed),
         elapsed: started.elapsed(),
         sending: started.elapsed(),
+        requests: {
+            // The engine's second attempts of a creation went out as creations; they are retries.
+            let mut requests = client.request_counts();
+            let again = counters.retries.load(Ordering::Relaxed);
+            requests.creations -= again.min(requests.creations);
+            requests.retries += again;
+            requests
+        },
     })
 }
 
@@ -718,6 +769,7 @@ mod tests {
             created_now: 0,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
+            requests: RequestCounts::default(),
         }
     }
 

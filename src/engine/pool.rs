@@ -112,6 +112,11 @@ pub async fn run<P: Platform, L: RowLog>(
                 let row = item.row;
                 let mut sent = 0;
                 let end = process(&platform, &*log, item, &config, &stop, &mut sent).await;
+                if sent > 1 {
+                    counters
+                        .retries
+                        .fetch_add(u64::from(sent - 1), Ordering::Relaxed);
+                }
                 let outcome = match end {
                     RowEnd::Final(outcome) => Outcome {
                         attempts: sent,

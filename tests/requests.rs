@@ -131,6 +131,8 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
         stderr.contains("2000 of 2000 devices checked, 20 already on the platform"),
         "{stderr}"
     );
+    // The batch's own progress line comes at once, not after its first five seconds.
+    assert!(stderr.contains("/1980 rows, created"), "{stderr}");
 
     // verify reads the batch's devices: at most ⌈2,000 ÷ 100⌉ plus a few, not the 220 pages of the subscription.
     let before = env.sim.stats().requests;

@@ -51,12 +51,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if !global.quiet || !report.missing.is_empty() {
         writeln!(
             out,
-            "batch {}: {} of {} devices on the platform, {} missing ({} requests)",
+            "batch {}: {} of {} devices on the platform, {} missing ({} request{})",
             batch.id,
             report.present,
             report.checked,
             report.missing.len(),
-            report.requests
+            report.requests,
+            if report.requests == 1 { "" } else { "s" }
         )?;
         if rolled_back > 0 {
             writeln!(

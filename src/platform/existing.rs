@@ -159,7 +159,7 @@ pub async fn find_existing(
     if wanted.is_empty() {
         return Ok(found);
     }
-    progress.start(wanted.len() as u64);
+    progress.start(wanted.len() as u64, client);
     let mut euis: Vec<&str> = wanted
         .iter()
         .filter_map(|k| match k {
@@ -330,6 +330,8 @@ struct Shown {
     total: u64,
     done: u64,
     last_line: Option<Instant>,
+    /// The client's look-ups when this search started: the search's own are counted from there.
+    look_ups_before: u64,
 }
 
 impl LookupProgress {
@@ -340,13 +342,14 @@ impl LookupProgress {
         }
     }
 
-    fn start(&self, total: u64) {
+    fn start(&self, total: u64, client: &Client) {
         if self.quiet {
             return;
         }
         let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *shown = Shown {
             total,
+            look_ups_before: client.request_counts().lookups,
             ..Shown::default()
         };
         if std::io::stderr().is_terminal() {
@@ -393,11 +396,11 @@ impl LookupProgress {
             crate::logging::clear_progress();
             bar.finish_and_clear();
         }
+        let requests = client.request_counts().lookups - shown.look_ups_before;
         eprintln!(
-            "tpbulk: {} of {} devices checked, {found} already on the platform ({} look-up requests so far)",
+            "tpbulk: {} devices checked in {requests} request{}, {found} on the platform",
             shown.total,
-            shown.total,
-            client.request_counts().lookups
+            if requests == 1 { "" } else { "s" }
         );
     }
 }

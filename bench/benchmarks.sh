@@ -111,7 +111,8 @@ bench/import.sh 0 "$BIG_ROWS" | tee "$OUT/import.txt" >&2
 # Devices/hour at a platform's common limits, and the importer's CPU use there.
 echo "== rates" >&2
 export THINGPARK_CLIENT_ID=tpbulk-sim THINGPARK_CLIENT_SECRET=tpbulk-sim-secret
-unset TPBULK_LOG
+unset TPBULK_LOG TPBULK_PROFILE TPBULK_CONFIG
+export XDG_CONFIG_HOME=$OUT
 "$BIN" sim --listen 127.0.0.1:0 --page-size 100 >"$OUT/sim.out" 2>"$OUT/sim.err" &
 SIM_PID=$!
 trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT
@@ -151,8 +152,8 @@ t_val=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | head -1 | awk '{pri
 c_val=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | head -1 | awk '{print $5}')
 m_val=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | head -1 | awk '{print $7}')
 t_cal=$(num '^  python-calamine' "$OUT/validate.txt" 3)
-t_valx=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | sed -n 2p | awk '{print $3}')
-c_valx=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | sed -n 2p | awk '{print $5}')
+t_valx=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | tail -1 | awk '{print $3}')
+c_valx=$(grep -E '^  tpbulk validate  ' "$OUT/validate.txt" | tail -1 | awk '{print $5}')
 # The median round of bench/ratio.sh: its ratio, and the wrk and import figures of that round.
 read -r r_imp wrk_rps imp_dps r_min r_max rounds < <(sed -n \
     's/^median ratio \([0-9.]*\) (wrk \([0-9.]*\) req\/s, import \([0-9.]*\) devices\/s), range \([0-9.]*\) to \([0-9.]*\) over \([0-9]*\) rounds/\1 \2 \3 \4 \5 \6/p' \

@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         },
         columns: vec![],
         options: serde_json::json!({}),
+        profile: None,
     })?;
 
     let t = Instant::now();

@@ -3,7 +3,7 @@
 
 use crate::cli::{GlobalArgs, LogFormat};
 use indicatif::ProgressBar;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::RwLock;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -38,8 +38,11 @@ pub fn init(global: &GlobalArgs) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr)
-        // Colour codes only for a person reading a terminal, not in a redirected log file.
-        .with_ansi(std::io::stderr().is_terminal());
+        // Colour codes only for a person reading a terminal, not in a redirected log file, and as --color,
+        // NO_COLOR or CLICOLOR_FORCE say (decided by `cmd::style::init` before this runs).
+        .with_ansi(
+            anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never,
+        );
     let result = match global.log_format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().try_init(),

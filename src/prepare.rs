@@ -4,7 +4,7 @@
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
 
 use crate::device::{Checker, Ids, Kind, RowError};
-use crate::input::Table;
+use crate::input::{Field, Table};
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
 /// One row after checks and resolution.
@@ -52,7 +52,11 @@ pub fn prepare_rows(
                 row: verdict.row,
                 kind: verdict.kind,
                 id: verdict.id,
-                name: None,
+                // The name is what a person finds the row by in the report, valid or not.
+                name: mapped
+                    .get(Field::Name)
+                    .map(|v| v.cell.display().trim().to_string())
+                    .filter(|n| !n.is_empty()),
                 exist_key: None,
                 outcome: Prepared::Invalid(errors),
             },
@@ -160,5 +164,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_chirpstack_nwk_key_is_the_app_key_of_a_1_0_model_and_not_enough_for_a_1_1_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chirpstack.csv");
+        let key = "7374757A3FDD092947CE2DE9321C6040";
+        std::fs::write(
+            &path,
+            format!(
+                "dev_eui,nwk_key,app_key,device_profile,connection\n\
+                 70B3D5E756000001,{key},,LoRaMote,Backend\n\
+                 70B3D5E756000002,{key},,Sensor 1.1,Backend\n"
+            ),
+        )
+        .unwrap();
+        let catalog = Catalog::from_briefs(
+            &[
+                json!({"ID": "M/L", "commercialName": "LoRaMote", "connectivity": "LORAWAN", "macMinorVersion": 3}),
+                json!({"ID": "M/11", "commercialName": "Sensor 1.1", "connectivity": "LORAWAN", "macMinorVersion": 10}),
+            ],
+            &[json!({"ID": "AS1", "name": "Backend"})],
+            &[],
+            &[],
+        );
+        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, &catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        match &rows[0].outcome {
+            Prepared::Send(request) => {
+                assert_eq!(request.body["appKey"], key);
+                assert!(request.body.get("nwkKey").is_none(), "{}", request.body);
+            }
+            other => panic!("{other:?}"),
+        }
+        let errors = rows[1].errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "app_key");
+        assert!(
+            errors[0].message.contains("AppKey"),
+            "{}",
+            errors[0].message
+        );
     }
 }

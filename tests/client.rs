@@ -57,6 +57,7 @@ fn otaa(nwk_key: Option<&str>, join_eui: Option<&str>) -> Device {
             join_eui: join_eui.map(eui),
             app_key: key("7374757A3FDD092947CE2DE9321C6040"),
             nwk_key: nwk_key.map(key),
+            app_key_from_nwk_key: false,
         },
     )
 }
@@ -1004,6 +1005,7 @@ proptest::proptest! {
             join_eui: None,
             app_key: key(&keys[4]),
             nwk_key: Some(key(&keys[0])),
+            app_key_from_nwk_key: false,
         });
         for d in [abp, otaa] {
             let request = build_request(&d, &resolved(Some("M"), one_one));

@@ -24,6 +24,12 @@ fn the_demo_rehearses_every_sample_from_a_bare_folder() {
         run.stdout()
             .contains("demo: the rehearsal ran as it should")
     );
+    // The last line is a command that works from here (not under `cargo run`: the binary's own name).
+    let last = run.stdout().lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.contains("(try: tpbulk status --journal tpbulk-demo/tpbulk.db)"),
+        "{last}"
+    );
     let journal = Journal::open_existing(&dir.path().join("tpbulk-demo/tpbulk.db")).unwrap();
     let batches = journal.batches().unwrap();
     assert_eq!(batches.len(), 4);

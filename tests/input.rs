@@ -72,6 +72,7 @@ fn args(file: &Path) -> InputArgs {
         mapping: None,
         set: Vec::new(),
         kind: None,
+        columns: None,
     }
 }
 
@@ -951,7 +952,7 @@ fn a_long_file_streams_with_exact_row_numbers() {
     assert_eq!(count, 20_000);
 }
 
-/// Not a timed test: a measurement to run by hand and quote (see docs/readme/input.md).
+/// Not a timed test: a measurement to run by hand and quote (see docs/input.md).
 /// `cargo test --release --test input -- --ignored --nocapture input_read_benchmark`
 /// Writes a 1,000,000-row OTAA CSV (about 127 MB; `TPBULK_BENCH_DIR` to choose where), reads and maps every row,
 /// and prints the time (`TPBULK_BENCH_FILE=PATH` keeps the file there and reuses it), the peak memory of the process and, when `xsv` is on PATH, `xsv count`'s time on the same file.
@@ -1023,7 +1024,7 @@ fn input_read_benchmark() {
     }
 }
 
-/// Not a timed test: a measurement to run by hand and quote (see docs/readme/input.md).
+/// Not a timed test: a measurement to run by hand and quote (see docs/input.md).
 /// `cargo test --release --test input -- --ignored --nocapture input_xlsx_benchmark`
 /// Writes a 200,000-row OTAA XLSX (`TPBULK_BENCH_XLSX=PATH` keeps and reuses it), reads and maps every row, and
 /// prints the time and, when python3 has `python_calamine`, the time python-calamine takes just to read it.

@@ -30,6 +30,7 @@ fn new_batch(name: &str) -> NewBatch {
             },
         ],
         options: serde_json::json!({"rate": 10.0, "concurrency": 8}),
+        profile: Some("lab".into()),
     }
 }
 
@@ -152,6 +153,7 @@ fn reopening_keeps_batches_and_rows() {
     assert_eq!(info.format, new_batch("x").format);
     assert_eq!(info.columns, new_batch("x").columns);
     assert_eq!(info.options["concurrency"], 8);
+    assert_eq!(info.profile.as_deref(), Some("lab"));
     assert_eq!(journal.counts(&batch).unwrap().pending, 3);
 }
 

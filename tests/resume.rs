@@ -182,59 +182,14 @@ fn resume_without_an_unfinished_batch_is_a_usage_error() {
 /// A batch journalled as `import` leaves it, with requests the platform will refuse from row 3 on (as when a model
 /// is withdrawn between the import and its resume).
 fn batch_with_refused_rows(env: &Env, rows: u64) -> String {
-    use tpbulk::device::Kind;
-    use tpbulk::input::{SourceFormat, TextEncoding};
-    use tpbulk::journal::{Journal, NewBatch, NewRow};
-    use tpbulk::platform::{CreateRequest, HandlingMode};
-    let mut journal = Journal::open(&env.journal_path()).unwrap();
-    let batch = journal
-        .create_batch(&NewBatch {
-            name: Some("withdrawn model".into()),
-            input_path: "ship.csv".into(),
-            input_sha256: "0".into(),
-            format: SourceFormat::Csv {
-                delimiter: b',',
-                encoding: TextEncoding::Utf8,
-            },
-            columns: Vec::new(),
-            options: serde_json::json!({
-                "rate": null, "concurrency": 1, "max_errors": 2, "prepared": true,
-                "url": env.sim.url(), "client_id": "tpbulk-sim",
-            }),
-        })
-        .unwrap();
-    let new_rows = (2..2 + rows).map(|row| {
-        let model = if row == 2 { MODEL } else { "ACME/Withdrawn_EU" };
-        let request = CreateRequest {
-            kind: Kind::Otaa,
-            mode: Some(HandlingMode::Basic),
-            body: serde_json::json!({
-                "connectivity": "LORAWAN",
-                "activation": "OTAA",
-                "EUI": eui(row),
-                "model": {"ID": model},
-                "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-                "appServers": [{"ID": CONNECTION}],
-                "appKey": app_key(row),
-            }),
-        };
-        NewRow {
-            row,
-            kind: Some(Kind::Otaa),
-            id: Some(eui(row)),
-            name: None,
-            state: RowState::Pending,
-            request: Some(serde_json::to_string(&request).unwrap()),
-            errors: Vec::new(),
-            device_href: None,
-            device_eui: None,
-        }
+    let options = serde_json::json!({
+        "rate": null, "concurrency": 1, "max_errors": 2, "prepared": true,
+        "url": env.sim.url(), "client_id": "tpbulk-sim",
     });
-    journal.insert_rows(&batch, new_rows).unwrap();
-    journal
-        .set_batch_state(&batch, tpbulk::journal::BatchState::Interrupted)
-        .unwrap();
-    batch
+    let rows: Vec<(u64, &str)> = (2..2 + rows)
+        .map(|row| (row, if row == 2 { MODEL } else { "ACME/Withdrawn_EU" }))
+        .collect();
+    pending_batch(env, options, &rows)
 }
 
 #[test]
@@ -297,6 +252,9 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         settings: RunSettings::new(0.0, 4, None).unwrap(),
         on_existing: tpbulk::cmd::import::OnExisting::Skip,
         name: None,
+        profile: None,
+        again: false,
+        allow_over_quota: false,
         quiet: true,
     };
     let cancel = tokio_util::sync::CancellationToken::new();

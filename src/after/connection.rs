@@ -228,6 +228,9 @@ fn scrub(message: String, secret: Option<&Secret>) -> String {
 pub enum AddError {
     #[error("the platform refused the connection: {0}")]
     Refused(String),
+    /// Another connection has the name.
+    #[error("{0}")]
+    Taken(String),
     #[error("{0}")]
     Platform(String),
 }
@@ -241,8 +244,27 @@ fn add_error(err: ApiError, secret: Option<&Secret>) -> AddError {
     }
 }
 
+/// Refuses a name another connection already has (whatever the case): shipments name their connection, and a name
+/// that matches two connections resolves to neither.
+async fn refuse_taken_name(client: &Client, name: &str) -> Result<(), AddError> {
+    let taken = list(client)
+        .await
+        .map_err(|e| AddError::Platform(e.to_string()))?
+        .into_iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name.trim()));
+    match taken {
+        Some(c) => Err(AddError::Taken(format!(
+            "a connection named {:?} already exists ({}); shipments name their connection, so give this one \
+             another --name",
+            c.name, c.id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Creates an IoT Flow connection; returns its DX Core `id`, which a shipment's connection column accepts.
 pub async fn add_mqtt(client: &Client, connection: &MqttConnection) -> Result<String, AddError> {
+    refuse_taken_name(client, &connection.name).await?;
     let answer = client
         .dx_post_json("/connections", &connection.body())
         .await
@@ -252,6 +274,7 @@ pub async fn add_mqtt(client: &Client, connection: &MqttConnection) -> Result<St
 
 /// Creates a Basic HTTPS connection; returns its `ID`.
 pub async fn add_https(client: &Client, connection: &HttpsConnection) -> Result<String, AddError> {
+    refuse_taken_name(client, &connection.name).await?;
     let (answer, location) = client
         .post_json("/appServers", &connection.body())
         .await

@@ -132,11 +132,8 @@ impl StepBar {
     ) -> StepBar {
         let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
         let template =
-            format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{per_sec:.green}} ETA {{eta}}");
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(&template)
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
+            format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{rate:.green}} ETA {{eta}}");
+        bar.set_style(crate::engine::progress::bar_style(&template));
         crate::logging::set_progress(&bar);
         StepBar { bar, shown: true }
     }

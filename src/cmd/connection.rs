@@ -1,9 +1,9 @@
 //! `tpbulk connection`: list connections and add IoT Flow MQTT or Basic HTTPS ones.
 
 use crate::after::{self, connection};
-use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::platform::{ClientConfig, DEFAULT_RATE};
+use crate::platform::DEFAULT_RATE;
 use crate::secret::Secret;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,8 +20,9 @@ pub enum Action {
     List {
         #[command(flatten)]
         platform: PlatformArgs,
-        #[arg(long)]
-        json: bool,
+        /// A table, or a JSON array of the connections.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Add a connection.
     Add {
@@ -55,15 +56,15 @@ pub enum AddKind {
     /// A Basic HTTPS connection (appServers).
     Https {
         /// Platform base URL (`--url` here is the connection's destination).
-        #[arg(long, env = "THINGPARK_URL")]
+        #[arg(long, env = "THINGPARK_URL", help_heading = "Platform options")]
         platform_url: Option<String>,
-        #[arg(long, env = "THINGPARK_CLIENT_ID")]
+        #[arg(long, env = "THINGPARK_CLIENT_ID", help_heading = "Platform options")]
         client_id: Option<String>,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = "Platform options")]
         client_secret_file: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         token_url: Option<String>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         insecure: bool,
         #[arg(long)]
         name: String,
@@ -82,13 +83,17 @@ pub enum AddKind {
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     match args.action {
-        Action::List { platform, json } => list(&platform, json),
+        Action::List { platform, format } => list(&platform, format, global),
         Action::Add { kind } => add(kind, global),
     }
 }
 
-fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
-    let config = ClientConfig::from_args(platform)?;
+fn list(
+    platform: &PlatformArgs,
+    format: OutputFormat,
+    global: &GlobalArgs,
+) -> anyhow::Result<Exit> {
+    let config = super::profile::choose(global)?.client(platform)?;
     let url = config.url.clone();
     let connections = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, DEFAULT_RATE).await?;
@@ -97,7 +102,7 @@ fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let mut out = std::io::stdout().lock();
-    if json {
+    if format == OutputFormat::Json {
         serde_json::to_writer_pretty(&mut out, &connections)?;
         writeln!(out)?;
         return Ok(Exit::Success);
@@ -156,7 +161,8 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 username.as_deref(),
                 password,
             )?;
-            (ClientConfig::from_args(&platform)?, Request::Mqtt(mqtt))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Mqtt(mqtt))
         }
         AddKind::Https {
             platform_url,
@@ -185,7 +191,8 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 token_url,
                 insecure,
             };
-            (ClientConfig::from_args(&platform)?, Request::Https(https))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Https(https))
         }
     };
     let url = config.url.clone();
@@ -196,7 +203,9 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
             Request::Https(c) => connection::add_https(&client, c).await,
         };
         added.map_err(|e| match e {
-            connection::AddError::Refused(m) => anyhow::Error::new(UsageError(m)),
+            connection::AddError::Refused(m) | connection::AddError::Taken(m) => {
+                anyhow::Error::new(UsageError(m))
+            }
             connection::AddError::Platform(m) => {
                 anyhow::Error::new(PlatformUnavailable(format!("{url}: {m}")))
             }

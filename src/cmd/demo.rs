@@ -39,18 +39,23 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             }
             as_expected &= check_and_write(file, &result, &args.dir, &journal)?;
         }
-        println!(
-            "journal: {} (try: tpbulk status --journal {})",
-            journal.display(),
-            journal.display()
-        );
         if as_expected {
             println!("demo: the rehearsal ran as it should");
-            Ok(Exit::Success)
         } else {
             println!("demo: the rehearsal did NOT run as it should (see above)");
-            Ok(Exit::Rows)
         }
+        // Last, so that it is what stays on the screen.
+        println!(
+            "journal: {} (try: {} status --journal {})",
+            journal.display(),
+            own_command(std::env::var_os("CARGO").is_some()),
+            journal.display()
+        );
+        Ok(if as_expected {
+            Exit::Success
+        } else {
+            Exit::Rows
+        })
     })
 }
 
@@ -81,6 +86,10 @@ async fn import_one(
         name: file
             .file_name()
             .map(|n| format!("demo {}", n.to_string_lossy())),
+        profile: None,
+        // A rehearsal imports the samples on purpose, every time it runs.
+        again: true,
+        allow_over_quota: false,
         quiet,
     };
     println!("== {}", file.display());
@@ -143,6 +152,15 @@ fn check_and_write(
     Ok(ok)
 }
 
+/// How to run tpbulk again from here: under `cargo run` (which sets `CARGO`) the binary is not on the PATH.
+fn own_command(under_cargo: bool) -> &'static str {
+    if under_cargo {
+        "cargo run --release --"
+    } else {
+        "tpbulk"
+    }
+}
+
 fn sample_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = given {
         return Ok(dir.to_path_buf());
@@ -198,6 +216,12 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.csv", "b.xlsx"]);
         assert!(files.iter().all(|p| p.is_absolute()));
+    }
+
+    #[test]
+    fn the_next_command_works_where_the_demo_ran() {
+        assert_eq!(own_command(true), "cargo run --release --");
+        assert_eq!(own_command(false), "tpbulk");
     }
 
     #[test]

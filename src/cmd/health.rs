@@ -4,7 +4,6 @@ use crate::after::{self, health};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
 use crate::error::{Exit, UsageError};
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,9 +20,10 @@ pub struct Args {
     /// Days of traffic history.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
+    /// A table, one JSON object per device (jsonl), CSV or XLSX.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Write to this file instead of stdout (required for xlsx).
+    /// Write to this file instead of stdout (`-`: stdout; a file is required for xlsx).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -37,17 +37,23 @@ pub enum Format {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
-    if args.format == Format::Xlsx && args.output.is_none() {
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let options = health::HealthOptions::new(args.days, concurrency)?;
+    after::check_engine(rate, concurrency)?;
+    // `-o -` is standard output, like no `-o`.
+    let output = args
+        .output
+        .clone()
+        .filter(|path| !crate::report::is_stdout(path));
+    if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
-    let config = ClientConfig::from_args(&args.platform)?;
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let config = chosen.client(&args.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
-    let rate = args.engine.rate;
     let quiet = global.quiet;
     let report = crate::engine::block_on(|_cancel| async move {
         let client = after::connect(config, rate).await?;
@@ -63,7 +69,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             batch.id
         );
     }
-    match (&args.output, args.format) {
+    match (&output, args.format) {
         (Some(path), Format::Xlsx) => health::write_xlsx(&report, path)?,
         (Some(path), format) => {
             let file = std::fs::File::create(path)

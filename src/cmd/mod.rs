@@ -5,17 +5,21 @@ use crate::error::Exit;
 
 pub mod batches;
 pub mod catalog;
+pub mod completions;
 pub mod connection;
 pub mod demo;
 pub mod health;
 pub mod import;
+pub mod man;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod resume;
 pub mod rework;
 pub mod rollback;
 pub mod sim;
 pub mod status;
+pub mod style;
 pub mod template;
 pub mod validate;
 pub mod verify;
@@ -40,5 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Health(args) => health::run(args, &global),
         Command::Rollback(args) => rollback::run(args, &global),
         Command::Connection(args) => connection::run(args, &global),
+        Command::Profile(args) => profile::run(args, &global),
+        Command::Completions(args) => completions::run(args, &global),
+        Command::Man(args) => man::run(args, &global),
     }
 }

@@ -4,10 +4,11 @@
 //! collects the keys to look for on the platform; after one existing-device search, the second prints each row.
 
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
+use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
 use crate::platform::{
-    self, ClientConfig, DeviceInfo, ExistKey, LookupProgress, Pacing, RequestCounts,
+    self, DeviceInfo, ExistKey, LookupProgress, Pacing, PlanTally, RequestCounts,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
@@ -57,7 +58,7 @@ struct Counts {
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
-    let config = ClientConfig::from_args(&args.platform)?;
+    let config = super::profile::choose(global)?.client(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();
@@ -74,11 +75,21 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Ok::<_, crate::error::PlatformUnavailable>((client, catalog))
     })?;
 
+    let mapping = table.mapping_lines();
     let mut keys = Vec::new();
     let mut counts = Counts::default();
+    let mut missing = MissingColumns::default();
+    // The plan of each row that would be sent, with its key: a device already there takes no slot.
+    let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
     prepare_rows(&mut table, &catalog, |row| {
         counts.rows += 1;
+        missing.note(row.errors()).for_each(drop);
+        if let Prepared::Send(request) = &row.outcome
+            && let Some(plan) = PlanTally::plan_of(request)
+        {
+            on_plans.push((row.exist_key.clone(), plan.to_string()));
+        }
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
             (Prepared::Send(_), None) => {}
@@ -94,6 +105,19 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         ))
         .map_err(|e| platform::unavailable(&url, &e))?;
     counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
+    let mut tally = PlanTally::default();
+    for (key, plan) in &on_plans {
+        if !key.as_ref().is_some_and(|k| existing.contains_key(k)) {
+            tally.add(plan);
+        }
+    }
+    drop(on_plans);
+    let over_quota = tally.over_quota(&catalog);
+    for over in &over_quota {
+        eprintln!(
+            "tpbulk: warning: {over}; `tpbulk import` refuses to start unless --allow-over-quota"
+        );
+    }
     counts.would_create = counts.rows - counts.invalid - counts.exists;
     drop(keys);
     let mut table = Table::open(&args.input.file, &options)?;
@@ -114,6 +138,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             "{}",
             requests_line(&client.request_counts(), counts.would_create)
         )?;
+        for line in &mapping {
+            writeln!(out, "{line}")?;
+        }
+        if !missing.is_empty() {
+            writeln!(out, "missing columns:")?;
+            for line in missing.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
     }
     if args.format == Format::Text {
         writeln!(
@@ -247,7 +280,8 @@ fn write_text_row(
         row.id.as_deref().unwrap_or("-"),
         status.as_str()
     )?;
-    for error in row.errors() {
+    // A column the file lacks is said once above the rows.
+    for error in row.errors().iter().filter(|e| !MissingColumns::covers(e)) {
         let column = if error.column.is_empty() {
             error.field.as_str()
         } else {

@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs};
 use crate::error::Exit;
 use crate::journal::Journal;
-use crate::report::{ReportFormat, refuse_overwriting_input, write_report};
+use crate::report::{ReportFormat, is_stdout, refuse_overwriting_input, write_report};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -12,7 +12,7 @@ pub struct Args {
     pub batch: Option<String>,
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// Where to write the report.
+    /// Where to write the report (`-`: standard output).
     #[arg(short, long)]
     pub output: PathBuf,
     /// Report format (default: from the output's extension, else csv).
@@ -42,11 +42,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Some(format) => format.into(),
         None => ReportFormat::from_path(&args.output).unwrap_or(ReportFormat::Csv),
     };
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     refuse_overwriting_input(&batch, &args.output)?;
     let rows = write_report(&journal, &batch.id, &args.output, format)?;
-    if !global.quiet {
+    if !global.quiet && !is_stdout(&args.output) {
         eprintln!(
             "wrote the report of batch {} ({rows} rows) to {}",
             batch.id,

@@ -1,10 +1,9 @@
 //! `tpbulk rollback`: delete the devices a batch created, and never one that existed before it.
 
 use crate::after::{self, rollback};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::error::{Exit, UsageError};
 use crate::journal::{BatchState, Journal};
-use crate::platform::ClientConfig;
 use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
@@ -20,13 +19,39 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
+    /// The summary as text, or as one JSON object (the plan and the question then go to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// What `rollback --format json` prints at the end.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RollbackJson {
+    pub batch: String,
+    /// Deleted by this run.
+    pub deleted: u64,
+    /// Not on the platform any more when asked to delete.
+    pub gone: u64,
+    /// Deleted by an earlier rollback.
+    pub deleted_earlier: u64,
+    /// Rows whose deletion failed (each also on stderr).
+    pub failed: u64,
+    /// Devices that existed before the batch: never deleted.
+    pub kept: u64,
+    /// Rows never sent, which `resume` would still create.
+    pub unsent: u64,
+    pub interrupted: bool,
+    /// `false` when the question was answered no: nothing was deleted.
+    pub confirmed: bool,
 }
 
 /// Rows listed before the question; the rest are counted.
 const SHOWN: usize = 20;
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    after::check_engine(rate, concurrency)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -34,17 +59,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    let config = ClientConfig::from_args(&args.platform)?;
-    let mut journal = Journal::open_existing(&args.journal.journal)?;
+    let config = chosen.client(&args.platform)?;
+    let mut journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
     let deletions = rollback::Deletions::open(journal.path())?;
     let started = rollback::millis(&batch.created_at);
-    let (rate, concurrency, yes, quiet) = (
-        args.engine.rate,
-        args.engine.concurrency,
-        args.yes,
-        global.quiet,
-    );
+    let (yes, quiet, json) = (args.yes, global.quiet, args.format == OutputFormat::Json);
     if batch.state == BatchState::Running && !quiet {
         eprintln!(
             "tpbulk: batch {} is marked running; if an import of it is still going, stop it first",
@@ -61,17 +81,43 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             );
         }
         let plan = rollback::plan(&journal, &deletions, &batch.id)?;
-        if !quiet || !yes {
-            describe(&batch.id, &plan, !yes)?;
+        let summary = |deleted, gone, failed, interrupted, confirmed| RollbackJson {
+            batch: batch.id.clone(),
+            deleted,
+            gone,
+            deleted_earlier: plan.already as u64,
+            failed,
+            kept: plan.kept,
+            unsent: plan.unsent,
+            interrupted,
+            confirmed,
+        };
+        if (!quiet && !json) || !yes {
+            // In JSON, stdout holds the summary object only.
+            let mut out: Box<dyn Write> = if json {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
+            // A reader gone early (`| head -1`) does not call the rollback off.
+            match describe(&mut out, &batch.id, &plan, !yes) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
         }
         if plan.to_delete.is_empty() {
-            if !quiet {
-                println!("batch {}: nothing left to delete", batch.id);
+            if json {
+                print_json(&summary(0, 0, 0, false, true))?;
+            } else if !quiet {
+                crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
         if !yes && !confirm(plan.to_delete.len())? {
             eprintln!("tpbulk: rollback cancelled; nothing deleted");
+            if json {
+                print_json(&summary(0, 0, 0, false, false))?;
+            }
             return Ok(Exit::Success);
         }
         let bar = after::progress_bar(plan.to_delete.len(), "deleted", quiet);
@@ -94,20 +140,30 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 target.label()
             );
         }
-        println!(
-            "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
-            batch.id,
-            result.deleted,
-            result.gone,
-            plan.already,
-            result.failed.len(),
-            plan.kept
-        );
-        if plan.unsent > 0 && !quiet {
-            println!(
+        if json {
+            print_json(&summary(
+                result.deleted as u64,
+                result.gone as u64,
+                result.failed.len() as u64,
+                result.interrupted,
+                true,
+            ))?;
+        } else {
+            crate::stdout::line(format_args!(
+                "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
+                batch.id,
+                result.deleted,
+                result.gone,
+                plan.already,
+                result.failed.len(),
+                plan.kept
+            ));
+        }
+        if plan.unsent > 0 && !quiet && !json {
+            crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",
                 plan.unsent, batch.id
-            );
+            ));
         }
         Ok(if result.interrupted {
             eprintln!(
@@ -123,8 +179,18 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// Like the text lines: a reader gone early does not change the exit code.
+fn print_json(summary: &RollbackJson) -> anyhow::Result<()> {
+    crate::stdout::line(serde_json::to_string(summary)?);
+    Ok(())
+}
+
+fn describe(
+    out: &mut dyn Write,
+    batch: &str,
+    plan: &rollback::RollbackPlan,
+    listing: bool,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "batch {batch}: {} devices to delete, {} deleted earlier, {} that existed before stay",

@@ -113,11 +113,8 @@ pub fn write_xlsx_template(kind: Kind, path: &Path) -> anyhow::Result<()> {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let _ = global;
     match &args.output {
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(csv_template(args.kind).as_bytes())?;
-            out.flush()?;
-        }
+        None => write_stdout(args.kind)?,
+        Some(path) if crate::report::is_stdout(path) => write_stdout(args.kind)?,
         Some(path) => match output_kind(path)? {
             Output::Csv => std::fs::write(path, csv_template(args.kind)).map_err(|e| {
                 UsageError(format!(
@@ -134,6 +131,12 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         },
     }
     Ok(Exit::Success)
+}
+
+fn write_stdout(kind: Kind) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(csv_template(kind).as_bytes())?;
+    out.flush()
 }
 
 #[cfg(test)]

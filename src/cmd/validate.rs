@@ -2,8 +2,8 @@
 //! checks them and writes the results, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::fast::FastPlan;
-use crate::device::{Checker, ErrorCode, Kind, RowError, Verdict};
+use crate::device::fast::{FastId, FastPlan};
+use crate::device::{Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
 use anyhow::Context;
@@ -78,6 +78,12 @@ pub struct Summary {
     pub by_code: BTreeMap<ErrorCode, u64>,
     pub first_errors: Vec<(u64, RowError)>,
     pub errors: u64,
+    /// Required fields no column gives: said once for the file, not among the row errors.
+    pub missing_columns: MissingColumns,
+    /// Errors that are the rows' own (not [`MissingColumns`]).
+    pub row_errors: u64,
+    /// What the file's rows call for saying once (see `Checker::notes`).
+    pub notes: Vec<String>,
 }
 
 impl Summary {
@@ -87,9 +93,12 @@ impl Summary {
             Ok(_) => self.valid += 1,
             Err(errors) => {
                 self.invalid += 1;
+                self.errors += errors.len() as u64;
                 for e in errors {
-                    self.errors += 1;
                     *self.by_code.entry(e.code).or_default() += 1;
+                }
+                for e in self.missing_columns.note(errors) {
+                    self.row_errors += 1;
                     if self.first_errors.len() < FIRST_ERRORS {
                         self.first_errors.push((verdict.row, e.clone()));
                     }
@@ -103,7 +112,12 @@ impl Summary {
         self.valid += 1;
     }
 
-    fn write_text(&self, path: &Path, out: &mut impl Write) -> std::io::Result<()> {
+    fn write_text(
+        &self,
+        path: &Path,
+        mapping: &[String],
+        out: &mut impl Write,
+    ) -> std::io::Result<()> {
         writeln!(
             out,
             "{}: {} rows, {} valid, {} invalid",
@@ -112,12 +126,30 @@ impl Summary {
             self.valid,
             self.invalid
         )?;
+        for line in mapping {
+            writeln!(out, "{line}")?;
+        }
+        if !self.notes.is_empty() {
+            writeln!(out, "\nnotes:")?;
+            for note in &self.notes {
+                writeln!(out, "  {note}")?;
+            }
+        }
+        if !self.missing_columns.is_empty() {
+            writeln!(out, "\nmissing columns:")?;
+            for line in self.missing_columns.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
         if self.by_code.is_empty() {
             return Ok(());
         }
         writeln!(out, "\nerrors by code:")?;
         for (code, n) in &self.by_code {
             writeln!(out, "  {:<14}{n:>8}", code.as_str())?;
+        }
+        if self.first_errors.is_empty() {
+            return Ok(());
         }
         writeln!(out, "\nfirst errors:")?;
         for (row, e) in &self.first_errors {
@@ -134,11 +166,11 @@ impl Summary {
             )?;
         }
         let shown = self.first_errors.len() as u64;
-        if self.errors > shown {
+        if self.row_errors > shown {
             writeln!(
                 out,
                 "  … and {} more; --format jsonl or --report FILE lists every row",
-                self.errors - shown
+                self.row_errors - shown
             )?;
         }
         Ok(())
@@ -261,6 +293,7 @@ fn check_mapped(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = checker.notes();
     outcome.map(|()| summary)
 }
 
@@ -362,16 +395,16 @@ fn check_raw(
             }
         };
         if summary.rows == 0 {
-            checker.reserve_dev_euis(expected_rows(table, &batch));
+            checker.reserve(plan.kind(), expected_rows(table, &batch));
         }
         for (record, &row) in batch.records.iter().zip(&batch.rows) {
-            if let Some(dev_eui) = plan.valid_dev_eui(record)
-                && checker.note_new_dev_eui(dev_eui, row)
+            if let Some(id) = plan.valid(record)
+                && checker.note_new(&id, row)
             {
                 summary.add_valid();
                 if let Some(out) = jsonl.as_deref_mut() {
                     line.clear();
-                    write_valid_otaa(&mut line, row, dev_eui);
+                    write_valid(&mut line, row, plan.kind(), &id);
                     if let Err(e) = out.write_all(&line) {
                         outcome = Err(e.into());
                         break 'batches;
@@ -395,6 +428,7 @@ fn check_raw(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
+    summary.notes = checker.notes();
     outcome.map(|()| summary)
 }
 
@@ -417,13 +451,13 @@ fn expected_rows(table: &Table, first: &RawBatch) -> usize {
         .min(MAX_RESERVED_ROWS)
 }
 
-/// The JSON line of a valid OTAA row, as `RowLine` would serialise it.
-fn write_valid_otaa(line: &mut Vec<u8>, row: u64, dev_eui: u64) {
+/// The JSON line of a valid row, as `RowLine` would serialise it.
+fn write_valid(line: &mut Vec<u8>, row: u64, kind: Kind, id: &FastId) {
     // Writing to a Vec cannot fail.
-    let _ = writeln!(
-        line,
-        r#"{{"row":{row},"kind":"otaa","id":"{dev_eui:016X}","status":"valid","errors":[]}}"#
-    );
+    let _ = write!(line, r#"{{"row":{row},"kind":"{}","id":""#, kind.as_str());
+    id.write_id(line);
+    line.extend_from_slice(br#"","status":"valid","errors":[]}"#);
+    line.push(b'\n');
 }
 
 /// Writes each line to every sink: stdout and the report file.
@@ -458,6 +492,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let _ = global;
     let options = InputOptions::from_args(&args.input).map_err(usage)?;
     let table = Table::open(&args.input.file, &options).map_err(usage)?;
+    let mapping = table.mapping_lines();
     let report = match &args.report {
         Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
             UsageError(format!("{}: cannot write the report: {e}", path.display()))
@@ -482,7 +517,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         .with_context(|| "writing the per-row results".to_string())?;
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
-        summary.write_text(&args.input.file, &mut out)?;
+        summary.write_text(&args.input.file, &mapping, &mut out)?;
         out.flush()?;
     }
     Ok(if summary.invalid == 0 {
@@ -512,7 +547,7 @@ mod tests {
             let text = String::from_utf8(out).unwrap();
             assert_eq!(summary.rows as usize, text.lines().count());
             let mut summary_text = Vec::new();
-            summary.write_text(&path, &mut summary_text).unwrap();
+            summary.write_text(&path, &[], &mut summary_text).unwrap();
             text + &String::from_utf8(summary_text).unwrap()
         };
         let table = Table::open(&path, options).unwrap();
@@ -633,5 +668,63 @@ mod tests {
         assert!(applies);
         assert!(full.contains("\"unknown_kind\"") && full.contains("\"duplicate\""));
         assert_eq!(fast, full);
+    }
+
+    /// A Luhn check digit, for generated IMEIs and ICCIDs.
+    fn luhn(payload: &str) -> u32 {
+        u32::from(crate::device::ids::luhn_check_digit(payload))
+    }
+
+    #[test]
+    fn abp_and_cellular_tables_take_the_fast_path_with_the_same_results() {
+        let mut abp =
+            String::from("DevEUI,DevAddr,NwkSKey,AppSKey,SNwkSIntKey,Name,Model,Connection\n");
+        let mut cellular = String::from(
+            "IMEI,ICCID,IMSI,Name,Model,Connectivity plan,Connection,Network context\n",
+        );
+        for i in 0..3000u64 {
+            let (eui, addr) = (format!("70B3D5E7{i:08X}"), format!("2600{:04X}", i % 2950));
+            let opt = if i % 7 == 0 { KEY } else { "" };
+            let (eui, addr, nwk) = match i % 500 {
+                1 => (eui.clone(), "2600001".to_string(), KEY.to_string()),
+                2 => (eui.clone(), addr.clone(), KEY[..30].to_string()),
+                3 => (
+                    "70B3D5E700000001".to_string(),
+                    addr.clone(),
+                    KEY.to_string(),
+                ),
+                4 => (
+                    eui.to_lowercase(),
+                    "26-00-00-04".to_string(),
+                    KEY.to_string(),
+                ),
+                _ => (eui, addr, KEY.to_string()),
+            };
+            abp.push_str(&format!("{eui},{addr},{nwk},{KEY},{opt},m-{i},m,c\n"));
+            let imei = format!("3569361{:07}", i % 2990);
+            let imei = format!("{imei}{}", luhn(&imei));
+            let iccid = format!("893315032{:010}", i);
+            let iccid = format!("{iccid}{}", luhn(&iccid));
+            let row = match i % 400 {
+                1 => format!("{imei},,,t,m,p,c,\n"),
+                2 => format!(",{iccid},208011234567890,t,m,p,c,ctx\n"),
+                3 => format!("{},{iccid},,t,m,p,c,\n", &imei[..14]),
+                4 => format!("{imei},{iccid},,t,m,,c,\n"),
+                5 => format!("{imei},898604A62621C0303436,,t,m,p,c,\n"),
+                6 => format!("0,{iccid},,t,m,p,c,\n"),
+                _ => format!("{imei},{iccid},,t,m,p,c,\n"),
+            };
+            cellular.push_str(&row);
+        }
+        for (text, kind) in [(abp, "abp"), (cellular, "cellular")] {
+            let (fast, full, applies) = both_ways(text.as_bytes(), &InputOptions::default());
+            assert!(applies, "{kind}");
+            assert_eq!(fast, full, "{kind}");
+            assert!(
+                fast.contains("duplicate"),
+                "{kind}: the checks reach the duplicates"
+            );
+            assert!(fast.contains(&format!(r#""kind":"{kind}""#)));
+        }
     }
 }

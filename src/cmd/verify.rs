@@ -1,10 +1,10 @@
 //! `tpbulk verify`: check that every device a batch created or found is on the platform.
 
 use crate::after::{self, verify};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::error::Exit;
 use crate::journal::Journal;
-use crate::platform::{ClientConfig, LookupProgress};
+use crate::platform::LookupProgress;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -18,13 +18,43 @@ pub struct Args {
     /// `--rate` paces the look-ups like every other command's requests; they read one page at a time.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Missing devices and a summary as text, or one JSON object.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+/// What `verify --format json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyJson {
+    pub batch: String,
+    /// Devices the batch created or found, checked now.
+    pub checked: usize,
+    pub present: usize,
+    /// In row order.
+    pub missing: Vec<MissingJson>,
+    /// Requests the look-ups took.
+    pub requests: u64,
+    /// Devices a rollback deleted, not checked.
+    pub rolled_back: usize,
+}
+
+/// A device of the batch the platform does not have.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MissingJson {
+    pub row: u64,
+    /// The row's identifier (DevEUI, IMEI or SIM).
+    pub id: Option<String>,
+    /// The EUI the platform knew it by.
+    pub eui: Option<String>,
+    pub name: Option<String>,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
-    let rate = args.engine.rate;
-    let config = ClientConfig::from_args(&args.platform)?;
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    after::check_engine(rate, concurrency)?;
+    let config = chosen.client(&args.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
@@ -35,6 +65,33 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let mut out = std::io::stdout().lock();
+    let exit = if report.missing.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Rows
+    };
+    if args.format == OutputFormat::Json {
+        let json = VerifyJson {
+            batch: batch.id.clone(),
+            checked: report.checked,
+            present: report.present,
+            missing: report
+                .missing
+                .iter()
+                .map(|t| MissingJson {
+                    row: t.row,
+                    id: t.id.clone(),
+                    eui: t.eui.clone(),
+                    name: t.name.clone(),
+                })
+                .collect(),
+            requests: report.requests,
+            rolled_back,
+        };
+        serde_json::to_writer(&mut out, &json)?;
+        writeln!(out)?;
+        return Ok(exit);
+    }
     for t in &report.missing {
         let line = format!(
             "missing  row {:>6}  {}{}  {}",
@@ -66,11 +123,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             )?;
         }
     }
-    Ok(if report.missing.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Rows
-    })
+    Ok(exit)
 }
 
 #[cfg(test)]
@@ -89,10 +142,11 @@ mod tests {
     #[test]
     fn rate_is_an_option_with_the_engine_default() {
         let cli = Cli::try_parse_from(["verify", "b1", "--rate", "2.5"]).unwrap();
-        assert_eq!(cli.args.engine.rate, 2.5);
+        assert_eq!(cli.args.engine.rate, Some(2.5));
         assert_eq!(cli.args.batch.as_deref(), Some("b1"));
         let cli = Cli::try_parse_from(["verify"]).unwrap();
-        assert_eq!(cli.args.engine.rate, 10.0);
+        let chosen = crate::cmd::profile::Chosen::default();
+        assert_eq!(chosen.engine(&cli.args.engine).0, 10.0);
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Row checks: a `MappedRow` becomes a `Device` or every one of its `RowError`s. Owns kind detection, the required
 //! fields of each kind and duplicate detection across the file.
 
-use super::damage::identifier_text;
-use super::ids::IdError;
+use super::damage::{identifier_text, is_placeholder};
+use super::ids::{IdError, OnboardingTag, is_onboarding_tag};
 use super::{
     DevAddr, Device, Eid, ErrorCode, Eui, Iccid, Ids, Imei, Imsi, Key, Kind, McClass, RefValue,
     Refs, RowError, SimId, Verdict,
 };
-use crate::input::{Field, FieldValue, MappedRow};
+use crate::input::{Cell, Field, FieldValue, MappedRow};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -32,8 +32,10 @@ impl Hasher for IdHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        // Only bits 20 and up are mixed, so a run of a million consecutive keys keeps its order.
-        self.0 = mix(self.0 ^ (n >> 20)) ^ n;
+        // Only bits 20 and up are mixed, and the mix only lands there, so a run of a million consecutive keys keeps
+        // its order and, where it crosses a multiple of 2^20, its two parts still take different buckets (their low
+        // 20 bits never meet). XOR-ing the mix into the low bits too made them meet, and the table crawl.
+        self.0 = (mix(self.0 ^ (n >> 20)) << 20) ^ n;
     }
     fn write_u128(&mut self, n: u128) {
         self.write_u64((n >> 64) as u64);
@@ -121,6 +123,21 @@ fn first_seen<K: std::hash::Hash + Eq>(map: &mut IdMap<K>, key: K, row: u64) -> 
 pub struct Checker {
     forced_kind: Option<Kind>,
     seen: Seen,
+    notes: FileNotes,
+}
+
+/// What is said once per file rather than on every row: readings that are right but worth knowing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct FileNotes {
+    /// OTAA rows whose AppKey came from the `nwk_key` column (ChirpStack v4's convention for LoRaWAN 1.0.x).
+    root_key_in_nwk_key: u64,
+    /// Placeholder cells (`0`, `-`, `N/A`, …) read as empty beside an identifier that gives what is needed.
+    placeholders: u64,
+    /// ICCIDs with hex letters, whose Luhn check was skipped.
+    hex_iccids: u64,
+    /// OTAA rows with filled session columns, which are ignored; and the first malformed one.
+    otaa_sessions: u64,
+    first_bad_session: Option<String>,
 }
 
 /// Reads a kind as files write it: `otaa`, `OTAA`, `CREATE_OTAA`, `LoRaWAN OTAA`, `multicast group`, ….
@@ -155,7 +172,10 @@ fn kind_from_columns(row: &MappedRow, filled: bool) -> Option<Kind> {
             row.get(f).is_some()
         }
     };
-    if has(Field::AppKey) {
+    if has(Field::AppKey)
+        || has(Field::OnboardingTag)
+        || (has(Field::NwkKey) && !has(Field::DevAddr))
+    {
         Some(Kind::Otaa)
     } else if has(Field::DevAddr) && has(Field::NwkSKey) && has(Field::AppSKey) {
         if has(Field::Class) || has(Field::Frequency) || has(Field::DataRate) {
@@ -175,6 +195,9 @@ struct RowCheck<'a> {
     row: &'a MappedRow,
     kind: Kind,
     errors: Vec<RowError>,
+    notes: &'a mut FileNotes,
+    /// The row's onboarding tag, once read; `Err` when it was given and is malformed (already reported).
+    tag: Option<Result<OnboardingTag, ()>>,
     /// The identifiers that parsed, kept even when another field fails so duplicates are still reported.
     dev_eui: Option<Eui>,
     imei: Option<Imei>,
@@ -182,6 +205,39 @@ struct RowCheck<'a> {
 }
 
 impl<'a> RowCheck<'a> {
+    /// Two filled columns of one field that disagree: an error naming both (values shown unless secret).
+    fn conflicts(&mut self) {
+        let conflicts: Vec<(Field, String, String, String, String)> = self
+            .row
+            .conflicts()
+            .map(|(first, other)| {
+                (
+                    first.field,
+                    first.column.to_string(),
+                    other.column.to_string(),
+                    first.cell.display(),
+                    other.cell.display(),
+                )
+            })
+            .collect();
+        for (field, first, other, a, b) in conflicts {
+            let values = if field.is_secret() {
+                String::new()
+            } else {
+                format!(" ('{}' and '{}')", a.trim(), b.trim())
+            };
+            self.push(
+                field,
+                ErrorCode::Invalid,
+                format!(
+                    "columns \"{first}\" and \"{other}\" both give the {} and differ{values}; empty or correct one \
+                     of them",
+                    field.name()
+                ),
+            );
+        }
+    }
+
     fn column(&self, field: Field) -> String {
         self.row
             .get(field)
@@ -212,6 +268,22 @@ impl<'a> RowCheck<'a> {
         );
     }
 
+    /// True when a placeholder in `field` may be read as empty: the field is optional, or another identifier of
+    /// the row gives what its kind needs (an EID of `0` beside a good ICCID).
+    fn placeholder_is_empty(&self, field: Field, required: bool) -> bool {
+        const SIM_GROUP: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
+        if SIM_GROUP.contains(&field) {
+            return SIM_GROUP.iter().any(|&other| {
+                other != field
+                    && self
+                        .row
+                        .get(other)
+                        .is_some_and(|v| !v.cell.is_blank() && !is_placeholder(&v.cell))
+            });
+        }
+        !required
+    }
+
     /// Parses an identifier field; absent is an error only when `required`.
     fn ident<T>(
         &mut self,
@@ -226,6 +298,10 @@ impl<'a> RowCheck<'a> {
             }
             return None;
         };
+        if is_placeholder(cell) && self.placeholder_is_empty(field, required) {
+            self.notes.placeholders += 1;
+            return None;
+        }
         let parsed = match identifier_text(field, cell) {
             Ok(None) => {
                 if required {
@@ -366,8 +442,109 @@ impl<'a> RowCheck<'a> {
             .unwrap_or_default()
     }
 
+    /// The row's onboarding tag: its own column, else a DevEUI cell that holds one. A malformed tag is reported
+    /// once, on the column that holds it.
+    fn onboarding_tag(&mut self) -> Option<&OnboardingTag> {
+        if self.tag.is_none() {
+            let source = [Field::OnboardingTag, Field::DevEui]
+                .into_iter()
+                .find_map(|field| {
+                    let v = self.row.get(field)?;
+                    let Cell::Text(text) = &v.cell else {
+                        return None;
+                    };
+                    let given = match field {
+                        Field::DevEui => is_onboarding_tag(text),
+                        _ => !text.trim().is_empty(),
+                    };
+                    given.then(|| (field, text.clone()))
+                });
+            self.tag = source.map(|(field, text)| {
+                OnboardingTag::parse(&text).map_err(|e| self.push(field, e.code, e.message))
+            });
+        }
+        self.tag.as_ref().and_then(|t| t.as_ref().ok())
+    }
+
+    /// A DevEUI or JoinEUI: its own column, else the onboarding tag's; both given and different is an error.
+    fn eui(&mut self, field: Field, what: &str, required: bool) -> Option<Eui> {
+        let from_tag = self.onboarding_tag().map(|t| match field {
+            Field::JoinEui => t.join_eui.clone(),
+            _ => t.dev_eui.clone(),
+        });
+        let tag_failed = matches!(self.tag, Some(Err(())));
+        let cell_is_tag = self
+            .row
+            .get(field)
+            .is_some_and(|v| matches!(&v.cell, Cell::Text(t) if is_onboarding_tag(t)));
+        if cell_is_tag {
+            return from_tag;
+        }
+        let own = self.ident(
+            field,
+            what,
+            required && from_tag.is_none() && !tag_failed,
+            Eui::parse,
+        );
+        match (own, from_tag) {
+            (Some(own), Some(tag)) if own != tag => {
+                self.push(
+                    field,
+                    ErrorCode::Invalid,
+                    format!(
+                        "{what} {own} differs from the onboarding tag's {tag}; keep the right one"
+                    ),
+                );
+                None
+            }
+            (own, tag) => own.or(tag),
+        }
+    }
+
+    /// Session columns on an OTAA row: a device that joins gets its session from the join, so they are ignored,
+    /// said once per file, naming the first malformed one.
+    fn ignored_session(&mut self) {
+        const SESSION: [(Field, &str); 5] = [
+            (Field::DevAddr, "DevAddr"),
+            (Field::NwkSKey, "NwkSKey"),
+            (Field::AppSKey, "AppSKey"),
+            (Field::SNwkSIntKey, "SNwkSIntKey"),
+            (Field::NwkSEncKey, "NwkSEncKey"),
+        ];
+        let mut filled = false;
+        for (field, label) in SESSION {
+            let Some(v) = self
+                .row
+                .get(field)
+                .filter(|v| !v.cell.is_blank() && !is_placeholder(&v.cell))
+            else {
+                continue;
+            };
+            filled = true;
+            let parsed = identifier_text(field, &v.cell).and_then(|text| {
+                let text = text.unwrap_or_default();
+                match field {
+                    Field::DevAddr => DevAddr::parse(&text).map(drop),
+                    _ => Key::parse(&text).map(drop),
+                }
+            });
+            if let Err(e) = parsed
+                && self.notes.first_bad_session.is_none()
+            {
+                self.notes.first_bad_session = Some(format!(
+                    "row {}, column \"{}\": the {label} is malformed ({}); it is ignored with the rest of the \
+                     session columns, but check the file",
+                    self.row.row, v.column, e.message
+                ));
+            }
+        }
+        if filled {
+            self.notes.otaa_sessions += 1;
+        }
+    }
+
     fn lorawan_session(&mut self) -> (Option<Eui>, Option<DevAddr>, Option<Key>, Option<Key>) {
-        let dev_eui = self.ident(Field::DevEui, "the DevEUI", true, Eui::parse);
+        let dev_eui = self.eui(Field::DevEui, "the DevEUI", true);
         self.dev_eui.clone_from(&dev_eui);
         (
             dev_eui,
@@ -380,16 +557,26 @@ impl<'a> RowCheck<'a> {
     fn ids(&mut self) -> Option<Ids> {
         match self.kind {
             Kind::Otaa => {
-                let dev_eui = self.ident(Field::DevEui, "the DevEUI", true, Eui::parse);
+                let dev_eui = self.eui(Field::DevEui, "the DevEUI", true);
                 self.dev_eui.clone_from(&dev_eui);
-                let join_eui = self.ident(Field::JoinEui, "the JoinEUI", false, Eui::parse);
-                let app_key = self.ident(Field::AppKey, "the AppKey", true, Key::parse);
+                let join_eui = self.eui(Field::JoinEui, "the JoinEUI", false);
+                // ChirpStack v4 keeps a LoRaWAN 1.0.x device's root key in `nwk_key`, with no `app_key`: the key
+                // then stands for the AppKey, and the model's version decides (see `Ids::Otaa`).
+                let nwk_key_only =
+                    !present(self.row, Field::AppKey) && present(self.row, Field::NwkKey);
+                let app_key = self.ident(Field::AppKey, "the AppKey", !nwk_key_only, Key::parse);
                 let nwk_key = self.ident(Field::NwkKey, "the NwkKey", false, Key::parse);
+                let app_key_from_nwk_key = app_key.is_none() && nwk_key.is_some();
+                if app_key_from_nwk_key {
+                    self.notes.root_key_in_nwk_key += 1;
+                }
+                self.ignored_session();
                 Some(Ids::Otaa {
                     dev_eui: dev_eui?,
                     join_eui,
-                    app_key: app_key?,
+                    app_key: app_key.or_else(|| nwk_key.clone())?,
                     nwk_key,
+                    app_key_from_nwk_key,
                 })
             }
             Kind::Abp => {
@@ -414,10 +601,18 @@ impl<'a> RowCheck<'a> {
                 let eid = self.ident(Field::Eid, "the EID", false, Eid::parse);
                 let imsi = self.ident(Field::Imsi, "the IMSI", false, Imsi::parse);
                 let sim = sim.or(iccid.map(SimId::Iccid)).or(eid.map(SimId::Eid));
+                if sim.as_ref().is_some_and(SimId::has_hex_letters) {
+                    self.notes.hex_iccids += 1;
+                }
                 self.imei.clone_from(&imei);
                 self.sim.clone_from(&sim);
                 let id_fields = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
-                let any_given = id_fields.iter().any(|&f| present(self.row, f));
+                let any_given = id_fields.iter().any(|&f| {
+                    self.row
+                        .get(f)
+                        .is_some_and(|v| !v.cell.is_blank() && !is_placeholder(&v.cell))
+                        || (present(self.row, f) && !self.placeholder_is_empty(f, true))
+                });
                 if !any_given {
                     let field = id_fields
                         .into_iter()
@@ -461,7 +656,46 @@ impl Checker {
         Checker {
             forced_kind,
             seen: Seen::default(),
+            notes: FileNotes::default(),
         }
+    }
+
+    /// What this file's rows so far call for saying once: notes for the summary, in a stable order.
+    pub fn notes(&self) -> Vec<String> {
+        let n = &self.notes;
+        let mut notes = Vec::new();
+        if n.root_key_in_nwk_key > 0 {
+            notes.push(format!(
+                "{} OTAA rows have a nwk_key and no app_key (ChirpStack v4 keeps a LoRaWAN 1.0.x root key \
+                 there): the key is their AppKey on a 1.0.x model; a LoRaWAN 1.1 model needs the AppKey too",
+                n.root_key_in_nwk_key
+            ));
+        }
+        if n.placeholders > 0 {
+            notes.push(format!(
+                "{} placeholder cells (0, -, N/A, none, null) in identifier columns were read as empty, another \
+                 identifier of their row giving what is needed",
+                n.placeholders
+            ));
+        }
+        if n.hex_iccids > 0 {
+            notes.push(format!(
+                "{} ICCIDs hold hex letters (as some operators issue them): accepted as 19-20 hex digits \
+                 starting with 89, without the Luhn check, which only applies to digits",
+                n.hex_iccids
+            ));
+        }
+        if n.otaa_sessions > 0 {
+            notes.push(format!(
+                "{} OTAA rows fill session columns (DevAddr, session keys): ignored, since a device that joins \
+                 gets its session from the join",
+                n.otaa_sessions
+            ));
+        }
+        if let Some(bad) = &n.first_bad_session {
+            notes.push(bad.clone());
+        }
+        notes
     }
 
     /// The row's kind: its own kind column, else `--kind`, else what its columns show.
@@ -508,14 +742,19 @@ impl Checker {
             row,
             kind,
             errors: Vec::new(),
+            notes: &mut self.notes,
+            tag: None,
             dev_eui: None,
             imei: None,
             sim: None,
         };
+        check.conflicts();
         let ids = check.ids();
         let refs = check.refs();
-        let name = check.text(Field::Name);
-        let id = self.note_duplicates(&mut check);
+        let name = check
+            .text(Field::Name)
+            .or_else(|| check.onboarding_tag().and_then(|t| t.serial_number.clone()));
+        let id = self.seen.note_duplicates(&mut check);
         let result = match ids {
             Some(ids) if check.errors.is_empty() => Ok(Device {
                 row: row.row,
@@ -533,23 +772,52 @@ impl Checker {
         }
     }
 
-    /// Makes room for about `rows` more DevEUIs at once: growing a large table step by step costs time, and
-    /// for a moment the old table and the new one both.
-    pub fn reserve_dev_euis(&mut self, rows: usize) {
-        self.seen.eui.reserve(rows);
+    /// Makes room for about `rows` more identifiers of a kind's rows at once: growing a large table step by step
+    /// costs time, and for a moment the old table and the new one both.
+    pub fn reserve(&mut self, kind: Kind, rows: usize) {
+        match kind {
+            Kind::Otaa | Kind::Abp | Kind::Multicast => self.seen.eui.reserve(rows),
+            Kind::Cellular => {
+                self.seen.imei.reserve(rows);
+                self.seen.iccid.reserve(rows);
+            }
+        }
     }
 
-    /// Remembers a DevEUI the fast path found valid on `row`, when it is new: false when it was seen before, and
-    /// then the row goes through [`Checker::check`], which reports the duplicate naming the first row.
-    pub fn note_new_dev_eui(&mut self, dev_eui: u64, row: u64) -> bool {
-        first_seen(&mut self.seen.eui, dev_eui.into(), row).is_none()
+    /// Remembers the identifiers of a row the fast path found valid on `row`, when all are new: false when one was
+    /// seen before (then nothing is recorded), and the row goes through [`Checker::check`], which reports the
+    /// duplicate naming the first row.
+    pub fn note_new(&mut self, id: &crate::device::fast::FastId, row: u64) -> bool {
+        use crate::device::fast::FastId;
+        match *id {
+            FastId::DevEui(dev_eui) => {
+                first_seen(&mut self.seen.eui, dev_eui.into(), row).is_none()
+            }
+            FastId::Cellular { imei, iccid, .. } => {
+                let seen_imei = imei.is_some_and(|k| self.seen.imei.contains_key(&Id64::from(k)));
+                let seen_iccid =
+                    iccid.is_some_and(|k| self.seen.iccid.contains_key(&Id64::from(k)));
+                if seen_imei || seen_iccid {
+                    return false;
+                }
+                if let Some(k) = imei {
+                    first_seen(&mut self.seen.imei, k.into(), row);
+                }
+                if let Some(k) = iccid {
+                    first_seen(&mut self.seen.iccid, k.into(), row);
+                }
+                true
+            }
+        }
     }
+}
 
+impl Seen {
     /// Remembers the row's identifiers, reports those seen before, and returns the row's identifier.
     fn note_duplicates(&mut self, check: &mut RowCheck<'_>) -> Option<String> {
         let row = check.row.row;
         if let Some(dev_eui) = check.dev_eui.take() {
-            if let Some(first) = first_seen(&mut self.seen.eui, dev_eui.to_u64().into(), row) {
+            if let Some(first) = first_seen(&mut self.eui, dev_eui.to_u64().into(), row) {
                 check.push(
                     Field::DevEui,
                     ErrorCode::Duplicate,
@@ -561,7 +829,7 @@ impl Checker {
         let imei = check.imei.take();
         let sim = check.sim.take();
         if let Some(imei) = &imei
-            && let Some(first) = first_seen(&mut self.seen.imei, imei.to_u64().into(), row)
+            && let Some(first) = first_seen(&mut self.imei, imei.to_u64().into(), row)
         {
             check.push(
                 Field::Imei,
@@ -571,8 +839,8 @@ impl Checker {
         }
         if let Some(sim) = &sim
             && let Some(first) = match sim.telecom_iccid_u64() {
-                Some(key) => first_seen(&mut self.seen.iccid, key.into(), row),
-                None => first_seen(&mut self.seen.sim, sim.to_u128().into(), row),
+                Some(key) => first_seen(&mut self.iccid, key.into(), row),
+                None => first_seen(&mut self.sim, sim.to_u128().into(), row),
             }
         {
             let field = [Field::Sim, Field::Iccid, Field::Eid]
@@ -637,6 +905,20 @@ mod tests {
             Ok(_) => vec![],
             Err(errors) => errors.iter().map(|e| (e.field.clone(), e.code)).collect(),
         }
+    }
+
+    #[test]
+    fn a_run_of_keys_across_a_2_20_boundary_takes_distinct_buckets() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let mask = (1u64 << 21) - 1;
+        let start = 35_693_610_000_001u64;
+        let mut buckets: Vec<u64> = (start..start + 1_000_000)
+            .map(|n| build.hash_one(Id64::from(n)) & mask)
+            .collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        assert_eq!(buckets.len(), 1_000_000);
     }
 
     #[test]
@@ -834,6 +1116,40 @@ mod tests {
         assert!(v.result.is_ok());
         let v = checker.check(&row(6, &eid));
         assert_eq!(codes(&v), vec![("sim".into(), ErrorCode::Duplicate)]);
+    }
+
+    #[test]
+    fn an_onboarding_tag_gives_the_euis_and_its_serial_names_the_device() {
+        let tag = "LW:D0:1122334455667788:AABBCCDDEEFF0011:AABB1122:OAABBCCDDEEFF:SYYWWNNNNNN:PFOOBAR:CAF2C";
+        let v = Checker::new(None).check(&otaa(2, tag, KEY));
+        let device = v.result.unwrap();
+        assert_eq!(device.name.as_deref(), Some("YYWWNNNNNN"));
+        match device.ids {
+            Ids::Otaa {
+                dev_eui, join_eui, ..
+            } => {
+                assert_eq!(dev_eui.as_str(), "AABBCCDDEEFF0011");
+                assert_eq!(join_eui.unwrap().as_str(), "1122334455667788");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A tag column beside a DevEUI that says otherwise: an error, not a guess.
+        let mut r = otaa(3, "70B3D5E756000001", KEY);
+        r.values.push(FieldValue {
+            field: Field::OnboardingTag,
+            column: Arc::from("QR code"),
+            cell: t(tag),
+        });
+        r.values.push(FieldValue {
+            field: Field::Name,
+            column: Arc::from("Name"),
+            cell: t("kept"),
+        });
+        let v = Checker::new(None).check(&r);
+        assert_eq!(codes(&v), vec![("dev_eui".into(), ErrorCode::Invalid)]);
+        // A malformed tag is reported once, where it is.
+        let v = Checker::new(None).check(&otaa(4, "LW:D0:11:22:33", KEY));
+        assert_eq!(codes(&v), vec![("dev_eui".into(), ErrorCode::Invalid)]);
     }
 
     #[test]

@@ -100,6 +100,31 @@ fn min_digits(field: Field) -> usize {
     }
 }
 
+/// True for a cell that stands for "nothing here" in an identifier column: `0`, `-`, `N/A`, `none`, `null` (and the
+/// number 0 a spreadsheet keeps for a typed `0`). Whether it may be read as empty is the row check's decision.
+pub fn is_placeholder(cell: &Cell) -> bool {
+    match cell {
+        Cell::Text(s) => {
+            let t = s.trim();
+            ["0", "-", "n/a", "na", "none", "null"]
+                .iter()
+                .any(|p| t.eq_ignore_ascii_case(p))
+        }
+        Cell::Int(0) => true,
+        Cell::Float(f) => *f == 0.0,
+        _ => false,
+    }
+}
+
+/// The digits a hex identifier has; an all-digit value a few short is one a spreadsheet stripped of leading zeros.
+fn hex_length(field: Field) -> Option<usize> {
+    match field {
+        Field::DevEui | Field::JoinEui => Some(16),
+        Field::DevAddr => Some(8),
+        _ => None,
+    }
+}
+
 /// The text of an identifier cell, ready for its parser, or why the cell cannot hold that identifier.
 /// `Ok(None)` for a blank cell.
 pub fn identifier_text(field: Field, cell: &Cell) -> Result<Option<Cow<'_, str>>, IdError> {
@@ -120,6 +145,18 @@ pub fn identifier_text(field: Field, cell: &Cell) -> Result<Option<Cow<'_, str>>
                      and dropped digits; {FIX}"
                 )));
             }
+            let t = s.trim();
+            if let Some(len) = hex_length(field)
+                && !t.is_empty()
+                && t.len() < len
+                && t.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(damage(format!(
+                    "{what} '{t}' has {} digits, all decimal, where a {what} has {len} hex digits: a spreadsheet \
+                     dropped its leading zeros; {FIX}",
+                    t.len()
+                )));
+            }
             Ok(Some(Cow::Borrowed(s.as_str())))
         }
         Cell::Int(i) => number(field, *i as f64, Some(*i)),
@@ -136,6 +173,38 @@ pub fn identifier_text(field: Field, cell: &Cell) -> Result<Option<Cow<'_, str>>
             code: ErrorCode::Invalid,
             message: format!("{what} holds the spreadsheet error {e}, not an identifier"),
         }),
+    }
+}
+
+/// What a rework file writes back for an identifier cell: its text when the cell holds a usable identifier text,
+/// else, for damage, the cell exactly as the spreadsheet shows it when that can never pass as an identifier again
+/// (scientific notation), or nothing. A damaged cell is never turned into plausible digits: a DevEUI stored as the
+/// number 7.00300000000123E+15 must not come back as the valid-looking text `7003000000001230`.
+pub fn rework_text(field: Field, cell: &Cell) -> String {
+    match identifier_text(field, cell) {
+        Ok(text) => text.map(Cow::into_owned).unwrap_or_default(),
+        Err(_) => {
+            let shown = match cell {
+                Cell::Int(i) => shown_number(*i as f64),
+                Cell::Float(f) => shown_number(*f),
+                Cell::Text(s) => s.trim().to_string(),
+                Cell::Empty | Cell::Date(_) | Cell::Bool(_) | Cell::Error(_) => String::new(),
+            };
+            if is_scientific(&shown) {
+                shown
+            } else {
+                String::new()
+            }
+        }
+    }
+}
+
+/// A number as a spreadsheet exports it: its digits up to 15, scientific notation beyond.
+fn shown_number(value: f64) -> String {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value}")
+    } else {
+        scientific(value)
     }
 }
 
@@ -297,6 +366,33 @@ mod tests {
         assert_eq!(
             identifier_text(Field::Imei, &Cell::Text("  ".into())).unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn rework_text_never_turns_damage_into_an_identifier() {
+        // The issue's DevEUI: Excel stored 7003000000001230 as a double.
+        let shown = rework_text(Field::DevEui, &Cell::Float(7.00300000000123e15));
+        assert_eq!(shown, "7.00300000000123E+15");
+        assert_eq!(
+            code(Field::DevEui, Cell::Text(shown)),
+            Some(ErrorCode::ExcelDamage)
+        );
+        // Digits that would parse as an identifier are left out; the error column says what was there.
+        assert_eq!(rework_text(Field::DevAddr, &Cell::Int(12345678)), "");
+        assert_eq!(rework_text(Field::Imei, &Cell::Float(49015420323751.0)), "");
+        assert_eq!(
+            rework_text(Field::DevEui, &Cell::Date("2021-03-04".into())),
+            ""
+        );
+        // A sound identifier is written as its text.
+        assert_eq!(
+            rework_text(Field::Imei, &Cell::Float(490154203237518.0)),
+            "490154203237518"
+        );
+        assert_eq!(
+            rework_text(Field::DevEui, &Cell::Text("70B3D5E75E000001".into())),
+            "70B3D5E75E000001"
         );
     }
 

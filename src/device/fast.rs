@@ -1,11 +1,12 @@
-//! The fast path of row checking: decides from a CSV record's raw bytes, without allocating, that an OTAA row is
-//! certainly valid, and gives its DevEUI. Anything it is not sure of goes to the full `Checker::check`, so there is
-//! only one way errors are reported.
+//! The fast path of row checking: decides from a CSV record's raw bytes, without allocating, that an OTAA, ABP or
+//! cellular row is certainly valid, and gives its identifiers. Anything it is not sure of goes to the full
+//! `Checker::check`, so there is only one way errors are reported.
 
 use super::Kind;
+use super::ids::{luhn_valid, telecom_iccid_key};
 use crate::input::{Column, Field};
 
-/// Where a required reference (model, connection) comes from.
+/// Where a required reference (model, connection, plan) comes from.
 #[derive(Debug, Clone, Copy)]
 enum Reference {
     /// A column and no `--set` default: the cell must visibly hold something.
@@ -14,18 +15,72 @@ enum Reference {
     Always,
 }
 
-/// How the mapped columns of a table are read on the fast path. Built only when every row can be an OTAA row
-/// from its columns alone; [`FastPlan::new`] returns `None` otherwise and every row takes the full path.
+/// The identifier columns of the one kind a table's rows can be read as.
+#[derive(Debug, Clone)]
+enum Layout {
+    Otaa {
+        dev_eui: usize,
+        app_key: usize,
+        join_eui: Option<usize>,
+        nwk_key: Option<usize>,
+        /// Session columns, which must be blank (filled, the full check says they are ignored).
+        session: Vec<usize>,
+    },
+    Abp {
+        dev_eui: usize,
+        dev_addr: usize,
+        nwk_s_key: usize,
+        app_s_key: usize,
+        /// LoRaWAN 1.1 session keys: blank or a key.
+        optional_keys: Vec<usize>,
+    },
+    Cellular {
+        imei: Option<usize>,
+        iccid: Option<usize>,
+        imsi: Option<usize>,
+    },
+}
+
+/// How the mapped columns of a table are read on the fast path. Built only when every row can be of one kind from
+/// its columns alone; [`FastPlan::new`] returns `None` otherwise and every row takes the full path.
 #[derive(Debug, Clone)]
 pub struct FastPlan {
     width: usize,
-    dev_eui: usize,
-    app_key: usize,
-    join_eui: Option<usize>,
-    nwk_key: Option<usize>,
-    kind: Option<usize>,
-    model: Reference,
-    connection: Reference,
+    kind: Kind,
+    layout: Layout,
+    kind_column: Option<usize>,
+    references: Vec<Reference>,
+}
+
+/// What a certainly valid row is known by, for duplicate detection and its JSON line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FastId {
+    /// A LoRaWAN row's DevEUI.
+    DevEui(u64),
+    /// A cellular row: the IMEI's and the ICCID's duplicate keys (as `Imei::to_u64` and
+    /// `SimId::telecom_iccid_u64` give them) and the row's identifier as text (the IMEI, else the ICCID).
+    Cellular {
+        imei: Option<u64>,
+        iccid: Option<u64>,
+        id: [u8; 20],
+        id_len: u8,
+    },
+}
+
+impl FastId {
+    /// The identifier as the JSON line shows it.
+    pub fn write_id(&self, out: &mut Vec<u8>) {
+        match self {
+            FastId::DevEui(eui) => {
+                use std::io::Write;
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{eui:016X}");
+            }
+            FastId::Cellular { id, id_len, .. } => {
+                out.extend_from_slice(&id[..usize::from(*id_len)])
+            }
+        }
+    }
 }
 
 /// `--set` defaults the fast path understands: free text that is either there or not. A default for an identifier
@@ -38,6 +93,33 @@ const PLAIN_DEFAULTS: [Field; 5] = [
     Field::Context,
 ];
 
+/// Fields whose column makes a row of another kind than the plan's, or asks for a reading the fast path does not do.
+fn foreign(kind: Kind) -> &'static [Field] {
+    match kind {
+        Kind::Otaa => &[Field::OnboardingTag],
+        Kind::Abp => &[
+            Field::AppKey,
+            Field::NwkKey,
+            Field::OnboardingTag,
+            Field::Class,
+            Field::DataRate,
+            Field::Frequency,
+        ],
+        Kind::Cellular => &[
+            Field::DevEui,
+            Field::AppKey,
+            Field::NwkKey,
+            Field::DevAddr,
+            Field::NwkSKey,
+            Field::AppSKey,
+            Field::OnboardingTag,
+            Field::Sim,
+            Field::Eid,
+        ],
+        Kind::Multicast => &[],
+    }
+}
+
 impl FastPlan {
     /// The plan for a table with these columns, `--set` defaults and `--kind`, when its rows can take the fast path.
     pub fn new(
@@ -45,13 +127,18 @@ impl FastPlan {
         defaults: &[(Field, String)],
         forced_kind: Option<Kind>,
     ) -> Option<FastPlan> {
-        if forced_kind.is_some_and(|k| k != Kind::Otaa) {
-            return None;
-        }
         if defaults.iter().any(|(f, _)| !PLAIN_DEFAULTS.contains(f)) {
             return None;
         }
-        // The first column mapping to a field is the one read, as in the header mapping.
+        // Two columns of one field are merged row by row in the full path.
+        let mapped: Vec<Field> = columns.iter().filter_map(|c| c.field).collect();
+        if mapped
+            .iter()
+            .enumerate()
+            .any(|(i, f)| mapped[..i].contains(f))
+        {
+            return None;
+        }
         let column_of = |field: Field| {
             columns
                 .iter()
@@ -66,21 +153,81 @@ impl FastPlan {
                 column_of(field).map(Reference::Column)
             }
         };
+        // The kind every row has from its columns, as the checker tells it (an AppKey first, then a session).
+        let kind = if column_of(Field::AppKey).is_some() {
+            Kind::Otaa
+        } else if column_of(Field::DevAddr).is_some() {
+            Kind::Abp
+        } else {
+            Kind::Cellular
+        };
+        if forced_kind.is_some_and(|k| k != kind) {
+            return None;
+        }
+        if foreign(kind).iter().any(|&f| column_of(f).is_some()) {
+            return None;
+        }
+        let layout = match kind {
+            Kind::Otaa => Layout::Otaa {
+                dev_eui: column_of(Field::DevEui)?,
+                app_key: column_of(Field::AppKey)?,
+                join_eui: column_of(Field::JoinEui),
+                nwk_key: column_of(Field::NwkKey),
+                session: [
+                    Field::DevAddr,
+                    Field::NwkSKey,
+                    Field::AppSKey,
+                    Field::SNwkSIntKey,
+                    Field::NwkSEncKey,
+                ]
+                .into_iter()
+                .filter_map(column_of)
+                .collect(),
+            },
+            Kind::Abp => Layout::Abp {
+                dev_eui: column_of(Field::DevEui)?,
+                dev_addr: column_of(Field::DevAddr)?,
+                nwk_s_key: column_of(Field::NwkSKey)?,
+                app_s_key: column_of(Field::AppSKey)?,
+                optional_keys: [Field::SNwkSIntKey, Field::NwkSEncKey]
+                    .into_iter()
+                    .filter_map(column_of)
+                    .collect(),
+            },
+            Kind::Cellular => {
+                let (imei, iccid) = (column_of(Field::Imei), column_of(Field::Iccid));
+                if imei.is_none() && iccid.is_none() {
+                    return None;
+                }
+                Layout::Cellular {
+                    imei,
+                    iccid,
+                    imsi: column_of(Field::Imsi),
+                }
+            }
+            Kind::Multicast => return None,
+        };
+        let mut references = vec![reference(Field::Model)?, reference(Field::Connection)?];
+        if kind == Kind::Cellular {
+            references.push(reference(Field::Plan)?);
+        }
         Some(FastPlan {
             width: columns.len(),
-            dev_eui: column_of(Field::DevEui)?,
-            app_key: column_of(Field::AppKey)?,
-            join_eui: column_of(Field::JoinEui),
-            nwk_key: column_of(Field::NwkKey),
-            kind: column_of(Field::Kind),
-            model: reference(Field::Model)?,
-            connection: reference(Field::Connection)?,
+            kind,
+            layout,
+            kind_column: column_of(Field::Kind),
+            references,
         })
     }
 
-    /// The row's DevEUI when the row is certainly a valid OTAA row (duplicates aside: the caller checks those);
-    /// `None` when the full check must decide.
-    pub fn valid_dev_eui(&self, record: &csv::ByteRecord) -> Option<u64> {
+    /// The kind of every row this plan passes.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The row's identifiers when the row is certainly valid (duplicates aside: the caller checks those); `None`
+    /// when the full check must decide.
+    pub fn valid(&self, record: &csv::ByteRecord) -> Option<FastId> {
         if record.len() != self.width {
             return None;
         }
@@ -93,35 +240,109 @@ impl FastPlan {
                 field
             }
         };
-        if let Some(kind) = self.kind {
+        if let Some(kind) = self.kind_column {
             let kind = cell(kind);
-            if !kind.is_empty() && !kind.eq_ignore_ascii_case(b"otaa") {
+            if !kind.is_empty() && !kind.eq_ignore_ascii_case(self.kind.as_str().as_bytes()) {
                 return None;
             }
         }
-        let dev_eui = hex_u64(cell(self.dev_eui))?;
-        hex_u128(cell(self.app_key))?;
-        if let Some(join_eui) = self.join_eui {
-            let join_eui = cell(join_eui);
-            if !join_eui.is_empty() {
-                hex_u64(join_eui)?;
-            }
-        }
-        if let Some(nwk_key) = self.nwk_key {
-            let nwk_key = cell(nwk_key);
-            if !nwk_key.is_empty() {
-                hex_u128(nwk_key)?;
-            }
-        }
-        for reference in [self.model, self.connection] {
-            if let Reference::Column(i) = reference
+        for reference in &self.references {
+            if let Reference::Column(i) = *reference
                 && !cell(i).iter().any(u8::is_ascii_graphic)
             {
                 return None;
             }
         }
-        Some(dev_eui)
+        let blank_or = |i: Option<usize>, check: fn(&[u8]) -> bool| {
+            i.is_none_or(|i| {
+                let c = cell(i);
+                c.is_empty() || check(c)
+            })
+        };
+        match &self.layout {
+            Layout::Otaa {
+                dev_eui,
+                app_key,
+                join_eui,
+                nwk_key,
+                session,
+            } => {
+                let dev_eui = hex_u64(cell(*dev_eui))?;
+                hex_u128(cell(*app_key))?;
+                let ok = blank_or(*join_eui, |c| hex_u64(c).is_some())
+                    && blank_or(*nwk_key, |c| hex_u128(c).is_some())
+                    && session.iter().all(|&i| cell(i).is_empty());
+                ok.then_some(FastId::DevEui(dev_eui))
+            }
+            Layout::Abp {
+                dev_eui,
+                dev_addr,
+                nwk_s_key,
+                app_s_key,
+                optional_keys,
+            } => {
+                let dev_eui = hex_u64(cell(*dev_eui))?;
+                hex_u32(cell(*dev_addr).try_into().ok()?)?;
+                hex_u128(cell(*nwk_s_key))?;
+                hex_u128(cell(*app_s_key))?;
+                let ok = optional_keys
+                    .iter()
+                    .all(|&i| blank_or(Some(i), |c| hex_u128(c).is_some()));
+                ok.then_some(FastId::DevEui(dev_eui))
+            }
+            Layout::Cellular { imei, iccid, imsi } => {
+                let imei = imei.map(cell).filter(|c| !c.is_empty());
+                let iccid = iccid.map(cell).filter(|c| !c.is_empty());
+                let imei_key = match imei {
+                    Some(c) => Some(imei_key(c)?),
+                    None => None,
+                };
+                let iccid_key = match iccid {
+                    Some(c) => Some(iccid_key(c)?),
+                    None => None,
+                };
+                if !blank_or(*imsi, |c| {
+                    (6..=15).contains(&c.len()) && c.iter().all(u8::is_ascii_digit)
+                }) {
+                    return None;
+                }
+                let shown = imei.or(iccid)?;
+                let mut id = [0u8; 20];
+                id[..shown.len()].copy_from_slice(shown);
+                Some(FastId::Cellular {
+                    imei: imei_key,
+                    iccid: iccid_key,
+                    id,
+                    id_len: shown.len() as u8,
+                })
+            }
+        }
     }
+}
+
+/// Exactly 15 digits with a valid Luhn digit: the IMEI's duplicate key (its 14-digit body).
+fn imei_key(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() != 15 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // All digits, so the text is ASCII.
+    luhn_valid(std::str::from_utf8(bytes).ok()?).then(|| {
+        bytes[..14]
+            .iter()
+            .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// Exactly 19 or 20 digits starting with `89`, with a valid Luhn digit: the ICCID's duplicate key. Other ICCIDs (hex
+/// letters, other ranges) take the full path.
+fn iccid_key(bytes: &[u8]) -> Option<u64> {
+    if !(19..=20).contains(&bytes.len()) || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !luhn_valid(std::str::from_utf8(bytes).ok()?) {
+        return None;
+    }
+    telecom_iccid_key(bytes)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -239,7 +460,7 @@ mod tests {
     fn certain_rows_pass_and_doubtful_rows_do_not() {
         let plan = FastPlan::new(&otaa_columns(), &[], None).unwrap();
         let ok = record(&["70B3D5E75F600001", KEY, "", "m", "c\r"]);
-        assert_eq!(plan.valid_dev_eui(&ok), Some(0x70B3_D5E7_5F60_0001));
+        assert_eq!(plan.valid(&ok), Some(FastId::DevEui(0x70B3_D5E7_5F60_0001)));
         for doubtful in [
             record(&["70B3D5E75F60001", KEY, "", "m", "c"]),
             record(&["70B3D5E75F600001", &KEY[1..], "", "m", "c"]),
@@ -249,7 +470,7 @@ mod tests {
             record(&["70B3D5E75F600001", KEY, "", "m"]),
             record(&["0x70B3D5E75F6001", KEY, "", "m", "c"]),
         ] {
-            assert_eq!(plan.valid_dev_eui(&doubtful), None, "{doubtful:?}");
+            assert_eq!(plan.valid(&doubtful), None, "{doubtful:?}");
         }
     }
 
@@ -262,7 +483,7 @@ mod tests {
         assert!(FastPlan::new(&cols[..4], &[], None).is_none());
         let plan = FastPlan::new(&cols[..4], &[(Field::Connection, "c".into())], None).unwrap();
         assert!(
-            plan.valid_dev_eui(&record(&["70B3D5E75F600001", KEY, "", "m"]))
+            plan.valid(&record(&["70B3D5E75F600001", KEY, "", "m"]))
                 .is_some()
         );
     }
@@ -277,9 +498,9 @@ mod tests {
         });
         let plan = FastPlan::new(&cols, &[], None).unwrap();
         let row = |kind: &str| record(&["70B3D5E75F600001", KEY, "", "m", "c", kind]);
-        assert!(plan.valid_dev_eui(&row("")).is_some());
-        assert!(plan.valid_dev_eui(&row("OTAA")).is_some());
-        assert!(plan.valid_dev_eui(&row("abp")).is_none());
-        assert!(plan.valid_dev_eui(&row("CREATE_OTAA")).is_none());
+        assert!(plan.valid(&row("")).is_some());
+        assert!(plan.valid(&row("OTAA")).is_some());
+        assert!(plan.valid(&row("abp")).is_none());
+        assert!(plan.valid(&row("CREATE_OTAA")).is_none());
     }
 }

@@ -204,18 +204,30 @@ impl Imei {
         Ok(Imei(v))
     }
 
-    /// The IMEI as a number, for compact duplicate detection.
+    /// The IMEI as a number, for compact duplicate detection: its 14-digit body, the check digit following from
+    /// it, so that a shipment's run of consecutive IMEIs gives consecutive numbers (which keeps the table of those
+    /// seen in cache order).
     pub fn to_u64(&self) -> u64 {
-        self.0.parse().expect("an Imei holds 15 digits")
+        self.0[..14].parse().expect("an Imei holds 15 digits")
     }
 }
 
 impl Iccid {
-    /// An ICCID: 19 or 20 digits with a valid Luhn check digit.
+    /// An ICCID: 19 or 20 digits with a valid Luhn check digit, or an operator's 19 or 20 hex digits starting with
+    /// `89` (`898604A62621C0303436`), whose letters leave nothing for a Luhn check.
     pub fn parse(raw: &str) -> Result<Iccid, IdError> {
         let v = normalise_digits(raw);
+        if let Some(hex) = hex_iccid(&v) {
+            return Ok(Iccid(hex));
+        }
+        refuse_hex_iccid(&v, "ICCID")?;
         check_digits(&v, "ICCID")?;
         Iccid::from_digits(v)
+    }
+
+    /// True for an ICCID with hex letters (accepted without a Luhn check).
+    pub fn has_hex_letters(&self) -> bool {
+        self.0.bytes().any(|b| b.is_ascii_alphabetic())
     }
 
     fn from_digits(v: String) -> Result<Iccid, IdError> {
@@ -275,10 +287,61 @@ impl Imsi {
     }
 }
 
+/// The duplicate key of a Luhn-valid digit ICCID starting with `89` (see [`SimId::telecom_iccid_u64`]).
+pub fn telecom_iccid_key(iccid: &[u8]) -> Option<u64> {
+    let body = iccid.strip_prefix(b"89")?.split_last()?.1;
+    if !(16..=17).contains(&body.len()) {
+        return None;
+    }
+    let mut n = 0u64;
+    for &b in body {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n | (u64::from(body.len() == 17) << 63))
+}
+
+/// A value of hex digits with letters that [`hex_iccid`] did not take: say what a hex ICCID must be.
+fn refuse_hex_iccid(v: &str, what: &str) -> Result<(), IdError> {
+    if v.bytes().all(|b| b.is_ascii_hexdigit()) && v.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return Err(IdError::new(
+            ErrorCode::Invalid,
+            format!(
+                "{what} '{v}' holds hex letters: only an ICCID of 19 or 20 hex digits starting with 89 may (it \
+                 has {} digits)",
+                v.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A hex-lettered ICCID, upper-cased: 19 or 20 hex digits, at least one a letter, starting with `89` (the telecom
+/// range every issued ICCID is in).
+fn hex_iccid(v: &str) -> Option<String> {
+    let upper = v.to_ascii_uppercase();
+    ((19..=20).contains(&upper.len())
+        && upper.starts_with("89")
+        && upper.bytes().all(|b| b.is_ascii_hexdigit())
+        && upper.bytes().any(|b| b.is_ascii_alphabetic()))
+    .then_some(upper)
+}
+
 impl SimId {
-    /// A SIM identifier: an ICCID for 19 or 20 digits, an EID for 32.
+    /// True for an ICCID with hex letters.
+    pub fn has_hex_letters(&self) -> bool {
+        matches!(self, SimId::Iccid(iccid) if iccid.has_hex_letters())
+    }
+
+    /// A SIM identifier: an ICCID for 19 or 20 digits (or an operator's hex ICCID), an EID for 32.
     pub fn parse(raw: &str) -> Result<SimId, IdError> {
         let v = normalise_digits(raw);
+        if let Some(hex) = hex_iccid(&v) {
+            return Ok(SimId::Iccid(Iccid(hex)));
+        }
+        refuse_hex_iccid(&v, "SIM identifier")?;
         check_digits(&v, "SIM identifier")?;
         match v.len() {
             19 | 20 => Iccid::from_digits(v).map(SimId::Iccid),
@@ -290,24 +353,161 @@ impl SimId {
         }
     }
 
-    /// An ICCID of the telecom range (`89…`) as a 64-bit number: the 17 or 18 digits after `89`, with bit 63
-    /// telling a 20-digit ICCID from a 19-digit one. `None` for an EID or any other ICCID.
+    /// An ICCID of the telecom range (`89…`) as a 64-bit number: the digits between `89` and the Luhn check digit
+    /// (which follows from them), with bit 63 telling a 20-digit ICCID from a 19-digit one. `None` for an EID, a
+    /// hex ICCID or any other ICCID.
     pub fn telecom_iccid_u64(&self) -> Option<u64> {
         match self {
-            SimId::Iccid(iccid) => {
-                let rest = iccid.as_str().strip_prefix("89")?;
-                let n: u64 = rest.parse().ok()?;
-                Some(n | (u64::from(rest.len() == 18) << 63))
-            }
+            SimId::Iccid(iccid) => telecom_iccid_key(iccid.as_str().as_bytes()),
             SimId::Eid(_) => None,
         }
     }
 
-    /// The identifier as a number tagged with its length, so that `0…` and `…` never collide.
+    /// The identifier as a number tagged with its length, so that `0…` and `…` never collide; a hex ICCID is read
+    /// in base 16 and tagged apart (20 hex digits take 80 bits, below the tags).
     pub fn to_u128(&self) -> u128 {
         let s = self.as_str();
+        if self.has_hex_letters() {
+            let n = u128::from_str_radix(s, 16).expect("a hex ICCID holds at most 20 hex digits");
+            return n | ((s.len() as u128) << 112) | (1 << 120);
+        }
         let n: u128 = s.parse().expect("a SimId holds at most 32 digits");
         n | ((s.len() as u128) << 112)
+    }
+}
+
+/// A LoRa Alliance onboarding tag: the text of a TR005 QR code, `LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>[:<ext>…]`.
+///
+/// Follows TR005 "LoRaWAN Device Identification QR Codes" as the LoRa Alliance published it in November 2020 (the
+/// `LW:D0` form; its drafts 2 and 3 wrote `URN:LW:DP:` and `URN:DEV:LW:`, which no shipment uses). The profile ID is
+/// the VendorID and the VendorProfileID, 4 hex digits each. Extensions are a letter and a value: `O` owner token,
+/// `S` serial number, `P` proprietary, `C` checksum; other letters are kept out (later versions may add some). The
+/// checksum is the CRC-16/MODBUS of the text before `:C`, in 4 hex digits, which the spec's own example
+/// (`…:PFOOBAR:CAF2C`, also ThingPark's `readOnboardingTag` example) bears out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingTag {
+    pub join_eui: Eui,
+    pub dev_eui: Eui,
+    /// VendorID and VendorProfileID, 8 upper-case hex digits.
+    pub profile_id: String,
+    pub owner_token: Option<String>,
+    pub serial_number: Option<String>,
+    pub proprietary: Option<String>,
+    /// Present only when the tag carries one, and then it matched.
+    pub checksum: Option<String>,
+}
+
+/// True when a cell holds an onboarding tag rather than a bare identifier.
+pub fn is_onboarding_tag(text: &str) -> bool {
+    let t = text.trim_start();
+    t.len() >= 6 && t[..6].eq_ignore_ascii_case("LW:D0:")
+}
+
+/// CRC-16/MODBUS (polynomial 0x8005 reflected, initial value 0xFFFF), TR005's checksum.
+fn crc16_modbus(bytes: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in bytes {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+impl OnboardingTag {
+    /// Parses a tag; the error names the part that is wrong.
+    pub fn parse(raw: &str) -> Result<OnboardingTag, IdError> {
+        let text = raw.trim();
+        let bad = |message: String| {
+            IdError::new(ErrorCode::Invalid, format!("onboarding tag: {message}"))
+        };
+        if !is_onboarding_tag(text) {
+            return Err(bad("it does not start with LW:D0:".to_string()));
+        }
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() < 5 {
+            return Err(bad(format!(
+                "it has {} parts; it needs at least LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>",
+                parts.len()
+            )));
+        }
+        let eui = |part: &str, what: &str| {
+            Eui::parse(part).map_err(|e| {
+                bad(format!(
+                    "the {what} part '{part}' is not an EUI ({})",
+                    e.message
+                ))
+            })
+        };
+        let join_eui = eui(parts[2], "JoinEUI")?;
+        let dev_eui = eui(parts[3], "DevEUI")?;
+        let profile_id = parts[4].to_ascii_uppercase();
+        if profile_id.len() != 8 || !profile_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(format!(
+                "the ProfileID part '{}' must be 8 hex digits (VendorID and VendorProfileID)",
+                parts[4]
+            )));
+        }
+        let mut tag = OnboardingTag {
+            join_eui,
+            dev_eui,
+            profile_id,
+            owner_token: None,
+            serial_number: None,
+            proprietary: None,
+            checksum: None,
+        };
+        // Offset of each extension in `text`, for the checksum's span.
+        let mut offset = parts[..5].iter().map(|p| p.len() + 1).sum::<usize>();
+        for ext in &parts[5..] {
+            let start = offset;
+            offset += ext.len() + 1;
+            let mut chars = ext.chars();
+            let Some(letter) = chars.next() else {
+                continue;
+            };
+            let value = chars.as_str();
+            if value.is_empty() {
+                continue;
+            }
+            match letter.to_ascii_uppercase() {
+                'O' => tag.owner_token = Some(value.to_string()),
+                'S' => tag.serial_number = Some(value.to_string()),
+                'P' => tag.proprietary = Some(value.to_string()),
+                'C' => {
+                    let expected = crc16_modbus(&text.as_bytes()[..start - 1]);
+                    let given = u16::from_str_radix(value, 16)
+                        .ok()
+                        .filter(|_| value.len() == 4);
+                    match given {
+                        Some(given) if given == expected => {
+                            tag.checksum = Some(value.to_ascii_uppercase())
+                        }
+                        Some(_) => {
+                            return Err(IdError::new(
+                                ErrorCode::Checksum,
+                                format!(
+                                    "onboarding tag: the checksum part 'C{value}' does not match the tag (it \
+                                     should be C{expected:04X}); a character of the tag is wrong"
+                                ),
+                            ));
+                        }
+                        None => {
+                            return Err(bad(format!(
+                                "the checksum part 'C{value}' must be 4 hex digits"
+                            )));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(tag)
     }
 }
 
@@ -356,6 +556,28 @@ mod tests {
         assert_eq!(
             Iccid::parse("892080135357186722").unwrap_err().code,
             ErrorCode::Length
+        );
+    }
+
+    #[test]
+    fn hex_lettered_iccids_are_accepted_without_luhn() {
+        let iccid = Iccid::parse("898604a62621c0303436").unwrap();
+        assert_eq!(iccid.as_str(), "898604A62621C0303436");
+        assert!(iccid.has_hex_letters());
+        let sim = SimId::parse("898604A62621C0303436").unwrap();
+        assert!(sim.has_hex_letters());
+        assert_ne!(
+            sim.to_u128(),
+            SimId::parse("89860462621030343").map_or(0, |s| s.to_u128())
+        );
+        // Not the telecom range, too short, or letters beyond F: still refused.
+        assert!(Iccid::parse("998604A62621C0303436").is_err());
+        assert!(Iccid::parse("898604A62621C03034").is_err());
+        assert!(Iccid::parse("898604G62621C0303436").is_err());
+        // Digits only: the Luhn check still applies.
+        assert_eq!(
+            Iccid::parse("89208013535718672290").unwrap_err().code,
+            ErrorCode::Luhn
         );
     }
 
@@ -523,7 +745,8 @@ mod tests {
             let (canonical, written) = w;
             let imei = Imei::parse(&written).unwrap();
             prop_assert_eq!(imei.as_str(), canonical.as_str());
-            prop_assert_eq!(imei.to_u64(), canonical.parse::<u64>().unwrap());
+            // The duplicate key is the body: the check digit follows from it.
+            prop_assert_eq!(imei.to_u64(), canonical[..14].parse::<u64>().unwrap());
         }
 
         #[test]
@@ -553,5 +776,78 @@ mod tests {
             let changed = String::from_utf8(bytes).unwrap();
             prop_assert_eq!(Imei::parse(&changed).unwrap_err().code, ErrorCode::Luhn);
         }
+    }
+}
+
+#[cfg(test)]
+mod onboarding_tag_tests {
+    use super::*;
+
+    /// TR005's own example, as ThingPark's OpenAPI file quotes it for `readOnboardingTag`.
+    const SPEC_EXAMPLE: &str =
+        "LW:D0:1122334455667788:AABBCCDDEEFF0011:AABB1122:OAABBCCDDEEFF:SYYWWNNNNNN:PFOOBAR:CAF2C";
+
+    #[test]
+    fn the_spec_example_parses_and_its_checksum_holds() {
+        let tag = OnboardingTag::parse(SPEC_EXAMPLE).unwrap();
+        assert_eq!(tag.join_eui.as_str(), "1122334455667788");
+        assert_eq!(tag.dev_eui.as_str(), "AABBCCDDEEFF0011");
+        assert_eq!(tag.profile_id, "AABB1122");
+        assert_eq!(tag.owner_token.as_deref(), Some("AABBCCDDEEFF"));
+        assert_eq!(tag.serial_number.as_deref(), Some("YYWWNNNNNN"));
+        assert_eq!(tag.proprietary.as_deref(), Some("FOOBAR"));
+        assert_eq!(tag.checksum.as_deref(), Some("AF2C"));
+        let wrong = SPEC_EXAMPLE.replace("FOOBAR", "FOOBAZ");
+        assert_eq!(
+            OnboardingTag::parse(&wrong).unwrap_err().code,
+            ErrorCode::Checksum
+        );
+    }
+
+    #[test]
+    fn the_things_stack_vectors() {
+        // The decoding cases of The Things Stack's TR005 tests (pkg/qrcodegenerator/qrcode/enddevices), whose
+        // checksum part is free text there, so it is left out here.
+        let tag = OnboardingTag::parse("LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF:42FFFF42").unwrap();
+        assert_eq!(tag.join_eui.as_str(), "42FFFFFFFFFFFFFF");
+        assert_eq!(tag.dev_eui.as_str(), "4242FFFFFFFFFFFF");
+        assert_eq!(tag.profile_id, "42FFFF42");
+        let tag = OnboardingTag::parse(
+            "LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF:42FFFF42:O0102:SSERIAL:PPROPRIETARY",
+        )
+        .unwrap();
+        assert_eq!(tag.owner_token.as_deref(), Some("0102"));
+        assert_eq!(tag.serial_number.as_deref(), Some("SERIAL"));
+        assert_eq!(tag.proprietary.as_deref(), Some("PROPRIETARY"));
+        let empty =
+            OnboardingTag::parse("LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF:42FFFF42:O:S:P").unwrap();
+        assert_eq!((empty.owner_token, empty.serial_number), (None, None));
+        for (bad, part) in [
+            ("LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF", "parts"),
+            ("LW:D0:42FFFFFFFF:4242FFFFFFFFFFFF:42FFFF42", "JoinEUI"),
+            ("LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFG:42FFFF42", "DevEUI"),
+            (
+                "LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF:42FFFF42AABB",
+                "ProfileID",
+            ),
+            (
+                "LW:D0:42FFFFFFFFFFFFFF:4242FFFFFFFFFFFF:42FFFF42:CXYZ",
+                "checksum",
+            ),
+        ] {
+            let e = OnboardingTag::parse(bad).unwrap_err();
+            assert!(e.message.contains(part), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_tag_is_told_from_an_identifier() {
+        assert!(is_onboarding_tag(
+            " lw:d0:1122334455667788:AABBCCDDEEFF0011:AABB1122"
+        ));
+        assert!(!is_onboarding_tag("70B3D5E75F600001"));
+        assert!(!is_onboarding_tag(
+            "URN:DEV:LW:42FFFFFFFFFFFFFF_4242FFFFFFFFFFFF_42FFFF42"
+        ));
     }
 }

@@ -150,6 +150,9 @@ pub enum Ids {
         join_eui: Option<Eui>,
         app_key: Key,
         nwk_key: Option<Key>,
+        /// The row gave only a `nwk_key` (ChirpStack v4's place for a LoRaWAN 1.0.x root key): `app_key` is that
+        /// key, which a 1.0.x model takes as its AppKey and a 1.1 model refuses (it needs both keys).
+        app_key_from_nwk_key: bool,
     },
     Abp {
         dev_eui: Eui,
@@ -261,6 +264,58 @@ impl ErrorCode {
     }
 }
 
+/// The `missing` errors that are not the row's fault: a required field that no column (and no `--set`) gives, so
+/// that every row of its kind has it. Shown once for the file, above the row errors, not once per row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MissingColumns {
+    /// By field: the rows that need it.
+    fields: std::collections::BTreeMap<String, u64>,
+}
+
+impl MissingColumns {
+    /// True for an error that [`MissingColumns`] stands for: `missing` with no column to name.
+    pub fn covers(error: &RowError) -> bool {
+        error.code == ErrorCode::Missing && error.column.is_empty()
+    }
+
+    /// Counts a row's errors; returns the ones that are the row's own.
+    pub fn note<'a>(
+        &mut self,
+        errors: &'a [RowError],
+    ) -> impl Iterator<Item = &'a RowError> + use<'a> {
+        for error in errors.iter().filter(|e| Self::covers(e)) {
+            // Looked up before inserting: the same few fields come back on every row of a large file.
+            match self.fields.get_mut(&error.field) {
+                Some(rows) => *rows += 1,
+                None => {
+                    self.fields.insert(error.field.clone(), 1);
+                }
+            }
+        }
+        errors.iter().filter(|e| !Self::covers(e))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// One line per field: what no column gives, how many rows need it, and the `--set` that fills it.
+    pub fn lines(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|(field, rows)| {
+                let fill = match crate::input::field_named(field) {
+                    Some(f) if !f.is_identifier() && !f.is_secret() => {
+                        format!("add a column, or fill every row with --set {field}=VALUE")
+                    }
+                    _ => "add the column to the file".to_string(),
+                };
+                format!("{field}: no column gives it and {rows} row(s) need it; {fill}")
+            })
+            .collect()
+    }
+}
+
 /// One problem with one field of one row. Messages never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowError {
@@ -281,4 +336,42 @@ pub struct Verdict {
     /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
     pub id: Option<String>,
     pub result: Result<Device, Vec<RowError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(field: &str, column: &str, code: ErrorCode) -> RowError {
+        RowError {
+            field: field.into(),
+            column: column.into(),
+            code,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_field_no_column_gives_is_counted_for_the_file_not_the_row() {
+        let mut missing = MissingColumns::default();
+        for _ in 0..3 {
+            let errors = [
+                error("model", "", ErrorCode::Missing),
+                error("app_key", "AppKey", ErrorCode::Missing),
+                error("dev_eui", "DevEUI", ErrorCode::Hex),
+            ];
+            let own: Vec<&str> = missing.note(&errors).map(|e| e.field.as_str()).collect();
+            assert_eq!(own, ["app_key", "dev_eui"]);
+        }
+        missing
+            .note(&[error("imei", "", ErrorCode::Missing)])
+            .count();
+        assert_eq!(
+            missing.lines(),
+            [
+                "imei: no column gives it and 1 row(s) need it; add the column to the file",
+                "model: no column gives it and 3 row(s) need it; add a column, or fill every row with --set model=VALUE",
+            ]
+        );
+    }
 }

@@ -13,7 +13,7 @@ use crate::input::{InputOptions, Table};
 use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceFilter, ExistKey, LIST_PAGE_SIZE, Lister,
-    LookupProgress, Pacing, RequestCounts, find_existing,
+    LookupProgress, OverQuota, Pacing, PlanTally, RequestCounts, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -81,6 +81,12 @@ pub struct ImportConfig {
     pub settings: RunSettings,
     pub on_existing: OnExisting,
     pub name: Option<String>,
+    /// The config file's profile the credentials came from, recorded for `resume`.
+    pub profile: Option<String>,
+    /// `--again`: a file this journal already imported becomes a new batch.
+    pub again: bool,
+    /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
+    pub allow_over_quota: bool,
     pub quiet: bool,
 }
 
@@ -155,8 +161,8 @@ impl BatchResult {
         // Nothing was sent and the rows were not all counted: the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
-            println!("{}", self.summary());
-            println!("{}", self.requests_line());
+            crate::stdout::line(self.summary());
+            crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
             eprintln!("tpbulk: {next}");
@@ -196,13 +202,23 @@ pub async fn import(
     let started = Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
     let table = Table::open(&config.file, &config.input)?;
+    let input_sha256 = crate::input::sha256_file(&config.file)
+        .with_context(|| format!("{}: cannot read", config.file.display()))?;
+    // Recorded absolute, so that `rework` finds the file again from any directory.
+    let input_path = std::fs::canonicalize(&config.file).unwrap_or_else(|_| config.file.clone());
+    if config.journal.is_file() {
+        refuse_second_import(
+            &Journal::open_existing(&config.journal)?,
+            &input_sha256,
+            &config.client.url,
+            config.again,
+        )?;
+    }
     let client = connect(&config.client, config.settings.rate).await?;
     if !config.quiet {
         eprintln!("tpbulk: reading the catalogue");
     }
     let catalog = client.catalog().await.map_err(unavailable)?;
-    let input_sha256 = crate::input::sha256_file(&config.file)
-        .with_context(|| format!("{}: cannot read", config.file.display()))?;
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
         "rate": config.settings.rate,
@@ -210,7 +226,7 @@ pub async fn import(
         "on_existing": config.on_existing,
         "max_errors": config.settings.max_errors,
         "url": config.client.url,
-        "token_url": config.client.token_url,
+        "token_url": config.client.explicit_token_url(),
         "client_id": config.client.client_id,
         "insecure": config.client.insecure,
         "started_ms": started_ms,
@@ -219,11 +235,12 @@ pub async fn import(
     });
     let id = journal.create_batch(&NewBatch {
         name: config.name.clone(),
-        input_path: config.file.display().to_string(),
+        input_path: input_path.display().to_string(),
         input_sha256,
         format: table.format.clone(),
         columns: table.columns.clone(),
         options: options.clone(),
+        profile: config.profile.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
@@ -254,8 +271,8 @@ pub async fn import(
         .await
         .context("preparing rows")?
     };
-    let journal = match prepared {
-        Ok(journal) => journal,
+    let (mut journal, over_quota) = match prepared {
+        Ok(prepared) => prepared,
         Err(e) if e.is::<PrepareCancelled>() => {
             // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
             let mut journal = Journal::open(&config.journal)?;
@@ -275,8 +292,25 @@ pub async fn import(
         }
         Err(e) => return Err(e),
     };
+    if !over_quota.is_empty() {
+        let lines: Vec<String> = over_quota.iter().map(ToString::to_string).collect();
+        if !config.allow_over_quota {
+            // `prepared` stays false: nothing was sent, and importing the file again is the way on.
+            journal.set_batch_state(&id, BatchState::Interrupted)?;
+            return Err(UsageError(format!(
+                "{}; nothing was sent (batch {id} stays unsent). Free slots on the plan or ask for a larger quota, \
+                 or import again with --allow-over-quota to send every row anyway",
+                lines.join("; ")
+            ))
+            .into());
+        }
+        for line in &lines {
+            if !config.quiet {
+                eprintln!("tpbulk: warning: {line}; going on (--allow-over-quota)");
+            }
+        }
+    }
     options["prepared"] = serde_json::Value::Bool(true);
-    let mut journal = journal;
     journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
     let mut result = run_batch(
@@ -293,6 +327,60 @@ pub async fn import(
     Ok(result)
 }
 
+/// Refuses an import that would run beside another process's batch in this journal (both would send), or that
+/// repeats a file this journal already imported to the same platform, unless `again` asks for a new batch.
+/// A batch stopped while checking rows sent nothing and does not count.
+fn refuse_second_import(
+    journal: &Journal,
+    sha256: &str,
+    url: &str,
+    again: bool,
+) -> anyhow::Result<()> {
+    let batches = journal.batches()?;
+    if let Some((batch, pid)) = batches.iter().find_map(|b| {
+        b.runner_pid
+            .filter(|&pid| pid != std::process::id() && b.effective_state() == BatchState::Running)
+            .map(|pid| (b, pid))
+    }) {
+        return Err(UsageError(format!(
+            "batch {} is running in process {pid} in {}; let it finish, or stop it (Ctrl-C, or kill {pid}) and \
+             import then",
+            batch.id,
+            journal.path().display()
+        ))
+        .into());
+    }
+    if again {
+        return Ok(());
+    }
+    let earlier = batches.iter().find(|b| {
+        b.input_sha256.eq_ignore_ascii_case(sha256)
+            && b.options["url"].as_str() == Some(url)
+            && b.options["prepared"] != serde_json::Value::Bool(false)
+    });
+    let Some(batch) = earlier else {
+        return Ok(());
+    };
+    let state = batch.effective_state();
+    let next = match state {
+        BatchState::Done => {
+            "to import it once more as a new batch on purpose, add --again".to_string()
+        }
+        _ => format!(
+            "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
+            batch.id
+        ),
+    };
+    Err(UsageError(format!(
+        "this file (sha256 {}) was already imported to {url} as batch {} ({}, {}); {next}",
+        &sha256[..sha256.len().min(12)],
+        batch.id,
+        state.as_str(),
+        batch.input_path
+    ))
+    .into())
+}
+
 /// Reads, checks and resolves every row and journals it in chunks; each chunk's devices are first looked up on
 /// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
 fn journal_prepared(
@@ -305,9 +393,14 @@ fn journal_prepared(
     mut lookup: impl FnMut(
         &[ExistKey],
     ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
-) -> anyhow::Result<Journal> {
+) -> anyhow::Result<(Journal, Vec<OverQuota>)> {
     let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
+    // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
+    // new slot.
+    let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
+    let mut tally = PlanTally::default();
     let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
+                     chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
         let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k)| k.clone()).collect();
@@ -316,6 +409,11 @@ fn journal_prepared(
         } else {
             lookup(&keys)?
         };
+        for (key, plan) in chunk_plans.drain(..) {
+            if !key.is_some_and(|k| found.contains_key(&k)) {
+                tally.add(&plan);
+            }
+        }
         let rows = chunk.drain(..).map(|(mut row, key)| {
             if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
                 row.request = None;
@@ -343,17 +441,22 @@ fn journal_prepared(
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
+        if let Prepared::Send(request) = &prepared.outcome
+            && let Some(plan) = PlanTally::plan_of(request)
+        {
+            chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
+        }
         chunk.push(new_row(prepared)?);
         if chunk.len() >= PREPARE_CHUNK {
-            flush(&mut chunk, &mut journal)?;
+            flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
         Ok(())
     })?;
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
-    flush(&mut chunk, &mut journal)?;
-    Ok(journal)
+    flush(&mut chunk, &mut chunk_plans, &mut journal)?;
+    Ok((journal, tally.over_quota(catalog)))
 }
 
 /// Ctrl-C or SIGTERM reached the checking stage.
@@ -393,6 +496,8 @@ pub struct ResumeConfig {
     pub journal: PathBuf,
     pub batch: Option<String>,
     pub platform: PlatformArgs,
+    /// The client secret when `--client-secret-file` is not given (from the environment or a profile).
+    pub secret: Option<crate::secret::Secret>,
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
     pub quiet: bool,
@@ -407,7 +512,6 @@ pub async fn resume(
     let started = Instant::now();
     let journal = Journal::open_existing(&config.journal)?;
     let batch = pick_batch(&journal, config.batch.as_deref())?;
-    on_start(&batch.id);
     // Two runs of one batch would both send its unfinished rows.
     if let Some(pid) = batch.runner_pid
         && pid != std::process::id()
@@ -427,6 +531,7 @@ pub async fn resume(
         ))
         .into());
     }
+    on_start(&batch.id);
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
@@ -499,10 +604,19 @@ async fn resume_client(
         .client_id
         .or_else(|| options["client_id"].as_str().map(str::to_string));
     if platform.token_url.is_none() {
-        platform.token_url = options["token_url"].as_str().map(str::to_string);
+        // Older journals recorded the token endpoint even when the URL implied it: one that is the recorded
+        // URL's own default follows a new `--url` like an unrecorded one.
+        let implied = options["url"]
+            .as_str()
+            .map(crate::platform::default_token_url);
+        platform.token_url = options["token_url"]
+            .as_str()
+            .filter(|t| implied.as_deref() != Some(*t))
+            .map(str::to_string);
     }
     platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
-    let client_config = ClientConfig::from_args(&platform)?;
+    let secret = config.secret.as_ref().map(|s| s.expose().to_string());
+    let client_config = ClientConfig::from_parts(&platform, secret)?;
     connect(&client_config, rate.filter(|r| *r > 0.0)).await
 }
 

@@ -135,11 +135,6 @@ impl Counters {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    pub fn done(&self) -> u64 {
-        self.created.load(Ordering::Relaxed)
-            + self.exists.load(Ordering::Relaxed)
-            + self.failed.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]

@@ -50,20 +50,37 @@ impl Drop for Progress {
     }
 }
 
+/// A bar style from an indicatif template that may use `{rate}`: the items per second with one decimal
+/// (indicatif's own `{per_sec}` prints four).
+pub fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = out.write_str(&rate(state.per_sec()));
+            },
+        )
+}
+
+/// `250.2/s`.
+fn rate(per_sec: f64) -> String {
+    format!("{per_sec:.1}/s")
+}
+
 async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30.cyan/blue} {pos}/{len} {msg} {per_sec:.green} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    bar.set_style(bar_style(
+        "{bar:30.cyan/blue} {pos}/{len} {msg} {rate:.green} ETA {eta}",
+    ));
     // Log lines are written with the bar lifted from now on, so neither tears the other.
     crate::logging::set_progress(&bar);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        bar.set_position(counters.done());
-        bar.set_message(message(&counters));
+        // One reading of the counters for both, so the position is always the sum the message shows.
+        let (done, shown) = snapshot(&counters);
+        bar.set_position(done);
+        bar.set_message(shown);
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {}
@@ -81,19 +98,45 @@ async fn lines(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                let done = counters.done();
+                let (done, shown) = snapshot(&counters);
                 let per_sec = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!("tpbulk: {done}/{total} rows, {}, {per_sec:.1} devices/s", message(&counters));
+                eprintln!("tpbulk: {done}/{total} rows, {shown}, {per_sec:.1} devices/s");
             }
         }
     }
 }
 
-fn message(counters: &Counters) -> String {
-    format!(
-        "created {} exists {} failed {}",
-        counters.created.load(Ordering::Relaxed),
-        counters.exists.load(Ordering::Relaxed),
-        counters.failed.load(Ordering::Relaxed)
+/// The rows done and the message that counts them, from one reading of each counter: read apart, a row finishing
+/// in between made the position disagree with the counts beside it.
+fn snapshot(counters: &Counters) -> (u64, String) {
+    let created = counters.created.load(Ordering::Relaxed);
+    let exists = counters.exists.load(Ordering::Relaxed);
+    let failed = counters.failed.load(Ordering::Relaxed);
+    (
+        created + exists + failed,
+        format!("created {created} exists {exists} failed {failed}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_position_is_the_sum_of_the_counts_shown() {
+        let counters = Counters::default();
+        counters.created.store(7, Ordering::Relaxed);
+        counters.exists.store(2, Ordering::Relaxed);
+        counters.failed.store(1, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters),
+            (10, "created 7 exists 2 failed 1".to_string())
+        );
+    }
+
+    #[test]
+    fn rates_have_one_decimal() {
+        assert_eq!(rate(250.23456), "250.2/s");
+        assert_eq!(rate(3.0), "3.0/s");
+    }
 }

@@ -69,6 +69,37 @@ const ALIASES: &[(&str, Field)] = &[
     ("downlinkfrequency", Field::Frequency),
     ("tags", Field::Tags),
     ("basestationtags", Field::Tags),
+    // Vendor key sheets, SIM exports and onboarding lists (issue 16). `DevEUI (hex)`, `Join EUI (hex string)` and
+    // `App Key (hex)` need no entry: notes in brackets are dropped before the look-up.
+    ("euid", Field::DevEui),
+    ("qrcode", Field::OnboardingTag),
+    ("qr", Field::OnboardingTag),
+    ("onboardingtag", Field::OnboardingTag),
+    ("sn", Field::SerialNumber),
+    ("serial", Field::SerialNumber),
+    ("serialno", Field::SerialNumber),
+    ("serialnumber", Field::SerialNumber),
+    ("pn", Field::PartNumber),
+    ("partno", Field::PartNumber),
+    ("partnumber", Field::PartNumber),
+];
+
+/// Fields a header may name as one of its words (`MAC Addr 1 DevEUI`): identifiers only, whose aliases do not
+/// occur as ordinary words (`Date of activation` must not become a kind, nor `Frequency plan` a plan).
+const WORD_FIELDS: [Field; 13] = [
+    Field::DevEui,
+    Field::JoinEui,
+    Field::AppKey,
+    Field::NwkKey,
+    Field::DevAddr,
+    Field::NwkSKey,
+    Field::AppSKey,
+    Field::SNwkSIntKey,
+    Field::NwkSEncKey,
+    Field::Imei,
+    Field::Iccid,
+    Field::Eid,
+    Field::Imsi,
 ];
 
 /// Lower-case letters and digits only: `Dev EUI (OTAA)` → `deveuiotaa`.
@@ -112,6 +143,21 @@ fn mapped(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
         .map(|(_, f)| *f)
 }
 
+/// The `--mapping` headers that no column of the file has (matched as the mapping matches them).
+pub(crate) fn unmatched<'a>(
+    columns: &[super::Column],
+    mapping: &'a [(String, Field)],
+) -> Vec<&'a str> {
+    mapping
+        .iter()
+        .map(|(h, _)| h.as_str())
+        .filter(|h| {
+            let key = normalise(h);
+            !columns.iter().any(|c| normalise(&c.header) == key)
+        })
+        .collect()
+}
+
 fn alias(header: &str) -> Option<Field> {
     let key = normalise(header);
     let lookup = |k: &str| ALIASES.iter().find(|(a, _)| *a == k).map(|(_, f)| *f);
@@ -124,6 +170,32 @@ fn alias(header: &str) -> Option<Field> {
         .or_else(|| bare.strip_prefix("lora"))
         .unwrap_or(&bare);
     lookup(bare)
+}
+
+/// The one identifier field that a run of the header's words names (`MAC Addr 1 DevEUI` → DevEUI), if exactly one
+/// field is named so.
+fn field_in_words(header: &str) -> Option<Field> {
+    let words: Vec<String> = without_notes(header)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut found: Option<Field> = None;
+    for start in 0..words.len() {
+        for end in start + 1..=words.len().min(start + 4) {
+            let key = words[start..end].concat();
+            let hit = ALIASES
+                .iter()
+                .find(|(a, f)| *a == key && WORD_FIELDS.contains(f))
+                .map(|(_, f)| *f);
+            match (hit, found) {
+                (Some(f), Some(g)) if f != g => return None,
+                (Some(f), _) => found = Some(f),
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 /// The field named by `--set` or a mapping file: its canonical name, case-insensitive.
@@ -139,8 +211,12 @@ pub(crate) fn field_names() -> String {
 }
 
 /// Columns from a header row, when at least one of its cells names a field.
+///
+/// A header is read whole first; a column no alias names may then name an identifier as one of its words, when no
+/// other column names that field (the first such column wins). When no column names the device, a serial-number
+/// column does.
 pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<Vec<Column>> {
-    let columns: Vec<Column> = cells
+    let mut columns: Vec<Column> = cells
         .iter()
         .enumerate()
         .map(|(index, cell)| {
@@ -158,7 +234,40 @@ pub(crate) fn columns_of(cells: &[Cell], mapping: &[(String, Field)]) -> Option<
             }
         })
         .collect();
-    columns.iter().any(|c| c.field.is_some()).then_some(columns)
+    if !columns.iter().any(|c| c.field.is_some()) {
+        return None;
+    }
+    for i in 0..columns.len() {
+        if columns[i].field.is_some() || !matches!(cells[i], Cell::Text(_)) {
+            continue;
+        }
+        if let Some(field) = field_in_words(&columns[i].header)
+            && !columns.iter().any(|c| c.field == Some(field))
+        {
+            columns[i].field = Some(field);
+        }
+    }
+    if !columns.iter().any(|c| c.field == Some(Field::Name))
+        && let Some(serial) = columns
+            .iter_mut()
+            .find(|c| c.field == Some(Field::SerialNumber))
+    {
+        serial.field = Some(Field::Name);
+    }
+    Some(columns)
+}
+
+/// Columns for a file without a header row, from `--columns` (`None` skips a column); each is named by its field.
+pub(crate) fn columns_given(fields: &[Option<Field>]) -> Vec<Column> {
+    fields
+        .iter()
+        .enumerate()
+        .map(|(index, field)| Column {
+            index,
+            header: field.map(Field::name).unwrap_or_default().to_string(),
+            field: *field,
+        })
+        .collect()
 }
 
 /// One mapped column: where its cell is, the field and column name it gives, and its `--set` default.
@@ -168,6 +277,8 @@ struct Slot {
     field: Field,
     column: Arc<str>,
     default: Option<(Arc<str>, Cell)>,
+    /// Later columns that name the same field: read when this one is blank, compared when both are filled.
+    others: Vec<(usize, Arc<str>)>,
 }
 
 /// One way of reading a row's cells as fields, with the `--set` defaults folded in: computed once per table (or per
@@ -180,17 +291,29 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The first column mapping to a field wins.
+    /// The first column mapping to a field gives it; the others of that field fill in where it is blank.
     pub(crate) fn new(columns: &[Column], defaults: &[(Field, String)]) -> Plan {
         let mut slots: Vec<(usize, Field, Arc<str>)> = Vec::new();
+        let mut others: Vec<(Field, usize, Arc<str>)> = Vec::new();
         for column in columns {
-            if let Some(field) = column.field
-                && !slots.iter().any(|(_, f, _)| *f == field)
-            {
-                slots.push((column.index, field, Arc::from(column.header.as_str())));
+            if let Some(field) = column.field {
+                let name = Arc::from(column.header.as_str());
+                if slots.iter().any(|(_, f, _)| *f == field) {
+                    others.push((field, column.index, name));
+                } else {
+                    slots.push((column.index, field, name));
+                }
             }
         }
-        Plan::from_slots(slots, defaults)
+        let mut plan = Plan::from_slots(slots, defaults);
+        for slot in &mut plan.slots {
+            slot.others = others
+                .iter()
+                .filter(|(f, _, _)| *f == slot.field)
+                .map(|(_, i, name)| (*i, name.clone()))
+                .collect();
+        }
+        plan
     }
 
     pub(crate) fn from_slots(
@@ -229,16 +352,37 @@ impl Plan {
                 field,
                 column,
                 default: default_of(field),
+                others: Vec::new(),
             })
             .collect();
         Plan { slots, extra }
     }
 
-    /// Builds a row from its cells: `take` gives a cell by index (cloned or moved).
+    /// Builds a row from its cells: `take` gives a cell by index (cloned or moved). Of the columns of one field,
+    /// the first filled one gives the value; another filled one that says something else follows it as a second
+    /// value of the field, which the row check reports as a conflict naming both columns.
     fn apply(&self, row: u64, mut take: impl FnMut(usize) -> Cell) -> MappedRow {
         let mut values = Vec::with_capacity(self.slots.len() + self.extra.len());
+        let mut conflicts = Vec::new();
         for slot in &self.slots {
-            let cell = take(slot.index);
+            let mut cell = take(slot.index);
+            let mut column = slot.column.clone();
+            for (index, name) in &slot.others {
+                let other = take(*index);
+                if other.is_blank() {
+                    continue;
+                }
+                if cell.is_blank() {
+                    cell = other;
+                    column = name.clone();
+                } else if !same_value(slot.field, &cell, &other) {
+                    conflicts.push(FieldValue {
+                        field: slot.field,
+                        column: name.clone(),
+                        cell: other,
+                    });
+                }
+            }
             let value = match &slot.default {
                 Some((column, default)) if cell.is_blank() => FieldValue {
                     field: slot.field,
@@ -247,14 +391,26 @@ impl Plan {
                 },
                 _ => FieldValue {
                     field: slot.field,
-                    column: slot.column.clone(),
+                    column,
                     cell,
                 },
             };
             values.push(value);
         }
         values.extend(self.extra.iter().cloned());
+        values.extend(conflicts);
         MappedRow { row, values }
+    }
+}
+
+/// True when two filled cells of one field say the same thing: identifiers compared as their parsers read them
+/// (`70-b3-…` is `70B3…`), other text trimmed.
+fn same_value(field: Field, a: &Cell, b: &Cell) -> bool {
+    let (a, b) = (a.display(), b.display());
+    if field.is_identifier() {
+        crate::device::ids::normalise(&a) == crate::device::ids::normalise(&b)
+    } else {
+        a.trim() == b.trim()
     }
 }
 
@@ -360,6 +516,121 @@ mod tests {
     }
 
     #[test]
+    fn vendor_key_sheet_headers_map() {
+        let cases = [
+            ("EUID", Field::DevEui),
+            ("Device EUI", Field::DevEui),
+            ("DevEUI (hex)", Field::DevEui),
+            ("Join EUI (hex string)", Field::JoinEui),
+            ("App Key (hex)", Field::AppKey),
+            ("QR code", Field::OnboardingTag),
+            ("QR", Field::OnboardingTag),
+            ("Onboarding tag", Field::OnboardingTag),
+            ("sn", Field::SerialNumber),
+            ("Serial", Field::SerialNumber),
+            ("Serial No.", Field::SerialNumber),
+            ("Serial number", Field::SerialNumber),
+            ("pn", Field::PartNumber),
+            ("Part No", Field::PartNumber),
+            ("Part number", Field::PartNumber),
+        ];
+        for (header, field) in cases {
+            assert_eq!(field_of(header, &[]), Some(field), "{header}");
+        }
+    }
+
+    #[test]
+    fn a_known_name_as_a_word_names_a_column_nothing_else_claims() {
+        let texts = |h: &[&str]| {
+            h.iter()
+                .map(|s| Cell::Text(s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let fields = |h: &[&str]| {
+            columns_of(&texts(h), &[])
+                .unwrap()
+                .into_iter()
+                .map(|c| c.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(&[
+                "MAC Addr 1 DevEUI",
+                "AppKey",
+                "Date of activation",
+                "Frequency plan"
+            ]),
+            [Some(Field::DevEui), Some(Field::AppKey), None, None]
+        );
+        // A column that names the field itself wins; the worded one stays unmapped.
+        assert_eq!(
+            fields(&["Module DevEUI label", "DevEUI"]),
+            [None, Some(Field::DevEui)]
+        );
+        // Two identifiers in one header name neither.
+        assert_eq!(fields(&["IMEI/ICCID", "Name"]), [None, Some(Field::Name)]);
+        assert_eq!(field_in_words("frequency_plan_id"), None);
+    }
+
+    #[test]
+    fn a_serial_number_names_the_device_only_when_no_column_does() {
+        let texts = |h: &[&str]| {
+            h.iter()
+                .map(|s| Cell::Text(s.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let fields = |h: &[&str]| {
+            columns_of(&texts(h), &[])
+                .unwrap()
+                .into_iter()
+                .map(|c| c.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            fields(&["DevEUI", "SN", "pn"]),
+            [
+                Some(Field::DevEui),
+                Some(Field::Name),
+                Some(Field::PartNumber)
+            ]
+        );
+        assert_eq!(
+            fields(&["DevEUI", "SN", "Name"]),
+            [
+                Some(Field::DevEui),
+                Some(Field::SerialNumber),
+                Some(Field::Name)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_first_filled_column_of_a_field_gives_it_and_a_different_one_is_kept_to_report() {
+        let cells: Vec<Cell> = ["fNwkSIntKey", "NwkSKey", "DevEUI"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        let plan = Plan::new(&columns_of(&cells, &[]).unwrap(), &[]);
+        let row = |a: &str, b: &str| {
+            map_owned(
+                &plan,
+                Record {
+                    row: 2,
+                    cells: vec![Cell::Text(a.into()), Cell::Text(b.into()), Cell::Empty],
+                },
+            )
+        };
+        let key = "7374757A3FDD092947CE2DE9321C6040";
+        let filled = row("", key);
+        let v = filled.get(Field::NwkSKey).unwrap();
+        assert_eq!((&*v.column, v.cell.display()), ("NwkSKey", key.to_string()));
+        assert_eq!(filled.conflicts().count(), 0);
+        assert_eq!(row(key, &key.to_lowercase()).conflicts().count(), 0);
+        let differ = row(key, "8D67B0D6359D11ACFC45AD4BB9CE2D4F");
+        let (first, other) = differ.conflicts().next().unwrap();
+        assert_eq!((&*first.column, &*other.column), ("fNwkSIntKey", "NwkSKey"));
+    }
+
+    #[test]
     fn mapping_beats_aliases() {
         let mapping = vec![
             ("Serial No".to_string(), Field::DevEui),
@@ -367,6 +638,19 @@ mod tests {
         ];
         assert_eq!(field_of("serial-no", &mapping), Some(Field::DevEui));
         assert_eq!(field_of("NAME", &mapping), Some(Field::Model));
+    }
+
+    #[test]
+    fn mapping_headers_the_file_lacks_are_found() {
+        let cells: Vec<Cell> = ["Serial-No", "AppKey"]
+            .map(|s| Cell::Text(s.into()))
+            .to_vec();
+        let mapping = vec![
+            ("serial no".to_string(), Field::DevEui),
+            ("Device name".to_string(), Field::Name),
+        ];
+        let columns = columns_of(&cells, &mapping).unwrap();
+        assert_eq!(unmatched(&columns, &mapping), ["Device name"]);
     }
 
     #[test]
@@ -394,7 +678,9 @@ mod tests {
         let mapped = map_ref(&plan, &record);
         assert_eq!(mapped, map_owned(&plan, record));
         assert_eq!(mapped.row, 7);
-        assert_eq!(mapped.values.len(), 3);
+        // DevEUI, model, connection, and the second DevEUI column's other value, kept to be reported.
+        assert_eq!(mapped.values.len(), 4);
+        assert_eq!(mapped.conflicts().count(), 1);
         let eui = mapped.get(Field::DevEui).unwrap();
         assert_eq!((&*eui.column, &eui.cell), ("EUI", &Cell::Text("A".into())));
         let model = mapped.get(Field::Model).unwrap();

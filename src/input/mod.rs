@@ -15,6 +15,7 @@ mod header;
 mod sheet;
 mod text;
 mod thingpark;
+mod xlsx;
 
 use crate::device::Kind;
 use std::io::Read;
@@ -24,6 +25,11 @@ use std::sync::Arc;
 /// The field a header names (built-in aliases, after the `--mapping` pairs given), if any.
 pub fn field_for_header(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
     header::field_of(header, mapping)
+}
+
+/// The field with this canonical name (as `--set` and `--mapping` take it), if any.
+pub fn field_named(name: &str) -> Option<Field> {
+    header::field_named(name)
 }
 
 /// A field of a device row, whatever its column is called in the file.
@@ -62,11 +68,17 @@ pub enum Field {
     Frequency,
     /// Base-station tags (multicast), `;`-separated.
     Tags,
+    /// A LoRa Alliance TR005 onboarding tag (the text of the device's QR code).
+    OnboardingTag,
+    /// The manufacturer's serial number: the device's name when no column names it.
+    SerialNumber,
+    /// The manufacturer's part number, kept as read.
+    PartNumber,
 }
 
 impl Field {
     /// Every field, in template order.
-    pub const ALL: [Field; 24] = [
+    pub const ALL: [Field; 27] = [
         Field::DevEui,
         Field::JoinEui,
         Field::AppKey,
@@ -91,6 +103,9 @@ impl Field {
         Field::DataRate,
         Field::Frequency,
         Field::Tags,
+        Field::OnboardingTag,
+        Field::SerialNumber,
+        Field::PartNumber,
     ];
 
     /// The canonical snake_case name used by `--set`, `--mapping`, JSON output and errors.
@@ -120,6 +135,9 @@ impl Field {
             Field::DataRate => "data_rate",
             Field::Frequency => "frequency",
             Field::Tags => "tags",
+            Field::OnboardingTag => "onboarding_tag",
+            Field::SerialNumber => "serial_number",
+            Field::PartNumber => "part_number",
         }
     }
 
@@ -262,13 +280,24 @@ pub struct FieldValue {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MappedRow {
     pub row: u64,
-    /// At most one value per field; a `--set` default fills a missing column or an empty cell.
+    /// One value per field (a `--set` default fills a missing column or an empty cell), in column order; after
+    /// them, a second value of a field when two of its columns are filled and differ (see [`MappedRow::conflicts`]).
     pub values: Vec<FieldValue>,
 }
 
 impl MappedRow {
     pub fn get(&self, field: Field) -> Option<&FieldValue> {
         self.values.iter().find(|v| v.field == field)
+    }
+
+    /// Each value that a second column of its field gives against the first: (the first, the other).
+    pub fn conflicts(&self) -> impl Iterator<Item = (&FieldValue, &FieldValue)> {
+        self.values.iter().enumerate().filter_map(|(i, v)| {
+            self.values[..i]
+                .iter()
+                .find(|first| first.field == v.field)
+                .map(|first| (first, v))
+        })
     }
 }
 
@@ -282,6 +311,8 @@ pub struct InputOptions {
     pub defaults: Vec<(Field, String)>,
     /// `--kind`.
     pub kind: Option<Kind>,
+    /// `--columns`: the file has no header row and these are its columns in order (`None` skips one).
+    pub columns: Option<Vec<Option<Field>>>,
 }
 
 impl InputOptions {
@@ -301,8 +332,34 @@ impl InputOptions {
             mapping,
             defaults,
             kind: args.kind,
+            columns: args.columns.as_deref().map(parse_columns).transpose()?,
         })
     }
+}
+
+/// `--columns dev_eui,app_key,,name`: fields in column order, an empty entry for a column to skip.
+fn parse_columns(list: &str) -> Result<Vec<Option<Field>>, InputError> {
+    let columns = list
+        .split(',')
+        .map(|name| {
+            let name = name.trim();
+            if name.is_empty() {
+                return Ok(None);
+            }
+            header::field_named(name).map(Some).ok_or_else(|| {
+                InputError::Option(format!(
+                    "--columns: unknown field \"{name}\"; the fields are: {}",
+                    header::field_names()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if columns.iter().all(Option::is_none) {
+        return Err(InputError::Option(
+            "--columns: name at least one field, e.g. --columns dev_eui,app_key,,name".to_string(),
+        ));
+    }
+    Ok(columns)
 }
 
 /// One `--set FIELD=VALUE`. Messages never repeat the value: it may be key material.
@@ -405,10 +462,11 @@ pub enum InputError {
     },
     #[error("{0}")]
     Option(String),
-    #[error("{path}: {source}")]
+    /// Not a `#[source]`: the reason is in the message once, and `{:#}` would print it twice.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -419,7 +477,7 @@ pub enum InputError {
 pub struct Table {
     pub path: PathBuf,
     pub format: SourceFormat,
-    /// Row number of the header line (None for ThingPark's headerless format).
+    /// Row number of the header line (None for ThingPark's headerless format and with `--columns`).
     pub header_row: Option<u64>,
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
@@ -441,17 +499,78 @@ fn unusable(path: &Path, message: impl Into<String>) -> InputError {
 }
 
 const NO_HEADER_HINT: &str = "no header found: no row names a known column (such as DevEUI, AppKey, IMEI, ICCID or \
-     Name); add a header row, or map your headers to fields with --mapping FILE.toml";
+     Name); add a header row, map your headers to fields with --mapping FILE.toml, or, if the file has no header \
+     row, name its columns in order with --columns (e.g. --columns dev_eui,app_key,,name)";
 
-/// Finds the header: the first record with a cell that names a field. Rows above it are skipped.
+/// What a file is by its first bytes, when that is a document that is neither text nor a spreadsheet (a PDF or an
+/// image attached to the shipment mail instead of the list): refused by name rather than searched for a header.
+fn other_document(path: &Path) -> Result<Option<&'static str>, InputError> {
+    const SIGNATURES: [(&[u8], &str); 6] = [
+        (b"%PDF-", "a PDF document"),
+        (b"\x89PNG", "a PNG image"),
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"\x1F\x8B", "a gzip archive"),
+        (b"7z\xBC\xAF", "a 7-Zip archive"),
+    ];
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).map_err(|error| text::io_error(path, error))?;
+    let n = file
+        .read(&mut head)
+        .map_err(|error| text::io_error(path, error))?;
+    Ok(SIGNATURES
+        .iter()
+        .find(|(magic, _)| head[..n].starts_with(magic))
+        .map(|(_, what)| *what))
+}
+
+/// A `--mapping` entry for a header the file lacks is a mistake (a typo, or the wrong file): the column it means
+/// would be silently ignored.
+fn check_mapping(
+    path: &Path,
+    columns: &[Column],
+    mapping: &[(String, Field)],
+) -> Result<(), InputError> {
+    let unmatched = header::unmatched(columns, mapping);
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let headers: Vec<&str> = columns
+        .iter()
+        .map(|c| c.header.as_str())
+        .filter(|h| !h.is_empty())
+        .collect();
+    Err(unusable(
+        path,
+        format!(
+            "--mapping names {} that the file does not have; its headers are: {}",
+            unmatched
+                .iter()
+                .map(|h| format!("\"{h}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            headers.join(", ")
+        ),
+    ))
+}
+
+/// A table's header: the row it is on (none with `--columns`) and the columns it names.
+type Header = (Option<u64>, Vec<Column>);
+
+/// Finds the header: the first record with a cell that names a field. Rows above it are skipped. With
+/// `--columns` there is none to find: every record is data.
 fn find_header(
     rows: &mut dyn Iterator<Item = Result<Record, InputError>>,
-    mapping: &[(String, Field)],
-) -> Result<Option<(u64, Vec<Column>)>, InputError> {
+    options: &InputOptions,
+) -> Result<Option<Header>, InputError> {
+    if let Some(given) = &options.columns {
+        return Ok(Some((None, header::columns_given(given))));
+    }
+    let mapping = &options.mapping;
     for record in rows {
         let record = record?;
         if let Some(columns) = header::columns_of(&record.cells, mapping) {
-            return Ok(Some((record.row, columns)));
+            return Ok(Some((Some(record.row), columns)));
         }
     }
     Ok(None)
@@ -470,6 +589,15 @@ impl Table {
                 "the file is empty; export the shipment again (CSV or XLSX with a header row)",
             ));
         }
+        if let Some(what) = other_document(path)? {
+            return Err(unusable(
+                path,
+                format!(
+                    "not a CSV or spreadsheet: this is {what}, whatever its name says; export the shipment as CSV \
+                     or XLSX"
+                ),
+            ));
+        }
         match sheet::kind_of(path) {
             Some(kind) => Self::open_sheet(path, kind, options),
             None => Self::open_text(path, options),
@@ -482,22 +610,23 @@ impl Table {
         options: &InputOptions,
     ) -> Result<Table, InputError> {
         let sheet = sheet::open(path, kind, options.sheet.as_deref())?;
-        let mut rows = sheet::SheetRows::new(sheet.range);
-        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
+        let mut rows = sheet.rows;
+        let (header_row, columns) = find_header(&mut rows, options)?
             .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
+        check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
             format: SourceFormat::Spreadsheet {
                 kind,
                 sheet: sheet.name,
             },
-            header_row: Some(header_row),
+            header_row,
             mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
                 &columns,
                 &options.defaults,
             ))),
             columns,
-            rows: Box::new(rows),
+            rows,
             options: options.clone(),
         })
     }
@@ -513,7 +642,7 @@ impl Table {
         }
         let complete = head.len() < 64 * 1024;
         let sniffed = text::sniff(&head, complete);
-        if thingpark::detect(&sniffed.sample, sniffed.delimiter) {
+        if options.columns.is_none() && thingpark::detect(&sniffed.sample, sniffed.delimiter) {
             let rows = text::TextRows::open(path, &sniffed, true)?;
             return Ok(Table {
                 path: path.to_path_buf(),
@@ -531,15 +660,16 @@ impl Table {
             });
         }
         let mut rows = text::TextRows::open(path, &sniffed, false)?;
-        let (header_row, columns) = find_header(&mut rows, &options.mapping)?
-            .ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
+        let (header_row, columns) =
+            find_header(&mut rows, options)?.ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
+        check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
             format: SourceFormat::Csv {
                 delimiter: sniffed.delimiter,
                 encoding: sniffed.encoding,
             },
-            header_row: Some(header_row),
+            header_row,
             mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
                 &columns,
                 &options.defaults,
@@ -548,6 +678,57 @@ impl Table {
             rows: Box::new(rows),
             options: options.clone(),
         })
+    }
+
+    /// The mapping as a person checks it, in two lines: each header with the field it fills (and the `--set`
+    /// defaults), then the headers left out, so that a column not taken (a "Label" that is really the name) is seen. Empty
+    /// for ThingPark's positional format, whose columns are fixed.
+    pub fn mapping_lines(&self) -> Vec<String> {
+        if matches!(self.format, SourceFormat::ThingparkCsv { .. }) {
+            return Vec::new();
+        }
+        let mut taken: Vec<Field> = Vec::new();
+        let mut used = Vec::new();
+        let mut ignored = Vec::new();
+        for column in &self.columns {
+            let header = column.header.trim();
+            match column.field {
+                Some(field) if !taken.contains(&field) => {
+                    taken.push(field);
+                    used.push(format!("\"{header}\" → {}", field.name()));
+                }
+                // A later column of a field fills the rows where the first is empty (issue 16).
+                Some(field) => used.push(format!(
+                    "\"{header}\" → {} (where an earlier column is empty)",
+                    field.name()
+                )),
+                None if header.is_empty() => {}
+                None => ignored.push(format!("\"{header}\"")),
+            }
+        }
+        let mut defaults: Vec<Field> = Vec::new();
+        for (field, _) in &self.options.defaults {
+            if !defaults.contains(field) {
+                defaults.push(*field);
+                let cells = if taken.contains(field) {
+                    " (its empty cells)"
+                } else {
+                    ""
+                };
+                used.push(format!("--set {} → {}{cells}", field.name(), field.name()));
+            }
+        }
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "none".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        vec![
+            format!("columns used: {}", list(&used)),
+            format!("columns ignored: {}", list(&ignored)),
+        ]
     }
 
     /// The options the table was opened with.

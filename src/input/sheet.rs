@@ -50,10 +50,10 @@ fn open_by_kind(
     })
 }
 
-/// The chosen sheet: its name and its cells.
+/// The chosen sheet: its name and its rows (blank rows skipped, sheet row numbers).
 pub(crate) struct Sheet {
     pub name: String,
-    pub range: Range<Data>,
+    pub rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
 }
 
 /// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
@@ -65,19 +65,22 @@ pub(crate) fn open(
     kind: SheetKind,
     wanted: Option<&str>,
 ) -> Result<Sheet, InputError> {
+    guarded(path, || open_unguarded(path, kind, wanted))
+}
+
+const DAMAGED: &str = "the workbook is damaged: the spreadsheet reader failed on it; open and save it again in \
+     Excel, or export the sheet as CSV";
+
+/// Runs `f`, turning a panic inside a spreadsheet reader into a refusal that names the file.
+pub(crate) fn guarded<T>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T, InputError>,
+) -> Result<T, InputError> {
     quiet_panic_hook();
     QUIET_PANICS.with(|q| q.set(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        open_unguarded(path, kind, wanted)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET_PANICS.with(|q| q.set(false));
-    result.unwrap_or_else(|_| {
-            Err(unusable(
-                path,
-                "the workbook is damaged: the spreadsheet reader failed on it; open and save it again in \
-                 Excel, or export the sheet as CSV",
-            ))
-        })
+    result.unwrap_or_else(|_| Err(unusable(path, DAMAGED)))
 }
 
 thread_local! {
@@ -115,6 +118,9 @@ fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<
         }
         Err(message) => return Err(unusable(path, message)),
     };
+    if matches!(kind, SheetKind::Xlsx | SheetKind::Xlsm) {
+        return open_xlsx(path, wanted);
+    }
     let mut workbook = open_by_kind(path, kind).map_err(|e| {
         if is_password_error(&e) {
             unusable(path, PASSWORD_PROTECTED)
@@ -129,60 +135,95 @@ fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<
         }
     })?;
     let names = workbook.sheet_names();
-    if names.is_empty() {
-        return Err(unusable(path, "the workbook has no sheets"));
-    }
     let read = |workbook: &mut calamine::Sheets<_>, name: &str| {
-        let range = match workbook {
-            calamine::Sheets::Xlsx(xlsx) => sparse_xlsx_range(xlsx, name),
-            other => other.worksheet_range(name).map_err(|e| e.to_string()),
-        };
-        range.map_err(|e| {
+        workbook.worksheet_range(name).map_err(|e| {
             unusable(
                 path,
                 format!("sheet \"{name}\": cannot be read ({e}); export it as CSV"),
             )
         })
     };
+    let sheet = |name: &str, range: Range<Data>| Sheet {
+        name: name.to_string(),
+        rows: Box::new(SheetRows::new(range)),
+    };
     match wanted {
         Some(wanted) => {
-            let name = names
-                .iter()
-                .find(|n| n.as_str() == wanted)
-                .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(wanted)))
-                .or_else(|| wanted.trim().parse::<usize>().ok().and_then(|i| names.get(i)))
-                .cloned()
-                .ok_or_else(|| {
-                    unusable(
-                        path,
-                        format!(
-                            "no sheet \"{wanted}\"; the sheets are {} (give --sheet a name or a 0-based index)",
-                            quoted_list(&names)
-                        ),
-                    )
-                })?;
+            let name = pick(path, &names, wanted)?;
             let range = read(&mut workbook, &name)?;
-            Ok(Sheet { name, range })
+            Ok(sheet(&name, range))
         }
         None => {
             for name in &names {
                 let range = read(&mut workbook, name)?;
                 if range.used_cells().any(|(_, _, c)| !is_blank(c)) {
-                    return Ok(Sheet {
-                        name: name.clone(),
-                        range,
-                    });
+                    return Ok(sheet(name, range));
                 }
             }
-            Err(unusable(
-                path,
-                format!(
-                    "no sheet holds any data (sheets: {}); fill in the first sheet or choose one with --sheet",
-                    quoted_list(&names)
-                ),
-            ))
+            Err(no_data(path, &names))
         }
     }
+}
+
+/// An XLSX or XLSM sheet, streamed (see [`super::xlsx`]).
+fn open_xlsx(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
+    let mut workbook = super::xlsx::Workbook::open(path)?;
+    let names: Vec<String> = workbook.sheets.iter().map(|(n, _)| n.clone()).collect();
+    let index = match wanted {
+        Some(wanted) => {
+            let name = pick(path, &names, wanted)?;
+            names.iter().position(|n| *n == name).unwrap_or(0)
+        }
+        None => {
+            let mut found = None;
+            for i in 0..names.len() {
+                if workbook.has_data(i)? {
+                    found = Some(i);
+                    break;
+                }
+            }
+            found.ok_or_else(|| no_data(path, &names))?
+        }
+    };
+    Ok(Sheet {
+        name: names[index].clone(),
+        rows: Box::new(workbook.into_rows(index)),
+    })
+}
+
+/// The sheet `--sheet` names: by name, then case-insensitively, then as a 0-based index.
+fn pick(path: &Path, names: &[String], wanted: &str) -> Result<String, InputError> {
+    if names.is_empty() {
+        return Err(unusable(path, "the workbook has no sheets"));
+    }
+    names
+        .iter()
+        .find(|n| n.as_str() == wanted)
+        .or_else(|| names.iter().find(|n| n.eq_ignore_ascii_case(wanted)))
+        .or_else(|| wanted.trim().parse::<usize>().ok().and_then(|i| names.get(i)))
+        .cloned()
+        .ok_or_else(|| {
+            unusable(
+                path,
+                format!(
+                    "no sheet \"{wanted}\"; the sheets are {} (give --sheet a name or a 0-based index)",
+                    quoted_list(names)
+                ),
+            )
+        })
+}
+
+fn no_data(path: &Path, names: &[String]) -> InputError {
+    if names.is_empty() {
+        return unusable(path, "the workbook has no sheets");
+    }
+    unusable(
+        path,
+        format!(
+            "no sheet holds any data (sheets: {}); fill in the first sheet or choose one with --sheet",
+            quoted_list(names)
+        ),
+    )
 }
 
 fn quoted_list(names: &[String]) -> String {
@@ -215,7 +256,7 @@ pub(crate) fn cell_of(data: &Data) -> Cell {
     }
 }
 
-fn iso_date(dt: &calamine::ExcelDateTime) -> String {
+pub(super) fn iso_date(dt: &calamine::ExcelDateTime) -> String {
     if dt.is_duration() {
         return format!("{}", dt.as_f64());
     }
@@ -333,47 +374,6 @@ mod tests {
     }
 }
 
-/// Reads an XLSX sheet cell by cell, refusing a sheet whose used cells are scattered over a box far larger than
-/// what they fill: calamine lays a range out densely, so two stray cells at A1 and XFD1048576 would ask for
-/// gigabytes (found by fuzzing: a 14 KB workbook wanting 1 GiB).
-fn sparse_xlsx_range<R: std::io::Read + std::io::Seek>(
-    xlsx: &mut calamine::Xlsx<R>,
-    name: &str,
-) -> Result<calamine::Range<calamine::Data>, String> {
-    use calamine::{Data, DataRef};
-    let mut reader = match xlsx.worksheet_cells_reader(name) {
-        Ok(reader) => reader,
-        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(calamine::Range::default()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let mut cells = Vec::new();
-    let (mut rows, mut cols) = ((u32::MAX, 0u32), (u32::MAX, 0u32));
-    while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
-        if matches!(cell.get_value(), DataRef::Empty) {
-            continue;
-        }
-        let (r, c) = cell.get_position();
-        rows = (rows.0.min(r), rows.1.max(r));
-        cols = (cols.0.min(c), cols.1.max(c));
-        cells.push(calamine::Cell::new(
-            (r, c),
-            Data::from(cell.get_value().clone()),
-        ));
-    }
-    if let Some(area) = dense_area(rows, cols, cells.len()) {
-        return Err(format!(
-            "its {} used cells are spread over {area} cells (rows {} to {}, columns {} to {}): delete the stray \
-             cells far from the data",
-            cells.len(),
-            rows.0 + 1,
-            rows.1 + 1,
-            cols.0 + 1,
-            cols.1 + 1
-        ));
-    }
-    Ok(calamine::Range::from_sparse(cells))
-}
-
 /// The area of the bounding box when it is too large for the cells that fill it (more than 16 times their number
 /// and over a million cells), else `None`.
 pub(super) fn dense_area(rows: (u32, u32), cols: (u32, u32), filled: usize) -> Option<u64> {
@@ -403,7 +403,8 @@ mod sparse_tests {
     }
 
     #[test]
-    fn stray_cells_far_from_the_data_are_refused_not_allocated() {
+    fn stray_cells_far_from_the_data_are_read_without_laying_out_the_box() {
+        // Streamed, an XLSX sheet costs its rows, not its bounding box (A1 to XFD1048576 would be 17 billion cells).
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stray.xlsx");
         let mut book = rust_xlsxwriter::Workbook::new();
@@ -411,11 +412,11 @@ mod sparse_tests {
         sheet.write_string(0, 0, "DevEUI").unwrap();
         sheet.write_string(1_048_575, 16_383, "x").unwrap();
         book.save(&path).unwrap();
-        let err = open(&path, SheetKind::Xlsx, None).err().expect("refused");
-        let text = err.to_string();
-        assert!(
-            text.contains("stray.xlsx") && text.contains("stray cells"),
-            "{text}"
-        );
+        let sheet = open(&path, SheetKind::Xlsx, None).unwrap();
+        let rows: Vec<Record> = sheet.rows.map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].row, 1_048_576);
+        assert_eq!(rows[1].cells.len(), 16_384);
+        assert_eq!(rows[1].cells[16_383], Cell::Text("x".into()));
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct Sniffed {
     pub sample: String,
     /// Lines end with a lone `\r` (old Mac exports): read as `\n`.
     pub cr_only: bool,
+    /// Bytes of byte-order mark to skip.
+    pub bom_len: usize,
 }
 
 /// True when the first bytes are a ZIP or OLE container: a workbook (or an encrypted one) under a text name.
@@ -39,12 +41,12 @@ pub(crate) fn read_head(path: &Path) -> Result<Vec<u8>, InputError> {
 pub(crate) fn io_error(path: &Path, source: io::Error) -> InputError {
     InputError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
 pub(crate) fn sniff(head: &[u8], complete: bool) -> Sniffed {
-    let (encoding, mut sample) = decode_sample(head);
+    let (encoding, mut sample, bom_len) = decode_sample(head);
     let cr_only = sample.contains('\r') && !sample.contains('\n');
     if cr_only {
         sample = sample.replace('\r', "\n");
@@ -61,35 +63,68 @@ pub(crate) fn sniff(head: &[u8], complete: bool) -> Sniffed {
         delimiter,
         sample,
         cr_only,
+        bom_len,
     }
 }
 
-fn decode_sample(head: &[u8]) -> (TextEncoding, String) {
+/// The encoding, the decoded sample, and the length of the byte-order mark.
+fn decode_sample(head: &[u8]) -> (TextEncoding, String, usize) {
     if let Some(rest) = head.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return (
             TextEncoding::Utf8Bom,
             String::from_utf8_lossy(rest).into_owned(),
+            3,
         );
     }
-    if let Some(rest) = head.strip_prefix(&[0xFF, 0xFE]) {
-        let (text, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(rest);
-        return (TextEncoding::Utf16Le, text.into_owned());
-    }
-    if let Some(rest) = head.strip_prefix(&[0xFE, 0xFF]) {
-        let (text, _) = encoding_rs::UTF_16BE.decode_without_bom_handling(rest);
-        return (TextEncoding::Utf16Be, text.into_owned());
+    let utf16 = if head.starts_with(&[0xFF, 0xFE]) {
+        Some((TextEncoding::Utf16Le, 2))
+    } else if head.starts_with(&[0xFE, 0xFF]) {
+        Some((TextEncoding::Utf16Be, 2))
+    } else {
+        utf16_without_bom(head).map(|e| (e, 0))
+    };
+    if let Some((encoding, bom_len)) = utf16 {
+        let coding = match encoding {
+            TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
+            _ => encoding_rs::UTF_16LE,
+        };
+        let (text, _) = coding.decode_without_bom_handling(&head[bom_len..]);
+        return (encoding, text.into_owned(), bom_len);
     }
     match std::str::from_utf8(head) {
-        Ok(text) => (TextEncoding::Utf8, text.to_owned()),
+        Ok(text) => (TextEncoding::Utf8, text.to_owned(), 0),
         // Only the sample's end was cut inside a character: still UTF-8.
         Err(e) if e.error_len().is_none() => (
             TextEncoding::Utf8,
             String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned(),
+            0,
         ),
         Err(_) => {
             let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(head);
-            (TextEncoding::Windows1252, text.into_owned())
+            (TextEncoding::Windows1252, text.into_owned(), 0)
         }
+    }
+}
+
+/// UTF-16 written without a byte-order mark (some Excel exports and tools do): mostly ASCII text, so one byte of
+/// nearly every pair is zero, always the same one. Text in any other encoding has no zero bytes at all.
+fn utf16_without_bom(head: &[u8]) -> Option<TextEncoding> {
+    let pairs = head.len().min(4096) / 2;
+    if pairs < 4 {
+        return None;
+    }
+    let (mut even, mut odd) = (0usize, 0usize);
+    for pair in head[..pairs * 2].chunks_exact(2) {
+        even += usize::from(pair[0] == 0);
+        odd += usize::from(pair[1] == 0);
+    }
+    // Three pairs in four with the zero on one side and none on the other (non-ASCII letters have no zero byte).
+    if odd * 4 >= pairs * 3 && even == 0 {
+        Some(TextEncoding::Utf16Le)
+    } else if even * 4 >= pairs * 3 && odd == 0 {
+        Some(TextEncoding::Utf16Be)
+    } else {
+        None
     }
 }
 
@@ -144,11 +179,7 @@ fn mode(counts: &[usize]) -> Option<usize> {
 fn open_stream(path: &Path, sniffed: &Sniffed) -> Result<Box<dyn Read + Send>, InputError> {
     let encoding = sniffed.encoding;
     let mut file = File::open(path).map_err(|source| io_error(path, source))?;
-    let bom_len = match encoding {
-        TextEncoding::Utf8Bom => 3,
-        TextEncoding::Utf16Le | TextEncoding::Utf16Be => 2,
-        TextEncoding::Utf8 | TextEncoding::Windows1252 => 0,
-    };
+    let bom_len = sniffed.bom_len;
     let mut bom = [0u8; 3];
     file.read_exact(&mut bom[..bom_len])
         .map_err(|source| io_error(path, source))?;
@@ -415,16 +446,14 @@ impl RawCsv {
 }
 
 impl Table {
-    /// For a delimited-text table with a header, its data records as raw bytes, from the row after the header (the
-    /// file is opened again; this table's own rows are left as they are). `None` for other formats.
+    /// For a delimited-text table, its data records as raw bytes, from the row after the header (or the first,
+    /// with `--columns`; the file is opened again and this table's own rows are left as they are). `None` for other
+    /// formats.
     pub fn raw_csv(&self) -> Result<Option<RawCsv>, InputError> {
-        let (
-            SourceFormat::Csv {
-                delimiter,
-                encoding,
-            },
-            Some(header_row),
-        ) = (&self.format, self.header_row)
+        let SourceFormat::Csv {
+            delimiter,
+            encoding,
+        } = &self.format
         else {
             return Ok(None);
         };
@@ -434,6 +463,9 @@ impl Table {
             return Ok(None);
         }
         let mut rows = TextRows::open(&self.path, &sniffed, false)?;
+        let Some(header_row) = self.header_row else {
+            return Ok(Some(RawCsv { rows }));
+        };
         let mut record = csv::ByteRecord::new();
         loop {
             match rows.read_into(&mut record) {
@@ -551,6 +583,27 @@ mod tests {
         assert_eq!(decode_sample(&bytes[..1]).0, TextEncoding::Utf8);
         assert_eq!(decode_sample(b"caf\xe9\n").0, TextEncoding::Windows1252);
         assert_eq!(decode_sample(b"caf\xe9\n").1, "café\n");
+    }
+
+    #[test]
+    fn utf16_without_a_bom_is_told_by_its_zero_bytes() {
+        let text = "DevEUI\tName\n70B3D5E75F600001\tcafé\n";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(
+            decode_sample(&le),
+            (TextEncoding::Utf16Le, text.to_string(), 0)
+        );
+        assert_eq!(
+            decode_sample(&be),
+            (TextEncoding::Utf16Be, text.to_string(), 0)
+        );
+        assert_eq!(decode_sample(text.as_bytes()).0, TextEncoding::Utf8);
+        // A stray NUL in a UTF-8 file does not make it UTF-16.
+        assert_eq!(
+            decode_sample(b"DevEUI,Name\n\x00AB,c\n").0,
+            TextEncoding::Utf8
+        );
     }
 
     #[test]

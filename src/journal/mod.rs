@@ -99,6 +99,8 @@ pub struct NewBatch {
     pub columns: Vec<Column>,
     /// Run options (rate, concurrency, on_existing, max_errors, platform url and client id — never a secret).
     pub options: serde_json::Value,
+    /// The config file's profile the batch was imported with, which `resume` takes its credentials from.
+    pub profile: Option<String>,
 }
 
 /// One input row as first journalled.
@@ -135,6 +137,8 @@ pub struct BatchInfo {
     pub updated_at: String,
     /// The process that marked the batch `running` (None once it stopped).
     pub runner_pid: Option<u32>,
+    /// The profile the batch was imported with, if any.
+    pub profile: Option<String>,
 }
 
 impl BatchInfo {
@@ -228,7 +232,7 @@ const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_sta
      device_href, device_uid, device_eui, attempts, finished_at";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
-     updated_at, runner_pid";
+     updated_at, runner_pid, profile";
 
 /// A journal file.
 pub struct Journal {
@@ -358,7 +362,7 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                 created_at, updated_at, runner_pid, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 params![
                     id,
                     batch.name,
@@ -369,7 +373,8 @@ impl Journal {
                     options,
                     BatchState::Running.as_str(),
                     at,
-                    std::process::id()
+                    std::process::id(),
+                    batch.profile
                 ],
             );
             match inserted {
@@ -753,19 +758,19 @@ fn parse_kind(text: &str) -> Option<Kind> {
 }
 
 /// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns([Option<String>; 10], Option<u32>);
+struct BatchColumns([Option<String>; 10], Option<u32>, Option<String>);
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
     let mut cols: [Option<String>; 10] = Default::default();
     for (i, c) in cols.iter_mut().enumerate() {
         *c = r.get(i)?;
     }
-    Ok(BatchColumns(cols, r.get(10)?))
+    Ok(BatchColumns(cols, r.get(10)?, r.get(11)?))
 }
 
 impl BatchColumns {
     fn into_info(self) -> anyhow::Result<BatchInfo> {
-        let runner_pid = self.1;
+        let (runner_pid, profile) = (self.1, self.2);
         let [
             id,
             name,
@@ -796,6 +801,7 @@ impl BatchColumns {
             created_at: created.unwrap_or_default(),
             updated_at: updated.unwrap_or_default(),
             runner_pid,
+            profile,
             id,
         })
     }

@@ -44,6 +44,9 @@ const MIGRATIONS: &[&str] = &[
     // 3: the sending window of a run: rows of the batch up to this row that are still `pending` may have been sent,
     // so that a worker inside the window sends without waiting for a commit of its own (see `journal::writer`).
     "ALTER TABLE batches ADD COLUMN sending_through INTEGER;",
+    // 4: the config file's profile a batch was imported with, for `resume` to take its credentials from (the URL is
+    // in `options` since the first version).
+    "ALTER TABLE batches ADD COLUMN profile TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -152,12 +155,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion);
-        let (id, pid): (String, Option<i64>) = conn
-            .query_row("SELECT id, runner_pid FROM batches", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let (id, pid, profile): (String, Option<i64>, Option<String>) = conn
+            .query_row("SELECT id, runner_pid, profile FROM batches", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .unwrap();
-        assert_eq!((id.as_str(), pid), ("b1", None));
+        assert_eq!((id.as_str(), pid, profile), ("b1", None, None));
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();

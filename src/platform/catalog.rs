@@ -367,6 +367,20 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
         });
     };
     match &device.ids {
+        Ids::Otaa {
+            app_key_from_nwk_key: true,
+            ..
+        } => {
+            if is_1_1 {
+                key_error(
+                    "app_key",
+                    format!(
+                        "model {:?} is {version}: the nwk_key column holds its NwkKey, and it needs an AppKey too",
+                        model.id
+                    ),
+                );
+            }
+        }
         Ids::Otaa { nwk_key, .. } => match (is_1_1, nwk_key.is_some()) {
             (true, false) => key_error(
                 "nwk_key",
@@ -564,6 +578,7 @@ mod tests {
                 join_eui: None,
                 app_key: Key::parse("7374757A3FDD092947CE2DE9321C6040").unwrap(),
                 nwk_key: nwk_key.then(|| Key::parse("00112233445566778899AABBCCDDEEFF").unwrap()),
+                app_key_from_nwk_key: false,
             },
             refs: Refs {
                 model: r(model, "Model"),

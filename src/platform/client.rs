@@ -744,6 +744,9 @@ impl Client {
                     maybe_sent: false,
                 });
             }
+            if status == StatusCode::NOT_FOUND {
+                return Err(ApiError::Auth(token_not_found(&config.url, url)));
+            }
             let reason = ["error_description", "error", "message"]
                 .iter()
                 .find_map(|k| body.get(k).and_then(Value::as_str))
@@ -782,6 +785,24 @@ impl Client {
         tracing::debug!(?lifetime, "got a token");
         Ok(Token { header, renew_at })
     }
+}
+
+/// The token endpoint answered 404: the address is wrong, not the credentials. Most often `--url` was given a
+/// path (copied from a browser), which the token endpoint's path is appended to.
+fn token_not_found(base: &str, token_url: &str) -> String {
+    let mut message = format!("the token endpoint was not found at {token_url} (HTTP 404)");
+    if let Ok(parsed) = reqwest::Url::parse(base)
+        && !parsed.path().trim_matches('/').is_empty()
+    {
+        message.push_str(&format!(
+            "; --url should be the platform's base address without a path: try --url {}://{}",
+            parsed.scheme(),
+            parsed.authority()
+        ));
+    } else {
+        message.push_str("; check --url, or give the token endpoint with --token-url");
+    }
+    message
 }
 
 /// A success answer whose body is not the JSON it should be.
@@ -845,10 +866,25 @@ fn status_error(
 /// outcome unknown.
 fn transport_error<'a>(err: &reqwest::Error, url: impl Into<Option<&'a reqwest::Url>>) -> ApiError {
     let maybe_sent = !(err.is_connect() || err.is_builder());
+    let url = url.into();
     let place = url
-        .into()
         .map(|u| format!("{}://{}{}", u.scheme(), u.authority(), u.path()))
         .unwrap_or_default();
+    let chain = error_chain(err);
+    if let Some(u) = url.filter(|u| u.scheme() == "https")
+        && plain_http_answer(&chain)
+    {
+        // The TLS handshake got an HTTP answer back: the port speaks plain HTTP.
+        return ApiError::Transport {
+            message: format!(
+                "{place}: the server at {} answers plain HTTP, not HTTPS; use http://{} if that is really the \
+                 platform",
+                u.authority(),
+                u.authority()
+            ),
+            maybe_sent,
+        };
+    }
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -857,9 +893,14 @@ fn transport_error<'a>(err: &reqwest::Error, url: impl Into<Option<&'a reqwest::
         "no answer"
     };
     ApiError::Transport {
-        message: format!("{place}: {what}: {}", error_chain(err)),
+        message: format!("{place}: {what}: {chain}"),
         maybe_sent,
     }
+}
+
+/// What rustls says when the first bytes back from a TLS handshake are an HTTP answer.
+fn plain_http_answer(chain: &str) -> bool {
+    chain.contains("InvalidContentType") || chain.contains("corrupt message")
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -938,6 +979,29 @@ mod tests {
         assert_eq!(of(&Method::DELETE, "/devices/2227"), RequestKind::Deletion);
         assert_eq!(of(&Method::GET, "/deviceProfiles"), RequestKind::Catalogue);
         assert_eq!(of(&Method::POST, "/appServers"), RequestKind::Other);
+    }
+
+    #[test]
+    fn a_token_endpoint_not_found_suggests_the_base_url_when_the_url_has_a_path() {
+        let with_path = token_not_found(
+            "https://community.thingpark.io/thingpark/wireless/rest",
+            "https://community.thingpark.io/thingpark/wireless/rest/users-auth/protocol/openid-connect/token",
+        );
+        assert!(with_path.starts_with("the token endpoint was not found at https://"));
+        assert!(
+            with_path.ends_with("try --url https://community.thingpark.io"),
+            "{with_path}"
+        );
+        let bare = token_not_found("https://tp.example.com", "https://tp.example.com/x");
+        assert!(bare.contains("--token-url"), "{bare}");
+    }
+
+    #[test]
+    fn a_tls_handshake_answered_in_plain_http_is_recognised() {
+        assert!(plain_http_answer(
+            "invalid peer certificate: received corrupt message of type InvalidContentType"
+        ));
+        assert!(!plain_http_answer("Connection refused (os error 111)"));
     }
 
     #[test]

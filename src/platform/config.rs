@@ -25,15 +25,9 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID`, `THINGPARK_CLIENT_SECRET` or
-    /// `--client-secret-file`. A missing value is a `UsageError` naming the option and its variable.
-    pub fn from_args(args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
-        let env_secret = std::env::var("THINGPARK_CLIENT_SECRET").ok();
-        Self::from_parts(args, env_secret)
-    }
-
-    /// [`ClientConfig::from_args`] with the secret variable's value given, so that it can be tested without
-    /// touching the process environment.
+    /// From `--url`/`THINGPARK_URL`, `--client-id`/`THINGPARK_CLIENT_ID` (the command fills in a profile's values
+    /// first), and `--client-secret-file` or else `secret` (`THINGPARK_CLIENT_SECRET` or the profile's). A missing
+    /// value is a `UsageError` naming the option and its variable.
     pub fn from_parts(
         args: &PlatformArgs,
         env_secret: Option<String>,
@@ -43,7 +37,11 @@ impl ClientConfig {
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| UsageError("no platform URL: give --url or set THINGPARK_URL".into()))?;
+            .ok_or_else(|| {
+                UsageError(
+                    "no platform URL: give --url, set THINGPARK_URL, or use a --profile".into(),
+                )
+            })?;
         let url = check_url(url, "--url")?;
         let client_id = args
             .client_id
@@ -51,7 +49,10 @@ impl ClientConfig {
             .map(str::trim)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
-                UsageError("no client id: give --client-id or set THINGPARK_CLIENT_ID".into())
+                UsageError(
+                    "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile"
+                        .into(),
+                )
             })?
             .to_string();
         // The file wins over the variable: a person who names a file means it.
@@ -74,14 +75,15 @@ impl ClientConfig {
             }
             None => env_secret.filter(|s| !s.is_empty()).ok_or_else(|| {
                 UsageError(
-                    "no client secret: set THINGPARK_CLIENT_SECRET or give --client-secret-file"
+                    "no client secret: set THINGPARK_CLIENT_SECRET, give --client-secret-file, or use a --profile \
+                     with client_secret_file or client_secret_command"
                         .into(),
                 )
             })?,
         };
         let token_url = match args.token_url.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => check_url(t, "--token-url")?,
-            _ => format!("{url}/users-auth/protocol/openid-connect/token"),
+            _ => default_token_url(&url),
         };
         Ok(ClientConfig {
             url,
@@ -92,6 +94,19 @@ impl ClientConfig {
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
         })
+    }
+}
+
+/// The token endpoint of a platform base URL (without a trailing slash), when `--token-url` does not name another.
+pub fn default_token_url(url: &str) -> String {
+    format!("{url}/users-auth/protocol/openid-connect/token")
+}
+
+impl ClientConfig {
+    /// The token endpoint when it was given explicitly, `None` when it is the one the URL implies: what a batch
+    /// records, so that resuming it against a new `--url` asks that platform for its token.
+    pub fn explicit_token_url(&self) -> Option<&str> {
+        (self.token_url != default_token_url(&self.url)).then_some(self.token_url.as_str())
     }
 }
 
@@ -136,6 +151,18 @@ mod tests {
         assert_eq!(config.secret.expose(), "s3cret");
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn only_a_token_url_given_apart_from_the_url_counts_as_explicit() {
+        let implied =
+            ClientConfig::from_parts(&args(Some("http://a:1"), Some("id")), Some("s".into()))
+                .unwrap();
+        assert_eq!(implied.explicit_token_url(), None);
+        let mut given = args(Some("http://a:1"), Some("id"));
+        given.token_url = Some("http://idp:2/token".into());
+        let given = ClientConfig::from_parts(&given, Some("s".into())).unwrap();
+        assert_eq!(given.explicit_token_url(), Some("http://idp:2/token"));
     }
 
     #[test]

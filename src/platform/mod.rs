@@ -7,20 +7,24 @@
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
 //! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
-//! and `existing` ([`find_existing`]: DevEUI-prefix look-ups; [`Lister`]: cursor pages of an adapting size).
+//! `existing` ([`find_existing`]: DevEUI-prefix look-ups; [`Lister`]: cursor pages of an adapting size), `quota`
+//! (connectivity plan quotas against a batch) and `profile` (named profiles of `config.toml`).
 
 mod catalog;
 mod client;
 mod config;
 mod existing;
 mod pacing;
+pub mod profile;
+mod quota;
 mod request;
 
 pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
 pub use client::{Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION_PATH};
-pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT};
+pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT, default_token_url};
 pub use existing::{LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, prefix_cover};
 pub use pacing::Pacing;
+pub use quota::{OverQuota, PlanTally};
 pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
 
 use crate::error::PlatformUnavailable;

@@ -182,6 +182,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             join_eui,
             app_key,
             nwk_key,
+            ..
         } => {
             let mode = lorawan_head(&mut put, "OTAA", dev_eui);
             put("appKey", json!(app_key.expose()));

@@ -4,7 +4,7 @@
 
 mod rework;
 
-pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework};
+pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework, write_rework_from};
 
 use crate::after::rollback::DeletionCursor;
 use crate::journal::{Journal, RowRecord, RowState};
@@ -183,13 +183,35 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
-/// Writes the report of a batch; returns the number of rows written.
+/// True for the output name `-`: standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// The file at `path`, or standard output for `-`.
+fn output(path: &Path) -> std::io::Result<Box<dyn Write>> {
+    Ok(if is_stdout(path) {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::fs::File::create(path)?)
+    })
+}
+
+/// Writes the report of a batch to `path` (`-`: standard output, not for XLSX); returns the number of rows written.
 pub fn write_report(
     journal: &Journal,
     batch: &str,
     path: &Path,
     format: ReportFormat,
 ) -> anyhow::Result<u64> {
+    if format == ReportFormat::Xlsx && is_stdout(path) {
+        return Err(crate::error::UsageError(
+            "-o -: an XLSX report is not for a terminal or a pipe: name a *.xlsx file, or choose --format csv \
+             or jsonl"
+                .into(),
+        )
+        .into());
+    }
     let written = match format {
         ReportFormat::Csv => write_csv(journal, batch, path),
         ReportFormat::Jsonl => write_jsonl(journal, batch, path),
@@ -213,7 +235,7 @@ fn for_each_line(
 }
 
 fn write_csv(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
-    let mut out = csv::Writer::from_path(path)?;
+    let mut out = csv::Writer::from_writer(output(path)?);
     out.write_record(REPORT_COLUMNS)?;
     let mut n = 0;
     for_each_line(journal, batch, |_, line| {
@@ -226,7 +248,7 @@ fn write_csv(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64>
 }
 
 fn write_jsonl(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut out = std::io::BufWriter::new(output(path)?);
     let mut n = 0;
     for_each_line(journal, batch, |_, line| {
         serde_json::to_writer(&mut out, &line)?;

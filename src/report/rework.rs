@@ -10,8 +10,9 @@
 //!   that Excel keeps every digit, `error` as the last column.
 
 use super::describe_errors;
+use crate::device::damage::rework_text;
 use crate::error::UsageError;
-use crate::input::{Cell, Column, InputOptions, SourceFormat, Table, TextEncoding};
+use crate::input::{Cell, Column, Field, InputOptions, SourceFormat, Table, TextEncoding};
 use crate::journal::{BatchInfo, Journal, RowState};
 use anyhow::Context;
 use std::io::Write;
@@ -28,16 +29,38 @@ pub struct ReworkSummary {
 /// The header of the column that says why a row is in the rework file.
 const ERROR_HEADER: &str = "error";
 
-/// Writes the rework file of `batch` to `output`. The input file must be where the batch found it and unchanged.
+/// Writes the rework file of `batch` to `output` (`-`: standard output, CSV only). The input file must be where the
+/// batch found it and unchanged.
 pub fn write_rework(
     journal: &Journal,
     batch: &BatchInfo,
     output: &Path,
 ) -> anyhow::Result<ReworkSummary> {
+    write_rework_from(journal, batch, None, output)
+}
+
+/// [`write_rework`], reading the input from `moved` (`rework --input PATH`) when the file is no longer where the
+/// batch found it: accepted once its sha256 is the batch's.
+pub fn write_rework_from(
+    journal: &Journal,
+    batch: &BatchInfo,
+    moved: Option<&Path>,
+    output: &Path,
+) -> anyhow::Result<ReworkSummary> {
     check_output_extension(&batch.format, output)?;
-    let input = Path::new(&batch.input_path);
-    check_unchanged(batch, input)?;
+    let input = moved.unwrap_or(Path::new(&batch.input_path));
+    check_unchanged(batch, input, moved.is_some())?;
     refuse_overwriting_input(batch, output)?;
+    if let Some(moved) = moved
+        && same_file(moved, output)
+    {
+        return Err(UsageError(format!(
+            "{}: that is the input file of batch {}; write to another file",
+            output.display(),
+            batch.id
+        ))
+        .into());
+    }
     let options = InputOptions {
         sheet: match &batch.format {
             SourceFormat::Spreadsheet { sheet, .. } => Some(sheet.clone()),
@@ -51,6 +74,7 @@ pub fn write_rework(
             .collect(),
         defaults: Vec::new(),
         kind: None,
+        columns: None,
     };
     let mut table = Table::open(input, &options)?;
     let columns = if table.columns.is_empty() {
@@ -111,14 +135,7 @@ pub fn write_rework(
 /// Writing over the batch's own input would destroy the original while it is being read (and the sha256 that
 /// proves which file the batch came from).
 pub fn refuse_overwriting_input(batch: &BatchInfo, output: &Path) -> anyhow::Result<()> {
-    let same = match (
-        std::fs::canonicalize(&batch.input_path),
-        std::fs::canonicalize(output),
-    ) {
-        (Ok(input), Ok(output)) => input == output,
-        _ => false,
-    };
-    if same {
+    if same_file(Path::new(&batch.input_path), output) {
         return Err(UsageError(format!(
             "{}: that is the input file of batch {}; write to another file",
             output.display(),
@@ -127,6 +144,13 @@ pub fn refuse_overwriting_input(batch: &BatchInfo, output: &Path) -> anyhow::Res
         .into());
     }
     Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The rework file takes the input's format: refuse an output name that promises another one.
@@ -138,6 +162,12 @@ fn check_output_extension(format: &SourceFormat, output: &Path) -> anyhow::Resul
         .unwrap_or_default();
     let spreadsheet_ext = matches!(ext.as_str(), "xlsx" | "xlsm" | "xls" | "ods");
     match format {
+        SourceFormat::Spreadsheet { .. } if super::is_stdout(output) => Err(UsageError(
+            "-o -: the batch's input is a spreadsheet, so the rework file is XLSX, which is not for a terminal or \
+             a pipe: name a *.xlsx file"
+                .into(),
+        )
+        .into()),
         SourceFormat::Spreadsheet { .. } if ext != "xlsx" => Err(UsageError(format!(
             "{}: the batch's input is a spreadsheet, so the rework file is XLSX: name it *.xlsx",
             output.display()
@@ -155,15 +185,33 @@ fn check_output_extension(format: &SourceFormat, output: &Path) -> anyhow::Resul
 }
 
 /// The rows are found by their row numbers in the input: a file that moved or changed would give wrong rows.
-fn check_unchanged(batch: &BatchInfo, input: &Path) -> anyhow::Result<()> {
+/// `given`: the file was named with `--input`, not found where the batch recorded it.
+fn check_unchanged(batch: &BatchInfo, input: &Path, given: bool) -> anyhow::Result<()> {
     let digest = crate::input::sha256_file(input).map_err(|err| {
-        UsageError(format!(
-            "{}: cannot read the input file of batch {} ({err}); rework re-reads it — restore it, or use \
-             `tpbulk report` for the rows' errors",
-            input.display(),
-            batch.id
-        ))
+        let why = err;
+        if given {
+            UsageError(format!("--input {}: cannot read it ({why})", input.display()))
+        } else {
+            UsageError(format!(
+                "{}: cannot read the input file of batch {} ({why}); rework re-reads it — if the file moved, \
+                 name it with --input PATH (it is accepted when its sha256 is the batch's), or use \
+                 `tpbulk report` for the rows' errors",
+                input.display(),
+                batch.id
+            ))
+        }
     })?;
+    if given && !digest.eq_ignore_ascii_case(&batch.input_sha256) {
+        return Err(UsageError(format!(
+            "--input {}: not the file batch {} imported (sha256 {} then, {} this one; the batch read {})",
+            input.display(),
+            batch.id,
+            short(&batch.input_sha256),
+            short(&digest),
+            batch.input_path
+        ))
+        .into());
+    }
     if !digest.eq_ignore_ascii_case(&batch.input_sha256) {
         return Err(UsageError(format!(
             "{}: the file changed since batch {} imported it (sha256 {} then, {} now); rework needs the \
@@ -191,7 +239,7 @@ trait ReworkSink {
 /// CSV in the input's delimiter and encoding. Records are formatted as UTF-8 one at a time, then transcoded, so a
 /// character is never split between two writes.
 struct CsvSink {
-    out: std::io::BufWriter<std::fs::File>,
+    out: std::io::BufWriter<Box<dyn Write>>,
     record: csv::WriterBuilder,
     encoding: TextEncoding,
     positional: bool,
@@ -205,8 +253,12 @@ impl CsvSink {
         encoding: TextEncoding,
         positional: bool,
     ) -> anyhow::Result<CsvSink> {
-        let file = create_private(path)?;
-        let mut out = std::io::BufWriter::new(file);
+        let sink: Box<dyn Write> = if super::is_stdout(path) {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(create_private(path)?)
+        };
+        let mut out = std::io::BufWriter::new(sink);
         match encoding {
             TextEncoding::Utf8Bom => out.write_all("\u{feff}".as_bytes())?,
             TextEncoding::Utf16Le => out.write_all(&[0xFF, 0xFE])?,
@@ -301,7 +353,8 @@ impl ReworkSink for CsvSink {
 /// An XLSX sheet; cells keep their type, identifier columns are Text.
 struct XlsxSink {
     workbook: rust_xlsxwriter::Workbook,
-    identifiers: Vec<bool>,
+    /// Per column, the identifier field it holds (written as Text), if any.
+    identifiers: Vec<Option<Field>>,
     next_row: u32,
     width: usize,
     failed: Option<rust_xlsxwriter::XlsxError>,
@@ -341,7 +394,7 @@ impl ReworkSink for XlsxSink {
         self.width = columns.len();
         self.identifiers = columns
             .iter()
-            .map(|c| c.field.is_some_and(|f| f.is_identifier()))
+            .map(|c| c.field.filter(|f| f.is_identifier()))
             .collect();
         let bold = Format::new().set_bold();
         let text = Format::new().set_num_format("@");
@@ -349,7 +402,7 @@ impl ReworkSink for XlsxSink {
         let sheet = self.sheet()?;
         for (i, column) in columns.iter().enumerate() {
             let col = u16::try_from(i).context("too many columns")?;
-            if identifiers[i] {
+            if identifiers[i].is_some() {
                 // The whole column is Text, so a value typed in while fixing stays text too.
                 sheet.set_column_format(col, &text)?;
                 sheet.set_column_width(col, 36)?;
@@ -372,9 +425,10 @@ impl ReworkSink for XlsxSink {
         let sheet = self.sheet()?;
         for (i, cell) in cells.iter().enumerate() {
             let col = u16::try_from(i).context("too many columns")?;
-            if identifiers.get(i).copied().unwrap_or(false) {
-                if !cell.is_blank() {
-                    sheet.write_string_with_format(r, col, cell.display(), &text)?;
+            if let Some(field) = identifiers.get(i).copied().flatten() {
+                let shown = rework_text(field, cell);
+                if !shown.is_empty() {
+                    sheet.write_string_with_format(r, col, shown, &text)?;
                 }
                 continue;
             }

@@ -315,15 +315,36 @@ async fn catalog_page(
     let page = match section {
         Section::Models => catalog.device_profiles.page(connectivity, page_index, size),
         Section::Connections => catalog.app_servers.page(None, page_index, size),
-        Section::Plans => catalog
-            .network_subscriptions
-            .page(connectivity, page_index, size),
+        Section::Plans => plans_in_use(
+            catalog
+                .network_subscriptions
+                .page(connectivity, page_index, size),
+            &state.store,
+        ),
         Section::Contexts => catalog
             .cellular_network_contexts
             .page(None, page_index, size),
     };
     drop(state);
     Ok(axum::Json(page).into_response())
+}
+
+/// A plan's `used` follows the devices the simulator holds on it, creations and deletions, on top of the
+/// catalogue's own count.
+fn plans_in_use(mut page: Value, store: &devices::Store) -> Value {
+    if let Some(briefs) = page.get_mut("briefs").and_then(Value::as_array_mut) {
+        for plan in briefs {
+            let held = plan
+                .get("ID")
+                .and_then(Value::as_str)
+                .map_or(0, |id| store.on_plan(id));
+            if held > 0 {
+                let used = plan.get("used").and_then(Value::as_u64).unwrap_or(0);
+                plan["used"] = json!(used + held);
+            }
+        }
+    }
+    page
 }
 
 async fn device_profiles(

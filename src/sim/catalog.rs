@@ -144,6 +144,14 @@ impl Catalog {
         Value::Object(brief)
     }
 
+    /// A plan's `used` and `granted` as the catalogue gives them, when it gives a quota.
+    pub fn plan_quota(&self, id: &str) -> Option<(u64, u64)> {
+        let plan = self.network_subscriptions.get(id)?;
+        let granted = plan.get("granted").and_then(Value::as_u64)?;
+        let used = plan.get("used").and_then(Value::as_u64).unwrap_or(0);
+        Some((used, granted))
+    }
+
     pub fn plan_connectivity(&self, id: &str) -> Option<&str> {
         self.network_subscriptions.get(id).map(|p| {
             p.get("connectivity")

@@ -616,8 +616,17 @@ pub struct Store {
     by_uid: HashMap<u64, String>,
     by_sim: HashMap<String, String>,
     by_imei: HashMap<String, String>,
+    /// Devices held per connectivity plan: what the plan's `used` adds to the catalogue's own count.
+    by_plan: HashMap<String, u64>,
     next_uid: u64,
     next_cellular_eui: u64,
+}
+
+/// The connectivity plan a device is on.
+fn plan_of(view: &Map<String, Value>) -> Option<&str> {
+    view.get("networkSubscription")
+        .and_then(|s| s.get("ID"))
+        .and_then(Value::as_str)
 }
 
 /// Why a creation did not happen.
@@ -658,6 +667,19 @@ impl Store {
                 .is_some_and(|i| self.by_imei.contains_key(i))
         {
             return Err(Refusal::Duplicate);
+        }
+        if let Some(plan) = &checked.plan
+            && let Some((used, granted)) = catalog.plan_quota(plan)
+            && used + self.on_plan(plan) >= granted
+        {
+            return Err(Refusal::Invalid(ApiError::new(
+                403,
+                403,
+                format!(
+                    "The quota of the connectivity plan {plan} is reached: {granted} devices granted, {} used",
+                    used + self.on_plan(plan)
+                ),
+            )));
         }
         let mut view = checked.view;
         if let Some(model) = &checked.model {
@@ -751,8 +773,16 @@ impl Store {
         self.devices.entry(eui).or_insert(Device { uid, view })
     }
 
+    /// Devices held on a connectivity plan.
+    pub fn on_plan(&self, plan: &str) -> u64 {
+        self.by_plan.get(plan).copied().unwrap_or(0)
+    }
+
     fn index(&mut self, uid: u64, eui: &str, view: &Map<String, Value>) {
         self.by_uid.insert(uid, eui.to_owned());
+        if let Some(plan) = plan_of(view) {
+            *self.by_plan.entry(plan.to_owned()).or_default() += 1;
+        }
         if let Some(sim) = view
             .get("sim")
             .and_then(|s| s.get("ID"))
@@ -797,6 +827,11 @@ impl Store {
         }
         if let Some(imei) = device.view.get("enforcedIMEI").and_then(Value::as_str) {
             self.by_imei.remove(imei);
+        }
+        if let Some(plan) = plan_of(&device.view)
+            && let Some(n) = self.by_plan.get_mut(plan)
+        {
+            *n = n.saturating_sub(1);
         }
         true
     }

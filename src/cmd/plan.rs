@@ -82,7 +82,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
-    prepare_rows(&mut table, &catalog, |row| {
+    let notes = prepare_rows(&mut table, &catalog, |row| {
         counts.rows += 1;
         missing.note(row.errors()).for_each(drop);
         if let Prepared::Send(request) = &row.outcome
@@ -97,6 +97,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    // Once per file: the second pass below sees the same rows.
+    crate::prepare::warn_file_notes(&args.input.file, &notes);
     let existing = runtime
         .block_on(platform::find_existing(
             &client,

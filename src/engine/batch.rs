@@ -437,7 +437,7 @@ fn journal_prepared(
         });
         journal.insert_rows(batch, rows)
     };
-    prepare_rows(&mut table, catalog, |prepared| {
+    let notes = prepare_rows(&mut table, catalog, |prepared| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
@@ -452,6 +452,7 @@ fn journal_prepared(
         }
         Ok(())
     })?;
+    crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }

@@ -485,31 +485,18 @@ impl Client {
         }
     }
 
-    /// Every brief of an index-paginated listing. The first page is asked for without `pageIndex`, then
-    /// `pageIndex` 1, 2, … while `more`: the notes and the simulator count pages from 0, the OpenAPI file from 1.
-    /// Asking this way and dropping repeated briefs is right under both, at the cost of one page read twice when
-    /// pages count from 1.
+    /// Every brief of an index-paginated listing: `pageIndex` 1, 2, … while `more` (the OpenAPI file's `PageIndex`:
+    /// "starting at 1 for the first page").
     async fn all_pages(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
         let mut all: Vec<Value> = Vec::new();
-        for page in 0..MAX_CATALOG_PAGES {
+        for page in 1..=MAX_CATALOG_PAGES {
             let mut url = self.api_url(path);
-            {
-                let mut pairs = url.query_pairs_mut();
-                pairs.extend_pairs(query);
-                if page > 0 {
-                    pairs.append_pair("pageIndex", &page.to_string());
-                }
-            }
-            if url.query() == Some("") {
-                url.set_query(None);
-            }
+            url.query_pairs_mut()
+                .extend_pairs(query)
+                .append_pair("pageIndex", &page.to_string());
             let body = self.call_with_retry(Method::GET, url, None).await?.body;
             let briefs = briefs(&body);
-            for brief in briefs {
-                if !all.contains(brief) {
-                    all.push(brief.clone());
-                }
-            }
+            all.extend(briefs.iter().cloned());
             let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
             // An empty page that claims more would loop forever.
             if !more || briefs.is_empty() {

@@ -294,12 +294,7 @@ async fn catalog_page(
 ) -> Result<Response, ApiError> {
     admit(sim, headers).await?;
     let pairs = form_pairs(raw.as_deref().unwrap_or(""));
-    let page_index = match query_value(&pairs, "pageIndex") {
-        None => 0,
-        Some(s) => s
-            .parse::<usize>()
-            .map_err(|_| ApiError::bad_request(format!("Invalid pageIndex: {s} (0 or more)")))?,
-    };
+    let page_index = devices::page_index(&pairs)?;
     let connectivity = query_value(&pairs, "connectivity");
     if let Some(c) = connectivity
         && c != "LORAWAN"

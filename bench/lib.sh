@@ -26,7 +26,7 @@ export XDG_CONFIG_HOME=$WORK
 start_sim() {
     "$BIN" sim --listen 127.0.0.1:0 --page-size 100 "$@" >"$WORK/sim.out" 2>"$WORK/sim.err" &
     SIM_PID=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${SIM_WAIT:-100}"); do
         if grep -q '^listening on ' "$WORK/sim.out"; then break; fi
         sleep 0.1
     done

@@ -3,7 +3,7 @@
 //! error mapping and the existing-device search against a small scripted server bound to 127.0.0.1:0.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tpbulk::device::{AppSKeys, DevAddr, Device, Eui, Ids, Imei, Key, Kind, McClass, Refs, SimId};
 use tpbulk::platform::{
-    ApiError, Client, ClientConfig, CreateRequest, ExistKey, HandlingMode, Pacing, Resolved,
-    build_request, find_existing,
+    ApiError, Client, ClientConfig, CreateRequest, ExistKey, HandlingMode, LookupProgress, Pacing,
+    Resolved, build_request, find_existing,
 };
 use tpbulk::secret::Secret;
 
@@ -403,10 +403,14 @@ async fn list_devices(
     State(m): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let mut keys: Vec<_> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    keys.sort();
-    if let Some(r) = gate(&m, &headers, format!("GET /devices?{}", keys.join("&"))) {
+    // As sent: a repeated `devEUI` stays repeated.
+    if let Some(r) = gate(
+        &m,
+        &headers,
+        format!("GET /devices?{}", raw.unwrap_or_default()),
+    ) {
         return r;
     }
     let size: usize = q
@@ -718,7 +722,8 @@ async fn create_does_not_retry_a_503() {
 }
 
 #[tokio::test]
-async fn existing_devices_of_a_small_subscription_are_found_by_listing() {
+async fn existing_devices_are_asked_for_by_deveui_prefix_and_cellular_ones_among_the_cellular_devices()
+ {
     let mut mk = mock(3600);
     mk.devices = Mutex::new(vec![
         stored("0000000000000001"),
@@ -732,47 +737,34 @@ async fn existing_devices_of_a_small_subscription_are_found_by_listing() {
         ExistKey::Eui("70B3D5E756000998".into()),
         ExistKey::Sim("89208013535718672291".into()),
     ];
-    let found = find_existing(&client, &keys).await.unwrap();
+    let found = find_existing(&client, &keys, &LookupProgress::new(true))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(found[&keys[0]].uid.as_deref(), Some("70B3D5E756000999"));
     assert_eq!(found[&keys[2]].eui, "F03D290000000001");
+    // The mock answers every listing with every device: only what was asked for is kept.
     assert_eq!(
         *m.seen.lock().unwrap(),
-        ["GET /devices?pageSize=1000&sort=EUI,asc"]
-    );
-}
-
-#[tokio::test]
-async fn existing_devices_of_a_large_subscription_are_looked_up_one_by_one() {
-    let mut mk = mock(3600);
-    mk.devices = Mutex::new(vec![stored("70B3D5E756000999")]);
-    mk.claimed_count = Some(62804);
-    let (url, m) = serve(mk).await;
-    let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
-    let keys = [
-        ExistKey::Eui("70B3D5E756000999".into()),
-        ExistKey::Eui("70B3D5E756000998".into()),
-    ];
-    let found = find_existing(&client, &keys).await.unwrap();
-    assert_eq!(found.len(), 1);
-    assert!(found.contains_key(&keys[0]));
-    let mut seen = m.seen.lock().unwrap().clone();
-    seen.sort();
-    assert_eq!(
-        seen,
         [
-            "GET /devices/e70B3D5E756000998",
-            "GET /devices/e70B3D5E756000999",
-            "GET /devices?pageSize=1000&sort=EUI,asc"
+            "GET /devices?connectivity=CELLULAR&sort=EUI%2Casc&pageSize=1000",
+            "GET /devices?devEUI=70B3D5E756000998&devEUI=70B3D5E756000999&sort=EUI%2Casc&pageSize=1000"
         ]
     );
+    let counts = client.request_counts();
+    assert_eq!((counts.token, counts.lookups, counts.total()), (1, 2, 3));
 }
 
 #[tokio::test]
 async fn no_keys_cost_no_request() {
     let (url, m) = serve(mock(3600)).await;
     let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
-    assert!(find_existing(&client, &[]).await.unwrap().is_empty());
+    assert!(
+        find_existing(&client, &[], &LookupProgress::new(true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(m.seen.lock().unwrap().is_empty());
 }
 

@@ -8,7 +8,7 @@ use crate::cmd::runtime::Runtime;
 use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, DeviceInfo, ExistKey, PlanTally};
+use crate::platform::{self, DeviceInfo, ExistKey, LookupProgress, PlanTally, RequestCounts};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -64,6 +64,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let done = "while planning; nothing was sent or written";
     let (client, catalog) = rt.until_cancelled(done, async {
         let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+        if !global.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
         let catalog = client
             .catalog()
             .await
@@ -98,8 +101,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     })?;
     // Once per file: the second pass below sees the same rows.
     crate::prepare::warn_file_notes(&args.input.file, &notes);
+    let progress = LookupProgress::new(global.quiet);
     let existing = rt.until_cancelled(done, async {
-        Ok(platform::find_existing(&client, &keys)
+        Ok(platform::find_existing(&client, &keys, &progress)
             .await
             .map_err(|e| platform::unavailable(&url, &e))?)
     })?;
@@ -131,6 +135,11 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             counts.would_create,
             counts.exists,
             counts.invalid
+        )?;
+        writeln!(
+            out,
+            "{}",
+            requests_line(&client.request_counts(), counts.would_create)
         )?;
         for line in &mapping {
             writeln!(out, "{line}")?;
@@ -166,6 +175,25 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     } else {
         Exit::Success
     })
+}
+
+/// What `import` would spend: the requests this plan made (token, catalogue, look-ups: an import makes the same
+/// before its first creation) and, with one creation per row to create, in all.
+fn requests_line(made: &RequestCounts, creations: u64) -> String {
+    let before = made.total();
+    let others = made.retries + made.other + made.deletions;
+    format!(
+        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations",
+        made.lookups,
+        made.catalogue,
+        made.token,
+        if others > 0 {
+            format!(", retries {others}")
+        } else {
+            String::new()
+        },
+        before + creations
+    )
 }
 
 fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Status {

@@ -56,6 +56,13 @@ pub struct Args {
     /// Catalogue page size.
     #[arg(long, default_value_t = 2)]
     pub page_size: usize,
+    /// The largest device-listing page: a larger `pageSize` gets this many (1 to 1000).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_page_size: usize,
+    /// Start with N devices already there, in their own EUI range (0016C00100000000 upwards), to stand for a
+    /// large subscription.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preload: u64,
 }
 
 impl Args {
@@ -109,6 +116,8 @@ impl Args {
             duplicate_status: self.duplicate_status,
             seed: self.seed,
             page_size: self.page_size,
+            max_page_size: self.max_page_size,
+            preload: self.preload,
         };
         config.check().map_err(|e| UsageError(e.to_string()))?;
         Ok(config)
@@ -187,6 +196,8 @@ mod tests {
             &["--rate=-3"],
             &["--burst", "5"],
             &["--duplicate-status", "500"],
+            &["--max-page-size", "0"],
+            &["--max-page-size", "1001"],
             &["--catalog", "/nonexistent/catalog.json"],
         ] {
             let err = config(argv).unwrap_err();

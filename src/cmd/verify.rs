@@ -5,6 +5,7 @@ use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs
 use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
 use crate::journal::Journal;
+use crate::platform::LookupProgress;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +16,7 @@ pub struct Args {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// `--rate` paces the listing like every other command's requests; the listing reads one page at a time.
+    /// `--rate` paces the look-ups like every other command's requests; they read one page at a time.
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Missing devices and a summary as text, or one JSON object.
@@ -32,8 +33,8 @@ pub struct VerifyJson {
     pub present: usize,
     /// In row order.
     pub missing: Vec<MissingJson>,
-    /// Devices the platform listed to answer.
-    pub listed: u64,
+    /// Requests the look-ups took.
+    pub requests: u64,
     /// Devices a rollback deleted, not checked.
     pub rolled_back: usize,
 }
@@ -62,9 +63,10 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
         batch.id, batch.id
     );
+    let progress = LookupProgress::new(global.quiet);
     let report = rt.until_cancelled(&done, async move {
         let client = crate::platform::connect(config, Some(rate)).await?;
-        verify::verify(&client, &targets, verify::PAGE_SIZE)
+        verify::verify(&client, &targets, &progress)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
@@ -89,7 +91,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                     name: t.name.clone(),
                 })
                 .collect(),
-            listed: report.listed,
+            requests: report.requests,
             rolled_back,
         };
         serde_json::to_writer(&mut out, &json)?;
@@ -112,12 +114,13 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     if !global.quiet || !report.missing.is_empty() {
         writeln!(
             out,
-            "batch {}: {} of {} devices on the platform, {} missing ({} devices listed)",
+            "batch {}: {} of {} devices on the platform, {} missing ({} request{})",
             batch.id,
             report.present,
             report.checked,
             report.missing.len(),
-            report.listed
+            report.requests,
+            if report.requests == 1 { "" } else { "s" }
         )?;
         if rolled_back > 0 {
             writeln!(

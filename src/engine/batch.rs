@@ -10,8 +10,8 @@ use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
 use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, OverQuota, PlanTally, PlatformSettings,
-    find_existing,
+    ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
+    PlatformSettings, RequestCounts, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -115,6 +115,8 @@ pub struct BatchResult {
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
     pub sending: Duration,
+    /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
+    pub requests: RequestCounts,
 }
 
 impl BatchResult {
@@ -148,12 +150,32 @@ impl BatchResult {
         line
     }
 
+    /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
+    /// platform's rate on.
+    pub fn requests_line(&self) -> String {
+        let r = &self.requests;
+        let mut line = format!(
+            "requests {}: look-ups {}, creations {}, retries {}, catalogue {}, token {}",
+            r.total(),
+            r.lookups,
+            r.creations,
+            r.retries,
+            r.catalogue,
+            r.token
+        );
+        if r.other + r.deletions > 0 {
+            line.push_str(&format!(", other {}", r.other + r.deletions));
+        }
+        line
+    }
+
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
         // Nothing was sent and the rows were not all counted: the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
             crate::stdout::line(self.summary());
+            crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
             eprintln!("tpbulk: {next}");
@@ -208,6 +230,9 @@ pub async fn import(
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
+    if !config.quiet {
+        eprintln!("tpbulk: reading the catalogue");
+    }
     let catalog = client.catalog().await.map_err(unavailable)?;
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
@@ -238,6 +263,7 @@ pub async fn import(
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let cancel = cancel.clone();
+        let progress = LookupProgress::new(config.quiet);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             journal_prepared(
@@ -251,7 +277,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
+                            found = find_existing(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
                         }
                     })
                 },
@@ -276,6 +302,7 @@ pub async fn import(
                 created_now: 0,
                 elapsed: started.elapsed(),
                 sending: Duration::ZERO,
+                requests: client.request_counts(),
             });
         }
         Err(e) => return Err(e),
@@ -540,6 +567,7 @@ pub async fn resume(
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
+        let mut requests = None;
         if batch.state != BatchState::Done {
             // The last run ended before its cellular rows got their platform reference (killed after the pool
             // drained, or the listing failed): settle them now, or rollback and verify would miss them.
@@ -547,9 +575,17 @@ pub async fn resume(
             if !wanted.is_empty() {
                 let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
                 let client = resume_client(&config, &batch, rate).await?;
-                reconcile::settle_cellular_references(&mut journal, &batch.id, &client, wanted)
-                    .await
-                    .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
+                let started_ms = batch.options["started_ms"].as_i64();
+                reconcile::settle_cellular_references(
+                    &mut journal,
+                    &batch.id,
+                    &client,
+                    wanted,
+                    started_ms,
+                )
+                .await
+                .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
+                requests = Some(client.request_counts());
             }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
@@ -560,6 +596,7 @@ pub async fn resume(
             created_now: 0,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
+            requests: requests.unwrap_or_default(),
         });
     }
     let options = &batch.options;
@@ -702,8 +739,14 @@ pub async fn run_batch(
     if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
         let wanted = reconcile::unreferenced_cellular(&journal, id)?;
         if !wanted.is_empty()
-            && let Err(e) =
-                reconcile::settle_cellular_references(&mut journal, id, &client, wanted).await
+            && let Err(e) = reconcile::settle_cellular_references(
+                &mut journal,
+                id,
+                &client,
+                wanted,
+                pool_config.batch_started_ms,
+            )
+            .await
         {
             // The devices exist and the rows are right; only their reference is missing, so the batch stays
             // resumable for it rather than failing.
@@ -735,6 +778,14 @@ pub async fn run_batch(
         created_now: counters.done.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         sending: started.elapsed(),
+        requests: {
+            // The engine's second attempts of a creation went out as creations; they are retries.
+            let mut requests = client.request_counts();
+            let again = counters.retries.load(Ordering::Relaxed);
+            requests.creations -= again.min(requests.creations);
+            requests.retries += again;
+            requests
+        },
     })
 }
 
@@ -760,6 +811,7 @@ mod tests {
             created_now: 0,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
+            requests: RequestCounts::default(),
         }
     }
 

@@ -147,6 +147,8 @@ pub struct Counters {
     /// Cellular rows created without the platform's reference (their answer was lost and the duplicate answer
     /// settled them): the batch lists the platform's devices once at the end to find it.
     pub unreferenced: AtomicU64,
+    /// Creation requests sent again for a row already sent once in this run.
+    pub retries: AtomicU64,
 }
 
 impl Counters {

@@ -125,6 +125,11 @@ pub async fn run<P: Platform, L: RowLog>(
                         delete(&platform, &*log, row, reference, &config, &stop, &mut sent).await
                     }
                 };
+                if sent > 1 {
+                    counters
+                        .retries
+                        .fetch_add(u64::from(sent - 1), Ordering::Relaxed);
+                }
                 let outcome = match end {
                     RowEnd::Final(outcome) => Outcome {
                         attempts: sent,

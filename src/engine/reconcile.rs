@@ -7,7 +7,10 @@
 //! - not found: the request never arrived, and the row may be sent again.
 
 use crate::journal::{Journal, Outcome, RowRecord, RowState};
-use crate::platform::{ApiError, Client, DeviceInfo, ExistKey, LIST_PAGE_SIZE, find_existing};
+use crate::platform::{
+    ApiError, Client, DeviceFilter, DeviceInfo, ExistKey, LIST_PAGE_SIZE, Lister, LookupProgress,
+    find_existing,
+};
 use std::collections::HashMap;
 
 /// How far the platform's clock may lag ours before a `creationDate` earlier than the batch start is believed.
@@ -97,7 +100,8 @@ pub async fn settle_sending(
         .iter()
         .flat_map(|(_, k)| k.iter().cloned())
         .collect();
-    let found = find_existing(client, &all)
+    // A handful of rows an interrupted run left unknown: nothing worth a progress display.
+    let found = find_existing(client, &all, &LookupProgress::new(true))
         .await
         .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
     let mut settled = Settled::default();
@@ -145,42 +149,43 @@ pub fn unreferenced_cellular(
     Ok(wanted)
 }
 
-/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
-/// SIM: a cellular device whose creation answer was lost is known only by those until then.
+/// One cursor pass over the cellular devices created since the batch began (`batch_started_ms`, less
+/// [`CLOCK_SKEW_MS`], when journalled) that records, for each row of `wanted`, the device with its IMEI or SIM: a
+/// cellular device whose creation answer was lost is known only by those until then.
 pub async fn settle_cellular_references(
     journal: &mut Journal,
     batch: &str,
     client: &Client,
     mut wanted: HashMap<ExistKey, u64>,
+    batch_started_ms: Option<i64>,
 ) -> Result<(), ApiError> {
     tracing::info!(
         rows = wanted.len(),
-        "listing the platform's devices for the reference of cellular rows whose answer was lost"
+        "listing the cellular devices created since the batch began, for the reference of cellular rows whose answer was lost"
     );
     let mut outcomes = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client
-            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
-            .await?;
-        for device in page.devices {
-            let keys = [
-                device.imei.clone().map(ExistKey::Imei),
-                device.sim.clone().map(ExistKey::Sim),
-            ];
-            let Some(row) = keys.iter().flatten().find_map(|k| wanted.get(k).copied()) else {
-                continue;
-            };
-            wanted.retain(|_, r| *r != row);
-            outcomes.push(found(row, RowState::Done, None, device));
-        }
-        match page.cursor {
-            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
-                cursor = Some(next)
+    // Only a cellular device created since the batch began can be its own (the one clock rule of `judge`).
+    let filter = DeviceFilter {
+        connectivity: Some("CELLULAR"),
+        created_from_ms: batch_started_ms.map(|ms| ms - CLOCK_SKEW_MS),
+        ..DeviceFilter::default()
+    };
+    Lister::new(client, LIST_PAGE_SIZE)
+        .each(&filter, |devices| {
+            for device in devices {
+                let keys = [
+                    device.imei.clone().map(ExistKey::Imei),
+                    device.sim.clone().map(ExistKey::Sim),
+                ];
+                let Some(row) = keys.iter().flatten().find_map(|k| wanted.get(k).copied()) else {
+                    continue;
+                };
+                wanted.retain(|_, r| *r != row);
+                outcomes.push(found(row, RowState::Done, None, device.clone()));
             }
-            _ => break,
-        }
-    }
+            !wanted.is_empty()
+        })
+        .await?;
     if !wanted.is_empty() {
         tracing::warn!(
             rows = wanted.len(),

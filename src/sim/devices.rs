@@ -896,39 +896,45 @@ impl Store {
         store
     }
 
-    /// `GET /devices`: the cursor mode (`pageAfter`, sorted by EUI) and the offset mode (`pageIndex`).
+    /// `GET /devices`: the cursor mode (`pageAfter`, sorted by EUI) and the offset mode (`pageIndex`), over the
+    /// devices the filters keep; `count` (first page only) is how many they keep.
     pub fn list(&self, query: &ListQuery, now_ms: i64) -> Value {
-        let (page, more): (Vec<&Device>, bool) = {
+        let (page, more, count) = {
             let size = query.page_size;
-            let mut iter: Box<dyn Iterator<Item = &Device>> = match (&query.after, query.desc) {
-                (None, false) => Box::new(self.devices.values()),
-                (None, true) => Box::new(self.devices.values().rev()),
-                (Some(after), false) => Box::new(
-                    self.devices
-                        .range::<str, _>((
-                            std::ops::Bound::Excluded(after.as_str()),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .map(|(_, d)| d),
-                ),
-                (Some(after), true) => Box::new(
-                    self.devices
-                        .range::<str, _>((
-                            std::ops::Bound::Unbounded,
-                            std::ops::Bound::Excluded(after.as_str()),
-                        ))
-                        .rev()
-                        .map(|(_, d)| d),
-                ),
+            let mut iter: Box<dyn Iterator<Item = &Device> + '_> = if query.prefixes.is_empty() {
+                self.in_order(query.after.as_deref(), query.desc)
+            } else {
+                self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
             };
+            let filtered = query.connectivity.is_some() || query.from_ms.is_some();
+            if filtered {
+                iter = Box::new(iter.filter(|d| query.keeps(d)));
+            }
             if query.page_index > 1 {
                 iter = Box::new(iter.skip((query.page_index - 1).saturating_mul(size)));
             }
             let mut iter = iter.peekable();
             let page: Vec<&Device> = iter.by_ref().take(size).collect();
-            (page, iter.peek().is_some())
+            let more = iter.peek().is_some();
+            let first = query.after.is_none() && query.page_index <= 1;
+            let count = first.then(|| match (query.prefixes.is_empty(), filtered) {
+                (true, false) => self.devices.len(),
+                (false, false) => query
+                    .prefixes
+                    .iter()
+                    .map(|p| self.prefix_range(p, None).count())
+                    .sum(),
+                _ => {
+                    let all = if query.prefixes.is_empty() {
+                        self.in_order(None, false)
+                    } else {
+                        self.under_prefixes(&query.prefixes, None, false)
+                    };
+                    all.filter(|d| query.keeps(d)).count()
+                }
+            });
+            (page, more, count)
         };
-        let first = query.after.is_none() && query.page_index == 1;
         let last = page.last().map(|d| {
             let cursor = json!({ "EUI": d.eui() }).to_string();
             Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
@@ -938,9 +944,72 @@ impl Store {
             "briefs": briefs,
             "more": more,
             "now": now_ms,
-            "count": if first { Value::from(self.devices.len()) } else { Value::Null },
+            "count": count.map(Value::from).unwrap_or(Value::Null),
             "cursors": { "last": last },
         })
+    }
+
+    /// Every device in EUI order, after the cursor's EUI when there is one.
+    fn in_order<'a>(
+        &'a self,
+        after: Option<&str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        match (after, desc) {
+            (None, false) => Box::new(self.devices.values()),
+            (None, true) => Box::new(self.devices.values().rev()),
+            (Some(after), false) => Box::new(
+                self.devices
+                    .range::<str, _>((Excluded(after), Unbounded))
+                    .map(|(_, d)| d),
+            ),
+            (Some(after), true) => Box::new(
+                self.devices
+                    .range::<str, _>((Unbounded, Excluded(after)))
+                    .rev()
+                    .map(|(_, d)| d),
+            ),
+        }
+    }
+
+    /// The devices whose EUI starts with `prefix` (already in capitals), in EUI order, after `after` if given.
+    fn prefix_range<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a Device> + 'a {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let start = match after {
+            Some(after) if after >= prefix => Excluded(after.to_owned()),
+            _ => Included(prefix.to_owned()),
+        };
+        self.devices
+            .range::<String, _>((start, Unbounded))
+            .take_while(move |(eui, _)| eui.starts_with(prefix))
+            .map(|(_, d)| d)
+    }
+
+    /// The devices under any of `prefixes` (sorted, none a prefix of another: see [`ListQuery::parse`]), in EUI
+    /// order: each prefix is one range of the sorted store, and the ranges do not overlap.
+    fn under_prefixes<'a>(
+        &'a self,
+        prefixes: &'a [String],
+        after: Option<&'a str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        if desc {
+            // Rare (tpbulk never asks it): every device, filtered.
+            return Box::new(self.devices.values().rev().filter(move |d| {
+                prefixes.iter().any(|p| d.eui().starts_with(p.as_str()))
+                    && after.is_none_or(|a| d.eui() < a)
+            }));
+        }
+        Box::new(
+            prefixes
+                .iter()
+                .flat_map(move |p| self.prefix_range(p, after)),
+        )
     }
 }
 
@@ -959,6 +1028,12 @@ pub struct ListQuery {
     pub after: Option<String>,
     /// Counts from 1.
     pub page_index: usize,
+    /// `devEUI` filters (prefix match, repeatable), in capitals, sorted, none a prefix of another.
+    pub prefixes: Vec<String>,
+    /// `connectivity=LORAWAN|CELLULAR`.
+    pub connectivity: Option<String>,
+    /// `from`: only devices created on or after this time (milliseconds).
+    pub from_ms: Option<i64>,
 }
 
 /// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
@@ -1031,12 +1106,76 @@ impl ListQuery {
                 Some(decode_cursor(cursor, "EUI")?)
             }
         };
+        let mut prefixes: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "devEUI")
+            .map(|(_, v)| v.trim().to_ascii_uppercase())
+            .collect();
+        if let Some(bad) = prefixes
+            .iter()
+            .find(|p| p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid devEUI filter: {bad:?} (1 to 16 hexadecimal digits)"
+            )));
+        }
+        prefixes.sort();
+        // A prefix that extends a kept one matches nothing more: dropping it keeps the ranges disjoint.
+        let mut kept: Vec<String> = Vec::with_capacity(prefixes.len());
+        for p in prefixes {
+            if !kept.last().is_some_and(|k| p.starts_with(k.as_str())) {
+                kept.push(p);
+            }
+        }
+        let connectivity = match get("connectivity") {
+            None => None,
+            Some(c @ ("LORAWAN" | "CELLULAR")) => Some(c.to_owned()),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
+                )));
+            }
+        };
+        let from_ms = match get("from") {
+            None => None,
+            Some(s) => Some(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Invalid from: {s} (ISO 8601 date/time with offset)"
+                        ))
+                    })?
+                    .timestamp_millis(),
+            ),
+        };
         Ok(ListQuery {
             desc,
             page_size,
             after,
             page_index: page_index.unwrap_or(1),
+            prefixes: kept,
+            connectivity,
+            from_ms,
         })
+    }
+
+    /// Whether the `connectivity` and `from` filters keep `device`; a device stored without `connectivity` (a
+    /// test insertion) is cellular when it has a SIM or an IMEI.
+    fn keeps(&self, device: &Device) -> bool {
+        let view = &device.view;
+        let connectivity_ok = self.connectivity.as_deref().is_none_or(|wanted| {
+            let cellular = match view.get("connectivity").and_then(Value::as_str) {
+                Some(c) => c == "CELLULAR",
+                None => view.contains_key("sim") || view.contains_key("enforcedIMEI"),
+            };
+            (wanted == "CELLULAR") == cellular
+        });
+        let from_ok = self.from_ms.is_none_or(|from| {
+            view.get("creationDate")
+                .and_then(Value::as_i64)
+                .is_some_and(|created| created >= from)
+        });
+        connectivity_ok && from_ok
     }
 }
 

@@ -206,6 +206,13 @@ fn health_matches_the_simulators_traffic_and_alarms() {
 
     let run = env.run(&["health", &batch]);
     assert_eq!(run.code(), 0, "{}", run.describe());
+    // Off a terminal, never silent: a line at the start and one at the end (more every 2 s between).
+    let said = run.stderr();
+    assert!(
+        said.contains("tpbulk: 0 of 40 devices checked")
+            && said.contains("tpbulk: 40 of 40 devices checked"),
+        "{said}"
+    );
     let text = run.stdout();
     let figure = |label: &str| -> usize {
         let line = text.lines().find(|l| l.trim_start().starts_with(label));

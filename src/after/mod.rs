@@ -75,12 +75,15 @@ pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, u
     Ok((kept, left_out))
 }
 
-/// A bar of `total` steps on a terminal's stderr; hidden with `--quiet`, when stderr is not a terminal, or for
-/// nothing to do.
+/// A bar of `total` steps on a terminal's stderr; off a terminal, a plain line at the start and every few seconds
+/// (so a command run from a script is never silent); nothing with `--quiet` or for nothing to do.
 pub fn progress_bar(total: usize, what: &str, quiet: bool) -> StepBar {
     use std::io::IsTerminal;
-    if quiet || total == 0 || !std::io::stderr().is_terminal() {
+    if quiet || total == 0 {
         return StepBar::hidden();
+    }
+    if !std::io::stderr().is_terminal() {
+        return StepBar::lines(total, what, LINE_EVERY);
     }
     StepBar::shown(
         total,
@@ -89,11 +92,19 @@ pub fn progress_bar(total: usize, what: &str, quiet: bool) -> StepBar {
     )
 }
 
-/// The bar of a `health` or `rollback`: while shown, log lines are written with it lifted (see `logging`), so
-/// neither tears the other; dropping it clears it and gives log lines the terminal back.
+/// How often a [`StepBar`] off a terminal prints its line.
+const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The bar of a `health`: while shown, log lines are written with it lifted (see `logging`), so neither tears the
+/// other; dropping it clears it and gives log lines the terminal back. Off a terminal it prints plain lines instead.
 pub struct StepBar {
     bar: indicatif::ProgressBar,
     shown: bool,
+    /// The thread printing plain lines, and the sender whose drop stops it.
+    lines: Option<(
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 impl StepBar {
@@ -101,6 +112,41 @@ impl StepBar {
         StepBar {
             bar: indicatif::ProgressBar::hidden(),
             shown: false,
+            lines: None,
+        }
+    }
+
+    /// Counts like a bar and says `N of TOTAL WHAT checked` on stderr now, every `every`, and when dropped.
+    fn lines(total: usize, what: &str, every: std::time::Duration) -> StepBar {
+        use std::sync::mpsc::RecvTimeoutError;
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_length(total as u64);
+        let say = {
+            let (bar, what) = (bar.clone(), what.to_string());
+            move || {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tpbulk: {} of {total} {what} checked",
+                    bar.position()
+                );
+            }
+        };
+        say();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            loop {
+                match stopped.recv_timeout(every) {
+                    Err(RecvTimeoutError::Timeout) => say(),
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            say();
+        });
+        StepBar {
+            bar,
+            shown: false,
+            lines: Some((stop, handle)),
         }
     }
 
@@ -114,7 +160,11 @@ impl StepBar {
             format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{rate:.green}} ETA {{eta}}");
         bar.set_style(crate::engine::progress::bar_style(&template));
         crate::logging::set_progress(&bar);
-        StepBar { bar, shown: true }
+        StepBar {
+            bar,
+            shown: true,
+            lines: None,
+        }
     }
 }
 
@@ -127,6 +177,10 @@ impl std::ops::Deref for StepBar {
 
 impl Drop for StepBar {
     fn drop(&mut self) {
+        if let Some((stop, handle)) = self.lines.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
         if self.shown {
             crate::logging::clear_progress();
             self.bar.finish_and_clear();

@@ -212,6 +212,7 @@ pub async fn import(
         input_sha256,
         format: table.format.clone(),
         columns: table.columns.clone(),
+        input_columns: config.input.columns.clone(),
         options: options.clone(),
     })?;
     on_start(&id);

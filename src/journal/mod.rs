@@ -15,7 +15,7 @@ pub use writer::{MAX_QUEUED, WINDOW, Writer};
 
 use crate::device::{Kind, RowError};
 use crate::error::UsageError;
-use crate::input::{Column, SourceFormat};
+use crate::input::{Column, Field, SourceFormat};
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -97,6 +97,8 @@ pub struct NewBatch {
     pub input_sha256: String,
     pub format: SourceFormat,
     pub columns: Vec<Column>,
+    /// `--columns`: the file had no header row and was read with these fields in column order (`None` skips one).
+    pub input_columns: Option<Vec<Option<Field>>>,
     /// Run options (rate, concurrency, on_existing, max_errors, platform url and client id — never a secret).
     pub options: serde_json::Value,
 }
@@ -128,6 +130,8 @@ pub struct BatchInfo {
     pub input_sha256: String,
     pub format: SourceFormat,
     pub columns: Vec<Column>,
+    /// The `--columns` the file was read with, if it had no header row.
+    pub input_columns: Option<Vec<Option<Field>>>,
     pub options: serde_json::Value,
     pub state: BatchState,
     /// RFC 3339.
@@ -228,7 +232,7 @@ const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_sta
      device_href, device_uid, device_eui, attempts, finished_at";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
-     updated_at, runner_pid";
+     updated_at, runner_pid, input_columns";
 
 /// A journal file.
 pub struct Journal {
@@ -350,6 +354,11 @@ impl Journal {
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
+        let input_columns = batch
+            .input_columns
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let options = serde_json::to_string(&batch.options)?;
         let at = now();
         let mut last_err = None;
@@ -358,7 +367,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                 created_at, updated_at, runner_pid, input_columns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 params![
                     id,
                     batch.name,
@@ -369,7 +379,8 @@ impl Journal {
                     options,
                     BatchState::Running.as_str(),
                     at,
-                    std::process::id()
+                    std::process::id(),
+                    input_columns
                 ],
             );
             match inserted {
@@ -753,14 +764,14 @@ fn parse_kind(text: &str) -> Option<Kind> {
 }
 
 /// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns([Option<String>; 10], Option<u32>);
+struct BatchColumns([Option<String>; 10], Option<u32>, Option<String>);
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
     let mut cols: [Option<String>; 10] = Default::default();
     for (i, c) in cols.iter_mut().enumerate() {
         *c = r.get(i)?;
     }
-    Ok(BatchColumns(cols, r.get(10)?))
+    Ok(BatchColumns(cols, r.get(10)?, r.get(11)?))
 }
 
 impl BatchColumns {
@@ -789,6 +800,12 @@ impl BatchColumns {
                 .with_context(|| ctx("format"))?,
             columns: serde_json::from_str(columns.as_deref().unwrap_or("[]"))
                 .with_context(|| ctx("columns"))?,
+            input_columns: self
+                .2
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .with_context(|| ctx("input columns"))?,
             options: serde_json::from_str(options.as_deref().unwrap_or("null"))
                 .with_context(|| ctx("options"))?,
             state: BatchState::parse(&state_text)

@@ -44,6 +44,9 @@ const MIGRATIONS: &[&str] = &[
     // 3: the sending window of a run: rows of the batch up to this row that are still `pending` may have been sent,
     // so that a worker inside the window sends without waiting for a commit of its own (see `journal::writer`).
     "ALTER TABLE batches ADD COLUMN sending_through INTEGER;",
+    // 4: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
+    // that `rework` reads the file again the same way.
+    "ALTER TABLE batches ADD COLUMN input_columns TEXT;",
 ];
 
 /// The schema version this build writes.

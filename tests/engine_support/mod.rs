@@ -194,6 +194,7 @@ pub fn pending_batch(env: &Env, options: serde_json::Value, rows: &[(u64, &str)]
                 encoding: TextEncoding::Utf8,
             },
             columns: Vec::new(),
+            input_columns: None,
             options,
         })
         .unwrap();

@@ -1,7 +1,8 @@
 //! The stage between a file and the journal: read, check, resolve and build each row's request, streaming.
 //!
 //! Contract used by `plan` and `import`:
-//! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
+//! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
+//! returns the file-level notes that [`warn_file_notes`] shows once.
 
 use crate::device::{Checker, Ids, Kind, RowError};
 use crate::input::{Field, Table};
@@ -37,12 +38,14 @@ impl PreparedRow {
 
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
 /// request. Streams: memory does not grow with the number of rows beyond what duplicate detection needs. An
-/// unreadable file stops with an `InputError` (exit 2); bad rows never do.
+/// unreadable file stops with an `InputError` (exit 2); bad rows never do. Returns the file-level notes (what no
+/// single row shows: keys read from ChirpStack's `nwk_key`, placeholders, hex ICCIDs, ignored session columns), to
+/// be shown once.
 pub fn prepare_rows(
     table: &mut Table,
     catalog: &Catalog,
     mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let mut checker = Checker::new(table.options().kind);
     while let Some(record) = table.next_record() {
         let mapped = table.map_owned(record?);
@@ -80,7 +83,15 @@ pub fn prepare_rows(
         };
         each(prepared)?;
     }
-    Ok(())
+    Ok(checker.notes())
+}
+
+/// Shows the file-level notes of [`prepare_rows`], once per file, on stderr so that `--format jsonl` output stays
+/// rows only.
+pub fn warn_file_notes(file: &std::path::Path, notes: &[String]) {
+    for note in notes {
+        eprintln!("tpbulk: warning: {}: {note}", file.display());
+    }
 }
 
 /// `Eui` for LoRaWAN, `Sim` (else `Imei`) for cellular: what a listing or a look-up can find before creation.

@@ -77,7 +77,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
-    prepare_rows(&mut table, &catalog, |row| {
+    let notes = prepare_rows(&mut table, &catalog, |row| {
         counts.rows += 1;
         missing.note(row.errors()).for_each(drop);
         if let Prepared::Send(request) = &row.outcome
@@ -92,6 +92,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
+    // Said on the first pass only: the second reads the same file again.
+    crate::prepare::warn_file_notes(&args.input.file, &notes);
     let existing = runtime
         .block_on(platform::find_existing(&client, &keys))
         .map_err(|e| platform::unavailable(&url, &e))?;

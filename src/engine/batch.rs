@@ -408,7 +408,7 @@ fn journal_prepared(
         });
         journal.insert_rows(batch, rows)
     };
-    prepare_rows(&mut table, catalog, |prepared| {
+    let notes = prepare_rows(&mut table, catalog, |prepared| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
@@ -426,6 +426,7 @@ fn journal_prepared(
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
+    crate::prepare::warn_file_notes(&table.path, &notes);
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
     Ok((journal, tally.over_quota(catalog)))
 }

@@ -168,7 +168,11 @@ fn plan_and_import_say_the_file_notes_once_on_stderr() {
     // ChirpStack v4: a 1.0.x root key in nwk_key, no app_key (issue 16, item 4), on every row.
     let mut csv = String::from("dev_eui,nwk_key,app_key,device_profile,connection\n");
     for n in 1..=3 {
-        csv.push_str(&format!("{},{},,{MODEL},{CONNECTION}\n", eui(n), app_key(n)));
+        csv.push_str(&format!(
+            "{},{},,{MODEL},{CONNECTION}\n",
+            eui(n),
+            app_key(n)
+        ));
     }
     let file = env.write("chirpstack.csv", &csv);
     let note = "3 OTAA rows have a nwk_key and no app_key";
@@ -179,7 +183,11 @@ fn plan_and_import_say_the_file_notes_once_on_stderr() {
         let run = env.run(&args);
         assert_eq!(run.code(), 0, "{}", run.describe());
         assert_eq!(run.stderr().matches(note).count(), 1, "{}", run.describe());
-        assert!(run.stderr().contains("tpbulk: warning: "), "{}", run.stderr());
+        assert!(
+            run.stderr().contains("tpbulk: warning: "),
+            "{}",
+            run.stderr()
+        );
         assert!(!run.stdout().contains(note), "{}", run.stdout());
     }
 }

@@ -111,7 +111,8 @@ bench/import.sh 0 "$BIG_ROWS" | tee "$OUT/import.txt" >&2
 # Devices/hour at a platform's common limits, and the importer's CPU use there.
 echo "== rates" >&2
 export THINGPARK_CLIENT_ID=tpbulk-sim THINGPARK_CLIENT_SECRET=tpbulk-sim-secret
-unset TPBULK_LOG
+unset TPBULK_LOG TPBULK_PROFILE TPBULK_CONFIG
+export XDG_CONFIG_HOME=$OUT
 "$BIN" sim --listen 127.0.0.1:0 --page-size 100 >"$OUT/sim.out" 2>"$OUT/sim.err" &
 SIM_PID=$!
 trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT

@@ -5,7 +5,9 @@
 #   1. `tpbulk import --concurrency 16 --rate 0` of ROWS OTAA rows on a fresh simulator: the importer's CPU (user +
 #      sys, whole command, checks included) and the simulator's, per device;
 #   2. `wrk -t2 -c16` creating devices on a fresh simulator for 4 s: wrk's CPU and the simulator's, per request.
-# Usage: bench/cpu.sh [ROUNDS, default 3] [ROWS, default 50000] [BIN, default the release build]
+# Usage: bench/cpu.sh [ROUNDS, default 3] [ROWS, default 50000] [BIN, default the `profiling` build]
+# The `profiling` build is the release code with line tables kept, so that `perf record -g` on the importer or the
+# simulator of a round names the functions and lines the CPU goes to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ ROUNDS=${1:-3}
 ROWS=${2:-50000}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 
+BENCH_PROFILE=profiling
 source bench/lib.sh
 BIN=${3:-$BIN}
 

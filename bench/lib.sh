@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Shared set-up of the benchmark scripts that drive a `tpbulk sim` process: release build, a scratch folder removed
+# Shared set-up of the benchmark scripts that drive a `tpbulk sim` process: release build (BENCH_PROFILE=profiling,
+# set by a script before sourcing this, builds the same code with line tables for perf), a scratch folder removed
 # on exit, the simulator's credentials, and start_sim/stop_sim. Source it after `cd` to the repository root.
 
-cargo build --release --quiet --bin tpbulk --example gen_shipment
-BIN=$PWD/target/release/tpbulk
-GEN=$PWD/target/release/examples/gen_shipment
+BENCH_PROFILE=${BENCH_PROFILE:-release}
+cargo build --profile "$BENCH_PROFILE" --quiet --bin tpbulk --example gen_shipment
+# TPBULK_BIN: another build to measure (e.g. the one before a change), run the same way.
+BIN=${TPBULK_BIN:-$PWD/target/$BENCH_PROFILE/tpbulk}
+GEN=$PWD/target/$BENCH_PROFILE/examples/gen_shipment
 WORK=$(mktemp -d)
 SIM_PID=
 
@@ -15,13 +18,15 @@ cleanup() {
 trap cleanup EXIT
 
 export THINGPARK_CLIENT_ID=tpbulk-sim THINGPARK_CLIENT_SECRET=tpbulk-sim-secret
-unset TPBULK_LOG
+# No profile of the person running the benchmark: its rate or journal would change what is measured.
+unset TPBULK_LOG TPBULK_PROFILE TPBULK_CONFIG
+export XDG_CONFIG_HOME=$WORK
 
 # Starts the simulator on a free port (extra arguments go to `tpbulk sim`) and exports THINGPARK_URL.
 start_sim() {
     "$BIN" sim --listen 127.0.0.1:0 --page-size 100 "$@" >"$WORK/sim.out" 2>"$WORK/sim.err" &
     SIM_PID=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${SIM_WAIT:-100}"); do
         if grep -q '^listening on ' "$WORK/sim.out"; then break; fi
         sleep 0.1
     done

@@ -25,7 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 export THINGPARK_CLIENT_ID=tpbulk-sim THINGPARK_CLIENT_SECRET=tpbulk-sim-secret TPBULK_JOURNAL=$WORK/soak.db
-unset TPBULK_LOG
+unset TPBULK_LOG TPBULK_PROFILE TPBULK_CONFIG
+export XDG_CONFIG_HOME=$WORK
 
 "$GEN" otaa "$ROWS" "$WORK/gen.csv" >/dev/null
 # Every 97th data row gets a DevEUI that is not hex: those rows must end `invalid` and never reach the platform.

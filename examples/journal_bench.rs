@@ -27,6 +27,8 @@ fn main() -> anyhow::Result<()> {
         },
         columns: vec![],
         options: serde_json::json!({}),
+        profile: None,
+        input_columns: None,
     })?;
 
     let t = Instant::now();
@@ -44,6 +46,10 @@ fn main() -> anyhow::Result<()> {
             errors: vec![],
             device_href: None,
             device_eui: None,
+            keys: tpbulk::device::LookupKeys {
+                eui: Some(format!("70B3D57E{row:08X}")),
+                ..Default::default()
+            },
         }),
     )?;
     let insert = t.elapsed();
@@ -89,7 +95,7 @@ fn main() -> anyhow::Result<()> {
                     writer.sending(row).await?;
                     writer.outcome(Outcome {
                         row,
-                        state: RowState::Created,
+                        state: RowState::Done,
                         attempts: 1,
                         http_status: Some(201),
                         error_code: None,

@@ -25,7 +25,11 @@ use clap::Parser;
 /// Parses the process arguments, runs the command and returns the process exit code.
 pub fn main_entry() -> i32 {
     quiet_on_closed_stdout();
-    let cli = match cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(choice) = cmd::style::choice_in(&args) {
+        cmd::style::init(choice);
+    }
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
             let code = if err.use_stderr() {
@@ -37,7 +41,9 @@ pub fn main_entry() -> i32 {
             return code;
         }
     };
-    if let Err(err) = logging::init(&cli.global) {
+    cmd::style::init(cli.global.color);
+    let json_logs = cli.global.log_format == cli::LogFormat::Json;
+    if let Err(err) = logging::init(cli.global.verbose, json_logs) {
         eprintln!("tpbulk: {err:#}");
         return error::Exit::Usage as i32;
     }

@@ -1,9 +1,8 @@
 //! tracing set-up: `-v`/`-vv` levels, text or JSON lines, to stderr; while a progress bar is shown, each line is
 //! written with the bar lifted (so lines and bar never tear each other).
 
-use crate::cli::{GlobalArgs, LogFormat};
 use indicatif::ProgressBar;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::RwLock;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -25,9 +24,10 @@ pub fn clear_progress() {
     *PROGRESS.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
-/// Installs the global subscriber. `TPBULK_LOG` (an EnvFilter directive) overrides `-v`.
-pub fn init(global: &GlobalArgs) -> anyhow::Result<()> {
-    let level = match global.verbose {
+/// Installs the global subscriber: `verbose` 0 warnings, 1 info, 2 debug, 3 trace; JSON lines with `json`.
+/// `TPBULK_LOG` (an EnvFilter directive) overrides the level.
+pub fn init(verbose: u8, json: bool) -> anyhow::Result<()> {
+    let level = match verbose {
         0 => "warn",
         1 => "info",
         2 => "debug",
@@ -38,11 +38,15 @@ pub fn init(global: &GlobalArgs) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr)
-        // Colour codes only for a person reading a terminal, not in a redirected log file.
-        .with_ansi(std::io::stderr().is_terminal());
-    let result = match global.log_format {
-        LogFormat::Text => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        // Colour codes only for a person reading a terminal, not in a redirected log file, and as --color,
+        // NO_COLOR or CLICOLOR_FORCE say (decided by `cmd::style::init` before this runs).
+        .with_ansi(
+            anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never,
+        );
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.with_target(false).try_init()
     };
     result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

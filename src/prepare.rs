@@ -2,9 +2,9 @@
 //!
 //! Contract used by `plan` and `import`:
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
-//! returns the file-level notes that [`warn_file_notes`] shows once.
+//! returns the file's notes for [`warn_file_notes`].
 
-use crate::device::{Checker, Ids, Kind, RowError};
+use crate::device::{Checker, Kind, LookupKeys, RowError};
 use crate::input::{Field, Table};
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
@@ -17,6 +17,8 @@ pub struct PreparedRow {
     pub name: Option<String>,
     /// How the platform would know this device before it is created (None for invalid rows).
     pub exist_key: Option<ExistKey>,
+    /// Every key the platform may know the device by, journalled with the row.
+    pub keys: LookupKeys,
     pub outcome: Prepared,
 }
 
@@ -39,14 +41,13 @@ impl PreparedRow {
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
 /// request. Streams: memory does not grow with the number of rows beyond what duplicate detection needs. An
 /// unreadable file stops with an `InputError` (exit 2); bad rows never do. Returns the file-level notes (what no
-/// single row shows: keys read from ChirpStack's `nwk_key`, placeholders, hex ICCIDs, ignored session columns), to
-/// be shown once.
+/// single row shows: devices that will forward nothing, columns that cannot be sent), to be shown once.
 pub fn prepare_rows(
     table: &mut Table,
     catalog: &Catalog,
     mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
-    let mut checker = Checker::new(table.options().kind);
+    let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
     while let Some(record) = table.next_record() {
         let mapped = table.map_owned(record?);
         let verdict = checker.check(&mapped);
@@ -61,6 +62,7 @@ pub fn prepare_rows(
                     .map(|v| v.cell.display().trim().to_string())
                     .filter(|n| !n.is_empty()),
                 exist_key: None,
+                keys: LookupKeys::default(),
                 outcome: Prepared::Invalid(errors),
             },
             Ok(device) => {
@@ -68,8 +70,9 @@ pub fn prepare_rows(
                     Ok(resolved) => Prepared::Send(build_request(&device, &resolved)),
                     Err(errors) => Prepared::Invalid(errors),
                 };
+                let keys = device.ids.lookup_keys();
                 let exist_key = matches!(outcome, Prepared::Send(_))
-                    .then(|| exist_key(&device.ids))
+                    .then(|| ExistKey::all(&keys).into_iter().next())
                     .flatten();
                 PreparedRow {
                     row: device.row,
@@ -77,36 +80,23 @@ pub fn prepare_rows(
                     id: Some(device.id()).filter(|id| !id.is_empty()),
                     name: device.name.clone(),
                     exist_key,
+                    keys,
                     outcome,
                 }
             }
         };
         each(prepared)?;
     }
-    Ok(checker.notes())
+    let mut notes = table.mapper().file_notes();
+    notes.extend(checker.notes());
+    Ok(notes)
 }
 
-/// Shows the file-level notes of [`prepare_rows`], once per file, on stderr so that `--format jsonl` output stays
-/// rows only.
+/// Shows the file-level notes of [`prepare_rows`] (or of `validate`), once per file, on stderr so that
+/// `--format jsonl` output stays rows only.
 pub fn warn_file_notes(file: &std::path::Path, notes: &[String]) {
     for note in notes {
         eprintln!("tpbulk: warning: {}: {note}", file.display());
-    }
-}
-
-/// `Eui` for LoRaWAN, `Sim` (else `Imei`) for cellular: what a listing or a look-up can find before creation.
-fn exist_key(ids: &Ids) -> Option<ExistKey> {
-    match ids {
-        Ids::Otaa { dev_eui, .. } | Ids::Abp { dev_eui, .. } | Ids::Multicast { dev_eui, .. } => {
-            Some(ExistKey::Eui(dev_eui.as_str().to_string()))
-        }
-        Ids::Cellular { imei, sim, .. } => sim
-            .as_ref()
-            .map(|s| ExistKey::Sim(s.as_str().to_string()))
-            .or_else(|| {
-                imei.as_ref()
-                    .map(|i| ExistKey::Imei(i.as_str().to_string()))
-            }),
     }
 }
 

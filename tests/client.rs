@@ -1,9 +1,9 @@
-//! The ThingPark client and the request bodies: bodies compared field for field with the tutorial's examples and
-//! checked against the OpenAPI schema; token reuse, renewal and the 401 retry, pacing on 429, error mapping and the
-//! existing-device search against a small scripted server bound to 127.0.0.1:0.
+//! The ThingPark client and the request bodies: bodies built from the tutorial's values beyond its examples
+//! (LoRaWAN 1.1, ABP) and checked against the OpenAPI schema; token reuse, renewal and the 401 retry, pacing on 429,
+//! error mapping and the existing-device search against a small scripted server bound to 127.0.0.1:0.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,15 +11,17 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tpbulk::device::{DevAddr, Device, Eui, Ids, Imei, Key, Kind, McClass, Refs, SimId};
+use tpbulk::device::{AppSKeys, DevAddr, Device, Eui, Ids, Imei, Key, Kind, McClass, Refs, SimId};
 use tpbulk::platform::{
-    ApiError, Client, ClientConfig, CreateRequest, ExistKey, HandlingMode, Pacing, Resolved,
-    build_request, find_existing,
+    ApiError, Client, ClientConfig, CreateRequest, ExistKey, HandlingMode, LookupProgress, Pacing,
+    Resolved, build_request, find_existing,
 };
 use tpbulk::secret::Secret;
 
+mod tutorial;
+
 // ---------------------------------------------------------------------------------------------------------------
-// Request bodies
+// Request bodies (the tutorial's own examples, read from a shipment file: tests/contract.rs)
 
 const TUTORIAL_CONNECTION: &str = "TWA_199982747.1972.AS";
 
@@ -36,6 +38,7 @@ fn device(name: Option<&str>, ids: Ids) -> Device {
         name: name.map(str::to_string),
         ids,
         refs: Refs::default(),
+        extras: Default::default(),
     }
 }
 
@@ -43,7 +46,7 @@ fn resolved(model: Option<&str>, lorawan_1_1: bool) -> Resolved {
     Resolved {
         model_id: model.map(str::to_string),
         lorawan_1_1,
-        connection_id: Some(TUTORIAL_CONNECTION.into()),
+        connection_ids: vec![TUTORIAL_CONNECTION.into()],
         plan_id: None,
         context_id: None,
     }
@@ -62,48 +65,6 @@ fn otaa(nwk_key: Option<&str>, join_eui: Option<&str>) -> Device {
     )
 }
 
-/// The tutorial's "Adding a LoRaWAN device" body.
-fn tutorial_otaa() -> Value {
-    json!({
-        "connectivity": "LORAWAN",
-        "activation": "OTAA",
-        "EUI": "70B3D5E756000999",
-        "model": {"ID": "SMTC/LoRaMoteA.1_EU"},
-        "networkSubscription": {"nwGeolocalization": false, "prAllowed": false},
-        "appServers": [{"ID": "TWA_199982747.1972.AS"}],
-        "name": "My device",
-        "appKey": "7374757A3FDD092947CE2DE9321C6040"
-    })
-}
-
-/// Compares two JSON objects field by field, so that a failure names the field.
-fn assert_fields(actual: &Value, expected: &Value) {
-    let (a, e) = (actual.as_object().unwrap(), expected.as_object().unwrap());
-    for (field, value) in e {
-        assert_eq!(a.get(field), Some(value), "field {field}");
-    }
-    let extra: Vec<&String> = a.keys().filter(|k| !e.contains_key(*k)).collect();
-    assert!(
-        extra.is_empty(),
-        "fields the tutorial does not send: {extra:?}"
-    );
-}
-
-#[test]
-fn otaa_1_0_body_is_the_tutorials() {
-    let request = build_request(
-        &otaa(None, None),
-        &resolved(Some("SMTC/LoRaMoteA.1_EU"), false),
-    );
-    assert_eq!(request.kind, Kind::Otaa);
-    assert_eq!(request.mode, Some(HandlingMode::Basic));
-    assert_eq!(
-        request.path(),
-        "/devices?networkSubscriptionsHandlingMode=BASIC"
-    );
-    assert_fields(&request.body, &tutorial_otaa());
-}
-
 #[test]
 fn otaa_1_1_body_adds_the_nwk_key_and_join_eui() {
     let mut r = resolved(Some("GENERIC/SENSOR_1_1"), true);
@@ -115,13 +76,13 @@ fn otaa_1_1_body_adds_the_nwk_key_and_join_eui() {
         ),
         &r,
     );
-    let mut expected = tutorial_otaa();
+    let mut expected = tutorial::otaa_body();
     expected["model"] = json!({"ID": "GENERIC/SENSOR_1_1"});
     expected["networkSubscription"] = json!({"ID": "acme-cs/lora-cp"});
     expected["appEUI"] = json!("65FC7B3530A44FB9");
     expected["nwkKey"] = json!("00112233445566778899AABBCCDDEEFF");
     assert_eq!(request.mode, Some(HandlingMode::Advanced));
-    assert_fields(&request.body, &expected);
+    assert_eq!(request.body, expected);
     let masked = request.masked();
     assert_eq!(masked["nwkKey"], "****EEFF");
     assert_eq!(masked["appKey"], "****6040");
@@ -137,7 +98,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
                 dev_eui: eui("70B3D5E756000999"),
                 dev_addr: DevAddr::parse("785D25E2").unwrap(),
                 nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-                app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+                app_s_keys: Some(AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap()),
                 s_nwk_s_int_key: s_int.map(key),
                 nwk_s_enc_key: s_enc.map(key),
             },
@@ -148,7 +109,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
         &resolved(Some("SMTC/LoRaMoteA.1_EU"), false),
     );
     // The ABP fields as the tutorial's multicast example writes them.
-    let mut expected = tutorial_otaa();
+    let mut expected = tutorial::otaa_body();
     let map = expected.as_object_mut().unwrap();
     map.remove("appKey");
     map.insert("activation".into(), json!("ABP"));
@@ -160,7 +121,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
             "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>"
         ),
     );
-    assert_fields(&request.body, &expected);
+    assert_eq!(request.body, expected);
     assert_eq!(
         request.masked()["appKeys"],
         "<AppSKeys><AppSKey Port=\"*\">****2D4F</AppSKey></AppSKeys>"
@@ -177,7 +138,7 @@ fn abp_body_uses_the_tutorials_session_key_fields() {
     expected["model"] = json!({"ID": "GENERIC/SENSOR_1_1"});
     expected["sNwkSIntKey"] = json!("0102030405060708090A0B0C0D0E0F10");
     expected["nwkSEncKey"] = json!("1112131415161718191A1B1C1D1E1F20");
-    assert_fields(&request.body, &expected);
+    assert_eq!(request.body, expected);
     let masked = request.masked();
     assert_eq!(
         (
@@ -200,31 +161,11 @@ fn cellular_request() -> CreateRequest {
     let r = Resolved {
         model_id: Some("CUSTOM/LTE_Dongle".into()),
         lorawan_1_1: false,
-        connection_id: Some(TUTORIAL_CONNECTION.into()),
+        connection_ids: vec![TUTORIAL_CONNECTION.into()],
         plan_id: Some("acme-cs/cellular-cp".into()),
         context_id: Some("1AF3B".into()),
     };
     build_request(&d, &r)
-}
-
-#[test]
-fn cellular_body_is_the_tutorials() {
-    let request = cellular_request();
-    assert_eq!(request.mode, None);
-    assert_eq!(request.path(), "/devices");
-    assert_fields(
-        &request.body,
-        &json!({
-            "connectivity": "CELLULAR",
-            "enforcedIMEI": "123456789012347",
-            "model": {"ID": "CUSTOM/LTE_Dongle"},
-            "networkSubscription": {"ID": "acme-cs/cellular-cp"},
-            "networkContext": {"ID": "1AF3B"},
-            "appServers": [{"ID": "TWA_199982747.1972.AS"}],
-            "name": "My device",
-            "sim": {"ID": "89208013535718672291"}
-        }),
-    );
 }
 
 fn multicast_request() -> CreateRequest {
@@ -234,7 +175,7 @@ fn multicast_request() -> CreateRequest {
             dev_eui: eui("70B3D5E756000999"),
             dev_addr: DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-            app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+            app_s_keys: AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
             class: McClass::C,
             data_rate: 15,
             frequency: 869.525,
@@ -242,27 +183,6 @@ fn multicast_request() -> CreateRequest {
         },
     );
     build_request(&d, &resolved(None, false))
-}
-
-#[test]
-fn multicast_body_is_the_tutorials() {
-    let request = multicast_request();
-    assert_eq!(request.mode, Some(HandlingMode::Basic));
-    assert_fields(
-        &request.body,
-        &json!({
-            "name": "My multicast group",
-            "EUI": "70B3D5E756000999",
-            "nwAddress": "785D25E2",
-            "nwKey": "7374757A3FDD092947CE2DE9321C6040",
-            "appKeys": "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>",
-            "class": "C",
-            "downlinkDataRate": 15,
-            "downlinkFrequency": 869.525,
-            "bss": {"tags": [{"name": "tag1", "namespace": "OPERATOR"}]},
-            "appServers": [{"ID": "TWA_199982747.1972.AS"}]
-        }),
-    );
 }
 
 #[test]
@@ -348,7 +268,9 @@ fn every_field_sent_exists_in_the_openapi_schema() {
                         dev_eui: eui("70B3D5E756000999"),
                         dev_addr: DevAddr::parse("785D25E2").unwrap(),
                         nwk_s_key: key("7374757A3FDD092947CE2DE9321C6040"),
-                        app_s_key: key("8D67B0D6359D11ACFC45AD4BB9CE2D4F"),
+                        app_s_keys: Some(
+                            AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+                        ),
                         s_nwk_s_int_key: Some(key("0102030405060708090A0B0C0D0E0F10")),
                         nwk_s_enc_key: Some(key("1112131415161718191A1B1C1D1E1F20")),
                     },
@@ -481,10 +403,14 @@ async fn list_devices(
     State(m): State<Shared>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
-    let mut keys: Vec<_> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    keys.sort();
-    if let Some(r) = gate(&m, &headers, format!("GET /devices?{}", keys.join("&"))) {
+    // As sent: a repeated `devEUI` stays repeated.
+    if let Some(r) = gate(
+        &m,
+        &headers,
+        format!("GET /devices?{}", raw.unwrap_or_default()),
+    ) {
         return r;
     }
     let size: usize = q
@@ -796,7 +722,8 @@ async fn create_does_not_retry_a_503() {
 }
 
 #[tokio::test]
-async fn existing_devices_of_a_small_subscription_are_found_by_listing() {
+async fn existing_devices_are_asked_for_by_deveui_prefix_and_cellular_ones_among_the_cellular_devices()
+ {
     let mut mk = mock(3600);
     mk.devices = Mutex::new(vec![
         stored("0000000000000001"),
@@ -810,47 +737,34 @@ async fn existing_devices_of_a_small_subscription_are_found_by_listing() {
         ExistKey::Eui("70B3D5E756000998".into()),
         ExistKey::Sim("89208013535718672291".into()),
     ];
-    let found = find_existing(&client, &keys).await.unwrap();
+    let found = find_existing(&client, &keys, &LookupProgress::new(true))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(found[&keys[0]].uid.as_deref(), Some("70B3D5E756000999"));
     assert_eq!(found[&keys[2]].eui, "F03D290000000001");
+    // The mock answers every listing with every device: only what was asked for is kept.
     assert_eq!(
         *m.seen.lock().unwrap(),
-        ["GET /devices?pageSize=1000&sort=EUI,asc"]
-    );
-}
-
-#[tokio::test]
-async fn existing_devices_of_a_large_subscription_are_looked_up_one_by_one() {
-    let mut mk = mock(3600);
-    mk.devices = Mutex::new(vec![stored("70B3D5E756000999")]);
-    mk.claimed_count = Some(62804);
-    let (url, m) = serve(mk).await;
-    let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
-    let keys = [
-        ExistKey::Eui("70B3D5E756000999".into()),
-        ExistKey::Eui("70B3D5E756000998".into()),
-    ];
-    let found = find_existing(&client, &keys).await.unwrap();
-    assert_eq!(found.len(), 1);
-    assert!(found.contains_key(&keys[0]));
-    let mut seen = m.seen.lock().unwrap().clone();
-    seen.sort();
-    assert_eq!(
-        seen,
         [
-            "GET /devices/e70B3D5E756000998",
-            "GET /devices/e70B3D5E756000999",
-            "GET /devices?pageSize=1000&sort=EUI,asc"
+            "GET /devices?connectivity=CELLULAR&sort=EUI%2Casc&pageSize=1000",
+            "GET /devices?devEUI=70B3D5E756000998&devEUI=70B3D5E756000999&sort=EUI%2Casc&pageSize=1000"
         ]
     );
+    let counts = client.request_counts();
+    assert_eq!((counts.token, counts.lookups, counts.total()), (1, 2, 3));
 }
 
 #[tokio::test]
 async fn no_keys_cost_no_request() {
     let (url, m) = serve(mock(3600)).await;
     let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
-    assert!(find_existing(&client, &[]).await.unwrap().is_empty());
+    assert!(
+        find_existing(&client, &[], &LookupProgress::new(true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(m.seen.lock().unwrap().is_empty());
 }
 
@@ -906,8 +820,8 @@ async fn the_device_listing_follows_its_cursor() {
         .unwrap()
         .uid
         .unwrap();
-    assert!(client.delete_device(&uid).await.unwrap());
-    assert!(!client.delete_device(&uid).await.unwrap());
+    assert!(client.delete_device_paced(&uid, false).await.unwrap());
+    assert!(!client.delete_device_paced(&uid, false).await.unwrap());
     assert_eq!(
         client.device_by_eui("70B3D5E756000003").await.unwrap(),
         None
@@ -960,17 +874,14 @@ async fn traffic_alarms_and_connections_for_the_after_batch_commands() {
         .await
         .unwrap();
     assert!(server["ID"].is_string(), "{server}");
-    let names: Vec<String> = client
+    let ids: Vec<String> = client
         .connections()
         .await
         .unwrap()
         .into_iter()
-        .map(|c| c.name)
+        .map(|c| c.id)
         .collect();
-    assert!(
-        names.contains(&"My Basic HTTPS connection".to_string()),
-        "{names:?}"
-    );
+    assert!(ids.iter().any(|id| *id == server["ID"]), "{ids:?}");
     sim.stop().await.unwrap();
 }
 
@@ -1004,7 +915,7 @@ proptest::proptest! {
             dev_eui: eui("70B3D5E756000999"),
             dev_addr: DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: key(&keys[0]),
-            app_s_key: key(&keys[1]),
+            app_s_keys: Some(AppSKeys::parse(&keys[1]).unwrap()),
             s_nwk_s_int_key: Some(key(&keys[2])),
             nwk_s_enc_key: Some(key(&keys[3])),
         });

@@ -26,7 +26,7 @@ fn a_clean_shipment_is_created_once_and_reported() {
         assert_eq!(creations.get(&eui(n)), Some(&1), "device {}", eui(n));
     }
     for row in env.rows(&batch) {
-        assert_eq!(row.state, RowState::Created);
+        assert_eq!(row.state, RowState::Done);
         assert!(
             row.request.is_none(),
             "key material kept after the row ended"

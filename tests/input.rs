@@ -735,7 +735,7 @@ fn thingpark_positional_csv_maps_per_action() {
     let abp = table.map(&rows[1]);
     assert_eq!(value(&abp, Field::DevAddr).0, "0147097F");
     assert_eq!(value(&abp, Field::NwkSKey).1, "E (FNwkSIntKey/NwkSKey)");
-    assert_eq!(value(&abp, Field::AppSKey).1, "F (AppSKey)");
+    assert_eq!(value(&abp, Field::AppSKey).1, "F (AppSKeys)");
     assert!(abp.get(Field::JoinEui).is_none());
 
     let cellular = table.map(&rows[2]);
@@ -746,7 +746,15 @@ fn thingpark_positional_csv_maps_per_action() {
     );
     assert_eq!(value(&cellular, Field::Imsi).0, "208150000000001");
     assert_eq!(value(&cellular, Field::Plan).0, "Cellular CP");
-    assert_eq!(value(&cellular, Field::Connection).0, "my MQTT application");
+    // Column I, the AS routing profile, is the tutorial's cellular network context.
+    assert_eq!(
+        value(&cellular, Field::Context),
+        (
+            "my MQTT application".into(),
+            "I (AS routing profile ID)".into()
+        )
+    );
+    assert!(cellular.get(Field::Connection).is_none());
     assert!(cellular.get(Field::DevEui).is_none());
 
     // `CREATE` is ThingPark's old spelling of an ABP creation.

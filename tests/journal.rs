@@ -31,6 +31,7 @@ fn new_batch(name: &str) -> NewBatch {
         ],
         input_columns: None,
         options: serde_json::json!({"rate": 10.0, "concurrency": 8}),
+        profile: Some("lab".into()),
     }
 }
 
@@ -47,6 +48,10 @@ fn pending(row: u64) -> NewRow {
         errors: vec![],
         device_href: None,
         device_eui: None,
+        keys: tpbulk::device::LookupKeys {
+            eui: Some(format!("70B3D57ED{row:07X}")),
+            ..Default::default()
+        },
     }
 }
 
@@ -68,7 +73,7 @@ fn invalid(row: u64) -> NewRow {
 fn created(row: u64) -> Outcome {
     Outcome {
         row,
-        state: RowState::Created,
+        state: RowState::Done,
         attempts: 1,
         http_status: Some(201),
         error_code: None,
@@ -153,6 +158,7 @@ fn reopening_keeps_batches_and_rows() {
     assert_eq!(info.format, new_batch("x").format);
     assert_eq!(info.columns, new_batch("x").columns);
     assert_eq!(info.options["concurrency"], 8);
+    assert_eq!(info.profile.as_deref(), Some("lab"));
     assert_eq!(journal.counts(&batch).unwrap().pending, 3);
 }
 
@@ -223,6 +229,7 @@ fn counts_and_rows_in_order_with_a_state_filter() {
             total: 25_001,
             created: 0,
             exists: 1,
+            gone: 0,
             invalid: 2_500,
             failed: 0,
             pending: 22_500,
@@ -375,7 +382,7 @@ async fn sending_returns_once_a_window_holding_the_row_is_committed() {
     // Nobody waits on an outcome: it is committed with the next window, or alone after the writer has been idle
     // for a moment; either way it lands without a `finish`.
     writer.outcome(created(2)).unwrap();
-    assert_eq!(wait_for_state(&path, &batch, 2, "created").await, None);
+    assert_eq!(wait_for_state(&path, &batch, 2, "done").await, None);
 
     writer
         .outcome(Outcome {
@@ -424,7 +431,7 @@ async fn finish_marks_the_rows_told_to_send_without_an_outcome_sending_and_clear
     assert_eq!(
         states,
         [
-            (1, RowState::Created, 1),
+            (1, RowState::Done, 1),
             // Told to send, no outcome: its worker stopped while the request was out.
             (2, RowState::Sending, 0),
             // Inside the window but never told to send.
@@ -477,7 +484,7 @@ async fn after_a_failed_write_no_new_window_is_granted_and_every_row_of_the_wind
     assert_eq!(window_from_outside(&path, &batch), None);
     for r in 1..=300 {
         let expected = match r {
-            2 => RowState::Created,
+            2 => RowState::Done,
             r if r <= through => RowState::Sending,
             _ => RowState::Pending,
         };
@@ -506,7 +513,7 @@ async fn opening_a_journal_settles_the_window_of_a_run_that_was_killed() {
     writer.sending(1).await.unwrap();
     writer.sending(2).await.unwrap();
     writer.outcome(created(1)).unwrap();
-    wait_for_state(&path, &batch, 1, "created").await;
+    wait_for_state(&path, &batch, 1, "done").await;
     let through = window_from_outside(&path, &batch).unwrap();
 
     // What a SIGKILL leaves: the window on disk, and a runner that is gone. While the runner lives, opening the
@@ -534,7 +541,7 @@ async fn opening_a_journal_settles_the_window_of_a_run_that_was_killed() {
     for row in 1..=100 {
         let state = journal.row(&batch, row).unwrap().unwrap().state;
         let expected = match row {
-            1 => RowState::Created,
+            1 => RowState::Done,
             r if r <= through => RowState::Sending,
             _ => RowState::Pending,
         };
@@ -581,7 +588,7 @@ async fn an_outcome_is_committed_without_waiting_for_another_row() {
     writer.sending(1).await.unwrap();
     writer.outcome(created(1)).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while state_from_outside(&path, &batch, 1).0 != "created" {
+    while state_from_outside(&path, &batch, 1).0 != "done" {
         assert!(
             std::time::Instant::now() < deadline,
             "the outcome was not committed within 5 s"
@@ -680,12 +687,12 @@ async fn a_writer_dropped_without_finish_still_commits_what_was_queued() {
     let mut state = String::new();
     for _ in 0..200 {
         state = state_from_outside(&path, &batch, 1).0;
-        if state == "created" {
+        if state == "done" {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(state, "created");
+    assert_eq!(state, "done");
 }
 
 #[test]
@@ -792,4 +799,72 @@ fn a_running_batch_whose_process_is_gone_reads_as_interrupted() {
     let info = journal.batch(&batch).unwrap().unwrap();
     assert_eq!(info.runner_pid, None);
     assert_eq!(info.effective_state(), BatchState::Done);
+}
+
+/// A journal written by the release before operations (schema 3; `tests/fixtures/journal-v3/make.sh` made it with
+/// the release of e574de0): an import of six rows (four created, one that existed, one invalid) whose rollback, in
+/// the `rollback_deletions` table of that release, deleted three devices and found one gone; and a second import.
+#[test]
+fn a_journal_written_before_operations_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal-v3.db");
+    std::fs::copy("tests/fixtures/journal-v3/journal-v3.db", &path).unwrap();
+    let journal = Journal::open(&path).unwrap();
+
+    // The imports are listed, the rollback they gained is not.
+    let batches = journal.batches().unwrap();
+    let names: Vec<_> = batches.iter().map(|b| b.name.as_deref().unwrap()).collect();
+    assert_eq!(names, ["fixture-b", "fixture-a"]);
+    let a = &batches[1];
+    let counts = journal.counts(&a.id).unwrap();
+    assert_eq!(
+        (counts.total, counts.created, counts.exists, counts.invalid),
+        (6, 4, 1, 1)
+    );
+    // The deletions moved into the rollback's batch of `delete` operations.
+    assert_eq!(journal.undone_count(&a.id).unwrap(), 4);
+    let rollback = journal
+        .batch(&Journal::rollback_id(&a.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (rollback.action, rollback.undoes.as_deref()),
+        (tpbulk::journal::Action::Delete, Some(a.id.as_str()))
+    );
+    let mut undone = tpbulk::journal::UndoneCursor::new(&a.id);
+    let fates: Vec<Option<RowState>> = (2..=7)
+        .map(|row| undone.of(&journal, row).unwrap())
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            Some(RowState::Done),
+            Some(RowState::Done),
+            None,
+            Some(RowState::Done),
+            Some(RowState::Gone),
+            None
+        ]
+    );
+    assert_eq!(journal.undone_count(&batches[0].id).unwrap(), 0);
+    // Every row is an operation with its lookup keys as columns; `created` reads `done`.
+    let row = journal.row(&a.id, 2).unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.action, row.keys.eui.as_deref()),
+        (
+            RowState::Done,
+            tpbulk::journal::Action::Create,
+            Some("70B3D5E756000001")
+        )
+    );
+    drop(journal);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let old_table: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'rollback_deletions'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_table, 0, "the old table is gone");
 }

@@ -276,7 +276,7 @@ fn names_that_match_nothing_or_several_entries_are_invalid_rows() {
 
 #[test]
 fn the_catalogue_is_read_through_every_page() {
-    // Page size 2: five models, three plans, two of everything else make several pages each.
+    // Page size 2: five models, three connections, three plans, two contexts make several pages each.
     let platform = Platform::start(SimConfig::default());
     let out = platform.tpbulk(&["catalog", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -301,7 +301,11 @@ fn the_catalogue_is_read_through_every_page() {
     );
     assert_eq!(
         ids("connections"),
-        ["TWA_199982747.1972.AS", "TWA_199982747.1980.AS"]
+        [
+            "TWA_199982747.1972.AS",
+            "TWA_199982747.1980.AS",
+            "TWA_199983788.568.AS"
+        ]
     );
     assert_eq!(
         ids("plans"),

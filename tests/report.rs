@@ -75,6 +75,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             columns: table.columns.clone(),
             input_columns: None,
             options: serde_json::json!({"rate": 10.0}),
+            profile: None,
         })
         .unwrap();
     let mut records = Vec::new();
@@ -120,6 +121,10 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 },
                 device_href: None,
                 device_eui: None,
+                keys: tpbulk::device::LookupKeys {
+                    eui: Some(eui.clone()),
+                    ..Default::default()
+                },
             }
         })
         .collect();
@@ -134,7 +139,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             [
                 Outcome {
                     row: row_of(0),
-                    state: RowState::Created,
+                    state: RowState::Done,
                     // Its request was counted when it was marked `sending` above.
                     attempts: 0,
                     http_status: Some(201),
@@ -423,13 +428,15 @@ fn status_batches_and_report_commands() {
     let out = tpbulk(&["status", "--journal", j, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        status,
-        serde_json::json!({
-            "batch": batch, "name": "shipment-42", "state": "done", "total": 5, "created": 1,
-            "exists": 1, "invalid": 1, "failed": 1, "pending": 1, "deleted": 0
-        })
-    );
+    let expected = serde_json::json!({
+        "batch": batch, "name": "shipment-42", "state": "done", "total": 5, "created": 1,
+        "exists": 1, "invalid": 1, "failed": 1, "pending": 1, "deleted": 0, "url": null, "profile": null,
+        "input": input.display().to_string(),
+    });
+    // Keys are only ever added: each of these keeps its value (the times are the journal's own).
+    for (key, value) in expected.as_object().unwrap() {
+        assert_eq!(&status[key], value, "{key}: {status}");
+    }
 
     let out = tpbulk(&["status", &batch, "--journal", j]);
     let text = String::from_utf8(out.stdout).unwrap();

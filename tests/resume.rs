@@ -92,7 +92,7 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     let rows = env.rows(&batch);
     assert!(
         rows.iter()
-            .all(|r| r.state == RowState::Created && r.device_href.is_some())
+            .all(|r| r.state == RowState::Done && r.device_href.is_some())
     );
     let creations = env.creations();
     assert_eq!(creations.len() as u64, total);
@@ -205,7 +205,7 @@ fn a_refusal_is_final_with_its_code_and_message_and_max_errors_stops_the_batch()
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert!(run.stderr().contains(&format!("tpbulk resume {batch}")));
     let rows = env.rows(&batch);
-    assert_eq!(rows[0].state, RowState::Created);
+    assert_eq!(rows[0].state, RowState::Done);
     for refused in &rows[1..3] {
         assert_eq!(refused.state, RowState::Failed);
         assert_eq!(refused.http_status, Some(400));
@@ -252,6 +252,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         settings: RunSettings::new(0.0, 4, None).unwrap(),
         on_existing: tpbulk::cmd::import::OnExisting::Skip,
         name: None,
+        profile: None,
         again: false,
         allow_over_quota: false,
         quiet: true,

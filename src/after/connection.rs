@@ -299,8 +299,9 @@ fn id_of(answer: &Value, field: &str) -> Result<String, AddError> {
 mod tests {
     use super::*;
 
+    // The bodies are the tutorial's, field for field: tests/contract.rs.
     #[test]
-    fn the_mqtt_body_is_the_tutorials() {
+    fn the_mqtt_protocol_is_upper_cased_and_the_password_never_shown() {
         let c = MqttConnection::new(
             "My MQTT connection",
             "myhostname.com:8883",
@@ -311,21 +312,7 @@ mod tests {
             Some(Secret::new("bar")),
         )
         .unwrap();
-        assert_eq!(
-            c.body(),
-            json!({
-                "connectorId": "actility-mqtt-iot",
-                "name": "My MQTT connection",
-                "configuration": {
-                    "uplinkTopicPattern": "mqtt/things/{DevEUI}/uplink",
-                    "downlinkTopicPattern": "mqtt/things/{DevEUI}/downlink",
-                    "hostName": "myhostname.com:8883",
-                    "protocol": "SSL",
-                    "username": "mycompany",
-                    "password": "bar"
-                }
-            })
-        );
+        assert_eq!(c.body()["configuration"]["protocol"], "SSL");
         assert!(!format!("{c:?}").contains("bar\""));
     }
 
@@ -342,24 +329,15 @@ mod tests {
     }
 
     #[test]
-    fn the_https_body_is_the_tutorials() {
+    fn https_options_are_checked_and_the_key_never_shown() {
         let c = HttpsConnection::new(
-            "My Basic HTTPS connection",
-            "https://www.example.com/myApp",
-            "json",
+            "n",
+            "https://x.example/app",
+            "xml",
             "C72C6F867B150B1210ACDA5F3CDFB449",
-            10,
+            5,
         )
         .unwrap();
-        assert_eq!(
-            c.body(),
-            json!({
-                "contentType": "jsontyped",
-                "destinations": [{"addresses": ["https://www.example.com/myApp"], "ports": "*", "strategy": "SEQUENTIAL"}],
-                "downlinkSecurity": {"downlinkAsKey": "C72C6F867B150B1210ACDA5F3CDFB449", "maxTimestampDeviation": 10, "status": "DOWNLINK_AS_KEY"},
-                "name": "My Basic HTTPS connection"
-            })
-        );
         assert!(!format!("{c:?}").contains("C72C6F86"));
         assert!(HttpsConnection::new("n", "ftp://x.example", "json", "", 10).is_err());
         assert!(HttpsConnection::new("n", "https://x.example", "csv", "", 10).is_err());

@@ -2,8 +2,9 @@
 //! [`verify`] (are they all on the platform), [`health`] (traffic and alarms), [`rollback`] (delete what a batch
 //! created, resumably) and [`connection`] (list and add connections).
 //!
-//! Everything here reads the journal through its public API; the only thing written beside it is rollback's own
-//! table (see [`rollback`]). Platform calls go through [`crate::platform::Client`] and so through its shared pacing.
+//! Everything here reads the journal through its public API; a rollback is journalled there as a batch of deletions
+//! and run by the engine (see [`rollback`]). Platform calls go through [`crate::platform::Client`] and so through its
+//! shared pacing.
 
 pub mod connection;
 pub mod health;
@@ -12,10 +13,8 @@ pub mod verify;
 
 use crate::device::Kind;
 use crate::journal::{Journal, RowRecord, RowState};
-use crate::platform::{Client, ClientConfig, Pacing};
-use std::sync::Arc;
 
-/// A device of a batch that the platform should have: a row that ended `created` or `exists`.
+/// A device of a batch that the platform should have: a row that ended `done` (created) or `exists`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub row: u64,
@@ -33,10 +32,10 @@ pub struct Target {
 
 impl Target {
     pub fn from_record(record: &RowRecord) -> Target {
-        let lorawan_id = match record.kind {
-            Some(Kind::Otaa | Kind::Abp | Kind::Multicast) => record.id.clone(),
-            _ => None,
-        };
+        let lorawan_id = record
+            .kind
+            .filter(|k| k.is_lorawan())
+            .and(record.id.clone());
         Target {
             row: record.row,
             kind: record.kind,
@@ -61,39 +60,19 @@ impl Target {
     }
 }
 
-/// The rows of `batch` in `states`, in row order.
-pub fn rows_in(
-    journal: &Journal,
-    batch: &str,
-    states: &[RowState],
-) -> anyhow::Result<Vec<RowRecord>> {
-    let mut rows = Vec::new();
-    journal.for_each_row(batch, Some(states), |r| {
-        rows.push(r);
-        Ok(())
-    })?;
-    Ok(rows)
-}
-
 /// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted.
 /// Also returns how many were left out that way.
 pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
-    let rolled_back = rollback::rolled_back(journal.path(), batch)?;
-    let all = rows_in(journal, batch, &[RowState::Created, RowState::Exists])?;
-    let total = all.len();
-    let kept: Vec<Target> = all
-        .iter()
-        .filter(|r| !rolled_back.contains(&r.row))
-        .map(Target::from_record)
-        .collect();
-    let left_out = total - kept.len();
+    let rolled_back = journal.undone_rows(batch)?;
+    let (mut kept, mut left_out) = (Vec::new(), 0);
+    journal.for_each_row(batch, Some(&[RowState::Done, RowState::Exists]), |r| {
+        match rolled_back.contains(&r.row) {
+            true => left_out += 1,
+            false => kept.push(Target::from_record(&r)),
+        }
+        Ok(())
+    })?;
     Ok((kept, left_out))
-}
-
-/// A client with a first token, or [`crate::error::PlatformUnavailable`] (exit 3). `rate` 0 means unlimited.
-pub async fn connect(config: ClientConfig, rate: f64) -> anyhow::Result<Client> {
-    let pacing: Arc<Pacing> = Pacing::new((rate > 0.0).then_some(rate));
-    Ok(crate::platform::connect(config, pacing).await?)
 }
 
 /// A bar of `total` steps on a terminal's stderr; hidden with `--quiet`, when stderr is not a terminal, or for
@@ -155,21 +134,6 @@ impl Drop for StepBar {
     }
 }
 
-/// `--rate` and `--concurrency` checked before any I/O.
-pub fn check_engine(rate: f64, concurrency: usize) -> Result<(), crate::error::UsageError> {
-    if !rate.is_finite() || rate < 0.0 {
-        return Err(crate::error::UsageError(format!(
-            "--rate {rate}: expected a number of requests per second, 0 for unlimited"
-        )));
-    }
-    if concurrency == 0 || concurrency > 1024 {
-        return Err(crate::error::UsageError(format!(
-            "--concurrency {concurrency}: expected 1 to 1024"
-        )));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +144,8 @@ mod tests {
             kind: Some(kind),
             id: Some(id.into()),
             name: None,
-            state: RowState::Created,
+            action: crate::journal::Action::Create,
+            state: RowState::Done,
             request: None,
             errors: Vec::new(),
             http_status: None,
@@ -189,6 +154,7 @@ mod tests {
             device_href: None,
             device_uid: Some("7".into()),
             device_eui: device_eui.map(str::to_string),
+            keys: Default::default(),
             attempts: 1,
             finished_at: None,
         }
@@ -207,13 +173,5 @@ mod tests {
         assert_eq!(t.label(), "123456789012347");
         let t = Target::from_record(&record(Kind::Otaa, "70b3d5e756000999", None));
         assert_eq!(t.eui.as_deref(), Some("70B3D5E756000999"));
-    }
-
-    #[test]
-    fn engine_options_are_checked() {
-        assert!(check_engine(0.0, 8).is_ok());
-        assert!(check_engine(-1.0, 8).is_err());
-        assert!(check_engine(f64::NAN, 8).is_err());
-        assert!(check_engine(10.0, 0).is_err());
     }
 }

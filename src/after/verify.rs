@@ -1,9 +1,10 @@
-//! `verify`: one cursor-paginated pass over the subscription's devices, compared with a batch's `created` and
-//! `exists` rows.
+//! `verify`: which of a batch's `created` and `exists` rows the platform has, asked for as `import` learns what
+//! exists (DevEUI-prefix look-ups of the batch's devices, never a listing of the whole subscription unless that is
+//! cheaper; cellular rows journalled without their platform EUI by listing the cellular devices).
 
 use super::Target;
-use crate::platform::{ApiError, Client, DeviceInfo, LIST_PAGE_SIZE};
-use std::collections::HashSet;
+use crate::platform::{ApiError, Client, DeviceInfo, ExistKey, LookupProgress, find_existing};
+use std::collections::{HashMap, HashSet};
 
 /// What the platform has of a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,73 +15,50 @@ pub struct VerifyReport {
     pub present: usize,
     /// Rows whose device was not, in row order.
     pub missing: Vec<Target>,
-    /// Devices the platform listed.
-    pub listed: u64,
+    /// Requests the look-ups took.
+    pub requests: u64,
 }
 
-/// Every identifier the platform lists a device under: its EUI, and for cellular devices its IMEI and SIM.
-#[derive(Debug, Default)]
-struct Listed {
-    euis: HashSet<String>,
-    others: HashSet<String>,
-    count: u64,
-}
-
-impl Listed {
-    fn add(&mut self, device: &DeviceInfo) {
-        self.count += 1;
-        if !device.eui.is_empty() {
-            self.euis.insert(device.eui.to_ascii_uppercase());
-        }
-        for other in [&device.imei, &device.sim].into_iter().flatten() {
-            self.others.insert(other.to_ascii_uppercase());
-        }
-    }
-
-    fn has(&self, target: &Target) -> bool {
-        match &target.eui {
-            Some(eui) => self.euis.contains(eui),
-            // A cellular row journalled without the platform's EUI can still be matched by what the file named.
-            None => target
-                .id
-                .as_ref()
-                .is_some_and(|id| self.others.contains(&id.to_ascii_uppercase())),
-        }
+/// The keys a target's device can be found under: its EUI, or for a cellular row journalled without one, what the
+/// file named (an IMEI or a SIM).
+fn keys_of(target: &Target) -> Vec<ExistKey> {
+    match (&target.eui, &target.id) {
+        (Some(eui), _) => vec![ExistKey::Eui(eui.to_ascii_uppercase())],
+        (None, Some(id)) => vec![ExistKey::Imei(id.clone()), ExistKey::Sim(id.clone())],
+        (None, None) => Vec::new(),
     }
 }
 
-/// Lists every device once (`sort=EUI,asc`, following `cursors.last`) and reports which targets are missing.
+/// Looks the batch's devices up and reports which targets are missing.
 pub async fn verify(
     client: &Client,
     targets: &[Target],
-    page_size: u32,
+    progress: &LookupProgress,
 ) -> Result<VerifyReport, ApiError> {
-    let mut listed = Listed::default();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client.list_devices(page_size, cursor.as_deref()).await?;
-        page.devices.iter().for_each(|d| listed.add(d));
-        match page.cursor {
-            // A platform that repeats its cursor would loop forever.
-            Some(next) if page.more && cursor.as_deref() != Some(next.as_str()) => {
-                cursor = Some(next)
-            }
-            _ => break,
-        }
-    }
-    Ok(compare(targets, &listed))
+    let before = client.request_counts().total();
+    let keys: Vec<ExistKey> = targets
+        .iter()
+        .flat_map(keys_of)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let found = find_existing(client, &keys, progress).await?;
+    let mut report = compare(targets, &found);
+    report.requests = client.request_counts().total() - before;
+    Ok(report)
 }
 
-/// The page size `verify` asks for.
-pub const PAGE_SIZE: u32 = LIST_PAGE_SIZE;
-
-fn compare(targets: &[Target], listed: &Listed) -> VerifyReport {
-    let missing: Vec<Target> = targets.iter().filter(|t| !listed.has(t)).cloned().collect();
+fn compare(targets: &[Target], found: &HashMap<ExistKey, DeviceInfo>) -> VerifyReport {
+    let missing: Vec<Target> = targets
+        .iter()
+        .filter(|t| !keys_of(t).iter().any(|k| found.contains_key(k)))
+        .cloned()
+        .collect();
     VerifyReport {
         checked: targets.len(),
         present: targets.len() - missing.len(),
         missing,
-        listed: listed.count,
+        requests: 0,
     }
 }
 
@@ -96,7 +74,7 @@ mod tests {
             kind: Some(kind),
             id: Some(id.into()),
             name: None,
-            state: RowState::Created,
+            state: RowState::Done,
             eui: eui.map(str::to_string),
             uid: None,
         }
@@ -115,10 +93,17 @@ mod tests {
     }
 
     #[test]
-    fn missing_rows_are_those_the_listing_lacks() {
-        let mut listed = Listed::default();
-        listed.add(&device("70B3D5E756000001", None));
-        listed.add(&device("F03D290000000001", Some("123456789012347")));
+    fn missing_rows_are_those_the_look_ups_lack() {
+        let mut found = HashMap::new();
+        for d in [
+            device("70B3D5E756000001", None),
+            device("F03D290000000001", Some("123456789012347")),
+        ] {
+            found.insert(ExistKey::Eui(d.eui.clone()), d.clone());
+            if let Some(imei) = &d.imei {
+                found.insert(ExistKey::Imei(imei.clone()), d.clone());
+            }
+        }
         let targets = [
             target(2, Kind::Otaa, "70B3D5E756000001", Some("70B3D5E756000001")),
             target(3, Kind::Otaa, "70B3D5E756000002", Some("70B3D5E756000002")),
@@ -131,7 +116,7 @@ mod tests {
             target(5, Kind::Cellular, "123456789012347", None),
             target(6, Kind::Cellular, "356938035643809", None),
         ];
-        let report = compare(&targets, &listed);
+        let report = compare(&targets, &found);
         assert_eq!(report.checked, 5);
         assert_eq!(report.present, 3);
         let rows: Vec<u64> = report.missing.iter().map(|t| t.row).collect();

@@ -1,26 +1,75 @@
 //! `tpbulk batches`: the journal's batches, newest first.
 
-use crate::cli::{GlobalArgs, JournalArgs};
+use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
+use crate::cmd::style::{self, paint};
 use crate::error::Exit;
-use crate::journal::Journal;
+use crate::journal::{BatchState, Journal};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub journal: JournalArgs,
+    /// A table, or a JSON array of the batches, newest first.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let journal = Journal::open_existing(&args.journal.journal)?;
+/// One element of `batches --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchJson {
+    pub batch: String,
+    pub name: Option<String>,
+    pub state: BatchState,
+    /// RFC 3339.
+    pub started: String,
+    pub input: String,
+    pub url: Option<String>,
+    pub profile: Option<String>,
+    pub total: u64,
+    pub created: u64,
+    pub exists: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batches = journal.batches()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = style::stdout();
+    if args.format == OutputFormat::Json {
+        let mut all = Vec::with_capacity(batches.len());
+        for batch in &batches {
+            let c = journal.counts(&batch.id)?;
+            all.push(BatchJson {
+                batch: batch.id.clone(),
+                name: batch.name.clone(),
+                state: batch.effective_state(),
+                started: batch.created_at.clone(),
+                input: batch.input_path.clone(),
+                url: batch.options["url"].as_str().map(str::to_string),
+                profile: batch.profile.clone(),
+                total: c.total,
+                created: c.created,
+                exists: c.exists,
+                invalid: c.invalid,
+                failed: c.failed,
+                pending: c.pending,
+            });
+        }
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        writeln!(out)?;
+        return Ok(Exit::Success);
+    }
     if batches.is_empty() {
         writeln!(out, "no batches in {}", journal.path().display())?;
         return Ok(Exit::Success);
     }
     let mut lines = Vec::with_capacity(batches.len());
+    let mut states = Vec::with_capacity(batches.len());
     for batch in &batches {
+        states.push(Some(batch.effective_state()));
         let c = journal.counts(&batch.id)?;
         lines.push([
             batch.id.clone(),
@@ -45,25 +94,30 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let print = |out: &mut std::io::StdoutLock<'_>, cells: &[String]| -> std::io::Result<()> {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let pad = w.saturating_sub(cell.chars().count());
-            if i >= 4 {
-                // Counts line up on the right.
-                text.push_str(&" ".repeat(pad));
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad));
+    let print =
+        |out: &mut dyn Write, cells: &[String], state: Option<BatchState>| -> std::io::Result<()> {
+            let mut text = String::new();
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(cell.chars().count());
+                if i >= 4 {
+                    // Counts line up on the right.
+                    text.push_str(&" ".repeat(pad));
+                    text.push_str(cell);
+                } else {
+                    // Padded on the plain text, so that colour codes do not shift the columns.
+                    match (i, state) {
+                        (2, Some(state)) => text.push_str(&paint(cell, style::state(state))),
+                        _ => text.push_str(cell),
+                    }
+                    text.push_str(&" ".repeat(pad));
+                }
+                text.push_str("  ");
             }
-            text.push_str("  ");
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    print(&mut out, &header.map(String::from))?;
-    for line in &lines {
-        print(&mut out, line)?;
+            writeln!(out, "{}", text.trim_end())
+        };
+    print(&mut out, &header.map(String::from), None)?;
+    for (line, state) in lines.iter().zip(states) {
+        print(&mut out, line, state)?;
     }
     Ok(Exit::Success)
 }

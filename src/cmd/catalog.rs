@@ -1,8 +1,9 @@
 //! `tpbulk catalog`: list what references in a shipment can name.
 
-use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
-use crate::platform::{self, Catalog, ClientConfig, Pacing};
+use crate::platform::{self, Catalog};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -13,8 +14,9 @@ pub struct Args {
     /// Only this connectivity (models, plans; contexts are cellular only).
     #[arg(long, value_enum)]
     pub connectivity: Option<Connectivity>,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Tables, or one JSON object with a list per section (`models`, `connections`, `plans`, `contexts`).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
     #[command(flatten)]
     pub platform: PlatformArgs,
 }
@@ -33,26 +35,21 @@ pub enum Connectivity {
     Cellular,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
-
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let config = ClientConfig::from_args(&args.platform)?;
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let config = super::profile::choose(global)?.client(&args.platform)?;
     let url = config.url.clone();
-    let catalog = tokio::runtime::Runtime::new()?.block_on(async {
-        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
-        client
+    let done = "while reading the catalogue; nothing was written";
+    let catalog = rt.until_cancelled(done, async {
+        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+        Ok(client
             .catalog()
             .await
-            .map_err(|e| platform::unavailable(&url, &e))
+            .map_err(|e| platform::unavailable(&url, &e))?)
     })?;
     let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => {
+        OutputFormat::Json => {
             let mut value = serde_json::Map::new();
             for what in sections(args.what) {
                 let list = match what {
@@ -66,7 +63,7 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
             serde_json::to_writer_pretty(&mut out, &value)?;
             writeln!(out)?;
         }
-        Format::Table => {
+        OutputFormat::Text => {
             for (i, what) in sections(args.what).into_iter().enumerate() {
                 if i > 0 {
                     writeln!(out)?;

@@ -1,9 +1,10 @@
 //! `tpbulk connection`: list connections and add IoT Flow MQTT or Basic HTTPS ones.
 
-use crate::after::{self, connection};
-use crate::cli::{GlobalArgs, PlatformArgs};
+use crate::after::connection;
+use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::platform::{ClientConfig, DEFAULT_RATE};
+use crate::platform::DEFAULT_RATE;
 use crate::secret::Secret;
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,8 +21,9 @@ pub enum Action {
     List {
         #[command(flatten)]
         platform: PlatformArgs,
-        #[arg(long)]
-        json: bool,
+        /// A table, or a JSON array of the connections.
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Add a connection.
     Add {
@@ -55,15 +57,15 @@ pub enum AddKind {
     /// A Basic HTTPS connection (appServers).
     Https {
         /// Platform base URL (`--url` here is the connection's destination).
-        #[arg(long, env = "THINGPARK_URL")]
+        #[arg(long, env = "THINGPARK_URL", help_heading = "Platform options")]
         platform_url: Option<String>,
-        #[arg(long, env = "THINGPARK_CLIENT_ID")]
+        #[arg(long, env = "THINGPARK_CLIENT_ID", help_heading = "Platform options")]
         client_id: Option<String>,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = "Platform options")]
         client_secret_file: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         token_url: Option<String>,
-        #[arg(long)]
+        #[arg(long, help_heading = "Platform options")]
         insecure: bool,
         #[arg(long)]
         name: String,
@@ -80,24 +82,30 @@ pub enum AddKind {
     },
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     match args.action {
-        Action::List { platform, json } => list(&platform, json),
-        Action::Add { kind } => add(kind, global),
+        Action::List { platform, format } => list(&platform, format, global, rt),
+        Action::Add { kind } => add(kind, global, rt),
     }
 }
 
-fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
-    let config = ClientConfig::from_args(platform)?;
+fn list(
+    platform: &PlatformArgs,
+    format: OutputFormat,
+    global: &GlobalArgs,
+    rt: &Runtime,
+) -> anyhow::Result<Exit> {
+    let config = super::profile::choose(global)?.client(platform)?;
     let url = config.url.clone();
-    let connections = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, DEFAULT_RATE).await?;
+    let done = "while listing the connections; nothing was changed";
+    let connections = rt.until_cancelled(done, async move {
+        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
         connection::list(&client)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let mut out = std::io::stdout().lock();
-    if json {
+    if format == OutputFormat::Json {
         serde_json::to_writer_pretty(&mut out, &connections)?;
         writeln!(out)?;
         return Ok(Exit::Success);
@@ -127,7 +135,7 @@ fn list(platform: &PlatformArgs, json: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
+fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     // Options, files and the password are checked before anything is sent.
     let (config, request) = match kind {
         AddKind::Mqtt {
@@ -156,7 +164,8 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 username.as_deref(),
                 password,
             )?;
-            (ClientConfig::from_args(&platform)?, Request::Mqtt(mqtt))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Mqtt(mqtt))
         }
         AddKind::Https {
             platform_url,
@@ -185,12 +194,14 @@ fn add(kind: AddKind, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 token_url,
                 insecure,
             };
-            (ClientConfig::from_args(&platform)?, Request::Https(https))
+            let chosen = super::profile::choose(global)?;
+            (chosen.client(&platform)?, Request::Https(https))
         }
     };
     let url = config.url.clone();
-    let id = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, DEFAULT_RATE).await?;
+    let done = "while adding the connection; it may have been created: `tpbulk connection list` shows it if so";
+    let id = rt.until_cancelled(done, async move {
+        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
         let added = match &request {
             Request::Mqtt(c) => connection::add_mqtt(&client, c).await,
             Request::Https(c) => connection::add_https(&client, c).await,

@@ -1,12 +1,12 @@
 //! `tpbulk demo`: rehearse the sample shipments on an in-process simulator.
 
-use crate::cli::{GlobalArgs, PlatformArgs};
-use crate::cmd::import::OnExisting;
-use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
+use crate::cli::GlobalArgs;
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, BatchResult, ImportConfig, OnExisting, RunSettings};
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
+use crate::platform::{ClientConfig, PlatformSettings};
 use crate::report::{ReportFormat, write_report};
 use crate::sim::{SimConfig, SimHandle};
 use std::path::{Path, PathBuf};
@@ -21,12 +21,13 @@ pub struct Args {
     pub samples: Option<PathBuf>,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let samples = sample_files(&sample_dir(args.samples.as_deref())?)?;
     std::fs::create_dir_all(&args.dir)
         .map_err(|e| UsageError(format!("{}: cannot create ({e})", args.dir.display())))?;
     let journal = args.dir.join("tpbulk.db");
-    crate::engine::block_on(|cancel| async move {
+    let again = "the demo's simulators are gone; run `tpbulk demo` again";
+    rt.block_on(Some(again), |cancel| async move {
         let mut as_expected = true;
         for file in &samples {
             // A fresh simulator per shipment: the CSV and the XLSX samples hold the same devices.
@@ -66,26 +67,22 @@ async fn import_one(
     cancel: tokio_util::sync::CancellationToken,
     quiet: bool,
 ) -> anyhow::Result<BatchResult> {
-    let platform = PlatformArgs {
+    let platform = PlatformSettings {
         url: Some(sim.url()),
         client_id: Some(crate::sim::DEFAULT_CLIENT_ID.into()),
-        client_secret_file: None,
-        token_url: None,
-        insecure: false,
+        ..PlatformSettings::default()
     };
     let config = ImportConfig {
         file: file.to_path_buf(),
         input: InputOptions::default(),
-        client: ClientConfig::from_parts(
-            &platform,
-            Some(crate::sim::DEFAULT_CLIENT_SECRET.into()),
-        )?,
+        client: ClientConfig::new(&platform, Some(crate::sim::DEFAULT_CLIENT_SECRET.into()))?,
         journal: journal.to_path_buf(),
         settings: RunSettings::new(0.0, 8, None)?,
         on_existing: OnExisting::Skip,
         name: file
             .file_name()
             .map(|n| format!("demo {}", n.to_string_lossy())),
+        profile: None,
         // A rehearsal imports the samples on purpose, every time it runs.
         again: true,
         allow_over_quota: false,

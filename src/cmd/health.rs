@@ -2,9 +2,9 @@
 
 use crate::after::{self, health};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, UsageError};
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -21,6 +21,7 @@ pub struct Args {
     /// Days of traffic history.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
+    /// A table, one JSON object per device (jsonl), CSV or XLSX.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write to this file instead of stdout (`-`: stdout; a file is required for xlsx).
@@ -36,9 +37,11 @@ pub enum Format {
     Xlsx,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let options = health::HealthOptions::new(args.days, args.engine.concurrency)?;
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let options = health::HealthOptions::new(args.days, concurrency)?;
+    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
     // `-o -` is standard output, like no `-o`.
     let output = args
         .output
@@ -47,15 +50,18 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
-    let config = ClientConfig::from_args(&args.platform)?;
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let config = chosen.client(&args.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
-    let rate = args.engine.rate;
     let quiet = global.quiet;
-    let report = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, rate).await?;
+    let done = format!(
+        "while reading the traffic of batch {}; nothing was written (run `tpbulk health {}` again)",
+        batch.id, batch.id
+    );
+    let report = rt.until_cancelled(&done, async move {
+        let client = crate::platform::connect(config, Some(rate)).await?;
         let bar = after::progress_bar(targets.len(), "devices", quiet);
         let report = health::collect_with_progress(&client, &targets, options, &bar).await;
         drop(bar);

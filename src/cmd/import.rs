@@ -1,10 +1,11 @@
 //! `tpbulk import`: check, resolve, journal and create every device of a shipment file.
 
-use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, PlatformArgs};
-use crate::engine::batch::{self, ImportConfig, RunSettings};
+use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
+use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
-use crate::platform::ClientConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,6 +26,9 @@ pub struct Args {
     /// A name for the batch.
     #[arg(long)]
     pub name: Option<String>,
+    /// The summary as text, or as one JSON object.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
     /// Import a file this journal already imported to this platform, as a new batch on purpose.
     #[arg(long)]
     pub again: bool,
@@ -34,45 +38,117 @@ pub struct Args {
     pub allow_over_quota: bool,
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExisting {
-    /// The row ends `exists` (success).
-    Skip,
-    /// The row ends `failed`.
-    Fail,
-}
+pub use crate::engine::batch::OnExisting;
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = config(&args, global)?;
-    crate::engine::block_on(|cancel| async move {
-        let result = batch::import(config, cancel, |id| {
-            crate::stdout::line(format_args!("batch {id}"))
-        })
-        .await?;
-        Ok(result.print(global.quiet))
+    let format = args.format;
+    let again = "rows in flight are reconciled by `tpbulk resume`";
+    rt.block_on(Some(again), |cancel| async move {
+        let result = batch::import(config, cancel, |id| announce(id, format)).await?;
+        print(&result, format, global.quiet)
     })
 }
 
 /// Every option checked, before the file is opened or the platform called.
 fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
-    let client = ClientConfig::from_args(&args.platform)?;
-    let settings = RunSettings::new(args.engine.rate, args.engine.concurrency, args.max_errors)?;
+    let chosen = super::profile::choose(global)?;
+    let client = chosen.client(&args.platform)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let settings = RunSettings::new(rate, concurrency, args.max_errors)?;
     Ok(ImportConfig {
         file: args.input.file.clone(),
         input,
         client,
-        journal: args.journal.journal.clone(),
+        journal: chosen.journal(&args.journal),
         settings,
         on_existing: args.on_existing,
         name: args.name.clone(),
+        profile: chosen.name.clone(),
         again: args.again,
         allow_over_quota: args.allow_over_quota,
         quiet: global.quiet,
     })
+}
+
+/// `batch ID` as soon as the batch exists, so that a person can resume it even if the run is killed; in JSON the
+/// id is in the summary object instead, and stdout holds nothing else.
+pub fn announce(id: &str, format: OutputFormat) {
+    if format == OutputFormat::Text {
+        crate::stdout::line(format_args!("batch {id}"));
+    }
+}
+
+/// What `import --format json` and `resume --format json` print: one object, these keys always present.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunJson {
+    pub batch: String,
+    /// `drained` (every row final or unsendable), `cancelled`, `cancelled_preparing` (nothing sent; import the file
+    /// again), `max_errors`, `auth_lost`, `journal` (the journal could not be written).
+    pub stop: String,
+    pub total: u64,
+    pub created: u64,
+    pub exists: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    /// Rows not final yet: what `resume` would still send.
+    pub pending: u64,
+    /// Devices created by this run (`created` counts the whole batch).
+    pub created_now: u64,
+    pub elapsed_s: f64,
+    /// Over the sending phase only.
+    pub devices_per_s: f64,
+    /// What to do next, when the batch did not finish (also on stderr).
+    pub next: Option<String>,
+    pub exit: i32,
+}
+
+impl RunJson {
+    pub fn new(result: &BatchResult) -> RunJson {
+        let c = &result.counts;
+        RunJson {
+            batch: result.id.clone(),
+            stop: match &result.stop {
+                Stop::Drained => "drained",
+                Stop::Cancelled => "cancelled",
+                Stop::CancelledPreparing { .. } => "cancelled_preparing",
+                Stop::MaxErrors => "max_errors",
+                Stop::AuthLost(_) => "auth_lost",
+                Stop::Journal(_) => "journal",
+            }
+            .to_string(),
+            total: c.total,
+            created: c.created,
+            exists: c.exists,
+            invalid: c.invalid,
+            failed: c.failed,
+            pending: c.pending,
+            created_now: result.created_now,
+            elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)
+                * 10.0)
+                .round()
+                / 10.0,
+            next: result.next_step(),
+            exit: result.exit() as i32,
+        }
+    }
+}
+
+/// The summary of a run, as text (unless quiet) or JSON (always: it is what a script asked for).
+pub fn print(result: &BatchResult, format: OutputFormat, quiet: bool) -> anyhow::Result<Exit> {
+    match format {
+        OutputFormat::Text => Ok(result.print(quiet)),
+        OutputFormat::Json => {
+            // Like the text summary: a reader gone early does not change the exit code.
+            crate::stdout::line(serde_json::to_string(&RunJson::new(result))?);
+            if let Some(next) = result.next_step() {
+                eprintln!("tpbulk: {next}");
+            }
+            Ok(result.exit())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,8 +171,8 @@ mod tests {
     #[test]
     fn defaults_are_rate_10_concurrency_8_skip() {
         let cli = parse(&["ship.csv"]);
-        assert_eq!(cli.args.engine.rate, 10.0);
-        assert_eq!(cli.args.engine.concurrency, 8);
+        let chosen = crate::cmd::profile::Chosen::default();
+        assert_eq!(chosen.engine(&cli.args.engine), (10.0, 8));
         assert_eq!(cli.args.on_existing, OnExisting::Skip);
         assert_eq!(cli.args.max_errors, None);
     }

@@ -5,17 +5,23 @@ use crate::error::Exit;
 
 pub mod batches;
 pub mod catalog;
+pub mod completions;
 pub mod connection;
 pub mod demo;
 pub mod health;
 pub mod import;
+pub mod man;
 pub mod plan;
+pub mod profile;
 pub mod report;
 pub mod resume;
 pub mod rework;
 pub mod rollback;
+pub mod runtime;
+pub mod settings;
 pub mod sim;
 pub mod status;
+pub mod style;
 pub mod template;
 pub mod validate;
 pub mod verify;
@@ -23,22 +29,27 @@ pub mod verify;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let global = cli.global;
+    // One runtime and one cancellation for the whole command, built on first use.
+    let rt = runtime::Runtime::new();
     match cli.command {
         Command::Validate(args) => validate::run(args, &global),
         Command::Template(args) => template::run(args, &global),
-        Command::Sim(args) => sim::run(args, &global),
-        Command::Catalog(args) => catalog::run(args, &global),
-        Command::Plan(args) => plan::run(args, &global),
-        Command::Import(args) => import::run(args, &global),
-        Command::Resume(args) => resume::run(args, &global),
+        Command::Sim(args) => sim::run(args, &global, &rt),
+        Command::Catalog(args) => catalog::run(args, &global, &rt),
+        Command::Plan(args) => plan::run(args, &global, &rt),
+        Command::Import(args) => import::run(args, &global, &rt),
+        Command::Resume(args) => resume::run(args, &global, &rt),
         Command::Status(args) => status::run(args, &global),
         Command::Batches(args) => batches::run(args, &global),
         Command::Report(args) => report::run(args, &global),
         Command::Rework(args) => rework::run(args, &global),
-        Command::Demo(args) => demo::run(args, &global),
-        Command::Verify(args) => verify::run(args, &global),
-        Command::Health(args) => health::run(args, &global),
-        Command::Rollback(args) => rollback::run(args, &global),
-        Command::Connection(args) => connection::run(args, &global),
+        Command::Demo(args) => demo::run(args, &global, &rt),
+        Command::Verify(args) => verify::run(args, &global, &rt),
+        Command::Health(args) => health::run(args, &global, &rt),
+        Command::Rollback(args) => rollback::run(args, &global, &rt),
+        Command::Connection(args) => connection::run(args, &global, &rt),
+        Command::Profile(args) => profile::run(args, &global),
+        Command::Completions(args) => completions::run(args, &global),
+        Command::Man(args) => man::run(args, &global),
     }
 }

@@ -4,10 +4,11 @@
 //! collects the keys to look for on the platform; after one existing-device search, the second prints each row.
 
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::device::MissingColumns;
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
-use crate::platform::{self, ClientConfig, DeviceInfo, ExistKey, Pacing, PlanTally};
+use crate::platform::{self, DeviceInfo, ExistKey, LookupProgress, PlanTally, RequestCounts};
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use std::collections::HashMap;
 use std::io::Write;
@@ -54,20 +55,23 @@ struct Counts {
     invalid: u64,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
-    let config = ClientConfig::from_args(&args.platform)?;
+    let config = super::profile::choose(global)?.client(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();
-    let runtime = tokio::runtime::Runtime::new()?;
-    let (client, catalog) = runtime.block_on(async {
-        let client = platform::connect(config, Pacing::new(Some(platform::DEFAULT_RATE))).await?;
+    let done = "while planning; nothing was sent or written";
+    let (client, catalog) = rt.until_cancelled(done, async {
+        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+        if !global.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
         let catalog = client
             .catalog()
             .await
             .map_err(|e| platform::unavailable(&url, &e))?;
-        Ok::<_, crate::error::PlatformUnavailable>((client, catalog))
+        Ok((client, catalog))
     })?;
 
     let mapping = table.mapping_lines();
@@ -78,6 +82,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut table = table;
     let notes = prepare_rows(&mut table, &catalog, |row| {
+        if rt.cancel().is_cancelled() {
+            return Err(crate::error::Interrupted(format!("interrupted {done}")).into());
+        }
         counts.rows += 1;
         missing.note(row.errors()).for_each(drop);
         if let Prepared::Send(request) = &row.outcome
@@ -92,11 +99,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
         Ok(())
     })?;
-    // Said on the first pass only: the second reads the same file again.
+    // Once per file: the second pass below sees the same rows.
     crate::prepare::warn_file_notes(&args.input.file, &notes);
-    let existing = runtime
-        .block_on(platform::find_existing(&client, &keys))
-        .map_err(|e| platform::unavailable(&url, &e))?;
+    let progress = LookupProgress::new(global.quiet);
+    let existing = rt.until_cancelled(done, async {
+        Ok(platform::find_existing(&client, &keys, &progress)
+            .await
+            .map_err(|e| platform::unavailable(&url, &e))?)
+    })?;
     counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
     let mut tally = PlanTally::default();
     for (key, plan) in &on_plans {
@@ -125,6 +135,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             counts.would_create,
             counts.exists,
             counts.invalid
+        )?;
+        writeln!(
+            out,
+            "{}",
+            requests_line(&client.request_counts(), counts.would_create)
         )?;
         for line in &mapping {
             writeln!(out, "{line}")?;
@@ -160,6 +175,25 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// What `import` would spend: the requests this plan made (token, catalogue, look-ups: an import makes the same
+/// before its first creation) and, with one creation per row to create, in all.
+fn requests_line(made: &RequestCounts, creations: u64) -> String {
+    let before = made.total();
+    let others = made.retries + made.other + made.deletions;
+    format!(
+        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations",
+        made.lookups,
+        made.catalogue,
+        made.token,
+        if others > 0 {
+            format!(", retries {others}")
+        } else {
+            String::new()
+        },
+        before + creations
+    )
 }
 
 fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Status {

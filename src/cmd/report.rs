@@ -42,7 +42,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Some(format) => format.into(),
         None => ReportFormat::from_path(&args.output).unwrap_or(ReportFormat::Csv),
     };
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     refuse_overwriting_input(&batch, &args.output)?;
     let rows = write_report(&journal, &batch.id, &args.output, format)?;

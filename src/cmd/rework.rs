@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let journal = Journal::open_existing(&args.journal.journal)?;
+    let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let summary = write_rework_from(&journal, &batch, args.input.as_deref(), &args.output)?;
     // On standard output the rows speak for themselves.

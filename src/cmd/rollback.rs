@@ -1,10 +1,13 @@
 //! `tpbulk rollback`: delete the devices a batch created, and never one that existed before it.
 
 use crate::after::{self, rollback};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
-use crate::error::{Exit, UsageError};
-use crate::journal::{BatchState, Journal};
-use crate::platform::ClientConfig;
+use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, RunSettings};
+use crate::engine::pool::Stop;
+use crate::engine::reconcile;
+use crate::error::{Exit, Interrupted, UsageError};
+use crate::journal::{BatchState, Journal, RowState};
 use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
@@ -20,13 +23,36 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
+    /// The summary as text, or as one JSON object (the plan and the question then go to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
-/// Rows listed before the question; the rest are counted.
-const SHOWN: usize = 20;
+/// What `rollback --format json` prints at the end.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RollbackJson {
+    pub batch: String,
+    /// Deleted by this run.
+    pub deleted: u64,
+    /// Not on the platform any more when asked to delete.
+    pub gone: u64,
+    /// Deleted by an earlier rollback.
+    pub deleted_earlier: u64,
+    /// Rows whose deletion failed (each also on stderr).
+    pub failed: u64,
+    /// Devices that existed before the batch: never deleted.
+    pub kept: u64,
+    /// Rows never sent, which `resume` would still create.
+    pub unsent: u64,
+    pub interrupted: bool,
+    /// `false` when the question was answered no: nothing was deleted.
+    pub confirmed: bool,
+}
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let settings = RunSettings::new(rate, concurrency, None)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -34,92 +60,141 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    let config = ClientConfig::from_args(&args.platform)?;
-    let mut journal = Journal::open_existing(&args.journal.journal)?;
+    let config = chosen.client(&args.platform)?;
+    let mut journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
-    let deletions = rollback::Deletions::open(journal.path())?;
-    let started = rollback::millis(&batch.created_at);
-    let (rate, concurrency, yes, quiet) = (
-        args.engine.rate,
-        args.engine.concurrency,
-        args.yes,
-        global.quiet,
-    );
+    if batch.undoes.is_some() {
+        return Err(UsageError(format!(
+            "batch {} is a rollback; roll back the import it undoes instead",
+            batch.id
+        ))
+        .into());
+    }
+    let (yes, quiet, json) = (args.yes, global.quiet, args.format == OutputFormat::Json);
     if batch.state == BatchState::Running && !quiet {
         eprintln!(
             "tpbulk: batch {} is marked running; if an import of it is still going, stop it first",
             batch.id
         );
     }
-    crate::engine::block_on(|cancel| async move {
-        let client = after::connect(config, rate).await?;
-        let settled = rollback::settle_sending(&client, &mut journal, &batch.id, started).await?;
-        if settled != rollback::Settled::default() && !quiet {
+    let again = format!(
+        "deletions in flight are settled by running `tpbulk rollback {}` again",
+        batch.id
+    );
+    rt.block_on(Some(&again), |cancel| async move {
+        // Nothing is deleted before the plan is shown: a signal until then stops here.
+        let before_any = || {
+            Interrupted(format!(
+                "interrupted before any device was deleted; run `tpbulk rollback {}` again",
+                batch.id
+            ))
+        };
+        let started = rollback::started_ms(&batch);
+        let prepared = async {
+            let client = crate::platform::connect(config, settings.rate).await?;
+            let settled =
+                reconcile::settle_sending(&client, &mut journal, &batch.id, started).await?;
+            anyhow::Ok((client, settled))
+        };
+        let (client, settled) = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(before_any().into()),
+            prepared = prepared => prepared?,
+        };
+        if settled != reconcile::Settled::default() && !quiet {
             eprintln!(
                 "rows left sending by the import: {} created, {} already there, {} never arrived",
                 settled.created, settled.existed, settled.pending
             );
         }
-        let plan = rollback::plan(&journal, &deletions, &batch.id)?;
-        if !quiet || !yes {
+        let plan = rollback::plan(&mut journal, &batch)?;
+        let summary = |deleted, gone, failed, interrupted, confirmed| RollbackJson {
+            batch: batch.id.clone(),
+            deleted,
+            gone,
+            deleted_earlier: plan.already,
+            failed,
+            kept: plan.kept,
+            unsent: plan.unsent,
+            interrupted,
+            confirmed,
+        };
+        if (!quiet && !json) || !yes {
+            // In JSON, stdout holds the summary object only.
+            let mut out: Box<dyn Write> = if json {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
             // A reader gone early (`| head -1`) does not call the rollback off.
-            match describe(&batch.id, &plan, !yes) {
+            match describe(&mut out, &batch.id, &plan, !yes) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
                 _ => {}
             }
         }
-        if plan.to_delete.is_empty() {
-            if !quiet {
+        if plan.to_delete == 0 {
+            if json {
+                print_json(&summary(0, 0, 0, false, true))?;
+            } else if !quiet {
                 crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
-        if !yes && !confirm(plan.to_delete.len())? {
-            eprintln!("tpbulk: rollback cancelled; nothing deleted");
-            return Ok(Exit::Success);
+        if !yes {
+            let count = plan.to_delete;
+            let answer = tokio::task::spawn_blocking(move || confirm(count));
+            let confirmed = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Err(before_any().into()),
+                answer = answer => answer??,
+            };
+            if !confirmed {
+                eprintln!("tpbulk: rollback cancelled; nothing deleted");
+                if json {
+                    print_json(&summary(0, 0, 0, false, false))?;
+                }
+                return Ok(Exit::Success);
+            }
         }
-        let bar = after::progress_bar(plan.to_delete.len(), "deleted", quiet);
-        let result = rollback::delete_all(
-            &client,
-            &deletions,
-            &batch.id,
-            plan.to_delete,
-            concurrency,
-            &cancel,
-            &bar,
-        )
-        .await;
-        drop(bar);
-        let result = result?;
-        for (target, error) in &result.failed {
+        let before = journal.counts(&plan.id)?;
+        let path = journal.path().to_path_buf();
+        let pool = batch::pool_config(&settings, None);
+        let result = batch::run_batch(journal, &plan.id, client, &pool, cancel, quiet, false).await?;
+        let journal = Journal::open_existing(&path)?;
+        journal.for_each_row(&plan.id, Some(&[RowState::Failed]), |r| {
+            let target = after::Target::from_record(&r);
             eprintln!(
-                "row {}: {}: cannot delete: {error}",
+                "row {}: {}: cannot delete: {}",
                 target.row,
-                target.label()
+                target.label(),
+                r.message.as_deref().unwrap_or("")
             );
+            Ok(())
+        })?;
+        let counts = result.counts;
+        let (deleted, gone) = (counts.created - before.created, counts.gone - before.gone);
+        let interrupted = result.stop == Stop::Cancelled;
+        if json {
+            print_json(&summary(deleted, gone, counts.failed, interrupted, true))?;
+        } else {
+            crate::stdout::line(format_args!(
+                "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
+                batch.id, deleted, gone, plan.already, counts.failed, plan.kept
+            ));
         }
-        crate::stdout::line(format_args!(
-            "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
-            batch.id,
-            result.deleted,
-            result.gone,
-            plan.already,
-            result.failed.len(),
-            plan.kept
-        ));
-        if plan.unsent > 0 && !quiet {
+        if plan.unsent > 0 && !quiet && !json {
             crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",
                 plan.unsent, batch.id
             ));
         }
-        Ok(if result.interrupted {
+        Ok(if result.stop == Stop::Cancelled {
             eprintln!(
                 "tpbulk: interrupted; run `tpbulk rollback {}` again to finish",
                 batch.id
             );
             Exit::Interrupted
-        } else if result.failed.is_empty() {
+        } else if counts.failed == 0 && counts.pending == 0 {
             Exit::Success
         } else {
             Exit::Rows
@@ -127,17 +202,25 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     })
 }
 
-fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// Like the text lines: a reader gone early does not change the exit code.
+fn print_json(summary: &RollbackJson) -> anyhow::Result<()> {
+    crate::stdout::line(serde_json::to_string(summary)?);
+    Ok(())
+}
+
+fn describe(
+    out: &mut dyn Write,
+    batch: &str,
+    plan: &rollback::RollbackPlan,
+    listing: bool,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "batch {batch}: {} devices to delete, {} deleted earlier, {} that existed before stay",
-        plan.to_delete.len(),
-        plan.already,
-        plan.kept
+        plan.to_delete, plan.already, plan.kept
     )?;
     if listing {
-        for t in plan.to_delete.iter().take(SHOWN) {
+        for t in &plan.shown {
             let line = format!(
                 "  row {:>6}  {}  {}",
                 t.row,
@@ -146,14 +229,18 @@ fn describe(batch: &str, plan: &rollback::RollbackPlan, listing: bool) -> std::i
             );
             writeln!(out, "{}", line.trim_end())?;
         }
-        if plan.to_delete.len() > SHOWN {
-            writeln!(out, "  … and {} more", plan.to_delete.len() - SHOWN)?;
+        if plan.to_delete > plan.shown.len() as u64 {
+            writeln!(
+                out,
+                "  … and {} more",
+                plan.to_delete - plan.shown.len() as u64
+            )?;
         }
     }
     out.flush()
 }
 
-fn confirm(count: usize) -> std::io::Result<bool> {
+fn confirm(count: u64) -> std::io::Result<bool> {
     eprint!("Delete these {count} devices from the platform? [y/N] ");
     std::io::stderr().flush()?;
     let mut answer = String::new();

@@ -1,6 +1,7 @@
 //! `tpbulk sim`: run the local ThingPark simulator until Ctrl-C.
 
 use crate::cli::GlobalArgs;
+use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, UsageError};
 use crate::sim::{self, DEFAULT_CLIENT_SECRET, SimConfig, catalog::Catalog};
 use std::io::Write as _;
@@ -55,6 +56,13 @@ pub struct Args {
     /// Catalogue page size.
     #[arg(long, default_value_t = 2)]
     pub page_size: usize,
+    /// The largest device-listing page: a larger `pageSize` gets this many (1 to 1000).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_page_size: usize,
+    /// Start with N devices already there, in their own EUI range (0016C00100000000 upwards), to stand for a
+    /// large subscription.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preload: u64,
 }
 
 impl Args {
@@ -108,20 +116,20 @@ impl Args {
             duplicate_status: self.duplicate_status,
             seed: self.seed,
             page_size: self.page_size,
+            max_page_size: self.max_page_size,
+            preload: self.preload,
         };
         config.check().map_err(|e| UsageError(e.to_string()))?;
         Ok(config)
     }
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let _ = global;
     let config = args.config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let signals = ShutdownSignals::install()?;
+    // The runtime listens for Ctrl-C and SIGTERM before the body starts, so whoever reads the address and then
+    // signals the simulator gets a clean stop with the state saved.
+    rt.block_on(None, |stop| async move {
         let handle = sim::start(config).await?;
         {
             let mut out = std::io::stdout().lock();
@@ -141,7 +149,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             }
             out.flush()?;
         }
-        signals.wait().await;
+        stop.cancelled().await;
         handle.stop().await?;
         if let Some(path) = &args.state {
             tracing::info!(path = %path.display(), "state saved");
@@ -149,46 +157,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(Exit::Success)
-}
-
-/// Ctrl-C, or SIGTERM where there is one. Installed before the address is printed, so that whoever reads the
-/// address and then signals the simulator gets a clean stop with the state saved.
-struct ShutdownSignals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> anyhow::Result<ShutdownSignals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(ShutdownSignals {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        {
-            Ok(ShutdownSignals {})
-        }
-    }
-
-    async fn wait(mut self) {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.interrupt.recv() => {}
-                _ = self.terminate.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -228,6 +196,8 @@ mod tests {
             &["--rate=-3"],
             &["--burst", "5"],
             &["--duplicate-status", "500"],
+            &["--max-page-size", "0"],
+            &["--max-page-size", "1001"],
             &["--catalog", "/nonexistent/catalog.json"],
         ] {
             let err = config(argv).unwrap_err();

@@ -1,6 +1,7 @@
 //! `tpbulk status`: a batch's counts and state.
 
-use crate::cli::{GlobalArgs, JournalArgs};
+use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
+use crate::cmd::style::{self, paint};
 use crate::error::Exit;
 use crate::journal::{BatchInfo, BatchState, Counts, Journal};
 use std::io::Write;
@@ -11,14 +12,8 @@ pub struct Args {
     pub batch: Option<String>,
     #[command(flatten)]
     pub journal: JournalArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 /// What `status --format json` prints.
@@ -36,16 +31,25 @@ pub struct StatusJson {
     /// Devices of `created` rows that `tpbulk rollback` deleted since (they still count in `created`).
     #[serde(default)]
     pub deleted: u64,
+    /// The platform the batch was sent to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The config file's profile it was imported with.
+    #[serde(default)]
+    pub profile: Option<String>,
+    pub input: String,
+    pub started: String,
+    pub updated: String,
 }
 
-pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let journal = Journal::open_existing(&args.journal.journal)?;
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let counts = journal.counts(&batch.id)?;
-    let deleted = crate::after::rollback::rolled_back_count(journal.path(), &batch.id)?;
-    let mut out = std::io::stdout().lock();
+    let deleted = journal.undone_count(&batch.id)?;
+    let mut out = style::stdout();
     match args.format {
-        Format::Json => {
+        OutputFormat::Json => {
             let status = StatusJson {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
@@ -57,11 +61,16 @@ pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
                 failed: counts.failed,
                 pending: counts.pending,
                 deleted,
+                url: batch.options["url"].as_str().map(str::to_string),
+                profile: batch.profile.clone(),
+                input: batch.input_path.clone(),
+                started: batch.created_at.clone(),
+                updated: batch.updated_at.clone(),
             };
             serde_json::to_writer(&mut out, &status)?;
             writeln!(out)?;
         }
-        Format::Text => write_text(&mut out, &batch, &counts, deleted)?,
+        OutputFormat::Text => write_text(&mut out, &batch, &counts, deleted)?,
     }
     Ok(Exit::Success)
 }
@@ -82,8 +91,21 @@ fn write_text(
         (BatchState::Running, Some(pid)) => format!(" (process {pid})"),
         _ => String::new(),
     };
-    writeln!(out, "batch {}{name}: {}{runner}", batch.id, state.as_str())?;
+    writeln!(
+        out,
+        "batch {}{name}: {}{runner}",
+        batch.id,
+        paint(state.as_str(), style::state(state))
+    )?;
     writeln!(out, "  input    {}", batch.input_path)?;
+    if let Some(url) = batch.options["url"].as_str() {
+        let profile = batch
+            .profile
+            .as_deref()
+            .map(|p| format!("  (profile {p})"))
+            .unwrap_or_default();
+        writeln!(out, "  platform {url}{profile}")?;
+    }
     writeln!(out, "  started  {}", batch.created_at)?;
     writeln!(out, "  updated  {}", batch.updated_at)?;
     let done = counts.total - counts.pending;
@@ -93,14 +115,20 @@ fn write_text(
         done as f64 * 100.0 / counts.total as f64
     };
     writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
-    for (label, n) in [
-        ("created", counts.created),
-        ("exists", counts.exists),
-        ("invalid", counts.invalid),
-        ("failed", counts.failed),
-        ("pending", counts.pending),
+    for (label, n, alarm) in [
+        ("created", counts.created, false),
+        ("exists", counts.exists, false),
+        ("invalid", counts.invalid, true),
+        ("failed", counts.failed, true),
+        ("pending", counts.pending, false),
     ] {
-        writeln!(out, "  {label:<8} {n:>9}")?;
+        let shown = format!("{n:>9}");
+        let shown = if alarm {
+            paint(&shown, style::alarm(n))
+        } else {
+            shown
+        };
+        writeln!(out, "  {label:<8} {shown}")?;
     }
     if deleted > 0 {
         writeln!(
@@ -143,6 +171,9 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             runner_pid: None,
+            action: crate::journal::Action::Create,
+            undoes: None,
+            profile: None,
         }
     }
 

@@ -82,7 +82,8 @@ pub struct Summary {
     pub missing_columns: MissingColumns,
     /// Errors that are the rows' own (not [`MissingColumns`]).
     pub row_errors: u64,
-    /// What the file's rows call for saying once (see `Checker::notes`).
+    /// What the file as a whole shows, said once: the checks' notes (see `Checker::notes`) and the columns of
+    /// ThingPark's positional file that tpbulk does not send.
     pub notes: Vec<String>,
 }
 
@@ -263,9 +264,10 @@ fn check_mapped(
     kind: Option<Kind>,
     mut jsonl: Option<&mut dyn Write>,
 ) -> anyhow::Result<Summary> {
-    let mut checker = Checker::new(kind);
+    let mut checker = Checker::new(kind).positional(table.is_positional());
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(256);
+    let mapper = table.mapper();
     let (channels, reader) = spawn_reader(table);
     let mut outcome = Ok(());
     for batch in channels.rows.iter() {
@@ -293,7 +295,8 @@ fn check_mapped(
     reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
-    summary.notes = checker.notes();
+    summary.notes = mapper.file_notes();
+    summary.notes.extend(checker.notes());
     outcome.map(|()| summary)
 }
 
@@ -381,6 +384,7 @@ fn check_raw(
     read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
     mut jsonl: Option<&mut dyn Write>,
 ) -> anyhow::Result<Summary> {
+    // The fast path reads header files only, whose cardinalities are tpbulk's.
     let mut checker = Checker::new(kind);
     let mut summary = Summary::default();
     let mut line = Vec::with_capacity(256);
@@ -513,6 +517,10 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             None
         },
     )?;
+    // The text summary lists the notes; beside JSON lines on stdout they go to stderr, as `plan` and `import` say them.
+    if args.format == Format::Jsonl {
+        crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
+    }
     tee.flush()
         .with_context(|| "writing the per-row results".to_string())?;
     if args.format == Format::Text {
@@ -644,6 +652,24 @@ mod tests {
             assert_eq!(applies, kind == Kind::Otaa);
             assert_eq!(fast, full, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_column_the_fast_path_does_not_check_sends_every_row_the_full_way() {
+        let mut text =
+            String::from("DevEUI,AppKey,Model,Connection,Latitude,Longitude,Motion indicator\n");
+        for i in 0..3000u64 {
+            let (lat, motion) = match i % 3 {
+                0 => ("50.85", "RANDOM"),
+                1 => ("95", "RANDOM"),
+                _ => ("50.85", "flying"),
+            };
+            text.push_str(&format!("70B3D5E7{i:08X},{KEY},m,c,{lat},4.35,{motion}\n"));
+        }
+        let (fast, full, applies) = both_ways(text.as_bytes(), &InputOptions::default());
+        assert!(!applies);
+        assert!(full.contains("\"latitude\"") && full.contains("\"motion_indicator\""));
+        assert_eq!(fast, full);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `tpbulk verify`: check that every device a batch created or found is on the platform.
 
 use crate::after::{self, verify};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
 use crate::journal::Journal;
-use crate::platform::ClientConfig;
+use crate::platform::LookupProgress;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -15,26 +16,88 @@ pub struct Args {
     pub platform: PlatformArgs,
     #[command(flatten)]
     pub journal: JournalArgs,
-    /// `--rate` paces the listing like every other command's requests; the listing reads one page at a time.
+    /// `--rate` paces the look-ups like every other command's requests; they read one page at a time.
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Missing devices and a summary as text, or one JSON object.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    after::check_engine(args.engine.rate, args.engine.concurrency)?;
-    let rate = args.engine.rate;
-    let config = ClientConfig::from_args(&args.platform)?;
-    let journal = Journal::open_existing(&args.journal.journal)?;
+/// What `verify --format json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerifyJson {
+    pub batch: String,
+    /// Devices the batch created or found, checked now.
+    pub checked: usize,
+    pub present: usize,
+    /// In row order.
+    pub missing: Vec<MissingJson>,
+    /// Requests the look-ups took.
+    pub requests: u64,
+    /// Devices a rollback deleted, not checked.
+    pub rolled_back: usize,
+}
+
+/// A device of the batch the platform does not have.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MissingJson {
+    pub row: u64,
+    /// The row's identifier (DevEUI, IMEI or SIM).
+    pub id: Option<String>,
+    /// The EUI the platform knew it by.
+    pub eui: Option<String>,
+    pub name: Option<String>,
+}
+
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let chosen = super::profile::choose(global)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
+    let config = chosen.client(&args.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
     let url = config.url.clone();
-    let report = crate::engine::block_on(|_cancel| async move {
-        let client = after::connect(config, rate).await?;
-        verify::verify(&client, &targets, verify::PAGE_SIZE)
+    let done = format!(
+        "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
+        batch.id, batch.id
+    );
+    let progress = LookupProgress::new(global.quiet);
+    let report = rt.until_cancelled(&done, async move {
+        let client = crate::platform::connect(config, Some(rate)).await?;
+        verify::verify(&client, &targets, &progress)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
     })?;
     let mut out = std::io::stdout().lock();
+    let exit = if report.missing.is_empty() {
+        Exit::Success
+    } else {
+        Exit::Rows
+    };
+    if args.format == OutputFormat::Json {
+        let json = VerifyJson {
+            batch: batch.id.clone(),
+            checked: report.checked,
+            present: report.present,
+            missing: report
+                .missing
+                .iter()
+                .map(|t| MissingJson {
+                    row: t.row,
+                    id: t.id.clone(),
+                    eui: t.eui.clone(),
+                    name: t.name.clone(),
+                })
+                .collect(),
+            requests: report.requests,
+            rolled_back,
+        };
+        serde_json::to_writer(&mut out, &json)?;
+        writeln!(out)?;
+        return Ok(exit);
+    }
     for t in &report.missing {
         let line = format!(
             "missing  row {:>6}  {}{}  {}",
@@ -51,12 +114,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if !global.quiet || !report.missing.is_empty() {
         writeln!(
             out,
-            "batch {}: {} of {} devices on the platform, {} missing ({} devices listed)",
+            "batch {}: {} of {} devices on the platform, {} missing ({} request{})",
             batch.id,
             report.present,
             report.checked,
             report.missing.len(),
-            report.listed
+            report.requests,
+            if report.requests == 1 { "" } else { "s" }
         )?;
         if rolled_back > 0 {
             writeln!(
@@ -65,11 +129,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             )?;
         }
     }
-    Ok(if report.missing.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Rows
-    })
+    Ok(exit)
 }
 
 #[cfg(test)]
@@ -88,17 +148,18 @@ mod tests {
     #[test]
     fn rate_is_an_option_with_the_engine_default() {
         let cli = Cli::try_parse_from(["verify", "b1", "--rate", "2.5"]).unwrap();
-        assert_eq!(cli.args.engine.rate, 2.5);
+        assert_eq!(cli.args.engine.rate, Some(2.5));
         assert_eq!(cli.args.batch.as_deref(), Some("b1"));
         let cli = Cli::try_parse_from(["verify"]).unwrap();
-        assert_eq!(cli.args.engine.rate, 10.0);
+        let chosen = crate::cmd::profile::Chosen::default();
+        assert_eq!(chosen.engine(&cli.args.engine).0, 10.0);
     }
 
     #[test]
     fn a_negative_rate_is_a_usage_error_before_any_io() {
         let cli =
             Cli::try_parse_from(["verify", "--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
-        let err = run(cli.args, &cli.global).unwrap_err();
+        let err = run(cli.args, &cli.global, &Runtime::new()).unwrap_err();
         assert!(
             err.downcast_ref::<crate::error::UsageError>().is_some(),
             "{err:#}"

@@ -4,8 +4,8 @@
 use super::damage::{identifier_text, is_placeholder};
 use super::ids::{IdError, OnboardingTag, is_onboarding_tag};
 use super::{
-    DevAddr, Device, Eid, ErrorCode, Eui, Iccid, Ids, Imei, Imsi, Key, Kind, McClass, RefValue,
-    Refs, RowError, SimId, Verdict,
+    AppSKeys, DevAddr, Device, Eid, ErrorCode, Eui, Extras, Ids, Imei, Imsi, Key, Kind, McClass,
+    Motion, PlanFeatures, RefValue, Refs, RowError, SimId, Verdict,
 };
 use crate::input::{Cell, Field, FieldValue, MappedRow};
 use std::collections::HashMap;
@@ -122,6 +122,8 @@ fn first_seen<K: std::hash::Hash + Eq>(map: &mut IdMap<K>, key: K, row: u64) -> 
 #[derive(Debug, Default)]
 pub struct Checker {
     forced_kind: Option<Kind>,
+    /// ThingPark's positional file: its tables' cardinalities instead of tpbulk's (see [`Checker::positional`]).
+    positional: bool,
     seen: Seen,
     notes: FileNotes,
 }
@@ -138,6 +140,9 @@ struct FileNotes {
     /// OTAA rows with filled session columns, which are ignored; and the first malformed one.
     otaa_sessions: u64,
     first_bad_session: Option<String>,
+    /// Valid rows that name no connection, and valid cellular rows that name no network context.
+    without_connection: u64,
+    cellular_without_context: u64,
 }
 
 /// Reads a kind as files write it: `otaa`, `OTAA`, `CREATE_OTAA`, `LoRaWAN OTAA`, `multicast group`, ….
@@ -190,10 +195,63 @@ fn kind_from_columns(row: &MappedRow, filled: bool) -> Option<Kind> {
     }
 }
 
+/// The verdict of a `DELETE` row (ThingPark's import action, "only the column B is requested"): read and named,
+/// never sent, since tpbulk does not delete devices from a shipment file yet.
+fn deletion(row: &MappedRow) -> Option<Verdict> {
+    let action = row.get(Field::Kind)?;
+    if !action.cell.display().trim().eq_ignore_ascii_case("DELETE") {
+        return None;
+    }
+    let target = row
+        .get(Field::DevEui)
+        .map(|v| v.cell.display().trim().to_string())
+        .filter(|t| !t.is_empty());
+    let id = target.as_deref().map(|t| {
+        Eui::parse(t)
+            .map(|e| e.to_string())
+            .or_else(|_| Imei::parse(t).map(|i| i.to_string()))
+            .unwrap_or_else(|_| t.to_string())
+    });
+    let device = id.as_deref().unwrap_or("(no device in column B)");
+    Some(Verdict {
+        row: row.row,
+        kind: None,
+        id: id.clone(),
+        result: Err(vec![RowError {
+            field: Field::Kind.name().to_string(),
+            column: action.column.to_string(),
+            code: ErrorCode::Unsupported,
+            message: format!(
+                "DELETE {device}: tpbulk does not delete devices from a shipment file yet, so this row is not \
+                 sent; delete the device in ThingPark, or remove the row"
+            ),
+        }]),
+    })
+}
+
+/// Reads a plan cell that lists only BASIC-mode features (`NetworkGeolocation`, `PassiveRoaming`, separated by
+/// commas); `None` when it names a plan.
+fn plan_features(text: &str) -> Option<PlanFeatures> {
+    let mut features = PlanFeatures::default();
+    for token in text
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        match token.to_ascii_lowercase().as_str() {
+            "networkgeolocation" => features.geolocation = true,
+            "passiveroaming" => features.roaming = true,
+            _ => return None,
+        }
+    }
+    Some(features)
+}
+
 /// The errors of one row, collected while its fields are read.
 struct RowCheck<'a> {
     row: &'a MappedRow,
     kind: Kind,
+    positional: bool,
     errors: Vec<RowError>,
     notes: &'a mut FileNotes,
     /// The row's onboarding tag, once read; `Err` when it was given and is malformed (already reported).
@@ -346,17 +404,114 @@ impl<'a> RowCheck<'a> {
         }
     }
 
-    fn refs(&mut self) -> Refs {
+    /// The references, and the BASIC-mode features a LoRaWAN plan column may list instead of naming a plan
+    /// (ThingPark's import column H: "a comma-separated list of features … 'NetworkGeolocation' and
+    /// 'PassiveRoaming'").
+    fn refs(&mut self) -> (Refs, Option<PlanFeatures>) {
+        // A cellular plan stays required even where the import table calls it optional (H): the tutorial, which
+        // is primary, says a device without one "is suspended".
         let (model_required, plan_required) = match self.kind {
             Kind::Otaa | Kind::Abp => (true, false),
             Kind::Cellular => (true, true),
             Kind::Multicast => (false, false),
         };
-        Refs {
+        let features = match self.kind {
+            Kind::Otaa | Kind::Abp => self.text(Field::Plan).and_then(|t| plan_features(&t)),
+            Kind::Cellular | Kind::Multicast => None,
+        };
+        let plan = match features {
+            Some(_) => None,
+            None => self.reference(Field::Plan, "the connectivity plan", plan_required),
+        };
+        // The import tables make the application servers (T) optional; the platform then creates a device that
+        // forwards nothing, which `Checker::notes` says once per file.
+        let connection_required = !self.positional;
+        let refs = Refs {
             model: self.reference(Field::Model, "the device model", model_required),
-            connection: self.reference(Field::Connection, "the connection", true),
-            plan: self.reference(Field::Plan, "the connectivity plan", plan_required),
+            connection: self.reference(Field::Connection, "the connection", connection_required),
+            plan,
             context: self.reference(Field::Context, "the network context", false),
+        };
+        (refs, features)
+    }
+
+    /// A coordinate in degrees within ±`limit`; a decimal comma is read as a point.
+    fn degrees(&mut self, field: Field, what: &str, limit: f64) -> Option<f64> {
+        let text = self.text(field)?;
+        let number = if text.contains('.') {
+            text.clone()
+        } else {
+            text.replacen(',', ".", 1)
+        };
+        match number.parse::<f64>() {
+            Ok(v) if v.is_finite() && (-limit..=limit).contains(&v) => Some(v),
+            _ => {
+                self.push(
+                    field,
+                    ErrorCode::Invalid,
+                    format!("{what} '{text}' is not a number of degrees from -{limit} to {limit}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The optional fields with a REST body field: admin location, admin info, motion indicator.
+    fn extras(&mut self, features: Option<PlanFeatures>) -> Extras {
+        let lat = self.degrees(Field::Latitude, "latitude", 90.0);
+        let lon = self.degrees(Field::Longitude, "longitude", 180.0);
+        let (has_lat, has_lon) = (
+            present(self.row, Field::Latitude),
+            present(self.row, Field::Longitude),
+        );
+        if has_lat != has_lon {
+            let (field, what) = if has_lat {
+                (Field::Longitude, "the longitude")
+            } else {
+                (Field::Latitude, "the latitude")
+            };
+            self.push(
+                field,
+                ErrorCode::Missing,
+                format!("a manual location needs both coordinates: {what} is missing"),
+            );
+        }
+        let motion = self.text(Field::Motion).and_then(|text| {
+            let motion = Motion::parse(&text);
+            if motion.is_none() {
+                let values: Vec<&str> = Motion::ALL.iter().map(|m| m.as_str()).collect();
+                self.push(
+                    Field::Motion,
+                    ErrorCode::Invalid,
+                    format!(
+                        "motion indicator '{text}' is not one of {}",
+                        values.join(", ")
+                    ),
+                );
+            }
+            motion
+        });
+        let location = lat.zip(lon);
+        // A multicast group has admin data but no location or motion in the OpenAPI file's MulticastGroup.
+        if self.kind == Kind::Multicast {
+            for field in [Field::Latitude, Field::Longitude, Field::Motion] {
+                if present(self.row, field) {
+                    self.push(
+                        field,
+                        ErrorCode::Invalid,
+                        format!(
+                            "a multicast group has no {}: leave the column empty",
+                            field.name()
+                        ),
+                    );
+                }
+            }
+        }
+        Extras {
+            location,
+            admin_info: self.text(Field::AdminInfo),
+            motion,
+            features,
         }
     }
 
@@ -543,14 +698,24 @@ impl<'a> RowCheck<'a> {
         }
     }
 
-    fn lorawan_session(&mut self) -> (Option<Eui>, Option<DevAddr>, Option<Key>, Option<Key>) {
+    /// The session of an ABP device or a multicast group. `app_s_keys_required`: the ABP table makes column F
+    /// optional, the multicast body needs it.
+    fn lorawan_session(
+        &mut self,
+        app_s_keys_required: bool,
+    ) -> (Option<Eui>, Option<DevAddr>, Option<Key>, Option<AppSKeys>) {
         let dev_eui = self.eui(Field::DevEui, "the DevEUI", true);
         self.dev_eui.clone_from(&dev_eui);
         (
             dev_eui,
             self.ident(Field::DevAddr, "the DevAddr", true, DevAddr::parse),
             self.ident(Field::NwkSKey, "the NwkSKey", true, Key::parse),
-            self.ident(Field::AppSKey, "the AppSKey", true, Key::parse),
+            self.ident(
+                Field::AppSKey,
+                "the AppSKey",
+                app_s_keys_required,
+                AppSKeys::parse,
+            ),
         )
     }
 
@@ -580,27 +745,35 @@ impl<'a> RowCheck<'a> {
                 })
             }
             Kind::Abp => {
-                let (dev_eui, dev_addr, nwk_s_key, app_s_key) = self.lorawan_session();
+                let (dev_eui, dev_addr, nwk_s_key, app_s_keys) =
+                    self.lorawan_session(!self.positional);
                 let s_nwk_s_int_key =
                     self.ident(Field::SNwkSIntKey, "the SNwkSIntKey", false, Key::parse);
                 let nwk_s_enc_key =
                     self.ident(Field::NwkSEncKey, "the NwkSEncKey", false, Key::parse);
+                let app_s_keys = match app_s_keys {
+                    Some(keys) => Some(keys),
+                    None if present(self.row, Field::AppSKey) || !self.positional => return None,
+                    None => None,
+                };
                 Some(Ids::Abp {
                     dev_eui: dev_eui?,
                     dev_addr: dev_addr?,
                     nwk_s_key: nwk_s_key?,
-                    app_s_key: app_s_key?,
+                    app_s_keys,
                     s_nwk_s_int_key,
                     nwk_s_enc_key,
                 })
             }
             Kind::Cellular => {
-                let imei = self.ident(Field::Imei, "the IMEI", false, Imei::parse);
+                // The cellular import table makes the IMEI (B) and the IMSI (C) mandatory.
+                let imei = self.ident(Field::Imei, "the IMEI", self.positional, Imei::parse);
                 let sim = self.ident(Field::Sim, "the SIM identifier", false, SimId::parse);
-                let iccid = self.ident(Field::Iccid, "the ICCID", false, Iccid::parse);
+                // The tutorial: the SIM identifier "could be either an ICCID or an eID", whatever the column says.
+                let iccid = self.ident(Field::Iccid, "the ICCID", false, SimId::parse);
                 let eid = self.ident(Field::Eid, "the EID", false, Eid::parse);
-                let imsi = self.ident(Field::Imsi, "the IMSI", false, Imsi::parse);
-                let sim = sim.or(iccid.map(SimId::Iccid)).or(eid.map(SimId::Eid));
+                let imsi = self.ident(Field::Imsi, "the IMSI", self.positional, Imsi::parse);
+                let sim = sim.or(iccid).or(eid.map(SimId::Eid));
                 if sim.as_ref().is_some_and(SimId::has_hex_letters) {
                     self.notes.hex_iccids += 1;
                 }
@@ -613,7 +786,7 @@ impl<'a> RowCheck<'a> {
                         .is_some_and(|v| !v.cell.is_blank() && !is_placeholder(&v.cell))
                         || (present(self.row, f) && !self.placeholder_is_empty(f, true))
                 });
-                if !any_given {
+                if !any_given && !self.positional {
                     let field = id_fields
                         .into_iter()
                         .find(|&f| self.row.get(f).is_some())
@@ -632,7 +805,7 @@ impl<'a> RowCheck<'a> {
                 Some(Ids::Cellular { imei, sim, imsi })
             }
             Kind::Multicast => {
-                let (dev_eui, dev_addr, nwk_s_key, app_s_key) = self.lorawan_session();
+                let (dev_eui, dev_addr, nwk_s_key, app_s_keys) = self.lorawan_session(true);
                 let class = self.class();
                 let data_rate = self.data_rate();
                 let frequency = self.frequency();
@@ -640,7 +813,7 @@ impl<'a> RowCheck<'a> {
                     dev_eui: dev_eui?,
                     dev_addr: dev_addr?,
                     nwk_s_key: nwk_s_key?,
-                    app_s_key: app_s_key?,
+                    app_s_keys: app_s_keys?,
                     class: class?,
                     data_rate: data_rate?,
                     frequency: frequency?,
@@ -655,9 +828,16 @@ impl Checker {
     pub fn new(forced_kind: Option<Kind>) -> Checker {
         Checker {
             forced_kind,
-            seen: Seen::default(),
-            notes: FileNotes::default(),
+            ..Checker::default()
         }
+    }
+
+    /// Rows of ThingPark's positional import file, checked with the cardinalities of its tables (OpenAPI file,
+    /// `/devices/import`): the application servers (T) and the ABP AppSKeys (F) optional; a cellular row's IMEI (B)
+    /// and IMSI (C) mandatory.
+    pub fn positional(mut self, positional: bool) -> Checker {
+        self.positional = positional;
+        self
     }
 
     /// What this file's rows so far call for saying once: notes for the summary, in a stable order.
@@ -695,6 +875,21 @@ impl Checker {
         if let Some(bad) = &n.first_bad_session {
             notes.push(bad.clone());
         }
+        if n.without_connection > 0 {
+            notes.push(format!(
+                "{} row(s) name no connection (application server): the platform creates those devices, but \
+                 they forward no uplinks until a connection is added",
+                n.without_connection
+            ));
+        }
+        if n.cellular_without_context > 0 {
+            notes.push(format!(
+                "{} cellular row(s) name no network context (no context column, no --set context=…, or an empty \
+                 column I): the platform accepts them, but the tutorial says a network context \"is mandatory \
+                 to enable the communication with application servers using message or direct IP mode\"",
+                n.cellular_without_context
+            ));
+        }
         notes
     }
 
@@ -727,6 +922,9 @@ impl Checker {
 
     /// Checks one mapped row: every error of the row, not only the first.
     pub fn check(&mut self, row: &MappedRow) -> Verdict {
+        if let Some(verdict) = deletion(row) {
+            return verdict;
+        }
         let kind = match self.kind_of(row) {
             Ok(kind) => kind,
             Err(e) => {
@@ -741,6 +939,7 @@ impl Checker {
         let mut check = RowCheck {
             row,
             kind,
+            positional: self.positional,
             errors: Vec::new(),
             notes: &mut self.notes,
             tag: None,
@@ -750,18 +949,32 @@ impl Checker {
         };
         check.conflicts();
         let ids = check.ids();
-        let refs = check.refs();
+        let (refs, features) = check.refs();
+        let extras = check.extras(features);
         let name = check
             .text(Field::Name)
             .or_else(|| check.onboarding_tag().and_then(|t| t.serial_number.clone()));
         let id = self.seen.note_duplicates(&mut check);
         let result = match ids {
-            Some(ids) if check.errors.is_empty() => Ok(Device {
-                row: row.row,
-                name,
-                ids,
-                refs,
-            }),
+            Some(ids) if check.errors.is_empty() => {
+                self.notes.without_connection += u64::from(refs.connection.is_none());
+                // A header file's context column, even with empty cells, is a choice the file made; a positional
+                // file always has column I, so there an empty cell is what counts.
+                let no_context = if self.positional {
+                    refs.context.is_none()
+                } else {
+                    row.get(Field::Context).is_none()
+                };
+                self.notes.cellular_without_context +=
+                    u64::from(kind == Kind::Cellular && no_context);
+                Ok(Device {
+                    row: row.row,
+                    name,
+                    ids,
+                    refs,
+                    extras,
+                })
+            }
             _ => Err(check.errors),
         };
         Verdict {
@@ -865,6 +1078,7 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::{Extras, Motion, PlanFeatures};
     use crate::input::Cell;
     use std::sync::Arc;
 
@@ -1116,6 +1330,88 @@ mod tests {
         assert!(v.result.is_ok());
         let v = checker.check(&row(6, &eid));
         assert_eq!(codes(&v), vec![("sim".into(), ErrorCode::Duplicate)]);
+    }
+
+    #[test]
+    fn optional_device_fields_of_a_header_file_are_checked_and_kept() {
+        let mut r = otaa(2, "70B3D5E756000001", KEY);
+        r.values.extend([
+            FieldValue {
+                field: Field::Latitude,
+                column: Arc::from("Lat"),
+                cell: Cell::Float(-33.9),
+            },
+            FieldValue {
+                field: Field::Longitude,
+                column: Arc::from("Lng"),
+                cell: t("18,42"),
+            },
+            FieldValue {
+                field: Field::AdminInfo,
+                column: Arc::from("Customer data"),
+                cell: t(" gate 4 "),
+            },
+            FieldValue {
+                field: Field::Motion,
+                column: Arc::from("Motion indicator"),
+                cell: t("bike-speed"),
+            },
+            FieldValue {
+                field: Field::Plan,
+                column: Arc::from("Plan"),
+                cell: t("PassiveRoaming"),
+            },
+        ]);
+        let device = Checker::new(None).check(&r).result.unwrap();
+        assert_eq!(
+            device.extras,
+            Extras {
+                location: Some((-33.9, 18.42)),
+                admin_info: Some("gate 4".into()),
+                motion: Some(Motion::BikeSpeed),
+                features: Some(PlanFeatures {
+                    geolocation: false,
+                    roaming: true
+                }),
+            }
+        );
+        assert_eq!(device.refs.plan, None);
+
+        // A longitude's range is not a latitude's.
+        r.values[4].cell = t("180.5");
+        r.values[5].cell = t("");
+        r.values[7].cell = t("sideways");
+        let v = Checker::new(None).check(&r);
+        assert_eq!(
+            codes(&v),
+            vec![
+                ("latitude".into(), ErrorCode::Invalid),
+                ("longitude".into(), ErrorCode::Missing),
+                ("motion_indicator".into(), ErrorCode::Invalid),
+            ]
+        );
+        // A header file still needs its connection; ThingPark's positional file does not.
+        let mut unrouted = otaa(3, "70B3D5E756000002", KEY);
+        unrouted.values.retain(|v| v.field != Field::Connection);
+        let v = Checker::new(None).check(&unrouted);
+        assert_eq!(codes(&v), vec![("connection".into(), ErrorCode::Missing)]);
+        let mut positional = Checker::new(None).positional(true);
+        assert!(positional.check(&unrouted).result.is_ok());
+        assert_eq!(positional.notes().len(), 1);
+    }
+
+    #[test]
+    fn a_delete_row_is_named_and_refused() {
+        let r = row(
+            4,
+            &[
+                (Field::Kind, t("DELETE")),
+                (Field::DevEui, t("f03d2910-00f00003")),
+            ],
+        );
+        let v = Checker::new(None).check(&r);
+        assert_eq!((v.kind, v.id.as_deref()), (None, Some("F03D291000F00003")));
+        assert_eq!(codes(&v), vec![("kind".into(), ErrorCode::Unsupported)]);
     }
 
     #[test]

@@ -15,22 +15,6 @@ const EXCEL_DIGITS: usize = 15;
 const FIX: &str = "format the column as Text in the spreadsheet, re-enter the identifiers from the original \
                    source and export again";
 
-/// True for identifiers written in hex, which a spreadsheet can never hold as a number.
-fn is_hex_field(field: Field) -> bool {
-    matches!(
-        field,
-        Field::DevEui
-            | Field::JoinEui
-            | Field::AppKey
-            | Field::NwkKey
-            | Field::DevAddr
-            | Field::NwkSKey
-            | Field::AppSKey
-            | Field::SNwkSIntKey
-            | Field::NwkSEncKey
-    )
-}
-
 /// True when text looks like a spreadsheet's scientific notation (`1.11111E+15`, `8.92080135357187E+19`).
 pub fn is_scientific(text: &str) -> bool {
     let t = text.trim();
@@ -214,7 +198,7 @@ fn number(
     exact: Option<i64>,
 ) -> Result<Option<Cow<'static, str>>, IdError> {
     let what = label(field);
-    if is_hex_field(field) {
+    if field.is_hex() {
         let shown = if field.is_secret() {
             String::new()
         } else if value.abs() >= EXACT_LIMIT || value.fract() != 0.0 {

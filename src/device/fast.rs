@@ -130,6 +130,14 @@ impl FastPlan {
         if defaults.iter().any(|(f, _)| !PLAIN_DEFAULTS.contains(f)) {
             return None;
         }
+        // Values the fast path does not check (a latitude's range, a motion indicator's name) need the full path.
+        const CHECKED_ELSEWHERE: [Field; 3] = [Field::Latitude, Field::Longitude, Field::Motion];
+        if columns
+            .iter()
+            .any(|c| c.field.is_some_and(|f| CHECKED_ELSEWHERE.contains(&f)))
+        {
+            return None;
+        }
         // Two columns of one field are merged row by row in the full path.
         let mapped: Vec<Field> = columns.iter().filter_map(|c| c.field).collect();
         if mapped
@@ -165,6 +173,13 @@ impl FastPlan {
             return None;
         }
         if foreign(kind).iter().any(|&f| column_of(f).is_some()) {
+            return None;
+        }
+        // Cellular rows with no context column and no default are counted for a file note, by the full path.
+        if kind == Kind::Cellular
+            && column_of(Field::Context).is_none()
+            && !has_default(Field::Context)
+        {
             return None;
         }
         let layout = match kind {

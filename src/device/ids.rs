@@ -1,7 +1,7 @@
 //! Identifier parsers: the only way to build an `Eui`, `Key`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `Imsi` or `SimId`.
 //! Each normalises what people write (spaces, `-`, `:`, `0x`, lower case) and then insists on the exact form.
 
-use super::{DevAddr, Eid, ErrorCode, Eui, Iccid, Imei, Imsi, Key, SimId};
+use super::{AppSKeys, DevAddr, Eid, ErrorCode, Eui, Iccid, Imei, Imsi, Key, SimId};
 use crate::secret::mask;
 
 /// Why a value is not a valid identifier. The message never holds key material.
@@ -175,6 +175,109 @@ impl Key {
     pub fn parse(raw: &str) -> Result<Key, IdError> {
         parse_hex(raw, "key", 32, true).map(Key)
     }
+}
+
+impl AppSKeys {
+    /// ThingPark's import column F and the REST `appKeys` field: the XML form
+    /// `<AppSKeys><AppSKey Port="*">HEX32</AppSKey>…</AppSKeys>` (one or several ports), or a bare key for every port.
+    /// Each key inside is checked like any key; no message shows one.
+    pub fn parse(raw: &str) -> Result<AppSKeys, IdError> {
+        if raw.trim_start().starts_with('<') {
+            AppSKeys::from_xml(raw)
+        } else {
+            Ok(AppSKeys(vec![("*".to_string(), Key::parse(raw)?)]))
+        }
+    }
+
+    /// The XML form only, as the platform reads `appKeys`. Written by hand: the form is one fixed element with one
+    /// attribute, and an XML crate would accept (and need checks against) everything else XML allows.
+    pub fn from_xml(xml: &str) -> Result<AppSKeys, IdError> {
+        let bad = |detail: &str| {
+            IdError::new(
+                ErrorCode::Invalid,
+                format!(
+                    "AppSKeys is not <AppSKeys><AppSKey Port=\"*\">32 hex digits</AppSKey></AppSKeys> (or a bare \
+                     32-hex key): {detail}"
+                ),
+            )
+        };
+        let mut rest = xml
+            .trim()
+            .strip_prefix("<AppSKeys>")
+            .and_then(|r| r.strip_suffix("</AppSKeys>"))
+            .ok_or_else(|| bad("it must start with <AppSKeys> and end with </AppSKeys>"))?;
+        let mut keys = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            let after = rest
+                .strip_prefix("<AppSKey")
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix("Port="))
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "element {} is not <AppSKey Port=…>",
+                        keys.len() + 1
+                    ))
+                })?;
+            let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
+            let (port, after) = quote
+                .and_then(|q| after[1..].split_once(q))
+                .ok_or_else(|| bad("a Port attribute needs quotes"))?;
+            let after = after
+                .trim_start()
+                .strip_prefix('>')
+                .ok_or_else(|| bad(&format!("<AppSKey Port=\"{port}\"> is not closed by '>'")))?;
+            let (key, after) = after
+                .split_once("</AppSKey>")
+                .ok_or_else(|| bad(&format!("the key of port {port} has no </AppSKey>")))?;
+            if !valid_ports(port) {
+                return Err(bad(&format!(
+                    "Port \"{port}\" is not *, a port from 1 to 255, a list (1,2,3) or a range (10-20)"
+                )));
+            }
+            let key = Key::parse(key).map_err(|e| {
+                IdError::new(e.code, format!("AppSKey of port {port}: {}", e.message))
+            })?;
+            keys.push((port.trim().to_string(), key));
+            rest = after;
+        }
+        if keys.is_empty() {
+            return Err(bad("it holds no <AppSKey>"));
+        }
+        Ok(AppSKeys(keys))
+    }
+
+    /// The `appKeys` value of a request body, with the clear keys: for the request only.
+    pub fn expose_xml(&self) -> String {
+        let mut xml = String::from("<AppSKeys>");
+        for (port, key) in &self.0 {
+            xml.push_str(&format!(
+                "<AppSKey Port=\"{port}\">{}</AppSKey>",
+                key.expose()
+            ));
+        }
+        xml.push_str("</AppSKeys>");
+        xml
+    }
+
+    /// The port sets and their keys.
+    pub fn keys(&self) -> &[(String, Key)] {
+        &self.0
+    }
+}
+
+/// The OpenAPI file's AppSKey `Port` forms (`appKeys`): `*`, a port, a list of ports, a range; "port 1 to 255".
+fn valid_ports(spec: &str) -> bool {
+    let port = |p: &str| p.trim().parse::<u8>().ok().filter(|&n| n >= 1);
+    let spec = spec.trim();
+    spec == "*"
+        || spec.split(',').all(|part| match part.split_once('-') {
+            Some((low, high)) => port(low).zip(port(high)).is_some_and(|(l, h)| l < h),
+            None => port(part).is_some(),
+        })
 }
 
 impl DevAddr {
@@ -515,6 +618,51 @@ impl OnboardingTag {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn app_s_keys_read_the_xml_form_and_a_bare_key() {
+        let bare = AppSKeys::parse(" 8d67b0d6359d11acfc45ad4bb9ce2d4f ").unwrap();
+        assert_eq!(
+            bare.expose_xml(),
+            "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4F</AppSKey></AppSKeys>"
+        );
+        let xml = "<AppSKeys> <AppSKey Port=\"1-2\">00112233445566778899AABBCCDDEEFF</AppSKey>\n\
+                   <AppSKey Port='3,5'>11112233445566778899aabbccddeeff</AppSKey></AppSKeys>";
+        let keys = AppSKeys::parse(xml).unwrap();
+        let ports: Vec<&str> = keys.keys().iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(ports, ["1-2", "3,5"]);
+        assert_eq!(
+            keys.expose_xml(),
+            "<AppSKeys><AppSKey Port=\"1-2\">00112233445566778899AABBCCDDEEFF</AppSKey>\
+             <AppSKey Port=\"3,5\">11112233445566778899AABBCCDDEEFF</AppSKey></AppSKeys>"
+        );
+        // Every key inside is checked, and no message shows one.
+        let short =
+            "<AppSKeys><AppSKey Port=\"*\">8D67B0D6359D11ACFC45AD4BB9CE2D4</AppSKey></AppSKeys>";
+        let e = AppSKeys::parse(short).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Length);
+        assert!(
+            e.message.contains("port *") && !e.message.contains("8D67B0D6"),
+            "{e}"
+        );
+        let second_bad = "<AppSKeys><AppSKey Port=\"1\">00112233445566778899AABBCCDDEEFF</AppSKey>\
+                          <AppSKey Port=\"2\">0011223344556677889XAABBCCDDEEFF</AppSKey></AppSKeys>";
+        let e = AppSKeys::parse(second_bad).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Hex);
+        assert!(!e.message.contains("00112233"), "{e}");
+        for bad in [
+            "<AppSKeys></AppSKeys>",
+            "<AppSKeys><AppSKey Port=\"0\">00112233445566778899AABBCCDDEEFF</AppSKey></AppSKeys>",
+            "<AppSKeys><AppSKey Port=\"20-10\">00112233445566778899AABBCCDDEEFF</AppSKey></AppSKeys>",
+            "<AppSKeys><AppSKey>00112233445566778899AABBCCDDEEFF</AppSKey></AppSKeys>",
+            "<AppSKey Port=\"*\">00112233445566778899AABBCCDDEEFF</AppSKey>",
+        ] {
+            let e = AppSKeys::parse(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Invalid, "{bad}");
+            assert!(!e.message.contains("00112233"), "{e}");
+        }
+        assert!(AppSKeys::from_xml("00112233445566778899AABBCCDDEEFF").is_err());
+    }
 
     #[test]
     fn imei_luhn() {

@@ -2,8 +2,8 @@
 //! a row becomes a [`Device`] or the full list of its [`RowError`]s, never half of each.
 //!
 //! Public contract used by `platform`, `journal`, `engine` and `report` (keep these paths and meanings):
-//! `Kind`, `Eui`, `Key`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `SimId`, `Imsi`, `Device`, `Ids`, `Refs`, `RefValue`,
-//! `RowError`, `ErrorCode`, `Checker`, `Verdict`.
+//! `Kind`, `Eui`, `Key`, `AppSKeys`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `SimId`, `Imsi`, `Device`, `Ids`, `Refs`,
+//! `Extras`, `RefValue`, `RowError`, `ErrorCode`, `Checker`, `Verdict`.
 //!
 //! Inside: `ids` (identifier parsers), `damage` (what a spreadsheet did to an identifier), `check` (kinds, required
 //! fields, duplicates), `kinds` (the template columns of each kind).
@@ -30,12 +30,67 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind: what the journal, the templates and the reports iterate over.
+    pub const ALL: [Kind; 4] = [Kind::Otaa, Kind::Abp, Kind::Cellular, Kind::Multicast];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Otaa => "otaa",
             Kind::Abp => "abp",
             Kind::Cellular => "cellular",
             Kind::Multicast => "multicast",
+        }
+    }
+
+    /// LoRaWAN devices are known by the DevEUI they are created with; cellular ones get their EUI from the platform.
+    pub fn is_lorawan(self) -> bool {
+        match self {
+            Kind::Otaa | Kind::Abp | Kind::Multicast => true,
+            Kind::Cellular => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| format!("unknown kind {text:?}"))
+    }
+}
+
+/// What the platform may know a device by before and after it is created (DevEUI, IMEI, SIM): taken from the typed
+/// identifiers when a row is journalled and kept in the journal's own columns, so that reconciliation never reads
+/// them back out of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupKeys {
+    pub eui: Option<String>,
+    pub imei: Option<String>,
+    pub sim: Option<String>,
+}
+
+impl Ids {
+    pub fn lookup_keys(&self) -> LookupKeys {
+        match self {
+            Ids::Otaa { dev_eui, .. }
+            | Ids::Abp { dev_eui, .. }
+            | Ids::Multicast { dev_eui, .. } => LookupKeys {
+                eui: Some(dev_eui.as_str().to_string()),
+                ..LookupKeys::default()
+            },
+            Ids::Cellular { imei, sim, .. } => LookupKeys {
+                eui: None,
+                imei: imei.as_ref().map(|i| i.as_str().to_string()),
+                sim: sim.as_ref().map(|s| s.as_str().to_string()),
+            },
         }
     }
 }
@@ -48,6 +103,11 @@ pub struct Eui(String);
 /// `Debug` masks it; only [`Key::expose`] gives the clear value, for the request that must carry it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key(String);
+
+/// The AppSKeys of an ABP device or a multicast group: a key per LoRaWAN port set (`*`, `1`, `1,2,3`, `10-20`), as
+/// the platform's `appKeys` XML holds them. Every key is a checked [`Key`], so `Debug` masks each one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSKeys(Vec<(String, Key)>);
 
 /// A DevAddr: 8 upper-case hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -119,6 +179,70 @@ impl SimId {
     }
 }
 
+/// A device's motion indicator (`motionIndicator`; the device profile's applies when none is given).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Motion {
+    NearStatic,
+    WalkingSpeed,
+    BikeSpeed,
+    VehicleSpeed,
+    Random,
+}
+
+impl Motion {
+    /// Every value, in the OpenAPI file's order.
+    pub const ALL: [Motion; 5] = [
+        Motion::NearStatic,
+        Motion::WalkingSpeed,
+        Motion::BikeSpeed,
+        Motion::VehicleSpeed,
+        Motion::Random,
+    ];
+
+    /// The value the REST API takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Motion::NearStatic => "NEAR_STATIC",
+            Motion::WalkingSpeed => "WALKING_SPEED",
+            Motion::BikeSpeed => "BIKE_SPEED",
+            Motion::VehicleSpeed => "VEHICLE_SPEED",
+            Motion::Random => "RANDOM",
+        }
+    }
+
+    /// Reads `NEAR_STATIC`, `near static`, `Near-Static`, ….
+    pub fn parse(text: &str) -> Option<Motion> {
+        let key = |s: &str| -> String {
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        };
+        let wanted = key(text);
+        Motion::ALL.into_iter().find(|m| key(m.as_str()) == wanted)
+    }
+}
+
+/// The features a BASIC creation picks its connectivity plan by (`networkSubscription.nwGeolocalization` and
+/// `prAllowed`): what ThingPark's import column H lists as `NetworkGeolocation` and `PassiveRoaming`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanFeatures {
+    pub geolocation: bool,
+    pub roaming: bool,
+}
+
+/// What a row sets beyond its identifiers and references; each is sent only when given.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Extras {
+    /// `adminLat` and `adminLon`, given together: the platform then uses the manual location.
+    pub location: Option<(f64, f64)>,
+    /// `customerAdminData`.
+    pub admin_info: Option<String>,
+    pub motion: Option<Motion>,
+    /// BASIC-mode plan features, when the plan column lists them instead of naming a plan.
+    pub features: Option<PlanFeatures>,
+}
+
 /// A reference to a platform object as the file names it (an ID or a name), with its column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefValue {
@@ -158,7 +282,8 @@ pub enum Ids {
         dev_eui: Eui,
         dev_addr: DevAddr,
         nwk_s_key: Key,
-        app_s_key: Key,
+        /// Optional in ThingPark's import file (column F); required in other files.
+        app_s_keys: Option<AppSKeys>,
         /// LoRaWAN 1.1 only.
         s_nwk_s_int_key: Option<Key>,
         /// LoRaWAN 1.1 only.
@@ -173,7 +298,7 @@ pub enum Ids {
         dev_eui: Eui,
         dev_addr: DevAddr,
         nwk_s_key: Key,
-        app_s_key: Key,
+        app_s_keys: AppSKeys,
         class: McClass,
         data_rate: u8,
         /// MHz.
@@ -189,6 +314,7 @@ pub struct Device {
     pub name: Option<String>,
     pub ids: Ids,
     pub refs: Refs,
+    pub extras: Extras,
 }
 
 impl Device {
@@ -245,6 +371,8 @@ pub enum ErrorCode {
     Invalid,
     /// A model, connection, plan or context that does not resolve (set by `platform`).
     Reference,
+    /// A row asking for something tpbulk does not do (a `DELETE` row of ThingPark's import file).
+    Unsupported,
 }
 
 impl ErrorCode {
@@ -260,6 +388,7 @@ impl ErrorCode {
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
+            ErrorCode::Unsupported => "unsupported",
         }
     }
 }

@@ -4,16 +4,14 @@
 use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
 use super::retry::Backoff;
-use super::{Counters, WorkItem};
-use crate::cli::PlatformArgs;
-use crate::cmd::import::OnExisting;
-use crate::device::{ErrorCode, Kind, RowError};
+use super::{Counters, WorkItem, reconcile};
+use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Outcome, RowState};
+use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LIST_PAGE_SIZE, OverQuota, Pacing,
-    PlanTally, find_existing,
+    ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
+    PlatformSettings, RequestCounts, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -33,6 +31,21 @@ const FEED_CHUNK: usize = 128;
 const QUEUE: usize = 8;
 /// Rows read from the journal at a time.
 const FEED_PAGE: usize = 1000;
+
+/// What a device that already exists on the platform becomes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExisting {
+    /// The row ends `exists` (success).
+    Skip,
+    /// The row ends `failed`.
+    Fail,
+}
+
+/// Requests in flight at once unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// How hard a run drives the platform.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +94,8 @@ pub struct ImportConfig {
     pub settings: RunSettings,
     pub on_existing: OnExisting,
     pub name: Option<String>,
+    /// The config file's profile the credentials came from, recorded for `resume`.
+    pub profile: Option<String>,
     /// `--again`: a file this journal already imported becomes a new batch.
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
@@ -100,6 +115,8 @@ pub struct BatchResult {
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
     pub sending: Duration,
+    /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
+    pub requests: RequestCounts,
 }
 
 impl BatchResult {
@@ -133,12 +150,32 @@ impl BatchResult {
         line
     }
 
+    /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
+    /// platform's rate on.
+    pub fn requests_line(&self) -> String {
+        let r = &self.requests;
+        let mut line = format!(
+            "requests {}: look-ups {}, creations {}, retries {}, catalogue {}, token {}",
+            r.total(),
+            r.lookups,
+            r.creations,
+            r.retries,
+            r.catalogue,
+            r.token
+        );
+        if r.other + r.deletions > 0 {
+            line.push_str(&format!(", other {}", r.other + r.deletions));
+        }
+        line
+    }
+
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
         // Nothing was sent and the rows were not all counted: the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
             crate::stdout::line(self.summary());
+            crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
             eprintln!("tpbulk: {next}");
@@ -190,7 +227,12 @@ pub async fn import(
             config.again,
         )?;
     }
-    let client = connect(&config.client, config.settings.rate).await?;
+    let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
+    let url = config.client.url.clone();
+    let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
+    if !config.quiet {
+        eprintln!("tpbulk: reading the catalogue");
+    }
     let catalog = client.catalog().await.map_err(unavailable)?;
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
@@ -214,6 +256,7 @@ pub async fn import(
         columns: table.columns.clone(),
         input_columns: config.input.columns.clone(),
         options: options.clone(),
+        profile: config.profile.clone(),
     })?;
     on_start(&id);
     tracing::info!(batch = %id, "batch started");
@@ -221,6 +264,7 @@ pub async fn import(
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let cancel = cancel.clone();
+        let progress = LookupProgress::new(config.quiet);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             journal_prepared(
@@ -234,7 +278,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys) => found.map_err(unavailable),
+                            found = find_existing(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
                         }
                     })
                 },
@@ -259,6 +303,7 @@ pub async fn import(
                 created_now: 0,
                 elapsed: started.elapsed(),
                 sending: Duration::ZERO,
+                requests: client.request_counts(),
             });
         }
         Err(e) => return Err(e),
@@ -423,10 +468,10 @@ fn journal_prepared(
         }
         Ok(())
     })?;
+    crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
-    crate::prepare::warn_file_notes(&table.path, &notes);
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
     Ok((journal, tally.over_quota(catalog)))
 }
@@ -457,20 +502,38 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             errors,
             device_href: None,
             device_eui: None,
+            keys: prepared.keys,
         },
         key,
     ))
 }
 
-/// What `resume` needs, checked before any I/O.
+/// What `resume` needs, checked before any I/O; what it leaves open comes from the batch's journalled options.
 #[derive(Debug, Clone)]
 pub struct ResumeConfig {
     pub journal: PathBuf,
     pub batch: Option<String>,
-    pub platform: PlatformArgs,
+    /// What is given is checked ([`PlatformSettings::check_given`]); the rest is the batch's own.
+    pub platform: PlatformSettings,
+    /// `THINGPARK_CLIENT_SECRET`, read with the flags.
+    pub env_secret: Option<String>,
+    /// Checked like [`RunSettings`]: `None` keeps the batch's own.
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
     pub quiet: bool,
+}
+
+impl ResumeConfig {
+    /// Checks every option given, before the journal is opened.
+    pub fn check(self) -> Result<ResumeConfig, UsageError> {
+        self.platform.check_given()?;
+        RunSettings::new(
+            self.rate.unwrap_or(0.0),
+            self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            None,
+        )?;
+        Ok(self)
+    }
 }
 
 /// Continues a batch from the journal alone. A finished batch is summarised without touching the platform.
@@ -505,16 +568,25 @@ pub async fn resume(
     let counts = journal.counts(&batch.id)?;
     if counts.pending == 0 {
         let mut journal = journal;
+        let mut requests = None;
         if batch.state != BatchState::Done {
             // The last run ended before its cellular rows got their platform reference (killed after the pool
             // drained, or the listing failed): settle them now, or rollback and verify would miss them.
-            let wanted = unreferenced_cellular(&journal, &batch.id)?;
+            let wanted = reconcile::unreferenced_cellular(&journal, &batch.id)?;
             if !wanted.is_empty() {
                 let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
                 let client = resume_client(&config, &batch, rate).await?;
-                settle_cellular_references(&mut journal, &batch.id, &client, wanted)
-                    .await
-                    .map_err(unavailable)?;
+                let started_ms = batch.options["started_ms"].as_i64();
+                reconcile::settle_cellular_references(
+                    &mut journal,
+                    &batch.id,
+                    &client,
+                    wanted,
+                    started_ms,
+                )
+                .await
+                .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
+                requests = Some(client.request_counts());
             }
             journal.set_batch_state(&batch.id, BatchState::Done)?;
         }
@@ -525,6 +597,7 @@ pub async fn resume(
             created_now: 0,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
+            requests: requests.unwrap_or_default(),
         });
     }
     let options = &batch.options;
@@ -536,7 +609,7 @@ pub async fn resume(
         config
             .concurrency
             .or_else(|| options["concurrency"].as_u64().map(|c| c as usize))
-            .unwrap_or(8),
+            .unwrap_or(DEFAULT_CONCURRENCY),
         options["max_errors"].as_u64(),
     )?;
     let client = resume_client(&config, &batch, settings.rate).await?;
@@ -561,109 +634,9 @@ async fn resume_client(
     batch: &BatchInfo,
     rate: Option<f64>,
 ) -> anyhow::Result<Client> {
-    let options = &batch.options;
-    let mut platform = config.platform.clone();
-    platform.url = platform
-        .url
-        .or_else(|| options["url"].as_str().map(str::to_string));
-    platform.client_id = platform
-        .client_id
-        .or_else(|| options["client_id"].as_str().map(str::to_string));
-    if platform.token_url.is_none() {
-        // Older journals recorded the token endpoint even when the URL implied it: one that is the recorded
-        // URL's own default follows a new `--url` like an unrecorded one.
-        let implied = options["url"]
-            .as_str()
-            .map(crate::platform::default_token_url);
-        platform.token_url = options["token_url"]
-            .as_str()
-            .filter(|t| implied.as_deref() != Some(*t))
-            .map(str::to_string);
-    }
-    platform.insecure |= options["insecure"].as_bool().unwrap_or(false);
-    let client_config = ClientConfig::from_args(&platform)?;
-    connect(&client_config, rate.filter(|r| *r > 0.0)).await
-}
-
-/// Created cellular rows that have no platform reference, by the identifier (IMEI, else SIM) the platform lists
-/// them under.
-fn unreferenced_cellular(journal: &Journal, batch: &str) -> anyhow::Result<HashMap<String, u64>> {
-    let mut wanted = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = journal.rows_after(batch, Some(&[RowState::Created]), after, FEED_PAGE)?;
-        let Some(last) = page.last() else {
-            return Ok(wanted);
-        };
-        after = last.row;
-        for row in page {
-            if row.kind == Some(Kind::Cellular)
-                && row.device_uid.is_none()
-                && row.device_href.is_none()
-                && let Some(id) = row.id
-            {
-                wanted.insert(id, row.row);
-            }
-        }
-    }
-}
-
-/// One cursor pass over the platform's devices that records, for each row of `wanted`, the device with its IMEI or
-/// SIM: a cellular device whose creation answer was lost is known only by those until then.
-async fn settle_cellular_references(
-    journal: &mut Journal,
-    batch: &str,
-    client: &Client,
-    mut wanted: HashMap<String, u64>,
-) -> Result<(), ApiError> {
-    tracing::info!(
-        rows = wanted.len(),
-        "listing the platform's devices for the reference of cellular rows whose answer was lost"
-    );
-    let mut outcomes = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = client
-            .list_devices(LIST_PAGE_SIZE, cursor.as_deref())
-            .await?;
-        for device in page.devices {
-            let row = [device.imei.as_deref(), device.sim.as_deref()]
-                .into_iter()
-                .flatten()
-                .find_map(|key| wanted.remove(key));
-            if let Some(row) = row {
-                outcomes.push(Outcome {
-                    row,
-                    state: RowState::Created,
-                    attempts: 0,
-                    http_status: None,
-                    error_code: None,
-                    message: None,
-                    device_eui: (!device.eui.is_empty()).then(|| device.eui.clone()),
-                    device_href: device.href,
-                    device_uid: device.uid,
-                });
-            }
-        }
-        match page.cursor {
-            Some(next) if page.more && !wanted.is_empty() && cursor.as_deref() != Some(&next) => {
-                cursor = Some(next)
-            }
-            _ => break,
-        }
-    }
-    if !wanted.is_empty() {
-        tracing::warn!(
-            rows = wanted.len(),
-            "cellular devices created by this batch are no longer listed by the platform"
-        );
-    }
-    journal
-        .record_outcomes(batch, outcomes)
-        .map_err(|e| ApiError::Transport {
-            message: format!("journal: {e:#}"),
-            maybe_sent: false,
-        })
+    let platform = config.platform.or_recorded(&batch.options);
+    let client_config = ClientConfig::new(&platform, config.env_secret.clone())?;
+    Ok(crate::platform::connect(client_config, rate).await?)
 }
 
 /// The named batch, or the latest unfinished one.
@@ -680,7 +653,8 @@ pub fn pick_batch(journal: &Journal, id: Option<&str>) -> anyhow::Result<BatchIn
     }
 }
 
-fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolConfig {
+/// How the pool runs a batch with these settings.
+pub fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolConfig {
     PoolConfig {
         concurrency: settings.concurrency,
         max_errors: settings.max_errors,
@@ -689,21 +663,11 @@ fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> PoolCon
     }
 }
 
-async fn connect(config: &ClientConfig, rate: Option<f64>) -> anyhow::Result<Client> {
-    let client = Client::new(config.clone(), Pacing::new(rate)).map_err(unavailable)?;
-    client.authenticate().await.map_err(unavailable)?;
-    Ok(client)
-}
-
-fn unavailable(err: ApiError) -> anyhow::Error {
-    PlatformUnavailable(err.to_string()).into()
-}
-
 /// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
 /// writer owns the first; then gives cellular rows created without their reference that reference (every such row
 /// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
 /// `interrupted`.
-async fn run_batch(
+pub async fn run_batch(
     mut journal: Journal,
     id: &str,
     client: Client,
@@ -715,6 +679,10 @@ async fn run_batch(
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
     journal.set_batch_state(id, BatchState::Running)?;
+    let action = journal
+        .batch(id)?
+        .map(|b| b.action)
+        .unwrap_or(crate::journal::Action::Create);
     let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -751,7 +719,7 @@ async fn run_batch(
         })
     };
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(total, counters.clone(), quiet);
+    let progress = Progress::start(total, counters.clone(), action, quiet);
     let stop = pool::run(
         client.clone(),
         writer.clone(),
@@ -770,9 +738,16 @@ async fn run_batch(
     let mut settled = true;
     let went_on = matches!(stop, Stop::Drained | Stop::MaxErrors);
     if went_on && (settle_all || counters.unreferenced.load(Ordering::Relaxed) > 0) {
-        let wanted = unreferenced_cellular(&journal, id)?;
+        let wanted = reconcile::unreferenced_cellular(&journal, id)?;
         if !wanted.is_empty()
-            && let Err(e) = settle_cellular_references(&mut journal, id, &client, wanted).await
+            && let Err(e) = reconcile::settle_cellular_references(
+                &mut journal,
+                id,
+                &client,
+                wanted,
+                pool_config.batch_started_ms,
+            )
+            .await
         {
             // The devices exist and the rows are right; only their reference is missing, so the batch stays
             // resumable for it rather than failing.
@@ -801,9 +776,17 @@ async fn run_batch(
         id: id.to_string(),
         counts,
         stop,
-        created_now: counters.created.load(std::sync::atomic::Ordering::Relaxed),
+        created_now: counters.done.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
         sending: started.elapsed(),
+        requests: {
+            // The engine's second attempts of a creation went out as creations; they are retries.
+            let mut requests = client.request_counts();
+            let again = counters.retries.load(Ordering::Relaxed);
+            requests.creations -= again.min(requests.creations);
+            requests.retries += again;
+            requests
+        },
     })
 }
 
@@ -829,6 +812,7 @@ mod tests {
             created_now: 0,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
+            requests: RequestCounts::default(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The import engine: runs a journalled batch against the platform with a bounded worker pool, retries, outcome
 //! reconciliation, progress and cancellation.
 //!
-//! - [`batch`]: the whole of `import` and `resume` (open, prepare, journal, learn what exists, run, summarise).
-//! - [`pool`]: the workers and the fate of one row.
+//! - [`batch`]: the whole of `import` and `resume` (open, prepare, journal, learn what exists, run, summarise), and
+//!   the run of any journalled batch, a rollback's deletions included.
+//! - [`pool`]: the workers and the fate of one operation (create or delete).
+//! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.
 //! - [`progress`]: the bar or the periodic line.
 //! - [`signals`]: Ctrl-C / SIGTERM → a cancellation token.
@@ -13,11 +15,12 @@
 pub mod batch;
 pub mod pool;
 pub mod progress;
+pub mod reconcile;
 pub mod retry;
 pub mod signals;
 
-use crate::device::Kind;
-use crate::journal::{Outcome, RowRecord, RowState, Writer};
+use crate::device::{Kind, LookupKeys};
+use crate::journal::{Action, Outcome, RowRecord, RowState, Writer};
 use crate::platform::{ApiError, Client, DeviceInfo, WireRequest};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +39,10 @@ pub trait Platform: Clone + Send + Sync + 'static {
         &self,
         eui: &str,
     ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send;
+    /// One deletion attempt that [`Platform::pace`] has already paid for: `false` when the platform no longer had
+    /// the device.
+    fn delete_device(&self, reference: &str)
+    -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 
 impl Platform for Client {
@@ -55,6 +62,12 @@ impl Platform for Client {
     ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
         Client::device_by_eui(self, eui)
     }
+    fn delete_device(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, ApiError>> + Send {
+        Client::delete_device_paced(self, reference, true)
+    }
 }
 
 /// What the pool writes to the journal.
@@ -73,14 +86,22 @@ impl RowLog for Writer {
     }
 }
 
-/// One row for the pool.
+/// What one operation sends. `None` when the journal lost what the request needs (the row then fails).
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Create(Option<WireRequest>),
+    /// The reference `DELETE /devices/<ref>` takes.
+    Delete(Option<String>),
+}
+
+/// One operation for the pool.
 #[derive(Debug, Clone)]
 pub struct WorkItem {
     pub row: u64,
     pub kind: Option<Kind>,
-    pub id: Option<String>,
-    /// None when the journal lost it (the row then fails).
-    pub request: Option<WireRequest>,
+    pub operation: Operation,
+    /// What the platform knows the device by (reconciliation looks it up by these).
+    pub keys: LookupKeys,
     /// An earlier attempt may have reached the platform (the row was found in `sending`).
     pub unknown: bool,
 }
@@ -88,48 +109,56 @@ pub struct WorkItem {
 impl WorkItem {
     /// From a journalled `pending` or `sending` row.
     pub fn from_record(record: RowRecord) -> WorkItem {
-        let request = record
-            .request
-            .as_deref()
-            .and_then(WireRequest::from_journal);
+        let operation = match record.action {
+            Action::Create => Operation::Create(
+                record
+                    .request
+                    .as_deref()
+                    .and_then(WireRequest::from_journal),
+            ),
+            Action::Delete => Operation::Delete(delete_reference(
+                record.device_uid.as_deref(),
+                record.device_eui.as_deref().or(record.keys.eui.as_deref()),
+            )),
+        };
         WorkItem {
             row: record.row,
             kind: record.kind,
-            id: record.id,
-            request,
+            operation,
+            keys: record.keys,
             unknown: record.state == RowState::Sending,
         }
     }
+}
 
-    /// The DevEUI the device is known by before it is created (LoRaWAN); cellular devices get theirs from the
-    /// platform.
-    pub fn eui(&self) -> Option<String> {
-        let from_body = self.request.as_ref().and_then(|r| r.eui.clone());
-        from_body.or_else(|| match self.kind {
-            Some(Kind::Otaa | Kind::Abp | Kind::Multicast) => self.id.clone(),
-            _ => None,
-        })
-    }
+/// The reference `DELETE /devices/<ref>` takes: the uid when journalled, else `e<EUI>`.
+pub fn delete_reference(uid: Option<&str>, eui: Option<&str>) -> Option<String> {
+    uid.map(str::to_string)
+        .or_else(|| eui.map(|e| format!("e{}", e.to_ascii_uppercase())))
 }
 
 /// Rows finished in this run, by state; shared by the workers and the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
-    pub created: AtomicU64,
+    pub done: AtomicU64,
     pub exists: AtomicU64,
+    pub gone: AtomicU64,
     pub failed: AtomicU64,
     /// Cellular rows created without the platform's reference (their answer was lost and the duplicate answer
     /// settled them): the batch lists the platform's devices once at the end to find it.
     pub unreferenced: AtomicU64,
+    /// Creation requests sent again for a row already sent once in this run.
+    pub retries: AtomicU64,
 }
 
 impl Counters {
     pub fn record(&self, state: RowState) {
         let counter = match state {
-            RowState::Created => &self.created,
+            RowState::Done => &self.done,
             RowState::Exists => &self.exists,
+            RowState::Gone => &self.gone,
             RowState::Failed => &self.failed,
-            _ => return,
+            RowState::Pending | RowState::Sending | RowState::Invalid => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -137,20 +166,3 @@ impl Counters {
 
 #[cfg(test)]
 mod tests;
-
-/// Runs an async command on a fresh runtime with Ctrl-C / SIGTERM wired to the token it is given.
-pub fn block_on<F, Fut, T>(body: F) -> anyhow::Result<T>
-where
-    F: FnOnce(tokio_util::sync::CancellationToken) -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
-{
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        let cancel = tokio_util::sync::CancellationToken::new();
-        signals::cancel_on_signals(cancel.clone());
-        body(cancel).await
-    })
-}

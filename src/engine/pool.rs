@@ -1,14 +1,15 @@
-//! The worker pool: N workers pull rows from one bounded channel, journal `sending`, create the device, classify the
-//! answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
+//! The worker pool: N workers pull operations from one bounded channel, journal `sending`, send the operation's
+//! request (create or delete), classify the answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
 //! pool-wide pause) lives in the client; the pool adds the concurrency bound, per-row backoff and stopping rules.
 
+use super::reconcile;
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
-use super::{Counters, Platform, RowLog, WorkItem};
-use crate::device::Kind;
-use crate::journal::{Outcome, RowState};
+use super::{Counters, Operation, Platform, RowLog, WorkItem};
+use crate::journal::{Action, Outcome, RowState};
 use crate::platform::{ApiError, DeviceInfo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -108,10 +109,27 @@ pub async fn run<P: Platform, L: RowLog>(
             loop {
                 let item = rows.lock().await.next(&stop).await;
                 let Some(item) = item else { break };
-                let cellular = item.kind == Some(Kind::Cellular);
+                let cellular = item.kind.is_some_and(|k| !k.is_lorawan());
                 let row = item.row;
+                let item_action = match item.operation {
+                    Operation::Create(_) => Action::Create,
+                    Operation::Delete(_) => Action::Delete,
+                };
                 let mut sent = 0;
-                let end = process(&platform, &*log, item, &config, &stop, &mut sent).await;
+                let end = match item.operation {
+                    Operation::Create(_) => {
+                        create(&platform, &*log, item, &config, &stop, &mut sent).await
+                    }
+                    Operation::Delete(ref reference) => {
+                        let reference = reference.clone();
+                        delete(&platform, &*log, row, reference, &config, &stop, &mut sent).await
+                    }
+                };
+                if sent > 1 {
+                    counters
+                        .retries
+                        .fetch_add(u64::from(sent - 1), Ordering::Relaxed);
+                }
                 let outcome = match end {
                     RowEnd::Final(outcome) => Outcome {
                         attempts: sent,
@@ -137,7 +155,8 @@ pub async fn run<P: Platform, L: RowLog>(
                 };
                 let state = outcome.state;
                 let unreferenced = cellular
-                    && state == RowState::Created
+                    && matches!(item_action, Action::Create)
+                    && state == RowState::Done
                     && outcome.device_uid.is_none()
                     && outcome.device_href.is_none();
                 if let Err(e) = log.outcome(outcome) {
@@ -181,9 +200,114 @@ pub async fn run<P: Platform, L: RowLog>(
     }
 }
 
-/// One row to its end. Unknown outcomes (an answer lost, or `sending` found on resume) are reconciled before the
-/// request is sent again; a duplicate answer after an unknown outcome means this batch created the device.
-async fn process<P: Platform, L: RowLog>(
+/// Failed attempts of one row in this run, and the wait before its next attempt.
+#[derive(Default)]
+struct Attempts {
+    errors: u32,
+    throttled: u32,
+}
+
+impl Attempts {
+    /// The wait before the next attempt after a retryable error, or `None` once the row has had its attempts.
+    fn next_wait(
+        &mut self,
+        backoff: &Backoff,
+        throttled: bool,
+        maybe_sent: bool,
+    ) -> Option<Duration> {
+        if throttled && !maybe_sent {
+            self.throttled += 1;
+            (self.throttled < MAX_THROTTLED).then(|| backoff.throttle_delay())
+        } else {
+            self.errors += 1;
+            (self.errors < MAX_ATTEMPTS).then(|| backoff.delay(self.errors))
+        }
+    }
+}
+
+/// Waits for the shared pacing, then journals `sending`: the only way a request leaves. `Err` ends the row.
+async fn clear_to_send<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    stop: &CancellationToken,
+    sent: &mut u32,
+) -> Result<(), RowEnd> {
+    // The permit first: a row is told to send only once nothing but the request itself stands between it and the
+    // platform, so a run stopped while rows wait for their turn leaves them `pending`, not `sending` (a run killed
+    // outright leaves its window, which the next open of the journal settles: see `journal::writer`).
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => return Err(RowEnd::Abandoned),
+        _ = platform.pace() => {}
+    }
+    if let Err(e) = log.sending(row).await {
+        return Err(RowEnd::Fatal(Stop::Journal(format!("{e:#}"))));
+    }
+    *sent += 1;
+    Ok(())
+}
+
+/// One deletion to its end. A deletion is idempotent, so an answer lost is simply asked again: `gone` then.
+async fn delete<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    reference: Option<String>,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+) -> RowEnd {
+    let Some(reference) = reference else {
+        return RowEnd::Final(failed(
+            row,
+            None,
+            None,
+            "the journal holds neither the device's uid nor its EUI".into(),
+        ));
+    };
+    let mut attempts = Attempts::default();
+    loop {
+        if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
+            return end;
+        }
+        let err = match platform.delete_device(&reference).await {
+            Ok(existed) => {
+                return RowEnd::Final(Outcome {
+                    state: if existed {
+                        RowState::Done
+                    } else {
+                        RowState::Gone
+                    },
+                    ..unknown(row)
+                });
+            }
+            Err(err) => err,
+        };
+        match classify(&err) {
+            Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
+            Verdict::Duplicate | Verdict::Final => {
+                tracing::warn!(row, error = %err, "deletion failed");
+                return RowEnd::Final(from_error(row, &err));
+            }
+            Verdict::Retry {
+                maybe_sent,
+                throttled,
+            } => {
+                let Some(wait) = attempts.next_wait(&config.backoff, throttled, maybe_sent) else {
+                    return RowEnd::Final(from_error(row, &err));
+                };
+                if !pause(wait, stop).await {
+                    return RowEnd::Abandoned;
+                }
+            }
+        }
+    }
+}
+
+/// One creation to its end. Unknown outcomes (an answer lost, or `sending` found on resume) are reconciled before
+/// the request is sent again; a duplicate answer after an unknown outcome means this batch created the device.
+async fn create<P: Platform, L: RowLog>(
     platform: &P,
     log: &L,
     item: WorkItem,
@@ -191,7 +315,7 @@ async fn process<P: Platform, L: RowLog>(
     stop: &CancellationToken,
     sent: &mut u32,
 ) -> RowEnd {
-    let Some(request) = item.request.as_ref() else {
+    let Operation::Create(Some(request)) = &item.operation else {
         return RowEnd::Final(failed(
             item.row,
             None,
@@ -199,28 +323,30 @@ async fn process<P: Platform, L: RowLog>(
             "the journal holds no request for this row".into(),
         ));
     };
-    let eui = item.eui();
+    let eui = item.keys.eui.clone();
     // Whether an earlier attempt of this row may have reached the platform.
     let mut ours = item.unknown;
     let mut unknown = item.unknown;
-    let mut errors = 0u32;
-    let mut throttled = 0u32;
+    let mut attempts = Attempts::default();
     loop {
         if unknown && let Some(eui) = eui.as_deref() {
             match platform.device_by_eui(eui).await {
-                Ok(Some(found)) => {
-                    tracing::info!(row = item.row, "reconciled: the device was created");
-                    return RowEnd::Final(reconciled(item.row, found, config));
+                Ok(found) => {
+                    if let Some(outcome) = reconcile::outcome(
+                        item.row,
+                        reconcile::judge(found, config.batch_started_ms),
+                    ) {
+                        tracing::info!(row = item.row, "reconciled: the device was created");
+                        return RowEnd::Final(outcome);
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => match classify(&e) {
                     Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(e.to_string())),
                     _ => {
-                        errors += 1;
-                        if errors >= MAX_ATTEMPTS {
+                        let Some(wait) = attempts.next_wait(&config.backoff, false, true) else {
                             return RowEnd::Final(from_error(item.row, &e));
-                        }
-                        if !pause(config.backoff.delay(errors), stop).await {
+                        };
+                        if !pause(wait, stop).await {
                             return RowEnd::Abandoned;
                         }
                         continue;
@@ -228,18 +354,9 @@ async fn process<P: Platform, L: RowLog>(
                 },
             }
         }
-        // The permit first: a row is told to send only once nothing but the request itself stands between it and
-        // the platform, so a run stopped while rows wait for their turn leaves them `pending`, not `sending` (a run
-        // killed outright leaves its window, which the next open of the journal settles: see `journal::writer`).
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return RowEnd::Abandoned,
-            _ = platform.pace() => {}
+        if let Err(end) = clear_to_send(platform, log, item.row, stop, sent).await {
+            return end;
         }
-        if let Err(e) = log.sending(item.row).await {
-            return RowEnd::Fatal(Stop::Journal(format!("{e:#}")));
-        }
-        *sent += 1;
         let err = match platform.create_device(request).await {
             Ok(mut device) => {
                 if device.eui.is_empty()
@@ -285,18 +402,8 @@ async fn process<P: Platform, L: RowLog>(
             } => {
                 ours |= maybe_sent;
                 unknown = maybe_sent;
-                let wait = if slow_down && !maybe_sent {
-                    throttled += 1;
-                    if throttled >= MAX_THROTTLED {
-                        return RowEnd::Final(from_error(item.row, &err));
-                    }
-                    config.backoff.throttle_delay()
-                } else {
-                    errors += 1;
-                    if errors >= MAX_ATTEMPTS {
-                        return RowEnd::Final(from_error(item.row, &err));
-                    }
-                    config.backoff.delay(errors)
+                let Some(wait) = attempts.next_wait(&config.backoff, slow_down, maybe_sent) else {
+                    return RowEnd::Final(from_error(item.row, &err));
                 };
                 tracing::debug!(row = item.row, error = %err, ?wait, "retrying");
                 if !pause(wait, stop).await {
@@ -308,35 +415,10 @@ async fn process<P: Platform, L: RowLog>(
 }
 
 /// Sleeps unless the run is stopping; false when it is.
-async fn pause(wait: std::time::Duration, stop: &CancellationToken) -> bool {
+async fn pause(wait: Duration, stop: &CancellationToken) -> bool {
     tokio::select! {
         _ = stop.cancelled() => false,
         _ = tokio::time::sleep(wait) => true,
-    }
-}
-
-/// How far the platform's clock may lag ours before a `creationDate` earlier than the batch start is believed.
-const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
-
-fn reconciled(row: u64, found: DeviceInfo, config: &PoolConfig) -> Outcome {
-    let before_batch = matches!(
-        (found.creation_date, config.batch_started_ms),
-        (Some(created), Some(start)) if created < start - CLOCK_SKEW_MS
-    );
-    if before_batch {
-        Outcome {
-            row,
-            state: RowState::Exists,
-            attempts: 0,
-            http_status: None,
-            error_code: None,
-            message: Some("already on the platform before this batch".into()),
-            device_href: found.href,
-            device_uid: found.uid,
-            device_eui: Some(found.eui),
-        }
-    } else {
-        created(row, found)
     }
 }
 
@@ -356,17 +438,7 @@ fn unknown(row: u64) -> Outcome {
 }
 
 fn created(row: u64, device: DeviceInfo) -> Outcome {
-    Outcome {
-        row,
-        state: RowState::Created,
-        attempts: 0,
-        http_status: None,
-        error_code: None,
-        message: None,
-        device_href: device.href,
-        device_uid: device.uid,
-        device_eui: (!device.eui.is_empty()).then_some(device.eui),
-    }
+    reconcile::found(row, RowState::Done, None, device)
 }
 
 fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {

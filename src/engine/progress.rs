@@ -2,6 +2,7 @@
 //! is not a terminal, nothing with `--quiet`.
 
 use super::Counters;
+use crate::journal::Action;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -19,15 +20,15 @@ pub struct Progress {
 
 impl Progress {
     /// Starts showing the progress of `total` rows. Must be called inside a tokio runtime.
-    pub fn start(total: u64, counters: Arc<Counters>, quiet: bool) -> Progress {
+    pub fn start(total: u64, counters: Arc<Counters>, action: Action, quiet: bool) -> Progress {
         let stop = CancellationToken::new();
         if quiet || total == 0 {
             return Progress { stop, task: None };
         }
         let task = if std::io::stderr().is_terminal() {
-            tokio::spawn(bar(total, counters, stop.clone()))
+            tokio::spawn(bar(total, counters, action, stop.clone()))
         } else {
-            tokio::spawn(lines(total, counters, stop.clone()))
+            tokio::spawn(lines(total, counters, action, stop.clone()))
         };
         Progress {
             stop,
@@ -68,7 +69,7 @@ fn rate(per_sec: f64) -> String {
     format!("{per_sec:.1}/s")
 }
 
-async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
+async fn bar(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
     bar.set_style(bar_style(
         "{bar:30.cyan/blue} {pos}/{len} {msg} {rate:.green} ETA {eta}",
@@ -78,7 +79,7 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         // One reading of the counters for both, so the position is always the sum the message shows.
-        let (done, shown) = snapshot(&counters);
+        let (done, shown) = snapshot(&counters, action);
         bar.set_position(done);
         bar.set_message(shown);
         tokio::select! {
@@ -90,14 +91,15 @@ async fn bar(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
     bar.finish_and_clear();
 }
 
-async fn lines(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
+async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
     let started = Instant::now();
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LINE_EVERY, LINE_EVERY);
+    // The first tick is at once: the batch says it has started sending before its first five seconds are up.
+    let mut tick = tokio::time::interval(LINE_EVERY);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                let (done, shown) = snapshot(&counters);
+                let (done, shown) = snapshot(&counters, action);
                 let per_sec = done as f64 / started.elapsed().as_secs_f64().max(0.001);
                 eprintln!("tpbulk: {done}/{total} rows, {shown}, {per_sec:.1} devices/s");
             }
@@ -107,14 +109,19 @@ async fn lines(total: u64, counters: Arc<Counters>, stop: CancellationToken) {
 
 /// The rows done and the message that counts them, from one reading of each counter: read apart, a row finishing
 /// in between made the position disagree with the counts beside it.
-fn snapshot(counters: &Counters) -> (u64, String) {
-    let created = counters.created.load(Ordering::Relaxed);
-    let exists = counters.exists.load(Ordering::Relaxed);
-    let failed = counters.failed.load(Ordering::Relaxed);
-    (
-        created + exists + failed,
-        format!("created {created} exists {exists} failed {failed}"),
-    )
+fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (done, exists, gone, failed) = (
+        n(&counters.done),
+        n(&counters.exists),
+        n(&counters.gone),
+        n(&counters.failed),
+    );
+    let shown = match action {
+        Action::Create => format!("created {done} exists {exists} failed {failed}"),
+        Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+    };
+    (done + exists + gone + failed, shown)
 }
 
 #[cfg(test)]
@@ -124,12 +131,17 @@ mod tests {
     #[test]
     fn the_position_is_the_sum_of_the_counts_shown() {
         let counters = Counters::default();
-        counters.created.store(7, Ordering::Relaxed);
+        counters.done.store(7, Ordering::Relaxed);
         counters.exists.store(2, Ordering::Relaxed);
         counters.failed.store(1, Ordering::Relaxed);
         assert_eq!(
-            snapshot(&counters),
+            snapshot(&counters, Action::Create),
             (10, "created 7 exists 2 failed 1".to_string())
+        );
+        counters.gone.store(3, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Delete),
+            (13, "deleted 7 gone 3 failed 1".to_string())
         );
     }
 

@@ -1,10 +1,8 @@
 //! What a failed creation attempt means for its row: final, worth another attempt, and whether the platform may
-//! have created the device anyway; and how long to wait before the next attempt (capped exponential backoff with
-//! jitter).
+//! have created the device anyway. How long to wait before the next attempt is the platform's one [`Backoff`].
 
 use crate::platform::ApiError;
-use rand::Rng;
-use std::time::Duration;
+pub use crate::platform::Backoff;
 
 /// Attempts per row and run for errors (5xx, timeouts, dropped connections) before the row ends `failed`.
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -56,40 +54,6 @@ pub fn classify(err: &ApiError) -> Verdict {
     }
 }
 
-/// Capped exponential backoff with "equal jitter": the n-th wait is uniformly drawn from `[d/2, d]` where
-/// `d = min(cap, base * 2^n)`, so concurrent workers spread out but never retry immediately.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait before retry number `failures` (1 for the first retry).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let exp = failures.saturating_sub(1).min(20);
-        let full = self.base.saturating_mul(1u32 << exp).min(self.cap);
-        let half = full / 2;
-        let jitter_ms = half.as_millis() as u64;
-        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
-    }
-
-    /// The wait after a throttled answer: short, because the shared pacing already holds every request back; the
-    /// jitter keeps the workers from stampeding when the pause ends.
-    pub fn throttle_delay(&self) -> Duration {
-        Duration::from_millis(rand::rng().random_range(0..=50))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,23 +64,6 @@ mod tests {
             code,
             message: "m".into(),
             retry_after: None,
-        }
-    }
-
-    #[test]
-    fn backoff_grows_then_caps_and_stays_jittered_within_bounds() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(1000),
-        };
-        for _ in 0..50 {
-            let d1 = b.delay(1);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
-            let d3 = b.delay(3);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
-            let d10 = b.delay(10);
-            assert!(d10 >= Duration::from_millis(500) && d10 <= Duration::from_millis(1000));
-            assert!(b.delay(u32::MAX) <= Duration::from_millis(1000));
         }
     }
 

@@ -150,6 +150,42 @@ impl Platform for FakePlatform {
         let found = state.devices.get(eui).cloned();
         async move { Ok(found) }
     }
+
+    /// Deletes by EUI (`e<EUI>`), with the same faults as creations.
+    fn delete_device(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<bool, ApiError>> + Send {
+        let key = reference.trim_start_matches('e').to_string();
+        let mut state = self.0.lock().unwrap();
+        let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
+        let result = match fault {
+            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
+            Some(Fault::Plain500) => Err(status(500, None, "oops")),
+            Some(Fault::Reject(code, platform_code)) => {
+                Err(status(code, Some(platform_code), "no"))
+            }
+            Some(Fault::LoseAnswer | Fault::CreateThen500) => {
+                state.devices.remove(&key);
+                Err(ApiError::Transport {
+                    message: "connection reset".into(),
+                    maybe_sent: true,
+                })
+            }
+            None => Ok(state.devices.remove(&key).is_some()),
+        };
+        async move { result }
+    }
+}
+
+fn delete(row: u64, eui: &str) -> WorkItem {
+    WorkItem {
+        row,
+        kind: Some(Kind::Otaa),
+        operation: Operation::Delete(delete_reference(None, Some(eui))),
+        keys: LookupKeys::default(),
+        unknown: false,
+    }
 }
 
 #[derive(Default)]
@@ -182,12 +218,15 @@ fn otaa(row: u64, eui: &str) -> WorkItem {
     WorkItem {
         row,
         kind: Some(Kind::Otaa),
-        id: Some(eui.into()),
-        request: Some(WireRequest::from(&CreateRequest {
+        operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
             kind: Kind::Otaa,
             mode: None,
             body: serde_json::json!({"EUI": eui, "activation": "OTAA"}),
-        })),
+        }))),
+        keys: LookupKeys {
+            eui: Some(eui.into()),
+            ..LookupKeys::default()
+        },
         unknown: false,
     }
 }
@@ -196,12 +235,15 @@ fn cellular(row: u64, imei: &str) -> WorkItem {
     WorkItem {
         row,
         kind: Some(Kind::Cellular),
-        id: Some(imei.into()),
-        request: Some(WireRequest::from(&CreateRequest {
+        operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
             kind: Kind::Cellular,
             mode: None,
             body: serde_json::json!({"imei": imei, "connectivity": "CELLULAR"}),
-        })),
+        }))),
+        keys: LookupKeys {
+            imei: Some(imei.into()),
+            ..LookupKeys::default()
+        },
         unknown: false,
     }
 }
@@ -258,7 +300,7 @@ async fn every_row_is_created_once() {
     assert_eq!(stop, Stop::Drained);
     for n in 1..=50 {
         let outcome = log.of(n);
-        assert_eq!(outcome.state, RowState::Created);
+        assert_eq!(outcome.state, RowState::Done);
         assert_eq!(outcome.device_eui.as_deref(), Some(eui(n).as_str()));
         assert_eq!(platform.creations(&eui(n)), 1);
     }
@@ -276,7 +318,7 @@ async fn lost_answers_and_5xx_after_creation_are_reconciled_not_resent() {
     let items = (1..=3).map(|n| otaa(n, &eui(n))).collect();
     let (log, _) = drive(&platform, items, config(3, None), CancellationToken::new()).await;
     for n in 1..=3 {
-        assert_eq!(log.of(n).state, RowState::Created, "row {n}");
+        assert_eq!(log.of(n).state, RowState::Done, "row {n}");
         assert_eq!(platform.creations(&eui(n)), 1, "row {n}");
     }
     // Rows 1 and 2 were answered by the reconciliation, not by a second POST.
@@ -330,13 +372,13 @@ async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(log.of(1).state, RowState::Created);
+    assert_eq!(log.of(1).state, RowState::Done);
     assert_eq!(
         log.of(1).device_href.as_deref(),
         Some("/devices/70B3D5E756000001")
     );
     assert!(!log.sending.lock().unwrap().contains_key(&1));
-    assert_eq!(log.of(2).state, RowState::Created);
+    assert_eq!(log.of(2).state, RowState::Done);
     assert_eq!(platform.creations(&eui(2)), 1);
 }
 
@@ -351,7 +393,7 @@ async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(log.of(1).state, RowState::Created);
+    assert_eq!(log.of(1).state, RowState::Done);
     assert_eq!(platform.creations("356938035643809"), 1);
 }
 
@@ -461,10 +503,56 @@ async fn rows_waiting_for_a_permit_are_not_sending_and_stop_on_cancel() {
     assert_eq!(platform.creations(&eui(1)), 0);
 }
 
+#[tokio::test]
+async fn deletions_end_done_gone_or_failed_and_a_lost_answer_is_asked_again() {
+    let platform = FakePlatform::default();
+    for n in [1, 2, 3, 4] {
+        platform.preexisting(&eui(n), 0);
+    }
+    platform.fault(&eui(2), &[Fault::Plain500, Fault::Throttle]);
+    platform.fault(&eui(3), &[Fault::LoseAnswer]);
+    platform.fault(&eui(4), &[Fault::Reject(403, 9)]);
+    let items = (1..=5).map(|n| delete(n, &eui(n))).collect();
+    let (log, stop) = drive(&platform, items, config(2, None), CancellationToken::new()).await;
+    assert_eq!(stop, Stop::Drained);
+    let ends: Vec<(RowState, u32)> = (1..=5)
+        .map(|n| {
+            let o = log.of(n);
+            (o.state, o.attempts)
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (RowState::Done, 1),
+            (RowState::Done, 3),
+            // Deleted by the attempt whose answer was lost: the next one finds it gone.
+            (RowState::Gone, 2),
+            (RowState::Failed, 1),
+            (RowState::Gone, 1),
+        ]
+    );
+    assert_eq!(log.of(4).http_status, Some(403));
+    assert!(
+        platform
+            .0
+            .lock()
+            .unwrap()
+            .devices
+            .keys()
+            .all(|k| *k == eui(4))
+    );
+}
+
 #[test]
-fn work_item_knows_its_eui_from_the_request_or_the_row() {
-    let item = otaa(1, "70B3D5E756000999");
-    assert_eq!(item.eui().as_deref(), Some("70B3D5E756000999"));
-    let cell = cellular(2, "356938035643809");
-    assert_eq!(cell.eui(), None);
+fn a_deletion_names_the_uid_else_the_eui() {
+    assert_eq!(
+        delete_reference(Some("2227"), Some("70b3d5e756000999")).as_deref(),
+        Some("2227")
+    );
+    assert_eq!(
+        delete_reference(None, Some("70b3d5e756000999")).as_deref(),
+        Some("e70B3D5E756000999")
+    );
+    assert_eq!(delete_reference(None, None), None);
 }

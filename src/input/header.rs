@@ -69,6 +69,20 @@ const ALIASES: &[(&str, Field)] = &[
     ("downlinkfrequency", Field::Frequency),
     ("tags", Field::Tags),
     ("basestationtags", Field::Tags),
+    // The optional device fields of ThingPark's import columns L, M, N and Q (`adminLat`, `adminLon`,
+    // `customerAdminData`, `motionIndicator` in the REST body).
+    ("latitude", Field::Latitude),
+    ("lat", Field::Latitude),
+    ("adminlat", Field::Latitude),
+    ("longitude", Field::Longitude),
+    ("lon", Field::Longitude),
+    ("lng", Field::Longitude),
+    ("adminlon", Field::Longitude),
+    ("admininfo", Field::AdminInfo),
+    ("otheradmininfo", Field::AdminInfo),
+    ("customerdata", Field::AdminInfo),
+    ("customeradmindata", Field::AdminInfo),
+    ("motionindicator", Field::Motion),
     // Vendor key sheets, SIM exports and onboarding lists (issue 16). `DevEUI (hex)`, `Join EUI (hex string)` and
     // `App Key (hex)` need no entry: notes in brackets are dropped before the look-up.
     ("euid", Field::DevEui),
@@ -499,6 +513,14 @@ mod tests {
             ("Downlink frequency", Field::Frequency),
             ("Tags", Field::Tags),
             ("Base station tags", Field::Tags),
+            ("Latitude", Field::Latitude),
+            ("LAT", Field::Latitude),
+            ("Longitude", Field::Longitude),
+            ("Lon", Field::Longitude),
+            ("LNG", Field::Longitude),
+            ("Admin info", Field::AdminInfo),
+            ("Customer data", Field::AdminInfo),
+            ("Motion indicator", Field::Motion),
         ];
         for (header, field) in cases {
             assert_eq!(field_of(header, &[]), Some(field), "{header}");

@@ -74,11 +74,19 @@ pub enum Field {
     SerialNumber,
     /// The manufacturer's part number, kept as read.
     PartNumber,
+    /// Manual latitude, degrees (`adminLat`).
+    Latitude,
+    /// Manual longitude, degrees (`adminLon`).
+    Longitude,
+    /// Free administrative text (`customerAdminData`).
+    AdminInfo,
+    /// `motionIndicator`: NEAR_STATIC, WALKING_SPEED, BIKE_SPEED, VEHICLE_SPEED or RANDOM.
+    Motion,
 }
 
 impl Field {
     /// Every field, in template order.
-    pub const ALL: [Field; 27] = [
+    pub const ALL: [Field; 31] = [
         Field::DevEui,
         Field::JoinEui,
         Field::AppKey,
@@ -106,6 +114,10 @@ impl Field {
         Field::OnboardingTag,
         Field::SerialNumber,
         Field::PartNumber,
+        Field::Latitude,
+        Field::Longitude,
+        Field::AdminInfo,
+        Field::Motion,
     ];
 
     /// The canonical snake_case name used by `--set`, `--mapping`, JSON output and errors.
@@ -138,6 +150,10 @@ impl Field {
             Field::OnboardingTag => "onboarding_tag",
             Field::SerialNumber => "serial_number",
             Field::PartNumber => "part_number",
+            Field::Latitude => "latitude",
+            Field::Longitude => "longitude",
+            Field::AdminInfo => "admin_info",
+            Field::Motion => "motion_indicator",
         }
     }
 
@@ -154,8 +170,8 @@ impl Field {
         )
     }
 
-    /// True for identifiers that a spreadsheet must keep as text (hex and long digit strings).
-    pub fn is_identifier(self) -> bool {
+    /// True for identifiers written in hex, which a spreadsheet can never hold as a number.
+    pub fn is_hex(self) -> bool {
         matches!(
             self,
             Field::DevEui
@@ -167,12 +183,16 @@ impl Field {
                 | Field::AppSKey
                 | Field::SNwkSIntKey
                 | Field::NwkSEncKey
-                | Field::Imei
-                | Field::Sim
-                | Field::Iccid
-                | Field::Eid
-                | Field::Imsi
         )
+    }
+
+    /// True for identifiers that a spreadsheet must keep as text (hex and long digit strings).
+    pub fn is_identifier(self) -> bool {
+        self.is_hex()
+            || matches!(
+                self,
+                Field::Imei | Field::Sim | Field::Iccid | Field::Eid | Field::Imsi
+            )
     }
 }
 
@@ -316,23 +336,28 @@ pub struct InputOptions {
 }
 
 impl InputOptions {
-    /// Checks `--set`, reads `--mapping`; errors name the option and value.
-    pub fn from_args(args: &crate::cli::InputArgs) -> Result<InputOptions, InputError> {
-        let mapping = match &args.mapping {
+    /// Checks the `--set` defaults, reads the `--mapping` file; errors name the option and value.
+    pub fn new(
+        sheet: Option<String>,
+        mapping: Option<&Path>,
+        set: &[String],
+        kind: Option<Kind>,
+        columns: Option<&str>,
+    ) -> Result<InputOptions, InputError> {
+        let mapping = match mapping {
             Some(file) => read_mapping(file)?,
             None => Vec::new(),
         };
-        let defaults = args
-            .set
+        let defaults = set
             .iter()
             .map(|set| parse_set(set))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(InputOptions {
-            sheet: args.sheet.clone(),
+            sheet,
             mapping,
             defaults,
-            kind: args.kind,
-            columns: args.columns.as_deref().map(parse_columns).transpose()?,
+            kind,
+            columns: columns.map(parse_columns).transpose()?,
         })
     }
 }
@@ -757,6 +782,11 @@ impl Table {
         self.mapper.clone()
     }
 
+    /// True for ThingPark's positional import file, whose cardinalities are its own (see `device::Checker`).
+    pub fn is_positional(&self) -> bool {
+        matches!(self.format, SourceFormat::ThingparkCsv { .. })
+    }
+
     /// The remaining records, in file order.
     pub fn records(&mut self) -> impl Iterator<Item = Result<Record, InputError>> + '_ {
         std::iter::from_fn(|| self.next_record())
@@ -797,6 +827,15 @@ impl RowMapper {
                 let plan = plans.for_row(&record.cells);
                 normalise_kind(header::map_ref(plan, record))
             }
+        }
+    }
+
+    /// What the rows mapped so far showed about the file as a whole, one line each, to be shown once per file:
+    /// today, the columns of ThingPark's positional file that tpbulk does not send and that rows filled.
+    pub fn file_notes(&self) -> Vec<String> {
+        match &*self.plan {
+            MappingPlan::Header(_) => Vec::new(),
+            MappingPlan::Thingpark(plans) => plans.notes(),
         }
     }
 

@@ -4,6 +4,7 @@
 use super::header::Plan;
 use super::{Cell, Column, Field};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The processing directives of column A that create something, and `DELETE`.
 const ACTIONS: [&str; 5] = [
@@ -22,48 +23,141 @@ enum Layout {
     Otaa,
     Abp,
     Cellular,
+    /// `DELETE`: "In this case only the column B is requested".
+    Delete,
 }
 
-/// (column index, field, documented name) per layout. Column A is the action, mapped to `Field::Kind`.
-fn layout(l: Layout) -> &'static [(usize, Field, &'static str)] {
+/// Every column of a layout, A to AA: the definition as the OpenAPI file's `/devices/import` table gives it (short
+/// enough to name a column in a message) and the field tpbulk reads it as. `None` with a definition: a column
+/// tpbulk does not send (most are "Not applicable to ThingPark Enterprise", or hold encrypted key material or
+/// platform settings the REST creation does not take); `n/a`: a column the table leaves undefined.
+type Columns = [(&'static str, Option<Field>); WIDTH];
+
+/// The OTAA table (OpenAPI file, lines 1430-1635).
+const OTAA: Columns = [
+    ("Action", Some(Field::Kind)),
+    ("DevEUI", Some(Field::DevEui)),
+    // "Not applicable to ThingPark Enterprise"; an OTAA device gets its DevAddr when it joins.
+    ("DevAddr", None),
+    ("Device profile ID", Some(Field::Model)),
+    ("JoinEUI", Some(Field::JoinEui)),
+    ("AppKey", Some(Field::AppKey)),
+    ("ThingPark X configuration", None),
+    ("Network subscription", Some(Field::Plan)),
+    // The 7.3 device body has no routing-profile field: a device names its application servers (T) instead.
+    ("AS routing profile ID", None),
+    ("Maker ID", None),
+    ("Device name", Some(Field::Name)),
+    ("Admin LAT", Some(Field::Latitude)),
+    ("Admin LON", Some(Field::Longitude)),
+    ("Other admin info", Some(Field::AdminInfo)),
+    ("Alarm 004 configuration", None),
+    ("ADM verification code", None),
+    ("Motion indicator", Some(Field::Motion)),
+    ("HSM group ID", None),
+    ("HSM Application Key version", None),
+    ("Application server IDs", Some(Field::Connection)),
+    ("NwkKey", Some(Field::NwkKey)),
+    ("HSM Network Key version", None),
+    ("n/a", None),
+    ("HSM or TWA Exchange Key version", None),
+    ("Owner Token", None),
+    ("Protocol Identifier", None),
+    ("Device state", None),
+];
+
+/// The ABP table (OpenAPI file, lines 1217-1423).
+const ABP: Columns = [
+    ("Action", Some(Field::Kind)),
+    ("DevEUI", Some(Field::DevEui)),
+    ("DevAddr", Some(Field::DevAddr)),
+    ("Device profile ID", Some(Field::Model)),
+    ("FNwkSIntKey/NwkSKey", Some(Field::NwkSKey)),
+    ("AppSKeys", Some(Field::AppSKey)),
+    ("ThingPark X configuration", None),
+    ("Network subscription", Some(Field::Plan)),
+    ("AS routing profile ID", None),
+    ("Maker ID", None),
+    ("Device name", Some(Field::Name)),
+    ("Admin LAT", Some(Field::Latitude)),
+    ("Admin LON", Some(Field::Longitude)),
+    ("Other admin info", Some(Field::AdminInfo)),
+    ("Alarm 004 configuration", None),
+    ("ADM verification code", None),
+    ("Motion indicator", Some(Field::Motion)),
+    ("n/a", None),
+    ("n/a", None),
+    ("Application server IDs", Some(Field::Connection)),
+    ("SNwkSIntKey", Some(Field::SNwkSIntKey)),
+    ("NwkSEncKey", Some(Field::NwkSEncKey)),
+    ("n/a", None),
+    ("TWA Exchange Key version", None),
+    ("n/a", None),
+    ("Protocol Identifier", None),
+    ("Device state", None),
+];
+
+/// The cellular table (OpenAPI file, lines 1640-1714). It has no application server column; its AS routing
+/// profile (I) is what the tutorial calls the cellular network context (the same `mode`, `gtpTunnel`,
+/// `messageRouting` as `AppServersRoutingProfileCellular`), sent as `networkContext.ID`.
+const CELLULAR: Columns = [
+    ("Action", Some(Field::Kind)),
+    ("IMEI", Some(Field::Imei)),
+    ("IMSI", Some(Field::Imsi)),
+    ("Device profile ID", Some(Field::Model)),
+    ("Ki", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("Network subscription ID", Some(Field::Plan)),
+    ("AS routing profile ID", Some(Field::Context)),
+    ("Maker ID", None),
+    ("Device name", Some(Field::Name)),
+    ("Admin LAT", Some(Field::Latitude)),
+    ("Admin LON", Some(Field::Longitude)),
+    ("Other admin info", Some(Field::AdminInfo)),
+    ("Alarm 004 configuration", None),
+    ("n/a", None),
+    ("Motion indicator", Some(Field::Motion)),
+    ("n/a", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("TWA Exchange Key version", None),
+    ("n/a", None),
+    ("n/a", None),
+    ("n/a", None),
+];
+
+/// A `DELETE` row: the action and the device (a DevEUI, or an IMEI for a cellular device).
+const DELETE: Columns = {
+    let mut columns: Columns = [("n/a", None); WIDTH];
+    columns[0] = ("Action", Some(Field::Kind));
+    columns[1] = ("DevEUI", Some(Field::DevEui));
+    columns
+};
+
+fn layout(l: Layout) -> &'static Columns {
     match l {
-        Layout::Otaa => &[
-            (0, Field::Kind, "Action"),
-            (1, Field::DevEui, "DevEUI"),
-            (2, Field::DevAddr, "DevAddr"),
-            (3, Field::Model, "Device profile ID"),
-            (4, Field::JoinEui, "JoinEUI"),
-            (5, Field::AppKey, "AppKey"),
-            (7, Field::Plan, "Network subscription"),
-            (10, Field::Name, "Device name"),
-            (19, Field::Connection, "Application server IDs"),
-            (20, Field::NwkKey, "NwkKey"),
-        ],
-        Layout::Abp => &[
-            (0, Field::Kind, "Action"),
-            (1, Field::DevEui, "DevEUI"),
-            (2, Field::DevAddr, "DevAddr"),
-            (3, Field::Model, "Device profile ID"),
-            (4, Field::NwkSKey, "FNwkSIntKey/NwkSKey"),
-            (5, Field::AppSKey, "AppSKey"),
-            (7, Field::Plan, "Network subscription"),
-            (10, Field::Name, "Device name"),
-            (19, Field::Connection, "Application server IDs"),
-            (20, Field::SNwkSIntKey, "SNwkSIntKey"),
-            (21, Field::NwkSEncKey, "NwkSEncKey"),
-        ],
-        // Cellular rows have no application server column: their AS routing profile (I) is the connection.
-        Layout::Cellular => &[
-            (0, Field::Kind, "Action"),
-            (1, Field::Imei, "IMEI"),
-            (2, Field::Imsi, "IMSI"),
-            (3, Field::Model, "Device profile ID"),
-            (7, Field::Plan, "Network subscription ID"),
-            (8, Field::Connection, "AS routing profile ID"),
-            (10, Field::Name, "Device name"),
-        ],
+        Layout::Otaa => &OTAA,
+        Layout::Abp => &ABP,
+        Layout::Cellular => &CELLULAR,
+        Layout::Delete => &DELETE,
     }
 }
+
+/// The action a layout is written with, for messages.
+fn action(l: Layout) -> &'static str {
+    match l {
+        Layout::Otaa => "CREATE_OTAA",
+        Layout::Abp => "CREATE_ABP",
+        Layout::Cellular => "CREATE_CELLULAR",
+        Layout::Delete => "DELETE",
+    }
+}
+
+const CREATING: [Layout; 3] = [Layout::Otaa, Layout::Abp, Layout::Cellular];
 
 /// `A`, `B`, …, `Z`, `AA`.
 pub(crate) fn letter(index: usize) -> String {
@@ -95,23 +189,20 @@ pub(crate) fn detect(sample: &str, delimiter: u8) -> bool {
 pub(crate) fn columns() -> Vec<Column> {
     (0..WIDTH)
         .map(|index| {
-            let entries: Vec<(Field, &str)> = [Layout::Otaa, Layout::Abp, Layout::Cellular]
+            let entries: Vec<(Option<Field>, &str)> = CREATING
                 .into_iter()
-                .filter_map(|l| {
-                    layout(l)
-                        .iter()
-                        .find(|(i, _, _)| *i == index)
-                        .map(|(_, f, n)| (*f, *n))
-                })
+                .map(|l| layout(l)[index])
+                .map(|(name, field)| (field, name))
                 .collect();
-            let mut names: Vec<&str> = entries.iter().map(|(_, n)| *n).collect();
+            let mut names: Vec<&str> = entries
+                .iter()
+                .map(|(_, n)| *n)
+                .filter(|n| *n != "n/a")
+                .collect();
             names.dedup();
-            let field = match entries.first() {
-                Some((f, _)) if entries.len() == 3 && entries.iter().all(|(g, _)| g == f) => {
-                    Some(*f)
-                }
-                _ => None,
-            };
+            let field = entries[0]
+                .0
+                .filter(|f| entries.iter().all(|(g, _)| *g == Some(*f)));
             let header = if names.is_empty() {
                 letter(index)
             } else {
@@ -126,34 +217,48 @@ pub(crate) fn columns() -> Vec<Column> {
         .collect()
 }
 
-/// The mapping plans of the three layouts.
-#[derive(Debug, Clone)]
+/// One layout's mapping plan, and which of the columns tpbulk does not send were seen filled (bit per column).
+#[derive(Debug)]
+struct LayoutPlan {
+    layout: Layout,
+    plan: Plan,
+    unsent: AtomicU32,
+}
+
+/// The mapping plans of the layouts. Shared by the threads that map rows, so the filled-but-unsent columns are
+/// gathered with atomics.
+#[derive(Debug)]
 pub(crate) struct Plans {
-    otaa: Plan,
-    abp: Plan,
-    cellular: Plan,
+    otaa: LayoutPlan,
+    abp: LayoutPlan,
+    cellular: LayoutPlan,
+    delete: LayoutPlan,
 }
 
 impl Plans {
     pub(crate) fn new(defaults: &[(Field, String)]) -> Plans {
-        let plan = |l| {
-            Plan::from_slots(
-                layout(l)
-                    .iter()
-                    .map(|(i, f, n)| (*i, *f, Arc::from(format!("{} ({n})", letter(*i)))))
-                    .collect(),
-                defaults,
-            )
+        let plan = |layout| {
+            let slots = layout_slots(layout);
+            LayoutPlan {
+                layout,
+                plan: Plan::from_slots(slots, defaults),
+                unsent: AtomicU32::new(0),
+            }
         };
         Plans {
             otaa: plan(Layout::Otaa),
             abp: plan(Layout::Abp),
             cellular: plan(Layout::Cellular),
+            // A deletion takes no defaults: nothing is created.
+            delete: LayoutPlan {
+                layout: Layout::Delete,
+                plan: Plan::from_slots(layout_slots(Layout::Delete), &[]),
+                unsent: AtomicU32::new(0),
+            },
         }
     }
 
-    /// The plan a row follows, by its action. `CREATE` and an empty action mean ABP, as ThingPark reads them.
-    pub(crate) fn for_row(&self, cells: &[Cell]) -> &Plan {
+    fn for_cells(&self, cells: &[Cell]) -> &LayoutPlan {
         let action = match cells.first() {
             Some(Cell::Text(s)) => s.trim(),
             _ => "",
@@ -161,9 +266,63 @@ impl Plans {
         match action {
             "CREATE_OTAA" => &self.otaa,
             "CREATE_CELLULAR" => &self.cellular,
+            "DELETE" => &self.delete,
             _ => &self.abp,
         }
     }
+
+    /// The plan a row follows, by its action (`CREATE` and an empty action mean ABP, as ThingPark reads them),
+    /// noting the columns it fills that tpbulk does not send.
+    pub(crate) fn for_row(&self, cells: &[Cell]) -> &Plan {
+        let chosen = self.for_cells(cells);
+        if chosen.layout != Layout::Delete {
+            let columns = layout(chosen.layout);
+            let mut filled = 0u32;
+            for (index, cell) in cells.iter().enumerate().take(WIDTH) {
+                if columns[index].1.is_none() && !cell.is_blank() {
+                    filled |= 1 << index;
+                }
+            }
+            if filled != 0 {
+                chosen.unsent.fetch_or(filled, Ordering::Relaxed);
+            }
+        }
+        &chosen.plan
+    }
+
+    /// One line per layout whose rows filled columns tpbulk does not send, naming them.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        [&self.otaa, &self.abp, &self.cellular]
+            .into_iter()
+            .filter_map(|p| {
+                let bits = p.unsent.load(Ordering::Relaxed);
+                let names: Vec<String> = (0..WIDTH)
+                    .filter(|i| bits & (1 << i) != 0)
+                    .map(|i| match layout(p.layout)[i].0 {
+                        "n/a" => format!("{} (not defined)", letter(i)),
+                        name => format!("{} ({name})", letter(i)),
+                    })
+                    .collect();
+                (!names.is_empty()).then(|| {
+                    format!(
+                        "{} rows fill column(s) {} that tpbulk does not send: those values are not imported",
+                        action(p.layout),
+                        names.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+fn layout_slots(l: Layout) -> Vec<(usize, Field, Arc<str>)> {
+    layout(l)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, field))| {
+            field.map(|f| (i, f, Arc::from(format!("{} ({name})", letter(i)))))
+        })
+        .collect()
 }
 
 /// The kind cell as the device stage reads it: `CREATE` and an empty action are ABP creations.
@@ -205,6 +364,43 @@ mod tests {
         assert_eq!(columns[1].header, "B (DevEUI / IMEI)");
         assert_eq!(columns[1].field, None);
         assert_eq!(columns[3].field, Some(Field::Model));
-        assert_eq!(columns[6].header, "G");
+        assert_eq!(columns[6].header, "G (ThingPark X configuration)");
+        assert_eq!(columns[11].field, Some(Field::Latitude));
+        assert_eq!(columns[19].header, "T (Application server IDs)");
+        assert_eq!(columns[22].header, "W");
+    }
+
+    #[test]
+    fn filled_columns_that_cannot_be_sent_are_noted_per_action() {
+        let plans = Plans::new(&[]);
+        let row = |cells: &[&str]| -> Vec<Cell> {
+            cells.iter().map(|c| Cell::Text(c.to_string())).collect()
+        };
+        let mut otaa = row(&["CREATE_OTAA", "F03D291000F00001"]);
+        otaa.resize(27, Cell::Empty);
+        plans.for_row(&otaa);
+        assert!(plans.notes().is_empty());
+        otaa[9] = Cell::Text("12".into());
+        otaa[22] = Cell::Text("x".into());
+        plans.for_row(&otaa);
+        plans.for_row(&row(&["DELETE", "F03D291000F00003", "ignored"]));
+        plans.for_row(&row(&[
+            "CREATE_CELLULAR",
+            "123456789012347",
+            "208150000000001",
+            "M",
+            "",
+            "",
+            "",
+            "P",
+            "CTX",
+        ]));
+        assert_eq!(
+            plans.notes(),
+            [
+                "CREATE_OTAA rows fill column(s) J (Maker ID), W (not defined) that tpbulk does not send: those \
+                 values are not imported"
+            ]
+        );
     }
 }

@@ -21,6 +21,8 @@ use std::sync::{Arc, mpsc};
 type Archive = zip::ZipArchive<BufReader<File>>;
 /// An XML reader over one part of the archive.
 type PartReader<'a> = quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
+/// A [`Scanner`] over one part of the archive.
+type PartScanner<'a> = Scanner<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
 
 /// Records per message from the parsing thread: the channel then costs nothing per row.
 const BATCH: usize = 512;
@@ -398,7 +400,7 @@ impl<R: BufRead> Scanner<R> {
 
     /// Reads until `self.tag` ends with `end` (a comment's `-->`, a CDATA's `]]>`), `>` included.
     fn read_tag_until(&mut self, end: &[u8]) -> Result<(), String> {
-        while !(self.tag.len() >= end.len() + 1 && self.tag.ends_with(end)) {
+        while !(self.tag.len() > end.len() && self.tag.ends_with(end)) {
             let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
             if n == 0 {
                 return Err(damaged("the XML ends inside a tag"));
@@ -602,10 +604,7 @@ fn scan_string_item<R: BufRead>(
 }
 
 /// A scanner over one part of the archive, or `None` when the part is absent.
-fn scan_part<'a>(
-    zip: &'a mut Archive,
-    name: &str,
-) -> Result<Option<Scanner<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>>, String> {
+fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartScanner<'a>>, String> {
     match zip.by_name(name) {
         Ok(file) => Ok(Some(Scanner::new(BufReader::with_capacity(
             64 * 1024,

@@ -4,30 +4,72 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create` for an import, `delete` for a
+//! rollback) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
+//! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
+//! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
+//! module opens SQLite connections, and every table comes from its migrations.
+//!
 //! Public contract used by `engine`, `cmd` and `report` (keep these names and meanings):
-//! `Journal`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`, `Writer`,
-//! `Outcome`.
+//! `Journal`, `Action`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`,
+//! `Writer`, `Outcome`, `UndoneCursor`.
 
 mod schema;
 mod writer;
 
 pub use writer::{MAX_QUEUED, WINDOW, Writer};
 
-use crate::device::{Kind, RowError};
+use crate::device::{Kind, LookupKeys, RowError};
 use crate::error::UsageError;
 use crate::input::{Column, Field, SourceFormat};
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
-/// A row's state. `invalid` rows never leave the machine.
+/// What an operation does to its device. A new action is a variant here, its request in the engine's pool, and
+/// nothing else: rows, states, the writer and the reports are the same for every action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// An import's row: create the device.
+    Create,
+    /// A rollback's row: delete the device an import created.
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Create, Action::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
+    /// How `done` reads for this action in reports and summaries.
+    pub fn done_word(self) -> &'static str {
+        match self {
+            Action::Create => "created",
+            Action::Delete => "deleted",
+        }
+    }
+}
+
+/// An operation's state: `pending` → `sending` → `done` | `exists` | `gone` | `failed`; `invalid` rows never leave
+/// the machine. `exists` is a creation whose device was already there, `gone` a deletion whose device already was not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RowState {
     Pending,
     Sending,
-    Created,
+    Done,
     Exists,
+    Gone,
     Failed,
     Invalid,
 }
@@ -37,22 +79,31 @@ impl RowState {
         match self {
             RowState::Pending => "pending",
             RowState::Sending => "sending",
-            RowState::Created => "created",
+            RowState::Done => "done",
             RowState::Exists => "exists",
+            RowState::Gone => "gone",
             RowState::Failed => "failed",
             RowState::Invalid => "invalid",
         }
     }
-    /// Created, exists, failed and invalid are final.
+    /// The state as reports print it: `done` reads as the action's word (`created`, `deleted`).
+    pub fn label(self, action: Action) -> &'static str {
+        match self {
+            RowState::Done => action.done_word(),
+            other => other.as_str(),
+        }
+    }
+    /// Everything but `pending` and `sending` is final.
     pub fn is_final(self) -> bool {
         !matches!(self, RowState::Pending | RowState::Sending)
     }
     /// Every state, in the order of a row's life.
-    pub const ALL: [RowState; 6] = [
+    pub const ALL: [RowState; 7] = [
         RowState::Pending,
         RowState::Sending,
-        RowState::Created,
+        RowState::Done,
         RowState::Exists,
+        RowState::Gone,
         RowState::Failed,
         RowState::Invalid,
     ];
@@ -101,6 +152,8 @@ pub struct NewBatch {
     pub input_columns: Option<Vec<Option<Field>>>,
     /// Run options (rate, concurrency, on_existing, max_errors, platform url and client id — never a secret).
     pub options: serde_json::Value,
+    /// The config file's profile the batch was imported with, which `resume` takes its credentials from.
+    pub profile: Option<String>,
 }
 
 /// One input row as first journalled.
@@ -119,6 +172,8 @@ pub struct NewRow {
     /// For `exists` rows known up front: the platform's device.
     pub device_href: Option<String>,
     pub device_eui: Option<String>,
+    /// What the platform knows the device by (its own columns, for reconciliation).
+    pub keys: LookupKeys,
 }
 
 /// A batch as stored.
@@ -139,6 +194,12 @@ pub struct BatchInfo {
     pub updated_at: String,
     /// The process that marked the batch `running` (None once it stopped).
     pub runner_pid: Option<u32>,
+    /// What the batch's operations do.
+    pub action: Action,
+    /// For a rollback: the import it undoes.
+    pub undoes: Option<String>,
+    /// The profile the batch was imported with, if any.
+    pub profile: Option<String>,
 }
 
 impl BatchInfo {
@@ -177,6 +238,7 @@ fn process_alive(pid: u32) -> bool {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RowRecord {
     pub row: u64,
+    pub action: Action,
     pub kind: Option<Kind>,
     pub id: Option<String>,
     pub name: Option<String>,
@@ -189,6 +251,8 @@ pub struct RowRecord {
     pub device_href: Option<String>,
     pub device_uid: Option<String>,
     pub device_eui: Option<String>,
+    #[serde(skip)]
+    pub keys: LookupKeys,
     pub attempts: u32,
     pub finished_at: Option<String>,
 }
@@ -197,8 +261,11 @@ pub struct RowRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: u64,
+    /// `done`: created by an import, deleted by a rollback.
     pub created: u64,
     pub exists: u64,
+    /// Deletions whose device was already gone.
+    pub gone: u64,
     pub invalid: u64,
     pub failed: u64,
     /// Not yet final (`pending` and `sending`).
@@ -229,10 +296,10 @@ const INSERT_CHUNK: usize = 10_000;
 const PAGE: usize = 1_000;
 
 const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
-     device_href, device_uid, device_eui, attempts, finished_at";
+     device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
-     updated_at, runner_pid, input_columns";
+     updated_at, runner_pid, profile, action, undoes, input_columns";
 
 /// A journal file.
 pub struct Journal {
@@ -367,8 +434,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, input_columns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+                 created_at, updated_at, runner_pid, profile, input_columns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
                 params![
                     id,
                     batch.name,
@@ -380,6 +447,7 @@ impl Journal {
                     BatchState::Running.as_str(),
                     at,
                     std::process::id(),
+                    batch.profile,
                     input_columns
                 ],
             );
@@ -405,8 +473,8 @@ impl Journal {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
-                     device_eui, created_at, updated_at, finished_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
@@ -429,6 +497,9 @@ impl Journal {
                             row.device_eui,
                             at,
                             is_final.then_some(&at),
+                            row.keys.eui,
+                            row.keys.imei,
+                            row.keys.sim,
                         ])
                         .with_context(|| {
                             format!(
@@ -455,8 +526,9 @@ impl Journal {
 
     /// Every batch, newest first.
     pub fn batches(&self) -> anyhow::Result<Vec<BatchInfo>> {
-        let sql =
-            format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC, rowid DESC");
+        let sql = format!(
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL ORDER BY created_at DESC, rowid DESC"
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], read_batch_columns)?;
         rows.map(|r| r?.into_info()).collect()
@@ -464,10 +536,11 @@ impl Journal {
 
     /// The newest batch, or the newest that is not `done` when `unfinished`.
     pub fn latest_batch(&self, unfinished: bool) -> anyhow::Result<Option<BatchInfo>> {
+        // A rollback is reached through its import, never as "the latest batch".
         let filter = if unfinished {
-            "WHERE state <> 'done'"
+            "WHERE undoes IS NULL AND state <> 'done'"
         } else {
-            ""
+            "WHERE undoes IS NULL"
         };
         let sql = format!(
             "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -537,8 +610,9 @@ impl Journal {
             let n = r.get::<_, i64>(1)? as u64;
             counts.total += n;
             match RowState::parse(&state) {
-                Some(RowState::Created) => counts.created += n,
+                Some(RowState::Done) => counts.created += n,
                 Some(RowState::Exists) => counts.exists += n,
+                Some(RowState::Gone) => counts.gone += n,
                 Some(RowState::Invalid) => counts.invalid += n,
                 Some(RowState::Failed) => counts.failed += n,
                 Some(RowState::Pending | RowState::Sending) => counts.pending += n,
@@ -670,9 +744,122 @@ impl Journal {
         Ok(())
     }
 
+    /// The id of the rollback of `batch`: one per import, continued by every `rollback` of it.
+    pub fn rollback_id(batch: &str) -> String {
+        format!("{batch}.rollback")
+    }
+
+    /// Journals the rollback of `import` as a batch of `delete` operations, one per row it created: made by the
+    /// first rollback, topped up by the next (rows that became `done` since, e.g. by reconciliation), its waiting rows
+    /// given the platform references their import rows hold now, and its `failed` deletions made `pending` again so
+    /// that they are tried again. Returns the rollback's id.
+    pub fn prepare_rollback(&mut self, import: &BatchInfo) -> anyhow::Result<String> {
+        let id = Journal::rollback_id(&import.id);
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
+             created_at, updated_at, action, undoes) \
+             SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, 'delete', id \
+             FROM batches WHERE id = ?1",
+            params![import.id, id, at],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, device_href, device_uid, \
+             device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
+             SELECT ?2, row, 'delete', kind, id, name, 'pending', device_href, device_uid, device_eui, key_eui, \
+             key_imei, key_sim, ?3, ?3 FROM rows WHERE batch = ?1 AND state = 'done'",
+            params![import.id, id, at],
+        )?;
+        tx.execute(
+            "UPDATE rows SET state = 'pending', http_status = NULL, error_code = NULL, message = NULL, \
+             finished_at = NULL, updated_at = ?2 WHERE batch = ?1 AND state = 'failed'",
+            params![id, at],
+        )?;
+        tx.execute(
+            "UPDATE rows SET device_href = i.device_href, device_uid = i.device_uid, device_eui = i.device_eui \
+             FROM (SELECT row, device_href, device_uid, device_eui FROM rows WHERE batch = ?1) AS i \
+             WHERE rows.batch = ?2 AND rows.row = i.row AND rows.state = 'pending'",
+            params![import.id, id],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// How many rows of `batch` its rollback deleted or found gone.
+    pub fn undone_count(&self, batch: &str) -> anyhow::Result<u64> {
+        self.count_states(
+            &Journal::rollback_id(batch),
+            &[RowState::Done, RowState::Gone],
+        )
+    }
+
+    /// The rows of `batch` its rollback deleted or found gone.
+    pub fn undone_rows(&self, batch: &str) -> anyhow::Result<std::collections::HashSet<u64>> {
+        let mut rows = std::collections::HashSet::new();
+        self.for_each_row(
+            &Journal::rollback_id(batch),
+            Some(&[RowState::Done, RowState::Gone]),
+            |r| {
+                rows.insert(r.row);
+                Ok(())
+            },
+        )?;
+        Ok(rows)
+    }
+
     /// Hands the connection to a writer thread for a run.
     pub fn into_writer(self, batch: &str) -> Writer {
         Writer::start(self, batch.to_string())
+    }
+}
+
+/// What the rollback of a batch did to each of its rows, asked in row order while the batch's rows stream by: read
+/// in short pages, so neither every deletion in memory nor a read held open for the whole walk.
+pub struct UndoneCursor {
+    rollback: String,
+    page: std::collections::VecDeque<(u64, RowState)>,
+    after: u64,
+    exhausted: bool,
+}
+
+impl UndoneCursor {
+    pub fn new(batch: &str) -> UndoneCursor {
+        UndoneCursor {
+            rollback: Journal::rollback_id(batch),
+            page: Default::default(),
+            after: 0,
+            exhausted: false,
+        }
+    }
+
+    /// `done` (deleted) or `gone` when the rollback settled `row`; rows must be asked in increasing order.
+    pub fn of(&mut self, journal: &Journal, row: u64) -> anyhow::Result<Option<RowState>> {
+        loop {
+            while let Some(&(next, state)) = self.page.front() {
+                if next > row {
+                    return Ok(None);
+                }
+                self.page.pop_front();
+                if next == row {
+                    return Ok(Some(state));
+                }
+            }
+            if self.exhausted {
+                return Ok(None);
+            }
+            let page = journal.rows_after(
+                &self.rollback,
+                Some(&[RowState::Done, RowState::Gone]),
+                self.after,
+                PAGE,
+            )?;
+            self.exhausted = page.len() < PAGE;
+            for record in page {
+                self.after = record.row;
+                self.page.push_back((record.row, record.state));
+            }
+        }
     }
 }
 
@@ -724,14 +911,21 @@ fn state_filter(states: Option<&[RowState]>, use_index: bool) -> String {
 
 fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     let row = r.get::<_, i64>(0)? as u64;
-    let kind: Option<String> = r.get(1)?;
-    let kind = match kind {
+    // Read in place: these are read for every row a run streams, and need no copy.
+    let text = |i: usize| -> anyhow::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+    let kind = match text(1)? {
         None => None,
-        Some(k) => Some(parse_kind(&k).with_context(|| format!("row {row}: unknown kind {k:?}"))?),
+        Some(k) => Some(
+            k.parse::<Kind>()
+                .map_err(|e| anyhow::anyhow!("row {row}: {e}"))?,
+        ),
     };
-    let state: String = r.get(4)?;
+    let action = text(15)?.unwrap_or_default();
+    let action =
+        Action::parse(action).with_context(|| format!("row {row}: unknown action {action:?}"))?;
+    let state = text(4)?.unwrap_or_default();
     let state =
-        RowState::parse(&state).with_context(|| format!("row {row}: unknown state {state:?}"))?;
+        RowState::parse(state).with_context(|| format!("row {row}: unknown state {state:?}"))?;
     let errors: Option<String> = r.get(6)?;
     let errors = match errors {
         None => Vec::new(),
@@ -740,6 +934,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     };
     Ok(RowRecord {
         row,
+        action,
         kind,
         id: r.get(2)?,
         name: r.get(3)?,
@@ -754,29 +949,45 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
         device_eui: r.get(12)?,
         attempts: r.get(13)?,
         finished_at: r.get(14)?,
+        keys: LookupKeys {
+            eui: r.get(16)?,
+            imei: r.get(17)?,
+            sim: r.get(18)?,
+        },
     })
 }
 
-fn parse_kind(text: &str) -> Option<Kind> {
-    [Kind::Otaa, Kind::Abp, Kind::Cellular, Kind::Multicast]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-}
-
 /// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns([Option<String>; 10], Option<u32>, Option<String>);
+struct BatchColumns(
+    [Option<String>; 10],
+    Option<u32>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
     let mut cols: [Option<String>; 10] = Default::default();
     for (i, c) in cols.iter_mut().enumerate() {
         *c = r.get(i)?;
     }
-    Ok(BatchColumns(cols, r.get(10)?, r.get(11)?))
+    Ok(BatchColumns(
+        cols,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
+    ))
 }
 
 impl BatchColumns {
     fn into_info(self) -> anyhow::Result<BatchInfo> {
-        let runner_pid = self.1;
+        let (runner_pid, profile) = (self.1, self.2);
+        let undoes = self.4;
+        let action_text = self.3;
+        let input_columns = self.5;
         let [
             id,
             name,
@@ -800,8 +1011,7 @@ impl BatchColumns {
                 .with_context(|| ctx("format"))?,
             columns: serde_json::from_str(columns.as_deref().unwrap_or("[]"))
                 .with_context(|| ctx("columns"))?,
-            input_columns: self
-                .2
+            input_columns: input_columns
                 .as_deref()
                 .map(serde_json::from_str)
                 .transpose()
@@ -813,6 +1023,10 @@ impl BatchColumns {
             created_at: created.unwrap_or_default(),
             updated_at: updated.unwrap_or_default(),
             runner_pid,
+            action: Action::parse(&action_text)
+                .with_context(|| ctx(&format!("action {action_text:?}")))?,
+            undoes,
+            profile,
             id,
         })
     }

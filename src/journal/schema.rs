@@ -44,7 +44,46 @@ const MIGRATIONS: &[&str] = &[
     // 3: the sending window of a run: rows of the batch up to this row that are still `pending` may have been sent,
     // so that a worker inside the window sends without waiting for a commit of its own (see `journal::writer`).
     "ALTER TABLE batches ADD COLUMN sending_through INTEGER;",
-    // 4: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
+    // 4: the config file's profile a batch was imported with, for `resume` to take its credentials from (the URL is
+    // in `options` since the first version).
+    "ALTER TABLE batches ADD COLUMN profile TEXT;",
+    // 5: every row is an operation with an action (`create`, `delete`), one state machine (`created` becomes `done`),
+    // and the keys the platform knows its device by, journalled as columns (backfilled from the stored request, the
+    // last place older releases kept them). A rollback is a batch of `delete` operations that `undoes` its import:
+    // the deletions older releases kept in their own `rollback_deletions` table move into it, and that table goes.
+    "ALTER TABLE batches ADD COLUMN action TEXT NOT NULL DEFAULT 'create';
+    ALTER TABLE batches ADD COLUMN undoes TEXT REFERENCES batches(id);
+    ALTER TABLE rows ADD COLUMN action TEXT NOT NULL DEFAULT 'create';
+    ALTER TABLE rows ADD COLUMN key_eui TEXT;
+    ALTER TABLE rows ADD COLUMN key_imei TEXT;
+    ALTER TABLE rows ADD COLUMN key_sim TEXT;
+    UPDATE rows SET state = 'done' WHERE state = 'created';
+    UPDATE rows SET
+        key_eui = upper(nullif(json_extract(request, '$.body.EUI'), '')),
+        key_imei = nullif(json_extract(request, '$.body.enforcedIMEI'), ''),
+        key_sim = nullif(json_extract(request, '$.body.sim.ID'), '')
+        WHERE request IS NOT NULL AND json_valid(request);
+    UPDATE rows SET key_eui = upper(id)
+        WHERE key_eui IS NULL AND id IS NOT NULL AND kind IN ('otaa', 'abp', 'multicast');
+    UPDATE rows SET key_imei = CASE WHEN length(id) = 15 THEN id END,
+        key_sim = CASE WHEN length(id) <> 15 THEN id END
+        WHERE key_imei IS NULL AND key_sim IS NULL AND id IS NOT NULL AND kind = 'cellular';
+    CREATE TABLE IF NOT EXISTS rollback_deletions (
+        batch TEXT NOT NULL, row INTEGER NOT NULL, outcome TEXT NOT NULL, device TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, PRIMARY KEY (batch, row));
+    INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, created_at,
+        updated_at, action, undoes)
+        SELECT b.id || '.rollback', b.name, b.input_path, b.input_sha256, b.format, b.columns, '{}', 'done',
+            min(d.deleted_at), max(d.deleted_at), 'delete', b.id
+        FROM rollback_deletions d JOIN batches b ON b.id = d.batch GROUP BY b.id;
+    INSERT INTO rows (batch, row, kind, id, name, state, action, device_href, device_uid, device_eui, key_eui,
+        key_imei, key_sim, attempts, created_at, updated_at, finished_at)
+        SELECT d.batch || '.rollback', d.row, r.kind, r.id, r.name,
+            CASE d.outcome WHEN 'gone' THEN 'gone' ELSE 'done' END, 'delete', r.device_href, r.device_uid,
+            r.device_eui, r.key_eui, r.key_imei, r.key_sim, 1, d.deleted_at, d.deleted_at, d.deleted_at
+        FROM rollback_deletions d JOIN rows r ON r.batch = d.batch AND r.row = d.row;
+    DROP TABLE rollback_deletions;",
+    // 6: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
     // that `rework` reads the file again the same way.
     "ALTER TABLE batches ADD COLUMN input_columns TEXT;",
 ];
@@ -155,12 +194,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion);
-        let (id, pid): (String, Option<i64>) = conn
-            .query_row("SELECT id, runner_pid FROM batches", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+        let (id, pid, profile): (String, Option<i64>, Option<String>) = conn
+            .query_row("SELECT id, runner_pid, profile FROM batches", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .unwrap();
-        assert_eq!((id.as_str(), pid), ("b1", None));
+        assert_eq!((id.as_str(), pid, profile), ("b1", None, None));
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();

@@ -117,7 +117,8 @@ pub struct Resolved {
     pub model_id: Option<String>,
     /// The model is LoRaWAN 1.1 (`macMinorVersion` 10 or more / `macMajorVersion` 1).
     pub lorawan_1_1: bool,
-    pub connection_id: Option<String>,
+    /// The application servers, in the row's order (none: a device that forwards nothing).
+    pub connection_ids: Vec<String>,
     pub plan_id: Option<String>,
     pub context_id: Option<String>,
 }
@@ -289,13 +290,36 @@ impl Catalog {
             check_key_set(device, model, &mut errors);
         }
 
-        let connection = match &device.refs.connection {
-            None if kind == Kind::Multicast => None,
-            None => {
-                errors.push(missing("connection", "connection"));
-                None
+        // Whether a row needs a connection is the checks' decision (ThingPark's import file makes it optional).
+        // Its column T: "Multiple application server IDs may be provided, separated by a comma"; a value that names
+        // one connection whole (a name may hold a comma) is that one.
+        let connections: Vec<&Connection> = match &device.refs.connection {
+            None => Vec::new(),
+            Some(r) => {
+                let whole = r.value.trim();
+                let names_one = self
+                    .connections
+                    .iter()
+                    .any(|c| c.aliases().iter().any(|a| a.eq_ignore_ascii_case(whole)));
+                if names_one || !whole.contains(',') {
+                    one(&self.connections, r, "connection", &mut errors)
+                        .into_iter()
+                        .collect()
+                } else {
+                    whole
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|part| !part.is_empty())
+                        .filter_map(|part| {
+                            let part = RefValue {
+                                value: part.to_string(),
+                                column: r.column.clone(),
+                            };
+                            one(&self.connections, &part, "connection", &mut errors)
+                        })
+                        .collect()
+                }
             }
-            Some(r) => one(&self.connections, r, "connection", &mut errors),
         };
 
         // Multicast groups take no plan, and LoRaWAN devices without one are created in BASIC mode.
@@ -338,7 +362,7 @@ impl Catalog {
             Ok(Resolved {
                 model_id: model.map(|m| m.id.clone()),
                 lorawan_1_1,
-                connection_id: connection.map(|c| c.id.clone()),
+                connection_ids: connections.iter().map(|c| c.id.clone()).collect(),
                 plan_id: plan.map(|p| p.id.clone()),
                 context_id: context.map(|c| c.id.clone()),
             })
@@ -586,6 +610,7 @@ mod tests {
                 plan: None,
                 context: None,
             },
+            extras: Default::default(),
         }
     }
 
@@ -604,6 +629,7 @@ mod tests {
                 plan: r(plan, "Plan"),
                 context: context.and_then(|c| r(c, "Context")),
             },
+            extras: Default::default(),
         }
     }
 
@@ -625,10 +651,7 @@ mod tests {
         ] {
             let resolved = catalog.resolve(&otaa(model, connection, false)).unwrap();
             assert_eq!(resolved.model_id.as_deref(), Some("SMTC/LoRaMoteA.1_EU"));
-            assert_eq!(
-                resolved.connection_id.as_deref(),
-                Some("TWA_199982747.1972.AS")
-            );
+            assert_eq!(resolved.connection_ids, ["TWA_199982747.1972.AS"]);
             assert!(!resolved.lorawan_1_1);
         }
         let resolved = catalog
@@ -698,7 +721,29 @@ mod tests {
         let resolved = catalog()
             .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWA_1.2.AS", false))
             .unwrap();
-        assert_eq!(resolved.connection_id.as_deref(), Some("TWA_1.2.AS"));
+        assert_eq!(resolved.connection_ids, ["TWA_1.2.AS"]);
+        // ThingPark's import column T may list several, comma-separated.
+        let resolved = catalog()
+            .resolve(&otaa(
+                "SMTC/LoRaMoteA.1_EU",
+                "TWA_1.2.AS, my MQTT application",
+                false,
+            ))
+            .unwrap();
+        assert_eq!(
+            resolved.connection_ids,
+            ["TWA_1.2.AS", "TWA_199982747.1972.AS"]
+        );
+        let errors = catalog()
+            .resolve(&otaa("SMTC/LoRaMoteA.1_EU", "TWA_1.2.AS,nowhere", false))
+            .unwrap_err();
+        assert!(
+            errors[0]
+                .message
+                .contains("\"nowhere\" matches no connection"),
+            "{}",
+            messages(&errors)
+        );
     }
 
     #[test]
@@ -743,7 +788,9 @@ mod tests {
             dev_eui: Eui::parse("70B3D5E756000999").unwrap(),
             dev_addr: crate::device::DevAddr::parse("785D25E2").unwrap(),
             nwk_s_key: Key::parse("7374757A3FDD092947CE2DE9321C6040").unwrap(),
-            app_s_key: Key::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+            app_s_keys: Some(
+                crate::device::AppSKeys::parse("8D67B0D6359D11ACFC45AD4BB9CE2D4F").unwrap(),
+            ),
             s_nwk_s_int_key: None,
             nwk_s_enc_key: None,
         };
@@ -756,10 +803,11 @@ mod tests {
     fn missing_required_references_are_reported() {
         let mut device = cellular("LTE Dongle", "Cellular CP", None);
         device.refs.plan = None;
+        // The connection's requiredness is the row checks' (ThingPark's import file makes it optional).
         device.refs.connection = None;
         let errors = catalog().resolve(&device).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["connection", "plan"]);
+        assert_eq!(fields, ["plan"]);
         assert!(errors.iter().all(|e| e.code == ErrorCode::Missing));
     }
 }

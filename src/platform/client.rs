@@ -2,12 +2,13 @@
 //! one paced call path that maps every failure to an [`ApiError`], and the calls the pipeline makes.
 
 use super::catalog::Catalog;
-use super::pacing::{Pacing, parse_retry_after};
+use super::pacing::{Backoff, Pacing, parse_retry_after};
 use super::request::{CreateRequest, HandlingMode, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -23,8 +24,6 @@ const RENEW_MARGIN: Duration = Duration::from_secs(10);
 const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
 /// Attempts of a read or a delete before its error is final.
 const READ_ATTEMPTS: u32 = 6;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-const BACKOFF_CAP: Duration = Duration::from_secs(8);
 /// A bound on a catalogue listing, against a platform that always says `more`.
 const MAX_CATALOG_PAGES: u32 = 10_000;
 
@@ -48,6 +47,87 @@ struct Inner {
     token: std::sync::RwLock<Option<Token>>,
     /// Held while a token is fetched, so that only one task renews at a time.
     renewal: Mutex<()>,
+    /// Requests made, by [`RequestKind`].
+    counts: [AtomicU64; RequestKind::COUNT],
+}
+
+/// What a request was for, as the summaries count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Token,
+    Catalogue,
+    Lookup,
+    Creation,
+    Deletion,
+    Other,
+    /// A request sent again by the client itself: a read after a retryable error, any request after a refused
+    /// token. (The engine's own retries of a creation are counted as creations and by the engine.)
+    Retry,
+}
+
+impl RequestKind {
+    const COUNT: usize = 7;
+
+    /// The kind of a first attempt, from its method and its path under the API.
+    fn of(method: &Method, path: &str) -> RequestKind {
+        let path = path.split_once(SUBSCRIPTION_PATH).map_or(path, |(_, p)| p);
+        let catalogue = [
+            "/deviceProfiles",
+            "/appServers",
+            "/networkSubscriptions",
+            "/cellularNetworkContexts",
+        ];
+        let one_device = path
+            .strip_prefix("/devices/")
+            .is_some_and(|rest| !rest.contains('/') && rest != "alarms");
+        if *method == Method::POST && path == "/devices" {
+            RequestKind::Creation
+        } else if *method == Method::DELETE && path.starts_with("/devices/") {
+            RequestKind::Deletion
+        } else if *method == Method::GET && catalogue.contains(&path) {
+            RequestKind::Catalogue
+        } else if *method == Method::GET && (path == "/devices" || one_device) {
+            RequestKind::Lookup
+        } else {
+            RequestKind::Other
+        }
+    }
+}
+
+/// Requests a client made, by kind. `retries` are requests sent again by the client (reads after a retryable
+/// error, requests after a refused token); the engine's second attempts of a creation are among `creations`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RequestCounts {
+    pub token: u64,
+    pub catalogue: u64,
+    pub lookups: u64,
+    pub creations: u64,
+    pub deletions: u64,
+    pub other: u64,
+    pub retries: u64,
+}
+
+impl RequestCounts {
+    pub fn total(&self) -> u64 {
+        self.token
+            + self.catalogue
+            + self.lookups
+            + self.creations
+            + self.deletions
+            + self.other
+            + self.retries
+    }
+}
+
+/// Filters of a device listing (`GET /devices`), as the OpenAPI file defines them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFilter {
+    /// `devEUI=P` for each: devices whose EUI starts with any of them.
+    pub eui_prefixes: Vec<String>,
+    /// `connectivity=LORAWAN|CELLULAR`.
+    pub connectivity: Option<&'static str>,
+    /// `from=`: devices created at or after this time (milliseconds since the epoch).
+    pub created_from_ms: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -119,6 +199,7 @@ impl Client {
                 pacing,
                 token: Default::default(),
                 renewal: Mutex::new(()),
+                counts: Default::default(),
             }),
         })
     }
@@ -186,7 +267,13 @@ impl Client {
             Some(HandlingMode::Advanced) => 2,
         }];
         let answer = self
-            .exchange(&Method::POST, url, Some(&request.body), already_paced)
+            .exchange(
+                &Method::POST,
+                url,
+                Some(&request.body),
+                already_paced,
+                false,
+            )
             .await?;
         let mut info = DeviceInfo::from_slice(&answer.bytes, answer.location.as_deref())
             .map_err(|e| unreadable(answer.status, url, e))?;
@@ -213,9 +300,35 @@ impl Client {
         page_size: u32,
         after: Option<&str>,
     ) -> Result<DevicePage, ApiError> {
+        self.list_devices_matching(&DeviceFilter::default(), page_size, after)
+            .await
+    }
+
+    /// One page of the devices `filter` keeps, sorted by EUI and cursor-paginated. Retries what is retryable.
+    pub async fn list_devices_matching(
+        &self,
+        filter: &DeviceFilter,
+        page_size: u32,
+        after: Option<&str>,
+    ) -> Result<DevicePage, ApiError> {
         let mut url = self.api_url("/devices");
         {
             let mut query = url.query_pairs_mut();
+            for prefix in &filter.eui_prefixes {
+                query.append_pair("devEUI", prefix);
+            }
+            if let Some(connectivity) = filter.connectivity {
+                query.append_pair("connectivity", connectivity);
+            }
+            if let Some(from) = filter
+                .created_from_ms
+                .and_then(chrono::DateTime::from_timestamp_millis)
+            {
+                query.append_pair(
+                    "from",
+                    &from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                );
+            }
             query
                 .append_pair("sort", "EUI,asc")
                 .append_pair("pageSize", &page_size.to_string());
@@ -239,10 +352,36 @@ impl Client {
         })
     }
 
-    /// `DELETE /devices/<uid>`; a device already gone (404) is `Ok(false)`.
-    pub async fn delete_device(&self, uid: &str) -> Result<bool, ApiError> {
-        let url = self.api_url(&format!("/devices/{uid}"));
-        match self.call_with_retry(Method::DELETE, url, None).await {
+    /// The requests this client has made so far, by kind.
+    pub fn request_counts(&self) -> RequestCounts {
+        let n = |k: RequestKind| self.inner.counts[k as usize].load(Ordering::Relaxed);
+        RequestCounts {
+            token: n(RequestKind::Token),
+            catalogue: n(RequestKind::Catalogue),
+            lookups: n(RequestKind::Lookup),
+            creations: n(RequestKind::Creation),
+            deletions: n(RequestKind::Deletion),
+            other: n(RequestKind::Other),
+            retries: n(RequestKind::Retry),
+        }
+    }
+
+    fn count(&self, kind: RequestKind) {
+        self.inner.counts[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `DELETE /devices/<ref>`, one attempt (the engine retries a rollback's deletions itself); with `already_paced`
+    /// the caller has just waited [`Pacing::wait`]. `false` when the platform no longer had the device (404).
+    pub async fn delete_device_paced(
+        &self,
+        reference: &str,
+        already_paced: bool,
+    ) -> Result<bool, ApiError> {
+        let url = self.api_url(&format!("/devices/{reference}"));
+        match self
+            .call_paced(Method::DELETE, url, None, already_paced, false)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(ApiError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -352,31 +491,18 @@ impl Client {
         }
     }
 
-    /// Every brief of an index-paginated listing. The first page is asked for without `pageIndex`, then
-    /// `pageIndex` 1, 2, … while `more`: the notes and the simulator count pages from 0, the OpenAPI file from 1.
-    /// Asking this way and dropping repeated briefs is right under both, at the cost of one page read twice when
-    /// pages count from 1.
+    /// Every brief of an index-paginated listing: `pageIndex` 1, 2, … while `more` (the OpenAPI file's `PageIndex`:
+    /// "starting at 1 for the first page").
     async fn all_pages(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, ApiError> {
         let mut all: Vec<Value> = Vec::new();
-        for page in 0..MAX_CATALOG_PAGES {
+        for page in 1..=MAX_CATALOG_PAGES {
             let mut url = self.api_url(path);
-            {
-                let mut pairs = url.query_pairs_mut();
-                pairs.extend_pairs(query);
-                if page > 0 {
-                    pairs.append_pair("pageIndex", &page.to_string());
-                }
-            }
-            if url.query() == Some("") {
-                url.set_query(None);
-            }
+            url.query_pairs_mut()
+                .extend_pairs(query)
+                .append_pair("pageIndex", &page.to_string());
             let body = self.call_with_retry(Method::GET, url, None).await?.body;
             let briefs = briefs(&body);
-            for brief in briefs {
-                if !all.contains(brief) {
-                    all.push(brief.clone());
-                }
-            }
+            all.extend(briefs.iter().cloned());
             let more = body.get("more").and_then(Value::as_bool).unwrap_or(false);
             // An empty page that claims more would loop forever.
             if !more || briefs.is_empty() {
@@ -414,10 +540,13 @@ impl Client {
     ) -> Result<Answer, ApiError> {
         let mut attempt = 0;
         loop {
-            match self.call(method.clone(), url.clone(), body).await {
+            match self
+                .call_paced(method.clone(), url.clone(), body, false, attempt > 0)
+                .await
+            {
                 Err(e) if e.is_retryable() && attempt + 1 < READ_ATTEMPTS => {
                     tracing::debug!(%method, path = url.path(), attempt, error = %e, "retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(Backoff::READS.delay(attempt + 1)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -432,7 +561,7 @@ impl Client {
         url: reqwest::Url,
         body: Option<&Value>,
     ) -> Result<Answer, ApiError> {
-        self.call_paced(method, url, body, false).await
+        self.call_paced(method, url, body, false, false).await
     }
 
     /// [`Client::call`]; `already_paced` skips the first wait for pacing (a retry after a new token still waits).
@@ -442,12 +571,13 @@ impl Client {
         url: reqwest::Url,
         body: Option<&Value>,
         already_paced: bool,
+        retry: bool,
     ) -> Result<Answer, ApiError> {
         let body = body.map(|b| {
             bytes::Bytes::from(serde_json::to_vec(b).expect("a JSON value always encodes"))
         });
         let answer = self
-            .exchange(&method, &url, body.as_ref(), already_paced)
+            .exchange(&method, &url, body.as_ref(), already_paced, retry)
             .await?;
         let body = if answer.bytes.is_empty() {
             Value::Null
@@ -468,6 +598,7 @@ impl Client {
         url: &reqwest::Url,
         body: Option<&bytes::Bytes>,
         mut already_paced: bool,
+        retry: bool,
     ) -> Result<RawAnswer, ApiError> {
         let mut renewed = false;
         loop {
@@ -475,6 +606,11 @@ impl Client {
                 self.inner.pacing.wait().await;
             }
             let token = self.bearer().await?;
+            self.count(if retry || renewed {
+                RequestKind::Retry
+            } else {
+                RequestKind::of(method, url.path())
+            });
             let mut request = self
                 .inner
                 .http
@@ -569,6 +705,7 @@ impl Client {
         let config = &self.inner.config;
         let url = &config.token_url;
         let started = Instant::now();
+        self.count(RequestKind::Token);
         let response = self
             .inner
             .http
@@ -678,15 +815,6 @@ fn briefs(body: &Value) -> &[Value] {
         .unwrap_or(&[])
 }
 
-/// Capped exponential backoff with full jitter over the upper half, so that retries of a pool spread out.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_CAP);
-    let half = ceiling / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
-
 fn status_error(
     status: StatusCode,
     bytes: &[u8],
@@ -790,17 +918,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_stays_capped() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            let ceiling = BACKOFF_BASE
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(BACKOFF_CAP);
-            assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
-        }
-    }
-
-    #[test]
     fn error_bodies_are_parsed_into_code_and_message() {
         let e = status_error(
             StatusCode::BAD_REQUEST,
@@ -815,6 +932,26 @@ mod tests {
         let e = status_error(StatusCode::BAD_GATEWAY, b"", None);
         assert_eq!(e.to_string(), "HTTP 502: Bad Gateway");
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn requests_are_counted_by_what_they_are_for() {
+        let api = |p: &str| format!("{SUBSCRIPTION_PATH}{p}");
+        let of = |m: &Method, p: &str| RequestKind::of(m, &api(p));
+        assert_eq!(of(&Method::POST, "/devices"), RequestKind::Creation);
+        assert_eq!(of(&Method::GET, "/devices"), RequestKind::Lookup);
+        assert_eq!(
+            of(&Method::GET, "/devices/e70B3D5E756000001"),
+            RequestKind::Lookup
+        );
+        assert_eq!(of(&Method::GET, "/devices/alarms"), RequestKind::Other);
+        assert_eq!(
+            of(&Method::GET, "/devices/e70B3D5E756000001/frames/aggregated"),
+            RequestKind::Other
+        );
+        assert_eq!(of(&Method::DELETE, "/devices/2227"), RequestKind::Deletion);
+        assert_eq!(of(&Method::GET, "/deviceProfiles"), RequestKind::Catalogue);
+        assert_eq!(of(&Method::POST, "/appServers"), RequestKind::Other);
     }
 
     #[test]

@@ -3,30 +3,33 @@
 //!
 //! Public contract used by `engine`, `cmd` and tests (keep these names and meanings):
 //! `ClientConfig`, `Client`, `ApiError`, `Pacing`, `DeviceInfo`, `DevicePage`, `CreateRequest`, `HandlingMode`,
-//! `Catalog`, `Resolved`, `build_request`, `ExistKey`, `find_existing`.
+//! `Catalog`, `Resolved`, `build_request`, `ExistKey`, `find_existing`, `Lister`, `DeviceFilter`, `RequestCounts`.
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
 //! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
-//! `existing` ([`find_existing`]) and `quota` (connectivity plan quotas against a batch).
+//! `existing` ([`find_existing`]: DevEUI-prefix look-ups; [`Lister`]: cursor pages of an adapting size), `quota`
+//! (connectivity plan quotas against a batch) and `profile` (named profiles of `config.toml`).
 
 mod catalog;
 mod client;
 mod config;
 mod existing;
 mod pacing;
+pub mod profile;
 mod quota;
 mod request;
 
 pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
-pub use client::{Client, DX_CORE_PATH, SUBSCRIPTION_PATH};
-pub use config::{CONNECT_TIMEOUT, ClientConfig, REQUEST_TIMEOUT, default_token_url};
-pub use existing::{LIST_PAGE_SIZE, find_existing};
-pub use pacing::Pacing;
+pub use client::{Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION_PATH};
+pub use config::{
+    CONNECT_TIMEOUT, ClientConfig, PlatformSettings, REQUEST_TIMEOUT, default_token_url,
+};
+pub use existing::{LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, prefix_cover};
+pub use pacing::{Backoff, Pacing};
 pub use quota::{OverQuota, PlanTally};
 pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
 
 use crate::error::PlatformUnavailable;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Requests per second of commands that have no `--rate` (`plan`, `catalog`): what public scripts hold to.
@@ -36,8 +39,9 @@ pub const DEFAULT_RATE: f64 = 10.0;
 /// before any work: both are [`PlatformUnavailable`] (exit 3) with one clear line.
 pub async fn connect(
     config: ClientConfig,
-    pacing: Arc<Pacing>,
+    rate: Option<f64>,
 ) -> Result<Client, PlatformUnavailable> {
+    let pacing = Pacing::new(rate.filter(|r| *r > 0.0));
     let url = config.url.clone();
     let client = Client::new(config, pacing).map_err(|e| unavailable(&url, &e))?;
     client
@@ -208,6 +212,20 @@ pub enum ExistKey {
     Eui(String),
     Sim(String),
     Imei(String),
+}
+
+impl ExistKey {
+    /// Every key a row's device may be found by, the most specific first (EUI, SIM, IMEI).
+    pub fn all(keys: &crate::device::LookupKeys) -> Vec<ExistKey> {
+        [
+            keys.eui.clone().map(ExistKey::Eui),
+            keys.sim.clone().map(ExistKey::Sim),
+            keys.imei.clone().map(ExistKey::Imei),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 #[cfg(test)]

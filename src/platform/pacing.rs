@@ -2,6 +2,7 @@
 //! pool down instead of each worker discovering the limit on its own.
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,6 +109,49 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_secs((ms.max(0) as u64).div_ceil(1000)))
 }
 
+/// Capped exponential backoff with "equal jitter": the n-th wait is uniformly drawn from `[d/2, d]` where
+/// `d = min(cap, base * 2^n)`, so concurrent workers spread out but never retry immediately.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The client's reads and deletions outside a batch: fewer, slower steps than a batch's rows.
+    pub const READS: Backoff = Backoff {
+        base: Duration::from_millis(250),
+        cap: Duration::from_secs(8),
+    };
+}
+
+impl Default for Backoff {
+    /// A batch's rows.
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before retry number `failures` (1 for the first retry).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(20);
+        let full = self.base.saturating_mul(1u32 << exp).min(self.cap);
+        let half = full / 2;
+        let jitter_ms = half.as_millis() as u64;
+        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    }
+
+    /// The wait after a throttled answer: short, because the shared pacing already holds every request back; the
+    /// jitter keeps the workers from stampeding when the pause ends.
+    pub fn throttle_delay(&self) -> Duration {
+        Duration::from_millis(rand::rng().random_range(0..=50))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +207,22 @@ mod tests {
         pacing.slow_down(Some(Duration::from_secs(20)));
         pacing.slow_down(Some(Duration::from_secs(1)));
         assert!(pacing.paused_for().unwrap() > Duration::from_secs(10));
+    }
+
+    #[test]
+    fn backoff_grows_then_caps_and_stays_jittered_within_bounds() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(1000),
+        };
+        for _ in 0..50 {
+            let d1 = b.delay(1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+            let d3 = b.delay(3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+            let d10 = b.delay(10);
+            assert!(d10 >= Duration::from_millis(500) && d10 <= Duration::from_millis(1000));
+            assert!(b.delay(u32::MAX) <= Duration::from_millis(1000));
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::catalog::Resolved;
 use crate::device::Kind;
-use crate::device::{Device, Ids, Key, McClass};
+use crate::device::{Device, Ids, McClass};
 use serde_json::{Map, Value, json};
 
 /// `networkSubscriptionsHandlingMode` of a creation.
@@ -144,18 +144,33 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
         body.insert(k.to_string(), v);
     };
     let app_servers = || {
-        resolved
-            .connection_id
-            .as_ref()
-            .map(|id| json!([{ "ID": id }]))
+        let ids = &resolved.connection_ids;
+        (!ids.is_empty()).then(|| Value::Array(ids.iter().map(|id| json!({ "ID": id })).collect()))
     };
     let model = || resolved.model_id.as_ref().map(|id| json!({ "ID": id }));
     let lorawan_subscription = || match &resolved.plan_id {
         Some(id) => (HandlingMode::Advanced, json!({ "ID": id })),
-        None => (
-            HandlingMode::Basic,
-            json!({ "nwGeolocalization": false, "prAllowed": false }),
-        ),
+        None => {
+            let features = device.extras.features.unwrap_or_default();
+            (
+                HandlingMode::Basic,
+                json!({ "nwGeolocalization": features.geolocation, "prAllowed": features.roaming }),
+            )
+        }
+    };
+    // The optional device fields, after the name (the OpenAPI file's `Device` schema names them).
+    let extras = |put: &mut dyn FnMut(&str, Value)| {
+        let extras = &device.extras;
+        if let Some((lat, lon)) = extras.location {
+            put("adminLat", json!(lat));
+            put("adminLon", json!(lon));
+        }
+        if let Some(info) = &extras.admin_info {
+            put("customerAdminData", json!(info));
+        }
+        if let Some(motion) = extras.motion {
+            put("motionIndicator", json!(motion.as_str()));
+        }
     };
     // The fields every LoRaWAN unicast device starts with, in the tutorial's order.
     let lorawan_head =
@@ -174,6 +189,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             if let Some(name) = &device.name {
                 put("name", json!(name));
             }
+            extras(put);
             mode
         };
     let mode = match &device.ids {
@@ -198,7 +214,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             dev_eui,
             dev_addr,
             nwk_s_key,
-            app_s_key,
+            app_s_keys,
             s_nwk_s_int_key,
             nwk_s_enc_key,
         } => {
@@ -206,7 +222,9 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             put("nwAddress", json!(dev_addr.as_str()));
             // In LoRaWAN 1.1 the 1.0 NwkSKey is the FNwkSIntKey, which the platform keeps in `nwKey` as well.
             put("nwKey", json!(nwk_s_key.expose()));
-            put("appKeys", json!(app_s_keys_xml(app_s_key)));
+            if let Some(keys) = app_s_keys {
+                put("appKeys", json!(keys.expose_xml()));
+            }
             if resolved.lorawan_1_1 {
                 if let Some(k) = s_nwk_s_int_key {
                     put("sNwkSIntKey", json!(k.expose()));
@@ -237,6 +255,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             if let Some(name) = &device.name {
                 put("name", json!(name));
             }
+            extras(&mut put);
             if let Some(sim) = sim {
                 put("sim", json!({ "ID": sim.as_str() }));
             }
@@ -249,7 +268,7 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             dev_eui,
             dev_addr,
             nwk_s_key,
-            app_s_key,
+            app_s_keys,
             class,
             data_rate,
             frequency,
@@ -261,7 +280,11 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             put("EUI", json!(dev_eui.as_str()));
             put("nwAddress", json!(dev_addr.as_str()));
             put("nwKey", json!(nwk_s_key.expose()));
-            put("appKeys", json!(app_s_keys_xml(app_s_key)));
+            put("appKeys", json!(app_s_keys.expose_xml()));
+            // The only optional field a `MulticastGroup` has of the three (the checks refuse the others).
+            if let Some(info) = &device.extras.admin_info {
+                put("customerAdminData", json!(info));
+            }
             put(
                 "class",
                 json!(match class {
@@ -289,13 +312,6 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
         mode,
         body: Value::Object(body),
     }
-}
-
-fn app_s_keys_xml(app_s_key: &Key) -> String {
-    format!(
-        "<AppSKeys><AppSKey Port=\"*\">{}</AppSKey></AppSKeys>",
-        app_s_key.expose()
-    )
 }
 
 /// Masks the text of every `<AppSKey …>…</AppSKey>` element.

@@ -6,8 +6,7 @@ mod rework;
 
 pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework, write_rework_from};
 
-use crate::after::rollback::DeletionCursor;
-use crate::journal::{Journal, RowRecord, RowState};
+use crate::journal::{Action, Journal, RowRecord, RowState, UndoneCursor};
 use anyhow::Context;
 use std::io::Write;
 use std::path::Path;
@@ -88,7 +87,7 @@ impl ReportLine {
             kind: record.kind.map(|k| k.as_str().to_string()),
             id: record.id.clone(),
             name: record.name.clone(),
-            status: record.state.as_str().to_string(),
+            status: record.state.label(record.action).to_string(),
             http_status: record.http_status,
             error_code,
             message,
@@ -152,7 +151,7 @@ pub fn describe_errors(record: &RowRecord) -> String {
         (Some(message), true) => scrub(message),
         (Some(message), false) => format!("{head}: {}", scrub(message)),
         (None, false) => head,
-        (None, true) => record.state.as_str().to_string(),
+        (None, true) => record.state.label(record.action).to_string(),
     }
 }
 
@@ -226,10 +225,12 @@ fn for_each_line(
     batch: &str,
     mut each: impl FnMut(&RowRecord, ReportLine) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut deletions = DeletionCursor::open(journal.path(), batch)?;
+    let mut undone = UndoneCursor::new(batch);
     journal.for_each_row(batch, None, |record| {
         let mut line = ReportLine::from_record(&record);
-        line.rollback = deletions.of(record.row)?.map(|d| d.as_str().to_string());
+        line.rollback = undone
+            .of(journal, record.row)?
+            .map(|state| state.label(Action::Delete).to_string());
         each(&record, line)
     })
 }
@@ -263,8 +264,8 @@ fn write_jsonl(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u6
 /// Fill colour of a report row by status.
 fn status_colour(state: RowState) -> u32 {
     match state {
-        RowState::Created => 0xC6EFCE,
-        RowState::Exists => 0xDDEBF7,
+        RowState::Done => 0xC6EFCE,
+        RowState::Exists | RowState::Gone => 0xDDEBF7,
         RowState::Failed => 0xFFC7CE,
         RowState::Invalid => 0xFFEB9C,
         RowState::Pending | RowState::Sending => 0xEDEDED,

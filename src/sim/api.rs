@@ -45,6 +45,10 @@ pub(super) fn router(sim: Arc<Sim>) -> Router {
             sim.clone(),
             count_answer,
         ))
+        .layer(axum::middleware::map_request_with_state(
+            sim.clone(),
+            count_request,
+        ))
         .with_state(sim)
 }
 
@@ -57,6 +61,36 @@ async fn count_answer(State(sim): Shared, response: Response) -> Response {
         sim.count_answer(response.status().as_u16());
     }
     response
+}
+
+async fn count_request(
+    State(sim): Shared,
+    request: axum::extract::Request,
+) -> axum::extract::Request {
+    if request.uri().path() != STATS_PATH {
+        sim.count_request(route_key(request.method().as_str(), request.uri().path()));
+    }
+    request
+}
+
+/// `GET /devices/{id}` for `GET …/subscriptions/mine/devices/e70B3…`: the route a request took, with the API's
+/// base path left out and identifiers replaced by `{id}`.
+fn route_key(method: &str, path: &str) -> String {
+    let Some(path) = path.strip_prefix(BASE_PATH) else {
+        return format!(
+            "{method} {}",
+            if path == TOKEN_PATH { "token" } else { path }
+        );
+    };
+    let parts: Vec<&str> = path
+        .split('/')
+        .enumerate()
+        .map(|(i, part)| {
+            let named = i < 2 || matches!(part, "alarms" | "frames" | "aggregated");
+            if named { part } else { "{id}" }
+        })
+        .collect();
+    format!("{method} {}", parts.join("/"))
 }
 
 async fn not_found() -> ApiError {
@@ -260,12 +294,7 @@ async fn catalog_page(
 ) -> Result<Response, ApiError> {
     admit(sim, headers).await?;
     let pairs = form_pairs(raw.as_deref().unwrap_or(""));
-    let page_index = match query_value(&pairs, "pageIndex") {
-        None => 0,
-        Some(s) => s
-            .parse::<usize>()
-            .map_err(|_| ApiError::bad_request(format!("Invalid pageIndex: {s} (0 or more)")))?,
-    };
+    let page_index = devices::page_index(&pairs)?;
     let connectivity = query_value(&pairs, "connectivity");
     if let Some(c) = connectivity
         && c != "LORAWAN"
@@ -443,7 +472,9 @@ async fn list_devices(
     admit(&sim, &headers).await?;
     device_call_fault(&sim, "GET /devices")?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
-    let query = ListQuery::parse(&pairs)?;
+    let mut query = ListQuery::parse(&pairs)?;
+    // As the OpenAPI file says of `pageSize`: above the system-wide maximum, the maximum is used.
+    query.page_size = query.page_size.min(sim.config.max_page_size);
     let page = sim.lock().store.list(&query, now_ms());
     Ok(axum::Json(page).into_response())
 }
@@ -632,6 +663,28 @@ async fn get_connection_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_counted_by_route() {
+        let devices = format!("{BASE_PATH}/devices");
+        assert_eq!(route_key("GET", &devices), "GET /devices");
+        assert_eq!(
+            route_key("GET", &format!("{devices}/e70B3D5E756000001")),
+            "GET /devices/{id}"
+        );
+        assert_eq!(
+            route_key(
+                "GET",
+                &format!("{devices}/e70B3D5E756000001/frames/aggregated")
+            ),
+            "GET /devices/{id}/frames/aggregated"
+        );
+        assert_eq!(
+            route_key("GET", &format!("{devices}/alarms")),
+            "GET /devices/alarms"
+        );
+        assert_eq!(route_key("POST", TOKEN_PATH), "POST token");
+    }
 
     #[test]
     fn form_pairs_decode_percent_and_plus() {

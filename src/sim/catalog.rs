@@ -54,7 +54,7 @@ impl Listing {
         &self.items
     }
 
-    /// One page of `page_size` entries (0-based `page_index`), keeping only those whose `connectivity` matches when
+    /// One page of `page_size` entries (`page_index` counts from 1, as the OpenAPI file's `pageIndex`), keeping only those whose `connectivity` matches when
     /// a filter is given: `{briefs, more}` as the platform answers.
     pub fn page(&self, connectivity: Option<&str>, page_index: usize, page_size: usize) -> Value {
         let matching: Vec<&Value> = self
@@ -68,7 +68,10 @@ impl Listing {
                 })
             })
             .collect();
-        let start = page_index.saturating_mul(page_size).min(matching.len());
+        let start = page_index
+            .saturating_sub(1)
+            .saturating_mul(page_size)
+            .min(matching.len());
         let end = start.saturating_add(page_size).min(matching.len());
         json!({ "briefs": &matching[start..end], "more": end < matching.len() })
     }
@@ -196,10 +199,10 @@ mod tests {
     #[test]
     fn pages_follow_the_connectivity_filter() {
         let catalog = Catalog::builtin();
-        let first = catalog.device_profiles.page(Some("LORAWAN"), 0, 2);
+        let first = catalog.device_profiles.page(Some("LORAWAN"), 1, 2);
         assert_eq!(first["briefs"].as_array().unwrap().len(), 2);
         assert_eq!(first["more"], true);
-        let last = catalog.device_profiles.page(Some("LORAWAN"), 1, 2);
+        let last = catalog.device_profiles.page(Some("LORAWAN"), 2, 2);
         assert_eq!(last["briefs"].as_array().unwrap().len(), 2);
         assert_eq!(last["more"], false);
         let beyond = catalog.device_profiles.page(Some("LORAWAN"), 9, 2);

@@ -122,7 +122,7 @@ fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiErr
     };
     let model = model_id(obj)?;
     let plan = network_subscription(obj, mode, false)?;
-    let app_servers = app_servers(obj, true)?;
+    let app_servers = app_servers(obj, false)?;
     let app_eui = optional_hex(obj, "appEUI", 16)?;
     let mut has_nwk_key = false;
     let mut has_abp_1_1_keys = false;
@@ -130,6 +130,7 @@ fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiErr
     let mut view = base_view(obj, &eui);
     view.insert("connectivity".into(), "LORAWAN".into());
     view.insert("activation".into(), activation.into());
+    admin_fields(obj, &mut view, true)?;
     match kind {
         Kind::Otaa => {
             forbid(
@@ -144,7 +145,10 @@ fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiErr
             forbid(obj, &["appKey", "nwkKey"], "an ABP device")?;
             let address = required_hex(obj, "nwAddress", 8)?;
             required_hex(obj, "nwKey", 32)?;
-            app_skeys(obj)?;
+            // `appKeys`: "**ABP**: OPTIONAL" in the OpenAPI file's DeviceLorawan.
+            if obj.contains_key("appKeys") {
+                app_skeys(obj)?;
+            }
             let s = optional_hex(obj, "sNwkSIntKey", 32)?.is_some();
             let e = optional_hex(obj, "nwkSEncKey", 32)?.is_some();
             has_abp_1_1_keys = s && e;
@@ -215,6 +219,7 @@ fn check_multicast(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiE
     let app_servers = app_servers(obj, false)?;
     let mut view = base_view(obj, &eui);
     view.insert("connectivity".into(), "LORAWAN".into());
+    admin_fields(obj, &mut view, false)?;
     view.insert("nwAddress".into(), address.into());
     view.insert("class".into(), class.into());
     view.insert("downlinkDataRate".into(), rate.into());
@@ -296,12 +301,13 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
             "A cellular device needs enforcedIMEI or sim.ID",
         ));
     }
-    let app_servers = app_servers(obj, true)?;
+    let app_servers = app_servers(obj, false)?;
     let mut view = Map::new();
     if let Some(name) = opt_str(obj, "name")? {
         view.insert("name".into(), name.into());
     }
     view.insert("connectivity".into(), "CELLULAR".into());
+    admin_fields(obj, &mut view, true)?;
     if let Some(imei) = &imei {
         view.insert("enforcedIMEI".into(), imei.as_str().into());
     }
@@ -339,6 +345,59 @@ fn base_view(obj: &Map<String, Value>, eui: &str) -> Map<String, Value> {
         .unwrap_or_else(|| eui.to_owned());
     view.insert("name".into(), name.into());
     view
+}
+
+/// `adminLat`, `adminLon`, `customerAdminData` and `motionIndicator` (the OpenAPI file's `Device` schema; a
+/// `MulticastGroup` has only `customerAdminData`). A manual location switches `locationType` to manual (0), as
+/// "when provided at the creation, the manual location is automatically activated, otherwise the network location
+/// is activated by default".
+fn admin_fields(
+    obj: &Map<String, Value>,
+    view: &mut Map<String, Value>,
+    unicast: bool,
+) -> Result<(), ApiError> {
+    if let Some(info) = opt_str(obj, "customerAdminData")? {
+        view.insert("customerAdminData".into(), info.into());
+    }
+    if !unicast {
+        return Ok(());
+    }
+    let mut manual = false;
+    for (field, limit) in [("adminLat", 90.0), ("adminLon", 180.0)] {
+        match obj.get(field) {
+            None => {}
+            Some(v) => {
+                let degrees = v
+                    .as_f64()
+                    .filter(|d| (-limit..=limit).contains(d))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Invalid {field}: a number from -{limit} to {limit} is required"
+                        ))
+                    })?;
+                view.insert(field.into(), degrees.into());
+                manual = true;
+            }
+        }
+    }
+    view.insert("locationType".into(), if manual { 0 } else { 1 }.into());
+    if let Some(motion) = opt_str(obj, "motionIndicator")? {
+        const MOTIONS: [&str; 5] = [
+            "NEAR_STATIC",
+            "WALKING_SPEED",
+            "BIKE_SPEED",
+            "VEHICLE_SPEED",
+            "RANDOM",
+        ];
+        if !MOTIONS.contains(&motion) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid motionIndicator: {motion} ({})",
+                MOTIONS.join(", ")
+            )));
+        }
+        view.insert("motionIndicator".into(), motion.into());
+    }
+    Ok(())
 }
 
 fn opt_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ApiError> {
@@ -528,36 +587,9 @@ fn app_skeys(obj: &Map<String, Value>) -> Result<(), ApiError> {
     }
 }
 
+/// The platform's rule for `appKeys`, the one tpbulk reads column F by.
 fn parse_app_skeys(xml: &str) -> bool {
-    let Some(mut rest) = xml
-        .trim()
-        .strip_prefix("<AppSKeys>")
-        .and_then(|r| r.strip_suffix("</AppSKeys>"))
-    else {
-        return false;
-    };
-    let mut count = 0;
-    loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
-            return count > 0;
-        }
-        let Some(after) = rest.strip_prefix("<AppSKey Port=\"") else {
-            return false;
-        };
-        let Some((port, after)) = after.split_once("\">") else {
-            return false;
-        };
-        let port_ok = port == "*" || port.parse::<u8>().is_ok_and(|p| (1..=223).contains(&p));
-        let Some((key, after)) = after.split_once("</AppSKey>") else {
-            return false;
-        };
-        if !port_ok || key.len() != 32 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return false;
-        }
-        count += 1;
-        rest = after;
-    }
+    crate::device::AppSKeys::from_xml(xml).is_ok()
 }
 
 fn all_digits(s: &str) -> bool {
@@ -864,39 +896,45 @@ impl Store {
         store
     }
 
-    /// `GET /devices`: the cursor mode (`pageAfter`, sorted by EUI) and the offset mode (`pageIndex`).
+    /// `GET /devices`: the cursor mode (`pageAfter`, sorted by EUI) and the offset mode (`pageIndex`), over the
+    /// devices the filters keep; `count` (first page only) is how many they keep.
     pub fn list(&self, query: &ListQuery, now_ms: i64) -> Value {
-        let (page, more): (Vec<&Device>, bool) = {
+        let (page, more, count) = {
             let size = query.page_size;
-            let mut iter: Box<dyn Iterator<Item = &Device>> = match (&query.after, query.desc) {
-                (None, false) => Box::new(self.devices.values()),
-                (None, true) => Box::new(self.devices.values().rev()),
-                (Some(after), false) => Box::new(
-                    self.devices
-                        .range::<str, _>((
-                            std::ops::Bound::Excluded(after.as_str()),
-                            std::ops::Bound::Unbounded,
-                        ))
-                        .map(|(_, d)| d),
-                ),
-                (Some(after), true) => Box::new(
-                    self.devices
-                        .range::<str, _>((
-                            std::ops::Bound::Unbounded,
-                            std::ops::Bound::Excluded(after.as_str()),
-                        ))
-                        .rev()
-                        .map(|(_, d)| d),
-                ),
+            let mut iter: Box<dyn Iterator<Item = &Device> + '_> = if query.prefixes.is_empty() {
+                self.in_order(query.after.as_deref(), query.desc)
+            } else {
+                self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
             };
-            if query.page_index > 0 {
-                iter = Box::new(iter.skip(query.page_index.saturating_mul(size)));
+            let filtered = query.connectivity.is_some() || query.from_ms.is_some();
+            if filtered {
+                iter = Box::new(iter.filter(|d| query.keeps(d)));
+            }
+            if query.page_index > 1 {
+                iter = Box::new(iter.skip((query.page_index - 1).saturating_mul(size)));
             }
             let mut iter = iter.peekable();
             let page: Vec<&Device> = iter.by_ref().take(size).collect();
-            (page, iter.peek().is_some())
+            let more = iter.peek().is_some();
+            let first = query.after.is_none() && query.page_index <= 1;
+            let count = first.then(|| match (query.prefixes.is_empty(), filtered) {
+                (true, false) => self.devices.len(),
+                (false, false) => query
+                    .prefixes
+                    .iter()
+                    .map(|p| self.prefix_range(p, None).count())
+                    .sum(),
+                _ => {
+                    let all = if query.prefixes.is_empty() {
+                        self.in_order(None, false)
+                    } else {
+                        self.under_prefixes(&query.prefixes, None, false)
+                    };
+                    all.filter(|d| query.keeps(d)).count()
+                }
+            });
+            (page, more, count)
         };
-        let first = query.after.is_none() && query.page_index == 0;
         let last = page.last().map(|d| {
             let cursor = json!({ "EUI": d.eui() }).to_string();
             Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
@@ -906,9 +944,72 @@ impl Store {
             "briefs": briefs,
             "more": more,
             "now": now_ms,
-            "count": if first { Value::from(self.devices.len()) } else { Value::Null },
+            "count": count.map(Value::from).unwrap_or(Value::Null),
             "cursors": { "last": last },
         })
+    }
+
+    /// Every device in EUI order, after the cursor's EUI when there is one.
+    fn in_order<'a>(
+        &'a self,
+        after: Option<&str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        match (after, desc) {
+            (None, false) => Box::new(self.devices.values()),
+            (None, true) => Box::new(self.devices.values().rev()),
+            (Some(after), false) => Box::new(
+                self.devices
+                    .range::<str, _>((Excluded(after), Unbounded))
+                    .map(|(_, d)| d),
+            ),
+            (Some(after), true) => Box::new(
+                self.devices
+                    .range::<str, _>((Unbounded, Excluded(after)))
+                    .rev()
+                    .map(|(_, d)| d),
+            ),
+        }
+    }
+
+    /// The devices whose EUI starts with `prefix` (already in capitals), in EUI order, after `after` if given.
+    fn prefix_range<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a Device> + 'a {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let start = match after {
+            Some(after) if after >= prefix => Excluded(after.to_owned()),
+            _ => Included(prefix.to_owned()),
+        };
+        self.devices
+            .range::<String, _>((start, Unbounded))
+            .take_while(move |(eui, _)| eui.starts_with(prefix))
+            .map(|(_, d)| d)
+    }
+
+    /// The devices under any of `prefixes` (sorted, none a prefix of another: see [`ListQuery::parse`]), in EUI
+    /// order: each prefix is one range of the sorted store, and the ranges do not overlap.
+    fn under_prefixes<'a>(
+        &'a self,
+        prefixes: &'a [String],
+        after: Option<&'a str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        if desc {
+            // Rare (tpbulk never asks it): every device, filtered.
+            return Box::new(self.devices.values().rev().filter(move |d| {
+                prefixes.iter().any(|p| d.eui().starts_with(p.as_str()))
+                    && after.is_none_or(|a| d.eui() < a)
+            }));
+        }
+        Box::new(
+            prefixes
+                .iter()
+                .flat_map(move |p| self.prefix_range(p, after)),
+        )
     }
 }
 
@@ -925,7 +1026,14 @@ pub struct ListQuery {
     pub desc: bool,
     pub page_size: usize,
     pub after: Option<String>,
+    /// Counts from 1.
     pub page_index: usize,
+    /// `devEUI` filters (prefix match, repeatable), in capitals, sorted, none a prefix of another.
+    pub prefixes: Vec<String>,
+    /// `connectivity=LORAWAN|CELLULAR`.
+    pub connectivity: Option<String>,
+    /// `from`: only devices created on or after this time (milliseconds).
+    pub from_ms: Option<i64>,
 }
 
 /// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
@@ -956,6 +1064,19 @@ pub fn sort_and_page_size(
     Ok((desc, page_size))
 }
 
+/// `pageIndex`, 1 when absent: the OpenAPI file's `PageIndex` is "the page at the requested index, starting at 1
+/// for the first page", with `minimum: 1`.
+pub fn page_index(pairs: &[(String, String)]) -> Result<usize, ApiError> {
+    match query_value(pairs, "pageIndex") {
+        None => Ok(1),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| ApiError::bad_request(format!("Invalid pageIndex: {s} (1 or more)"))),
+    }
+}
+
 /// The first value of a query parameter.
 pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
@@ -968,12 +1089,7 @@ impl ListQuery {
     pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
         let get = |name: &str| query_value(pairs, name);
         let (desc, page_size) = sort_and_page_size(pairs, "EUI")?;
-        let page_index = match get("pageIndex") {
-            None => 0,
-            Some(s) => s.parse::<usize>().map_err(|_| {
-                ApiError::bad_request(format!("Invalid pageIndex: {s} (0 or more)"))
-            })?,
-        };
+        let page_index = get("pageIndex").map(|_| page_index(pairs)).transpose()?;
         let after = match get("pageAfter") {
             None => None,
             Some(cursor) => {
@@ -982,7 +1098,7 @@ impl ListQuery {
                         "Cursor pagination (pageAfter) needs sort=EUI,asc or sort=EUI,desc",
                     ));
                 }
-                if page_index > 0 {
+                if page_index.is_some() {
                     return Err(ApiError::bad_request(
                         "pageAfter and pageIndex cannot be combined",
                     ));
@@ -990,12 +1106,76 @@ impl ListQuery {
                 Some(decode_cursor(cursor, "EUI")?)
             }
         };
+        let mut prefixes: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "devEUI")
+            .map(|(_, v)| v.trim().to_ascii_uppercase())
+            .collect();
+        if let Some(bad) = prefixes
+            .iter()
+            .find(|p| p.is_empty() || p.len() > 16 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Invalid devEUI filter: {bad:?} (1 to 16 hexadecimal digits)"
+            )));
+        }
+        prefixes.sort();
+        // A prefix that extends a kept one matches nothing more: dropping it keeps the ranges disjoint.
+        let mut kept: Vec<String> = Vec::with_capacity(prefixes.len());
+        for p in prefixes {
+            if !kept.last().is_some_and(|k| p.starts_with(k.as_str())) {
+                kept.push(p);
+            }
+        }
+        let connectivity = match get("connectivity") {
+            None => None,
+            Some(c @ ("LORAWAN" | "CELLULAR")) => Some(c.to_owned()),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
+                )));
+            }
+        };
+        let from_ms = match get("from") {
+            None => None,
+            Some(s) => Some(
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "Invalid from: {s} (ISO 8601 date/time with offset)"
+                        ))
+                    })?
+                    .timestamp_millis(),
+            ),
+        };
         Ok(ListQuery {
             desc,
             page_size,
             after,
-            page_index,
+            page_index: page_index.unwrap_or(1),
+            prefixes: kept,
+            connectivity,
+            from_ms,
         })
+    }
+
+    /// Whether the `connectivity` and `from` filters keep `device`; a device stored without `connectivity` (a
+    /// test insertion) is cellular when it has a SIM or an IMEI.
+    fn keeps(&self, device: &Device) -> bool {
+        let view = &device.view;
+        let connectivity_ok = self.connectivity.as_deref().is_none_or(|wanted| {
+            let cellular = match view.get("connectivity").and_then(Value::as_str) {
+                Some(c) => c == "CELLULAR",
+                None => view.contains_key("sim") || view.contains_key("enforcedIMEI"),
+            };
+            (wanted == "CELLULAR") == cellular
+        });
+        let from_ok = self.from_ms.is_none_or(|from| {
+            view.get("creationDate")
+                .and_then(Value::as_i64)
+                .is_some_and(|created| created >= from)
+        });
+        connectivity_ok && from_ok
     }
 }
 
@@ -1145,7 +1325,10 @@ mod tests {
                 .collect()
         };
         let q = ListQuery::parse(&pairs(&[("sort", "EUI,desc"), ("pageSize", "5")])).unwrap();
-        assert_eq!((q.desc, q.page_size, q.page_index), (true, 5, 0));
+        assert_eq!((q.desc, q.page_size, q.page_index), (true, 5, 1));
+        let q = ListQuery::parse(&pairs(&[("pageIndex", "3")])).unwrap();
+        assert_eq!(q.page_index, 3);
+        assert!(ListQuery::parse(&pairs(&[("pageIndex", "0")])).is_err());
         let cursor = base64::engine::general_purpose::STANDARD.encode(r#"{"EUI":"70B3"}"#);
         let q = ListQuery::parse(&pairs(&[("sort", "EUI,asc"), ("pageAfter", &cursor)])).unwrap();
         assert_eq!(q.after.as_deref(), Some("70B3"));

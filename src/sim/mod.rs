@@ -66,7 +66,16 @@ pub struct SimConfig {
     pub seed: u64,
     /// Catalogue listing page size.
     pub page_size: usize,
+    /// The largest `pageSize` a device listing honours; larger asks get this many (the platform's unpublished
+    /// system-wide maximum).
+    pub max_page_size: usize,
+    /// Devices added at start, in their own EUI range ([`PRELOAD_EUI_BASE`] upwards), to stand for a large
+    /// subscription.
+    pub preload: u64,
 }
+
+/// The first EUI of the devices `--preload` adds: a range no test or sample file uses.
+pub const PRELOAD_EUI_BASE: u64 = 0x0016_C001_0000_0000;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -86,6 +95,8 @@ impl Default for SimConfig {
             duplicate_status: 409,
             seed: 1,
             page_size: 2,
+            max_page_size: 1000,
+            preload: 0,
         }
     }
 }
@@ -118,6 +129,12 @@ impl SimConfig {
         if self.page_size == 0 {
             anyhow::bail!("--page-size must be at least 1");
         }
+        if !(1..=1000).contains(&self.max_page_size) {
+            anyhow::bail!(
+                "--max-page-size must be from 1 to 1000, got {}",
+                self.max_page_size
+            );
+        }
         if self.token_ttl.is_zero() {
             anyhow::bail!("--token-ttl must be at least 1 second");
         }
@@ -139,6 +156,10 @@ pub struct Stats {
     pub answers: BTreeMap<u16, u64>,
     /// Devices held now.
     pub devices: usize,
+    /// Requests by route (`GET /devices`, `GET /devices/{id}`, `POST /devices`, `POST token`, …), whatever
+    /// their answer: what a benchmark counts a command's requests with.
+    #[serde(default)]
+    pub requests: BTreeMap<String, u64>,
 }
 
 /// An error answer: `{code, message}` with an HTTP status.
@@ -208,6 +229,8 @@ struct State {
     next_app_server: u64,
     /// Connections added at run time, kept for the state file.
     added_app_servers: Vec<Value>,
+    /// Requests by route, see [`Stats::requests`].
+    requests: BTreeMap<String, u64>,
 }
 
 /// The state file: devices and the connections created at run time.
@@ -255,6 +278,10 @@ impl Sim {
         }
     }
 
+    fn count_request(&self, route: String) {
+        *self.lock().requests.entry(route).or_default() += 1;
+    }
+
     fn stats(&self) -> Stats {
         let state = self.lock();
         let answers = self
@@ -271,6 +298,7 @@ impl Sim {
             post_attempts: state.post_attempts.clone(),
             answers,
             devices: state.store.len(),
+            requests: state.requests.clone(),
         }
     }
 
@@ -325,6 +353,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         }
         None => (Store::default(), Vec::new(), 0, 0),
     };
+    let mut store = store;
+    preload(&mut store, config.preload, now_ms());
     let bucket = config
         .rate
         .map(|rate| limits::Bucket::new(rate, config.burst));
@@ -347,6 +377,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             next_connection: next_connection.max(2000),
             next_app_server: next_app_server.max(3000),
             added_app_servers: added,
+            requests: BTreeMap::new(),
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),
@@ -372,6 +403,27 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         shutdown: Some(shutdown),
         server: Some(server),
     })
+}
+
+/// Adds `count` LoRaWAN devices from [`PRELOAD_EUI_BASE`] up, created a day before `now_ms`; a device already in
+/// the store (a state file from an earlier run) is kept as it is.
+fn preload(store: &mut Store, count: u64, now_ms: i64) {
+    let created = now_ms - 86_400_000;
+    for i in 0..count {
+        let eui = format!("{:016X}", PRELOAD_EUI_BASE + i);
+        store.insert_unchecked(
+            &serde_json::json!({
+                "EUI": eui,
+                "connectivity": "LORAWAN",
+                "activation": "OTAA",
+                "model": { "ID": "SMTC/LoRaMoteA.1_EU" },
+            }),
+            created,
+        );
+    }
+    if count > 0 {
+        tracing::info!(count, "devices preloaded");
+    }
 }
 
 /// The DX Core view of the IoT Flow connections the catalogue already holds.

@@ -50,6 +50,12 @@ impl Env {
             .env_remove("THINGPARK_URL")
             .env_remove("THINGPARK_CLIENT_ID")
             .env_remove("TPBULK_LOG")
+            // No profile of the person running the tests: a config file is only what a test writes here.
+            .env_remove("TPBULK_PROFILE")
+            .env_remove("TPBULK_CONFIG")
+            .env("XDG_CONFIG_HOME", self.dir.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
             .env("THINGPARK_URL", self.sim.url())
             .env("THINGPARK_CLIENT_ID", "tpbulk-sim")
             .env("THINGPARK_CLIENT_SECRET", "tpbulk-sim-secret")
@@ -179,6 +185,16 @@ pub fn assert_file_has_no_key(path: &Path, keys: &[String]) {
 /// A batch written straight into the journal, `interrupted` with one pending OTAA row per `(row, model)`, as an import
 /// stopped before sending would leave it; `options` are the batch's recorded run options.
 pub fn pending_batch(env: &Env, options: serde_json::Value, rows: &[(u64, &str)]) -> String {
+    pending_batch_of_profile(env, options, rows, None)
+}
+
+/// [`pending_batch`] as imported with the config file's profile `profile`.
+pub fn pending_batch_of_profile(
+    env: &Env,
+    options: serde_json::Value,
+    rows: &[(u64, &str)],
+    profile: Option<&str>,
+) -> String {
     use tpbulk::device::Kind;
     use tpbulk::input::{SourceFormat, TextEncoding};
     use tpbulk::journal::{BatchState, NewBatch, NewRow, RowState};
@@ -196,6 +212,7 @@ pub fn pending_batch(env: &Env, options: serde_json::Value, rows: &[(u64, &str)]
             columns: Vec::new(),
             input_columns: None,
             options,
+            profile: profile.map(str::to_string),
         })
         .unwrap();
     let new_rows = rows.iter().map(|&(row, model)| {
@@ -222,6 +239,10 @@ pub fn pending_batch(env: &Env, options: serde_json::Value, rows: &[(u64, &str)]
             errors: Vec::new(),
             device_href: None,
             device_eui: None,
+            keys: tpbulk::device::LookupKeys {
+                eui: Some(eui(row)),
+                ..Default::default()
+            },
         }
     });
     journal.insert_rows(&batch, new_rows).unwrap();

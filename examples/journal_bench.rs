@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         columns: vec![],
         options: serde_json::json!({}),
         profile: None,
+        input_columns: None,
     })?;
 
     let t = Instant::now();

@@ -29,6 +29,7 @@ fn new_batch(name: &str) -> NewBatch {
                 field: Some(Field::AppKey),
             },
         ],
+        input_columns: None,
         options: serde_json::json!({"rate": 10.0, "concurrency": 8}),
         profile: Some("lab".into()),
     }

@@ -125,6 +125,73 @@ fn rework_finds_the_file_from_any_directory_and_accepts_it_moved_once_its_sha256
     );
 }
 
+#[test]
+fn rework_of_a_headerless_batch_reads_the_file_with_the_columns_it_was_imported_with() {
+    let env = Env::new(SimConfig::default());
+    // No header row: read with --columns, the third column skipped.
+    let csv = format!(
+        "{},{},ignored,sensor-1\nNOT-AN-EUI,{},ignored,sensor-2\n",
+        eui(1),
+        app_key(1),
+        app_key(2)
+    );
+    let file = env.write("headerless.csv", &csv);
+    let run = env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--rate",
+        "0",
+        "--columns",
+        "dev_eui,app_key,,name",
+        "--set",
+        &format!("model={MODEL}"),
+        "--set",
+        &format!("connection={CONNECTION}"),
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let counts = env.counts(&run.batch());
+    assert_eq!((counts.created, counts.invalid), (1, 1));
+    let fix = env.dir.path().join("fix.csv");
+    let run = env.run(&["rework", "-o", fix.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let text = std::fs::read_to_string(&fix).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("dev_eui,app_key,,name,"), "{text}");
+    assert!(lines[1].starts_with("NOT-AN-EUI,"), "{text}");
+    assert!(lines[1].contains("sensor-2"), "{text}");
+}
+
+#[test]
+fn plan_and_import_say_the_file_notes_once_on_stderr() {
+    let env = Env::new(SimConfig::default());
+    // ChirpStack v4: a 1.0.x root key in nwk_key, no app_key (issue 16, item 4), on every row.
+    let mut csv = String::from("dev_eui,nwk_key,app_key,device_profile,connection\n");
+    for n in 1..=3 {
+        csv.push_str(&format!(
+            "{},{},,{MODEL},{CONNECTION}\n",
+            eui(n),
+            app_key(n)
+        ));
+    }
+    let file = env.write("chirpstack.csv", &csv);
+    let note = "3 OTAA rows have a nwk_key and no app_key";
+    for args in [
+        vec!["plan", file.to_str().unwrap(), "--format", "jsonl"],
+        vec!["import", file.to_str().unwrap(), "--rate", "0"],
+    ] {
+        let run = env.run(&args);
+        assert_eq!(run.code(), 0, "{}", run.describe());
+        assert_eq!(run.stderr().matches(note).count(), 1, "{}", run.describe());
+        assert!(
+            run.stderr().contains("tpbulk: warning: "),
+            "{}",
+            run.stderr()
+        );
+        assert!(!run.stdout().contains(note), "{}", run.stdout());
+    }
+}
+
 // 3. No accidental second import.
 
 #[test]

@@ -73,6 +73,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             input_sha256: tpbulk::input::sha256_file(input).unwrap(),
             format: table.format.clone(),
             columns: table.columns.clone(),
+            input_columns: None,
             options: serde_json::json!({"rate": 10.0}),
             profile: None,
         })

@@ -95,6 +95,7 @@ mod tests {
                 columns: Vec::new(),
                 options: serde_json::json!({"started_ms": 5}),
                 profile: None,
+                input_columns: None,
             })
             .unwrap();
         journal

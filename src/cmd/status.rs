@@ -165,6 +165,7 @@ mod tests {
                 encoding: TextEncoding::Utf8,
             },
             columns: Vec::new(),
+            input_columns: None,
             options: serde_json::json!({ "prepared": prepared }),
             state: BatchState::Interrupted,
             created_at: String::new(),

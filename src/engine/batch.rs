@@ -254,6 +254,7 @@ pub async fn import(
         input_sha256,
         format: table.format.clone(),
         columns: table.columns.clone(),
+        input_columns: config.input.columns.clone(),
         options: options.clone(),
         profile: config.profile.clone(),
     })?;

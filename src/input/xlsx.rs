@@ -4,9 +4,11 @@
 //! Why not calamine here (it still reads `.xls` and `.ods`): calamine 0.38 loads the whole shared-string table
 //! into a `Vec<String>` when it opens a workbook (24 bytes of header plus an allocation per string, so a
 //! 600,000-row shipment of unique DevEUIs, keys and names costs over 100 MiB before a cell is read) and has no way
-//! to open a workbook without it. The ZIP container and the XML stay with the `zip` and `quick-xml` crates that
-//! calamine itself uses; what is written here is the part of ECMA-376 a device list needs: workbook and sheet
-//! relationships, shared and inline strings, cell types, and the number formats that make a number a date.
+//! to open a workbook without it. The ZIP container and the small XML parts (relationships, workbook, styles) stay
+//! with the `zip` and `quick-xml` crates that calamine itself uses; the shared strings and the sheet, nearly all of
+//! a workbook's bytes, are read by a byte-level [`Scanner`] (see there why). What is written here is the part of
+//! ECMA-376 a device list needs: workbook and sheet relationships, shared and inline strings, cell types, and the
+//! number formats that make a number a date.
 
 use super::{Cell, InputError, Record};
 use quick_xml::events::{BytesStart, Event};
@@ -19,6 +21,8 @@ use std::sync::{Arc, mpsc};
 type Archive = zip::ZipArchive<BufReader<File>>;
 /// An XML reader over one part of the archive.
 type PartReader<'a> = quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
+/// A [`Scanner`] over one part of the archive.
+type PartScanner<'a> = Scanner<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
 
 /// Records per message from the parsing thread: the channel then costs nothing per row.
 const BATCH: usize = 512;
@@ -355,28 +359,260 @@ impl Iterator for XlsxRows {
     }
 }
 
-/// The text of a `<t>` element's content or an entity, appended to `out`.
-fn push_text(event: &Event<'_>, out: &mut String) -> Result<(), String> {
-    match event {
-        Event::Text(t) => out.push_str(&t.xml10_content()),
-        Event::CData(t) => out.push_str(&t.xml10_content()),
-        Event::GeneralRef(r) => {
-            if let Some(c) = r.resolve_char_ref().map_err(damaged)? {
-                out.push(c);
-            } else {
-                out.push(match r.as_ref() {
+/// What [`Scanner::next`] stopped at.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tok {
+    /// `<name …>`.
+    Open,
+    /// `</name>`.
+    Close,
+    /// `<name …/>`.
+    Empty,
+    /// `<![CDATA[…]]>`: its content is text.
+    CData,
+    /// A comment, processing instruction or declaration.
+    Other,
+    Eof,
+}
+
+/// A byte-level pull scanner over the shared strings and sheet parts: the text up to the next tag, then the tag.
+///
+/// Why not quick-xml's events here: these two parts are nearly all of a workbook's bytes, and a generic event
+/// reader (copying each event, checking and iterating attributes, decoding text piece by piece) cost about 40% of
+/// reading a 600,000-row sheet. These parts only need element names, three attributes and text, so each step is
+/// two `read_until`s (memchr for `<` and `>`) over the inflated stream, in a reused buffer, memory flat.
+struct Scanner<R> {
+    src: R,
+    /// The raw text before the current tag (entities unresolved).
+    text: Vec<u8>,
+    /// The current tag without its `<` and `>`.
+    tag: Vec<u8>,
+}
+
+impl<R: BufRead> Scanner<R> {
+    fn new(src: R) -> Scanner<R> {
+        Scanner {
+            src,
+            text: Vec::with_capacity(256),
+            tag: Vec::with_capacity(256),
+        }
+    }
+
+    /// Reads until `self.tag` ends with `end` (a comment's `-->`, a CDATA's `]]>`), `>` included.
+    fn read_tag_until(&mut self, end: &[u8]) -> Result<(), String> {
+        while !(self.tag.len() > end.len() && self.tag.ends_with(end)) {
+            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            if n == 0 {
+                return Err(damaged("the XML ends inside a tag"));
+            }
+        }
+        Ok(())
+    }
+
+    fn next(&mut self) -> Result<Tok, String> {
+        self.text.clear();
+        self.tag.clear();
+        self.src.read_until(b'<', &mut self.text).map_err(damaged)?;
+        if self.text.pop() != Some(b'<') {
+            return Ok(Tok::Eof);
+        }
+        let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+        if n == 0 || self.tag.last() != Some(&b'>') {
+            return Err(damaged("the XML ends inside a tag"));
+        }
+        if self.tag.starts_with(b"!--") {
+            self.read_tag_until(b"-->")?;
+            return Ok(Tok::Other);
+        }
+        if self.tag.starts_with(b"![CDATA[") {
+            self.read_tag_until(b"]]>")?;
+            return Ok(Tok::CData);
+        }
+        // A `>` inside a quoted attribute value does not end the tag. Most tags have only double quotes, an even
+        // number of them: then no value is open, which counting (vectorised) shows without walking the tag.
+        while self.tag.contains(&b'\'') || self.tag.iter().filter(|&&b| b == b'"').count() % 2 == 1
+        {
+            let mut quote = None;
+            for &b in &self.tag {
+                match quote {
+                    None if b == b'"' || b == b'\'' => quote = Some(b),
+                    Some(q) if b == q => quote = None,
+                    _ => {}
+                }
+            }
+            if quote.is_none() {
+                break;
+            }
+            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            if n == 0 {
+                return Err(damaged("the XML ends inside a tag"));
+            }
+        }
+        self.tag.pop();
+        Ok(match (self.tag.first(), self.tag.last()) {
+            (Some(b'?' | b'!'), _) => Tok::Other,
+            (Some(b'/'), _) => Tok::Close,
+            (_, Some(b'/')) => Tok::Empty,
+            _ => Tok::Open,
+        })
+    }
+
+    /// The current tag's name without its namespace prefix (`x:row` is `row`).
+    fn local(&self) -> &[u8] {
+        let tag = self.tag.strip_prefix(b"/").unwrap_or(&self.tag);
+        let end = tag
+            .iter()
+            .position(|&b| b.is_ascii_whitespace() || b == b'/')
+            .unwrap_or(tag.len());
+        let name = &tag[..end];
+        match name.iter().rposition(|&b| b == b':') {
+            Some(i) => &name[i + 1..],
+            None => name,
+        }
+    }
+
+    /// The current tag's attributes as (local name, raw value).
+    fn attrs(&self) -> Attrs<'_> {
+        let tag = &self.tag;
+        let start = tag
+            .iter()
+            .position(|&b| b.is_ascii_whitespace())
+            .unwrap_or(tag.len());
+        Attrs {
+            rest: &tag[start..],
+        }
+    }
+
+    /// The content of the current CDATA section.
+    fn cdata(&self) -> &[u8] {
+        &self.tag[b"![CDATA[".len()..self.tag.len() - b"]]>".len()]
+    }
+}
+
+/// The attributes of a tag, as raw bytes.
+struct Attrs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let eq = self.rest.iter().position(|&b| b == b'=')?;
+        let key = self.rest[..eq].trim_ascii();
+        let after = self.rest[eq + 1..].trim_ascii_start();
+        let quote = *after.first()?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let len = after[1..].iter().position(|&b| b == quote)?;
+        let value = &after[1..1 + len];
+        self.rest = &after[len + 2..];
+        let key = match key.iter().rposition(|&b| b == b':') {
+            Some(i) => &key[i + 1..],
+            None => key,
+        };
+        Some((key, value))
+    }
+}
+
+/// Appends XML text to `out`: line ends normalised as XML 1.0 says (`\r\n` and `\r` are `\n`), entities and
+/// character references resolved.
+fn push_xml_text(raw: &[u8], out: &mut String) -> Result<(), String> {
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'&' || b == b'\r')
+            .unwrap_or(rest.len());
+        out.push_str(std::str::from_utf8(&rest[..plain]).map_err(damaged)?);
+        rest = &rest[plain..];
+        match rest.first() {
+            None => break,
+            Some(b'\r') => {
+                out.push('\n');
+                rest = rest.strip_prefix(b"\r\n").unwrap_or(&rest[1..]);
+            }
+            Some(_) => {
+                let end = rest
+                    .iter()
+                    .position(|&b| b == b';')
+                    .ok_or_else(|| damaged("an XML entity has no ';'"))?;
+                let name = std::str::from_utf8(&rest[1..end]).map_err(damaged)?;
+                let c = match name {
                     "amp" => '&',
                     "lt" => '<',
                     "gt" => '>',
                     "quot" => '"',
                     "apos" => '\'',
-                    other => return Err(damaged(format!("unknown XML entity &{other};"))),
-                });
+                    _ => name
+                        .strip_prefix("#x")
+                        .map(|h| u32::from_str_radix(h, 16))
+                        .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+                        .and_then(Result::ok)
+                        .and_then(char::from_u32)
+                        .ok_or_else(|| damaged(format!("unknown XML entity &{name};")))?,
+                };
+                out.push(c);
+                rest = &rest[end + 1..];
             }
         }
-        _ => {}
     }
     Ok(())
+}
+
+/// Reads a string item (`<si>` or `<is>`) up to its end: plain text and rich-text runs, without phonetic hints.
+fn scan_string_item<R: BufRead>(
+    xml: &mut Scanner<R>,
+    end: &[u8],
+    out: &mut String,
+) -> Result<(), String> {
+    out.clear();
+    let mut in_t = false;
+    let mut phonetic = 0usize;
+    loop {
+        let tok = xml.next()?;
+        if in_t {
+            push_xml_text(&xml.text, out)?;
+        }
+        match tok {
+            Tok::Open => match xml.local() {
+                b"t" if phonetic == 0 => in_t = true,
+                b"rPh" => phonetic += 1,
+                _ => {}
+            },
+            Tok::Close => match xml.local() {
+                b"t" => in_t = false,
+                b"rPh" => phonetic = phonetic.saturating_sub(1),
+                name if name == end => {
+                    if out.contains("_x") {
+                        *out = unescape_ooxml(std::mem::take(out));
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            },
+            Tok::CData if in_t => out.push_str(std::str::from_utf8(xml.cdata()).map_err(damaged)?),
+            Tok::Eof => {
+                return Err(damaged(format!(
+                    "a string item ends without </{}>",
+                    String::from_utf8_lossy(end)
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A scanner over one part of the archive, or `None` when the part is absent.
+fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartScanner<'a>>, String> {
+    match zip.by_name(name) {
+        Ok(file) => Ok(Some(Scanner::new(BufReader::with_capacity(
+            64 * 1024,
+            file,
+        )))),
+        Err(zip::result::ZipError::FileNotFound) => Ok(None),
+        Err(e) => Err(damaged(e)),
+    }
 }
 
 /// Undoes OOXML's `_xHHHH_` escapes (ECMA-376 Part 1, 22.9.2.19 ST_Xstring), which carry control characters.
@@ -411,60 +647,31 @@ fn unescape_ooxml(s: String) -> String {
     out
 }
 
-/// Reads a string item (`<si>` or `<is>`) up to its end: plain text and rich-text runs, without phonetic hints.
-fn read_string_item<R: BufRead>(
-    xml: &mut quick_xml::Reader<R>,
-    buf: &mut Vec<u8>,
-    end: &str,
-) -> Result<String, String> {
-    let mut out = String::new();
-    let mut in_t = false;
-    let mut phonetic = 0usize;
-    loop {
-        buf.clear();
-        let event = xml.read_event_into(buf).map_err(damaged)?;
-        match &event {
-            Event::Start(e) => match e.local_name().as_ref() {
-                "t" if phonetic == 0 => in_t = true,
-                "rPh" => phonetic += 1,
-                _ => {}
-            },
-            Event::End(e) => match e.local_name().as_ref() {
-                "t" => in_t = false,
-                "rPh" => phonetic = phonetic.saturating_sub(1),
-                name if name == end => return Ok(unescape_ooxml(out)),
-                _ => {}
-            },
-            Event::Eof => return Err(damaged(format!("a string item ends without </{end}>"))),
-            _ if in_t => push_text(&event, &mut out)?,
-            _ => {}
-        }
-    }
-}
-
 fn shared_strings(zip: &mut Archive, name: &str) -> Result<SharedStrings, String> {
     let mut strings = SharedStrings::default();
-    let Some(mut xml) = part(zip, name)? else {
+    let Some(mut xml) = scan_part(zip, name)? else {
         return Ok(strings);
     };
-    let mut buf = Vec::new();
-    let mut inner = Vec::new();
+    let mut item = String::new();
     loop {
-        buf.clear();
-        match xml.read_event_into(&mut buf).map_err(damaged)? {
-            Event::Start(e) if e.local_name().as_ref() == "sst" => {
-                if let Some(n) = attr(&e, "uniqueCount").and_then(|n| n.parse::<usize>().ok()) {
+        match xml.next()? {
+            Tok::Open if xml.local() == b"sst" => {
+                let count = xml
+                    .attrs()
+                    .find(|(k, _)| *k == b"uniqueCount")
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<usize>().ok());
+                if let Some(n) = count {
                     // About 16 bytes per string in a shipment; a lying count only costs a reservation.
                     strings.ends.reserve(n.min(1 << 24));
                     strings.bytes.reserve(n.min(1 << 24) * 16);
                 }
             }
-            Event::Start(e) if e.local_name().as_ref() == "si" => {
-                let s = read_string_item(&mut xml, &mut inner, "si")?;
-                strings.push(&s)?;
+            Tok::Open if xml.local() == b"si" => {
+                scan_string_item(&mut xml, b"si", &mut item)?;
+                strings.push(&item)?;
             }
-            Event::Empty(e) if e.local_name().as_ref() == "si" => strings.push("")?,
-            Event::Eof => break,
+            Tok::Empty if xml.local() == b"si" => strings.push("")?,
+            Tok::Eof => break,
             _ => {}
         }
     }
@@ -568,35 +775,34 @@ struct CellStart {
 }
 
 /// A `<c>` element's position, type and style, from its attributes in one pass, without copying them.
-fn cell_start(e: &BytesStart<'_>, next_col: usize, context: &Context) -> Result<CellStart, String> {
+fn cell_start(attrs: Attrs<'_>, next_col: usize, context: &Context) -> Result<CellStart, String> {
     let mut start = CellStart {
         col: next_col,
         kind: CellType::Number,
         date: false,
     };
-    for a in e.attributes().with_checks(false) {
-        let a = a.map_err(damaged)?;
-        let value: &str = &a.value;
-        match a.key.local_name().as_ref() {
-            "r" => {
+    for (key, value) in attrs {
+        match key {
+            b"r" => {
+                let value = std::str::from_utf8(value).unwrap_or("?");
                 start.col = column_of(value)
                     .ok_or_else(|| damaged(format!("the cell reference \"{value}\" is not one")))?;
             }
-            "t" => {
+            b"t" => {
                 start.kind = match value {
-                    "s" => CellType::Shared,
-                    "str" => CellType::FormulaText,
-                    "inlineStr" => CellType::Inline,
-                    "b" => CellType::Bool,
-                    "e" => CellType::Error,
-                    "d" => CellType::Date,
+                    b"s" => CellType::Shared,
+                    b"str" => CellType::FormulaText,
+                    b"inlineStr" => CellType::Inline,
+                    b"b" => CellType::Bool,
+                    b"e" => CellType::Error,
+                    b"d" => CellType::Date,
                     _ => CellType::Number,
                 };
             }
-            "s" => {
-                start.date = value
-                    .parse::<usize>()
+            b"s" => {
+                start.date = std::str::from_utf8(value)
                     .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
                     .and_then(|s| context.date_styles.get(s).copied())
                     .unwrap_or(false);
             }
@@ -613,27 +819,29 @@ fn read_sheet(
     context: &Context,
     mut emit: impl FnMut(Record) -> bool,
 ) -> Result<(), String> {
-    let mut xml =
-        part(zip, part_name)?.ok_or_else(|| damaged(format!("its part {part_name} is missing")))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut inner = Vec::with_capacity(256);
+    let mut xml = scan_part(zip, part_name)?
+        .ok_or_else(|| damaged(format!("its part {part_name} is missing")))?;
     let mut row_number = 0u64;
     let mut cells: Vec<Cell> = Vec::new();
     let mut in_row = false;
     let mut next_col = 0usize;
     let mut value = String::new();
+    let mut inline = String::new();
     loop {
-        buf.clear();
-        let event = xml.read_event_into(&mut buf).map_err(damaged)?;
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) if e.local_name().as_ref() == "row" => {
-                row_number = match attr(e, "r").and_then(|r| r.parse::<u64>().ok()) {
+        let tok = xml.next()?;
+        match tok {
+            Tok::Open | Tok::Empty if xml.local() == b"row" => {
+                let given = xml
+                    .attrs()
+                    .find(|(k, _)| *k == b"r")
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+                row_number = match given {
                     Some(r) if r > row_number => r,
                     _ => row_number + 1,
                 };
                 cells.clear();
                 next_col = 0;
-                in_row = matches!(event, Event::Start(_));
+                in_row = tok == Tok::Open;
                 if !in_row
                     && !emit(Record {
                         row: row_number,
@@ -643,7 +851,7 @@ fn read_sheet(
                     return Ok(());
                 }
             }
-            Event::End(e) if e.local_name().as_ref() == "row" => {
+            Tok::Close if xml.local() == b"row" => {
                 in_row = false;
                 let width = cells.len();
                 let row = std::mem::replace(&mut cells, Vec::with_capacity(width));
@@ -654,10 +862,8 @@ fn read_sheet(
                     return Ok(());
                 }
             }
-            Event::Start(ref e) | Event::Empty(ref e)
-                if in_row && e.local_name().as_ref() == "c" =>
-            {
-                let start = cell_start(e, next_col, context)?;
+            Tok::Open | Tok::Empty if in_row && xml.local() == b"c" => {
+                let start = cell_start(xml.attrs(), next_col, context)?;
                 let col = start.col;
                 next_col = col + 1;
                 if next_col > MAX_COLUMNS {
@@ -665,9 +871,14 @@ fn read_sheet(
                         "row {row_number} has more than {MAX_COLUMNS} columns"
                     )));
                 }
-                let cell = if matches!(event, Event::Start(_)) {
+                let cell = if tok == Tok::Open {
                     read_cell(
-                        &mut xml, &mut inner, &mut value, &start, context, row_number,
+                        &mut xml,
+                        &mut value,
+                        &mut inline,
+                        &start,
+                        context,
+                        row_number,
                     )?
                 } else {
                     Cell::Empty
@@ -677,8 +888,8 @@ fn read_sheet(
                 }
                 cells[col] = cell;
             }
-            Event::End(e) if e.local_name().as_ref() == "sheetData" => return Ok(()),
-            Event::Eof => return Ok(()),
+            Tok::Close if xml.local() == b"sheetData" => return Ok(()),
+            Tok::Eof => return Ok(()),
             _ => {}
         }
     }
@@ -686,38 +897,44 @@ fn read_sheet(
 
 /// Reads a cell's content up to `</c>` and types it.
 fn read_cell<R: BufRead>(
-    xml: &mut quick_xml::Reader<R>,
-    buf: &mut Vec<u8>,
+    xml: &mut Scanner<R>,
     value: &mut String,
+    inline: &mut String,
     start: &CellStart,
     context: &Context,
     row: u64,
 ) -> Result<Cell, String> {
     value.clear();
-    let mut inline: Option<String> = None;
+    let mut has_inline = false;
     let mut in_v = false;
-    let mut inner = Vec::new();
     loop {
-        buf.clear();
-        let event = xml.read_event_into(buf).map_err(damaged)?;
-        match &event {
-            Event::Start(e) => match e.local_name().as_ref() {
-                "v" => in_v = true,
-                "is" => inline = Some(read_string_item(xml, &mut inner, "is")?),
+        let tok = xml.next()?;
+        if in_v {
+            push_xml_text(&xml.text, value)?;
+        }
+        match tok {
+            Tok::Open => match xml.local() {
+                b"v" => in_v = true,
+                b"is" => {
+                    scan_string_item(xml, b"is", inline)?;
+                    has_inline = true;
+                }
                 _ => {}
             },
-            Event::End(e) => match e.local_name().as_ref() {
-                "v" => in_v = false,
-                "c" => break,
+            Tok::Close => match xml.local() {
+                b"v" => in_v = false,
+                b"c" => break,
                 _ => {}
             },
-            Event::Eof => return Err(damaged("a cell ends without </c>")),
-            _ if in_v => push_text(&event, value)?,
+            Tok::CData if in_v => {
+                value.push_str(std::str::from_utf8(xml.cdata()).map_err(damaged)?);
+            }
+            Tok::Eof => return Err(damaged("a cell ends without </c>")),
             _ => {}
         }
     }
-    if let Some(text) = inline {
-        return Ok(text_cell(text));
+    if has_inline {
+        return Ok(text_cell(std::mem::take(inline)));
     }
     if value.is_empty() {
         return Ok(Cell::Empty);
@@ -789,6 +1006,68 @@ mod tests {
         assert_eq!(s.get(values.len()), None);
         // A DevEUI takes its tag and 8 bytes.
         assert_eq!(s.ends[1] - s.ends[0], 9);
+    }
+
+    #[test]
+    fn the_scanner_reads_names_attributes_text_entities_and_cdata() {
+        let xml = "<?xml version=\"1.0\"?><!-- a <c> comment --><x:row r=\"7\" spans='1:2'>\
+                   <c r=\"B7\" t=\"s\" note=\"a>b\"><v>1&amp;2&#x41;&#66;\r\n</v></c><c r=\"C7\"/>\
+                   <v><![CDATA[<raw>]]></v></x:row>";
+        let mut xml = Scanner::new(xml.as_bytes());
+        let mut seen = Vec::new();
+        loop {
+            let tok = xml.next().unwrap();
+            if tok == Tok::Eof {
+                break;
+            }
+            let mut text = String::new();
+            push_xml_text(&xml.text, &mut text).unwrap();
+            let attrs: Vec<String> = xml
+                .attrs()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        String::from_utf8_lossy(k),
+                        String::from_utf8_lossy(v)
+                    )
+                })
+                .collect();
+            let cdata = if tok == Tok::CData {
+                String::from_utf8_lossy(xml.cdata()).into_owned()
+            } else {
+                String::new()
+            };
+            seen.push(format!(
+                "{tok:?} {} [{}] {text:?} {cdata}",
+                String::from_utf8_lossy(xml.local()),
+                attrs.join(" ")
+            ));
+        }
+        assert_eq!(
+            seen,
+            [
+                "Other ?xml [version=1.0] \"\" ",
+                "Other !-- [] \"\" ",
+                "Open row [r=7 spans=1:2] \"\" ",
+                "Open c [r=B7 t=s note=a>b] \"\" ",
+                "Open v [] \"\" ",
+                "Close v [] \"1&2AB\\n\" ",
+                "Close c [] \"\" ",
+                "Empty c [r=C7] \"\" ",
+                "Open v [] \"\" ",
+                "CData ![CDATA[<raw>]]> [] \"\" <raw>",
+                "Close v [] \"\" ",
+                "Close row [] \"\" ",
+            ]
+        );
+        let mut text = String::new();
+        assert!(
+            push_xml_text(b"&nbsp;", &mut text)
+                .unwrap_err()
+                .contains("&nbsp;")
+        );
+        let mut open = Scanner::new(&b"<c r=\"A1"[..]);
+        assert!(open.next().is_err());
     }
 
     #[test]

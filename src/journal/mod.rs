@@ -21,7 +21,7 @@ pub use writer::{MAX_QUEUED, WINDOW, Writer};
 
 use crate::device::{Kind, LookupKeys, RowError};
 use crate::error::UsageError;
-use crate::input::{Column, SourceFormat};
+use crate::input::{Column, Field, SourceFormat};
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -148,6 +148,8 @@ pub struct NewBatch {
     pub input_sha256: String,
     pub format: SourceFormat,
     pub columns: Vec<Column>,
+    /// `--columns`: the file had no header row and was read with these fields in column order (`None` skips one).
+    pub input_columns: Option<Vec<Option<Field>>>,
     /// Run options (rate, concurrency, on_existing, max_errors, platform url and client id — never a secret).
     pub options: serde_json::Value,
     /// The config file's profile the batch was imported with, which `resume` takes its credentials from.
@@ -183,6 +185,8 @@ pub struct BatchInfo {
     pub input_sha256: String,
     pub format: SourceFormat,
     pub columns: Vec<Column>,
+    /// The `--columns` the file was read with, if it had no header row.
+    pub input_columns: Option<Vec<Option<Field>>>,
     pub options: serde_json::Value,
     pub state: BatchState,
     /// RFC 3339.
@@ -295,7 +299,7 @@ const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_sta
      device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
-     updated_at, runner_pid, profile, action, undoes";
+     updated_at, runner_pid, profile, action, undoes, input_columns";
 
 /// A journal file.
 pub struct Journal {
@@ -417,6 +421,11 @@ impl Journal {
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
+        let input_columns = batch
+            .input_columns
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
         let options = serde_json::to_string(&batch.options)?;
         let at = now();
         let mut last_err = None;
@@ -425,7 +434,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+                 created_at, updated_at, runner_pid, profile, input_columns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
                 params![
                     id,
                     batch.name,
@@ -437,7 +447,8 @@ impl Journal {
                     BatchState::Running.as_str(),
                     at,
                     std::process::id(),
-                    batch.profile
+                    batch.profile,
+                    input_columns
                 ],
             );
             match inserted {
@@ -953,6 +964,7 @@ struct BatchColumns(
     Option<String>,
     String,
     Option<String>,
+    Option<String>,
 );
 
 fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
@@ -966,6 +978,7 @@ fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
         r.get(11)?,
         r.get(12)?,
         r.get(13)?,
+        r.get(14)?,
     ))
 }
 
@@ -974,6 +987,7 @@ impl BatchColumns {
         let (runner_pid, profile) = (self.1, self.2);
         let undoes = self.4;
         let action_text = self.3;
+        let input_columns = self.5;
         let [
             id,
             name,
@@ -997,6 +1011,11 @@ impl BatchColumns {
                 .with_context(|| ctx("format"))?,
             columns: serde_json::from_str(columns.as_deref().unwrap_or("[]"))
                 .with_context(|| ctx("columns"))?,
+            input_columns: input_columns
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .with_context(|| ctx("input columns"))?,
             options: serde_json::from_str(options.as_deref().unwrap_or("null"))
                 .with_context(|| ctx("options"))?,
             state: BatchState::parse(&state_text)

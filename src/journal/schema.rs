@@ -83,6 +83,9 @@ const MIGRATIONS: &[&str] = &[
             r.device_eui, r.key_eui, r.key_imei, r.key_sim, 1, d.deleted_at, d.deleted_at, d.deleted_at
         FROM rollback_deletions d JOIN rows r ON r.batch = d.batch AND r.row = d.row;
     DROP TABLE rollback_deletions;",
+    // 6: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
+    // that `rework` reads the file again the same way.
+    "ALTER TABLE batches ADD COLUMN input_columns TEXT;",
 ];
 
 /// The schema version this build writes.

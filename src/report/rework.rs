@@ -66,15 +66,19 @@ pub fn write_rework_from(
             SourceFormat::Spreadsheet { sheet, .. } => Some(sheet.clone()),
             _ => None,
         },
-        // The columns as the batch mapped them, so that the header is found exactly as it was.
-        mapping: batch
-            .columns
-            .iter()
-            .filter_map(|c| c.field.map(|f| (c.header.clone(), f)))
-            .collect(),
+        // The columns as the batch mapped them, so that the header is found exactly as it was; a headerless file
+        // is read with the `--columns` it was imported with.
+        mapping: match batch.input_columns {
+            Some(_) => Vec::new(),
+            None => batch
+                .columns
+                .iter()
+                .filter_map(|c| c.field.map(|f| (c.header.clone(), f)))
+                .collect(),
+        },
         defaults: Vec::new(),
         kind: None,
-        columns: None,
+        columns: batch.input_columns.clone(),
     };
     let mut table = Table::open(input, &options)?;
     let columns = if table.columns.is_empty() {

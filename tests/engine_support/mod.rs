@@ -210,6 +210,7 @@ pub fn pending_batch_of_profile(
                 encoding: TextEncoding::Utf8,
             },
             columns: Vec::new(),
+            input_columns: None,
             options,
             profile: profile.map(str::to_string),
         })

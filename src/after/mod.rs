@@ -101,10 +101,7 @@ pub struct StepBar {
     bar: indicatif::ProgressBar,
     shown: bool,
     /// The thread printing plain lines, and the sender whose drop stops it.
-    lines: Option<(
-        std::sync::mpsc::Sender<()>,
-        std::thread::JoinHandle<()>,
-    )>,
+    lines: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
 impl StepBar {

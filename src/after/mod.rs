@@ -132,11 +132,9 @@ impl StepBar {
         say();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
-            loop {
-                match stopped.recv_timeout(every) {
-                    Err(RecvTimeoutError::Timeout) => say(),
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                }
+            // Nothing is ever sent: the sender's drop (the bar's) ends the wait.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                say();
             }
             say();
         });

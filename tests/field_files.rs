@@ -2,31 +2,11 @@
 //! `tpbulk validate` (JSONL rows, and the text summary where a per-file note is the behaviour).
 
 use serde_json::Value;
-use std::process::{Command, Output};
-
-fn tpbulk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tpbulk"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("tpbulk runs")
-}
+mod offline;
+use offline::{tpbulk, validate_jsonl as validate};
 
 fn field(name: &str) -> String {
     format!("tests/fixtures/field/{name}")
-}
-
-/// `validate --format jsonl`: the exit code and the rows.
-fn validate(file: &str, extra: &[&str]) -> (i32, Vec<Value>) {
-    let mut args = vec!["validate", file, "--format", "jsonl"];
-    args.extend_from_slice(extra);
-    let out = tpbulk(&args);
-    let rows = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
-    (out.status.code().unwrap(), rows)
 }
 
 /// `validate` in text: the summary.

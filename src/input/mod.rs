@@ -506,6 +506,8 @@ pub struct Table {
     pub header_row: Option<u64>,
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
+    /// An XLSX sheet's rows again, raw: the same rows as `rows`, each read once by whichever asks first.
+    sheet_rows: Option<xlsx::SheetRows>,
     options: InputOptions,
     mapper: RowMapper,
 }
@@ -652,6 +654,7 @@ impl Table {
             ))),
             columns,
             rows,
+            sheet_rows: sheet.raw,
             options: options.clone(),
         })
     }
@@ -678,6 +681,7 @@ impl Table {
                 header_row: None,
                 columns: thingpark::columns(),
                 rows: Box::new(rows),
+                sheet_rows: None,
                 options: options.clone(),
                 mapper: RowMapper::new(MappingPlan::Thingpark(thingpark::Plans::new(
                     &options.defaults,
@@ -701,6 +705,7 @@ impl Table {
             ))),
             columns,
             rows: Box::new(rows),
+            sheet_rows: None,
             options: options.clone(),
         })
     }

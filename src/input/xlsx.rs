@@ -69,16 +69,19 @@ impl SharedStrings {
         if tag == RAW {
             self.bytes.extend_from_slice(s.as_bytes());
         } else {
-            let digits = s.as_bytes();
-            let mut nibbles = digits
-                .iter()
-                .map(|&b| (b as char).to_digit(16).unwrap_or(0) as u8);
+            // Hex digits of one case (checked by `hex_tag`): a digit's value is its low nibble, a letter's is that
+            // plus 9.
+            let nibble = |b: u8| (b & 0x0F) + if b > b'9' { 9 } else { 0 };
+            let mut digits = s.as_bytes();
             if tag & ODD != 0 {
-                self.bytes.push(nibbles.next().unwrap_or(0));
+                self.bytes.push(nibble(digits[0]));
+                digits = &digits[1..];
             }
-            while let (Some(h), Some(l)) = (nibbles.next(), nibbles.next()) {
-                self.bytes.push((h << 4) | l);
-            }
+            self.bytes.extend(
+                digits
+                    .chunks_exact(2)
+                    .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1])),
+            );
         }
         let end = u32::try_from(self.bytes.len())
             .map_err(|_| "its shared strings take more than 4 GiB".to_string())?;
@@ -122,11 +125,18 @@ impl SharedStrings {
 /// The tag under which a string is stored.
 fn hex_tag(s: &str) -> u8 {
     let b = s.as_bytes();
-    if b.len() < 8 || !b.iter().all(u8::is_ascii_hexdigit) {
+    if b.len() < 8 {
         return RAW;
     }
-    let upper = b.iter().any(u8::is_ascii_uppercase);
-    let lower = b.iter().any(u8::is_ascii_lowercase);
+    let (mut upper, mut lower) = (false, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {}
+            b'A'..=b'F' => upper = true,
+            b'a'..=b'f' => lower = true,
+            _ => return RAW,
+        }
+    }
     let odd = if b.len() % 2 == 1 { ODD } else { 0 };
     match (upper, lower) {
         (true, true) => RAW,
@@ -431,6 +441,36 @@ impl SheetRows {
     }
 }
 
+/// `BufRead::read_until` with the `memchr` crate's search: the standard library's generic byte search was a tenth of
+/// reading a sheet.
+fn read_until<R: BufRead>(src: &mut R, byte: u8, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let (found, used) = {
+            let available = match src.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            match memchr::memchr(byte, available) {
+                Some(i) => {
+                    out.extend_from_slice(&available[..=i]);
+                    (true, i + 1)
+                }
+                None => {
+                    out.extend_from_slice(available);
+                    (available.is_empty(), available.len())
+                }
+            }
+        };
+        src.consume(used);
+        read += used;
+        if found {
+            return Ok(read);
+        }
+    }
+}
+
 /// What [`Scanner::next`] stopped at.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Tok {
@@ -473,7 +513,7 @@ impl<R: BufRead> Scanner<R> {
     /// Reads until `self.tag` ends with `end` (a comment's `-->`, a CDATA's `]]>`), `>` included.
     fn read_tag_until(&mut self, end: &[u8]) -> Result<(), String> {
         while !(self.tag.len() > end.len() && self.tag.ends_with(end)) {
-            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
             if n == 0 {
                 return Err(damaged("the XML ends inside a tag"));
             }
@@ -484,11 +524,11 @@ impl<R: BufRead> Scanner<R> {
     fn next(&mut self) -> Result<Tok, String> {
         self.text.clear();
         self.tag.clear();
-        self.src.read_until(b'<', &mut self.text).map_err(damaged)?;
+        read_until(&mut self.src, b'<', &mut self.text).map_err(damaged)?;
         if self.text.pop() != Some(b'<') {
             return Ok(Tok::Eof);
         }
-        let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+        let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
         if n == 0 || self.tag.last() != Some(&b'>') {
             return Err(damaged("the XML ends inside a tag"));
         }
@@ -515,7 +555,7 @@ impl<R: BufRead> Scanner<R> {
             if quote.is_none() {
                 break;
             }
-            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
             if n == 0 {
                 return Err(damaged("the XML ends inside a tag"));
             }

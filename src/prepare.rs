@@ -4,8 +4,8 @@
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
 //! returns the file's notes for [`warn_file_notes`].
 
-use crate::device::{Checker, Kind, LookupKeys, RowError};
-use crate::input::{Field, Table};
+use crate::device::{Checked, Checker, Kind, LookupKeys, RowError, Target};
+use crate::input::{Field, MappedRow, Table};
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
 /// One row after checks and resolution.
@@ -25,6 +25,8 @@ pub struct PreparedRow {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Send(CreateRequest),
+    /// A device to delete, found by the row's [`PreparedRow::keys`] (a `DELETE` row, or a row of `tpbulk delete`).
+    Delete,
     Invalid(Vec<RowError>),
 }
 
@@ -32,10 +34,69 @@ impl PreparedRow {
     /// The row's errors; empty when it would be sent.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
-            Prepared::Send(_) => &[],
+            Prepared::Send(_) | Prepared::Delete => &[],
             Prepared::Invalid(errors) => errors,
         }
     }
+
+    /// A row naming a device to delete (`Prepared::Delete`, or `Invalid` with its errors).
+    fn from_target(target: Target, name: Option<String>) -> PreparedRow {
+        let (keys, outcome) = match target.result {
+            Ok(keys) => (keys, Prepared::Delete),
+            Err(errors) => (LookupKeys::default(), Prepared::Invalid(errors)),
+        };
+        PreparedRow {
+            row: target.row,
+            kind: target.kind,
+            id: target.id,
+            name,
+            exist_key: None,
+            keys,
+            outcome,
+        }
+    }
+}
+
+/// The name cell of a row: what a person finds the row by in the report, valid or not.
+fn name_of(mapped: &MappedRow) -> Option<String> {
+    mapped
+        .get(Field::Name)
+        .map(|v| v.cell.display().trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// Reads every row of `table` as naming a device to delete ([`Checker::target`]: only identifiers are needed)
+/// and calls `each` in file order. A file none of whose columns can name a device is refused before any row.
+pub fn prepare_targets(
+    table: &mut Table,
+    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    const IDS: [Field; 5] = [
+        Field::DevEui,
+        Field::Imei,
+        Field::Sim,
+        Field::Iccid,
+        Field::Eid,
+    ];
+    let named = table.columns.iter().any(|c| c.field.is_some_and(|f| IDS.contains(&f)))
+        || table.options().defaults.iter().any(|(f, _)| IDS.contains(f));
+    if !table.is_positional() && !named {
+        let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
+        return Err(crate::error::UsageError(format!(
+            "{}: no column names a device (DevEUI, IMEI, ICCID/SIM or EID) among {}; name one with --mapping \
+             or --columns",
+            table.path.display(),
+            headers.join(", ")
+        ))
+        .into());
+    }
+    let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
+    while let Some(record) = table.next_record() {
+        let mapped = table.map_owned(record?);
+        let name = name_of(&mapped);
+        each(PreparedRow::from_target(checker.target(&mapped), name))?;
+    }
+    Ok(table.mapper().file_notes())
 }
 
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
@@ -50,17 +111,19 @@ pub fn prepare_rows(
     let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
     while let Some(record) = table.next_record() {
         let mapped = table.map_owned(record?);
-        let verdict = checker.check(&mapped);
+        let verdict = match checker.check_row(&mapped) {
+            Checked::Create(verdict) => verdict,
+            Checked::Delete(target) => {
+                each(PreparedRow::from_target(target, name_of(&mapped)))?;
+                continue;
+            }
+        };
         let prepared = match verdict.result {
             Err(errors) => PreparedRow {
                 row: verdict.row,
                 kind: verdict.kind,
                 id: verdict.id,
-                // The name is what a person finds the row by in the report, valid or not.
-                name: mapped
-                    .get(Field::Name)
-                    .map(|v| v.cell.display().trim().to_string())
-                    .filter(|n| !n.is_empty()),
+                name: name_of(&mapped),
                 exist_key: None,
                 keys: LookupKeys::default(),
                 outcome: Prepared::Invalid(errors),

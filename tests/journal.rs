@@ -47,6 +47,7 @@ fn pending(row: u64) -> NewRow {
         )),
         errors: vec![],
         device_href: None,
+        device_uid: None,
         device_eui: None,
         keys: tpbulk::device::LookupKeys {
             eui: Some(format!("70B3D57ED{row:07X}")),

@@ -120,6 +120,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                     vec![]
                 },
                 device_href: None,
+                device_uid: None,
                 device_eui: None,
                 keys: tpbulk::device::LookupKeys {
                     eui: Some(eui.clone()),

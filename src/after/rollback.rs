@@ -74,6 +74,7 @@ mod tests {
             request: Some("{}".into()),
             errors: Vec::new(),
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: LookupKeys::default(),
         }

@@ -4,7 +4,7 @@
 use super::damage::{identifier_text, is_placeholder};
 use super::ids::{IdError, OnboardingTag, is_onboarding_tag};
 use super::{
-    AppSKeys, DevAddr, Device, Eid, ErrorCode, Eui, Extras, Ids, Imei, Imsi, Key, Kind, McClass,
+    LookupKeys, AppSKeys, DevAddr, Device, Eid, ErrorCode, Eui, Extras, Ids, Imei, Imsi, Key, Kind, McClass,
     Motion, PlanFeatures, RefValue, Refs, RowError, SimId, Verdict,
 };
 use crate::input::{Cell, Field, FieldValue, MappedRow};
@@ -195,38 +195,30 @@ fn kind_from_columns(row: &MappedRow, filled: bool) -> Option<Kind> {
     }
 }
 
-/// The verdict of a `DELETE` row (ThingPark's import action, "only the column B is requested"): read and named,
-/// never sent, since tpbulk does not delete devices from a shipment file yet.
-fn deletion(row: &MappedRow) -> Option<Verdict> {
-    let action = row.get(Field::Kind)?;
-    if !action.cell.display().trim().eq_ignore_ascii_case("DELETE") {
-        return None;
-    }
-    let target = row
-        .get(Field::DevEui)
-        .map(|v| v.cell.display().trim().to_string())
-        .filter(|t| !t.is_empty());
-    let id = target.as_deref().map(|t| {
-        Eui::parse(t)
-            .map(|e| e.to_string())
-            .or_else(|_| Imei::parse(t).map(|i| i.to_string()))
-            .unwrap_or_else(|_| t.to_string())
-    });
-    let device = id.as_deref().unwrap_or("(no device in column B)");
-    Some(Verdict {
-        row: row.row,
-        kind: None,
-        id: id.clone(),
-        result: Err(vec![RowError {
-            field: Field::Kind.name().to_string(),
-            column: action.column.to_string(),
-            code: ErrorCode::Unsupported,
-            message: format!(
-                "DELETE {device}: tpbulk does not delete devices from a shipment file yet, so this row is not \
-                 sent; delete the device in ThingPark, or remove the row"
-            ),
-        }]),
-    })
+/// True for a `DELETE` row of ThingPark's positional file (its action column says so).
+pub fn is_deletion(row: &MappedRow) -> bool {
+    row.get(Field::Kind)
+        .is_some_and(|v| v.cell.display().trim().eq_ignore_ascii_case("DELETE"))
+}
+
+/// A row that names a device to delete: a row of `tpbulk delete`'s file, or a `DELETE` row of ThingPark's
+/// positional file ("only the column B is requested": a DevEUI, or an IMEI for a cellular device).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub row: u64,
+    /// `cellular` for an IMEI or a SIM; a DevEUI's kind only when the row states it (the platform knows the rest).
+    pub kind: Option<Kind>,
+    /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
+    pub id: Option<String>,
+    /// What the platform knows the device by, or every error of the row.
+    pub result: Result<LookupKeys, Vec<RowError>>,
+}
+
+/// A row checked as what it asks for: a device to create, or one to delete.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    Create(Verdict),
+    Delete(Target),
 }
 
 /// Reads a plan cell that lists only BASIC-mode features (`NetworkGeolocation`, `PassiveRoaming`, separated by
@@ -922,9 +914,6 @@ impl Checker {
 
     /// Checks one mapped row: every error of the row, not only the first.
     pub fn check(&mut self, row: &MappedRow) -> Verdict {
-        if let Some(verdict) = deletion(row) {
-            return verdict;
-        }
         let kind = match self.kind_of(row) {
             Ok(kind) => kind,
             Err(e) => {
@@ -980,6 +969,117 @@ impl Checker {
         Verdict {
             row: row.row,
             kind: Some(kind),
+            id,
+            result,
+        }
+    }
+
+    /// Checks a row of a file that may hold deletions (ThingPark's `DELETE` rows) as what it asks for.
+    pub fn check_row(&mut self, row: &MappedRow) -> Checked {
+        if is_deletion(row) {
+            Checked::Delete(self.target(row))
+        } else {
+            Checked::Create(self.check(row))
+        }
+    }
+
+    /// Checks a row as naming one device to delete: a DevEUI, or an IMEI and/or a SIM identifier (ICCID/EID). Only
+    /// the identifiers are read (what creating a device needs does not apply); a row naming none, a bad one, or
+    /// both a DevEUI and a cellular identifier is an error naming its column, never a guess; a device named on an
+    /// earlier row is a duplicate, as in an import.
+    pub fn target(&mut self, row: &MappedRow) -> Target {
+        const CELLULAR_IDS: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
+        let stated = row
+            .get(Field::Kind)
+            .filter(|v| !v.cell.is_blank() && !is_deletion(row))
+            .map(|v| (parse_kind(&v.cell.display()), v));
+        let mut check = RowCheck {
+            row,
+            kind: Kind::Otaa,
+            positional: self.positional,
+            errors: Vec::new(),
+            notes: &mut self.notes,
+            tag: None,
+            dev_eui: None,
+            imei: None,
+            sim: None,
+        };
+        let mut kind = match stated {
+            Some((Some(kind), _)) => Some(kind),
+            Some((None, v)) => {
+                let text = v.cell.display();
+                check.push(
+                    Field::Kind,
+                    ErrorCode::UnknownKind,
+                    format!(
+                        "kind '{}' is not one of otaa, abp, cellular, multicast",
+                        text.trim()
+                    ),
+                );
+                None
+            }
+            None => self.forced_kind,
+        };
+        check.conflicts();
+        let given = |f: Field| present(row, f) && !is_placeholder(&row.get(f).expect("present").cell);
+        let eui_given = present(row, Field::DevEui);
+        // Column B of a `DELETE` row holds an IMEI for a cellular device: 15 digits, where a DevEUI has 16 hex.
+        let imei_in_b = self.positional
+            && row.get(Field::DevEui).is_some_and(|v| {
+                let t = v.cell.display();
+                let t = t.trim();
+                t.len() == 15 && t.bytes().all(|b| b.is_ascii_digit())
+            });
+        let cellular_given = imei_in_b || CELLULAR_IDS.iter().any(|&f| given(f));
+        if eui_given && !imei_in_b && cellular_given {
+            check.push(
+                Field::DevEui,
+                ErrorCode::Invalid,
+                "the row names a DevEUI and an IMEI or SIM: a LoRaWAN device has no IMEI or SIM, so it is not \
+                 clear which device to delete; keep one of them"
+                    .to_string(),
+            );
+        } else if imei_in_b {
+            check.imei = check.ident(Field::DevEui, "the IMEI", true, Imei::parse);
+            kind = Some(Kind::Cellular);
+        } else if eui_given {
+            check.dev_eui = check.eui(Field::DevEui, "the DevEUI", true);
+            kind = kind.filter(|k| k.is_lorawan());
+        } else if cellular_given {
+            check.imei = check.ident(Field::Imei, "the IMEI", false, Imei::parse);
+            let sim = check.ident(Field::Sim, "the SIM identifier", false, SimId::parse);
+            let iccid = check.ident(Field::Iccid, "the ICCID", false, SimId::parse);
+            let eid = check.ident(Field::Eid, "the EID", false, Eid::parse);
+            check.sim = sim.or(iccid).or(eid.map(SimId::Eid));
+            kind = Some(Kind::Cellular);
+        } else {
+            let field = [Field::DevEui]
+                .into_iter()
+                .chain(CELLULAR_IDS)
+                .find(|&f| row.get(f).is_some())
+                .unwrap_or(Field::DevEui);
+            check.push(
+                field,
+                ErrorCode::Missing,
+                "the row names no device: a DevEUI, an IMEI or a SIM identifier (ICCID/EID) says which one to \
+                 delete"
+                    .to_string(),
+            );
+        }
+        let keys = LookupKeys {
+            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
+            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
+            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
+        };
+        let id = self.seen.note_duplicates(&mut check);
+        let result = if check.errors.is_empty() && keys != LookupKeys::default() {
+            Ok(keys)
+        } else {
+            Err(check.errors)
+        };
+        Target {
+            row: row.row,
+            kind,
             id,
             result,
         }

@@ -8,12 +8,14 @@ use super::{Counters, WorkItem, reconcile};
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
-use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
-    PlatformSettings, RequestCounts, find_existing,
+use crate::journal::{
+    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState,
 };
-use crate::prepare::{Prepared, PreparedRow, prepare_rows};
+use crate::platform::{
+    ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
+    PlanTally, PlatformSettings, RequestCounts, find_matching, same_device,
+};
+use crate::prepare::{Prepared, PreparedRow, prepare_rows, prepare_targets};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -100,8 +102,24 @@ pub struct ImportConfig {
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
     pub allow_over_quota: bool,
+    /// `tpbulk delete`: every row names a device to delete (a batch of `delete` operations; no catalogue, no
+    /// creation requirements). Otherwise an import, whose ThingPark `DELETE` rows are deletions in the same batch.
+    pub deleting: bool,
     pub quiet: bool,
 }
+
+/// What a batch would delete, for the question asked before any deletion is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// Rows that name a device to delete (valid ones).
+    pub named: u64,
+    /// Of those, devices the platform has: what would be deleted.
+    pub on_platform: u64,
+}
+
+/// Asked, once the file is journalled and before anything is sent, whether to delete [`Deletions::on_platform`]
+/// devices: `Ok(false)` (the person said no) or an error (no one to ask) discards the batch, nothing sent.
+pub type Confirm = Box<dyn FnOnce(Deletions) -> anyhow::Result<bool> + Send>;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -111,6 +129,10 @@ pub struct BatchResult {
     pub stop: Stop,
     /// Devices created by this run.
     pub created_now: u64,
+    /// Devices deleted by this run.
+    pub deleted_now: u64,
+    /// What the batch's operations are (an import may hold deletions too: its counts say).
+    pub action: Action,
     /// The whole command.
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
@@ -124,30 +146,43 @@ impl BatchResult {
     pub fn exit(&self) -> Exit {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
+            Stop::Declined => Exit::Success,
             _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
             _ => Exit::Success,
         }
     }
 
-    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)`; the time is the
-    /// whole command's, the rate is over the sending phase (after checks, catalogue and look-ups).
+    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)` (a deletion batch:
+    /// `deleted 10, gone 2, …`; an import with `DELETE` rows shows both); the time is the whole command's, the rate
+    /// is over the sending phase (after checks, catalogue and look-ups).
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let secs = self.elapsed.as_secs_f64();
+        let deletions = format!("deleted {}, gone {}, ", c.deleted, c.gone);
+        let head = match self.action {
+            Action::Delete => deletions,
+            Action::Create if c.deleted + c.gone > 0 => {
+                format!("created {}, exists {}, {deletions}", c.created, c.exists)
+            }
+            Action::Create => format!("created {}, exists {}, ", c.created, c.exists),
+        };
         let mut line = format!(
-            "created {}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
-            c.created,
-            c.exists,
+            "{head}invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
             c.invalid,
             c.failed,
             c.total,
             secs,
-            self.created_now as f64 / self.sending.as_secs_f64().max(0.001)
+            self.devices_per_s()
         );
         if c.pending > 0 {
             line.push_str(&format!(", {} not yet sent", c.pending));
         }
         line
+    }
+
+    /// Devices created or deleted per second of the sending phase.
+    pub fn devices_per_s(&self) -> f64 {
+        (self.created_now + self.deleted_now) as f64 / self.sending.as_secs_f64().max(0.001)
     }
 
     /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
@@ -163,16 +198,19 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
-        if r.other + r.deletions > 0 {
-            line.push_str(&format!(", other {}", r.other + r.deletions));
+        if r.deletions > 0 {
+            line.push_str(&format!(", deletions {}", r.deletions));
+        }
+        if r.other > 0 {
+            line.push_str(&format!(", other {}", r.other));
         }
         line
     }
 
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
-        // Nothing was sent and the rows were not all counted: the next step says it all.
-        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
+        // Nothing was sent and the rows were not all counted (or the batch was discarded): the next step says it all.
+        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. } | Stop::Declined);
         if !quiet && counted {
             crate::stdout::line(self.summary());
             crate::stdout::line(self.requests_line());
@@ -190,13 +228,16 @@ impl BatchResult {
                 "interrupted; continue with: tpbulk resume {}",
                 self.id
             )),
-            Stop::CancelledPreparing { input } => Some(format!(
-                "interrupted while checking rows, before any device was sent; start again with: tpbulk import {input}"
+            Stop::CancelledPreparing { command, input } => Some(format!(
+                "interrupted while checking rows, before any device was sent; start again with: tpbulk {command} {input}"
             )),
             Stop::MaxErrors => Some(format!(
                 "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
                 self.id
             )),
+            Stop::Declined => Some(
+                "nothing deleted: the answer was no (nothing was sent, and the batch is not kept)".into(),
+            ),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
                 self.id
@@ -206,14 +247,22 @@ impl BatchResult {
     }
 }
 
-/// Imports a file as a new batch; `on_start` is told the batch id as soon as it exists.
+/// Imports a file as a new batch (or, with [`ImportConfig::deleting`], deletes the devices it names); `on_start` is
+/// told the batch id as soon as it exists (a deletion: once `confirm` said yes, since only then is it kept).
+/// `confirm` is asked before anything is sent whenever the batch would delete a device.
 pub async fn import(
     config: ImportConfig,
     cancel: CancellationToken,
     on_start: impl FnOnce(&str),
+    confirm: Confirm,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
+    let (action, command) = if config.deleting {
+        (Action::Delete, "delete")
+    } else {
+        (Action::Create, "import")
+    };
     let table = Table::open(&config.file, &config.input)?;
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
@@ -225,15 +274,21 @@ pub async fn import(
             &input_sha256,
             &config.client.url,
             config.again,
+            action,
         )?;
     }
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-    if !config.quiet {
-        eprintln!("tpbulk: reading the catalogue");
-    }
-    let catalog = client.catalog().await.map_err(unavailable)?;
+    // A deletion names devices by their identifiers only: no catalogue to resolve against.
+    let catalog = if config.deleting {
+        None
+    } else {
+        if !config.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
+        Some(client.catalog().await.map_err(unavailable)?)
+    };
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
         "rate": config.settings.rate,
@@ -248,17 +303,25 @@ pub async fn import(
         // Until every row is journalled the batch cannot be resumed: resuming would silently drop the rest.
         "prepared": false,
     });
-    let id = journal.create_batch(&NewBatch {
-        name: config.name.clone(),
-        input_path: input_path.display().to_string(),
-        input_sha256,
-        format: table.format.clone(),
-        columns: table.columns.clone(),
-        input_columns: config.input.columns.clone(),
-        options: options.clone(),
-        profile: config.profile.clone(),
-    })?;
-    on_start(&id);
+    let id = journal.create_batch_of(
+        &NewBatch {
+            name: config.name.clone(),
+            input_path: input_path.display().to_string(),
+            input_sha256,
+            format: table.format.clone(),
+            columns: table.columns.clone(),
+            input_columns: config.input.columns.clone(),
+            options: options.clone(),
+            profile: config.profile.clone(),
+        },
+        action,
+    )?;
+    let mut on_start = Some(on_start);
+    if !config.deleting
+        && let Some(announce) = on_start.take()
+    {
+        announce(&id);
+    }
     tracing::info!(batch = %id, "batch started");
 
     let prepared = {
@@ -269,7 +332,7 @@ pub async fn import(
         tokio::task::spawn_blocking(move || {
             journal_prepared(
                 table,
-                &catalog,
+                catalog.as_ref(),
                 journal,
                 &id,
                 on_existing,
@@ -278,7 +341,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
+                            found = find_matching(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
                         }
                     })
                 },
@@ -287,24 +350,29 @@ pub async fn import(
         .await
         .context("preparing rows")?
     };
-    let (mut journal, over_quota) = match prepared {
+    let stopped = |stop: Stop, counts: Counts| BatchResult {
+        counts,
+        id: id.clone(),
+        stop,
+        created_now: 0,
+        deleted_now: 0,
+        action,
+        elapsed: started.elapsed(),
+        sending: Duration::ZERO,
+        requests: client.request_counts(),
+    };
+    let cancelled = Stop::CancelledPreparing {
+        command,
+        input: config.file.display().to_string(),
+    };
+    let (mut journal, over_quota, deletions) = match prepared {
         Ok(prepared) => prepared,
         Err(e) if e.is::<PrepareCancelled>() => {
             // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
             let mut journal = Journal::open(&config.journal)?;
             journal.set_batch_state(&id, BatchState::Interrupted)?;
             tracing::warn!(batch = %id, "interrupted while checking rows; nothing was sent");
-            return Ok(BatchResult {
-                counts: journal.counts(&id)?,
-                id,
-                stop: Stop::CancelledPreparing {
-                    input: config.file.display().to_string(),
-                },
-                created_now: 0,
-                elapsed: started.elapsed(),
-                sending: Duration::ZERO,
-                requests: client.request_counts(),
-            });
+            return Ok(stopped(cancelled, journal.counts(&id)?));
         }
         Err(e) => return Err(e),
     };
@@ -325,6 +393,33 @@ pub async fn import(
                 eprintln!("tpbulk: warning: {line}; going on (--allow-over-quota)");
             }
         }
+    }
+    if deletions.on_platform > 0 {
+        // Nothing is sent before the answer; without a yes the batch is not kept (it sent nothing).
+        let answer = tokio::task::spawn_blocking(move || confirm(deletions));
+        let answer = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            answer = answer => Some(answer.context("asking before deleting")?),
+        };
+        match answer {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(Stop::Declined, Counts::default()));
+            }
+            Some(Err(e)) => {
+                journal.discard_batch(&id)?;
+                return Err(e);
+            }
+            None => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(cancelled, Counts::default()));
+            }
+        }
+    }
+    if let Some(announce) = on_start.take() {
+        announce(&id);
     }
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
@@ -351,6 +446,7 @@ fn refuse_second_import(
     sha256: &str,
     url: &str,
     again: bool,
+    action: Action,
 ) -> anyhow::Result<()> {
     let batches = journal.batches()?;
     if let Some((batch, pid)) = batches.iter().find_map(|b| {
@@ -369,10 +465,14 @@ fn refuse_second_import(
     if again {
         return Ok(());
     }
+    // A file deleted before is deleted again at no harm (its devices are gone); only an unfinished deletion of it
+    // is pointed at `resume`, which settles the rows it left in flight.
     let earlier = batches.iter().find(|b| {
         b.input_sha256.eq_ignore_ascii_case(sha256)
             && b.options["url"].as_str() == Some(url)
             && b.options["prepared"] != serde_json::Value::Bool(false)
+            && b.action == action
+            && (action == Action::Create || b.effective_state() != BatchState::Done)
     });
     let Some(batch) = earlier else {
         return Ok(());
@@ -399,27 +499,29 @@ fn refuse_second_import(
 
 /// Reads, checks and resolves every row and journals it in chunks; each chunk's devices are first looked up on
 /// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
+/// Without a catalogue every row names a device to delete (`tpbulk delete`); with one, a ThingPark file's `DELETE`
+/// rows do. A deletion whose device is not there is journalled `gone` (nothing to send); one whose identifiers
+/// match several devices `failed`, so that none of them is deleted on a guess.
 fn journal_prepared(
     mut table: Table,
-    catalog: &Catalog,
+    catalog: Option<&Catalog>,
     mut journal: Journal,
     batch: &str,
     on_existing: OnExisting,
     cancel: &CancellationToken,
-    mut lookup: impl FnMut(
-        &[ExistKey],
-    ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
-) -> anyhow::Result<(Journal, Vec<OverQuota>)> {
-    let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
+    mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
+) -> anyhow::Result<(Journal, Vec<OverQuota>, Deletions)> {
+    let mut chunk: Vec<(Action, NewRow, Vec<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
-    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
+    let mut deletions = Deletions::default();
+    let mut flush = |chunk: &mut Vec<(Action, NewRow, Vec<ExistKey>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
-        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k)| k.clone()).collect();
+        let keys: Vec<ExistKey> = chunk.iter().flat_map(|(_, _, k)| k.iter().cloned()).collect();
         let found = if keys.is_empty() {
             Default::default()
         } else {
@@ -430,30 +532,32 @@ fn journal_prepared(
                 tally.add(&plan);
             }
         }
-        let rows = chunk.drain(..).map(|(mut row, key)| {
-            if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
-                row.request = None;
-                row.device_href = device.href.clone();
-                row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
-                match on_existing {
-                    OnExisting::Skip => row.state = RowState::Exists,
-                    OnExisting::Fail => {
-                        row.state = RowState::Failed;
-                        row.errors.push(RowError {
-                            field: "row".into(),
-                            column: String::new(),
-                            code: ErrorCode::Duplicate,
-                            message: "the device is already on the platform (--on-existing fail)"
-                                .into(),
-                        });
+        let rows = chunk.drain(..).map(|(action, mut row, keys)| {
+            match action {
+                Action::Create => {
+                    let device = keys.first().and_then(|k| found.get(k)).and_then(|d| d.last());
+                    if let Some(device) = device {
+                        existing(&mut row, device, on_existing);
                     }
                 }
+                Action::Delete if row.state == RowState::Pending => {
+                    let mut devices: Vec<&DeviceInfo> = Vec::new();
+                    for device in keys.iter().filter_map(|k| found.get(k)).flatten() {
+                        if !devices.iter().any(|d| same_device(d, device)) {
+                            devices.push(device);
+                        }
+                    }
+                    deletions.named += 1;
+                    deletions.on_platform += u64::from(devices.len() == 1);
+                    to_delete(&mut row, &devices);
+                }
+                Action::Delete => {}
             }
-            row
+            (action, row)
         });
-        journal.insert_rows(batch, rows)
+        journal.insert_operations(batch, rows)
     };
-    let notes = prepare_rows(&mut table, catalog, |prepared| {
+    let mut each = |prepared: PreparedRow| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
@@ -462,18 +566,82 @@ fn journal_prepared(
         {
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
-        chunk.push(new_row(prepared)?);
+        chunk.push(new_row(prepared, catalog.is_none())?);
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
         Ok(())
-    })?;
+    };
+    let notes = match catalog {
+        Some(catalog) => prepare_rows(&mut table, catalog, &mut each)?,
+        None => prepare_targets(&mut table, &mut each)?,
+    };
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
-    Ok((journal, tally.over_quota(catalog)))
+    drop(flush);
+    let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
+    Ok((journal, over_quota, deletions))
+}
+
+/// A creation whose device the platform already has: `exists`, or `failed` with `--on-existing fail`.
+fn existing(row: &mut NewRow, device: &DeviceInfo, on_existing: OnExisting) {
+    row.request = None;
+    row.device_href = device.href.clone();
+    row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+    match on_existing {
+        OnExisting::Skip => row.state = RowState::Exists,
+        OnExisting::Fail => {
+            row.state = RowState::Failed;
+            row.errors.push(RowError {
+                field: "row".into(),
+                column: String::new(),
+                code: ErrorCode::Duplicate,
+                message: "the device is already on the platform (--on-existing fail)".into(),
+            });
+        }
+    }
+}
+
+/// A deletion, by what its identifiers matched: the one device (its reference journalled, for the request), none
+/// (`gone`), or several (`failed`, none deleted).
+fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
+    match devices {
+        [] => row.state = RowState::Gone,
+        [device] => {
+            row.device_href = device.href.clone();
+            row.device_uid = device.uid.clone();
+            row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+        }
+        several => {
+            let named: Vec<String> = several
+                .iter()
+                .map(|d| {
+                    let id = d.uid.as_deref().unwrap_or(&d.eui);
+                    match (&d.imei, &d.sim) {
+                        (Some(imei), Some(sim)) => format!("{id} (IMEI {imei}, SIM {sim})"),
+                        (Some(imei), None) => format!("{id} (IMEI {imei})"),
+                        (None, Some(sim)) => format!("{id} (SIM {sim})"),
+                        (None, None) => id.to_string(),
+                    }
+                })
+                .collect();
+            row.state = RowState::Failed;
+            row.errors.push(RowError {
+                field: "row".into(),
+                column: String::new(),
+                code: ErrorCode::Duplicate,
+                message: format!(
+                    "the row's identifiers match {} devices on the platform ({}): none is deleted; keep the \
+                     identifier of the one to delete",
+                    several.len(),
+                    named.join(", ")
+                ),
+            });
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM reached the checking stage.
@@ -481,17 +649,35 @@ fn journal_prepared(
 #[error("interrupted while checking rows")]
 struct PrepareCancelled;
 
-fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
-    let (state, request, errors, key) = match prepared.outcome {
+/// The operation a prepared row journals, and the keys its device is looked up by (a creation: the one it would be
+/// refused for; a deletion: every one it may be found by).
+fn new_row(
+    prepared: PreparedRow,
+    deleting: bool,
+) -> anyhow::Result<(Action, NewRow, Vec<ExistKey>)> {
+    let (action, state, request, errors, keys) = match prepared.outcome {
         Prepared::Send(request) => (
+            Action::Create,
             RowState::Pending,
             Some(serde_json::to_string(&request).context("encoding a request")?),
             Vec::new(),
-            prepared.exist_key,
+            prepared.exist_key.into_iter().collect(),
         ),
-        Prepared::Invalid(errors) => (RowState::Invalid, None, errors, None),
+        Prepared::Delete => (
+            Action::Delete,
+            RowState::Pending,
+            None,
+            Vec::new(),
+            ExistKey::all(&prepared.keys),
+        ),
+        // An invalid row of a deletion file is a deletion that never leaves, so the batch is one action.
+        Prepared::Invalid(errors) if deleting => {
+            (Action::Delete, RowState::Invalid, None, errors, Vec::new())
+        }
+        Prepared::Invalid(errors) => (Action::Create, RowState::Invalid, None, errors, Vec::new()),
     };
     Ok((
+        action,
         NewRow {
             row: prepared.row,
             kind: prepared.kind,
@@ -501,10 +687,11 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             request,
             errors,
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: prepared.keys,
         },
-        key,
+        keys,
     ))
 }
 
@@ -595,6 +782,8 @@ pub async fn resume(
             counts,
             stop: Stop::Drained,
             created_now: 0,
+            deleted_now: 0,
+            action: batch.action,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
@@ -682,7 +871,7 @@ pub async fn run_batch(
     let action = journal
         .batch(id)?
         .map(|b| b.action)
-        .unwrap_or(crate::journal::Action::Create);
+        .unwrap_or(Action::Create);
     let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -777,6 +966,8 @@ pub async fn run_batch(
         counts,
         stop,
         created_now: counters.done.load(Ordering::Relaxed),
+        deleted_now: counters.deleted.load(Ordering::Relaxed),
+        action,
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
@@ -810,6 +1001,8 @@ mod tests {
             counts,
             stop,
             created_now: 0,
+            deleted_now: 0,
+            action: Action::Create,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
             requests: RequestCounts::default(),

@@ -140,7 +140,10 @@ pub fn delete_reference(uid: Option<&str>, eui: Option<&str>) -> Option<String> 
 /// Rows finished in this run, by state; shared by the workers and the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// `done` creations.
     pub done: AtomicU64,
+    /// `done` deletions.
+    pub deleted: AtomicU64,
     pub exists: AtomicU64,
     pub gone: AtomicU64,
     pub failed: AtomicU64,
@@ -152,9 +155,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn record(&self, state: RowState) {
+    pub fn record(&self, action: Action, state: RowState) {
         let counter = match state {
-            RowState::Done => &self.done,
+            RowState::Done => match action {
+                Action::Create => &self.done,
+                Action::Delete => &self.deleted,
+            },
             RowState::Exists => &self.exists,
             RowState::Gone => &self.gone,
             RowState::Failed => &self.failed,

@@ -111,17 +111,22 @@ async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: Cancel
 /// in between made the position disagree with the counts beside it.
 fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let (done, exists, gone, failed) = (
+    let (done, deleted, exists, gone, failed) = (
         n(&counters.done),
+        n(&counters.deleted),
         n(&counters.exists),
         n(&counters.gone),
         n(&counters.failed),
     );
     let shown = match action {
+        // An import's `DELETE` rows are shown once one has settled.
+        Action::Create if deleted + gone > 0 => {
+            format!("created {done} exists {exists} deleted {deleted} gone {gone} failed {failed}")
+        }
         Action::Create => format!("created {done} exists {exists} failed {failed}"),
-        Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+        Action::Delete => format!("deleted {deleted} gone {gone} failed {failed}"),
     };
-    (done + exists + gone + failed, shown)
+    (done + deleted + exists + gone + failed, shown)
 }
 
 #[cfg(test)]
@@ -138,10 +143,18 @@ mod tests {
             snapshot(&counters, Action::Create),
             (10, "created 7 exists 2 failed 1".to_string())
         );
+        counters.done.store(0, Ordering::Relaxed);
+        counters.exists.store(0, Ordering::Relaxed);
+        counters.deleted.store(7, Ordering::Relaxed);
         counters.gone.store(3, Ordering::Relaxed);
         assert_eq!(
             snapshot(&counters, Action::Delete),
-            (13, "deleted 7 gone 3 failed 1".to_string())
+            (11, "deleted 7 gone 3 failed 1".to_string())
+        );
+        counters.done.store(2, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (13, "created 2 exists 0 deleted 7 gone 3 failed 1".to_string())
         );
     }
 

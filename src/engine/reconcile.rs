@@ -6,7 +6,7 @@
 //! - found, and older than the batch: it was there before, `exists`, and rollback never touches it;
 //! - not found: the request never arrived, and the row may be sent again.
 
-use crate::journal::{Journal, Outcome, RowRecord, RowState};
+use crate::journal::{Action, Journal, Outcome, RowRecord, RowState};
 use crate::platform::{
     ApiError, Client, DeviceFilter, DeviceInfo, ExistKey, LIST_PAGE_SIZE, Lister, LookupProgress,
     find_existing,
@@ -89,8 +89,11 @@ pub async fn settle_sending(
     batch_started_ms: Option<i64>,
 ) -> anyhow::Result<Settled> {
     let mut sending = Vec::new();
+    // Creations only: a deletion left in flight is simply sent again by its batch (404 is `gone`).
     journal.for_each_row(batch, Some(&[RowState::Sending]), |r| {
-        sending.push((r.row, keys(&r)));
+        if r.action == Action::Create {
+            sending.push((r.row, keys(&r)));
+        }
         Ok(())
     })?;
     if sending.is_empty() {
@@ -136,7 +139,8 @@ pub fn unreferenced_cellular(
 ) -> anyhow::Result<HashMap<ExistKey, u64>> {
     let mut wanted = HashMap::new();
     journal.for_each_row(batch, Some(&[RowState::Done]), |row| {
-        if row.kind.is_some_and(|k| !k.is_lorawan())
+        if row.action == Action::Create
+            && row.kind.is_some_and(|k| !k.is_lorawan())
             && row.device_uid.is_none()
             && row.device_href.is_none()
         {

@@ -169,8 +169,9 @@ pub struct NewRow {
     pub request: Option<String>,
     /// The row's check or resolution errors (invalid rows).
     pub errors: Vec<RowError>,
-    /// For `exists` rows known up front: the platform's device.
+    /// For `exists` rows known up front, and deletions: the platform's device.
     pub device_href: Option<String>,
+    pub device_uid: Option<String>,
     pub device_eui: Option<String>,
     /// What the platform knows the device by (its own columns, for reconciliation).
     pub keys: LookupKeys,
@@ -261,8 +262,10 @@ pub struct RowRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: u64,
-    /// `done`: created by an import, deleted by a rollback.
+    /// `done` `create` operations: devices created.
     pub created: u64,
+    /// `done` `delete` operations: devices deleted (by a rollback, `tpbulk delete`, or a file's `DELETE` rows).
+    pub deleted: u64,
     pub exists: u64,
     /// Deletions whose device was already gone.
     pub gone: u64,
@@ -417,8 +420,14 @@ impl Journal {
         Journal::open_existing(&self.path)
     }
 
-    /// Creates a batch and returns its id.
+    /// Creates a batch of `create` operations (an import) and returns its id.
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
+        self.create_batch_of(batch, Action::Create)
+    }
+
+    /// Creates a batch whose operations are `action` (an import: `create`, though a ThingPark file's `DELETE` rows
+    /// make `delete` operations in it too; `tpbulk delete`: `delete`) and returns its id.
+    pub fn create_batch_of(&mut self, batch: &NewBatch, action: Action) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
         let input_columns = batch
@@ -434,8 +443,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, profile, input_columns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                 created_at, updated_at, runner_pid, profile, input_columns, action) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     batch.name,
@@ -448,7 +457,8 @@ impl Journal {
                     at,
                     std::process::id(),
                     batch.profile,
-                    input_columns
+                    input_columns,
+                    action.as_str()
                 ],
             );
             match inserted {
@@ -460,11 +470,21 @@ impl Journal {
             .context(format!("{}: cannot create a batch", self.path.display())))
     }
 
-    /// Adds rows to a batch in large transactions. Final rows never keep their request.
+    /// Adds `create` operations to a batch in large transactions. Final rows never keep their request.
     pub fn insert_rows(
         &mut self,
         batch: &str,
         rows: impl IntoIterator<Item = NewRow>,
+    ) -> anyhow::Result<()> {
+        self.insert_operations(batch, rows.into_iter().map(|row| (Action::Create, row)))
+    }
+
+    /// Adds operations, each with its own action, to a batch in large transactions (a ThingPark file's `CREATE`
+    /// and `DELETE` rows are one batch). Final rows never keep their request.
+    pub fn insert_operations(
+        &mut self,
+        batch: &str,
+        rows: impl IntoIterator<Item = (Action, NewRow)>,
     ) -> anyhow::Result<()> {
         let at = now();
         let mut rows = rows.into_iter().peekable();
@@ -473,10 +493,11 @@ impl Journal {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
-                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
+                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim, action, \
+                     device_uid) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )?;
-                for row in rows.by_ref().take(INSERT_CHUNK) {
+                for (action, row) in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
                     let errors = if row.errors.is_empty() {
                         None
@@ -500,6 +521,8 @@ impl Journal {
                             row.keys.eui,
                             row.keys.imei,
                             row.keys.sim,
+                            action.as_str(),
+                            row.device_uid,
                         ])
                         .with_context(|| {
                             format!(
@@ -573,6 +596,26 @@ impl Journal {
         }
     }
 
+    /// Removes a batch that sent nothing (a deletion the person answered no to, or stopped before its question):
+    /// its rows and itself, as if it had never been journalled. Refused once any row was sent.
+    pub fn discard_batch(&mut self, id: &str) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let sent: i64 = tx.query_row(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND (attempts > 0 OR state = 'sending')",
+            [id],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            sent == 0,
+            "{}: batch {id} has rows sent; it is kept",
+            self.path.display()
+        );
+        tx.execute("DELETE FROM rows WHERE batch = ?1", [id])?;
+        tx.execute("DELETE FROM batches WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets a batch's state; `running` records this process as the batch's runner, any other state clears it.
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
         let runner = (state == BatchState::Running).then(std::process::id);
@@ -598,19 +641,29 @@ impl Journal {
         Ok(())
     }
 
-    /// Rows per state, from the `(batch, state)` index: no row is read.
+    /// Rows per state (and, for `done`, per action), from the `(batch, state, action)` index: no row is read.
     pub fn counts(&self, batch: &str) -> anyhow::Result<Counts> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, action, count(*) FROM rows WHERE batch = ?1 GROUP BY state, action",
+        )?;
         let mut rows = stmt.query([batch])?;
         let mut counts = Counts::default();
         while let Some(r) = rows.next()? {
             let state: String = r.get(0)?;
-            let n = r.get::<_, i64>(1)? as u64;
+            let action: String = r.get(1)?;
+            let n = r.get::<_, i64>(2)? as u64;
             counts.total += n;
+            let action = Action::parse(&action).with_context(|| {
+                format!(
+                    "{}: batch {batch} has rows of an unknown action {action:?}",
+                    self.path.display()
+                )
+            })?;
             match RowState::parse(&state) {
-                Some(RowState::Done) => counts.created += n,
+                Some(RowState::Done) => match action {
+                    Action::Create => counts.created += n,
+                    Action::Delete => counts.deleted += n,
+                },
                 Some(RowState::Exists) => counts.exists += n,
                 Some(RowState::Gone) => counts.gone += n,
                 Some(RowState::Invalid) => counts.invalid += n,
@@ -768,7 +821,7 @@ impl Journal {
             "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, device_href, device_uid, \
              device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
              SELECT ?2, row, 'delete', kind, id, name, 'pending', device_href, device_uid, device_eui, key_eui, \
-             key_imei, key_sim, ?3, ?3 FROM rows WHERE batch = ?1 AND state = 'done'",
+             key_imei, key_sim, ?3, ?3 FROM rows WHERE batch = ?1 AND state = 'done' AND action = 'create'",
             params![import.id, id, at],
         )?;
         tx.execute(

@@ -238,6 +238,7 @@ pub fn pending_batch_of_profile(
             request: Some(serde_json::to_string(&request).unwrap()),
             errors: Vec::new(),
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: tpbulk::device::LookupKeys {
                 eui: Some(eui(row)),

@@ -1023,15 +1023,16 @@ impl Checker {
         check.conflicts();
         let given = |f: Field| present(row, f) && !is_placeholder(&row.get(f).expect("present").cell);
         let eui_given = present(row, Field::DevEui);
-        // Column B of a `DELETE` row holds an IMEI for a cellular device: 15 digits, where a DevEUI has 16 hex.
-        let imei_in_b = self.positional
-            && row.get(Field::DevEui).is_some_and(|v| {
-                let t = v.cell.display();
-                let t = t.trim();
-                t.len() == 15 && t.bytes().all(|b| b.is_ascii_digit())
-            });
-        let cellular_given = imei_in_b || CELLULAR_IDS.iter().any(|&f| given(f));
-        if eui_given && !imei_in_b && cellular_given {
+        // Column B of a `DELETE` row holds an IMEI for a cellular device: a valid IMEI (15 digits, Luhn), where a
+        // DevEUI has 16 hex digits; 15 digits failing the Luhn check are read as a DevEUI that lost a leading zero.
+        let imei_in_b = if self.positional {
+            row.get(Field::DevEui)
+                .and_then(|v| Imei::parse(v.cell.display().trim()).ok())
+        } else {
+            None
+        };
+        let cellular_given = imei_in_b.is_some() || CELLULAR_IDS.iter().any(|&f| given(f));
+        if eui_given && imei_in_b.is_none() && cellular_given {
             check.push(
                 Field::DevEui,
                 ErrorCode::Invalid,
@@ -1039,8 +1040,8 @@ impl Checker {
                  clear which device to delete; keep one of them"
                     .to_string(),
             );
-        } else if imei_in_b {
-            check.imei = check.ident(Field::DevEui, "the IMEI", true, Imei::parse);
+        } else if let Some(imei) = imei_in_b {
+            check.imei = Some(imei);
             kind = Some(Kind::Cellular);
         } else if eui_given {
             check.dev_eui = check.eui(Field::DevEui, "the DevEUI", true);

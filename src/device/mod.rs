@@ -371,6 +371,8 @@ pub enum ErrorCode {
     Invalid,
     /// A model, connection, plan or context that does not resolve (set by `platform`).
     Reference,
+    /// Identifiers of a row to delete that match several devices on the platform (set by the engine).
+    Ambiguous,
 }
 
 impl ErrorCode {
@@ -386,6 +388,7 @@ impl ErrorCode {
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
+            ErrorCode::Ambiguous => "ambiguous",
         }
     }
 }

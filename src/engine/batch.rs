@@ -501,7 +501,7 @@ fn refuse_second_import(
 /// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
 /// Without a catalogue every row names a device to delete (`tpbulk delete`); with one, a ThingPark file's `DELETE`
 /// rows do. A deletion whose device is not there is journalled `gone` (nothing to send); one whose identifiers
-/// match several devices `failed`, so that none of them is deleted on a guess.
+/// match several devices `invalid`, so that none of them is deleted on a guess.
 fn journal_prepared(
     mut table: Table,
     catalog: Option<&Catalog>,
@@ -606,7 +606,7 @@ fn existing(row: &mut NewRow, device: &DeviceInfo, on_existing: OnExisting) {
 }
 
 /// A deletion, by what its identifiers matched: the one device (its reference journalled, for the request), none
-/// (`gone`), or several (`failed`, none deleted).
+/// (`gone`), or several (`invalid`: none deleted, and the row goes back for fixing like any other bad row).
 fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
     match devices {
         [] => row.state = RowState::Gone,
@@ -628,11 +628,11 @@ fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
                     }
                 })
                 .collect();
-            row.state = RowState::Failed;
+            row.state = RowState::Invalid;
             row.errors.push(RowError {
                 field: "row".into(),
                 column: String::new(),
-                code: ErrorCode::Duplicate,
+                code: ErrorCode::Ambiguous,
                 message: format!(
                     "the row's identifiers match {} devices on the platform ({}): none is deleted; keep the \
                      identifier of the one to delete",
@@ -746,8 +746,13 @@ pub async fn resume(
     // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
     if batch.options["prepared"] == serde_json::Value::Bool(false) {
         return Err(UsageError(format!(
-            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: import {} again",
-            batch.id, batch.input_path
+            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: {} {} again",
+            batch.id,
+            match batch.action {
+                Action::Create => "import",
+                Action::Delete => "delete",
+            },
+            batch.input_path
         ))
         .into());
     }

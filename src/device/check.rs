@@ -1501,18 +1501,95 @@ mod tests {
         assert_eq!(positional.notes().len(), 1);
     }
 
+    /// A target's identifiers, or its errors as (field, column, code).
+    fn target_of(target: &Target) -> Result<LookupKeys, Vec<(String, String, ErrorCode)>> {
+        target.result.clone().map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| (e.field, e.column, e.code))
+                .collect()
+        })
+    }
+
     #[test]
-    fn a_delete_row_is_named_and_refused() {
-        let r = row(
+    fn a_delete_row_names_its_device_by_column_b_a_deveui_or_an_imei() {
+        let mut checker = Checker::new(None).positional(true);
+        let delete = |n, b: &str| row(n, &[(Field::Kind, t("DELETE")), (Field::DevEui, t(b))]);
+        let Checked::Delete(by_eui) = checker.check_row(&delete(4, "f03d2910-00f00003")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!((by_eui.kind, by_eui.id.as_deref()), (None, Some("F03D291000F00003")));
+        assert_eq!(
+            target_of(&by_eui).unwrap().eui.as_deref(),
+            Some("F03D291000F00003")
+        );
+        let Checked::Delete(by_imei) = checker.check_row(&delete(5, "356936110000044")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(by_imei.kind, Some(Kind::Cellular));
+        assert_eq!(
+            target_of(&by_imei).unwrap().imei.as_deref(),
+            Some("356936110000044")
+        );
+        // 15 digits that are no IMEI: a DevEUI a spreadsheet cut short, said so on its column.
+        let Checked::Delete(cut) = checker.check_row(&delete(6, "356936110000045")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(
+            target_of(&cut).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::ExcelDamage)]
+        );
+        // Named twice: the second is a duplicate naming the first.
+        let Checked::Delete(again) = checker.check_row(&delete(7, "F03D291000F00003")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(target_of(&again).unwrap_err()[0].2, ErrorCode::Duplicate);
+        assert!(matches!(
+            checker.check_row(&otaa(8, "70B3D5E756000001", KEY)),
+            Checked::Create(_)
+        ));
+    }
+
+    #[test]
+    fn a_row_to_delete_needs_only_an_identifier_and_never_names_two_devices() {
+        let mut checker = Checker::new(None);
+        // Only the identifier: no key, model or connection needed.
+        let by_iccid = checker.target(&row(2, &[(Field::Iccid, t("89331503200000000019"))]));
+        assert_eq!(by_iccid.kind, Some(Kind::Cellular));
+        assert_eq!(
+            target_of(&by_iccid).unwrap().sim.as_deref(),
+            Some("89331503200000000019")
+        );
+        let both = checker.target(&row(
+            3,
+            &[
+                (Field::Imei, t("356936110000028")),
+                (Field::Sim, t("89331503200000000027")),
+            ],
+        ));
+        let keys = target_of(&both).unwrap();
+        assert_eq!(
+            (keys.imei.as_deref(), keys.sim.as_deref()),
+            (Some("356936110000028"), Some("89331503200000000027"))
+        );
+        let lorawan_and_cellular = checker.target(&row(
             4,
             &[
-                (Field::Kind, t("DELETE")),
-                (Field::DevEui, t("f03d2910-00f00003")),
+                (Field::DevEui, t("70B3D5E756000001")),
+                (Field::Imei, t("356936110000036")),
             ],
+        ));
+        assert_eq!(
+            target_of(&lorawan_and_cellular).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::Invalid)]
         );
-        let v = Checker::new(None).check(&r);
-        assert_eq!((v.kind, v.id.as_deref()), (None, Some("F03D291000F00003")));
-        assert_eq!(codes(&v), vec![("kind".into(), ErrorCode::Unsupported)]);
+        let nothing = checker.target(&row(5, &[(Field::DevEui, t("")), (Field::Name, t("x"))]));
+        assert_eq!(
+            target_of(&nothing).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::Missing)]
+        );
+        let bad = checker.target(&row(6, &[(Field::DevEui, t("70B3D5E75600000G"))]));
+        assert_eq!(target_of(&bad).unwrap_err()[0].2, ErrorCode::Hex);
     }
 
     #[test]

@@ -1036,4 +1036,53 @@ mod tests {
         assert_eq!(cancelled.exit(), Exit::Interrupted);
         assert!(cancelled.next_step().unwrap().contains("tpbulk resume b1"));
     }
+
+    #[test]
+    fn a_deletion_is_journalled_by_what_its_identifiers_matched() {
+        let device = |uid: &str, imei: Option<&str>, sim: Option<&str>| DeviceInfo {
+            eui: String::new(),
+            href: Some(format!("/devices/{uid}")),
+            uid: Some(uid.into()),
+            name: None,
+            creation_date: None,
+            imei: imei.map(str::to_string),
+            sim: sim.map(str::to_string),
+        };
+        let row = || NewRow {
+            row: 2,
+            kind: Some(crate::device::Kind::Cellular),
+            id: Some("356936110000036".into()),
+            name: None,
+            state: RowState::Pending,
+            request: None,
+            errors: Vec::new(),
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+            keys: Default::default(),
+        };
+        let mut none = row();
+        to_delete(&mut none, &[]);
+        assert_eq!(none.state, RowState::Gone);
+        let one = device("7", Some("356936110000036"), None);
+        let mut found = row();
+        to_delete(&mut found, &[&one]);
+        assert_eq!(
+            (found.state, found.device_uid.as_deref()),
+            (RowState::Pending, Some("7"))
+        );
+        // The IMEI on one device, the SIM on another: neither is deleted on a guess.
+        let other = device("9", None, Some("89331503200000000043"));
+        let mut several = row();
+        to_delete(&mut several, &[&one, &other]);
+        assert_eq!(several.state, RowState::Invalid);
+        assert_eq!(several.device_uid, None);
+        assert_eq!(several.errors[0].code, ErrorCode::Ambiguous);
+        assert!(
+            several.errors[0].message.contains("7 (IMEI 356936110000036)")
+                && several.errors[0].message.contains("9 (SIM 89331503200000000043)"),
+            "{}",
+            several.errors[0].message
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! of a file whose devices are partly gone, killed and resumed, and the `DELETE` rows of ThingPark's file through
 //! `import`; both kinds of connection created and then used by an import.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use serde_json::Value;

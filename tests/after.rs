@@ -590,6 +590,14 @@ fn a_delete_killed_and_resumed_deletes_every_named_device_once() {
     child.wait().unwrap();
     let batch = env.journal().latest_batch(false).unwrap().unwrap().id;
     assert!(env.counts(&batch).pending > 0, "killed before the end");
+    // Deleting the file again would leave this batch's rows in flight unsettled: it points at `resume`.
+    let run = env.run(&["delete", file.to_str().unwrap(), "--yes"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(
+        run.stderr().contains(&format!("tpbulk resume {batch}")),
+        "{}",
+        run.describe()
+    );
 
     let run = env.run(&["resume", &batch]);
     assert_eq!(run.code(), 0, "{}", run.describe());

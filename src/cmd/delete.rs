@@ -91,7 +91,7 @@ pub fn confirmation(file: &Path, yes: bool, quiet: bool) -> Confirm {
         }
         if !std::io::stdin().is_terminal() {
             return Err(UsageError(format!(
-                "{count}: add --yes to delete them, or run on a terminal to confirm; nothing was sent"
+                "{count}: add --yes to delete them, or run on a terminal to confirm; nothing was sent, and no batch is kept"
             ))
             .into());
         }

@@ -478,17 +478,26 @@ fn refuse_second_import(
         return Ok(());
     };
     let state = batch.effective_state();
-    let next = match state {
-        BatchState::Done => {
-            "to import it once more as a new batch on purpose, add --again".to_string()
-        }
-        _ => format!(
-            "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
-            batch.id
+    let (next, done) = match (action, state) {
+        (Action::Create, BatchState::Done) => (
+            "to import it once more as a new batch on purpose, add --again".to_string(),
+            "imported to",
+        ),
+        (Action::Create, _) => (
+            format!(
+                "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
+                batch.id
+            ),
+            "imported to",
+        ),
+        // Only an unfinished deletion is found here (see `earlier`).
+        (Action::Delete, _) => (
+            format!("continue it with: tpbulk resume {}", batch.id),
+            "being deleted from",
         ),
     };
     Err(UsageError(format!(
-        "this file (sha256 {}) was already imported to {url} as batch {} ({}, {}); {next}",
+        "this file (sha256 {}) was already {done} {url} as batch {} ({}, {}); {next}",
         &sha256[..sha256.len().min(12)],
         batch.id,
         state.as_str(),

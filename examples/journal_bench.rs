@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             )),
             errors: vec![],
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: tpbulk::device::LookupKeys {
                 eui: Some(format!("70B3D57E{row:08X}")),

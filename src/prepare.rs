@@ -78,8 +78,15 @@ pub fn prepare_targets(
         Field::Iccid,
         Field::Eid,
     ];
-    let named = table.columns.iter().any(|c| c.field.is_some_and(|f| IDS.contains(&f)))
-        || table.options().defaults.iter().any(|(f, _)| IDS.contains(f));
+    let named = table
+        .columns
+        .iter()
+        .any(|c| c.field.is_some_and(|f| IDS.contains(&f)))
+        || table
+            .options()
+            .defaults
+            .iter()
+            .any(|(f, _)| IDS.contains(f));
     if !table.is_positional() && !named {
         let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
         return Err(crate::error::UsageError(format!(

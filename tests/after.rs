@@ -544,8 +544,12 @@ fn delete_removes_each_device_a_file_names_once_and_no_other() {
     let invalid = &env.rows(&batch)[5];
     assert_eq!(invalid.errors[0].column, "DevEUI", "{:?}", invalid.errors);
     // Each named device deleted once, by its DevEUI or its SIM; none the file does not name.
-    let expected: std::collections::BTreeMap<String, u64> =
-        [(eui(1), 1), (eui(3), 1), ("89331503200000000027".to_string(), 1)].into();
+    let expected: std::collections::BTreeMap<String, u64> = [
+        (eui(1), 1),
+        (eui(3), 1),
+        ("89331503200000000027".to_string(), 1),
+    ]
+    .into();
     assert_eq!(deletions(&env), expected);
     for n in [4, 6, 9] {
         assert!(on_platform(&env, &eui(n)), "{}", eui(n));
@@ -555,7 +559,11 @@ fn delete_removes_each_device_a_file_names_once_and_no_other() {
     let run = env.run(&["status", &batch, "--format", "json"]);
     let status: Value = serde_json::from_str(run.stdout().trim()).unwrap();
     assert_eq!(
-        (status["deleted"].as_u64(), status["gone"].as_u64(), status["invalid"].as_u64()),
+        (
+            status["deleted"].as_u64(),
+            status["gone"].as_u64(),
+            status["invalid"].as_u64()
+        ),
         (Some(3), Some(2), Some(1))
     );
     // A deletion is not undone, and the bad row goes back for fixing like any other.
@@ -664,7 +672,11 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
     let run = env.run(&["status", &batch, "--format", "json"]);
     let status: Value = serde_json::from_str(run.stdout().trim()).unwrap();
     assert_eq!(
-        (status["created"].as_u64(), status["deleted"].as_u64(), status["gone"].as_u64()),
+        (
+            status["created"].as_u64(),
+            status["deleted"].as_u64(),
+            status["gone"].as_u64()
+        ),
         (Some(1), Some(1), Some(1))
     );
 }

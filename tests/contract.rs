@@ -277,7 +277,11 @@ fn the_openapi_import_example_is_read_column_by_column() {
     // of the device column B names (`tpbulk import` asks before sending it).
     let delete = &rows[2];
     assert_eq!(delete.id.as_deref(), Some("F03D291000F00003"));
-    assert!(matches!(delete.outcome, Prepared::Delete), "{:?}", delete.outcome);
+    assert!(
+        matches!(delete.outcome, Prepared::Delete),
+        "{:?}",
+        delete.outcome
+    );
     assert_eq!(delete.keys.eui.as_deref(), Some("F03D291000F00003"));
 
     assert_eq!(notes.len(), 1, "{notes:?}");

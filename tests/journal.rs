@@ -884,10 +884,7 @@ fn one_batch_holds_creations_and_deletions_counted_apart_and_rollback_undoes_onl
         (Action::Delete, r)
     };
     journal
-        .insert_operations(
-            &batch,
-            [(Action::Create, pending(1)), delete(2), delete(3)],
-        )
+        .insert_operations(&batch, [(Action::Create, pending(1)), delete(2), delete(3)])
         .unwrap();
     let rows = journal.rows_after(&batch, None, 0, 10).unwrap();
     let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
@@ -917,7 +914,9 @@ fn a_batch_that_sent_nothing_can_be_discarded_and_one_that_sent_cannot() {
     let asked = journal
         .create_batch_of(&new_batch("asked"), tpbulk::journal::Action::Delete)
         .unwrap();
-    journal.insert_rows(&asked, [pending(1), invalid(2)]).unwrap();
+    journal
+        .insert_rows(&asked, [pending(1), invalid(2)])
+        .unwrap();
     assert_eq!(
         journal.batch(&asked).unwrap().unwrap().action,
         tpbulk::journal::Action::Delete

@@ -96,7 +96,10 @@ pub fn confirmation(file: &Path, yes: bool, quiet: bool) -> Confirm {
             .into());
         }
         eprintln!("tpbulk: {count}");
-        eprint!("Delete these {} devices from the platform? [y/N] ", d.on_platform);
+        eprint!(
+            "Delete these {} devices from the platform? [y/N] ",
+            d.on_platform
+        );
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

@@ -58,7 +58,12 @@ impl<'a> RowLine<'a> {
         RowLine::of(verdict.row, verdict.kind, verdict.id.as_deref(), errors)
     }
 
-    fn of(row: u64, kind: Option<Kind>, id: Option<&'a str>, errors: &'a [RowError]) -> RowLine<'a> {
+    fn of(
+        row: u64,
+        kind: Option<Kind>,
+        id: Option<&'a str>,
+        errors: &'a [RowError],
+    ) -> RowLine<'a> {
         RowLine {
             row,
             kind,

@@ -1,5 +1,6 @@
 //! A batch from start to end: `import` (open the file, authenticate, read the catalogue, journal every prepared row
-//! and what the platform already has, then run the pool) and `resume` (the journal and the credentials only).
+//! and what the platform already has, ask before any deletion, then run the pool; `tpbulk delete` is the same with
+//! every row a deletion and no catalogue) and `resume` (the journal and the credentials only).
 
 use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
@@ -8,9 +9,7 @@ use super::{Counters, WorkItem, reconcile};
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{
-    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState,
-};
+use crate::journal::{Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
     PlanTally, PlatformSettings, RequestCounts, find_matching, same_device,
@@ -236,7 +235,8 @@ impl BatchResult {
                 self.id
             )),
             Stop::Declined => Some(
-                "nothing deleted: the answer was no (nothing was sent, and the batch is not kept)".into(),
+                "nothing deleted: the answer was no (nothing was sent, and the batch is not kept)"
+                    .into(),
             ),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
@@ -520,7 +520,8 @@ fn journal_prepared(
     cancel: &CancellationToken,
     mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
 ) -> anyhow::Result<(Journal, Vec<OverQuota>, Deletions)> {
-    let mut chunk: Vec<(Action, NewRow, Vec<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
+    let mut chunk: Vec<(Action, NewRow, Vec<ExistKey>)> =
+        Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
@@ -530,7 +531,10 @@ fn journal_prepared(
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
-        let keys: Vec<ExistKey> = chunk.iter().flat_map(|(_, _, k)| k.iter().cloned()).collect();
+        let keys: Vec<ExistKey> = chunk
+            .iter()
+            .flat_map(|(_, _, k)| k.iter().cloned())
+            .collect();
         let found = if keys.is_empty() {
             Default::default()
         } else {
@@ -544,7 +548,10 @@ fn journal_prepared(
         let rows = chunk.drain(..).map(|(action, mut row, keys)| {
             match action {
                 Action::Create => {
-                    let device = keys.first().and_then(|k| found.get(k)).and_then(|d| d.last());
+                    let device = keys
+                        .first()
+                        .and_then(|k| found.get(k))
+                        .and_then(|d| d.last());
                     if let Some(device) = device {
                         existing(&mut row, device, on_existing);
                     }
@@ -590,7 +597,6 @@ fn journal_prepared(
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
-    drop(flush);
     let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
     Ok((journal, over_quota, deletions))
 }
@@ -1088,8 +1094,12 @@ mod tests {
         assert_eq!(several.device_uid, None);
         assert_eq!(several.errors[0].code, ErrorCode::Ambiguous);
         assert!(
-            several.errors[0].message.contains("7 (IMEI 356936110000036)")
-                && several.errors[0].message.contains("9 (SIM 89331503200000000043)"),
+            several.errors[0]
+                .message
+                .contains("7 (IMEI 356936110000036)")
+                && several.errors[0]
+                    .message
+                    .contains("9 (SIM 89331503200000000043)"),
             "{}",
             several.errors[0].message
         );

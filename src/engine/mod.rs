@@ -1,8 +1,9 @@
 //! The import engine: runs a journalled batch against the platform with a bounded worker pool, retries, outcome
 //! reconciliation, progress and cancellation.
 //!
-//! - [`batch`]: the whole of `import` and `resume` (open, prepare, journal, learn what exists, run, summarise), and
-//!   the run of any journalled batch, a rollback's deletions included.
+//! - [`batch`]: the whole of `import` (and of `delete`, a file's deletions) and `resume` (open, prepare, journal,
+//!   learn what exists, ask before deleting, run, summarise), and the run of any journalled batch, a rollback's
+//!   deletions included.
 //! - [`pool`]: the workers and the fate of one operation (create or delete).
 //! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.

@@ -35,7 +35,10 @@ pub enum Stop {
     /// Ctrl-C / SIGTERM while the rows were still being checked and journalled (or a deletion's question was
     /// asked): nothing was sent, the batch is not resumable and the command (`import`, `delete`) is run again on
     /// the file named here.
-    CancelledPreparing { command: &'static str, input: String },
+    CancelledPreparing {
+        command: &'static str,
+        input: String,
+    },
     /// The person answered no to the question before deleting: nothing was sent, and the batch was discarded.
     Declined,
     /// `--max-errors` reached.

@@ -154,7 +154,10 @@ mod tests {
         counters.done.store(2, Ordering::Relaxed);
         assert_eq!(
             snapshot(&counters, Action::Create),
-            (13, "created 2 exists 0 deleted 7 gone 3 failed 1".to_string())
+            (
+                13,
+                "created 2 exists 0 deleted 7 gone 3 failed 1".to_string()
+            )
         );
     }
 

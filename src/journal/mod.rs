@@ -4,8 +4,8 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
-//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create` for an import, `delete` for a
-//! rollback) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`: each row its own, so a
+//! ThingPark file's `CREATE` and `DELETE` rows are one batch) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
 //! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
 //! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
 //! module opens SQLite connections, and every table comes from its migrations.
@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 pub enum Action {
     /// An import's row: create the device.
     Create,
-    /// A rollback's row: delete the device an import created.
+    /// Delete the device: a rollback's row, a row of `tpbulk delete`, a `DELETE` row of an import.
     Delete,
 }
 

@@ -468,8 +468,9 @@ fn a_device_already_gone_counts_as_deleted() {
     assert_eq!(env.sim.stats().devices, 0);
 }
 
-/// The state each row of a batch ended in, as the report names it (`created`, `deleted`, `gone`, `invalid`, …).
-fn report_statuses(env: &Env, batch: &str) -> Vec<(u64, String)> {
+/// The state each row of a batch ended in, as the report names it (`created`, `deleted`, `gone`, `invalid`, …), and
+/// the row's action (`create`, `delete`).
+fn report_statuses(env: &Env, batch: &str) -> Vec<(u64, String, String)> {
     let report = env.dir.path().join(format!("{batch}.jsonl"));
     let run = env.run(&["report", batch, "-o", report.to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{}", run.describe());
@@ -481,6 +482,7 @@ fn report_statuses(env: &Env, batch: &str) -> Vec<(u64, String)> {
             (
                 line["row"].as_u64().unwrap(),
                 line["status"].as_str().unwrap().to_string(),
+                line["action"].as_str().unwrap().to_string(),
             )
         })
         .collect()
@@ -539,7 +541,7 @@ fn delete_removes_each_device_a_file_names_once_and_no_other() {
         (6, "deleted"),
         (7, "invalid"),
     ]
-    .map(|(r, s)| (r, s.to_string()));
+    .map(|(r, s)| (r, s.to_string(), "delete".to_string()));
     assert_eq!(report_statuses(&env, &batch), expected);
     let invalid = &env.rows(&batch)[5];
     assert_eq!(invalid.errors[0].column, "DevEUI", "{:?}", invalid.errors);
@@ -664,7 +666,12 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
     );
     let batch = run.batch();
     let statuses = report_statuses(&env, &batch);
-    let expected = [(1, "created"), (2, "deleted"), (3, "gone")].map(|(r, s)| (r, s.to_string()));
+    let expected = [
+        (1, "created", "create"),
+        (2, "deleted", "delete"),
+        (3, "gone", "delete"),
+    ]
+    .map(|(r, s, a)| (r, s.to_string(), a.to_string()));
     assert_eq!(statuses, expected);
     assert_eq!(env.creations(), [(eui(1), 1)].into());
     assert_eq!(deletions(&env), [(eui(3), 1)].into());

@@ -19,6 +19,8 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// The row names a device to delete (its outcome `Delete`, or `Invalid` with the reasons).
+    pub deletion: bool,
     pub outcome: Prepared,
 }
 
@@ -52,6 +54,7 @@ impl PreparedRow {
             name,
             exist_key: None,
             keys,
+            deletion: true,
             outcome,
         }
     }
@@ -133,6 +136,7 @@ pub fn prepare_rows(
                 name: name_of(&mapped),
                 exist_key: None,
                 keys: LookupKeys::default(),
+                deletion: false,
                 outcome: Prepared::Invalid(errors),
             },
             Ok(device) => {
@@ -151,6 +155,7 @@ pub fn prepare_rows(
                     name: device.name.clone(),
                     exist_key,
                     keys,
+                    deletion: false,
                     outcome,
                 }
             }

@@ -641,7 +641,7 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
     let file = env.write(
         "thingpark.csv",
         &format!(
-            "{}\nDELETE,{}\nDELETE,{}\n",
+            "{}\nDELETE,{}\nDELETE,{}\nDELETE,12345\n",
             create.join(","),
             eui(3),
             eui(8)
@@ -657,10 +657,10 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
     assert!(env.creations().is_empty() && deletions(&env).is_empty());
 
     let run = env.run(&["import", path, "--rate", "0", "--yes"]);
-    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(run.code(), 1, "the bad row: {}", run.describe());
     assert!(
         run.stdout()
-            .contains("created 1, exists 0, deleted 1, gone 1, invalid 0, failed 0, total 3"),
+            .contains("created 1, exists 0, deleted 1, gone 1, invalid 1, failed 0, total 4"),
         "{}",
         run.describe()
     );
@@ -670,6 +670,7 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
         (1, "created", "create"),
         (2, "deleted", "delete"),
         (3, "gone", "delete"),
+        (4, "invalid", "delete"),
     ]
     .map(|(r, s, a)| (r, s.to_string(), a.to_string()));
     assert_eq!(statuses, expected);

@@ -582,7 +582,7 @@ fn journal_prepared(
         {
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
-        chunk.push(new_row(prepared, catalog.is_none())?);
+        chunk.push(new_row(prepared)?);
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
@@ -666,10 +666,7 @@ struct PrepareCancelled;
 
 /// The operation a prepared row journals, and the keys its device is looked up by (a creation: the one it would be
 /// refused for; a deletion: every one it may be found by).
-fn new_row(
-    prepared: PreparedRow,
-    deleting: bool,
-) -> anyhow::Result<(Action, NewRow, Vec<ExistKey>)> {
+fn new_row(prepared: PreparedRow) -> anyhow::Result<(Action, NewRow, Vec<ExistKey>)> {
     let (action, state, request, errors, keys) = match prepared.outcome {
         Prepared::Send(request) => (
             Action::Create,
@@ -685,8 +682,8 @@ fn new_row(
             Vec::new(),
             ExistKey::all(&prepared.keys),
         ),
-        // An invalid row of a deletion file is a deletion that never leaves, so the batch is one action.
-        Prepared::Invalid(errors) if deleting => {
+        // An invalid row naming a device to delete is a deletion that never leaves.
+        Prepared::Invalid(errors) if prepared.deletion => {
             (Action::Delete, RowState::Invalid, None, errors, Vec::new())
         }
         Prepared::Invalid(errors) => (Action::Create, RowState::Invalid, None, errors, Vec::new()),

@@ -680,7 +680,11 @@ fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_b
     // What the batch deleted is no device it should have.
     let run = env.run(&["verify", &batch]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    assert!(run.stdout().contains("1 of 1 devices"), "{}", run.describe());
+    assert!(
+        run.stdout().contains("1 of 1 devices"),
+        "{}",
+        run.describe()
+    );
     let run = env.run(&["status", &batch, "--format", "json"]);
     let status: Value = serde_json::from_str(run.stdout().trim()).unwrap();
     assert_eq!(

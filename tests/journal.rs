@@ -38,6 +38,9 @@ fn new_batch(name: &str) -> NewBatch {
 fn pending(row: u64) -> NewRow {
     NewRow {
         row,
+        action: tpbulk::journal::Action::Create,
+        device_uid: None,
+        previous: None,
         kind: Some(Kind::Otaa),
         id: Some(format!("70B3D57ED{row:07X}")),
         name: Some(format!("sensor-{row}")),
@@ -47,7 +50,6 @@ fn pending(row: u64) -> NewRow {
         )),
         errors: vec![],
         device_href: None,
-        device_uid: None,
         device_eui: None,
         keys: tpbulk::device::LookupKeys {
             eui: Some(format!("70B3D57ED{row:07X}")),
@@ -235,6 +237,7 @@ fn counts_and_rows_in_order_with_a_state_filter() {
             invalid: 2_500,
             failed: 0,
             pending: 22_500,
+            ..Counts::default()
         }
     );
     assert_eq!(journal.counts(&other).unwrap().total, 2);
@@ -880,11 +883,12 @@ fn one_batch_holds_creations_and_deletions_counted_apart_and_rollback_undoes_onl
     let delete = |row| {
         let mut r = pending(row);
         r.request = None;
+        r.action = Action::Delete;
         r.device_uid = Some(format!("uid-{row}"));
-        (Action::Delete, r)
+        r
     };
     journal
-        .insert_operations(&batch, [(Action::Create, pending(1)), delete(2), delete(3)])
+        .insert_rows(&batch, [pending(1), delete(2), delete(3)])
         .unwrap();
     let rows = journal.rows_after(&batch, None, 0, 10).unwrap();
     let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();

@@ -96,6 +96,9 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             };
             NewRow {
                 row: r.row,
+                action: tpbulk::journal::Action::Create,
+                device_uid: None,
+                previous: None,
                 kind: Some(tpbulk::device::Kind::Otaa),
                 id: Some(eui.clone()),
                 name: Some(r.cells[3].display()),
@@ -120,7 +123,6 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                     vec![]
                 },
                 device_href: None,
-                device_uid: None,
                 device_eui: None,
                 keys: tpbulk::device::LookupKeys {
                     eui: Some(eui.clone()),

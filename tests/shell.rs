@@ -230,6 +230,7 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&import),
         [
             "batch",
+            "conflict",
             "created",
             "created_now",
             "deleted",
@@ -244,7 +245,9 @@ fn every_json_output_parses_into_its_documented_shape() {
             "next",
             "pending",
             "stop",
-            "total"
+            "total",
+            "unchanged",
+            "updated"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();

@@ -52,6 +52,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         journal: chosen.journal(&args.journal),
         settings,
         on_existing: OnExisting::Skip,
+        clear_empty: false,
+        force: false,
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: false,

@@ -147,7 +147,7 @@ fn write_text(
         )?;
     }
     let again = match batch.action {
-        Action::Create => "import",
+        Action::Create | Action::Update | Action::Restore => "import",
         Action::Delete => "delete",
     };
     if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {

@@ -9,12 +9,15 @@ use super::{Counters, WorkItem, reconcile};
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
+use crate::journal::{
+    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Previous, RowState,
+};
+use crate::platform::update::{Decision, Wish};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
     PlanTally, PlatformSettings, RequestCounts, find_matching, same_device,
 };
-use crate::prepare::{Prepared, PreparedRow, prepare_rows, prepare_targets};
+use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for, prepare_targets};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,6 +46,8 @@ pub enum OnExisting {
     Skip,
     /// The row ends `failed`.
     Fail,
+    /// The row is compared with the device: `unchanged`, or an update of the fields that differ.
+    Update,
 }
 
 /// Requests in flight at once unless told otherwise.
@@ -94,6 +99,10 @@ pub struct ImportConfig {
     pub journal: PathBuf,
     pub settings: RunSettings,
     pub on_existing: OnExisting,
+    /// `--clear-empty` (with `--on-existing update`): an empty cell clears the field.
+    pub clear_empty: bool,
+    /// `--force` (with `--on-existing update`): write whatever the device's version.
+    pub force: bool,
     pub name: Option<String>,
     /// The config file's profile the credentials came from, recorded for `resume`.
     pub profile: Option<String>,
@@ -146,7 +155,14 @@ impl BatchResult {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
             Stop::Declined => Exit::Success,
-            _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
+            _ if self.counts.invalid
+                + self.counts.failed
+                + self.counts.conflict
+                + self.counts.pending
+                > 0 =>
+            {
+                Exit::Rows
+            }
             _ => Exit::Success,
         }
     }
@@ -157,16 +173,27 @@ impl BatchResult {
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let secs = self.elapsed.as_secs_f64();
-        let deletions = format!("deleted {}, gone {}, ", c.deleted, c.gone);
+        // The update counts only for a batch that has updates, so that a plain import reads as it always did.
+        let mut updates = String::new();
+        if c.updated + c.unchanged + c.conflict > 0 {
+            updates = format!(
+                ", updated {}, unchanged {}, conflict {}",
+                c.updated, c.unchanged, c.conflict
+            );
+        }
+        let deletions = format!("deleted {}, gone {}", c.deleted, c.gone);
         let head = match self.action {
-            Action::Delete => deletions,
-            Action::Create if c.deleted + c.gone > 0 => {
-                format!("created {}, exists {}, {deletions}", c.created, c.exists)
+            Action::Delete | Action::Restore => format!("{deletions}{updates}"),
+            Action::Create | Action::Update if c.deleted + c.gone > 0 => format!(
+                "created {}{updates}, exists {}, {deletions}",
+                c.created, c.exists
+            ),
+            Action::Create | Action::Update => {
+                format!("created {}{updates}, exists {}", c.created, c.exists)
             }
-            Action::Create => format!("created {}, exists {}, ", c.created, c.exists),
         };
         let mut line = format!(
-            "{head}invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
+            "{head}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
             c.invalid,
             c.failed,
             c.total,
@@ -197,6 +224,9 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
+        if r.updates > 0 {
+            line.push_str(&format!(", updates {}", r.updates));
+        }
         if r.deletions > 0 {
             line.push_str(&format!(", deletions {}", r.deletions));
         }
@@ -294,6 +324,8 @@ pub async fn import(
         "rate": config.settings.rate,
         "concurrency": config.settings.concurrency,
         "on_existing": config.on_existing,
+        "clear_empty": config.clear_empty,
+        "force": config.force,
         "max_errors": config.settings.max_errors,
         "url": config.client.url,
         "token_url": config.client.explicit_token_url(),
@@ -326,22 +358,33 @@ pub async fn import(
 
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
+        let clear_empty = config.clear_empty;
         let cancel = cancel.clone();
         let progress = LookupProgress::new(config.quiet);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
+            let unavailable =
+                |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&client.config().url, &e));
             journal_prepared(
                 table,
                 catalog.as_ref(),
                 journal,
                 &id,
-                on_existing,
+                (on_existing, clear_empty),
                 &cancel,
                 |keys| {
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_matching(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
+                            found = find_matching(&client, keys, &progress) => found.map_err(unavailable),
+                        }
+                    })
+                },
+                |reference| {
+                    handle.block_on(async {
+                        tokio::select! {
+                            _ = cancel.cancelled() => Err(PrepareCancelled.into()),
+                            found = client.device(reference) => found.map_err(unavailable),
                         }
                     })
                 },
@@ -423,7 +466,8 @@ pub async fn import(
     }
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
-    let pool_config = pool_config(&config.settings, Some(started_ms));
+    let mut pool_config = pool_config(&config.settings, Some(started_ms));
+    pool_config.force = config.force;
     let mut result = run_batch(
         journal,
         &id,
@@ -479,11 +523,11 @@ fn refuse_second_import(
     };
     let state = batch.effective_state();
     let (next, done) = match (action, state) {
-        (Action::Create, BatchState::Done) => (
+        (Action::Create | Action::Update | Action::Restore, BatchState::Done) => (
             "to import it once more as a new batch on purpose, add --again".to_string(),
             "imported to",
         ),
-        (Action::Create, _) => (
+        (Action::Create | Action::Update | Action::Restore, _) => (
             format!(
                 "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
                 batch.id
@@ -507,33 +551,37 @@ fn refuse_second_import(
 }
 
 /// Reads, checks and resolves every row and journals it in chunks; each chunk's devices are first looked up on
-/// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
+/// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`),
+/// or with `--on-existing update` compared with the row: `unchanged`, a pending `update` of the fields that differ
+/// (read with `read` first when the listing does not show them all), or `invalid` for a forbidden change.
 /// Without a catalogue every row names a device to delete (`tpbulk delete`); with one, a ThingPark file's `DELETE`
 /// rows do. A deletion whose device is not there is journalled `gone` (nothing to send); one whose identifiers
 /// match several devices `invalid`, so that none of them is deleted on a guess.
+#[allow(clippy::too_many_arguments)]
 fn journal_prepared(
     mut table: Table,
     catalog: Option<&Catalog>,
     mut journal: Journal,
     batch: &str,
-    on_existing: OnExisting,
+    (on_existing, clear_empty): (OnExisting, bool),
     cancel: &CancellationToken,
     mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
+    mut read: impl FnMut(&str) -> anyhow::Result<Option<DeviceInfo>>,
 ) -> anyhow::Result<(Journal, Vec<OverQuota>, Deletions)> {
-    let mut chunk: Vec<(Action, NewRow, Vec<ExistKey>)> =
+    let mut chunk: Vec<(NewRow, Vec<ExistKey>, Option<Wish>)> =
         Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
     let mut deletions = Deletions::default();
-    let mut flush = |chunk: &mut Vec<(Action, NewRow, Vec<ExistKey>)>,
+    let mut flush = |chunk: &mut Vec<(NewRow, Vec<ExistKey>, Option<Wish>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
         let keys: Vec<ExistKey> = chunk
             .iter()
-            .flat_map(|(_, _, k)| k.iter().cloned())
+            .flat_map(|(_, k, _)| k.iter().cloned())
             .collect();
         let found = if keys.is_empty() {
             Default::default()
@@ -545,18 +593,10 @@ fn journal_prepared(
                 tally.add(&plan);
             }
         }
-        let rows = chunk.drain(..).map(|(action, mut row, keys)| {
-            match action {
-                Action::Create => {
-                    let device = keys
-                        .first()
-                        .and_then(|k| found.get(k))
-                        .and_then(|d| d.last());
-                    if let Some(device) = device {
-                        existing(&mut row, device, on_existing);
-                    }
-                }
-                Action::Delete if row.state == RowState::Pending => {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (mut row, keys, wish) in chunk.drain(..) {
+            if row.action == Action::Delete {
+                if row.state == RowState::Pending {
                     let mut devices: Vec<&DeviceInfo> = Vec::new();
                     for device in keys.iter().filter_map(|k| found.get(k)).flatten() {
                         if !devices.iter().any(|d| same_device(d, device)) {
@@ -567,12 +607,74 @@ fn journal_prepared(
                     deletions.on_platform += u64::from(devices.len() == 1);
                     to_delete(&mut row, &devices);
                 }
-                Action::Delete => {}
+                rows.push(row);
+                continue;
             }
-            (action, row)
-        });
-        journal.insert_operations(batch, rows)
+            let found = keys
+                .first()
+                .and_then(|k| found.get(k))
+                .and_then(|d| d.last());
+            let Some(device) = found else {
+                if wish.is_some() && row.state == RowState::Invalid {
+                    // An update row whose device is not there: what it lacks is what a creation needs.
+                    row.errors.insert(
+                        0,
+                        RowError {
+                            field: "row".into(),
+                            column: String::new(),
+                            code: ErrorCode::Missing,
+                            message:
+                                "no such device on the platform, so the row would create it, and a \
+                                      creation needs what follows"
+                                    .into(),
+                        },
+                    );
+                }
+                rows.push(row);
+                continue;
+            };
+            row.request = None;
+            row.device_href = device.href.clone();
+            row.device_uid = device.uid.clone();
+            row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+            match on_existing {
+                OnExisting::Skip => row.state = RowState::Exists,
+                OnExisting::Fail => {
+                    row.state = RowState::Failed;
+                    row.errors.push(RowError {
+                        field: "row".into(),
+                        column: String::new(),
+                        code: ErrorCode::Duplicate,
+                        message: "the device is already on the platform (--on-existing fail)"
+                            .into(),
+                    });
+                }
+                // A row without a wish is invalid whatever its device: its errors stay.
+                OnExisting::Update => {
+                    if let Some(wish) = wish {
+                        let reference = crate::engine::delete_reference(
+                            device.uid.as_deref(),
+                            row.device_eui.as_deref(),
+                        )
+                        .unwrap_or_default();
+                        let mut decision = decide(&wish, &reference, device);
+                        if decision == Decision::Read {
+                            let full = read(&reference)?;
+                            decision = match &full {
+                                Some(full) => decide(&wish, &reference, full),
+                                // Gone since the listing: nothing to compare with, nothing to write.
+                                None => Decision::Unchanged,
+                            };
+                        }
+                        become_update(&mut row, decision)?;
+                    }
+                }
+            }
+            rows.push(row);
+        }
+        journal.insert_rows(batch, rows)
     };
+    let updating = (on_existing == OnExisting::Update).then_some(UpdateMode { clear_empty });
     let mut each = |prepared: PreparedRow| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
@@ -582,14 +684,16 @@ fn journal_prepared(
         {
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
-        chunk.push(new_row(prepared)?);
+        let wish = prepared.update.clone();
+        let (row, keys) = new_row(prepared)?;
+        chunk.push((row, keys, wish));
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
         Ok(())
     };
     let notes = match catalog {
-        Some(catalog) => prepare_rows(&mut table, catalog, &mut each)?,
+        Some(catalog) => prepare_rows_for(&mut table, catalog, updating, &mut each)?,
         None => prepare_targets(&mut table, &mut each)?,
     };
     crate::prepare::warn_file_notes(&table.path, &notes);
@@ -599,25 +703,6 @@ fn journal_prepared(
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
     let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
     Ok((journal, over_quota, deletions))
-}
-
-/// A creation whose device the platform already has: `exists`, or `failed` with `--on-existing fail`.
-fn existing(row: &mut NewRow, device: &DeviceInfo, on_existing: OnExisting) {
-    row.request = None;
-    row.device_href = device.href.clone();
-    row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
-    match on_existing {
-        OnExisting::Skip => row.state = RowState::Exists,
-        OnExisting::Fail => {
-            row.state = RowState::Failed;
-            row.errors.push(RowError {
-                field: "row".into(),
-                column: String::new(),
-                code: ErrorCode::Duplicate,
-                message: "the device is already on the platform (--on-existing fail)".into(),
-            });
-        }
-    }
 }
 
 /// A deletion, by what its identifiers matched: the one device (its reference journalled, for the request), none
@@ -659,6 +744,47 @@ fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
     }
 }
 
+/// Compares a row's wish with the device's state as a listing or a read showed it.
+fn decide(wish: &Wish, reference: &str, device: &crate::platform::DeviceInfo) -> Decision {
+    let state = device.state.as_deref().cloned().unwrap_or_default();
+    crate::platform::update::decide(wish, reference, &state)
+}
+
+/// A row whose device exists, as `--on-existing update` leaves it: `unchanged`, a pending `update` (its change as
+/// the request, its values before and after kept for rollback), or `invalid` for a forbidden change. The
+/// creation's errors (missing keys …) no longer apply.
+fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
+    row.errors.clear();
+    row.action = Action::Update;
+    match decision {
+        Decision::Unchanged | Decision::Read => row.state = RowState::Unchanged,
+        Decision::Forbidden(fields) => {
+            row.state = RowState::Invalid;
+            row.errors = fields
+                .into_iter()
+                .map(|(key, column, has, wanted)| RowError {
+                    field: key.to_string(),
+                    column,
+                    code: ErrorCode::ForbiddenChange,
+                    message: format!(
+                        "the platform never changes a device's {key} (it has {has}, the row gives {wanted}): \
+                         delete and create the device to change it, or correct the row"
+                    ),
+                })
+                .collect();
+        }
+        Decision::Change(change) => {
+            row.state = RowState::Pending;
+            row.previous = Some(serde_json::to_string(&Previous {
+                before: change.before.clone(),
+                after: change.after.clone(),
+            })?);
+            row.request = Some(serde_json::to_string(&change)?);
+        }
+    }
+    Ok(())
+}
+
 /// Ctrl-C or SIGTERM reached the checking stage.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted while checking rows")]
@@ -666,7 +792,7 @@ struct PrepareCancelled;
 
 /// The operation a prepared row journals, and the keys its device is looked up by (a creation: the one it would be
 /// refused for; a deletion: every one it may be found by).
-fn new_row(prepared: PreparedRow) -> anyhow::Result<(Action, NewRow, Vec<ExistKey>)> {
+fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Vec<ExistKey>)> {
     let (action, state, request, errors, keys) = match prepared.outcome {
         Prepared::Send(request) => (
             Action::Create,
@@ -686,12 +812,22 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(Action, NewRow, Vec<ExistKe
         Prepared::Invalid(errors) if prepared.deletion => {
             (Action::Delete, RowState::Invalid, None, errors, Vec::new())
         }
-        Prepared::Invalid(errors) => (Action::Create, RowState::Invalid, None, errors, Vec::new()),
+        // Invalid as a creation, but its device may exist and be updated: looked up all the same.
+        Prepared::Invalid(errors) => {
+            let key = prepared.exist_key.filter(|_| prepared.update.is_some());
+            (
+                Action::Create,
+                RowState::Invalid,
+                None,
+                errors,
+                key.into_iter().collect(),
+            )
+        }
     };
     Ok((
-        action,
         NewRow {
             row: prepared.row,
+            action,
             kind: prepared.kind,
             id: prepared.id,
             name: prepared.name,
@@ -702,6 +838,7 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(Action, NewRow, Vec<ExistKe
             device_uid: None,
             device_eui: None,
             keys: prepared.keys,
+            previous: None,
         },
         keys,
     ))
@@ -761,8 +898,8 @@ pub async fn resume(
             "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: {} {} again",
             batch.id,
             match batch.action {
-                Action::Create => "import",
                 Action::Delete => "delete",
+                Action::Create | Action::Update | Action::Restore => "import",
             },
             batch.input_path
         ))
@@ -819,7 +956,8 @@ pub async fn resume(
         options["max_errors"].as_u64(),
     )?;
     let client = resume_client(&config, &batch, settings.rate).await?;
-    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    let mut pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    pool_config.force = options["force"].as_bool().unwrap_or(false);
     let mut result = run_batch(
         journal,
         &batch.id,
@@ -866,6 +1004,7 @@ pub fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> Poo
         max_errors: settings.max_errors,
         backoff: Backoff::default(),
         batch_started_ms,
+        force: false,
     }
 }
 
@@ -1059,9 +1198,11 @@ mod tests {
             creation_date: None,
             imei: imei.map(str::to_string),
             sim: sim.map(str::to_string),
+            state: None,
         };
         let row = || NewRow {
             row: 2,
+            action: Action::Delete,
             kind: Some(crate::device::Kind::Cellular),
             id: Some("356936110000036".into()),
             name: None,
@@ -1072,6 +1213,7 @@ mod tests {
             device_uid: None,
             device_eui: None,
             keys: Default::default(),
+            previous: None,
         };
         let mut none = row();
         to_delete(&mut none, &[]);

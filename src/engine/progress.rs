@@ -118,15 +118,46 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
         n(&counters.gone),
         n(&counters.failed),
     );
-    let shown = match action {
-        // An import's `DELETE` rows are shown once one has settled.
-        Action::Create if deleted + gone > 0 => {
-            format!("created {done} exists {exists} deleted {deleted} gone {gone} failed {failed}")
+    let (updated, unchanged, conflict) = (
+        n(&counters.updated),
+        n(&counters.unchanged),
+        n(&counters.conflict),
+    );
+    // Counts of updates only when there are some: a plain import or rollback reads as it always did.
+    let mut extra = String::new();
+    for (label, count) in [("unchanged", unchanged), ("conflict", conflict)] {
+        if count > 0 {
+            extra.push_str(&format!(" {label} {count}"));
         }
-        Action::Create => format!("created {done} exists {exists} failed {failed}"),
-        Action::Delete => format!("deleted {deleted} gone {gone} failed {failed}"),
+    }
+    let shown = match action {
+        Action::Create | Action::Update => {
+            let updated = if updated > 0 {
+                format!(" updated {updated}")
+            } else {
+                String::new()
+            };
+            // An import's `DELETE` rows are shown once one has settled.
+            let deletions = if deleted + gone > 0 {
+                format!(" deleted {deleted} gone {gone}")
+            } else {
+                String::new()
+            };
+            format!("created {done}{updated}{extra} exists {exists}{deletions} failed {failed}")
+        }
+        Action::Delete | Action::Restore => {
+            let restored = if updated > 0 {
+                format!(" restored {updated}")
+            } else {
+                String::new()
+            };
+            format!("deleted {deleted}{restored}{extra} gone {gone} failed {failed}")
+        }
     };
-    (done + deleted + exists + gone + failed, shown)
+    (
+        done + deleted + updated + unchanged + conflict + exists + gone + failed,
+        shown,
+    )
 }
 
 #[cfg(test)]
@@ -157,6 +188,19 @@ mod tests {
             (
                 13,
                 "created 2 exists 0 deleted 7 gone 3 failed 1".to_string()
+            )
+        );
+        counters.deleted.store(0, Ordering::Relaxed);
+        counters.gone.store(0, Ordering::Relaxed);
+        counters.done.store(7, Ordering::Relaxed);
+        counters.exists.store(2, Ordering::Relaxed);
+        counters.updated.store(4, Ordering::Relaxed);
+        counters.conflict.store(1, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (
+                15,
+                "created 7 updated 4 conflict 1 exists 2 failed 1".to_string()
             )
         );
     }

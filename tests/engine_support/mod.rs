@@ -231,6 +231,9 @@ pub fn pending_batch_of_profile(
         };
         NewRow {
             row,
+            action: tpbulk::journal::Action::Create,
+            device_uid: None,
+            previous: None,
             kind: Some(Kind::Otaa),
             id: Some(eui(row)),
             name: None,
@@ -238,7 +241,6 @@ pub fn pending_batch_of_profile(
             request: Some(serde_json::to_string(&request).unwrap()),
             errors: Vec::new(),
             device_href: None,
-            device_uid: None,
             device_eui: None,
             keys: tpbulk::device::LookupKeys {
                 eui: Some(eui(row)),

@@ -83,12 +83,9 @@ fn name_of(mapped: &MappedRow) -> Option<String> {
         .filter(|n| !n.is_empty())
 }
 
-/// Reads every row of `table` as naming a device to delete ([`Checker::target`]: only identifiers are needed)
-/// and calls `each` in file order. A file none of whose columns can name a device is refused before any row.
-pub fn prepare_targets(
-    table: &mut Table,
-    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<String>> {
+/// Refuses a file none of whose columns (nor `--set`) can name a device to delete, before anything is journalled or
+/// asked (ThingPark's positional file names its devices in column B).
+pub fn refuse_unnamed_targets(table: &Table) -> Result<(), crate::error::UsageError> {
     const IDS: [Field; 5] = [
         Field::DevEui,
         Field::Imei,
@@ -105,16 +102,25 @@ pub fn prepare_targets(
             .defaults
             .iter()
             .any(|(f, _)| IDS.contains(f));
-    if !table.is_positional() && !named {
-        let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
-        return Err(crate::error::UsageError(format!(
-            "{}: no column names a device (DevEUI, IMEI, ICCID/SIM or EID) among {}; name one with --mapping \
-             or --columns",
-            table.path.display(),
-            headers.join(", ")
-        ))
-        .into());
+    if table.is_positional() || named {
+        return Ok(());
     }
+    let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
+    Err(crate::error::UsageError(format!(
+        "{}: no column names a device (DevEUI, IMEI, ICCID/SIM or EID) among {}; name one with --mapping or \
+         --columns",
+        table.path.display(),
+        headers.join(", ")
+    )))
+}
+
+/// Reads every row of `table` as naming a device to delete ([`Checker::target`]: only identifiers are needed)
+/// and calls `each` in file order. A file none of whose columns can name a device is refused before any row.
+pub fn prepare_targets(
+    table: &mut Table,
+    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    refuse_unnamed_targets(table)?;
     let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
     while let Some(record) = table.next_record() {
         let mapped = table.map_owned(record?);

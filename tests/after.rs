@@ -517,6 +517,16 @@ fn delete_removes_each_device_a_file_names_once_and_no_other() {
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("add --yes"), "{}", run.describe());
     assert!(deletions(&env).is_empty());
+    // A file whose columns name no device: refused before any batch is journalled.
+    let unnamed = env.write("serials.csv", &format!("Serial\n{}\n", eui(1)));
+    let run = env.run(&["delete", unnamed.to_str().unwrap(), "--yes"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(
+        run.stderr().contains("no column names a device"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(env.journal().batches().unwrap().len(), 2);
 
     let run = env.run(&["delete", path, "--yes", "--rate", "0"]);
     assert_eq!(run.code(), 1, "the bad row: {}", run.describe());

@@ -294,6 +294,9 @@ pub async fn import(
         (Action::Create, "import")
     };
     let table = Table::open(&config.file, &config.input)?;
+    if config.deleting {
+        crate::prepare::refuse_unnamed_targets(&table)?;
+    }
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
     // Recorded absolute, so that `rework` finds the file again from any directory.

@@ -1038,9 +1038,10 @@ impl Checker {
         }
     }
 
-    /// Checks a row of a file that may hold deletions (ThingPark's `DELETE` rows) as what it asks for.
+    /// Checks a row as what it asks for: in ThingPark's positional file a `DELETE` row names a device to delete
+    /// (only there: elsewhere a kind column saying `DELETE` is an unknown kind, never a deletion).
     pub fn check_row(&mut self, row: &MappedRow) -> Checked {
-        if is_deletion(row) {
+        if self.positional && is_deletion(row) {
             Checked::Delete(self.target(row))
         } else {
             Checked::Create(self.check(row))
@@ -1619,6 +1620,15 @@ mod tests {
             checker.check_row(&otaa(8, "70B3D5E756000001", KEY)),
             Checked::Create(_)
         ));
+        // Only ThingPark's file has `DELETE` rows: elsewhere the word is an unknown kind, never a deletion.
+        let Checked::Create(header) = Checker::new(None).check_row(&delete(9, "F03D291000F00009"))
+        else {
+            panic!("a header file's row is checked as a creation");
+        };
+        assert_eq!(
+            codes(&header),
+            vec![("kind".into(), ErrorCode::UnknownKind)]
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `tpbulk resume`: a batch killed at random points (SIGKILL) or interrupted (SIGINT) ends, after resuming, with every
 //! row final and every device created exactly once.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use rand::Rng;
@@ -244,6 +244,8 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         insecure: false,
     };
     let config = ImportConfig {
+        clear_empty: false,
+        force: false,
         file: file.clone(),
         input: tpbulk::input::InputOptions::default(),
         client: tpbulk::platform::ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into()))
@@ -255,6 +257,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         profile: None,
         again: false,
         allow_over_quota: false,
+        deleting: false,
         quiet: true,
     };
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -264,7 +267,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         move |_: &str| cancel.cancel()
     };
     let result = env
-        .block_on(import(config, cancel, on_start))
+        .block_on(import(config, cancel, on_start, Box::new(|_| Ok(false))))
         .expect("an interrupted import is a result, not an error");
     assert_eq!(result.exit(), Exit::Interrupted);
     assert!(

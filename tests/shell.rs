@@ -3,7 +3,7 @@
 //! pages rendered by `man -l`, every `--format json` parsed back into its documented shape, colours as `--color`,
 //! `NO_COLOR` and `CLICOLOR_FORCE` say, and help with headings, examples and honest usage lines.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use serde_json::Value;
@@ -230,18 +230,24 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&import),
         [
             "batch",
+            "conflict",
             "created",
             "created_now",
+            "deleted",
+            "deleted_now",
             "devices_per_s",
             "elapsed_s",
             "exists",
             "exit",
             "failed",
+            "gone",
             "invalid",
             "next",
             "pending",
             "stop",
-            "total"
+            "total",
+            "unchanged",
+            "updated"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();
@@ -256,7 +262,7 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name",
+            "batch", "created", "deleted", "exists", "failed", "gone", "input", "invalid", "name",
             "pending", "profile", "started", "state", "total", "updated", "url"
         ]
     );
@@ -317,6 +323,16 @@ fn every_json_output_parses_into_its_documented_shape() {
         (rollback.deleted, rollback.failed, rollback.confirmed),
         (3, 0, true)
     );
+    // `delete` prints the object of `import`: here every device it names is gone already.
+    let delete: tpbulk::cmd::import::RunJson = serde_json::from_value(json(&env.run(&[
+        "delete",
+        file.to_str().unwrap(),
+        "--yes",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((delete.deleted, delete.gone, delete.exit), (0, 3, 0));
 
     let config = write_config(&env, 0o600);
     let profiles = json(&env.run(&[

@@ -17,9 +17,17 @@ pub struct Args {
     pub journal: JournalArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// What a device that already exists on the platform becomes.
+    /// What a device that already exists on the platform becomes: `skip` (the row ends `exists`), `fail`, or
+    /// `update` (the fields the file gives are compared and only a real difference is written).
     #[arg(long, value_enum, default_value_t = OnExisting::Skip)]
     pub on_existing: OnExisting,
+    /// With `--on-existing update`: an empty cell clears the field on the device instead of leaving it as it is.
+    #[arg(long)]
+    pub clear_empty: bool,
+    /// With `--on-existing update`: write even over a device that changed since it was read (`force=true`),
+    /// instead of leaving it and reporting a `conflict`.
+    #[arg(long)]
+    pub force: bool,
     /// Stop cleanly after this many failed rows.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -36,6 +44,10 @@ pub struct Args {
     /// then refuses the overflow rows one by one).
     #[arg(long)]
     pub allow_over_quota: bool,
+    /// Delete the devices of the file's `DELETE` rows (ThingPark's positional file) without asking (needed off a
+    /// terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 pub use crate::engine::batch::OnExisting;
@@ -43,15 +55,27 @@ pub use crate::engine::batch::OnExisting;
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = config(&args, global)?;
     let format = args.format;
+    let confirm = super::delete::confirmation(&args.input.file, args.yes, global.quiet);
     let again = "rows in flight are reconciled by `tpbulk resume`";
     rt.block_on(Some(again), |cancel| async move {
-        let result = batch::import(config, cancel, |id| announce(id, format)).await?;
+        let result = batch::import(config, cancel, |id| announce(id, format), confirm).await?;
         print(&result, format, global.quiet)
     })
 }
 
 /// Every option checked, before the file is opened or the platform called.
 fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
+    if (args.clear_empty || args.force) && args.on_existing != OnExisting::Update {
+        let flag = if args.force {
+            "--force"
+        } else {
+            "--clear-empty"
+        };
+        return Err(UsageError(format!(
+            "{flag} is about updating devices that exist: add --on-existing update"
+        ))
+        .into());
+    }
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
@@ -64,10 +88,13 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         journal: chosen.journal(&args.journal),
         settings,
         on_existing: args.on_existing,
+        clear_empty: args.clear_empty,
+        force: args.force,
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: args.again,
         allow_over_quota: args.allow_over_quota,
+        deleting: false,
         quiet: global.quiet,
     })
 }
@@ -85,17 +112,31 @@ pub fn announce(id: &str, format: OutputFormat) {
 pub struct RunJson {
     pub batch: String,
     /// `drained` (every row final or unsendable), `cancelled`, `cancelled_preparing` (nothing sent; import the file
-    /// again), `max_errors`, `auth_lost`, `journal` (the journal could not be written).
+    /// again), `declined` (the question before deleting was answered no: nothing sent, no batch kept), `max_errors`,
+    /// `auth_lost`, `journal` (the journal could not be written).
     pub stop: String,
     pub total: u64,
     pub created: u64,
+    /// Devices updated (`--on-existing update`), rows whose device already had every value, and rows left because
+    /// the device changed since it was read.
+    pub updated: u64,
+    pub unchanged: u64,
+    pub conflict: u64,
     pub exists: u64,
+    /// Devices deleted (`tpbulk delete`, an import's `DELETE` rows), and deletions whose device was already gone.
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub gone: u64,
     pub invalid: u64,
     pub failed: u64,
     /// Rows not final yet: what `resume` would still send.
     pub pending: u64,
     /// Devices created by this run (`created` counts the whole batch).
     pub created_now: u64,
+    /// Devices deleted by this run (`deleted` counts the whole batch).
+    #[serde(default)]
+    pub deleted_now: u64,
     pub elapsed_s: f64,
     /// Over the sending phase only.
     pub devices_per_s: f64,
@@ -113,6 +154,7 @@ impl RunJson {
                 Stop::Drained => "drained",
                 Stop::Cancelled => "cancelled",
                 Stop::CancelledPreparing { .. } => "cancelled_preparing",
+                Stop::Declined => "declined",
                 Stop::MaxErrors => "max_errors",
                 Stop::AuthLost(_) => "auth_lost",
                 Stop::Journal(_) => "journal",
@@ -120,16 +162,19 @@ impl RunJson {
             .to_string(),
             total: c.total,
             created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            conflict: c.conflict,
             exists: c.exists,
+            deleted: c.deleted,
+            gone: c.gone,
             invalid: c.invalid,
             failed: c.failed,
             pending: c.pending,
             created_now: result.created_now,
+            deleted_now: result.deleted_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)
-                * 10.0)
-                .round()
-                / 10.0,
+            devices_per_s: (result.devices_per_s() * 10.0).round() / 10.0,
             next: result.next_step(),
             exit: result.exit() as i32,
         }
@@ -188,5 +233,22 @@ mod tests {
         ]);
         let err = config(&cli.args, &cli.global).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+    }
+
+    #[test]
+    fn clear_empty_and_force_need_on_existing_update() {
+        for flag in ["--clear-empty", "--force"] {
+            let cli = parse(&["ship.csv", flag, "--url", "http://127.0.0.1:1"]);
+            let err = config(&cli.args, &cli.global).unwrap_err();
+            assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+            assert!(err.to_string().contains("--on-existing update"), "{err}");
+            let cli = parse(&["ship.csv", flag, "--on-existing", "update"]);
+            assert!(
+                !config(&cli.args, &cli.global)
+                    .err()
+                    .is_some_and(|e| e.to_string().contains("--on-existing")),
+                "{flag} is accepted with --on-existing update"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ pub mod fast;
 pub mod ids;
 pub mod kinds;
 
-pub use check::{Checker, parse_kind};
+pub use check::{Checked, Checker, Target, is_deletion, parse_kind};
 pub use ids::IdError;
 
 /// The kind of a row, and of the request it makes.
@@ -371,8 +371,11 @@ pub enum ErrorCode {
     Invalid,
     /// A model, connection, plan or context that does not resolve (set by `platform`).
     Reference,
-    /// A row asking for something tpbulk does not do (a `DELETE` row of ThingPark's import file).
-    Unsupported,
+    /// Identifiers of a row to delete that match several devices on the platform (set by the engine).
+    Ambiguous,
+    /// An update asking to change a field the platform never changes (`x-updateForbidden`: the kind's connectivity
+    /// or activation, an ABP DevAddr, a cellular IMSI).
+    ForbiddenChange,
 }
 
 impl ErrorCode {
@@ -388,7 +391,8 @@ impl ErrorCode {
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
-            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Ambiguous => "ambiguous",
+            ErrorCode::ForbiddenChange => "forbidden_change",
         }
     }
 }
@@ -465,6 +469,27 @@ pub struct Verdict {
     /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
     pub id: Option<String>,
     pub result: Result<Device, Vec<RowError>>,
+    /// With `Checker::updating`, for a row whose only errors (if any) are ones a creation would have: what it
+    /// gives for a device that exists.
+    pub update: Option<Partial>,
+}
+
+/// What a row gives for a device that may already exist (`--on-existing update`): its identifiers and the fields
+/// an update compares, whether or not it has what a creation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    /// `None` when the row does not tell its kind (a DevEUI and the columns to change).
+    pub kind: Option<Kind>,
+    pub keys: LookupKeys,
+    pub name: Option<String>,
+    pub refs: Refs,
+    pub extras: Extras,
+    /// The DevAddr of an ABP row and the IMSI of a cellular one: fields the platform refuses to change.
+    pub dev_addr: Option<String>,
+    pub imsi: Option<String>,
+    /// The errors a creation of this row would have (missing keys, model, connection …): the row is invalid only
+    /// if its device does not exist.
+    pub creation_errors: Vec<RowError>,
 }
 
 #[cfg(test)]

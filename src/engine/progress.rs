@@ -111,17 +111,53 @@ async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: Cancel
 /// in between made the position disagree with the counts beside it.
 fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let (done, exists, gone, failed) = (
+    let (done, deleted, exists, gone, failed) = (
         n(&counters.done),
+        n(&counters.deleted),
         n(&counters.exists),
         n(&counters.gone),
         n(&counters.failed),
     );
+    let (updated, unchanged, conflict) = (
+        n(&counters.updated),
+        n(&counters.unchanged),
+        n(&counters.conflict),
+    );
+    // Counts of updates only when there are some: a plain import or rollback reads as it always did.
+    let mut extra = String::new();
+    for (label, count) in [("unchanged", unchanged), ("conflict", conflict)] {
+        if count > 0 {
+            extra.push_str(&format!(" {label} {count}"));
+        }
+    }
     let shown = match action {
-        Action::Create => format!("created {done} exists {exists} failed {failed}"),
-        Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+        Action::Create | Action::Update => {
+            let updated = if updated > 0 {
+                format!(" updated {updated}")
+            } else {
+                String::new()
+            };
+            // An import's `DELETE` rows are shown once one has settled.
+            let deletions = if deleted + gone > 0 {
+                format!(" deleted {deleted} gone {gone}")
+            } else {
+                String::new()
+            };
+            format!("created {done}{updated}{extra} exists {exists}{deletions} failed {failed}")
+        }
+        Action::Delete | Action::Restore => {
+            let restored = if updated > 0 {
+                format!(" restored {updated}")
+            } else {
+                String::new()
+            };
+            format!("deleted {deleted}{restored}{extra} gone {gone} failed {failed}")
+        }
     };
-    (done + exists + gone + failed, shown)
+    (
+        done + deleted + updated + unchanged + conflict + exists + gone + failed,
+        shown,
+    )
 }
 
 #[cfg(test)]
@@ -138,10 +174,34 @@ mod tests {
             snapshot(&counters, Action::Create),
             (10, "created 7 exists 2 failed 1".to_string())
         );
+        counters.done.store(0, Ordering::Relaxed);
+        counters.exists.store(0, Ordering::Relaxed);
+        counters.deleted.store(7, Ordering::Relaxed);
         counters.gone.store(3, Ordering::Relaxed);
         assert_eq!(
             snapshot(&counters, Action::Delete),
-            (13, "deleted 7 gone 3 failed 1".to_string())
+            (11, "deleted 7 gone 3 failed 1".to_string())
+        );
+        counters.done.store(2, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (
+                13,
+                "created 2 exists 0 deleted 7 gone 3 failed 1".to_string()
+            )
+        );
+        counters.deleted.store(0, Ordering::Relaxed);
+        counters.gone.store(0, Ordering::Relaxed);
+        counters.done.store(7, Ordering::Relaxed);
+        counters.exists.store(2, Ordering::Relaxed);
+        counters.updated.store(4, Ordering::Relaxed);
+        counters.conflict.store(1, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (
+                15,
+                "created 7 updated 4 conflict 1 exists 2 failed 1".to_string()
+            )
         );
     }
 

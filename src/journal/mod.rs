@@ -4,8 +4,8 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
-//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create` for an import, `delete` for a
-//! rollback) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`: each row its own, so a
+//! ThingPark file's `CREATE` and `DELETE` rows are one batch) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
 //! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
 //! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
 //! module opens SQLite connections, and every table comes from its migrations.
@@ -33,17 +33,28 @@ use std::path::{Path, PathBuf};
 pub enum Action {
     /// An import's row: create the device.
     Create,
-    /// A rollback's row: delete the device an import created.
+    /// Delete the device: a rollback's row, a row of `tpbulk delete`, a `DELETE` row of an import.
     Delete,
+    /// An import's row whose device exists (`--on-existing update`): write the fields that differ.
+    Update,
+    /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
+    Restore,
 }
 
 impl Action {
-    pub const ALL: [Action; 2] = [Action::Create, Action::Delete];
+    pub const ALL: [Action; 4] = [
+        Action::Create,
+        Action::Delete,
+        Action::Update,
+        Action::Restore,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::Delete => "delete",
+            Action::Update => "update",
+            Action::Restore => "restore",
         }
     }
 
@@ -51,17 +62,29 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
+    /// An update or a restore: writes fields of a device that exists.
+    pub fn is_update(self) -> bool {
+        match self {
+            Action::Update | Action::Restore => true,
+            Action::Create | Action::Delete => false,
+        }
+    }
+
     /// How `done` reads for this action in reports and summaries.
     pub fn done_word(self) -> &'static str {
         match self {
             Action::Create => "created",
             Action::Delete => "deleted",
+            Action::Update => "updated",
+            Action::Restore => "restored",
         }
     }
 }
 
-/// An operation's state: `pending` → `sending` → `done` | `exists` | `gone` | `failed`; `invalid` rows never leave
-/// the machine. `exists` is a creation whose device was already there, `gone` a deletion whose device already was not.
+/// An operation's state: `pending` → `sending` → `done` | `exists` | `unchanged` | `conflict` | `gone` | `failed`;
+/// `invalid` rows never leave the machine. `exists` is a creation whose device was already there, `gone` a deletion
+/// (or an update) whose device already was not, `unchanged` an update whose device already had every value,
+/// `conflict` an update the platform refused because the device changed since it was read (never overwritten).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RowState {
@@ -69,6 +92,8 @@ pub enum RowState {
     Sending,
     Done,
     Exists,
+    Unchanged,
+    Conflict,
     Gone,
     Failed,
     Invalid,
@@ -81,6 +106,8 @@ impl RowState {
             RowState::Sending => "sending",
             RowState::Done => "done",
             RowState::Exists => "exists",
+            RowState::Unchanged => "unchanged",
+            RowState::Conflict => "conflict",
             RowState::Gone => "gone",
             RowState::Failed => "failed",
             RowState::Invalid => "invalid",
@@ -98,11 +125,13 @@ impl RowState {
         !matches!(self, RowState::Pending | RowState::Sending)
     }
     /// Every state, in the order of a row's life.
-    pub const ALL: [RowState; 7] = [
+    pub const ALL: [RowState; 9] = [
         RowState::Pending,
         RowState::Sending,
         RowState::Done,
         RowState::Exists,
+        RowState::Unchanged,
+        RowState::Conflict,
         RowState::Gone,
         RowState::Failed,
         RowState::Invalid,
@@ -160,6 +189,8 @@ pub struct NewBatch {
 #[derive(Debug, Clone)]
 pub struct NewRow {
     pub row: u64,
+    /// `create`, or `update` for a row whose device exists (`--on-existing update`).
+    pub action: Action,
     pub kind: Option<Kind>,
     pub id: Option<String>,
     pub name: Option<String>,
@@ -169,11 +200,23 @@ pub struct NewRow {
     pub request: Option<String>,
     /// The row's check or resolution errors (invalid rows).
     pub errors: Vec<RowError>,
-    /// For `exists` rows known up front: the platform's device.
+    /// For `exists` rows known up front, and deletions: the platform's device.
     pub device_href: Option<String>,
+    pub device_uid: Option<String>,
     pub device_eui: Option<String>,
     /// What the platform knows the device by (its own columns, for reconciliation).
     pub keys: LookupKeys,
+    /// For an update: the values it changes, before and after ([`Previous`] as JSON), kept once the row is final
+    /// so that a rollback can put them back.
+    pub previous: Option<String>,
+}
+
+/// What an update changed: the fields' values before (what a rollback restores) and the ones it wrote (what the
+/// device must still hold for the rollback to restore). Never key material.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Previous {
+    pub before: crate::platform::update::Values,
+    pub after: crate::platform::update::Values,
 }
 
 /// A batch as stored.
@@ -255,15 +298,23 @@ pub struct RowRecord {
     pub keys: LookupKeys,
     pub attempts: u32,
     pub finished_at: Option<String>,
+    /// An update's values before and after ([`Previous`] as JSON).
+    pub previous: Option<String>,
 }
 
 /// Rows per state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: u64,
-    /// `done`: created by an import, deleted by a rollback.
+    /// `done` `create` operations: devices created.
     pub created: u64,
+    /// `done` `delete` operations: devices deleted (by a rollback, `tpbulk delete`, or a file's `DELETE` rows).
+    pub deleted: u64,
+    /// `done` updates of an import and restores of a rollback.
+    pub updated: u64,
     pub exists: u64,
+    pub unchanged: u64,
+    pub conflict: u64,
     /// Deletions whose device was already gone.
     pub gone: u64,
     pub invalid: u64,
@@ -296,7 +347,7 @@ const INSERT_CHUNK: usize = 10_000;
 const PAGE: usize = 1_000;
 
 const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
-     device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim";
+     device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim, previous";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
      updated_at, runner_pid, profile, action, undoes, input_columns";
@@ -417,8 +468,14 @@ impl Journal {
         Journal::open_existing(&self.path)
     }
 
-    /// Creates a batch and returns its id.
+    /// Creates a batch of `create` operations (an import) and returns its id.
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
+        self.create_batch_of(batch, Action::Create)
+    }
+
+    /// Creates a batch whose operations are `action` (an import: `create`, though a ThingPark file's `DELETE` rows
+    /// make `delete` operations in it too; `tpbulk delete`: `delete`) and returns its id.
+    pub fn create_batch_of(&mut self, batch: &NewBatch, action: Action) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
         let input_columns = batch
@@ -434,8 +491,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, profile, input_columns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                 created_at, updated_at, runner_pid, profile, input_columns, action) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     batch.name,
@@ -448,7 +505,8 @@ impl Journal {
                     at,
                     std::process::id(),
                     batch.profile,
-                    input_columns
+                    input_columns,
+                    action.as_str()
                 ],
             );
             match inserted {
@@ -460,7 +518,8 @@ impl Journal {
             .context(format!("{}: cannot create a batch", self.path.display())))
     }
 
-    /// Adds rows to a batch in large transactions. Final rows never keep their request.
+    /// Adds rows to a batch in large transactions, each with its own action (a ThingPark file's `CREATE` and `DELETE`
+    /// rows are one batch). Final rows never keep their request.
     pub fn insert_rows(
         &mut self,
         batch: &str,
@@ -473,8 +532,9 @@ impl Journal {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
-                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
+                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim, action, \
+                     device_uid, previous) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
@@ -500,6 +560,9 @@ impl Journal {
                             row.keys.eui,
                             row.keys.imei,
                             row.keys.sim,
+                            row.action.as_str(),
+                            row.device_uid,
+                            row.previous,
                         ])
                         .with_context(|| {
                             format!(
@@ -573,6 +636,26 @@ impl Journal {
         }
     }
 
+    /// Removes a batch that sent nothing (a deletion the person answered no to, or stopped before its question):
+    /// its rows and itself, as if it had never been journalled. Refused once any row was sent.
+    pub fn discard_batch(&mut self, id: &str) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let sent: i64 = tx.query_row(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND (attempts > 0 OR state = 'sending')",
+            [id],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            sent == 0,
+            "{}: batch {id} has rows sent; it is kept",
+            self.path.display()
+        );
+        tx.execute("DELETE FROM rows WHERE batch = ?1", [id])?;
+        tx.execute("DELETE FROM batches WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets a batch's state; `running` records this process as the batch's runner, any other state clears it.
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
         let runner = (state == BatchState::Running).then(std::process::id);
@@ -598,20 +681,33 @@ impl Journal {
         Ok(())
     }
 
-    /// Rows per state, from the `(batch, state)` index: no row is read.
+    /// Rows per state (and, for `done`, per action), from the `(batch, state, action)` index: no row is read.
     pub fn counts(&self, batch: &str) -> anyhow::Result<Counts> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, action, count(*) FROM rows WHERE batch = ?1 GROUP BY state, action",
+        )?;
         let mut rows = stmt.query([batch])?;
         let mut counts = Counts::default();
         while let Some(r) = rows.next()? {
             let state: String = r.get(0)?;
-            let n = r.get::<_, i64>(1)? as u64;
+            let action: String = r.get(1)?;
+            let n = r.get::<_, i64>(2)? as u64;
             counts.total += n;
+            let action = Action::parse(&action).with_context(|| {
+                format!(
+                    "{}: batch {batch} has rows of an unknown action {action:?}",
+                    self.path.display()
+                )
+            })?;
             match RowState::parse(&state) {
-                Some(RowState::Done) => counts.created += n,
+                Some(RowState::Done) => match action {
+                    Action::Create => counts.created += n,
+                    Action::Delete => counts.deleted += n,
+                    Action::Update | Action::Restore => counts.updated += n,
+                },
                 Some(RowState::Exists) => counts.exists += n,
+                Some(RowState::Unchanged) => counts.unchanged += n,
+                Some(RowState::Conflict) => counts.conflict += n,
                 Some(RowState::Gone) => counts.gone += n,
                 Some(RowState::Invalid) => counts.invalid += n,
                 Some(RowState::Failed) => counts.failed += n,
@@ -663,6 +759,16 @@ impl Journal {
     pub fn count_states(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
         let sql = format!(
             "SELECT count(*) FROM rows WHERE batch = ?1{}",
+            state_filter(Some(states), true)
+        );
+        let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Rows of a batch in one of `states` that update or restore (from the partial index of migration 7).
+    pub fn count_updates(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND action IN ('update', 'restore'){}",
             state_filter(Some(states), true)
         );
         let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
@@ -749,10 +855,11 @@ impl Journal {
         format!("{batch}.rollback")
     }
 
-    /// Journals the rollback of `import` as a batch of `delete` operations, one per row it created: made by the
-    /// first rollback, topped up by the next (rows that became `done` since, e.g. by reconciliation), its waiting rows
-    /// given the platform references their import rows hold now, and its `failed` deletions made `pending` again so
-    /// that they are tried again. Returns the rollback's id.
+    /// Journals the rollback of `import` as a batch of `delete` operations, one per row it created, and `restore`
+    /// operations, one per row it updated: made by the first rollback, topped up by the next (rows that became
+    /// `done` since, e.g. by reconciliation), its waiting rows given the platform references their import rows hold
+    /// now, and its `failed` operations made `pending` again so that they are tried again. Returns the rollback's
+    /// id.
     pub fn prepare_rollback(&mut self, import: &BatchInfo) -> anyhow::Result<String> {
         let id = Journal::rollback_id(&import.id);
         let at = now();
@@ -764,11 +871,19 @@ impl Journal {
              FROM batches WHERE id = ?1",
             params![import.id, id, at],
         )?;
+        // A creation is undone by deleting its device; an update by restoring the values it wrote over, from its
+        // `previous` column, if the device still holds what it wrote (checked by reading it first).
         tx.execute(
-            "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, device_href, device_uid, \
-             device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
-             SELECT ?2, row, 'delete', kind, id, name, 'pending', device_href, device_uid, device_eui, key_eui, \
-             key_imei, key_sim, ?3, ?3 FROM rows WHERE batch = ?1 AND state = 'done'",
+            "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, request, device_href, \
+             device_uid, device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
+             SELECT ?2, row, CASE action WHEN 'update' THEN 'restore' ELSE 'delete' END, kind, id, name, \
+             'pending', CASE action WHEN 'update' THEN json_object( \
+                 'reference', coalesce(device_uid, 'e' || device_eui), \
+                 'before', json(json_extract(previous, '$.after')), \
+                 'after', json(json_extract(previous, '$.before')), \
+                 'version', NULL, 'read_first', json('true')) END, \
+             device_href, device_uid, device_eui, key_eui, key_imei, key_sim, ?3, ?3 \
+             FROM rows WHERE batch = ?1 AND state = 'done' AND action IN ('create', 'update')",
             params![import.id, id, at],
         )?;
         tx.execute(
@@ -954,6 +1069,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
             imei: r.get(17)?,
             sim: r.get(18)?,
         },
+        previous: r.get(19)?,
     })
 }
 

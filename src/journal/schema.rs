@@ -86,6 +86,17 @@ const MIGRATIONS: &[&str] = &[
     // 6: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
     // that `rework` reads the file again the same way.
     "ALTER TABLE batches ADD COLUMN input_columns TEXT;",
+    // 7: updates (`--on-existing update`) and their restores: each update row keeps the values it changed, before
+    // and after (JSON, never key material), for a rollback to put back; the partial index counts an import's
+    // updates apart from its creations without reading a batch that has none.
+    "ALTER TABLE rows ADD COLUMN previous TEXT;
+    CREATE INDEX rows_updates ON rows (batch, state) WHERE action IN ('update', 'restore');",
+    // 8 (agreed as 9 among issue 15's branches): one batch may hold operations of several actions (a ThingPark
+    // file's `CREATE` and `DELETE` rows), and its counts tell created from deleted: the index that counts rows by
+    // state counts them by state and action, still without reading a row (and covers the partial index of 7).
+    "CREATE INDEX rows_batch_state_action ON rows (batch, state, action);
+    DROP INDEX rows_batch_state;
+    DROP INDEX rows_updates;",
 ];
 
 /// The schema version this build writes.

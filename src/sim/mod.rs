@@ -152,6 +152,10 @@ pub struct Stats {
     pub creations: BTreeMap<String, u64>,
     /// Device key → `POST /devices` attempts, whatever their answer.
     pub post_attempts: BTreeMap<String, u64>,
+    /// Device key (as for `creations`) → `DELETE /devices/{id}` that removed it: a device deleted twice (created
+    /// again in between) shows 2; a deletion of a device already gone (404) is not counted.
+    #[serde(default)]
+    pub deletions: BTreeMap<String, u64>,
     /// HTTP status → answers, every path; dropped connections are not answers.
     pub answers: BTreeMap<u16, u64>,
     /// Devices held now.
@@ -160,6 +164,13 @@ pub struct Stats {
     /// their answer: what a benchmark counts a command's requests with.
     #[serde(default)]
     pub requests: BTreeMap<String, u64>,
+    /// Device EUI → updates applied (`PUT /devices/{uid}` that changed it; changes made by
+    /// [`SimHandle::change_device`] are not counted).
+    #[serde(default)]
+    pub updates: BTreeMap<String, u64>,
+    /// Device EUI → `PUT /devices/{uid}` attempts, whatever their answer.
+    #[serde(default)]
+    pub put_attempts: BTreeMap<String, u64>,
 }
 
 /// An error answer: `{code, message}` with an HTTP status.
@@ -224,6 +235,7 @@ struct State {
     bucket: Option<limits::Bucket>,
     creations: BTreeMap<String, u64>,
     post_attempts: BTreeMap<String, u64>,
+    deletions: BTreeMap<String, u64>,
     connections: Vec<Value>,
     next_connection: u64,
     next_app_server: u64,
@@ -231,6 +243,8 @@ struct State {
     added_app_servers: Vec<Value>,
     /// Requests by route, see [`Stats::requests`].
     requests: BTreeMap<String, u64>,
+    updates: BTreeMap<String, u64>,
+    put_attempts: BTreeMap<String, u64>,
 }
 
 /// The state file: devices and the connections created at run time.
@@ -296,9 +310,12 @@ impl Sim {
         Stats {
             creations: state.creations.clone(),
             post_attempts: state.post_attempts.clone(),
+            deletions: state.deletions.clone(),
             answers,
             devices: state.store.len(),
             requests: state.requests.clone(),
+            updates: state.updates.clone(),
+            put_attempts: state.put_attempts.clone(),
         }
     }
 
@@ -373,11 +390,14 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             bucket,
             creations: BTreeMap::new(),
             post_attempts: BTreeMap::new(),
+            deletions: BTreeMap::new(),
             connections,
             next_connection: next_connection.max(2000),
             next_app_server: next_app_server.max(3000),
             added_app_servers: added,
             requests: BTreeMap::new(),
+            updates: BTreeMap::new(),
+            put_attempts: BTreeMap::new(),
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),
@@ -493,9 +513,30 @@ impl SimHandle {
         }
     }
 
+    /// Changes a device behind the importer's back, as another user would: `fields` as `PUT /devices/{uid}` takes
+    /// them (`eui` without the `e` prefix); the device's version goes up by one. Not counted in the statistics.
+    pub fn change_device(&self, eui: &str, fields: Value) -> anyhow::Result<()> {
+        let mut state = self.sim.lock();
+        let state = &mut *state;
+        state
+            .store
+            .update(&format!("e{eui}"), &fields, true, &state.catalog, now_ms())
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))
+    }
+
+    /// A device as `GET /devices/e<EUI>` answers it (`eui` without the `e` prefix).
+    pub fn device(&self, eui: &str) -> Option<Value> {
+        let state = self.sim.lock();
+        state
+            .store
+            .find(&format!("e{eui}"))
+            .map(|d| Value::Object(d.view.clone()))
+    }
+
     /// Deletes a device behind the importer's back (`eui` without the `e` prefix). True when it existed.
     pub fn remove_device(&self, eui: &str) -> bool {
-        self.sim.lock().store.remove(&format!("e{eui}"))
+        self.sim.lock().store.remove(&format!("e{eui}")).is_some()
     }
 
     pub fn set_faults(&self, fail: f64, drop: f64) {

@@ -3,6 +3,7 @@
 //! `Checker::check`, so there is only one way errors are reported.
 
 use super::Kind;
+#[cfg(test)]
 use super::ids::telecom_iccid_key;
 use crate::input::{Column, Field};
 
@@ -337,39 +338,46 @@ impl FastPlan {
 
 /// Exactly 15 digits with a valid Luhn digit: the IMEI's duplicate key (its 14-digit body).
 fn imei_key(bytes: &[u8]) -> Option<u64> {
-    (bytes.len() == 15 && luhn_digits(bytes)).then(|| {
-        bytes[..14]
-            .iter()
-            .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'))
-    })
-}
-
-/// Exactly 19 or 20 digits starting with `89`, with a valid Luhn digit: the ICCID's duplicate key. Other ICCIDs (hex
-/// letters, other ranges) take the full path.
-fn iccid_key(bytes: &[u8]) -> Option<u64> {
-    if !(19..=20).contains(&bytes.len()) || !luhn_digits(bytes) {
+    if bytes.len() != 15 {
         return None;
     }
-    telecom_iccid_key(bytes)
+    luhn_digits(bytes, 0..14)
 }
 
-/// True when every byte is a digit and the Luhn sum is a multiple of ten ([`super::ids::luhn_valid`] in one pass
-/// with the digit check, without branches on the digits: this runs twice per cellular row).
-fn luhn_digits(bytes: &[u8]) -> bool {
+/// Exactly 19 or 20 digits starting with `89`, with a valid Luhn digit: the ICCID's duplicate key, as
+/// [`telecom_iccid_key`] gives it (the body between `89` and the check digit, its length in the top bit). Other
+/// ICCIDs (hex letters, other ranges) take the full path.
+fn iccid_key(bytes: &[u8]) -> Option<u64> {
+    if !(19..=20).contains(&bytes.len()) || !bytes.starts_with(b"89") {
+        return None;
+    }
+    let body = luhn_digits(bytes, 2..bytes.len() - 1)?;
+    Some(body | (u64::from(bytes.len() == 20) << 63))
+}
+
+/// When every byte is a digit and the Luhn sum is a multiple of ten ([`super::ids::luhn_valid`]), the number the
+/// digits at `value` spell: the check, the Luhn sum and the duplicate key in one pass, without branches on the
+/// digits (this runs twice per cellular row).
+fn luhn_digits(bytes: &[u8], value: std::ops::Range<usize>) -> Option<u64> {
     const DOUBLED: [u8; 10] = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9];
-    let mut sum = 0u32;
+    let (mut sum, mut n) = (0u32, 0u64);
     let mut digits = true;
-    for (i, &b) in bytes.iter().rev().enumerate() {
+    // The check digit is last, so a digit is doubled when an odd number of digits follow it.
+    let doubled_parity = bytes.len() % 2;
+    for (i, &b) in bytes.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         digits &= d < 10;
         let d = d.min(9);
-        sum += u32::from(if i % 2 == 1 {
+        sum += u32::from(if i % 2 == doubled_parity {
             DOUBLED[usize::from(d)]
         } else {
             d
         });
+        if value.contains(&i) {
+            n = n * 10 + u64::from(d);
+        }
     }
-    digits && sum.is_multiple_of(10)
+    (digits && sum.is_multiple_of(10)).then_some(n)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -470,18 +478,41 @@ mod tests {
     }
 
     #[test]
-    fn luhn_agrees_with_the_parser() {
+    fn luhn_and_keys_agree_with_the_parser() {
         for n in (0..200_000u64)
             .step_by(7)
             .chain([490154203237518, 89331503200000000])
         {
             let text = n.to_string();
             let expected = super::super::ids::luhn_valid(&text);
-            assert_eq!(luhn_digits(text.as_bytes()), expected, "{text}");
+            assert_eq!(
+                luhn_digits(text.as_bytes(), 0..0).is_some(),
+                expected,
+                "{text}"
+            );
         }
-        assert!(!luhn_digits(b"49015420323751a"));
-        assert!(!luhn_digits(b"4901542032375 8"));
-        assert!(luhn_digits(b"490154203237518"));
+        assert_eq!(luhn_digits(b"49015420323751a", 0..0), None);
+        assert_eq!(luhn_digits(b"4901542032375 8", 0..0), None);
+        assert_eq!(imei_key(b"490154203237518"), Some(49015420323751));
+        for iccid in [
+            "8933150320000000009",
+            "89331503200000000004",
+            "89860318740202025318",
+        ] {
+            let valid = super::super::ids::luhn_valid(iccid);
+            let expected = valid.then(|| telecom_iccid_key(iccid.as_bytes())).flatten();
+            assert_eq!(iccid_key(iccid.as_bytes()), expected, "{iccid}");
+        }
+        let mut luhn_valid_iccids = 0;
+        for i in 0..2000u64 {
+            for iccid in [format!("8933150320{i:09}"), format!("8933150320{i:010}")] {
+                let valid = super::super::ids::luhn_valid(&iccid);
+                luhn_valid_iccids += usize::from(valid);
+                let expected = valid.then(|| telecom_iccid_key(iccid.as_bytes())).flatten();
+                assert_eq!(iccid_key(iccid.as_bytes()), expected, "{iccid}");
+            }
+        }
+        assert!(luhn_valid_iccids > 300);
     }
 
     #[test]

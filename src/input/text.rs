@@ -416,7 +416,8 @@ pub struct RawCsv {
 }
 
 enum RawSource {
-    Text(TextRows),
+    /// Boxed: the splitter's state is large beside a sheet's handle.
+    Text(Box<TextRows>),
     /// The sheet's rows, and the header's width (see `SheetRows::read_raw`).
     Sheet(super::xlsx::SheetRows, usize),
 }
@@ -651,7 +652,7 @@ impl Table {
         let mut rows = TextRows::open(&self.path, &sniffed, false)?;
         let Some(header_row) = self.header_row else {
             return Ok(Some(RawCsv {
-                source: RawSource::Text(rows),
+                source: RawSource::Text(Box::new(rows)),
             }));
         };
         let mut record = csv::ByteRecord::new();
@@ -659,7 +660,7 @@ impl Table {
             match rows.read_into(&mut record) {
                 Some(Ok(row)) if row == header_row => {
                     return Ok(Some(RawCsv {
-                        source: RawSource::Text(rows),
+                        source: RawSource::Text(Box::new(rows)),
                     }));
                 }
                 Some(Ok(row)) if row < header_row => {}

@@ -24,6 +24,13 @@ pub struct StatusJson {
     pub state: BatchState,
     pub total: u64,
     pub created: u64,
+    /// `--on-existing update`: devices updated, rows already equal, rows left because the device changed.
+    #[serde(default)]
+    pub updates: u64,
+    #[serde(default)]
+    pub unchanged: u64,
+    #[serde(default)]
+    pub conflict: u64,
     pub exists: u64,
     pub invalid: u64,
     pub failed: u64,
@@ -56,6 +63,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 state: batch.effective_state(),
                 total: counts.total,
                 created: counts.created,
+                updates: counts.updated,
+                unchanged: counts.unchanged,
+                conflict: counts.conflict,
                 exists: counts.exists,
                 invalid: counts.invalid,
                 failed: counts.failed,
@@ -115,13 +125,21 @@ fn write_text(
         done as f64 * 100.0 / counts.total as f64
     };
     writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
+    // The update counts only for a batch that has updates.
+    let updates = counts.updated + counts.unchanged + counts.conflict > 0;
     for (label, n, alarm) in [
         ("created", counts.created, false),
+        ("updated", counts.updated, false),
+        ("unchanged", counts.unchanged, false),
+        ("conflict", counts.conflict, true),
         ("exists", counts.exists, false),
         ("invalid", counts.invalid, true),
         ("failed", counts.failed, true),
         ("pending", counts.pending, false),
     ] {
+        if !updates && matches!(label, "updated" | "unchanged" | "conflict") {
+            continue;
+        }
         let shown = format!("{n:>9}");
         let shown = if alarm {
             paint(&shown, style::alarm(n))

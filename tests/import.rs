@@ -250,7 +250,7 @@ fn a_device_changed_after_it_was_read_ends_conflict_and_a_forbidden_change_is_re
         "{}",
         plan.describe()
     );
-    let mut child = env.spawn(&[
+    let child = env.spawn(&[
         "import",
         file.to_str().unwrap(),
         "--on-existing",

@@ -160,6 +160,19 @@ pub fn prepare_rows_for(
     Ok(notes)
 }
 
+/// The first error of a row that could update its device, but the device is not on the platform: what follows is
+/// what a creation needs.
+pub fn not_on_platform() -> RowError {
+    RowError {
+        field: "row".into(),
+        // Named, so that it is shown on its row and not taken for a column the file lacks.
+        column: "row".into(),
+        code: crate::device::ErrorCode::Missing,
+        message: "no such device on the platform, so the row would create it, and a creation needs what follows"
+            .into(),
+    }
+}
+
 /// What a row asks of its device: each changeable field it gives (an empty cell leaves the field as it is, or
 /// clears it with `--clear-empty`; a model or a plan is never cleared), and the forbidden fields it names.
 fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: UpdateMode) -> Wish {

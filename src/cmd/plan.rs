@@ -399,6 +399,9 @@ fn status_errors(row: &PreparedRow, status: &Status) -> Vec<crate::device::RowEr
             })
             .collect(),
         Status::WouldUpdate(_) | Status::Unchanged => Vec::new(),
+        Status::Invalid if row.update.is_some() => std::iter::once(crate::prepare::not_on_platform())
+            .chain(row.errors().iter().cloned())
+            .collect(),
         Status::WouldCreate | Status::Exists | Status::Invalid => row.errors().to_vec(),
     }
 }

@@ -140,13 +140,14 @@ fn write_text(
         if !updates && matches!(label, "updated" | "unchanged" | "conflict") {
             continue;
         }
-        let shown = format!("{n:>9}");
+        // The numbers end in one column, whatever the label's length (`unchanged` is one longer than the rest).
+        let shown = format!("{n:>width$}", width = 18 - label.len());
         let shown = if alarm {
             paint(&shown, style::alarm(n))
         } else {
             shown
         };
-        writeln!(out, "  {label:<8} {shown}")?;
+        writeln!(out, "  {label}{shown}")?;
     }
     if deleted > 0 {
         writeln!(

@@ -230,6 +230,7 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&import),
         [
             "batch",
+            "conflict",
             "created",
             "created_now",
             "devices_per_s",
@@ -241,7 +242,9 @@ fn every_json_output_parses_into_its_documented_shape() {
             "next",
             "pending",
             "stop",
-            "total"
+            "total",
+            "unchanged",
+            "updated"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();
@@ -256,10 +259,36 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name",
-            "pending", "profile", "started", "state", "total", "updated", "url"
+            "batch",
+            "conflict",
+            "created",
+            "deleted",
+            "exists",
+            "failed",
+            "input",
+            "invalid",
+            "name",
+            "pending",
+            "profile",
+            "started",
+            "state",
+            "total",
+            "unchanged",
+            "updated",
+            "updates",
+            "url"
         ]
     );
+    let plan: tpbulk::cmd::plan::Counts = serde_json::from_value(json(&env.run(&[
+        "plan",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((plan.rows, plan.unchanged, plan.would_create), (3, 3, 0));
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();
     assert_eq!(status.created, 3);
 

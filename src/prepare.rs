@@ -4,7 +4,7 @@
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
 //! returns the file's notes for [`warn_file_notes`].
 
-use crate::device::{Checker, Kind, LookupKeys, RowError};
+use crate::device::{Checker, Kind, LookupKeys, RowError, Tag};
 use crate::input::{Field, Table};
 use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
 
@@ -19,6 +19,8 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// The tags to put on the device once it is created (`POST /devices/tags`, grouped by tag across the batch).
+    pub tags: Vec<Tag>,
     pub outcome: Prepared,
 }
 
@@ -63,6 +65,7 @@ pub fn prepare_rows(
                     .filter(|n| !n.is_empty()),
                 exist_key: None,
                 keys: LookupKeys::default(),
+                tags: Vec::new(),
                 outcome: Prepared::Invalid(errors),
             },
             Ok(device) => {
@@ -81,6 +84,7 @@ pub fn prepare_rows(
                     name: device.name.clone(),
                     exist_key,
                     keys,
+                    tags: device.extras.tags.clone(),
                     outcome,
                 }
             }

@@ -5,13 +5,16 @@ use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
 use super::retry::Backoff;
 use super::{Counters, WorkItem, reconcile};
+use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
+use crate::journal::{
+    BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, RowState,
+};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
-    PlatformSettings, RequestCounts, find_existing,
+    PlatformSettings, RequestCounts, TAG_PAGE, find_existing,
 };
 use crate::prepare::{Prepared, PreparedRow, prepare_rows};
 use anyhow::Context;
@@ -117,6 +120,8 @@ pub struct BatchResult {
     pub sending: Duration,
     /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
     pub requests: RequestCounts,
+    /// The batch's tag calls (`{id}.tags`), when it has any.
+    pub tag_calls: Option<Counts>,
 }
 
 impl BatchResult {
@@ -125,6 +130,7 @@ impl BatchResult {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
             _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
+            _ if self.tag_calls.is_some_and(|t| t.failed + t.pending > 0) => Exit::Rows,
             _ => Exit::Success,
         }
     }
@@ -163,10 +169,26 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
+        if r.tags > 0 {
+            line.push_str(&format!(", tag calls {}", r.tags));
+        }
         if r.other + r.deletions > 0 {
             line.push_str(&format!(", other {}", r.other + r.deletions));
         }
         line
+    }
+
+    /// `tag calls 3: tagged 3, failed 0` (a call whose devices were none of the batch's counts as neither).
+    pub fn tags_line(&self) -> Option<String> {
+        let t = self.tag_calls?;
+        let mut line = format!(
+            "tag calls {}: tagged {}, failed {}",
+            t.total, t.created, t.failed
+        );
+        if t.pending > 0 {
+            line.push_str(&format!(", {} not yet sent", t.pending));
+        }
+        Some(line)
     }
 
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
@@ -175,6 +197,9 @@ impl BatchResult {
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
         if !quiet && counted {
             crate::stdout::line(self.summary());
+            if let Some(tags) = self.tags_line() {
+                crate::stdout::line(tags);
+            }
             crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
@@ -199,6 +224,10 @@ impl BatchResult {
             )),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
+                self.id
+            )),
+            _ if self.tag_calls.is_some_and(|t| t.pending > 0) => Some(format!(
+                "tag calls left unsent; continue with: tpbulk resume {}",
                 self.id
             )),
             _ => None,
@@ -304,6 +333,7 @@ pub async fn import(
                 elapsed: started.elapsed(),
                 sending: Duration::ZERO,
                 requests: client.request_counts(),
+                tag_calls: None,
             });
         }
         Err(e) => return Err(e),
@@ -329,17 +359,67 @@ pub async fn import(
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
     let pool_config = pool_config(&config.settings, Some(started_ms));
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &id,
-        client,
+        client.clone(),
         &pool_config,
-        cancel,
+        cancel.clone(),
         config.quiet,
         false,
     )
     .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+    )
+    .await?;
     result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Sends the tag calls of a batch whose rows are all final: gives them the DevEUIs of the devices the batch
+/// created, runs them on the engine like any batch (`{id}.tags`: journalled, paced, resumable), and leaves the
+/// import `done` once none is left. A batch with rows still to send, or stopped, keeps its calls for `resume`.
+async fn run_tag_calls(
+    mut result: BatchResult,
+    journal_path: &std::path::Path,
+    client: Client,
+    pool_config: &PoolConfig,
+    cancel: CancellationToken,
+    quiet: bool,
+) -> anyhow::Result<BatchResult> {
+    let mut journal = Journal::open_existing(journal_path)?;
+    let tags_id = Journal::tags_id(&result.id);
+    if journal.batch(&tags_id)?.is_none() {
+        return Ok(result);
+    }
+    let went_on = matches!(result.stop, Stop::Drained | Stop::MaxErrors);
+    if result.counts.pending > 0 || !went_on || cancel.is_cancelled() {
+        result.tag_calls = Some(journal.counts(&tags_id)?);
+        return Ok(result);
+    }
+    if journal.resolve_tag_calls(&result.id)? > 0 {
+        let before = client.request_counts();
+        let tags = run_batch(journal, &tags_id, client, pool_config, cancel, quiet, false).await?;
+        result.requests = result.requests.plus(&tags.requests.since(&before));
+        if tags.stop != Stop::Drained {
+            result.stop = tags.stop;
+        }
+        journal = Journal::open_existing(journal_path)?;
+    }
+    let calls = journal.counts(&tags_id)?;
+    let state = if calls.pending == 0 {
+        BatchState::Done
+    } else {
+        BatchState::Interrupted
+    };
+    journal.set_batch_state(&result.id, state)?;
+    result.tag_calls = Some(calls);
     Ok(result)
 }
 
@@ -453,9 +533,16 @@ fn journal_prepared(
         });
         journal.insert_rows(batch, rows)
     };
+    // The rows each tag goes on, for the tag calls journalled with the batch.
+    let mut tagged: std::collections::BTreeMap<Tag, Vec<u64>> = Default::default();
     let notes = prepare_rows(&mut table, catalog, |prepared| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
+        }
+        if matches!(prepared.outcome, Prepared::Send(_)) {
+            for tag in &prepared.tags {
+                tagged.entry(tag.clone()).or_default().push(prepared.row);
+            }
         }
         if let Prepared::Send(request) = &prepared.outcome
             && let Some(plan) = PlanTally::plan_of(request)
@@ -473,6 +560,23 @@ fn journal_prepared(
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
+    // One call per tag per page of its devices, not one per device: a thousand devices of one shipment tag take
+    // one request. Journalled before anything is sent, so that a crash at any point loses none.
+    let calls: Vec<NewTagCall> = tagged
+        .into_iter()
+        .flat_map(|(tag, rows)| {
+            rows.chunks(TAG_PAGE)
+                .map(|page| NewTagCall {
+                    tag: tag.as_str().to_string(),
+                    untag: false,
+                    rows: page.to_vec(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !calls.is_empty() {
+        journal.insert_tag_calls(batch, calls)?;
+    }
     Ok((journal, tally.over_quota(catalog)))
 }
 
@@ -544,7 +648,13 @@ pub async fn resume(
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let journal = Journal::open_existing(&config.journal)?;
-    let batch = pick_batch(&journal, config.batch.as_deref())?;
+    let mut batch = pick_batch(&journal, config.batch.as_deref())?;
+    // An import's tag calls are resumed with the import, which holds the platform they go to.
+    if batch.action == crate::journal::Action::Tag
+        && let Some(import) = Journal::import_of_tags(&batch.id)
+    {
+        batch = journal.resolve_batch(Some(import))?;
+    }
     // Two runs of one batch would both send its unfinished rows.
     if let Some(pid) = batch.runner_pid
         && pid != std::process::id()
@@ -588,17 +698,59 @@ pub async fn resume(
                 .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
                 requests = Some(client.request_counts());
             }
-            journal.set_batch_state(&batch.id, BatchState::Done)?;
+            // With tag calls left the batch is not done: it is this run's while they are sent.
+            let state = match journal.tag_calls_left(&batch.id)? {
+                0 => BatchState::Done,
+                _ => BatchState::Running,
+            };
+            journal.set_batch_state(&batch.id, state)?;
         }
-        return Ok(BatchResult {
-            id: batch.id,
+        let result = BatchResult {
+            id: batch.id.clone(),
             counts,
             stop: Stop::Drained,
             created_now: 0,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
-        });
+            tag_calls: None,
+        };
+        if journal.tag_calls_left(&batch.id)? == 0 {
+            let tag_calls = journal.batch(&Journal::tags_id(&batch.id))?.is_some();
+            return Ok(BatchResult {
+                tag_calls: match tag_calls {
+                    true => Some(journal.counts(&Journal::tags_id(&batch.id))?),
+                    false => None,
+                },
+                ..result
+            });
+        }
+        // Every row is final but tag calls are left (the run was stopped or killed among them).
+        let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
+        let settings = RunSettings::new(
+            rate.unwrap_or(0.0),
+            config
+                .concurrency
+                .or_else(|| batch.options["concurrency"].as_u64().map(|c| c as usize))
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            None,
+        )?;
+        let client = resume_client(&config, &batch, settings.rate).await?;
+        let before = client.request_counts();
+        let pool_config = pool_config(&settings, batch.options["started_ms"].as_i64());
+        drop(journal);
+        let mut result = run_tag_calls(
+            result,
+            &config.journal,
+            client.clone(),
+            &pool_config,
+            cancel,
+            config.quiet,
+        )
+        .await?;
+        result.requests = result.requests.plus(&before);
+        result.elapsed = started.elapsed();
+        return Ok(result);
     }
     let options = &batch.options;
     let settings = RunSettings::new(
@@ -614,14 +766,23 @@ pub async fn resume(
     )?;
     let client = resume_client(&config, &batch, settings.rate).await?;
     let pool_config = pool_config(&settings, options["started_ms"].as_i64());
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &batch.id,
+        client.clone(),
+        &pool_config,
+        cancel.clone(),
+        config.quiet,
+        true,
+    )
+    .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
         client,
         &pool_config,
         cancel,
         config.quiet,
-        true,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -755,10 +916,13 @@ pub async fn run_batch(
             settled = false;
         }
     }
-    let state = if counts.pending == 0 && settled {
-        BatchState::Done
-    } else {
-        BatchState::Interrupted
+    // An import whose tag calls are left is not done: it stays this run's (`running`) while the caller goes on to
+    // them, so that no second run starts them beside it, and a kill among them leaves it for `resume`.
+    let tags_left = journal.tag_calls_left(id)? > 0;
+    let state = match (counts.pending == 0 && settled, tags_left) {
+        (true, false) => BatchState::Done,
+        (true, true) if went_on => BatchState::Running,
+        _ => BatchState::Interrupted,
     };
     journal.set_batch_state(id, state)?;
     match &stop {
@@ -780,13 +944,20 @@ pub async fn run_batch(
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
-            // The engine's second attempts of a creation went out as creations; they are retries.
+            // The engine's second attempts of an operation went out as that operation; they are retries.
             let mut requests = client.request_counts();
             let again = counters.retries.load(Ordering::Relaxed);
-            requests.creations -= again.min(requests.creations);
+            let sent = match action {
+                crate::journal::Action::Create => &mut requests.creations,
+                crate::journal::Action::Delete => &mut requests.deletions,
+                crate::journal::Action::Tag => &mut requests.tags,
+            };
+            let again = again.min(*sent);
+            *sent -= again;
             requests.retries += again;
             requests
         },
+        tag_calls: None,
     })
 }
 
@@ -813,6 +984,7 @@ mod tests {
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
             requests: RequestCounts::default(),
+            tag_calls: None,
         }
     }
 

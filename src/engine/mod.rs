@@ -3,7 +3,7 @@
 //!
 //! - [`batch`]: the whole of `import` and `resume` (open, prepare, journal, learn what exists, run, summarise), and
 //!   the run of any journalled batch, a rollback's deletions included.
-//! - [`pool`]: the workers and the fate of one operation (create or delete).
+//! - [`pool`]: the workers and the fate of one operation (create, delete or tag).
 //! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.
 //! - [`progress`]: the bar or the periodic line.
@@ -21,7 +21,7 @@ pub mod signals;
 
 use crate::device::{Kind, LookupKeys};
 use crate::journal::{Action, Outcome, RowRecord, RowState, Writer};
-use crate::platform::{ApiError, Client, DeviceInfo, WireRequest};
+use crate::platform::{ApiError, Client, DeviceInfo, TagCall, WireRequest};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +43,8 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// the device.
     fn delete_device(&self, reference: &str)
     -> impl Future<Output = Result<bool, ApiError>> + Send;
+    /// One tag call that [`Platform::pace`] has already paid for.
+    fn tag_devices(&self, call: &TagCall) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 impl Platform for Client {
@@ -68,6 +70,9 @@ impl Platform for Client {
     ) -> impl Future<Output = Result<bool, ApiError>> + Send {
         Client::delete_device_paced(self, reference, true)
     }
+    fn tag_devices(&self, call: &TagCall) -> impl Future<Output = Result<(), ApiError>> + Send {
+        Client::tag_devices_paced(self, call, true)
+    }
 }
 
 /// What the pool writes to the journal.
@@ -92,6 +97,8 @@ pub enum Operation {
     Create(Option<WireRequest>),
     /// The reference `DELETE /devices/<ref>` takes.
     Delete(Option<String>),
+    /// `POST /devices/tags` for a page of the import's devices.
+    Tag(Option<TagCall>),
 }
 
 /// One operation for the pool.
@@ -120,6 +127,13 @@ impl WorkItem {
                 record.device_uid.as_deref(),
                 record.device_eui.as_deref().or(record.keys.eui.as_deref()),
             )),
+            // Without `devEUIs` the call was never resolved (`Journal::resolve_tag_calls`): nothing to send.
+            Action::Tag => Operation::Tag(
+                record
+                    .request
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str::<TagCall>(json).ok()),
+            ),
         };
         WorkItem {
             row: record.row,

@@ -1,5 +1,5 @@
 //! The worker pool: N workers pull operations from one bounded channel, journal `sending`, send the operation's
-//! request (create or delete), classify the answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
+//! request (create, delete or tag), classify the answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
 //! pool-wide pause) lives in the client; the pool adds the concurrency bound, per-row backoff and stopping rules.
 
 use super::reconcile;
@@ -114,6 +114,7 @@ pub async fn run<P: Platform, L: RowLog>(
                 let item_action = match item.operation {
                     Operation::Create(_) => Action::Create,
                     Operation::Delete(_) => Action::Delete,
+                    Operation::Tag(_) => Action::Tag,
                 };
                 let mut sent = 0;
                 let end = match item.operation {
@@ -123,6 +124,10 @@ pub async fn run<P: Platform, L: RowLog>(
                     Operation::Delete(ref reference) => {
                         let reference = reference.clone();
                         delete(&platform, &*log, row, reference, &config, &stop, &mut sent).await
+                    }
+                    Operation::Tag(ref call) => {
+                        let call = call.clone();
+                        tag(&platform, &*log, row, call, &config, &stop, &mut sent).await
                     }
                 };
                 if sent > 1 {
@@ -288,6 +293,61 @@ async fn delete<P: Platform, L: RowLog>(
             Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
             Verdict::Duplicate | Verdict::Final => {
                 tracing::warn!(row, error = %err, "deletion failed");
+                return RowEnd::Final(from_error(row, &err));
+            }
+            Verdict::Retry {
+                maybe_sent,
+                throttled,
+            } => {
+                let Some(wait) = attempts.next_wait(&config.backoff, throttled, maybe_sent) else {
+                    return RowEnd::Final(from_error(row, &err));
+                };
+                if !pause(wait, stop).await {
+                    return RowEnd::Abandoned;
+                }
+            }
+        }
+    }
+}
+
+/// One tag call to its end. Tagging is idempotent (a device tagged twice has the tag once; untagging a device
+/// without the tag is no error), so a call whose answer was lost, or found `sending` on resume, is sent again
+/// without reconciling: the devices end as if it had been sent once.
+async fn tag<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    call: Option<crate::platform::TagCall>,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+) -> RowEnd {
+    let Some(call) = call else {
+        return RowEnd::Final(failed(
+            row,
+            None,
+            None,
+            "the journal holds no DevEUIs for this tag call".into(),
+        ));
+    };
+    let mut attempts = Attempts::default();
+    loop {
+        if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
+            return end;
+        }
+        let err = match platform.tag_devices(&call).await {
+            Ok(()) => {
+                return RowEnd::Final(Outcome {
+                    state: RowState::Done,
+                    ..unknown(row)
+                });
+            }
+            Err(err) => err,
+        };
+        match classify(&err) {
+            Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
+            Verdict::Duplicate | Verdict::Final => {
+                tracing::warn!(row, tag = %call.tag, error = %err, "tag call failed");
                 return RowEnd::Final(from_error(row, &err));
             }
             Verdict::Retry {

@@ -120,6 +120,7 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
     let shown = match action {
         Action::Create => format!("created {done} exists {exists} failed {failed}"),
         Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+        Action::Tag => format!("tag calls {done} failed {failed}"),
     };
     (done + exists + gone + failed, shown)
 }

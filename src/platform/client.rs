@@ -3,7 +3,7 @@
 
 use super::catalog::Catalog;
 use super::pacing::{Backoff, Pacing, parse_retry_after};
-use super::request::{CreateRequest, HandlingMode, WireRequest};
+use super::request::{CreateRequest, HandlingMode, TagCall, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -59,6 +59,8 @@ enum RequestKind {
     Lookup,
     Creation,
     Deletion,
+    /// `POST /devices/tags` and `POST /devices/domains`.
+    Tagging,
     Other,
     /// A request sent again by the client itself: a read after a retryable error, any request after a refused
     /// token. (The engine's own retries of a creation are counted as creations and by the engine.)
@@ -66,7 +68,7 @@ enum RequestKind {
 }
 
 impl RequestKind {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     /// The kind of a first attempt, from its method and its path under the API.
     fn of(method: &Method, path: &str) -> RequestKind {
@@ -84,6 +86,9 @@ impl RequestKind {
             RequestKind::Creation
         } else if *method == Method::DELETE && path.starts_with("/devices/") {
             RequestKind::Deletion
+        } else if *method == Method::POST && (path == "/devices/tags" || path == "/devices/domains")
+        {
+            RequestKind::Tagging
         } else if *method == Method::GET && catalogue.contains(&path) {
             RequestKind::Catalogue
         } else if *method == Method::GET && (path == "/devices" || one_device) {
@@ -103,6 +108,8 @@ pub struct RequestCounts {
     pub lookups: u64,
     pub creations: u64,
     pub deletions: u64,
+    /// Tag and domain calls.
+    pub tags: u64,
     pub other: u64,
     pub retries: u64,
 }
@@ -114,8 +121,37 @@ impl RequestCounts {
             + self.lookups
             + self.creations
             + self.deletions
+            + self.tags
             + self.other
             + self.retries
+    }
+
+    /// The requests made since `before` was taken.
+    pub fn since(&self, before: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            token: self.token.saturating_sub(before.token),
+            catalogue: self.catalogue.saturating_sub(before.catalogue),
+            lookups: self.lookups.saturating_sub(before.lookups),
+            creations: self.creations.saturating_sub(before.creations),
+            deletions: self.deletions.saturating_sub(before.deletions),
+            tags: self.tags.saturating_sub(before.tags),
+            other: self.other.saturating_sub(before.other),
+            retries: self.retries.saturating_sub(before.retries),
+        }
+    }
+
+    /// Both counts together.
+    pub fn plus(&self, more: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            token: self.token + more.token,
+            catalogue: self.catalogue + more.catalogue,
+            lookups: self.lookups + more.lookups,
+            creations: self.creations + more.creations,
+            deletions: self.deletions + more.deletions,
+            tags: self.tags + more.tags,
+            other: self.other + more.other,
+            retries: self.retries + more.retries,
+        }
     }
 }
 
@@ -361,6 +397,7 @@ impl Client {
             lookups: n(RequestKind::Lookup),
             creations: n(RequestKind::Creation),
             deletions: n(RequestKind::Deletion),
+            tags: n(RequestKind::Tagging),
             other: n(RequestKind::Other),
             retries: n(RequestKind::Retry),
         }
@@ -386,6 +423,22 @@ impl Client {
             Err(ApiError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /devices/tags?action=TAG|UNTAG` with `{name, devEUIs}`, one attempt (the engine retries: the call is
+    /// idempotent); with `already_paced` the caller has just waited [`Pacing::wait`].
+    pub async fn tag_devices_paced(
+        &self,
+        call: &TagCall,
+        already_paced: bool,
+    ) -> Result<(), ApiError> {
+        let mut url = self.api_url("/devices/tags");
+        url.query_pairs_mut()
+            .append_pair("action", call.action.as_str());
+        let body = serde_json::json!({ "name": call.tag, "devEUIs": call.dev_euis });
+        self.call_paced(Method::POST, url, Some(&body), already_paced, false)
+            .await
+            .map(drop)
     }
 
     /// `GET` of a path under the device-manager API (`/devices/e…/frames/aggregated?…`), JSON answer. Retries.
@@ -950,6 +1003,7 @@ mod tests {
             RequestKind::Other
         );
         assert_eq!(of(&Method::DELETE, "/devices/2227"), RequestKind::Deletion);
+        assert_eq!(of(&Method::POST, "/devices/tags"), RequestKind::Tagging);
         assert_eq!(of(&Method::GET, "/deviceProfiles"), RequestKind::Catalogue);
         assert_eq!(of(&Method::POST, "/appServers"), RequestKind::Other);
     }

@@ -3,6 +3,7 @@
 //!
 //! Public contract used by `engine`, `cmd` and tests (keep these names and meanings):
 //! `ClientConfig`, `Client`, `ApiError`, `Pacing`, `DeviceInfo`, `DevicePage`, `CreateRequest`, `HandlingMode`,
+//! `TagCall`, `TagAction`,
 //! `Catalog`, `Resolved`, `build_request`, `ExistKey`, `find_existing`, `Lister`, `DeviceFilter`, `RequestCounts`.
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
@@ -27,7 +28,9 @@ pub use config::{
 pub use existing::{LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, prefix_cover};
 pub use pacing::{Backoff, Pacing};
 pub use quota::{OverQuota, PlanTally};
-pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
+pub use request::{
+    CreateRequest, HandlingMode, TAG_PAGE, TagAction, TagCall, WireRequest, build_request,
+};
 
 use crate::error::PlatformUnavailable;
 use std::time::Duration;

@@ -359,6 +359,12 @@ fn admin_fields(
     if let Some(info) = opt_str(obj, "customerAdminData")? {
         view.insert("customerAdminData".into(), info.into());
     }
+    if let Some(domains) = obj.get("domains") {
+        view.insert(
+            "domains".into(),
+            Value::Array(super::tags::domains_of(domains, "domains")?),
+        );
+    }
     if !unicast {
         return Ok(());
     }
@@ -628,16 +634,40 @@ impl Device {
             "connectivity",
             "activation",
             "EUI",
+            "appEUI",
             "creationDate",
             "sim",
             "enforcedIMEI",
             "href",
+            "appServers",
+            "networkSubscription",
+            "adminLat",
+            "adminLon",
+            "customerAdminData",
+            "motionIndicator",
+            "domains",
         ] {
             if let Some(value) = self.view.get(field) {
                 brief.insert(field.into(), value.clone());
             }
         }
+        // `tags` is required in a `DeviceBrief`.
+        brief.insert(
+            "tags".into(),
+            self.view.get("tags").cloned().unwrap_or_else(|| json!([])),
+        );
         Value::Object(brief)
+    }
+
+    /// The tags the device has, by name.
+    fn has_tag(&self, tag: &str) -> bool {
+        self.view
+            .get("tags")
+            .and_then(Value::as_array)
+            .is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| t.get("name").and_then(Value::as_str) == Some(tag))
+            })
     }
 }
 
@@ -868,6 +898,11 @@ impl Store {
         true
     }
 
+    /// What `GET` answers of the device with this EUI, to change fields no index holds (tags, domains).
+    pub fn view_mut(&mut self, eui: &str) -> Option<&mut Map<String, Value>> {
+        self.devices.get_mut(eui).map(|d| &mut d.view)
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Device> {
         self.devices.values()
     }
@@ -906,7 +941,8 @@ impl Store {
             } else {
                 self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
             };
-            let filtered = query.connectivity.is_some() || query.from_ms.is_some();
+            let filtered =
+                query.connectivity.is_some() || query.from_ms.is_some() || !query.tags.is_empty();
             if filtered {
                 iter = Box::new(iter.filter(|d| query.keeps(d)));
             }
@@ -1034,6 +1070,8 @@ pub struct ListQuery {
     pub connectivity: Option<String>,
     /// `from`: only devices created on or after this time (milliseconds).
     pub from_ms: Option<i64>,
+    /// `tag` (exact match, repeatable): devices with any of these tags.
+    pub tags: Vec<String>,
 }
 
 /// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
@@ -1148,6 +1186,11 @@ impl ListQuery {
                     .timestamp_millis(),
             ),
         };
+        let tags = pairs
+            .iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| v.clone())
+            .collect();
         Ok(ListQuery {
             desc,
             page_size,
@@ -1156,6 +1199,7 @@ impl ListQuery {
             prefixes: kept,
             connectivity,
             from_ms,
+            tags,
         })
     }
 
@@ -1175,7 +1219,8 @@ impl ListQuery {
                 .and_then(Value::as_i64)
                 .is_some_and(|created| created >= from)
         });
-        connectivity_ok && from_ok
+        let tag_ok = self.tags.is_empty() || self.tags.iter().any(|t| device.has_tag(t));
+        connectivity_ok && from_ok && tag_ok
     }
 }
 

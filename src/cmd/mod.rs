@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod completions;
 pub mod connection;
 pub mod demo;
+pub mod export;
 pub mod health;
 pub mod import;
 pub mod man;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rework(args) => rework::run(args, &global),
         Command::Demo(args) => demo::run(args, &global, &rt),
         Command::Verify(args) => verify::run(args, &global, &rt),
+        Command::Export(args) => export::run(args, &global, &rt),
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
         Command::Connection(args) => connection::run(args, &global, &rt),

@@ -155,6 +155,16 @@ impl RequestCounts {
     }
 }
 
+/// One page of `GET /devices`, each device as the platform wrote it.
+#[derive(Debug, Clone)]
+pub struct BriefPage {
+    pub briefs: Vec<Value>,
+    pub more: bool,
+    /// Only on the first page.
+    pub count: Option<u64>,
+    pub cursor: Option<String>,
+}
+
 /// Filters of a device listing (`GET /devices`), as the OpenAPI file defines them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceFilter {
@@ -164,6 +174,10 @@ pub struct DeviceFilter {
     pub connectivity: Option<&'static str>,
     /// `from=`: devices created at or after this time (milliseconds since the epoch).
     pub created_from_ms: Option<i64>,
+    /// `tag=T` for each (exact match).
+    pub tags: Vec<String>,
+    /// `appServerID=`: devices associated with this connection.
+    pub app_server: Option<String>,
 }
 
 #[derive(Clone)]
@@ -347,6 +361,26 @@ impl Client {
         page_size: u32,
         after: Option<&str>,
     ) -> Result<DevicePage, ApiError> {
+        let page = self.list_device_briefs(filter, page_size, after).await?;
+        Ok(DevicePage {
+            devices: page
+                .briefs
+                .iter()
+                .map(|b| DeviceInfo::from_json(b, None))
+                .collect(),
+            more: page.more,
+            count: page.count,
+            cursor: page.cursor,
+        })
+    }
+
+    /// [`Client::list_devices_matching`] with each device as the platform wrote it (`export` reads more fields).
+    pub async fn list_device_briefs(
+        &self,
+        filter: &DeviceFilter,
+        page_size: u32,
+        after: Option<&str>,
+    ) -> Result<BriefPage, ApiError> {
         let mut url = self.api_url("/devices");
         {
             let mut query = url.query_pairs_mut();
@@ -365,6 +399,12 @@ impl Client {
                     &from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 );
             }
+            for tag in &filter.tags {
+                query.append_pair("tag", tag);
+            }
+            if let Some(app_server) = &filter.app_server {
+                query.append_pair("appServerID", app_server);
+            }
             query
                 .append_pair("sort", "EUI,asc")
                 .append_pair("pageSize", &page_size.to_string());
@@ -372,13 +412,13 @@ impl Client {
                 query.append_pair("pageAfter", after);
             }
         }
-        let body = self.call_with_retry(Method::GET, url, None).await?.body;
-        let devices = briefs(&body)
-            .iter()
-            .map(|b| DeviceInfo::from_json(b, None))
-            .collect();
-        Ok(DevicePage {
-            devices,
+        let mut body = self.call_with_retry(Method::GET, url, None).await?.body;
+        let briefs = match body.get_mut("briefs").map(Value::take) {
+            Some(Value::Array(briefs)) => briefs,
+            _ => Vec::new(),
+        };
+        Ok(BriefPage {
+            briefs,
             more: body.get("more").and_then(Value::as_bool).unwrap_or(false),
             count: body.get("count").and_then(Value::as_u64),
             cursor: body

@@ -941,8 +941,10 @@ impl Store {
             } else {
                 self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
             };
-            let filtered =
-                query.connectivity.is_some() || query.from_ms.is_some() || !query.tags.is_empty();
+            let filtered = query.connectivity.is_some()
+                || query.from_ms.is_some()
+                || !query.tags.is_empty()
+                || query.app_server.is_some();
             if filtered {
                 iter = Box::new(iter.filter(|d| query.keeps(d)));
             }
@@ -1072,6 +1074,8 @@ pub struct ListQuery {
     pub from_ms: Option<i64>,
     /// `tag` (exact match, repeatable): devices with any of these tags.
     pub tags: Vec<String>,
+    /// `appServerID`: devices associated with this connection.
+    pub app_server: Option<String>,
 }
 
 /// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
@@ -1200,6 +1204,7 @@ impl ListQuery {
             connectivity,
             from_ms,
             tags,
+            app_server: get("appServerID").map(str::to_owned),
         })
     }
 
@@ -1220,7 +1225,15 @@ impl ListQuery {
                 .is_some_and(|created| created >= from)
         });
         let tag_ok = self.tags.is_empty() || self.tags.iter().any(|t| device.has_tag(t));
-        connectivity_ok && from_ok && tag_ok
+        let server_ok = self.app_server.as_deref().is_none_or(|wanted| {
+            view.get("appServers")
+                .and_then(Value::as_array)
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|a| a.get("ID").and_then(Value::as_str) == Some(wanted))
+                })
+        });
+        connectivity_ok && from_ok && tag_ok && server_ok
     }
 }
 

@@ -274,7 +274,10 @@ fn tags_go_one_call_per_tag_after_the_creations_and_domains_with_them() {
     assert_eq!(requests.get("POST /devices").copied(), Some(3));
     assert_eq!(requests.get("POST /devices/tags").copied(), Some(3));
     assert_eq!(requests.get("POST /devices/domains"), None);
-    assert!(run.stdout().contains("tag calls 3"), "{}", run.stdout());
+    let status = env.run(&["status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(status["tag_calls"]["tagged"], 3, "{status}");
+    assert_eq!(status["state"], "done", "{status}");
 
     // The malformed row is refused on its own, with the column of each fault; it is neither created nor tagged.
     let batch = run.batch();

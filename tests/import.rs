@@ -262,6 +262,12 @@ fn export_lines(env: &Env, extra: &[&str]) -> Vec<String> {
 fn tags_go_one_call_per_tag_after_the_creations_and_domains_with_them() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &tagged_csv());
+    let plan = env.run(&["plan", file.to_str().unwrap()]);
+    assert!(
+        plan.stdout().contains("with 3 creations and 3 tag calls"),
+        "{}",
+        plan.describe()
+    );
     let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert!(

@@ -560,24 +560,32 @@ fn journal_prepared(
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
-    // One call per tag per page of its devices, not one per device: a thousand devices of one shipment tag take
-    // one request. Journalled before anything is sent, so that a crash at any point loses none.
-    let calls: Vec<NewTagCall> = tagged
-        .into_iter()
-        .flat_map(|(tag, rows)| {
-            rows.chunks(TAG_PAGE)
-                .map(|page| NewTagCall {
-                    tag: tag.as_str().to_string(),
-                    untag: false,
-                    rows: page.to_vec(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    // Journalled before anything is sent, so that a crash at any point loses none.
+    let calls = tag_calls(tagged, TAG_PAGE);
     if !calls.is_empty() {
         journal.insert_tag_calls(batch, calls)?;
     }
     Ok((journal, tally.over_quota(catalog)))
+}
+
+/// The tag calls that put each tag on its rows' devices: one call per tag per `page` of its rows, not one per
+/// device, so a thousand devices of one shipment tag take one request.
+pub fn tag_calls(
+    tagged: std::collections::BTreeMap<Tag, Vec<u64>>,
+    page: usize,
+) -> Vec<NewTagCall> {
+    tagged
+        .into_iter()
+        .flat_map(|(tag, rows)| {
+            rows.chunks(page.max(1))
+                .map(|rows| NewTagCall {
+                    tag: tag.as_str().to_string(),
+                    untag: false,
+                    rows: rows.to_vec(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Ctrl-C or SIGTERM reached the checking stage.
@@ -964,6 +972,29 @@ pub async fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_takes_one_call_per_page_of_its_rows() {
+        let tag = |t: &str| Tag::parse(t).unwrap();
+        let tagged = [(tag("lot A"), vec![2, 3, 4, 5, 6]), (tag("b"), vec![3])]
+            .into_iter()
+            .collect();
+        let calls = tag_calls(tagged, 2);
+        let shown: Vec<(&str, &[u64])> = calls
+            .iter()
+            .map(|c| (c.tag.as_str(), c.rows.as_slice()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("b", &[3][..]),
+                ("lot A", &[2, 3][..]),
+                ("lot A", &[4, 5][..]),
+                ("lot A", &[6][..])
+            ]
+        );
+        assert!(calls.iter().all(|c| !c.untag));
+    }
 
     #[test]
     fn rate_zero_means_unlimited_and_bad_values_are_usage_errors() {

@@ -271,43 +271,16 @@ async fn delete<P: Platform, L: RowLog>(
             "the journal holds neither the device's uid nor its EUI".into(),
         ));
     };
-    let mut attempts = Attempts::default();
-    loop {
-        if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
-            return end;
-        }
-        let err = match platform.delete_device(&reference).await {
-            Ok(existed) => {
-                return RowEnd::Final(Outcome {
-                    state: if existed {
-                        RowState::Done
-                    } else {
-                        RowState::Gone
-                    },
-                    ..unknown(row)
-                });
-            }
-            Err(err) => err,
-        };
-        match classify(&err) {
-            Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
-            Verdict::Duplicate | Verdict::Final => {
-                tracing::warn!(row, error = %err, "deletion failed");
-                return RowEnd::Final(from_error(row, &err));
-            }
-            Verdict::Retry {
-                maybe_sent,
-                throttled,
-            } => {
-                let Some(wait) = attempts.next_wait(&config.backoff, throttled, maybe_sent) else {
-                    return RowEnd::Final(from_error(row, &err));
-                };
-                if !pause(wait, stop).await {
-                    return RowEnd::Abandoned;
-                }
-            }
-        }
-    }
+    let reference = &reference;
+    let send = move || async move {
+        let existed = platform.delete_device(reference).await?;
+        Ok(if existed {
+            RowState::Done
+        } else {
+            RowState::Gone
+        })
+    };
+    idempotent(platform, log, row, config, stop, sent, "deletion", send).await
 }
 
 /// One tag call to its end. Tagging is idempotent (a device tagged twice has the tag once; untagging a device
@@ -330,15 +303,43 @@ async fn tag<P: Platform, L: RowLog>(
             "the journal holds no DevEUIs for this tag call".into(),
         ));
     };
+    let call = &call;
+    let send = move || async move {
+        platform.tag_devices(call).await?;
+        Ok(RowState::Done)
+    };
+    idempotent(platform, log, row, config, stop, sent, "tag call", send).await
+}
+
+/// An idempotent operation (a deletion, a tag call) to its end: sending it twice leaves the platform as sending it
+/// once, so an answer lost is simply asked again, with no reconciliation. `send` makes one attempt and gives the
+/// row's final state.
+#[allow(clippy::too_many_arguments)]
+async fn idempotent<P, L, F, Fut>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+    what: &str,
+    send: F,
+) -> RowEnd
+where
+    P: Platform,
+    L: RowLog,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<RowState, ApiError>>,
+{
     let mut attempts = Attempts::default();
     loop {
         if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
             return end;
         }
-        let err = match platform.tag_devices(&call).await {
-            Ok(()) => {
+        let err = match send().await {
+            Ok(state) => {
                 return RowEnd::Final(Outcome {
-                    state: RowState::Done,
+                    state,
                     ..unknown(row)
                 });
             }
@@ -347,7 +348,7 @@ async fn tag<P: Platform, L: RowLog>(
         match classify(&err) {
             Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
             Verdict::Duplicate | Verdict::Final => {
-                tracing::warn!(row, tag = %call.tag, error = %err, "tag call failed");
+                tracing::warn!(row, error = %err, "{what} failed");
                 return RowEnd::Final(from_error(row, &err));
             }
             Verdict::Retry {

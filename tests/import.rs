@@ -347,6 +347,13 @@ fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() 
     assert_eq!(run.code(), 0, "{}", run.describe());
     let exported = export_lines(&env, &[]);
     assert_eq!(exported.len(), 7, "{exported:?}");
+    // A batch's devices only (the cellular ones, by the EUIs the platform gave them), a connection's only.
+    let of_batch = export_lines(&env, &["--batch", &run.batch()]);
+    assert_eq!(of_batch[1..], exported[4..], "{of_batch:?}");
+    let other = export_lines(&env, &["--connection", "Acme HTTPS backend"]);
+    assert_eq!(other.len(), 1, "{other:?}");
+    let mqtt = export_lines(&env, &["--connection", "my MQTT application"]);
+    assert_eq!(mqtt, exported);
     assert!(
         exported[0]
             == "Kind,DevEUI,JoinEUI,IMEI,SIM,Name,Model,Connection,Connectivity plan,Latitude,Longitude,\

@@ -34,7 +34,7 @@ pub enum ExportFormat {
 }
 
 enum Sink {
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
     Xlsx {
         workbook: Box<rust_xlsxwriter::Workbook>,
         path: std::path::PathBuf,
@@ -63,7 +63,7 @@ impl ExportWriter {
                 };
                 let mut csv = csv::Writer::from_writer(out);
                 csv.write_record(headers)?;
-                Sink::Csv(csv)
+                Sink::Csv(Box::new(csv))
             }
             (ExportFormat::Xlsx, None) => {
                 anyhow::bail!("an XLSX export needs a file: -o devices.xlsx")

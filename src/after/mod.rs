@@ -194,6 +194,7 @@ mod tests {
             id: Some(id.into()),
             name: None,
             action: crate::journal::Action::Create,
+            previous: None,
             state: RowState::Done,
             request: None,
             errors: Vec::new(),

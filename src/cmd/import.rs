@@ -17,9 +17,17 @@ pub struct Args {
     pub journal: JournalArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// What a device that already exists on the platform becomes.
+    /// What a device that already exists on the platform becomes: `skip` (the row ends `exists`), `fail`, or
+    /// `update` (the fields the file gives are compared and only a real difference is written).
     #[arg(long, value_enum, default_value_t = OnExisting::Skip)]
     pub on_existing: OnExisting,
+    /// With `--on-existing update`: an empty cell clears the field on the device instead of leaving it as it is.
+    #[arg(long)]
+    pub clear_empty: bool,
+    /// With `--on-existing update`: write even over a device that changed since it was read (`force=true`),
+    /// instead of leaving it and reporting a `conflict`.
+    #[arg(long)]
+    pub force: bool,
     /// Stop cleanly after this many failed rows.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -52,6 +60,17 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 
 /// Every option checked, before the file is opened or the platform called.
 fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
+    if (args.clear_empty || args.force) && args.on_existing != OnExisting::Update {
+        let flag = if args.force {
+            "--force"
+        } else {
+            "--clear-empty"
+        };
+        return Err(UsageError(format!(
+            "{flag} is about updating devices that exist: add --on-existing update"
+        ))
+        .into());
+    }
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
@@ -64,6 +83,8 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         journal: chosen.journal(&args.journal),
         settings,
         on_existing: args.on_existing,
+        clear_empty: args.clear_empty,
+        force: args.force,
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: args.again,
@@ -89,6 +110,11 @@ pub struct RunJson {
     pub stop: String,
     pub total: u64,
     pub created: u64,
+    /// Devices updated (`--on-existing update`), rows whose device already had every value, and rows left because
+    /// the device changed since it was read.
+    pub updated: u64,
+    pub unchanged: u64,
+    pub conflict: u64,
     pub exists: u64,
     pub invalid: u64,
     pub failed: u64,
@@ -120,6 +146,9 @@ impl RunJson {
             .to_string(),
             total: c.total,
             created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            conflict: c.conflict,
             exists: c.exists,
             invalid: c.invalid,
             failed: c.failed,
@@ -188,5 +217,22 @@ mod tests {
         ]);
         let err = config(&cli.args, &cli.global).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+    }
+
+    #[test]
+    fn clear_empty_and_force_need_on_existing_update() {
+        for flag in ["--clear-empty", "--force"] {
+            let cli = parse(&["ship.csv", flag, "--url", "http://127.0.0.1:1"]);
+            let err = config(&cli.args, &cli.global).unwrap_err();
+            assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+            assert!(err.to_string().contains("--on-existing update"), "{err}");
+            let cli = parse(&["ship.csv", flag, "--on-existing", "update"]);
+            assert!(
+                !config(&cli.args, &cli.global)
+                    .err()
+                    .is_some_and(|e| e.to_string().contains("--on-existing")),
+                "{flag} is accepted with --on-existing update"
+            );
+        }
     }
 }

@@ -59,6 +59,7 @@ enum RequestKind {
     Lookup,
     Creation,
     Deletion,
+    Update,
     /// `POST /devices/tags` and `POST /devices/domains`.
     Tagging,
     Other,
@@ -68,7 +69,7 @@ enum RequestKind {
 }
 
 impl RequestKind {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 
     /// The kind of a first attempt, from its method and its path under the API.
     fn of(method: &Method, path: &str) -> RequestKind {
@@ -86,6 +87,8 @@ impl RequestKind {
             RequestKind::Creation
         } else if *method == Method::DELETE && path.starts_with("/devices/") {
             RequestKind::Deletion
+        } else if *method == Method::PUT && one_device {
+            RequestKind::Update
         } else if *method == Method::POST && (path == "/devices/tags" || path == "/devices/domains")
         {
             RequestKind::Tagging
@@ -108,6 +111,9 @@ pub struct RequestCounts {
     pub lookups: u64,
     pub creations: u64,
     pub deletions: u64,
+    /// `PUT /devices/{uid}`.
+    #[serde(default)]
+    pub updates: u64,
     /// Tag and domain calls.
     pub tags: u64,
     pub other: u64,
@@ -121,6 +127,7 @@ impl RequestCounts {
             + self.lookups
             + self.creations
             + self.deletions
+            + self.updates
             + self.tags
             + self.other
             + self.retries
@@ -134,6 +141,7 @@ impl RequestCounts {
             lookups: self.lookups.saturating_sub(before.lookups),
             creations: self.creations.saturating_sub(before.creations),
             deletions: self.deletions.saturating_sub(before.deletions),
+            updates: self.updates.saturating_sub(before.updates),
             tags: self.tags.saturating_sub(before.tags),
             other: self.other.saturating_sub(before.other),
             retries: self.retries.saturating_sub(before.retries),
@@ -148,6 +156,7 @@ impl RequestCounts {
             lookups: self.lookups + more.lookups,
             creations: self.creations + more.creations,
             deletions: self.deletions + more.deletions,
+            updates: self.updates + more.updates,
             tags: self.tags + more.tags,
             other: self.other + more.other,
             retries: self.retries + more.retries,
@@ -344,6 +353,67 @@ impl Client {
         }
     }
 
+    /// `GET /devices/<reference>` (a uid, or `e<EUI>`) with every field an update compares and its
+    /// `occContext.version`: `None` on 404. Retries what is retryable.
+    pub async fn device(&self, reference: &str) -> Result<Option<DeviceInfo>, ApiError> {
+        let url = self.api_url(&format!("/devices/{reference}"));
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => {
+                let mut info = DeviceInfo::from_json(&answer.body, None);
+                info.state = Some(Box::new(super::update::DeviceState::from_json(
+                    &answer.body,
+                    true,
+                )));
+                Ok(Some(info))
+            }
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /devices/<uid>` of `change` with `version` as its `occContext.version`, one attempt (the engine
+    /// reconciles and retries); with `already_paced` the caller has just waited [`Pacing::wait`]. `force` sends
+    /// `force=true`, which makes the platform apply it whatever the version. A 409 that is not the duplicate answer
+    /// is [`ApiError::Conflict`]; 404 is `Ok(false)`.
+    pub async fn update_device_paced(
+        &self,
+        change: &super::update::Change,
+        version: Option<u64>,
+        force: bool,
+        already_paced: bool,
+    ) -> Result<bool, ApiError> {
+        let mut url = self.api_url(&format!("/devices/{}", change.reference));
+        {
+            let mut query = url.query_pairs_mut();
+            if force {
+                query.append_pair("force", "true");
+            }
+            if change.names_plan() {
+                query.append_pair(
+                    "networkSubscriptionsHandlingMode",
+                    HandlingMode::Advanced.as_str(),
+                );
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let body = change.body(version);
+        match self
+            .call_paced(Method::PUT, url, Some(&body), already_paced, false)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 404, .. }) => Ok(false),
+            Err(ApiError::Status {
+                status: 409,
+                message,
+                ..
+            }) => Err(ApiError::Conflict(message)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One page of `GET /devices?sort=EUI,asc&pageSize=N[&pageAfter=]`. Retries what is retryable.
     pub async fn list_devices(
         &self,
@@ -437,6 +507,7 @@ impl Client {
             lookups: n(RequestKind::Lookup),
             creations: n(RequestKind::Creation),
             deletions: n(RequestKind::Deletion),
+            updates: n(RequestKind::Update),
             tags: n(RequestKind::Tagging),
             other: n(RequestKind::Other),
             retries: n(RequestKind::Retry),

@@ -306,6 +306,7 @@ impl Platform for FakePlatform {
 fn tag_call(row: u64, tag: &str, euis: &[&str]) -> WorkItem {
     WorkItem {
         row,
+        action: Action::Tag,
         kind: None,
         operation: Operation::Tag(Some(crate::platform::TagCall {
             tag: tag.into(),

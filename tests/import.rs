@@ -417,3 +417,71 @@ fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() 
         check.describe()
     );
 }
+
+#[test]
+fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &tagged_csv());
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let exported = export_lines(&env, &[]);
+    assert_eq!(exported.len(), 4, "{exported:?}");
+    // Fed back as it is: every row is unchanged and nothing is written.
+    let same = env.write("same.csv", &(exported.join("\n") + "\n"));
+    let before = env.sim.stats().requests;
+    let run = env.run(&[
+        "import",
+        same.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let rows = env.rows(&run.batch());
+    assert!(
+        rows.iter().all(|r| r.state == RowState::Unchanged),
+        "{rows:?}"
+    );
+    let after = env.sim.stats().requests;
+    for route in ["PUT /devices/{id}", "POST /devices", "POST /devices/tags"] {
+        assert_eq!(after.get(route), before.get(route), "{route}");
+    }
+    // One name edited: that row alone is updated, the others stay unchanged.
+    let edited = exported.join("\n").replace("pump 2", "pump two") + "\n";
+    let edited = env.write("edited.csv", &edited);
+    let run = env.run(&[
+        "import",
+        edited.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stderr()
+            .contains("--on-existing update does not change the tags or domains"),
+        "{}",
+        run.describe()
+    );
+    let states: Vec<(u64, RowState)> = env
+        .rows(&run.batch())
+        .iter()
+        .map(|r| (r.row, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (2, RowState::Unchanged),
+            (3, RowState::Done),
+            (4, RowState::Unchanged)
+        ]
+    );
+    assert_eq!(
+        env.sim.stats().requests.get("PUT /devices/{id}").copied(),
+        Some(1)
+    );
+    let now = export_lines(&env, &[]);
+    assert_eq!(now[2], exported[2].replace("pump 2", "pump two"));
+}

@@ -8,7 +8,7 @@ use super::{Counters, WorkItem, reconcile};
 use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::input::{InputOptions, Table};
+use crate::input::{Field, InputOptions, Table};
 use crate::journal::{
     Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, Previous,
     RowState,
@@ -642,6 +642,19 @@ fn journal_prepared(
         }
         Ok(())
     })?;
+    let mut notes = notes;
+    // Said, not silently dropped: an edited tag or domain of an existing device would otherwise look applied.
+    let labels = table
+        .columns
+        .iter()
+        .any(|c| matches!(c.field, Some(Field::Tags | Field::Domains)));
+    if on_existing == OnExisting::Update && labels {
+        notes.push(
+            "the Tags and Domains columns go to the devices this batch creates; --on-existing update does not \
+             change the tags or domains of devices already there"
+                .to_string(),
+        );
+    }
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());

@@ -230,6 +230,7 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&import),
         [
             "batch",
+            "conflict",
             "created",
             "created_now",
             "devices_per_s",
@@ -241,7 +242,10 @@ fn every_json_output_parses_into_its_documented_shape() {
             "next",
             "pending",
             "stop",
-            "total"
+            "tag_calls",
+            "total",
+            "unchanged",
+            "updated"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();
@@ -256,8 +260,22 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name",
-            "pending", "profile", "started", "state", "total", "updated", "url"
+            "batch",
+            "created",
+            "deleted",
+            "exists",
+            "failed",
+            "input",
+            "invalid",
+            "name",
+            "pending",
+            "profile",
+            "started",
+            "state",
+            "tag_calls",
+            "total",
+            "updated",
+            "url"
         ]
     );
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();

@@ -125,6 +125,9 @@ pub struct RunJson {
     pub elapsed_s: f64,
     /// Over the sending phase only.
     pub devices_per_s: f64,
+    /// The batch's tag calls, when its rows have tags (`null` otherwise).
+    #[serde(default)]
+    pub tag_calls: Option<crate::cmd::status::TagCallsJson>,
     /// What to do next, when the batch did not finish (also on stderr).
     pub next: Option<String>,
     pub exit: i32,
@@ -159,6 +162,7 @@ impl RunJson {
                 * 10.0)
                 .round()
                 / 10.0,
+            tag_calls: result.tag_calls.map(crate::cmd::status::TagCallsJson::from),
             next: result.next_step(),
             exit: result.exit() as i32,
         }

@@ -7,6 +7,7 @@ pub mod batches;
 pub mod catalog;
 pub mod completions;
 pub mod connection;
+pub mod delete;
 pub mod demo;
 pub mod export;
 pub mod health;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Export(args) => export::run(args, &global, &rt),
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
+        Command::Delete(args) => delete::run(args, &global, &rt),
         Command::Connection(args) => connection::run(args, &global, &rt),
         Command::Profile(args) => profile::run(args, &global),
         Command::Completions(args) => completions::run(args, &global),

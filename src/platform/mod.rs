@@ -31,7 +31,8 @@ pub use config::{
     CONNECT_TIMEOUT, ClientConfig, PlatformSettings, REQUEST_TIMEOUT, default_token_url,
 };
 pub use existing::{
-    LIST_PAGE_SIZE, Lister, LookupProgress, PREFIXES_PER_REQUEST, find_existing, prefix_cover,
+    LIST_PAGE_SIZE, Lister, LookupProgress, PREFIXES_PER_REQUEST, find_existing, find_matching,
+    prefix_cover, same_device,
 };
 pub use listing::ListedDevice;
 pub use pacing::{Backoff, Pacing};

@@ -126,6 +126,12 @@ pub enum Command {
   tpbulk verify
   tpbulk verify b20261125-215342-3fa9 --format json | jq '.missing | length'")]
     Verify(cmd::verify::Args),
+    /// Write the platform's devices to a file that comes back in as an import.
+    #[command(after_help = "Examples:
+  tpbulk export -o devices.xlsx
+  tpbulk export -o - --tag \"shipment 42\" | head
+  tpbulk export -o lab.csv --connection \"my MQTT application\" --batch b20261125-215342-3fa9")]
+    Export(cmd::export::Args),
     /// Traffic and alarms of a batch's devices.
     #[command(after_help = "Examples:
   tpbulk health --days 2
@@ -137,6 +143,12 @@ pub enum Command {
   tpbulk rollback b20261125-215342-3fa9
   tpbulk rollback b20261125-215342-3fa9 --yes --format json")]
     Rollback(cmd::rollback::Args),
+    /// Delete the devices a file names (DevEUI, IMEI or SIM), journalled and resumable.
+    #[command(after_help = "Examples:
+  tpbulk delete retired.csv
+  tpbulk delete retired.xlsx --yes --format json
+  tpbulk delete lot-12.csv --columns dev_eui --yes")]
+    Delete(cmd::delete::Args),
     /// List or add connections (application servers).
     #[command(after_help = "Examples:
   tpbulk connection list

@@ -4,7 +4,7 @@
 //! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
 //! returns the file's notes for [`warn_file_notes`].
 
-use crate::device::{Checker, Kind, LookupKeys, Partial, RowError};
+use crate::device::{Checked, Checker, Kind, LookupKeys, Partial, RowError, Tag, Target};
 use crate::input::{Field, MappedRow, Table};
 use crate::platform::update::{Changeable, Wish};
 use crate::platform::{Catalog, CreateRequest, ExistKey, Resolved, build_request};
@@ -21,6 +21,10 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// The tags to put on the device once it is created (`POST /devices/tags`, grouped by tag across the batch).
+    pub tags: Vec<Tag>,
+    /// The row names a device to delete (its outcome `Delete`, or `Invalid` with the reasons).
+    pub deletion: bool,
     /// What the row creates, or why it cannot. With `--on-existing update` a row that cannot create its device
     /// may still update it: see `update`.
     pub outcome: Prepared,
@@ -39,6 +43,8 @@ pub struct UpdateMode {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Send(CreateRequest),
+    /// A device to delete, found by the row's [`PreparedRow::keys`] (a `DELETE` row, or a row of `tpbulk delete`).
+    Delete,
     Invalid(Vec<RowError>),
 }
 
@@ -46,10 +52,85 @@ impl PreparedRow {
     /// The row's errors; empty when it would be sent.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
-            Prepared::Send(_) => &[],
+            Prepared::Send(_) | Prepared::Delete => &[],
             Prepared::Invalid(errors) => errors,
         }
     }
+
+    /// A row naming a device to delete (`Prepared::Delete`, or `Invalid` with its errors).
+    fn from_target(target: Target, name: Option<String>) -> PreparedRow {
+        let (keys, outcome) = match target.result {
+            Ok(keys) => (keys, Prepared::Delete),
+            Err(errors) => (LookupKeys::default(), Prepared::Invalid(errors)),
+        };
+        PreparedRow {
+            row: target.row,
+            kind: target.kind,
+            id: target.id,
+            name,
+            exist_key: None,
+            keys,
+            tags: Vec::new(),
+            deletion: true,
+            outcome,
+            update: None,
+        }
+    }
+}
+
+/// The name cell of a row: what a person finds the row by in the report, valid or not.
+fn name_of(mapped: &MappedRow) -> Option<String> {
+    mapped
+        .get(Field::Name)
+        .map(|v| v.cell.display().trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// Refuses a file none of whose columns (nor `--set`) can name a device to delete, before anything is journalled or
+/// asked (ThingPark's positional file names its devices in column B).
+pub fn refuse_unnamed_targets(table: &Table) -> Result<(), crate::error::UsageError> {
+    const IDS: [Field; 5] = [
+        Field::DevEui,
+        Field::Imei,
+        Field::Sim,
+        Field::Iccid,
+        Field::Eid,
+    ];
+    let named = table
+        .columns
+        .iter()
+        .any(|c| c.field.is_some_and(|f| IDS.contains(&f)))
+        || table
+            .options()
+            .defaults
+            .iter()
+            .any(|(f, _)| IDS.contains(f));
+    if table.is_positional() || named {
+        return Ok(());
+    }
+    let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
+    Err(crate::error::UsageError(format!(
+        "{}: no column names a device (DevEUI, IMEI, ICCID/SIM or EID) among {}; name one with --mapping or \
+         --columns",
+        table.path.display(),
+        headers.join(", ")
+    )))
+}
+
+/// Reads every row of `table` as naming a device to delete ([`Checker::target`]: only identifiers are needed)
+/// and calls `each` in file order. A file none of whose columns can name a device is refused before any row.
+pub fn prepare_targets(
+    table: &mut Table,
+    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    refuse_unnamed_targets(table)?;
+    let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
+    while let Some(record) = table.next_record() {
+        let mapped = table.map_owned(record?);
+        let name = name_of(&mapped);
+        each(PreparedRow::from_target(checker.target(&mapped), name))?;
+    }
+    Ok(table.mapper().file_notes())
 }
 
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
@@ -78,7 +159,13 @@ pub fn prepare_rows_for(
         .updating(updating.is_some());
     while let Some(record) = table.next_record() {
         let mapped = table.map_owned(record?);
-        let verdict = checker.check(&mapped);
+        let verdict = match checker.check_row(&mapped) {
+            Checked::Create(verdict) => verdict,
+            Checked::Delete(target) => {
+                each(PreparedRow::from_target(target, name_of(&mapped)))?;
+                continue;
+            }
+        };
         let update = match (verdict.update.as_ref(), updating) {
             (Some(partial), Some(mode)) => Some(
                 catalog
@@ -105,6 +192,8 @@ pub fn prepare_rows_for(
                     name: partial.name,
                     exist_key,
                     keys: partial.keys,
+                    tags: Vec::new(),
+                    deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update,
                 }
@@ -119,13 +208,11 @@ pub fn prepare_rows_for(
                     row: verdict.row,
                     kind: verdict.kind,
                     id: verdict.id,
-                    // The name is what a person finds the row by in the report, valid or not.
-                    name: mapped
-                        .get(Field::Name)
-                        .map(|v| v.cell.display().trim().to_string())
-                        .filter(|n| !n.is_empty()),
+                    name: name_of(&mapped),
                     exist_key: None,
                     keys: LookupKeys::default(),
+                    tags: Vec::new(),
+                    deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update: None,
                 }
@@ -148,6 +235,8 @@ pub fn prepare_rows_for(
                     name: device.name.clone(),
                     exist_key,
                     keys,
+                    tags: device.extras.tags.clone(),
+                    deletion: false,
                     outcome,
                     update,
                 }

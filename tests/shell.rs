@@ -233,15 +233,19 @@ fn every_json_output_parses_into_its_documented_shape() {
             "conflict",
             "created",
             "created_now",
+            "deleted",
+            "deleted_now",
             "devices_per_s",
             "elapsed_s",
             "exists",
             "exit",
             "failed",
+            "gone",
             "invalid",
             "next",
             "pending",
             "stop",
+            "tag_calls",
             "total",
             "unchanged",
             "updated"
@@ -265,6 +269,7 @@ fn every_json_output_parses_into_its_documented_shape() {
             "deleted",
             "exists",
             "failed",
+            "gone",
             "input",
             "invalid",
             "name",
@@ -272,6 +277,7 @@ fn every_json_output_parses_into_its_documented_shape() {
             "profile",
             "started",
             "state",
+            "tag_calls",
             "total",
             "unchanged",
             "updated",
@@ -346,6 +352,16 @@ fn every_json_output_parses_into_its_documented_shape() {
         (rollback.deleted, rollback.failed, rollback.confirmed),
         (3, 0, true)
     );
+    // `delete` prints the object of `import`: here every device it names is gone already.
+    let delete: tpbulk::cmd::import::RunJson = serde_json::from_value(json(&env.run(&[
+        "delete",
+        file.to_str().unwrap(),
+        "--yes",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((delete.deleted, delete.gone, delete.exit), (0, 3, 0));
 
     let config = write_config(&env, 0o600);
     let profiles = json(&env.run(&[

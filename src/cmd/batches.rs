@@ -29,6 +29,11 @@ pub struct BatchJson {
     pub total: u64,
     pub created: u64,
     pub exists: u64,
+    /// Devices deleted by the batch (`tpbulk delete`, an import's `DELETE` rows), and deletions already gone.
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub gone: u64,
     pub invalid: u64,
     pub failed: u64,
     pub pending: u64,
@@ -53,6 +58,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 total: c.total,
                 created: c.created,
                 exists: c.exists,
+                deleted: c.deleted,
+                gone: c.gone,
                 invalid: c.invalid,
                 failed: c.failed,
                 pending: c.pending,
@@ -79,14 +86,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             c.total.to_string(),
             c.created.to_string(),
             c.exists.to_string(),
+            c.deleted.to_string(),
+            c.gone.to_string(),
             c.invalid.to_string(),
             c.failed.to_string(),
             c.pending.to_string(),
         ]);
     }
     let header = [
-        "BATCH", "NAME", "STATE", "STARTED", "TOTAL", "CREATED", "EXISTS", "INVALID", "FAILED",
-        "PENDING",
+        "BATCH", "NAME", "STATE", "STARTED", "TOTAL", "CREATED", "EXISTS", "DELETED", "GONE",
+        "INVALID", "FAILED", "PENDING",
     ];
     let mut widths = header.map(str::len);
     for line in &lines {

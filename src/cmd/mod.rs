@@ -7,7 +7,9 @@ pub mod batches;
 pub mod catalog;
 pub mod completions;
 pub mod connection;
+pub mod delete;
 pub mod demo;
+pub mod export;
 pub mod health;
 pub mod import;
 pub mod man;
@@ -45,8 +47,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Rework(args) => rework::run(args, &global),
         Command::Demo(args) => demo::run(args, &global, &rt),
         Command::Verify(args) => verify::run(args, &global, &rt),
+        Command::Export(args) => export::run(args, &global, &rt),
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
+        Command::Delete(args) => delete::run(args, &global, &rt),
         Command::Connection(args) => connection::run(args, &global, &rt),
         Command::Profile(args) => profile::run(args, &global),
         Command::Completions(args) => completions::run(args, &global),

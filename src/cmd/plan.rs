@@ -50,6 +50,10 @@ enum Status {
     WouldUpdate(Change),
     Unchanged,
     ForbiddenChange(Vec<(&'static str, String, String, String)>),
+    /// A `DELETE` row whose device is on the platform.
+    WouldDelete,
+    /// A `DELETE` row whose device is not (any more).
+    Gone,
     Invalid,
 }
 
@@ -61,6 +65,8 @@ impl Status {
             Status::WouldUpdate(_) => "would_update",
             Status::Unchanged => "unchanged",
             Status::ForbiddenChange(_) => "forbidden_change",
+            Status::WouldDelete => "would_delete",
+            Status::Gone => "gone",
             Status::Invalid => "invalid",
         }
     }
@@ -77,8 +83,12 @@ pub struct Counts {
     pub conflict: u64,
     pub forbidden_change: u64,
     pub exists: u64,
+    /// `DELETE` rows, and those of them whose device is there.
+    pub deletions: u64,
+    pub would_delete: u64,
     pub invalid: u64,
-    /// Requests this plan made, and what `import` would make in all (one per creation and per update).
+    /// Requests this plan made, and what `import` would make in all (one per creation and per update, and the
+    /// tag calls).
     pub requests_before: u64,
     pub requests_in_all: u64,
 }
@@ -113,10 +123,13 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 
     let mapping = table.mapping_lines();
     let mut keys = Vec::new();
+    let mut deletions: Vec<Vec<ExistKey>> = Vec::new();
     let mut counts = Counts::default();
     let mut missing = MissingColumns::default();
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
+    // The tags of each row that would be sent, with its key: a device already there is not tagged.
+    let mut tagged: Vec<(Option<ExistKey>, u64, Vec<crate::device::Tag>)> = Vec::new();
     // With `--on-existing update`, what each row would ask of its device, by row: compared once the devices are
     // known, before anything is printed.
     let mut wishes: HashMap<u64, (ExistKey, Wish, bool)> = HashMap::new();
@@ -129,31 +142,49 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         if row.update.is_none() {
             missing.note(row.errors()).for_each(drop);
         }
+        let sends = matches!(row.outcome, Prepared::Send(_));
+        if let (Some(wish), Some(key)) = (&row.update, &row.exist_key) {
+            wishes.insert(row.row, (key.clone(), wish.clone(), sends));
+        }
         if let Prepared::Send(request) = &row.outcome
             && let Some(plan) = PlanTally::plan_of(request)
         {
             on_plans.push((row.exist_key.clone(), plan.to_string()));
         }
-        let sends = matches!(row.outcome, Prepared::Send(_));
-        if let (Some(wish), Some(key)) = (&row.update, &row.exist_key) {
-            wishes.insert(row.row, (key.clone(), wish.clone(), sends));
+        if matches!(row.outcome, Prepared::Send(_)) && !row.tags.is_empty() {
+            tagged.push((row.exist_key.clone(), row.row, row.tags.clone()));
         }
-        match (sends, row.exist_key) {
-            (true, Some(key)) => keys.push(key),
-            (true, None) => {}
-            (false, Some(key)) if row.update.is_some() => keys.push(key),
-            (false, _) => counts.invalid += 1,
+        match (&row.outcome, row.exist_key) {
+            (Prepared::Send(_), Some(key)) => keys.push(key),
+            (Prepared::Send(_), None) => {}
+            (Prepared::Delete, _) => {
+                counts.deletions += 1;
+                deletions.push(ExistKey::all(&row.keys));
+            }
+            (Prepared::Invalid(_), Some(key)) if row.update.is_some() => keys.push(key),
+            (Prepared::Invalid(_), _) => counts.invalid += 1,
         }
         Ok(())
     })?;
     // Once per file: the second pass below sees the same rows.
     crate::prepare::warn_file_notes(&args.input.file, &notes);
     let progress = LookupProgress::new(global.quiet);
+    let creations = keys.len();
+    keys.extend(deletions.iter().flatten().cloned());
     let existing = rt.until_cancelled(done, async {
         Ok(platform::find_existing(&client, &keys, &progress)
             .await
             .map_err(|e| platform::unavailable(&url, &e))?)
     })?;
+    counts.exists = keys[..creations]
+        .iter()
+        .filter(|k| existing.contains_key(k))
+        .count() as u64;
+    counts.would_delete = deletions
+        .iter()
+        .filter(|keys| keys.iter().any(|k| existing.contains_key(k)))
+        .count() as u64;
+    drop(deletions);
     // Each row's fate against its device; a device whose listing does not show every field the row gives is read.
     let mut statuses: HashMap<u64, Status> = HashMap::new();
     for (row, (key, wish, _)) in &wishes {
@@ -191,11 +222,20 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             Status::WouldUpdate(_) => counts.would_update += 1,
             Status::Unchanged => counts.unchanged += 1,
             Status::ForbiddenChange(_) => counts.forbidden_change += 1,
-            Status::WouldCreate | Status::Exists | Status::Invalid => {}
+            Status::WouldCreate
+            | Status::Exists
+            | Status::WouldDelete
+            | Status::Gone
+            | Status::Invalid => {}
         }
     }
-    counts.exists =
-        keys.iter().filter(|k| existing.contains_key(k)).count() as u64 - statuses.len() as u64;
+    // The rows whose device exists and that update it are not `exists`; those that would create but cannot are
+    // invalid.
+    counts.exists -= statuses.len() as u64;
+    counts.invalid += wishes
+        .iter()
+        .filter(|(row, (_, _, sends))| !sends && !statuses.contains_key(row))
+        .count() as u64;
     let mut tally = PlanTally::default();
     for (key, plan) in &on_plans {
         if !key.as_ref().is_some_and(|k| existing.contains_key(k)) {
@@ -209,21 +249,27 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             "tpbulk: warning: {over}; `tpbulk import` refuses to start unless --allow-over-quota"
         );
     }
-    drop(keys);
-    let invalid_as_creation = wishes
-        .iter()
-        .filter(|(row, (_, _, sends))| !sends && !statuses.contains_key(row))
-        .count() as u64;
-    counts.invalid += invalid_as_creation;
     counts.would_create = counts.rows
         - counts.invalid
         - counts.exists
+        - counts.deletions
         - counts.would_update
         - counts.unchanged
         - counts.forbidden_change;
+    let mut rows_of_tag: std::collections::BTreeMap<crate::device::Tag, Vec<u64>> =
+        Default::default();
+    for (key, row, tags) in tagged {
+        if !key.is_some_and(|k| existing.contains_key(&k)) {
+            for tag in tags {
+                rows_of_tag.entry(tag).or_default().push(row);
+            }
+        }
+    }
+    let tag_calls = crate::engine::batch::tag_calls(rows_of_tag, platform::TAG_PAGE).len() as u64;
+    drop(keys);
     let made = client.request_counts();
     counts.requests_before = made.total();
-    counts.requests_in_all = made.total() + counts.would_create + counts.would_update;
+    counts.requests_in_all = made.total() + counts.would_create + counts.would_update + tag_calls;
     let mut table = Table::open(&args.input.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.format == Format::Json {
@@ -251,10 +297,18 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             counts.exists,
             counts.invalid
         )?;
+        if counts.deletions > 0 {
+            writeln!(
+                out,
+                "DELETE rows: {} would be deleted, {} already gone (`tpbulk import` asks before deleting)",
+                counts.would_delete,
+                counts.deletions - counts.would_delete
+            )?;
+        }
         writeln!(
             out,
             "{}",
-            requests_line(&made, counts.would_create, counts.would_update)
+            requests_line(&made, counts.would_create, counts.would_update, tag_calls)
         )?;
         for line in &mapping {
             writeln!(out, "{line}")?;
@@ -300,18 +354,13 @@ fn exit_of(counts: &Counts) -> Exit {
 }
 
 /// What `import` would spend: the requests this plan made (token, catalogue, look-ups: an import makes the same
-/// before its first creation) and, with one creation per row to create and one update per device to change, in
-/// all.
-fn requests_line(made: &RequestCounts, creations: u64, updates: u64) -> String {
+/// before its first creation) and, with one creation per row to create, one update per device to change and the
+/// tag calls after them, in all.
+fn requests_line(made: &RequestCounts, creations: u64, updates: u64, tag_calls: u64) -> String {
     let before = made.total();
     let others = made.retries + made.other + made.deletions;
-    let updates_part = if updates > 0 {
-        format!(" and {updates} updates")
-    } else {
-        String::new()
-    };
     format!(
-        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations{updates_part}",
+        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations{}",
         made.lookups,
         made.catalogue,
         made.token,
@@ -320,7 +369,12 @@ fn requests_line(made: &RequestCounts, creations: u64, updates: u64) -> String {
         } else {
             String::new()
         },
-        before + creations + updates
+        before + creations + updates + tag_calls,
+        [(updates, "updates"), (tag_calls, "tag calls")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!(" and {n} {what}"))
+            .collect::<String>()
     )
 }
 
@@ -336,7 +390,21 @@ fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Sta
             Status::Exists
         }
         Prepared::Send(_) => Status::WouldCreate,
+        Prepared::Delete => match found_for_deletion(row, existing) {
+            Some(_) => Status::WouldDelete,
+            None => Status::Gone,
+        },
     }
+}
+
+/// The platform's device a `DELETE` row names, by any of its keys.
+fn found_for_deletion<'e>(
+    row: &PreparedRow,
+    existing: &'e HashMap<ExistKey, DeviceInfo>,
+) -> Option<&'e DeviceInfo> {
+    ExistKey::all(&row.keys)
+        .iter()
+        .find_map(|k| existing.get(k))
 }
 
 fn row_json(
@@ -374,7 +442,11 @@ fn row_json(
         map.insert("mode".into(), serde_json::json!(request.mode));
         map.insert("request".into(), request.masked());
     }
-    if let Some(device) = row.exist_key.as_ref().and_then(|k| existing.get(k)) {
+    let device = match row.outcome {
+        Prepared::Delete => found_for_deletion(row, existing),
+        _ => row.exist_key.as_ref().and_then(|k| existing.get(k)),
+    };
+    if let Some(device) = device {
         map.insert(
             "existing".into(),
             serde_json::json!({"EUI": device.eui, "href": device.href, "name": device.name}),
@@ -402,7 +474,11 @@ fn status_errors(row: &PreparedRow, status: &Status) -> Vec<crate::device::RowEr
         Status::Invalid if row.update.is_some() => std::iter::once(crate::prepare::not_on_platform())
             .chain(row.errors().iter().cloned())
             .collect(),
-        Status::WouldCreate | Status::Exists | Status::Invalid => row.errors().to_vec(),
+        Status::WouldCreate
+        | Status::Exists
+        | Status::WouldDelete
+        | Status::Gone
+        | Status::Invalid => row.errors().to_vec(),
     }
 }
 
@@ -446,6 +522,13 @@ fn write_text_row(
             }
             parts.join(" ")
         }
+        (Prepared::Delete, _) => match found_for_deletion(row, existing) {
+            Some(device) => format!(
+                "DELETE /devices/{}",
+                device.uid.as_deref().unwrap_or(device.eui.as_str())
+            ),
+            None => "not on the platform: nothing to delete".to_string(),
+        },
         (Prepared::Invalid(errors), _) => format!("{} error(s)", errors.len()),
     };
     let errors = status_errors(row, status);

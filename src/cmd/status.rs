@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
 use crate::cmd::style::{self, paint};
 use crate::error::Exit;
-use crate::journal::{BatchInfo, BatchState, Counts, Journal};
+use crate::journal::{Action, BatchInfo, BatchState, Counts, Journal};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -35,9 +35,16 @@ pub struct StatusJson {
     pub invalid: u64,
     pub failed: u64,
     pub pending: u64,
-    /// Devices of `created` rows that `tpbulk rollback` deleted since (they still count in `created`).
+    /// Devices deleted: by the batch's own `delete` operations (`tpbulk delete`, an import's `DELETE` rows), and,
+    /// of its `created` rows, by `tpbulk rollback` since (those still count in `created`).
     #[serde(default)]
     pub deleted: u64,
+    /// The batch's tag calls (one per tag per page of its devices), when its rows have tags.
+    #[serde(default)]
+    pub tag_calls: Option<TagCallsJson>,
+    /// Deletions whose device was already gone.
+    #[serde(default)]
+    pub gone: u64,
     /// The platform the batch was sent to.
     #[serde(default)]
     pub url: Option<String>,
@@ -49,11 +56,39 @@ pub struct StatusJson {
     pub updated: String,
 }
 
+/// A batch's tag calls by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TagCallsJson {
+    pub total: u64,
+    pub tagged: u64,
+    /// Calls none of whose devices the batch created: nothing to send.
+    pub nothing_to_tag: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+impl From<Counts> for TagCallsJson {
+    fn from(c: Counts) -> TagCallsJson {
+        TagCallsJson {
+            total: c.total,
+            tagged: c.created,
+            nothing_to_tag: c.gone,
+            failed: c.failed,
+            pending: c.pending,
+        }
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let counts = journal.counts(&batch.id)?;
     let deleted = journal.undone_count(&batch.id)?;
+    let tags_id = Journal::tags_id(&batch.id);
+    let tag_calls = match journal.batch(&tags_id)? {
+        Some(_) => Some(TagCallsJson::from(journal.counts(&tags_id)?)),
+        None => None,
+    };
     let mut out = style::stdout();
     match args.format {
         OutputFormat::Json => {
@@ -70,7 +105,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 invalid: counts.invalid,
                 failed: counts.failed,
                 pending: counts.pending,
-                deleted,
+                tag_calls,
+                deleted: deleted + counts.deleted,
+                gone: counts.gone,
                 url: batch.options["url"].as_str().map(str::to_string),
                 profile: batch.profile.clone(),
                 input: batch.input_path.clone(),
@@ -80,7 +117,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             serde_json::to_writer(&mut out, &status)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => write_text(&mut out, &batch, &counts, deleted)?,
+        OutputFormat::Text => write_text(&mut out, &batch, &counts, deleted, tag_calls)?,
     }
     Ok(Exit::Success)
 }
@@ -90,6 +127,7 @@ fn write_text(
     batch: &BatchInfo,
     counts: &Counts,
     deleted: u64,
+    tag_calls: Option<TagCallsJson>,
 ) -> std::io::Result<()> {
     let name = batch
         .name
@@ -125,21 +163,23 @@ fn write_text(
         done as f64 * 100.0 / counts.total as f64
     };
     writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
+    let creates = batch.action == Action::Create;
+    let deletes = batch.action == Action::Delete || counts.deleted + counts.gone > 0;
     // The update counts only for a batch that has updates.
     let updates = counts.updated + counts.unchanged + counts.conflict > 0;
-    for (label, n, alarm) in [
-        ("created", counts.created, false),
-        ("updated", counts.updated, false),
-        ("unchanged", counts.unchanged, false),
-        ("conflict", counts.conflict, true),
-        ("exists", counts.exists, false),
-        ("invalid", counts.invalid, true),
-        ("failed", counts.failed, true),
-        ("pending", counts.pending, false),
-    ] {
-        if !updates && matches!(label, "updated" | "unchanged" | "conflict") {
-            continue;
-        }
+    let lines = [
+        ("created", counts.created, false, creates),
+        ("updated", counts.updated, false, updates),
+        ("unchanged", counts.unchanged, false, updates),
+        ("conflict", counts.conflict, true, updates),
+        ("exists", counts.exists, false, creates),
+        ("deleted", counts.deleted, false, deletes),
+        ("gone", counts.gone, false, deletes),
+        ("invalid", counts.invalid, true, true),
+        ("failed", counts.failed, true, true),
+        ("pending", counts.pending, false, true),
+    ];
+    for (label, n, alarm, _) in lines.into_iter().filter(|l| l.3) {
         // The numbers end in one column, whatever the label's length (`unchanged` is one longer than the rest).
         let shown = format!("{n:>width$}", width = 18 - label.len());
         let shown = if alarm {
@@ -155,11 +195,25 @@ fn write_text(
             "  deleted  {deleted:>9}  (by tpbulk rollback; counted in created)"
         )?;
     }
+    if let Some(t) = tag_calls {
+        writeln!(
+            out,
+            "  tag calls {:>8}  (tagged {}, failed {}, pending {})",
+            t.total,
+            t.tagged,
+            paint(&t.failed.to_string(), style::alarm(t.failed)),
+            t.pending
+        )?;
+    }
+    let again = match batch.action {
+        Action::Create | Action::Update | Action::Restore | Action::Tag => "import",
+        Action::Delete => "delete",
+    };
     if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {
         // Stopped while its rows were being checked: `resume` refuses such a batch.
         writeln!(
             out,
-            "stopped before any device was sent: import {} again",
+            "stopped before any device was sent: {again} {} again",
             batch.input_path
         )?;
     } else if state == BatchState::Interrupted {
@@ -198,7 +252,7 @@ mod tests {
 
     fn text(batch: &BatchInfo) -> String {
         let mut out = Vec::new();
-        write_text(&mut out, batch, &Counts::default(), 0).unwrap();
+        write_text(&mut out, batch, &Counts::default(), 0, None).unwrap();
         String::from_utf8(out).unwrap()
     }
 

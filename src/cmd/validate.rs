@@ -3,7 +3,7 @@
 
 use crate::cli::{GlobalArgs, InputArgs};
 use crate::device::fast::{FastId, FastPlan};
-use crate::device::{Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
+use crate::device::{Checked, Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputError, InputOptions, MappedRow, Table};
 use anyhow::Context;
@@ -55,10 +55,19 @@ impl<'a> RowLine<'a> {
             Ok(_) => &[],
             Err(errors) => errors,
         };
+        RowLine::of(verdict.row, verdict.kind, verdict.id.as_deref(), errors)
+    }
+
+    fn of(
+        row: u64,
+        kind: Option<Kind>,
+        id: Option<&'a str>,
+        errors: &'a [RowError],
+    ) -> RowLine<'a> {
         RowLine {
-            row: verdict.row,
-            kind: verdict.kind,
-            id: verdict.id.as_deref(),
+            row,
+            kind,
+            id,
             status: if errors.is_empty() {
                 "valid"
             } else {
@@ -89,10 +98,18 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, verdict: &Verdict) {
-        self.rows += 1;
         match &verdict.result {
-            Ok(_) => self.valid += 1,
-            Err(errors) => {
+            Ok(_) => self.add_row(verdict.row, &[]),
+            Err(errors) => self.add_row(verdict.row, errors),
+        }
+    }
+
+    /// A checked row and its errors (none: valid).
+    fn add_row(&mut self, row: u64, errors: &[RowError]) {
+        self.rows += 1;
+        match errors {
+            [] => self.valid += 1,
+            errors => {
                 self.invalid += 1;
                 self.errors += errors.len() as u64;
                 for e in errors {
@@ -101,7 +118,7 @@ impl Summary {
                 for e in self.missing_columns.note(errors) {
                     self.row_errors += 1;
                     if self.first_errors.len() < FIRST_ERRORS {
-                        self.first_errors.push((verdict.row, e.clone()));
+                        self.first_errors.push((row, e.clone()));
                     }
                 }
             }
@@ -279,8 +296,19 @@ fn check_mapped(
             }
         };
         for row in &batch {
-            let verdict = checker.check(row);
-            if let Err(e) = emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut()) {
+            // A ThingPark `DELETE` row names a device to delete: only its identifier is checked.
+            let emitted = match checker.check_row(row) {
+                Checked::Create(verdict) => {
+                    emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut())
+                }
+                Checked::Delete(target) => {
+                    let errors = target.result.as_ref().err().map_or(&[][..], Vec::as_slice);
+                    summary.add_row(target.row, errors);
+                    let row = RowLine::of(target.row, target.kind, target.id.as_deref(), errors);
+                    write_line(&row, &mut line, jsonl.as_deref_mut())
+                }
+            };
+            if let Err(e) = emitted {
                 outcome = Err(e);
                 break;
             }
@@ -308,9 +336,17 @@ fn emit<W: Write + ?Sized>(
     jsonl: Option<&mut W>,
 ) -> anyhow::Result<()> {
     summary.add(verdict);
+    write_line(&RowLine::new(verdict), line, jsonl)
+}
+
+fn write_line<W: Write + ?Sized>(
+    row: &RowLine<'_>,
+    line: &mut Vec<u8>,
+    jsonl: Option<&mut W>,
+) -> anyhow::Result<()> {
     if let Some(out) = jsonl {
         line.clear();
-        serde_json::to_writer(&mut *line, &RowLine::new(verdict))?;
+        serde_json::to_writer(&mut *line, row)?;
         line.push(b'\n');
         out.write_all(line)?;
     }

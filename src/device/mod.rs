@@ -3,19 +3,21 @@
 //!
 //! Public contract used by `platform`, `journal`, `engine` and `report` (keep these paths and meanings):
 //! `Kind`, `Eui`, `Key`, `AppSKeys`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `SimId`, `Imsi`, `Device`, `Ids`, `Refs`,
-//! `Extras`, `RefValue`, `RowError`, `ErrorCode`, `Checker`, `Verdict`.
+//! `Extras`, `Tag`, `Domain`, `RefValue`, `RowError`, `ErrorCode`, `Checker`, `Verdict`.
 //!
 //! Inside: `ids` (identifier parsers), `damage` (what a spreadsheet did to an identifier), `check` (kinds, required
-//! fields, duplicates), `kinds` (the template columns of each kind).
+//! fields, duplicates), `kinds` (the template columns of each kind), `labels` (tags and domains).
 
 mod check;
 pub mod damage;
 pub mod fast;
 pub mod ids;
 pub mod kinds;
+pub mod labels;
 
-pub use check::{Checker, parse_kind};
+pub use check::{Checked, Checker, Target, is_deletion, parse_kind};
 pub use ids::IdError;
+pub use labels::{Domain, Tag};
 
 /// The kind of a row, and of the request it makes.
 #[derive(
@@ -241,6 +243,10 @@ pub struct Extras {
     pub motion: Option<Motion>,
     /// BASIC-mode plan features, when the plan column lists them instead of naming a plan.
     pub features: Option<PlanFeatures>,
+    /// The device's tags (a multicast group's base-station tags are in its `Ids`), sorted.
+    pub tags: Vec<Tag>,
+    /// The body's `domains`, sorted, one per group.
+    pub domains: Vec<Domain>,
 }
 
 /// A reference to a platform object as the file names it (an ID or a name), with its column.
@@ -371,8 +377,8 @@ pub enum ErrorCode {
     Invalid,
     /// A model, connection, plan or context that does not resolve (set by `platform`).
     Reference,
-    /// A row asking for something tpbulk does not do (a `DELETE` row of ThingPark's import file).
-    Unsupported,
+    /// Identifiers of a row to delete that match several devices on the platform (set by the engine).
+    Ambiguous,
     /// An update asking to change a field the platform never changes (`x-updateForbidden`: the kind's connectivity
     /// or activation, an ABP DevAddr, a cellular IMSI).
     ForbiddenChange,
@@ -391,7 +397,7 @@ impl ErrorCode {
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
-            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Ambiguous => "ambiguous",
             ErrorCode::ForbiddenChange => "forbidden_change",
         }
     }

@@ -1,22 +1,25 @@
 //! A batch from start to end: `import` (open the file, authenticate, read the catalogue, journal every prepared row
-//! and what the platform already has, then run the pool) and `resume` (the journal and the credentials only).
+//! and what the platform already has, ask before any deletion, then run the pool; `tpbulk delete` is the same with
+//! every row a deletion and no catalogue) and `resume` (the journal and the credentials only).
 
 use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
 use super::retry::Backoff;
 use super::{Counters, WorkItem, reconcile};
+use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::input::{InputOptions, Table};
+use crate::input::{Field, InputOptions, Table};
 use crate::journal::{
-    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Previous, RowState,
+    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, Previous,
+    RowState,
 };
 use crate::platform::update::{Decision, Wish};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
-    PlatformSettings, RequestCounts, find_existing,
+    ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
+    PlanTally, PlatformSettings, RequestCounts, TAG_PAGE, find_matching, same_device,
 };
-use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for};
+use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for, prepare_targets};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -109,8 +112,24 @@ pub struct ImportConfig {
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
     pub allow_over_quota: bool,
+    /// `tpbulk delete`: every row names a device to delete (a batch of `delete` operations; no catalogue, no
+    /// creation requirements). Otherwise an import, whose ThingPark `DELETE` rows are deletions in the same batch.
+    pub deleting: bool,
     pub quiet: bool,
 }
+
+/// What a batch would delete, for the question asked before any deletion is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// Rows that name a device to delete (valid ones).
+    pub named: u64,
+    /// Of those, devices the platform has: what would be deleted.
+    pub on_platform: u64,
+}
+
+/// Asked, once the file is journalled and before anything is sent, whether to delete [`Deletions::on_platform`]
+/// devices: `Ok(false)` (the person said no) or an error (no one to ask) discards the batch, nothing sent.
+pub type Confirm = Box<dyn FnOnce(Deletions) -> anyhow::Result<bool> + Send>;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -120,12 +139,18 @@ pub struct BatchResult {
     pub stop: Stop,
     /// Devices created by this run.
     pub created_now: u64,
+    /// Devices deleted by this run.
+    pub deleted_now: u64,
+    /// What the batch's operations are (an import may hold deletions too: its counts say).
+    pub action: Action,
     /// The whole command.
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
     pub sending: Duration,
     /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
     pub requests: RequestCounts,
+    /// The batch's tag calls (`{id}.tags`), when it has any.
+    pub tag_calls: Option<Counts>,
 }
 
 impl BatchResult {
@@ -133,6 +158,7 @@ impl BatchResult {
     pub fn exit(&self) -> Exit {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
+            Stop::Declined => Exit::Success,
             _ if self.counts.invalid
                 + self.counts.failed
                 + self.counts.conflict
@@ -141,12 +167,14 @@ impl BatchResult {
             {
                 Exit::Rows
             }
+            _ if self.tag_calls.is_some_and(|t| t.failed + t.pending > 0) => Exit::Rows,
             _ => Exit::Success,
         }
     }
 
-    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)`; the time is the
-    /// whole command's, the rate is over the sending phase (after checks, catalogue and look-ups).
+    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)` (a deletion batch:
+    /// `deleted 10, gone 2, …`; an import with `DELETE` rows shows both); the time is the whole command's, the rate
+    /// is over the sending phase (after checks, catalogue and look-ups).
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let secs = self.elapsed.as_secs_f64();
@@ -158,20 +186,35 @@ impl BatchResult {
                 c.updated, c.unchanged, c.conflict
             );
         }
+        let deletions = format!("deleted {}, gone {}", c.deleted, c.gone);
+        let head = match self.action {
+            Action::Delete | Action::Restore => format!("{deletions}{updates}"),
+            Action::Create | Action::Update if c.deleted + c.gone > 0 => format!(
+                "created {}{updates}, exists {}, {deletions}",
+                c.created, c.exists
+            ),
+            Action::Create | Action::Update => {
+                format!("created {}{updates}, exists {}", c.created, c.exists)
+            }
+            Action::Tag => format!("tagged {}", c.created),
+        };
         let mut line = format!(
-            "created {}{updates}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
-            c.created,
-            c.exists,
+            "{head}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
             c.invalid,
             c.failed,
             c.total,
             secs,
-            self.created_now as f64 / self.sending.as_secs_f64().max(0.001)
+            self.devices_per_s()
         );
         if c.pending > 0 {
             line.push_str(&format!(", {} not yet sent", c.pending));
         }
         line
+    }
+
+    /// Devices created or deleted per second of the sending phase.
+    pub fn devices_per_s(&self) -> f64 {
+        (self.created_now + self.deleted_now) as f64 / self.sending.as_secs_f64().max(0.001)
     }
 
     /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
@@ -190,18 +233,40 @@ impl BatchResult {
         if r.updates > 0 {
             line.push_str(&format!(", updates {}", r.updates));
         }
-        if r.other + r.deletions > 0 {
-            line.push_str(&format!(", other {}", r.other + r.deletions));
+        if r.tags > 0 {
+            line.push_str(&format!(", tag calls {}", r.tags));
+        }
+        if r.deletions > 0 {
+            line.push_str(&format!(", deletions {}", r.deletions));
+        }
+        if r.other > 0 {
+            line.push_str(&format!(", other {}", r.other));
         }
         line
     }
 
+    /// `tag calls 3: tagged 3, failed 0` (a call whose devices were none of the batch's counts as neither).
+    pub fn tags_line(&self) -> Option<String> {
+        let t = self.tag_calls?;
+        let mut line = format!(
+            "tag calls {}: tagged {}, failed {}",
+            t.total, t.created, t.failed
+        );
+        if t.pending > 0 {
+            line.push_str(&format!(", {} not yet sent", t.pending));
+        }
+        Some(line)
+    }
+
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
-        // Nothing was sent and the rows were not all counted: the next step says it all.
-        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
+        // Nothing was sent and the rows were not all counted (or the batch was discarded): the next step says it all.
+        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. } | Stop::Declined);
         if !quiet && counted {
             crate::stdout::line(self.summary());
+            if let Some(tags) = self.tags_line() {
+                crate::stdout::line(tags);
+            }
             crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
@@ -217,15 +282,23 @@ impl BatchResult {
                 "interrupted; continue with: tpbulk resume {}",
                 self.id
             )),
-            Stop::CancelledPreparing { input } => Some(format!(
-                "interrupted while checking rows, before any device was sent; start again with: tpbulk import {input}"
+            Stop::CancelledPreparing { command, input } => Some(format!(
+                "interrupted while checking rows, before any device was sent; start again with: tpbulk {command} {input}"
             )),
             Stop::MaxErrors => Some(format!(
                 "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
                 self.id
             )),
+            Stop::Declined => Some(
+                "nothing deleted: the answer was no (nothing was sent, and the batch is not kept)"
+                    .into(),
+            ),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
+                self.id
+            )),
+            _ if self.tag_calls.is_some_and(|t| t.pending > 0) => Some(format!(
+                "tag calls left unsent; continue with: tpbulk resume {}",
                 self.id
             )),
             _ => None,
@@ -233,15 +306,26 @@ impl BatchResult {
     }
 }
 
-/// Imports a file as a new batch; `on_start` is told the batch id as soon as it exists.
+/// Imports a file as a new batch (or, with [`ImportConfig::deleting`], deletes the devices it names); `on_start` is
+/// told the batch id as soon as it exists (a deletion: once `confirm` said yes, since only then is it kept).
+/// `confirm` is asked before anything is sent whenever the batch would delete a device.
 pub async fn import(
     config: ImportConfig,
     cancel: CancellationToken,
     on_start: impl FnOnce(&str),
+    confirm: Confirm,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
+    let (action, command) = if config.deleting {
+        (Action::Delete, "delete")
+    } else {
+        (Action::Create, "import")
+    };
     let table = Table::open(&config.file, &config.input)?;
+    if config.deleting {
+        crate::prepare::refuse_unnamed_targets(&table)?;
+    }
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
     // Recorded absolute, so that `rework` finds the file again from any directory.
@@ -252,15 +336,21 @@ pub async fn import(
             &input_sha256,
             &config.client.url,
             config.again,
+            action,
         )?;
     }
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-    if !config.quiet {
-        eprintln!("tpbulk: reading the catalogue");
-    }
-    let catalog = client.catalog().await.map_err(unavailable)?;
+    // A deletion names devices by their identifiers only: no catalogue to resolve against.
+    let catalog = if config.deleting {
+        None
+    } else {
+        if !config.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
+        Some(client.catalog().await.map_err(unavailable)?)
+    };
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
         "rate": config.settings.rate,
@@ -277,17 +367,25 @@ pub async fn import(
         // Until every row is journalled the batch cannot be resumed: resuming would silently drop the rest.
         "prepared": false,
     });
-    let id = journal.create_batch(&NewBatch {
-        name: config.name.clone(),
-        input_path: input_path.display().to_string(),
-        input_sha256,
-        format: table.format.clone(),
-        columns: table.columns.clone(),
-        input_columns: config.input.columns.clone(),
-        options: options.clone(),
-        profile: config.profile.clone(),
-    })?;
-    on_start(&id);
+    let id = journal.create_batch_of(
+        &NewBatch {
+            name: config.name.clone(),
+            input_path: input_path.display().to_string(),
+            input_sha256,
+            format: table.format.clone(),
+            columns: table.columns.clone(),
+            input_columns: config.input.columns.clone(),
+            options: options.clone(),
+            profile: config.profile.clone(),
+        },
+        action,
+    )?;
+    let mut on_start = Some(on_start);
+    if !config.deleting
+        && let Some(announce) = on_start.take()
+    {
+        announce(&id);
+    }
     tracing::info!(batch = %id, "batch started");
 
     let prepared = {
@@ -301,7 +399,7 @@ pub async fn import(
                 |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&client.config().url, &e));
             journal_prepared(
                 table,
-                &catalog,
+                catalog.as_ref(),
                 journal,
                 &id,
                 (on_existing, clear_empty),
@@ -310,7 +408,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys, &progress) => found.map_err(unavailable),
+                            found = find_matching(&client, keys, &progress) => found.map_err(unavailable),
                         }
                     })
                 },
@@ -327,24 +425,30 @@ pub async fn import(
         .await
         .context("preparing rows")?
     };
-    let (mut journal, over_quota) = match prepared {
+    let stopped = |stop: Stop, counts: Counts| BatchResult {
+        tag_calls: None,
+        counts,
+        id: id.clone(),
+        stop,
+        created_now: 0,
+        deleted_now: 0,
+        action,
+        elapsed: started.elapsed(),
+        sending: Duration::ZERO,
+        requests: client.request_counts(),
+    };
+    let cancelled = Stop::CancelledPreparing {
+        command,
+        input: config.file.display().to_string(),
+    };
+    let (mut journal, over_quota, deletions) = match prepared {
         Ok(prepared) => prepared,
         Err(e) if e.is::<PrepareCancelled>() => {
             // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
             let mut journal = Journal::open(&config.journal)?;
             journal.set_batch_state(&id, BatchState::Interrupted)?;
             tracing::warn!(batch = %id, "interrupted while checking rows; nothing was sent");
-            return Ok(BatchResult {
-                counts: journal.counts(&id)?,
-                id,
-                stop: Stop::CancelledPreparing {
-                    input: config.file.display().to_string(),
-                },
-                created_now: 0,
-                elapsed: started.elapsed(),
-                sending: Duration::ZERO,
-                requests: client.request_counts(),
-            });
+            return Ok(stopped(cancelled, journal.counts(&id)?));
         }
         Err(e) => return Err(e),
     };
@@ -366,21 +470,98 @@ pub async fn import(
             }
         }
     }
+    if deletions.on_platform > 0 {
+        // Nothing is sent before the answer; without a yes the batch is not kept (it sent nothing).
+        let answer = tokio::task::spawn_blocking(move || confirm(deletions));
+        let answer = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            answer = answer => Some(answer.context("asking before deleting")?),
+        };
+        match answer {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(Stop::Declined, Counts::default()));
+            }
+            Some(Err(e)) => {
+                journal.discard_batch(&id)?;
+                return Err(e);
+            }
+            None => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(cancelled, Counts::default()));
+            }
+        }
+    }
+    if let Some(announce) = on_start.take() {
+        announce(&id);
+    }
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
     let mut pool_config = pool_config(&config.settings, Some(started_ms));
     pool_config.force = config.force;
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &id,
-        client,
+        client.clone(),
         &pool_config,
-        cancel,
+        cancel.clone(),
         config.quiet,
         false,
     )
     .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
+        client,
+        &pool_config,
+        cancel,
+        config.quiet,
+    )
+    .await?;
     result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Sends the tag calls of a batch whose rows are all final: gives them the DevEUIs of the devices the batch
+/// created, runs them on the engine like any batch (`{id}.tags`: journalled, paced, resumable), and leaves the
+/// import `done` once none is left. A batch with rows still to send, or stopped, keeps its calls for `resume`.
+async fn run_tag_calls(
+    mut result: BatchResult,
+    journal_path: &std::path::Path,
+    client: Client,
+    pool_config: &PoolConfig,
+    cancel: CancellationToken,
+    quiet: bool,
+) -> anyhow::Result<BatchResult> {
+    let mut journal = Journal::open_existing(journal_path)?;
+    let tags_id = Journal::tags_id(&result.id);
+    if journal.batch(&tags_id)?.is_none() {
+        return Ok(result);
+    }
+    let went_on = matches!(result.stop, Stop::Drained | Stop::MaxErrors);
+    if result.counts.pending > 0 || !went_on || cancel.is_cancelled() {
+        result.tag_calls = Some(journal.counts(&tags_id)?);
+        return Ok(result);
+    }
+    if journal.resolve_tag_calls(&result.id)? > 0 {
+        let before = client.request_counts();
+        let tags = run_batch(journal, &tags_id, client, pool_config, cancel, quiet, false).await?;
+        result.requests = result.requests.plus(&tags.requests.since(&before));
+        if tags.stop != Stop::Drained {
+            result.stop = tags.stop;
+        }
+        journal = Journal::open_existing(journal_path)?;
+    }
+    let calls = journal.counts(&tags_id)?;
+    let state = if calls.pending == 0 {
+        BatchState::Done
+    } else {
+        BatchState::Interrupted
+    };
+    journal.set_batch_state(&result.id, state)?;
+    result.tag_calls = Some(calls);
     Ok(result)
 }
 
@@ -392,6 +573,7 @@ fn refuse_second_import(
     sha256: &str,
     url: &str,
     again: bool,
+    action: Action,
 ) -> anyhow::Result<()> {
     let batches = journal.batches()?;
     if let Some((batch, pid)) = batches.iter().find_map(|b| {
@@ -410,26 +592,39 @@ fn refuse_second_import(
     if again {
         return Ok(());
     }
+    // A file deleted before is deleted again at no harm (its devices are gone); only an unfinished deletion of it
+    // is pointed at `resume`, which settles the rows it left in flight.
     let earlier = batches.iter().find(|b| {
         b.input_sha256.eq_ignore_ascii_case(sha256)
             && b.options["url"].as_str() == Some(url)
             && b.options["prepared"] != serde_json::Value::Bool(false)
+            && b.action == action
+            && (action == Action::Create || b.effective_state() != BatchState::Done)
     });
     let Some(batch) = earlier else {
         return Ok(());
     };
     let state = batch.effective_state();
-    let next = match state {
-        BatchState::Done => {
-            "to import it once more as a new batch on purpose, add --again".to_string()
-        }
-        _ => format!(
-            "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
-            batch.id
+    let (next, done) = match (action, state) {
+        (Action::Create | Action::Update | Action::Restore | Action::Tag, BatchState::Done) => (
+            "to import it once more as a new batch on purpose, add --again".to_string(),
+            "imported to",
+        ),
+        (Action::Create | Action::Update | Action::Restore | Action::Tag, _) => (
+            format!(
+                "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
+                batch.id
+            ),
+            "imported to",
+        ),
+        // Only an unfinished deletion is found here (see `earlier`).
+        (Action::Delete, _) => (
+            format!("continue it with: tpbulk resume {}", batch.id),
+            "being deleted from",
         ),
     };
     Err(UsageError(format!(
-        "this file (sha256 {}) was already imported to {url} as batch {} ({}, {}); {next}",
+        "this file (sha256 {}) was already {done} {url} as batch {} ({}, {}); {next}",
         &sha256[..sha256.len().min(12)],
         batch.id,
         state.as_str(),
@@ -442,30 +637,35 @@ fn refuse_second_import(
 /// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`),
 /// or with `--on-existing update` compared with the row: `unchanged`, a pending `update` of the fields that differ
 /// (read with `read` first when the listing does not show them all), or `invalid` for a forbidden change.
+/// Without a catalogue every row names a device to delete (`tpbulk delete`); with one, a ThingPark file's `DELETE`
+/// rows do. A deletion whose device is not there is journalled `gone` (nothing to send); one whose identifiers
+/// match several devices `invalid`, so that none of them is deleted on a guess.
 #[allow(clippy::too_many_arguments)]
 fn journal_prepared(
     mut table: Table,
-    catalog: &Catalog,
+    catalog: Option<&Catalog>,
     mut journal: Journal,
     batch: &str,
     (on_existing, clear_empty): (OnExisting, bool),
     cancel: &CancellationToken,
-    mut lookup: impl FnMut(
-        &[ExistKey],
-    ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
-    mut read: impl FnMut(&str) -> anyhow::Result<Option<crate::platform::DeviceInfo>>,
-) -> anyhow::Result<(Journal, Vec<OverQuota>)> {
-    let mut chunk: Vec<(NewRow, Option<ExistKey>, Option<Wish>)> =
+    mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
+    mut read: impl FnMut(&str) -> anyhow::Result<Option<DeviceInfo>>,
+) -> anyhow::Result<(Journal, Vec<OverQuota>, Deletions)> {
+    let mut chunk: Vec<(NewRow, Vec<ExistKey>, Option<Wish>)> =
         Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
-    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>, Option<Wish>)>,
+    let mut deletions = Deletions::default();
+    let mut flush = |chunk: &mut Vec<(NewRow, Vec<ExistKey>, Option<Wish>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
-        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k, _)| k.clone()).collect();
+        let keys: Vec<ExistKey> = chunk
+            .iter()
+            .flat_map(|(_, k, _)| k.iter().cloned())
+            .collect();
         let found = if keys.is_empty() {
             Default::default()
         } else {
@@ -477,8 +677,27 @@ fn journal_prepared(
             }
         }
         let mut rows = Vec::with_capacity(chunk.len());
-        for (mut row, key, wish) in chunk.drain(..) {
-            let Some(device) = key.as_ref().and_then(|k| found.get(k)) else {
+        for (mut row, keys, wish) in chunk.drain(..) {
+            if row.action == Action::Delete {
+                if row.state == RowState::Pending {
+                    let mut devices: Vec<&DeviceInfo> = Vec::new();
+                    for device in keys.iter().filter_map(|k| found.get(k)).flatten() {
+                        if !devices.iter().any(|d| same_device(d, device)) {
+                            devices.push(device);
+                        }
+                    }
+                    deletions.named += 1;
+                    deletions.on_platform += u64::from(devices.len() == 1);
+                    to_delete(&mut row, &devices);
+                }
+                rows.push(row);
+                continue;
+            }
+            let found = keys
+                .first()
+                .and_then(|k| found.get(k))
+                .and_then(|d| d.last());
+            let Some(device) = found else {
                 if wish.is_some() && row.state == RowState::Invalid {
                     // An update row whose device is not there: what it lacks is what a creation needs.
                     row.errors.insert(0, crate::prepare::not_on_platform());
@@ -527,10 +746,17 @@ fn journal_prepared(
         }
         journal.insert_rows(batch, rows)
     };
+    // The rows each tag goes on, for the tag calls journalled with the batch.
+    let mut tagged: std::collections::BTreeMap<Tag, Vec<u64>> = Default::default();
     let updating = (on_existing == OnExisting::Update).then_some(UpdateMode { clear_empty });
-    let notes = prepare_rows_for(&mut table, catalog, updating, |prepared| {
+    let mut each = |prepared: PreparedRow| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
+        }
+        if matches!(prepared.outcome, Prepared::Send(_)) {
+            for tag in &prepared.tags {
+                tagged.entry(tag.clone()).or_default().push(prepared.row);
+            }
         }
         if let Prepared::Send(request) = &prepared.outcome
             && let Some(plan) = PlanTally::plan_of(request)
@@ -538,19 +764,101 @@ fn journal_prepared(
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
         let wish = prepared.update.clone();
-        let (row, key) = new_row(prepared)?;
-        chunk.push((row, key, wish));
+        let (row, keys) = new_row(prepared)?;
+        chunk.push((row, keys, wish));
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
         Ok(())
-    })?;
+    };
+    let notes = match catalog {
+        Some(catalog) => prepare_rows_for(&mut table, catalog, updating, &mut each)?,
+        None => prepare_targets(&mut table, &mut each)?,
+    };
+    let mut notes = notes;
+    // Said, not silently dropped: an edited tag or domain of an existing device would otherwise look applied.
+    let labels = table
+        .columns
+        .iter()
+        .any(|c| matches!(c.field, Some(Field::Tags | Field::Domains)));
+    if on_existing == OnExisting::Update && labels {
+        notes.push(
+            "the Tags and Domains columns go to the devices this batch creates; --on-existing update does not \
+             change the tags or domains of devices already there"
+                .to_string(),
+        );
+    }
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
-    Ok((journal, tally.over_quota(catalog)))
+    // Journalled before anything is sent, so that a crash at any point loses none.
+    let calls = tag_calls(tagged, TAG_PAGE);
+    if !calls.is_empty() {
+        journal.insert_tag_calls(batch, calls)?;
+    }
+    let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
+    Ok((journal, over_quota, deletions))
+}
+
+/// A deletion, by what its identifiers matched: the one device (its reference journalled, for the request), none
+/// (`gone`), or several (`invalid`: none deleted, and the row goes back for fixing like any other bad row).
+fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
+    match devices {
+        [] => row.state = RowState::Gone,
+        [device] => {
+            row.device_href = device.href.clone();
+            row.device_uid = device.uid.clone();
+            row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+        }
+        several => {
+            let named: Vec<String> = several
+                .iter()
+                .map(|d| {
+                    let id = d.uid.as_deref().unwrap_or(&d.eui);
+                    match (&d.imei, &d.sim) {
+                        (Some(imei), Some(sim)) => format!("{id} (IMEI {imei}, SIM {sim})"),
+                        (Some(imei), None) => format!("{id} (IMEI {imei})"),
+                        (None, Some(sim)) => format!("{id} (SIM {sim})"),
+                        (None, None) => id.to_string(),
+                    }
+                })
+                .collect();
+            row.state = RowState::Invalid;
+            row.errors.push(RowError {
+                field: "row".into(),
+                column: String::new(),
+                code: ErrorCode::Ambiguous,
+                message: format!(
+                    "the row's identifiers match {} devices on the platform ({}): none is deleted; keep the \
+                     identifier of the one to delete",
+                    several.len(),
+                    named.join(", ")
+                ),
+            });
+        }
+    }
+}
+
+/// The tag calls that put each tag on its rows' devices: one call per tag per `page` of its rows, not one per
+/// device, so a thousand devices of one shipment tag take one request.
+pub fn tag_calls(
+    tagged: std::collections::BTreeMap<Tag, Vec<u64>>,
+    page: usize,
+) -> Vec<NewTagCall> {
+    tagged
+        .into_iter()
+        .flat_map(|(tag, rows)| {
+            rows.chunks(page.max(1))
+                .map(|rows| NewTagCall {
+                    tag: tag.as_str().to_string(),
+                    untag: false,
+                    rows: rows.to_vec(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Compares a row's wish with the device's state as a listing or a read showed it.
@@ -599,24 +907,44 @@ fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
 #[error("interrupted while checking rows")]
 struct PrepareCancelled;
 
-fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
-    let (state, request, errors, key) = match prepared.outcome {
+/// The operation a prepared row journals, and the keys its device is looked up by (a creation: the one it would be
+/// refused for; a deletion: every one it may be found by).
+fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Vec<ExistKey>)> {
+    let (action, state, request, errors, keys) = match prepared.outcome {
         Prepared::Send(request) => (
+            Action::Create,
             RowState::Pending,
             Some(serde_json::to_string(&request).context("encoding a request")?),
             Vec::new(),
-            prepared.exist_key,
+            prepared.exist_key.into_iter().collect(),
         ),
+        Prepared::Delete => (
+            Action::Delete,
+            RowState::Pending,
+            None,
+            Vec::new(),
+            ExistKey::all(&prepared.keys),
+        ),
+        // An invalid row naming a device to delete is a deletion that never leaves.
+        Prepared::Invalid(errors) if prepared.deletion => {
+            (Action::Delete, RowState::Invalid, None, errors, Vec::new())
+        }
         // Invalid as a creation, but its device may exist and be updated: looked up all the same.
         Prepared::Invalid(errors) => {
             let key = prepared.exist_key.filter(|_| prepared.update.is_some());
-            (RowState::Invalid, None, errors, key)
+            (
+                Action::Create,
+                RowState::Invalid,
+                None,
+                errors,
+                key.into_iter().collect(),
+            )
         }
     };
     Ok((
         NewRow {
             row: prepared.row,
-            action: Action::Create,
+            action,
             kind: prepared.kind,
             id: prepared.id,
             name: prepared.name,
@@ -629,7 +957,7 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             keys: prepared.keys,
             previous: None,
         },
-        key,
+        keys,
     ))
 }
 
@@ -669,7 +997,13 @@ pub async fn resume(
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let journal = Journal::open_existing(&config.journal)?;
-    let batch = pick_batch(&journal, config.batch.as_deref())?;
+    let mut batch = pick_batch(&journal, config.batch.as_deref())?;
+    // An import's tag calls are resumed with the import, which holds the platform they go to.
+    if batch.action == crate::journal::Action::Tag
+        && let Some(import) = Journal::import_of_tags(&batch.id)
+    {
+        batch = journal.resolve_batch(Some(import))?;
+    }
     // Two runs of one batch would both send its unfinished rows.
     if let Some(pid) = batch.runner_pid
         && pid != std::process::id()
@@ -684,8 +1018,13 @@ pub async fn resume(
     // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
     if batch.options["prepared"] == serde_json::Value::Bool(false) {
         return Err(UsageError(format!(
-            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: import {} again",
-            batch.id, batch.input_path
+            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: {} {} again",
+            batch.id,
+            match batch.action {
+                Action::Delete => "delete",
+                Action::Create | Action::Update | Action::Restore | Action::Tag => "import",
+            },
+            batch.input_path
         ))
         .into());
     }
@@ -713,17 +1052,61 @@ pub async fn resume(
                 .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
                 requests = Some(client.request_counts());
             }
-            journal.set_batch_state(&batch.id, BatchState::Done)?;
+            // With tag calls left the batch is not done: it is this run's while they are sent.
+            let state = match journal.tag_calls_left(&batch.id)? {
+                0 => BatchState::Done,
+                _ => BatchState::Running,
+            };
+            journal.set_batch_state(&batch.id, state)?;
         }
-        return Ok(BatchResult {
-            id: batch.id,
+        let result = BatchResult {
+            id: batch.id.clone(),
             counts,
             stop: Stop::Drained,
             created_now: 0,
+            deleted_now: 0,
+            action: batch.action,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
-        });
+            tag_calls: None,
+        };
+        if journal.tag_calls_left(&batch.id)? == 0 {
+            let tag_calls = journal.batch(&Journal::tags_id(&batch.id))?.is_some();
+            return Ok(BatchResult {
+                tag_calls: match tag_calls {
+                    true => Some(journal.counts(&Journal::tags_id(&batch.id))?),
+                    false => None,
+                },
+                ..result
+            });
+        }
+        // Every row is final but tag calls are left (the run was stopped or killed among them).
+        let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
+        let settings = RunSettings::new(
+            rate.unwrap_or(0.0),
+            config
+                .concurrency
+                .or_else(|| batch.options["concurrency"].as_u64().map(|c| c as usize))
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            None,
+        )?;
+        let client = resume_client(&config, &batch, settings.rate).await?;
+        let before = client.request_counts();
+        let pool_config = pool_config(&settings, batch.options["started_ms"].as_i64());
+        drop(journal);
+        let mut result = run_tag_calls(
+            result,
+            &config.journal,
+            client.clone(),
+            &pool_config,
+            cancel,
+            config.quiet,
+        )
+        .await?;
+        result.requests = result.requests.plus(&before);
+        result.elapsed = started.elapsed();
+        return Ok(result);
     }
     let options = &batch.options;
     let settings = RunSettings::new(
@@ -740,14 +1123,23 @@ pub async fn resume(
     let client = resume_client(&config, &batch, settings.rate).await?;
     let mut pool_config = pool_config(&settings, options["started_ms"].as_i64());
     pool_config.force = options["force"].as_bool().unwrap_or(false);
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &batch.id,
+        client.clone(),
+        &pool_config,
+        cancel.clone(),
+        config.quiet,
+        true,
+    )
+    .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
         client,
         &pool_config,
         cancel,
         config.quiet,
-        true,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -809,7 +1201,7 @@ pub async fn run_batch(
     let action = journal
         .batch(id)?
         .map(|b| b.action)
-        .unwrap_or(crate::journal::Action::Create);
+        .unwrap_or(Action::Create);
     let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -882,10 +1274,13 @@ pub async fn run_batch(
             settled = false;
         }
     }
-    let state = if counts.pending == 0 && settled {
-        BatchState::Done
-    } else {
-        BatchState::Interrupted
+    // An import whose tag calls are left is not done: it stays this run's (`running`) while the caller goes on to
+    // them, so that no second run starts them beside it, and a kill among them leaves it for `resume`.
+    let tags_left = journal.tag_calls_left(id)? > 0;
+    let state = match (counts.pending == 0 && settled, tags_left) {
+        (true, false) => BatchState::Done,
+        (true, true) if went_on => BatchState::Running,
+        _ => BatchState::Interrupted,
     };
     journal.set_batch_state(id, state)?;
     match &stop {
@@ -904,22 +1299,57 @@ pub async fn run_batch(
         counts,
         stop,
         created_now: counters.done.load(Ordering::Relaxed),
+        deleted_now: counters.deleted.load(Ordering::Relaxed),
+        action,
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
-            // The engine's second attempts of a creation went out as creations; they are retries.
+            // The engine's second attempts of an operation went out as that operation; they are retries.
             let mut requests = client.request_counts();
             let again = counters.retries.load(Ordering::Relaxed);
-            requests.creations -= again.min(requests.creations);
+            let sent = match action {
+                crate::journal::Action::Create => &mut requests.creations,
+                crate::journal::Action::Delete => &mut requests.deletions,
+                crate::journal::Action::Update | crate::journal::Action::Restore => {
+                    &mut requests.updates
+                }
+                crate::journal::Action::Tag => &mut requests.tags,
+            };
+            let again = again.min(*sent);
+            *sent -= again;
             requests.retries += again;
             requests
         },
+        tag_calls: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_takes_one_call_per_page_of_its_rows() {
+        let tag = |t: &str| Tag::parse(t).unwrap();
+        let tagged = [(tag("lot A"), vec![2, 3, 4, 5, 6]), (tag("b"), vec![3])]
+            .into_iter()
+            .collect();
+        let calls = tag_calls(tagged, 2);
+        let shown: Vec<(&str, &[u64])> = calls
+            .iter()
+            .map(|c| (c.tag.as_str(), c.rows.as_slice()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("b", &[3][..]),
+                ("lot A", &[2, 3][..]),
+                ("lot A", &[4, 5][..]),
+                ("lot A", &[6][..])
+            ]
+        );
+        assert!(calls.iter().all(|c| !c.untag));
+    }
 
     #[test]
     fn rate_zero_means_unlimited_and_bad_values_are_usage_errors() {
@@ -937,9 +1367,12 @@ mod tests {
             counts,
             stop,
             created_now: 0,
+            deleted_now: 0,
+            action: Action::Create,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
             requests: RequestCounts::default(),
+            tag_calls: None,
         }
     }
 
@@ -964,5 +1397,61 @@ mod tests {
         );
         assert_eq!(cancelled.exit(), Exit::Interrupted);
         assert!(cancelled.next_step().unwrap().contains("tpbulk resume b1"));
+    }
+
+    #[test]
+    fn a_deletion_is_journalled_by_what_its_identifiers_matched() {
+        let device = |uid: &str, imei: Option<&str>, sim: Option<&str>| DeviceInfo {
+            eui: String::new(),
+            href: Some(format!("/devices/{uid}")),
+            uid: Some(uid.into()),
+            name: None,
+            creation_date: None,
+            imei: imei.map(str::to_string),
+            sim: sim.map(str::to_string),
+            state: None,
+        };
+        let row = || NewRow {
+            row: 2,
+            action: Action::Delete,
+            kind: Some(crate::device::Kind::Cellular),
+            id: Some("356936110000036".into()),
+            name: None,
+            state: RowState::Pending,
+            request: None,
+            errors: Vec::new(),
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+            keys: Default::default(),
+            previous: None,
+        };
+        let mut none = row();
+        to_delete(&mut none, &[]);
+        assert_eq!(none.state, RowState::Gone);
+        let one = device("7", Some("356936110000036"), None);
+        let mut found = row();
+        to_delete(&mut found, &[&one]);
+        assert_eq!(
+            (found.state, found.device_uid.as_deref()),
+            (RowState::Pending, Some("7"))
+        );
+        // The IMEI on one device, the SIM on another: neither is deleted on a guess.
+        let other = device("9", None, Some("89331503200000000043"));
+        let mut several = row();
+        to_delete(&mut several, &[&one, &other]);
+        assert_eq!(several.state, RowState::Invalid);
+        assert_eq!(several.device_uid, None);
+        assert_eq!(several.errors[0].code, ErrorCode::Ambiguous);
+        assert!(
+            several.errors[0]
+                .message
+                .contains("7 (IMEI 356936110000036)")
+                && several.errors[0]
+                    .message
+                    .contains("9 (SIM 89331503200000000043)"),
+            "{}",
+            several.errors[0].message
+        );
     }
 }

@@ -4,15 +4,16 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
-//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create` for an import, `delete` for a
-//! rollback) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`, `update`, `restore`, `tag`: each row its own, so a
+//! ThingPark file's `CREATE` and `DELETE` rows are one batch) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
 //! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
-//! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
+//! ([`Journal::prepare_rollback`]); an import's tag calls are a batch of `tag` operations beside it, `{import}.tags`
+//! ([`Journal::insert_tag_calls`]). Listings show imports only, and reach the others through their import. Only this
 //! module opens SQLite connections, and every table comes from its migrations.
 //!
 //! Public contract used by `engine`, `cmd` and `report` (keep these names and meanings):
-//! `Journal`, `Action`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`,
-//! `Writer`, `Outcome`, `UndoneCursor`.
+//! `Journal`, `Action`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `NewTagCall`, `BatchInfo`, `RowRecord`,
+//! `Counts`, `Writer`, `Outcome`, `UndoneCursor`.
 
 mod schema;
 mod writer;
@@ -33,20 +34,23 @@ use std::path::{Path, PathBuf};
 pub enum Action {
     /// An import's row: create the device.
     Create,
-    /// A rollback's row: delete the device an import created.
+    /// Delete the device: a rollback's row, a row of `tpbulk delete`, a `DELETE` row of an import.
     Delete,
     /// An import's row whose device exists (`--on-existing update`): write the fields that differ.
     Update,
     /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
     Restore,
+    /// A tag call of an import (`{import}.tags`): one tag on or off for a page of the devices the import made.
+    Tag,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::Create,
         Action::Delete,
         Action::Update,
         Action::Restore,
+        Action::Tag,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Update => "update",
             Action::Restore => "restore",
+            Action::Tag => "tag",
         }
     }
 
@@ -66,7 +71,7 @@ impl Action {
     pub fn is_update(self) -> bool {
         match self {
             Action::Update | Action::Restore => true,
-            Action::Create | Action::Delete => false,
+            Action::Create | Action::Delete | Action::Tag => false,
         }
     }
 
@@ -77,6 +82,7 @@ impl Action {
             Action::Delete => "deleted",
             Action::Update => "updated",
             Action::Restore => "restored",
+            Action::Tag => "tagged",
         }
     }
 }
@@ -200,7 +206,7 @@ pub struct NewRow {
     pub request: Option<String>,
     /// The row's check or resolution errors (invalid rows).
     pub errors: Vec<RowError>,
-    /// For `exists` rows known up front: the platform's device.
+    /// For `exists` rows known up front, and deletions: the platform's device.
     pub device_href: Option<String>,
     pub device_uid: Option<String>,
     pub device_eui: Option<String>,
@@ -217,6 +223,15 @@ pub struct NewRow {
 pub struct Previous {
     pub before: crate::platform::update::Values,
     pub after: crate::platform::update::Values,
+}
+
+/// One tag call as first journalled: its tag, whether it takes the tag off, and the import rows whose devices it
+/// is for (at most a page of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTagCall {
+    pub tag: String,
+    pub untag: bool,
+    pub rows: Vec<u64>,
 }
 
 /// A batch as stored.
@@ -306,8 +321,10 @@ pub struct RowRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: u64,
-    /// `done`: created by an import, deleted by a rollback.
+    /// `done` `create` operations: devices created.
     pub created: u64,
+    /// `done` `delete` operations: devices deleted (by a rollback, `tpbulk delete`, or a file's `DELETE` rows).
+    pub deleted: u64,
     /// `done` updates of an import and restores of a rollback.
     pub updated: u64,
     pub exists: u64,
@@ -466,8 +483,14 @@ impl Journal {
         Journal::open_existing(&self.path)
     }
 
-    /// Creates a batch and returns its id.
+    /// Creates a batch of `create` operations (an import) and returns its id.
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
+        self.create_batch_of(batch, Action::Create)
+    }
+
+    /// Creates a batch whose operations are `action` (an import: `create`, though a ThingPark file's `DELETE` rows
+    /// make `delete` operations in it too; `tpbulk delete`: `delete`) and returns its id.
+    pub fn create_batch_of(&mut self, batch: &NewBatch, action: Action) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
         let input_columns = batch
@@ -483,8 +506,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, profile, input_columns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                 created_at, updated_at, runner_pid, profile, input_columns, action) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     batch.name,
@@ -497,7 +520,8 @@ impl Journal {
                     at,
                     std::process::id(),
                     batch.profile,
-                    input_columns
+                    input_columns,
+                    action.as_str()
                 ],
             );
             match inserted {
@@ -509,7 +533,8 @@ impl Journal {
             .context(format!("{}: cannot create a batch", self.path.display())))
     }
 
-    /// Adds rows to a batch in large transactions. Final rows never keep their request.
+    /// Adds rows to a batch in large transactions, each with its own action (a ThingPark file's `CREATE` and `DELETE`
+    /// rows are one batch). Final rows never keep their request.
     pub fn insert_rows(
         &mut self,
         batch: &str,
@@ -580,7 +605,8 @@ impl Journal {
     /// Every batch, newest first.
     pub fn batches(&self) -> anyhow::Result<Vec<BatchInfo>> {
         let sql = format!(
-            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL ORDER BY created_at DESC, rowid DESC"
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL AND action <> 'tag' \
+             ORDER BY created_at DESC, rowid DESC"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], read_batch_columns)?;
@@ -589,11 +615,11 @@ impl Journal {
 
     /// The newest batch, or the newest that is not `done` when `unfinished`.
     pub fn latest_batch(&self, unfinished: bool) -> anyhow::Result<Option<BatchInfo>> {
-        // A rollback is reached through its import, never as "the latest batch".
+        // A rollback and an import's tag calls are reached through the import, never as "the latest batch".
         let filter = if unfinished {
-            "WHERE undoes IS NULL AND state <> 'done'"
+            "WHERE undoes IS NULL AND action <> 'tag' AND state <> 'done'"
         } else {
-            "WHERE undoes IS NULL"
+            "WHERE undoes IS NULL AND action <> 'tag'"
         };
         let sql = format!(
             "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -626,6 +652,26 @@ impl Journal {
         }
     }
 
+    /// Removes a batch that sent nothing (a deletion the person answered no to, or stopped before its question):
+    /// its rows and itself, as if it had never been journalled. Refused once any row was sent.
+    pub fn discard_batch(&mut self, id: &str) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let sent: i64 = tx.query_row(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND (attempts > 0 OR state = 'sending')",
+            [id],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            sent == 0,
+            "{}: batch {id} has rows sent; it is kept",
+            self.path.display()
+        );
+        tx.execute("DELETE FROM rows WHERE batch = ?1", [id])?;
+        tx.execute("DELETE FROM batches WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets a batch's state; `running` records this process as the batch's runner, any other state clears it.
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
         let runner = (state == BatchState::Running).then(std::process::id);
@@ -651,30 +697,31 @@ impl Journal {
         Ok(())
     }
 
-    /// Rows per state, from the `(batch, state)` index: no row is read.
+    /// Rows per state (and, for `done`, per action), from the `(batch, state, action)` index: no row is read.
     pub fn counts(&self, batch: &str) -> anyhow::Result<Counts> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, action, count(*) FROM rows WHERE batch = ?1 GROUP BY state, action",
+        )?;
         let mut rows = stmt.query([batch])?;
         let mut counts = Counts::default();
-        // From the partial index of migration 7: nothing to read for a batch without updates.
-        let updated: u64 = self
-            .conn
-            .prepare_cached(
-                "SELECT count(*) FROM rows WHERE batch = ?1 AND state = 'done' \
-                 AND action IN ('update', 'restore')",
-            )?
-            .query_row([batch], |r| r.get::<_, i64>(0))? as u64;
         while let Some(r) = rows.next()? {
             let state: String = r.get(0)?;
-            let n = r.get::<_, i64>(1)? as u64;
+            let action: String = r.get(1)?;
+            let n = r.get::<_, i64>(2)? as u64;
             counts.total += n;
+            let action = Action::parse(&action).with_context(|| {
+                format!(
+                    "{}: batch {batch} has rows of an unknown action {action:?}",
+                    self.path.display()
+                )
+            })?;
             match RowState::parse(&state) {
-                Some(RowState::Done) => {
-                    counts.updated += updated.min(n);
-                    counts.created += n - updated.min(n);
-                }
+                Some(RowState::Done) => match action {
+                    // In a batch of tag calls (`{import}.tags`), the calls sent.
+                    Action::Create | Action::Tag => counts.created += n,
+                    Action::Delete => counts.deleted += n,
+                    Action::Update | Action::Restore => counts.updated += n,
+                },
                 Some(RowState::Exists) => counts.exists += n,
                 Some(RowState::Unchanged) => counts.unchanged += n,
                 Some(RowState::Conflict) => counts.conflict += n,
@@ -853,7 +900,7 @@ impl Journal {
                  'after', json(json_extract(previous, '$.before')), \
                  'version', NULL, 'read_first', json('true')) END, \
              device_href, device_uid, device_eui, key_eui, key_imei, key_sim, ?3, ?3 \
-             FROM rows WHERE batch = ?1 AND state = 'done'",
+             FROM rows WHERE batch = ?1 AND state = 'done' AND action IN ('create', 'update')",
             params![import.id, id, at],
         )?;
         tx.execute(
@@ -869,6 +916,128 @@ impl Journal {
         )?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// The id of the tag calls of `batch`: one batch of `tag` operations per import, journalled with it.
+    pub fn tags_id(batch: &str) -> String {
+        format!("{batch}.tags")
+    }
+
+    /// The import whose tag calls `tags` (a [`Journal::tags_id`]) are.
+    pub fn import_of_tags(tags: &str) -> Option<&str> {
+        tags.strip_suffix(".tags")
+    }
+
+    /// Journals tag calls for devices of `import`, in one transaction: the batch `{import}.tags` (made by the
+    /// first call) and one `tag` operation per call, numbered after the ones it has. Each call is journalled before
+    /// any device of the import is sent, so that no crash can lose one: `pending` until the import's rows are final
+    /// and [`Journal::resolve_tag_calls`] gives it its DevEUIs.
+    pub fn insert_tag_calls(
+        &mut self,
+        import: &str,
+        calls: impl IntoIterator<Item = NewTagCall>,
+    ) -> anyhow::Result<()> {
+        let id = Journal::tags_id(import);
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
+             created_at, updated_at, action) \
+             SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, 'tag' \
+             FROM batches WHERE id = ?1",
+            params![import, id, at],
+        )?;
+        let mut next: i64 = tx.query_row(
+            "SELECT coalesce(max(row), 0) FROM rows WHERE batch = ?1",
+            [&id],
+            |r| r.get(0),
+        )?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO rows (batch, row, action, id, state, request, created_at, updated_at) \
+                 VALUES (?1, ?2, 'tag', ?3, 'pending', ?4, ?5, ?5)",
+            )?;
+            for call in calls {
+                next += 1;
+                let request = serde_json::json!({
+                    "tag": call.tag,
+                    "action": if call.untag { "UNTAG" } else { "TAG" },
+                    "rows": call.rows,
+                });
+                insert.execute(params![id, next, call.tag, request.to_string(), at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gives every unfinished tag call of `import` the DevEUIs of its rows that the import created (`done`
+    /// creations; a device that was already there, updated or not, is not tagged by a creation's call), from the EUIs journalled with those rows (a
+    /// cellular device's is the one the platform gave it). A call left with no device ends `gone`, sending
+    /// nothing. Run once the import's rows are final, and again on every resume: it reads the same rows, so it
+    /// writes the same EUIs. Returns the calls left to send.
+    pub fn resolve_tag_calls(&mut self, import: &str) -> anyhow::Result<u64> {
+        let id = Journal::tags_id(import);
+        let calls: Vec<(i64, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT row, request FROM rows WHERE batch = ?1 AND state IN ('pending', 'sending') ORDER BY row",
+            )?;
+            stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let mut left = 0;
+        {
+            let mut eui = tx.prepare_cached(
+                "SELECT coalesce(device_eui, key_eui) FROM rows \
+                 WHERE batch = ?1 AND row = ?2 AND state = 'done' AND action = 'create'",
+            )?;
+            for (row, request) in calls {
+                let mut request: serde_json::Value = serde_json::from_str(&request)
+                    .with_context(|| format!("tag call {row} of {id}: unreadable request"))?;
+                let rows: Vec<i64> = serde_json::from_value(request["rows"].clone())
+                    .with_context(|| format!("tag call {row} of {id}: unreadable rows"))?;
+                let mut euis = Vec::with_capacity(rows.len());
+                for of in rows {
+                    let found: Option<Option<String>> = eui
+                        .query_row(params![import, of], |r| r.get(0))
+                        .optional()?;
+                    match found {
+                        Some(Some(e)) => euis.push(e.to_ascii_uppercase()),
+                        Some(None) => {
+                            tracing::warn!(row = of, "created, but its EUI is unknown: not tagged")
+                        }
+                        None => {}
+                    }
+                }
+                if euis.is_empty() {
+                    tx.execute(
+                        "UPDATE rows SET state = 'gone', request = NULL, updated_at = ?3, finished_at = ?3, \
+                         message = 'no device of this call was created by the batch: nothing to tag' \
+                         WHERE batch = ?1 AND row = ?2",
+                        params![id, row, at],
+                    )?;
+                    continue;
+                }
+                request["devEUIs"] = serde_json::json!(euis);
+                tx.execute(
+                    "UPDATE rows SET request = ?3, updated_at = ?4 WHERE batch = ?1 AND row = ?2",
+                    params![id, row, request.to_string(), at],
+                )?;
+                left += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(left)
+    }
+
+    /// Tag calls of `import` not yet final (0 when it has none).
+    pub fn tag_calls_left(&self, import: &str) -> anyhow::Result<u64> {
+        self.count_states(
+            &Journal::tags_id(import),
+            &[RowState::Pending, RowState::Sending],
+        )
     }
 
     /// How many rows of `batch` its rollback deleted or found gone.

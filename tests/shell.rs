@@ -245,6 +245,7 @@ fn every_json_output_parses_into_its_documented_shape() {
             "next",
             "pending",
             "stop",
+            "tag_calls",
             "total",
             "unchanged",
             "updated"
@@ -262,10 +263,38 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "gone", "input", "invalid", "name",
-            "pending", "profile", "started", "state", "total", "updated", "url"
+            "batch",
+            "conflict",
+            "created",
+            "deleted",
+            "exists",
+            "failed",
+            "gone",
+            "input",
+            "invalid",
+            "name",
+            "pending",
+            "profile",
+            "started",
+            "state",
+            "tag_calls",
+            "total",
+            "unchanged",
+            "updated",
+            "updates",
+            "url"
         ]
     );
+    let plan: tpbulk::cmd::plan::Counts = serde_json::from_value(json(&env.run(&[
+        "plan",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((plan.rows, plan.unchanged, plan.would_create), (3, 3, 0));
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();
     assert_eq!(status.created, 3);
 

@@ -131,9 +131,13 @@ fn verify_passes_after_a_clean_batch_and_names_a_device_deleted_behind_its_back(
     let (targets, _) = after::targets(&journal, &otaa).unwrap();
     let client = client(&env);
     let report = env.block_on(async {
-        verify::verify(&client, &targets, &LookupProgress::new(true))
-            .await
-            .unwrap()
+        verify::verify(
+            &client,
+            &targets,
+            &LookupProgress::new(&tpbulk::logging::Display::hidden()),
+        )
+        .await
+        .unwrap()
     });
     assert_eq!(report.requests, 2);
     assert_eq!(

@@ -216,9 +216,13 @@ fn prefixes_that_match_many_other_devices_are_tightened() {
         .collect();
     let before = env.sim.stats().requests;
     let found = env.block_on(async {
-        tpbulk::platform::find_existing(&client, &keys, &LookupProgress::new(true))
-            .await
-            .unwrap()
+        tpbulk::platform::find_existing(
+            &client,
+            &keys,
+            &LookupProgress::new(&tpbulk::logging::Display::hidden()),
+        )
+        .await
+        .unwrap()
     });
     let mut euis: Vec<&String> = found
         .keys()

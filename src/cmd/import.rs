@@ -41,7 +41,7 @@ pub struct Args {
 pub use crate::engine::batch::OnExisting;
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    let config = config(&args, global)?;
+    let config = config(&args, global, rt)?;
     let format = args.format;
     let again = "rows in flight are reconciled by `tpbulk resume`";
     rt.block_on(Some(again), |cancel| async move {
@@ -51,7 +51,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 }
 
 /// Every option checked, before the file is opened or the platform called.
-fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
+fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<ImportConfig> {
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
@@ -68,7 +68,7 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         profile: chosen.name.clone(),
         again: args.again,
         allow_over_quota: args.allow_over_quota,
-        quiet: global.quiet,
+        display: rt.display(global.quiet),
     })
 }
 
@@ -186,7 +186,7 @@ mod tests {
             "--url",
             "http://127.0.0.1:1",
         ]);
-        let err = config(&cli.args, &cli.global).unwrap_err();
+        let err = config(&cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), Exit::Usage);
     }
 }

@@ -9,6 +9,7 @@ use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
 use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
+use crate::logging::Display;
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
     PlatformSettings, RequestCounts, find_existing,
@@ -100,7 +101,8 @@ pub struct ImportConfig {
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
     pub allow_over_quota: bool,
-    pub quiet: bool,
+    /// Where progress is drawn; nothing with `--quiet`.
+    pub display: Display,
 }
 
 /// How a run ended.
@@ -230,7 +232,7 @@ pub async fn import(
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-    if !config.quiet {
+    if !config.display.quiet {
         eprintln!("tpbulk: reading the catalogue");
     }
     let catalog = client.catalog().await.map_err(unavailable)?;
@@ -264,7 +266,7 @@ pub async fn import(
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let cancel = cancel.clone();
-        let progress = LookupProgress::new(config.quiet);
+        let progress = LookupProgress::new(&config.display);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             journal_prepared(
@@ -321,7 +323,7 @@ pub async fn import(
             .into());
         }
         for line in &lines {
-            if !config.quiet {
+            if !config.display.quiet {
                 eprintln!("tpbulk: warning: {line}; going on (--allow-over-quota)");
             }
         }
@@ -335,7 +337,7 @@ pub async fn import(
         client,
         &pool_config,
         cancel,
-        config.quiet,
+        &config.display,
         false,
     )
     .await?;
@@ -382,7 +384,7 @@ fn refuse_second_import(
         BatchState::Done => {
             "to import it once more as a new batch on purpose, add --again".to_string()
         }
-        _ => format!(
+        BatchState::Running | BatchState::Interrupted => format!(
             "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
             batch.id
         ),
@@ -520,7 +522,8 @@ pub struct ResumeConfig {
     /// Checked like [`RunSettings`]: `None` keeps the batch's own.
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
-    pub quiet: bool,
+    /// Where progress is drawn; nothing with `--quiet`.
+    pub display: Display,
 }
 
 impl ResumeConfig {
@@ -620,7 +623,7 @@ pub async fn resume(
         client,
         &pool_config,
         cancel,
-        config.quiet,
+        &config.display,
         true,
     )
     .await?;
@@ -673,7 +676,7 @@ pub async fn run_batch(
     client: Client,
     pool_config: &PoolConfig,
     cancel: CancellationToken,
-    quiet: bool,
+    display: &Display,
     settle_all: bool,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
@@ -719,7 +722,7 @@ pub async fn run_batch(
         })
     };
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(total, counters.clone(), action, quiet);
+    let progress = Progress::start(total, counters.clone(), action, display);
     let stop = pool::run(
         client.clone(),
         writer.clone(),

@@ -89,7 +89,9 @@ fn write_text(
     let state = batch.effective_state();
     let runner = match (state, batch.runner_pid) {
         (BatchState::Running, Some(pid)) => format!(" (process {pid})"),
-        _ => String::new(),
+        (BatchState::Running, None) | (BatchState::Interrupted | BatchState::Done, _) => {
+            String::new()
+        }
     };
     writeln!(
         out,

@@ -353,9 +353,13 @@ impl Catalog {
         };
 
         // A network context only means something to a cellular device; a LoRaWAN row ignores a `--set` one.
-        let context = match (&device.refs.context, kind) {
-            (Some(r), Kind::Cellular) => one(&self.contexts, r, "context", &mut errors),
-            _ => None,
+        let context = match kind {
+            Kind::Cellular => device
+                .refs
+                .context
+                .as_ref()
+                .and_then(|r| one(&self.contexts, r, "context", &mut errors)),
+            Kind::Otaa | Kind::Abp | Kind::Multicast => None,
         };
 
         if errors.is_empty() {
@@ -420,7 +424,7 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
                     model.id
                 ),
             ),
-            _ => {}
+            (true, true) | (false, false) => {}
         },
         Ids::Abp {
             s_nwk_s_int_key,
@@ -446,7 +450,7 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
                             model.id
                         ),
                     ),
-                    _ => {}
+                    (true, true) | (false, false) => {}
                 }
             }
         }

@@ -5,24 +5,14 @@ use rust_xlsxwriter::{Format, Workbook};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 mod offline;
-use offline::{tpbulk, validate_jsonl};
+use offline::{errors, tpbulk, validate_jsonl};
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/{name}")
 }
 
 fn codes(row: &Value) -> Vec<(String, String)> {
-    row["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_string(),
-                e["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    errors(row).into_iter().map(|(f, c, _)| (f, c)).collect()
 }
 
 fn pair(field: &str, code: &str) -> (String, String) {

@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
 use crate::cmd::style::{self, paint};
 use crate::error::Exit;
-use crate::journal::{BatchState, Journal};
+use crate::journal::{BatchState, Counts, Journal};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -26,12 +26,8 @@ pub struct BatchJson {
     pub input: String,
     pub url: Option<String>,
     pub profile: Option<String>,
-    pub total: u64,
-    pub created: u64,
-    pub exists: u64,
-    pub invalid: u64,
-    pub failed: u64,
-    pub pending: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -41,7 +37,6 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.format == OutputFormat::Json {
         let mut all = Vec::with_capacity(batches.len());
         for batch in &batches {
-            let c = journal.counts(&batch.id)?;
             all.push(BatchJson {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
@@ -50,12 +45,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 input: batch.input_path.clone(),
                 url: batch.options["url"].as_str().map(str::to_string),
                 profile: batch.profile.clone(),
-                total: c.total,
-                created: c.created,
-                exists: c.exists,
-                invalid: c.invalid,
-                failed: c.failed,
-                pending: c.pending,
+                counts: journal.counts(&batch.id)?,
             });
         }
         serde_json::to_writer_pretty(&mut out, &all)?;

@@ -6,6 +6,7 @@ use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
 use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
+use crate::journal::Counts;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -87,13 +88,9 @@ pub struct RunJson {
     /// `drained` (every row final or unsendable), `cancelled`, `cancelled_preparing` (nothing sent; import the file
     /// again), `max_errors`, `auth_lost`, `journal` (the journal could not be written).
     pub stop: String,
-    pub total: u64,
-    pub created: u64,
-    pub exists: u64,
-    pub invalid: u64,
-    pub failed: u64,
-    /// Rows not final yet: what `resume` would still send.
-    pub pending: u64,
+    /// `pending`: rows not final yet, what `resume` would still send.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Devices created by this run (`created` counts the whole batch).
     pub created_now: u64,
     pub elapsed_s: f64,
@@ -106,7 +103,6 @@ pub struct RunJson {
 
 impl RunJson {
     pub fn new(result: &BatchResult) -> RunJson {
-        let c = &result.counts;
         RunJson {
             batch: result.id.clone(),
             stop: match &result.stop {
@@ -118,12 +114,7 @@ impl RunJson {
                 Stop::Journal(_) => "journal",
             }
             .to_string(),
-            total: c.total,
-            created: c.created,
-            exists: c.exists,
-            invalid: c.invalid,
-            failed: c.failed,
-            pending: c.pending,
+            counts: result.counts,
             created_now: result.created_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)

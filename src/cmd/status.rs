@@ -22,12 +22,8 @@ pub struct StatusJson {
     pub batch: String,
     pub name: Option<String>,
     pub state: BatchState,
-    pub total: u64,
-    pub created: u64,
-    pub exists: u64,
-    pub invalid: u64,
-    pub failed: u64,
-    pub pending: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Devices of `created` rows that `tpbulk rollback` deleted since (they still count in `created`).
     #[serde(default)]
     pub deleted: u64,
@@ -54,12 +50,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
                 state: batch.effective_state(),
-                total: counts.total,
-                created: counts.created,
-                exists: counts.exists,
-                invalid: counts.invalid,
-                failed: counts.failed,
-                pending: counts.pending,
+                counts,
                 deleted,
                 url: batch.options["url"].as_str().map(str::to_string),
                 profile: batch.profile.clone(),

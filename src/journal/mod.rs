@@ -257,14 +257,16 @@ pub struct RowRecord {
     pub finished_at: Option<String>,
 }
 
-/// Rows per state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+/// Rows per state; also the counts of every JSON summary of a batch (`import`, `resume`, `status`, `batches`), which
+/// leave `gone` out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub total: u64,
     /// `done`: created by an import, deleted by a rollback.
     pub created: u64,
     pub exists: u64,
     /// Deletions whose device was already gone.
+    #[serde(skip)]
     pub gone: u64,
     pub invalid: u64,
     pub failed: u64,

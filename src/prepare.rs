@@ -271,6 +271,18 @@ mod tests {
     use crate::input::InputOptions;
     use serde_json::json;
 
+    /// Every row of the file, prepared against `catalog`.
+    fn prepared(path: &std::path::Path, catalog: &Catalog) -> Vec<PreparedRow> {
+        let mut table = Table::open(path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        rows
+    }
+
     #[test]
     fn rows_stream_in_file_order_with_their_requests_errors_and_exist_keys() {
         let dir = tempfile::tempdir().unwrap();
@@ -294,13 +306,7 @@ mod tests {
             &[json!({"ID": "P/C", "commercialName": "Cellular CP", "connectivity": "CELLULAR"})],
             &[],
         );
-        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
-        let mut rows = Vec::new();
-        prepare_rows(&mut table, &catalog, |row| {
-            rows.push(row);
-            Ok(())
-        })
-        .unwrap();
+        let rows = prepared(&path, &catalog);
         let summary: Vec<(u64, Option<ExistKey>, usize)> = rows
             .iter()
             .map(|r| (r.row, r.exist_key.clone(), r.errors().len()))
@@ -355,13 +361,7 @@ mod tests {
             &[],
             &[],
         );
-        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
-        let mut rows = Vec::new();
-        prepare_rows(&mut table, &catalog, |row| {
-            rows.push(row);
-            Ok(())
-        })
-        .unwrap();
+        let rows = prepared(&path, &catalog);
         match &rows[0].outcome {
             Prepared::Send(request) => {
                 assert_eq!(request.body["appKey"], key);

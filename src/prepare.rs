@@ -118,6 +118,8 @@ pub fn check_rows(
 }
 
 /// A row as [`check_verdicts`] hands it on.
+// One at a time, on the stack: boxing the verdict would cost an allocation per row of the full path.
+#[allow(clippy::large_enum_variant)]
 pub enum Checked {
     /// Checked in full.
     Full(Verdict),

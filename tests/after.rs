@@ -3,7 +3,7 @@
 //! `rollback` with pre-existing devices, after an interrupted import, and itself interrupted then resumed; both
 //! kinds of connection created and then used by an import.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use serde_json::Value;

@@ -18,7 +18,7 @@ use tpbulk::platform::{
 };
 use tpbulk::secret::Secret;
 
-mod tutorial;
+use crate::tutorial;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Request bodies (the tutorial's own examples, read from a shipment file: tests/contract.rs)

@@ -19,7 +19,7 @@ use tpbulk::platform::{Catalog, Client, ClientConfig, CreateRequest, HandlingMod
 use tpbulk::prepare::{Prepared, PreparedRow, prepare_rows};
 use tpbulk::secret::Secret;
 
-mod tutorial;
+use crate::tutorial;
 
 fn config(url: &str) -> ClientConfig {
     ClientConfig {

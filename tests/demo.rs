@@ -1,6 +1,6 @@
 //! `tpbulk demo` from a bare folder with nothing set up, and the rework file of a batch corrected and imported again.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use std::process::Command;

@@ -1,9 +1,9 @@
 //! Files from the field (issue 16): one small fixture per way real vendor lists failed, read end to end through
 //! `tpbulk validate` (JSONL rows, and the text summary where a per-file note is the behaviour).
 
-use serde_json::Value;
-mod offline;
+use crate::offline;
 use offline::{errors, tpbulk, validate_jsonl as validate};
+use serde_json::Value;
 
 fn field(name: &str) -> String {
     format!("tests/fixtures/field/{name}")

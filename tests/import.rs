@@ -2,7 +2,7 @@
 //! platform, faults, rate limits and expiring tokens. (Final 4xx answers and `--max-errors` are covered by the
 //! pool's tests in `src/engine/tests.rs`: every check of the importer catches what the simulator would refuse.)
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use tpbulk::journal::RowState;

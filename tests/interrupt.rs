@@ -2,7 +2,7 @@
 //! command is mid-work when the signal comes), each stops within 2 s with exit 130 and one line saying what was done,
 //! with advice that fits the command (no `tpbulk resume` where there is nothing to resume).
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use std::process::Child;

@@ -2,7 +2,7 @@
 //! launder damage, batches that remember their file, second imports, pipes, error messages, missing columns and
 //! the mapping, connectivity plan quotas, resume options and a new `--url`.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! the subscription, a platform with shorter pages than asked sets the page size, prefixes that match many other
 //! devices are tightened, and the reconciliation of lost cellular answers lists only the batch's cellular devices.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use std::collections::BTreeMap;

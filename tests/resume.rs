@@ -1,7 +1,7 @@
 //! `tpbulk resume`: a batch killed at random points (SIGKILL) or interrupted (SIGINT) ends, after resuming, with every
 //! row final and every device created exactly once.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use rand::Rng;

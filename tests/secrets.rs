@@ -2,7 +2,7 @@
 //! command that reads it back. No key, connection password, AS key or client secret may appear in any output, log,
 //! report, or in the journal once the batch is final; the journal is 0600; no option takes a secret as its value.
 
-mod engine_support;
+use crate::engine_support;
 
 use clap::CommandFactory;
 use engine_support::*;

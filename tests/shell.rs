@@ -3,7 +3,7 @@
 //! pages rendered by `man -l`, every `--format json` parsed back into its documented shape, colours as `--color`,
 //! `NO_COLOR` and `CLICOLOR_FORCE` say, and help with headings, examples and honest usage lines.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! the importer SIGKILLed while it works and resumed each time; afterwards every valid row exists exactly once on the
 //! simulator, the journal and the report say the same, and nothing is left unfinished. `bench/soak.sh` is the long run.
 
-mod engine_support;
+use crate::engine_support;
 
 use engine_support::*;
 use rand::Rng;

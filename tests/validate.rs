@@ -1,11 +1,11 @@
 //! End-to-end tests of `tpbulk validate`: real public files, the sample data, and spreadsheets written here with
 //! numeric identifier cells, read back through the JSONL output so assertions compare meaning, not bytes.
 
+use crate::offline;
+use offline::{errors, tpbulk, validate_jsonl};
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-mod offline;
-use offline::{errors, tpbulk, validate_jsonl};
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/{name}")

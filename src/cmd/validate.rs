@@ -173,12 +173,8 @@ impl Summary {
 }
 
 /// Checks every row of an opened table through the import's input stage ([`check_verdicts`]), writing one JSON line
-/// per row to `jsonl` when given. `fast` allows the fast path (tests compare the two ways).
-fn check(
-    mut table: Table,
-    fast: bool,
-    mut jsonl: Option<&mut dyn Write>,
-) -> anyhow::Result<Summary> {
+/// per row to each of `sinks`. `fast` allows the fast path (tests compare the two ways).
+fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let (mut line, mut id) = (Vec::with_capacity(256), Vec::with_capacity(20));
     summary.notes = check_verdicts(&mut table, fast, |checked| {
@@ -186,9 +182,9 @@ fn check(
             Checked::Full(verdict) => summary.add(verdict),
             Checked::Valid { .. } => summary.add_valid(),
         }
-        let Some(out) = jsonl.as_deref_mut() else {
+        if sinks.is_empty() {
             return Ok(());
-        };
+        }
         line.clear();
         match checked {
             Checked::Full(verdict) => serde_json::to_writer(&mut line, &RowLine::new(&verdict))?,
@@ -210,37 +206,12 @@ fn check(
             }
         }
         line.push(b'\n');
-        Ok(out.write_all(&line)?)
+        sinks
+            .iter_mut()
+            .try_for_each(|sink| sink.write_all(&line))?;
+        Ok(())
     })?;
     Ok(summary)
-}
-
-/// Writes each line to every sink: stdout and the report file.
-struct Tee<A, B>(Option<A>, Option<B>);
-
-impl<A: Write, B: Write> Write for Tee<A, B> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        if let Some(a) = &mut self.0 {
-            a.write_all(buf)?;
-        }
-        if let Some(b) = &mut self.1 {
-            b.write_all(buf)?;
-        }
-        Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if let Some(a) = &mut self.0 {
-            a.flush()?;
-        }
-        if let Some(b) = &mut self.1 {
-            b.flush()?;
-        }
-        Ok(())
-    }
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -248,32 +219,30 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
     let table = Table::open(&args.input.file, &options)?;
     let mapping = table.mapping_lines();
-    let report = match &args.report {
+    let mut report = match &args.report {
         Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
             UsageError(format!("{}: cannot write the report: {e}", path.display()))
         })?)),
         None => None,
     };
-    let stdout = std::io::stdout().lock();
-    let jsonl_stdout =
-        (args.format == Format::Jsonl).then(|| BufWriter::with_capacity(1 << 16, stdout));
-    let mut tee = Tee(jsonl_stdout, report);
-    let writes_lines = tee.0.is_some() || tee.1.is_some();
-    let summary = check(
-        table,
-        true,
-        if writes_lines {
-            Some(&mut tee as &mut dyn Write)
-        } else {
-            None
-        },
-    )?;
+    let mut stdout = (args.format == Format::Jsonl)
+        .then(|| BufWriter::with_capacity(1 << 16, std::io::stdout().lock()));
+    // Each JSON line goes to every sink: stdout, then the report file.
+    let mut sinks: Vec<&mut dyn Write> = [
+        stdout.as_mut().map(|w| w as &mut dyn Write),
+        report.as_mut().map(|w| w as &mut dyn Write),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let summary = check(table, true, &mut sinks)?;
     // The text summary lists the notes; beside JSON lines on stdout they go to stderr, as `plan` and `import` say them.
     if args.format == Format::Jsonl {
         crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
     }
-    tee.flush()
-        .with_context(|| "writing the per-row results".to_string())?;
+    for sink in &mut sinks {
+        sink.flush().context("writing the per-row results")?;
+    }
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
         summary.write_text(&args.input.file, &mapping, &mut out)?;
@@ -303,7 +272,7 @@ mod tests {
         let run = |fast: bool| {
             let table = Table::open(&path, options).unwrap();
             let mut out = Vec::new();
-            let summary = check(table, fast, Some(&mut out)).unwrap();
+            let summary = check(table, fast, &mut [&mut out]).unwrap();
             let text = String::from_utf8(out).unwrap();
             assert_eq!(summary.rows as usize, text.lines().count());
             let mut summary_text = Vec::new();

@@ -36,6 +36,9 @@ fn main() -> anyhow::Result<()> {
         &batch,
         (1..=rows).map(|row| NewRow {
             row,
+            action: tpbulk::journal::Action::Create,
+            device_uid: None,
+            previous: None,
             kind: Some(tpbulk::device::Kind::Otaa),
             id: Some(format!("70B3D57E{row:08X}")),
             name: Some(format!("sensor-{row}")),

@@ -9,9 +9,11 @@
 //! Each returns the file's notes for [`warn_file_notes`].
 
 use crate::device::fast::{FastId, FastPlan};
-use crate::device::{Checker, Kind, LookupKeys, RowError, Verdict};
+use crate::device::{Checker, Kind, LookupKeys, Partial, RowError, Verdict};
 use crate::input::{Field, InputError, MappedRow, Table};
-use crate::platform::{Catalog, CreateRequest, ExistKey, build_request};
+use crate::platform::update::{Changeable, Wish};
+use crate::platform::{Catalog, CreateRequest, ExistKey, Resolved, build_request};
+use serde_json::Value;
 use std::sync::mpsc;
 
 /// One row after checks and resolution.
@@ -25,7 +27,19 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// What the row creates, or why it cannot. With `--on-existing update` a row that cannot create its device
+    /// may still update it: see `update`.
     pub outcome: Prepared,
+    /// With `--on-existing update`: what the row asks of its device should it exist (`None` for a row that is
+    /// invalid either way).
+    pub update: Option<Wish>,
+}
+
+/// How rows are read for `--on-existing update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateMode {
+    /// `--clear-empty`: an empty cell clears the field on an existing device instead of leaving it.
+    pub clear_empty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -51,28 +65,79 @@ impl PreparedRow {
 pub fn prepare_rows(
     table: &mut Table,
     catalog: &Catalog,
+    each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    prepare_rows_for(table, catalog, None, each)
+}
+
+/// [`prepare_rows`], with `--on-existing update` when `updating` is given: each row also says what it would
+/// change on its device ([`PreparedRow::update`]), and what only a creation needs is required only of a row
+/// whose device does not exist.
+pub fn prepare_rows_for(
+    table: &mut Table,
+    catalog: &Catalog,
+    updating: Option<UpdateMode>,
     mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
-    check_rows(table, |verdict, mapped| {
+    check_rows(table, updating.is_some(), |verdict, mapped| {
+        let update = match (verdict.update.as_ref(), updating) {
+            (Some(partial), Some(mode)) => Some(
+                catalog
+                    .resolve_update(partial.kind.unwrap_or(Kind::Otaa), &partial.refs)
+                    .map(|resolved| wish(partial, &resolved, mapped, mode)),
+            ),
+            _ => None,
+        };
+        let (update, update_errors) = match update {
+            Some(Ok(wish)) => (Some(wish), Vec::new()),
+            Some(Err(errors)) => (None, errors),
+            None => (None, Vec::new()),
+        };
+        let partial = verdict.update;
         let prepared = match verdict.result {
-            Err(errors) => PreparedRow {
-                row: verdict.row,
-                kind: verdict.kind,
-                id: verdict.id,
-                // The name is what a person finds the row by in the report, valid or not.
-                name: mapped
-                    .get(Field::Name)
-                    .map(|v| v.cell.display().trim().to_string())
-                    .filter(|n| !n.is_empty()),
-                exist_key: None,
-                keys: LookupKeys::default(),
-                outcome: Prepared::Invalid(errors),
-            },
+            // A row that cannot create its device but can update it.
+            Err(errors) if update.is_some() => {
+                let partial = partial.expect("an update comes from the row's partial reading");
+                let exist_key = ExistKey::all(&partial.keys).into_iter().next();
+                PreparedRow {
+                    row: verdict.row,
+                    kind: partial.kind,
+                    id: verdict.id,
+                    name: partial.name,
+                    exist_key,
+                    keys: partial.keys,
+                    outcome: Prepared::Invalid(errors),
+                    update,
+                }
+            }
+            Err(mut errors) => {
+                for error in update_errors {
+                    if !errors.contains(&error) {
+                        errors.push(error);
+                    }
+                }
+                PreparedRow {
+                    row: verdict.row,
+                    kind: verdict.kind,
+                    id: verdict.id,
+                    // The name is what a person finds the row by in the report, valid or not.
+                    name: mapped
+                        .get(Field::Name)
+                        .map(|v| v.cell.display().trim().to_string())
+                        .filter(|n| !n.is_empty()),
+                    exist_key: None,
+                    keys: LookupKeys::default(),
+                    outcome: Prepared::Invalid(errors),
+                    update: None,
+                }
+            }
             Ok(device) => {
                 let outcome = match catalog.resolve(&device) {
                     Ok(resolved) => Prepared::Send(build_request(&device, &resolved)),
                     Err(errors) => Prepared::Invalid(errors),
                 };
+                // A row whose references do not resolve is invalid whatever its device.
+                let update = update.filter(|_| matches!(outcome, Prepared::Send(_)));
                 let keys = device.ids.lookup_keys();
                 let exist_key = matches!(outcome, Prepared::Send(_))
                     .then(|| ExistKey::all(&keys).into_iter().next())
@@ -85,6 +150,7 @@ pub fn prepare_rows(
                     exist_key,
                     keys,
                     outcome,
+                    update,
                 }
             }
         };
@@ -92,14 +158,95 @@ pub fn prepare_rows(
     })
 }
 
+/// What a row asks of its device: each changeable field it gives (an empty cell leaves the field as it is, or
+/// clears it with `--clear-empty`; a model or a plan is never cleared), and the forbidden fields it names.
+fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: UpdateMode) -> Wish {
+    let mut wish = Wish::default();
+    let clear =
+        |field: Field| mode.clear_empty && mapped.get(field).is_some_and(|v| v.cell.is_blank());
+    match &partial.name {
+        Some(name) => wish.set(Changeable::Name, name.as_str().into()),
+        None if clear(Field::Name) => wish.set(Changeable::Name, Value::Null),
+        None => {}
+    }
+    if let Some(model) = &resolved.model_id {
+        wish.set(Changeable::Model, model.as_str().into());
+    }
+    if partial.refs.connection.is_some() {
+        let mut ids: Vec<&str> = resolved.connection_ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        wish.set(Changeable::Connections, ids.into());
+    } else if clear(Field::Connection) {
+        wish.set(Changeable::Connections, Value::Array(Vec::new()));
+    }
+    if let Some(plan) = &resolved.plan_id {
+        wish.set(Changeable::Plan, plan.as_str().into());
+    }
+    match partial.extras.location {
+        Some((lat, lon)) => {
+            wish.set(Changeable::AdminLat, lat.into());
+            wish.set(Changeable::AdminLon, lon.into());
+        }
+        None if clear(Field::Latitude) && clear(Field::Longitude) => {
+            wish.set(Changeable::AdminLat, Value::Null);
+            wish.set(Changeable::AdminLon, Value::Null);
+        }
+        None => {}
+    }
+    match &partial.extras.admin_info {
+        Some(info) => wish.set(Changeable::AdminInfo, info.as_str().into()),
+        None if clear(Field::AdminInfo) => wish.set(Changeable::AdminInfo, Value::Null),
+        None => {}
+    }
+    match partial.extras.motion {
+        Some(motion) => wish.set(Changeable::Motion, motion.as_str().into()),
+        None if clear(Field::Motion) => wish.set(Changeable::Motion, Value::Null),
+        None => {}
+    }
+    let column = |field: Field| {
+        mapped
+            .get(field)
+            .map(|v| v.column.to_string())
+            .unwrap_or_else(|| field.name().to_string())
+    };
+    if let Some(kind) = partial.kind {
+        let connectivity = if kind.is_lorawan() {
+            "LORAWAN"
+        } else {
+            "CELLULAR"
+        };
+        wish.fix("connectivity", connectivity.into(), column(Field::Kind));
+        let activation = match kind {
+            Kind::Otaa => Some("OTAA"),
+            Kind::Abp => Some("ABP"),
+            Kind::Cellular | Kind::Multicast => None,
+        };
+        if let Some(activation) = activation {
+            wish.fix("activation", activation.into(), column(Field::Kind));
+        }
+    }
+    if let Some(address) = &partial.dev_addr {
+        wish.fix("nwAddress", address.clone(), column(Field::DevAddr));
+    }
+    if let Some(imsi) = &partial.imsi {
+        wish.fix("imsi", imsi.clone(), column(Field::Imsi));
+    }
+    wish
+}
+
 /// Reads and checks every row of `table` in full, in file order, duplicates included: the input stage of every
-/// command that reads a shipment. `each` gets each row's verdict with the cells it was checked from. An unreadable
-/// file stops with an `InputError` (exit 2); bad rows never do. Returns the file-level notes.
+/// command that reads a shipment (with `updating`, each verdict also reads the row as an update of its device).
+/// `each` gets each row's verdict with the cells it was checked from. An unreadable file stops with an `InputError`
+/// (exit 2); bad rows never do. Returns the file-level notes.
 pub fn check_rows(
     table: &mut Table,
+    updating: bool,
     mut each: impl FnMut(Verdict, &MappedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
-    let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
+    let mut checker = Checker::new(table.options().kind)
+        .positional(table.is_positional())
+        .updating(updating);
     let mapper = table.mapper();
     in_batches(
         MAPPED_BATCH,
@@ -145,7 +292,7 @@ pub fn check_verdicts(
         })
         .flatten();
     let (Some(plan), Some(mut raw)) = (plan, table.raw_csv()?) else {
-        return check_rows(table, |verdict, _| each(Checked::Full(verdict)));
+        return check_rows(table, false, |verdict, _| each(Checked::Full(verdict)));
     };
     // The fast path reads header files only, whose cardinalities are tpbulk's.
     let mut checker = Checker::new(table.options().kind);

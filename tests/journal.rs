@@ -38,6 +38,9 @@ fn new_batch(name: &str) -> NewBatch {
 fn pending(row: u64) -> NewRow {
     NewRow {
         row,
+        action: tpbulk::journal::Action::Create,
+        device_uid: None,
+        previous: None,
         kind: Some(Kind::Otaa),
         id: Some(format!("70B3D57ED{row:07X}")),
         name: Some(format!("sensor-{row}")),
@@ -233,6 +236,7 @@ fn counts_and_rows_in_order_with_a_state_filter() {
             invalid: 2_500,
             failed: 0,
             pending: 22_500,
+            ..Counts::default()
         }
     );
     assert_eq!(journal.counts(&other).unwrap().total, 2);

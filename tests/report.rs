@@ -96,6 +96,9 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             };
             NewRow {
                 row: r.row,
+                action: tpbulk::journal::Action::Create,
+                device_uid: None,
+                previous: None,
                 kind: Some(tpbulk::device::Kind::Otaa),
                 id: Some(eui.clone()),
                 name: Some(r.cells[3].display()),

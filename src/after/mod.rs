@@ -197,6 +197,7 @@ mod tests {
             id: Some(id.into()),
             name: None,
             action: crate::journal::Action::Create,
+            previous: None,
             state: RowState::Done,
             request: None,
             errors: Vec::new(),

@@ -1,4 +1,5 @@
-//! `rollback`: delete the devices a batch created (`done` rows) and never one that was there before it (`exists`).
+//! `rollback`: delete the devices a batch created (`done` rows) and never one that was there before it (`exists`);
+//! put back the values of the devices it updated, where they still hold what it wrote.
 //!
 //! A rollback is a batch of `delete` operations journalled beside its import ([`Journal::prepare_rollback`]: one per
 //! row the import created, in the journal's own tables) and run by the same engine as the import: the same pool,
@@ -17,8 +18,10 @@ pub const SHOWN: usize = 20;
 pub struct RollbackPlan {
     /// The rollback's own batch of deletions.
     pub id: String,
-    /// Deletions still to send.
+    /// Deletions and restores still to send.
     pub to_delete: u64,
+    /// Of `to_delete`, the restores of devices the import updated.
+    pub to_restore: u64,
     /// The first [`SHOWN`] of them, in row order.
     pub shown: Vec<Target>,
     /// Rows an earlier rollback already deleted (or found gone).
@@ -40,6 +43,7 @@ pub fn plan(journal: &mut Journal, import: &BatchInfo) -> anyhow::Result<Rollbac
         .collect();
     Ok(RollbackPlan {
         to_delete: journal.count_states(&id, &waiting)?,
+        to_restore: journal.count_updates(&id, &waiting)?,
         shown,
         already: journal.undone_count(&import.id)?,
         kept: journal.count_state(&import.id, RowState::Exists)?,
@@ -74,8 +78,11 @@ mod tests {
             request: Some("{}".into()),
             errors: Vec::new(),
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: LookupKeys::default(),
+            action: crate::journal::Action::Create,
+            previous: None,
         }
     }
 

@@ -89,6 +89,7 @@ mod tests {
             creation_date: None,
             imei: imei.map(str::to_string),
             sim: None,
+            state: None,
         }
     }
 

@@ -82,6 +82,8 @@ async fn import_one(
         ..PlatformSettings::default()
     };
     let config = ImportConfig {
+        clear_empty: false,
+        force: false,
         file: file.to_path_buf(),
         input: InputOptions::default(),
         client: ClientConfig::new(&platform, Some(crate::sim::DEFAULT_CLIENT_SECRET.into()))?,

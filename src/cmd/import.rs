@@ -6,7 +6,6 @@ use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
 use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
-use crate::journal::Counts;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,9 +17,17 @@ pub struct Args {
     pub journal: JournalArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// What a device that already exists on the platform becomes.
+    /// What a device that already exists on the platform becomes: `skip` (the row ends `exists`), `fail`, or
+    /// `update` (the fields the file gives are compared and only a real difference is written).
     #[arg(long, value_enum, default_value_t = OnExisting::Skip)]
     pub on_existing: OnExisting,
+    /// With `--on-existing update`: an empty cell clears the field on the device instead of leaving it as it is.
+    #[arg(long)]
+    pub clear_empty: bool,
+    /// With `--on-existing update`: write even over a device that changed since it was read (`force=true`),
+    /// instead of leaving it and reporting a `conflict`.
+    #[arg(long)]
+    pub force: bool,
     /// Stop cleanly after this many failed rows.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -53,6 +60,17 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 
 /// Every option checked, before the file is opened or the platform called.
 fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<ImportConfig> {
+    if (args.clear_empty || args.force) && args.on_existing != OnExisting::Update {
+        let flag = if args.force {
+            "--force"
+        } else {
+            "--clear-empty"
+        };
+        return Err(UsageError(format!(
+            "{flag} is about updating devices that exist: add --on-existing update"
+        ))
+        .into());
+    }
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
@@ -65,6 +83,8 @@ fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Impo
         journal: chosen.journal(&args.journal),
         settings,
         on_existing: args.on_existing,
+        clear_empty: args.clear_empty,
+        force: args.force,
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: args.again,
@@ -88,9 +108,18 @@ pub struct RunJson {
     /// `drained` (every row final or unsendable), `cancelled`, `cancelled_preparing` (nothing sent; import the file
     /// again), `max_errors`, `auth_lost`, `journal` (the journal could not be written).
     pub stop: String,
-    /// `pending`: rows not final yet, what `resume` would still send.
-    #[serde(flatten)]
-    pub counts: Counts,
+    pub total: u64,
+    pub created: u64,
+    /// Devices updated (`--on-existing update`), rows whose device already had every value, and rows left because
+    /// the device changed since it was read.
+    pub updated: u64,
+    pub unchanged: u64,
+    pub conflict: u64,
+    pub exists: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    /// Rows not final yet: what `resume` would still send.
+    pub pending: u64,
     /// Devices created by this run (`created` counts the whole batch).
     pub created_now: u64,
     pub elapsed_s: f64,
@@ -103,6 +132,7 @@ pub struct RunJson {
 
 impl RunJson {
     pub fn new(result: &BatchResult) -> RunJson {
+        let c = &result.counts;
         RunJson {
             batch: result.id.clone(),
             stop: match &result.stop {
@@ -114,7 +144,15 @@ impl RunJson {
                 Stop::Journal(_) => "journal",
             }
             .to_string(),
-            counts: result.counts,
+            total: c.total,
+            created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            conflict: c.conflict,
+            exists: c.exists,
+            invalid: c.invalid,
+            failed: c.failed,
+            pending: c.pending,
             created_now: result.created_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)
@@ -179,5 +217,23 @@ mod tests {
         ]);
         let err = config(&cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+    }
+
+    #[test]
+    fn clear_empty_and_force_need_on_existing_update() {
+        for flag in ["--clear-empty", "--force"] {
+            let cli = parse(&["ship.csv", flag, "--url", "http://127.0.0.1:1"]);
+            let err =
+                config(&cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
+            assert_eq!(crate::error::exit_for(&err), Exit::Usage);
+            assert!(err.to_string().contains("--on-existing update"), "{err}");
+            let cli = parse(&["ship.csv", flag, "--on-existing", "update"]);
+            assert!(
+                !config(&cli.args, &cli.global, &Runtime::new(Default::default()))
+                    .err()
+                    .is_some_and(|e| e.to_string().contains("--on-existing")),
+                "{flag} is accepted with --on-existing update"
+            );
+        }
     }
 }

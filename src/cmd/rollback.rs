@@ -36,6 +36,12 @@ pub struct RollbackJson {
     pub deleted: u64,
     /// Not on the platform any more when asked to delete.
     pub gone: u64,
+    /// Devices the batch updated whose previous values were put back by this run.
+    #[serde(default)]
+    pub restored: u64,
+    /// Devices the batch updated that changed since, left as they are.
+    #[serde(default)]
+    pub conflict: u64,
     /// Deleted by an earlier rollback.
     pub deleted_earlier: u64,
     /// Rows whose deletion failed (each also on stderr).
@@ -108,10 +114,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             );
         }
         let plan = rollback::plan(&mut journal, &batch)?;
-        let summary = |deleted, gone, failed, interrupted, confirmed| RollbackJson {
+        let summary = |(deleted, gone, restored, conflict), failed, interrupted, confirmed| RollbackJson {
             batch: batch.id.clone(),
             deleted,
             gone,
+            restored,
+            conflict,
             deleted_earlier: plan.already,
             failed,
             kept: plan.kept,
@@ -134,15 +142,15 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         }
         if plan.to_delete == 0 {
             if json {
-                print_json(&summary(0, 0, 0, false, true))?;
+                print_json(&summary((0, 0, 0, 0), 0, false, true))?;
             } else if !quiet {
                 crate::stdout::line(format_args!("batch {}: nothing left to delete", batch.id));
             }
             return Ok(Exit::Success);
         }
         if !yes {
-            let count = plan.to_delete;
-            let answer = tokio::task::spawn_blocking(move || confirm(count));
+            let counts = (plan.to_delete - plan.to_restore, plan.to_restore);
+            let answer = tokio::task::spawn_blocking(move || confirm(counts));
             let confirmed = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(before_any().into()),
@@ -151,7 +159,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             if !confirmed {
                 eprintln!("tpbulk: rollback cancelled; nothing deleted");
                 if json {
-                    print_json(&summary(0, 0, 0, false, false))?;
+                    print_json(&summary((0, 0, 0, 0), 0, false, false))?;
                 }
                 return Ok(Exit::Success);
             }
@@ -173,12 +181,26 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         })?;
         let counts = result.counts;
         let (deleted, gone) = (counts.created - before.created, counts.gone - before.gone);
+        let (restored, conflict) = (
+            counts.updated - before.updated,
+            counts.conflict - before.conflict,
+        );
         let interrupted = result.stop == Stop::Cancelled;
         if json {
-            print_json(&summary(deleted, gone, counts.failed, interrupted, true))?;
+            print_json(&summary(
+                (deleted, gone, restored, conflict),
+                counts.failed,
+                interrupted,
+                true,
+            ))?;
         } else {
+            let restores = if plan.to_restore + restored + conflict > 0 {
+                format!(", restored {restored}, changed since and left {conflict}")
+            } else {
+                String::new()
+            };
             crate::stdout::line(format_args!(
-                "batch {}: deleted {}, already gone {}, deleted earlier {}, failed {}, kept {} that existed before",
+                "batch {}: deleted {}, already gone {}{restores}, deleted earlier {}, failed {}, kept {} that existed before",
                 batch.id, deleted, gone, plan.already, counts.failed, plan.kept
             ));
         }
@@ -194,7 +216,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                 batch.id
             );
             Exit::Interrupted
-        } else if counts.failed == 0 && counts.pending == 0 {
+        } else if counts.failed + counts.conflict == 0 && counts.pending == 0 {
             Exit::Success
         } else {
             Exit::Rows
@@ -214,10 +236,17 @@ fn describe(
     plan: &rollback::RollbackPlan,
     listing: bool,
 ) -> std::io::Result<()> {
+    let restore = if plan.to_restore > 0 {
+        format!(", {} updated devices to restore", plan.to_restore)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "batch {batch}: {} devices to delete, {} deleted earlier, {} that existed before stay",
-        plan.to_delete, plan.already, plan.kept
+        "batch {batch}: {} devices to delete{restore}, {} deleted earlier, {} that existed before stay",
+        plan.to_delete - plan.to_restore,
+        plan.already,
+        plan.kept
     )?;
     if listing {
         for t in &plan.shown {
@@ -240,8 +269,14 @@ fn describe(
     out.flush()
 }
 
-fn confirm(count: u64) -> std::io::Result<bool> {
-    eprint!("Delete these {count} devices from the platform? [y/N] ");
+fn confirm((delete, restore): (u64, u64)) -> std::io::Result<bool> {
+    if restore > 0 {
+        eprint!(
+            "Delete these {delete} devices and restore these {restore} from the platform? [y/N] "
+        );
+    } else {
+        eprint!("Delete these {delete} devices from the platform? [y/N] ");
+    }
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

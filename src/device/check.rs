@@ -4,8 +4,8 @@
 use super::damage::{identifier_text, is_placeholder};
 use super::ids::{IdError, OnboardingTag, is_onboarding_tag};
 use super::{
-    AppSKeys, DevAddr, Device, Eid, ErrorCode, Eui, Extras, Ids, Imei, Imsi, Key, Kind, McClass,
-    Motion, PlanFeatures, RefValue, Refs, RowError, SimId, Verdict,
+    AppSKeys, DevAddr, Device, Eid, ErrorCode, Eui, Extras, Ids, Imei, Imsi, Key, Kind, LookupKeys,
+    McClass, Motion, Partial, PlanFeatures, RefValue, Refs, RowError, SimId, Verdict,
 };
 use crate::input::{Cell, Field, FieldValue, MappedRow};
 use std::collections::HashMap;
@@ -124,6 +124,8 @@ pub struct Checker {
     forced_kind: Option<Kind>,
     /// ThingPark's positional file: its tables' cardinalities instead of tpbulk's (see [`Checker::positional`]).
     positional: bool,
+    /// `--on-existing update`: see [`Checker::updating`].
+    updating: bool,
     seen: Seen,
     notes: FileNotes,
 }
@@ -216,6 +218,7 @@ fn deletion(row: &MappedRow) -> Option<Verdict> {
     Some(Verdict {
         row: row.row,
         kind: None,
+        update: None,
         id: id.clone(),
         result: Err(vec![RowError {
             field: Field::Kind.name().to_string(),
@@ -260,6 +263,12 @@ struct RowCheck<'a> {
     dev_eui: Option<Eui>,
     imei: Option<Imei>,
     sim: Option<SimId>,
+    /// Fields an update compares with the platform's forbidden ones, kept for [`Partial`].
+    dev_addr: Option<DevAddr>,
+    imsi: Option<Imsi>,
+    /// With [`Checker::updating`]: the missing fields only a creation needs (keys, model, connection, …), apart
+    /// from the errors the row has whatever it becomes.
+    creation_only: Option<Vec<RowError>>,
 }
 
 impl<'a> RowCheck<'a> {
@@ -324,6 +333,20 @@ impl<'a> RowCheck<'a> {
             ErrorCode::Missing,
             format!("{} rows need {what}: {hint}", self.kind.as_str()),
         );
+        // The device's identifier is needed by an update too; everything else only by a creation.
+        const IDENTITY: [Field; 5] = [
+            Field::DevEui,
+            Field::Imei,
+            Field::Sim,
+            Field::Iccid,
+            Field::Eid,
+        ];
+        if let Some(creation_only) = &mut self.creation_only
+            && !IDENTITY.contains(&field)
+            && let Some(error) = self.errors.pop()
+        {
+            creation_only.push(error);
+        }
     }
 
     /// True when a placeholder in `field` may be read as empty: the field is optional, or another identifier of
@@ -706,9 +729,11 @@ impl<'a> RowCheck<'a> {
     ) -> (Option<Eui>, Option<DevAddr>, Option<Key>, Option<AppSKeys>) {
         let dev_eui = self.eui(Field::DevEui, "the DevEUI", true);
         self.dev_eui.clone_from(&dev_eui);
+        let dev_addr = self.ident(Field::DevAddr, "the DevAddr", true, DevAddr::parse);
+        self.dev_addr.clone_from(&dev_addr);
         (
             dev_eui,
-            self.ident(Field::DevAddr, "the DevAddr", true, DevAddr::parse),
+            dev_addr,
             self.ident(Field::NwkSKey, "the NwkSKey", true, Key::parse),
             self.ident(
                 Field::AppSKey,
@@ -773,6 +798,7 @@ impl<'a> RowCheck<'a> {
                 let iccid = self.ident(Field::Iccid, "the ICCID", false, SimId::parse);
                 let eid = self.ident(Field::Eid, "the EID", false, Eid::parse);
                 let imsi = self.ident(Field::Imsi, "the IMSI", self.positional, Imsi::parse);
+                self.imsi.clone_from(&imsi);
                 let sim = sim.or(iccid).or(eid.map(SimId::Eid));
                 if sim.as_ref().is_some_and(SimId::has_hex_letters) {
                     self.notes.hex_iccids += 1;
@@ -837,6 +863,15 @@ impl Checker {
     /// and IMSI (C) mandatory.
     pub fn positional(mut self, positional: bool) -> Checker {
         self.positional = positional;
+        self
+    }
+
+    /// `--on-existing update`: a row may be an update of a device that exists, which needs only the device's
+    /// identifier and the columns to change. The missing fields only a creation needs are kept apart
+    /// ([`Partial::creation_errors`]), a row whose kind its columns do not tell is read as LoRaWAN when it has a
+    /// DevEUI, and each verdict without other errors carries its [`Partial`].
+    pub fn updating(mut self, updating: bool) -> Checker {
+        self.updating = updating;
         self
     }
 
@@ -925,14 +960,17 @@ impl Checker {
         if let Some(verdict) = deletion(row) {
             return verdict;
         }
-        let kind = match self.kind_of(row) {
-            Ok(kind) => kind,
+        let (kind, unknown_kind) = match self.kind_of(row) {
+            Ok(kind) => (kind, None),
+            // An update names its device by DevEUI and need not say more.
+            Err(e) if self.updating && present(row, Field::DevEui) => (Kind::Otaa, Some(e)),
             Err(e) => {
                 return Verdict {
                     row: row.row,
                     kind: None,
                     id: None,
                     result: Err(vec![e]),
+                    update: None,
                 };
             }
         };
@@ -946,6 +984,11 @@ impl Checker {
             dev_eui: None,
             imei: None,
             sim: None,
+            dev_addr: None,
+            imsi: None,
+            creation_only: self
+                .updating
+                .then(|| unknown_kind.clone().into_iter().collect()),
         };
         check.conflicts();
         let ids = check.ids();
@@ -954,7 +997,25 @@ impl Checker {
         let name = check
             .text(Field::Name)
             .or_else(|| check.onboarding_tag().and_then(|t| t.serial_number.clone()));
+        // Before the duplicate check takes the identifiers.
+        let keys = LookupKeys {
+            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
+            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
+            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
+        };
         let id = self.seen.note_duplicates(&mut check);
+        let creation_only = check.creation_only.take().unwrap_or_default();
+        let update = (self.updating && check.errors.is_empty()).then(|| Partial {
+            kind: unknown_kind.is_none().then_some(kind),
+            keys,
+            name: name.clone(),
+            refs: refs.clone(),
+            extras: extras.clone(),
+            dev_addr: check.dev_addr.as_ref().map(|a| a.as_str().to_string()),
+            imsi: check.imsi.as_ref().map(|i| i.as_str().to_string()),
+            creation_errors: creation_only.clone(),
+        });
+        check.errors.extend(creation_only);
         let result = match ids {
             Some(ids) if check.errors.is_empty() => {
                 self.notes.without_connection += u64::from(refs.connection.is_none());
@@ -982,6 +1043,7 @@ impl Checker {
             kind: Some(kind),
             id,
             result,
+            update,
         }
     }
 

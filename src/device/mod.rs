@@ -373,6 +373,9 @@ pub enum ErrorCode {
     Reference,
     /// A row asking for something tpbulk does not do (a `DELETE` row of ThingPark's import file).
     Unsupported,
+    /// An update asking to change a field the platform never changes (`x-updateForbidden`: the kind's connectivity
+    /// or activation, an ABP DevAddr, a cellular IMSI).
+    ForbiddenChange,
 }
 
 impl ErrorCode {
@@ -389,6 +392,7 @@ impl ErrorCode {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
             ErrorCode::Unsupported => "unsupported",
+            ErrorCode::ForbiddenChange => "forbidden_change",
         }
     }
 }
@@ -465,6 +469,27 @@ pub struct Verdict {
     /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
     pub id: Option<String>,
     pub result: Result<Device, Vec<RowError>>,
+    /// With `Checker::updating`, for a row whose only errors (if any) are ones a creation would have: what it
+    /// gives for a device that exists.
+    pub update: Option<Partial>,
+}
+
+/// What a row gives for a device that may already exist (`--on-existing update`): its identifiers and the fields
+/// an update compares, whether or not it has what a creation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partial {
+    /// `None` when the row does not tell its kind (a DevEUI and the columns to change).
+    pub kind: Option<Kind>,
+    pub keys: LookupKeys,
+    pub name: Option<String>,
+    pub refs: Refs,
+    pub extras: Extras,
+    /// The DevAddr of an ABP row and the IMSI of a cellular one: fields the platform refuses to change.
+    pub dev_addr: Option<String>,
+    pub imsi: Option<String>,
+    /// The errors a creation of this row would have (missing keys, model, connection …): the row is invalid only
+    /// if its device does not exist.
+    pub creation_errors: Vec<RowError>,
 }
 
 #[cfg(test)]

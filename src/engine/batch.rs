@@ -8,13 +8,16 @@ use super::{Counters, WorkItem, reconcile};
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::journal::{BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, RowState};
+use crate::journal::{
+    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Previous, RowState,
+};
 use crate::logging::Display;
+use crate::platform::update::{Decision, Wish};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
     PlatformSettings, RequestCounts, find_existing,
 };
-use crate::prepare::{Prepared, PreparedRow, prepare_rows};
+use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,6 +46,8 @@ pub enum OnExisting {
     Skip,
     /// The row ends `failed`.
     Fail,
+    /// The row is compared with the device: `unchanged`, or an update of the fields that differ.
+    Update,
 }
 
 /// Requests in flight at once unless told otherwise.
@@ -94,6 +99,10 @@ pub struct ImportConfig {
     pub journal: PathBuf,
     pub settings: RunSettings,
     pub on_existing: OnExisting,
+    /// `--clear-empty` (with `--on-existing update`): an empty cell clears the field.
+    pub clear_empty: bool,
+    /// `--force` (with `--on-existing update`): write whatever the device's version.
+    pub force: bool,
     pub name: Option<String>,
     /// The config file's profile the credentials came from, recorded for `resume`.
     pub profile: Option<String>,
@@ -126,7 +135,14 @@ impl BatchResult {
     pub fn exit(&self) -> Exit {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
-            _ if self.counts.invalid + self.counts.failed + self.counts.pending > 0 => Exit::Rows,
+            _ if self.counts.invalid
+                + self.counts.failed
+                + self.counts.conflict
+                + self.counts.pending
+                > 0 =>
+            {
+                Exit::Rows
+            }
             _ => Exit::Success,
         }
     }
@@ -136,8 +152,16 @@ impl BatchResult {
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let secs = self.elapsed.as_secs_f64();
+        // The update counts only for a batch that has updates, so that a plain import reads as it always did.
+        let mut updates = String::new();
+        if c.updated + c.unchanged + c.conflict > 0 {
+            updates = format!(
+                ", updated {}, unchanged {}, conflict {}",
+                c.updated, c.unchanged, c.conflict
+            );
+        }
         let mut line = format!(
-            "created {}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
+            "created {}{updates}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
             c.created,
             c.exists,
             c.invalid,
@@ -165,6 +189,9 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
+        if r.updates > 0 {
+            line.push_str(&format!(", updates {}", r.updates));
+        }
         if r.other + r.deletions > 0 {
             line.push_str(&format!(", other {}", r.other + r.deletions));
         }
@@ -241,6 +268,8 @@ pub async fn import(
         "rate": config.settings.rate,
         "concurrency": config.settings.concurrency,
         "on_existing": config.on_existing,
+        "clear_empty": config.clear_empty,
+        "force": config.force,
         "max_errors": config.settings.max_errors,
         "url": config.client.url,
         "token_url": config.client.explicit_token_url(),
@@ -265,22 +294,33 @@ pub async fn import(
 
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
+        let clear_empty = config.clear_empty;
         let cancel = cancel.clone();
         let progress = LookupProgress::new(&config.display);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
+            let unavailable =
+                |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&client.config().url, &e));
             journal_prepared(
                 table,
                 &catalog,
                 journal,
                 &id,
-                on_existing,
+                (on_existing, clear_empty),
                 &cancel,
                 |keys| {
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys, &progress) => found.map_err(|e| crate::platform::unavailable(&client.config().url, &e).into()),
+                            found = find_existing(&client, keys, &progress) => found.map_err(unavailable),
+                        }
+                    })
+                },
+                |reference| {
+                    handle.block_on(async {
+                        tokio::select! {
+                            _ = cancel.cancelled() => Err(PrepareCancelled.into()),
+                            found = client.device(reference) => found.map_err(unavailable),
                         }
                     })
                 },
@@ -330,7 +370,8 @@ pub async fn import(
     }
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
-    let pool_config = pool_config(&config.settings, Some(started_ms));
+    let mut pool_config = pool_config(&config.settings, Some(started_ms));
+    pool_config.force = config.force;
     let mut result = run_batch(
         journal,
         &id,
@@ -400,28 +441,33 @@ fn refuse_second_import(
 }
 
 /// Reads, checks and resolves every row and journals it in chunks; each chunk's devices are first looked up on
-/// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`).
+/// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`),
+/// or with `--on-existing update` compared with the row: `unchanged`, a pending `update` of the fields that differ
+/// (read with `read` first when the listing does not show them all), or `invalid` for a forbidden change.
+#[allow(clippy::too_many_arguments)]
 fn journal_prepared(
     mut table: Table,
     catalog: &Catalog,
     mut journal: Journal,
     batch: &str,
-    on_existing: OnExisting,
+    (on_existing, clear_empty): (OnExisting, bool),
     cancel: &CancellationToken,
     mut lookup: impl FnMut(
         &[ExistKey],
     ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
+    mut read: impl FnMut(&str) -> anyhow::Result<Option<crate::platform::DeviceInfo>>,
 ) -> anyhow::Result<(Journal, Vec<OverQuota>)> {
-    let mut chunk: Vec<(NewRow, Option<ExistKey>)> = Vec::with_capacity(PREPARE_CHUNK.min(4096));
+    let mut chunk: Vec<(NewRow, Option<ExistKey>, Option<Wish>)> =
+        Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
-    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>)>,
+    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>, Option<Wish>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
-        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k)| k.clone()).collect();
+        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k, _)| k.clone()).collect();
         let found = if keys.is_empty() {
             Default::default()
         } else {
@@ -432,30 +478,70 @@ fn journal_prepared(
                 tally.add(&plan);
             }
         }
-        let rows = chunk.drain(..).map(|(mut row, key)| {
-            if let Some(device) = key.as_ref().and_then(|k| found.get(k)) {
-                row.request = None;
-                row.device_href = device.href.clone();
-                row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
-                match on_existing {
-                    OnExisting::Skip => row.state = RowState::Exists,
-                    OnExisting::Fail => {
-                        row.state = RowState::Failed;
-                        row.errors.push(RowError {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (mut row, key, wish) in chunk.drain(..) {
+            let Some(device) = key.as_ref().and_then(|k| found.get(k)) else {
+                if wish.is_some() && row.state == RowState::Invalid {
+                    // An update row whose device is not there: what it lacks is what a creation needs.
+                    row.errors.insert(
+                        0,
+                        RowError {
                             field: "row".into(),
                             column: String::new(),
-                            code: ErrorCode::Duplicate,
-                            message: "the device is already on the platform (--on-existing fail)"
-                                .into(),
-                        });
+                            code: ErrorCode::Missing,
+                            message:
+                                "no such device on the platform, so the row would create it, and a \
+                                      creation needs what follows"
+                                    .into(),
+                        },
+                    );
+                }
+                rows.push(row);
+                continue;
+            };
+            row.request = None;
+            row.device_href = device.href.clone();
+            row.device_uid = device.uid.clone();
+            row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+            match on_existing {
+                OnExisting::Skip => row.state = RowState::Exists,
+                OnExisting::Fail => {
+                    row.state = RowState::Failed;
+                    row.errors.push(RowError {
+                        field: "row".into(),
+                        column: String::new(),
+                        code: ErrorCode::Duplicate,
+                        message: "the device is already on the platform (--on-existing fail)"
+                            .into(),
+                    });
+                }
+                // A row without a wish is invalid whatever its device: its errors stay.
+                OnExisting::Update => {
+                    if let Some(wish) = wish {
+                        let reference = crate::engine::delete_reference(
+                            device.uid.as_deref(),
+                            row.device_eui.as_deref(),
+                        )
+                        .unwrap_or_default();
+                        let mut decision = decide(&wish, &reference, device);
+                        if decision == Decision::Read {
+                            let full = read(&reference)?;
+                            decision = match &full {
+                                Some(full) => decide(&wish, &reference, full),
+                                // Gone since the listing: nothing to compare with, nothing to write.
+                                None => Decision::Unchanged,
+                            };
+                        }
+                        become_update(&mut row, decision)?;
                     }
                 }
             }
-            row
-        });
+            rows.push(row);
+        }
         journal.insert_rows(batch, rows)
     };
-    let notes = prepare_rows(&mut table, catalog, |prepared| {
+    let updating = (on_existing == OnExisting::Update).then_some(UpdateMode { clear_empty });
+    let notes = prepare_rows_for(&mut table, catalog, updating, |prepared| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
@@ -464,7 +550,9 @@ fn journal_prepared(
         {
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
-        chunk.push(new_row(prepared)?);
+        let wish = prepared.update.clone();
+        let (row, key) = new_row(prepared)?;
+        chunk.push((row, key, wish));
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
@@ -476,6 +564,47 @@ fn journal_prepared(
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
     Ok((journal, tally.over_quota(catalog)))
+}
+
+/// Compares a row's wish with the device's state as a listing or a read showed it.
+fn decide(wish: &Wish, reference: &str, device: &crate::platform::DeviceInfo) -> Decision {
+    let state = device.state.as_deref().cloned().unwrap_or_default();
+    crate::platform::update::decide(wish, reference, &state)
+}
+
+/// A row whose device exists, as `--on-existing update` leaves it: `unchanged`, a pending `update` (its change as
+/// the request, its values before and after kept for rollback), or `invalid` for a forbidden change. The
+/// creation's errors (missing keys …) no longer apply.
+fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
+    row.errors.clear();
+    row.action = Action::Update;
+    match decision {
+        Decision::Unchanged | Decision::Read => row.state = RowState::Unchanged,
+        Decision::Forbidden(fields) => {
+            row.state = RowState::Invalid;
+            row.errors = fields
+                .into_iter()
+                .map(|(key, column, has, wanted)| RowError {
+                    field: key.to_string(),
+                    column,
+                    code: ErrorCode::ForbiddenChange,
+                    message: format!(
+                        "the platform never changes a device's {key} (it has {has}, the row gives {wanted}): \
+                         delete and create the device to change it, or correct the row"
+                    ),
+                })
+                .collect();
+        }
+        Decision::Change(change) => {
+            row.state = RowState::Pending;
+            row.previous = Some(serde_json::to_string(&Previous {
+                before: change.before.clone(),
+                after: change.after.clone(),
+            })?);
+            row.request = Some(serde_json::to_string(&change)?);
+        }
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM reached the checking stage.
@@ -491,11 +620,16 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             Vec::new(),
             prepared.exist_key,
         ),
-        Prepared::Invalid(errors) => (RowState::Invalid, None, errors, None),
+        // Invalid as a creation, but its device may exist and be updated: looked up all the same.
+        Prepared::Invalid(errors) => {
+            let key = prepared.exist_key.filter(|_| prepared.update.is_some());
+            (RowState::Invalid, None, errors, key)
+        }
     };
     Ok((
         NewRow {
             row: prepared.row,
+            action: Action::Create,
             kind: prepared.kind,
             id: prepared.id,
             name: prepared.name,
@@ -503,8 +637,10 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             request,
             errors,
             device_href: None,
+            device_uid: None,
             device_eui: None,
             keys: prepared.keys,
+            previous: None,
         },
         key,
     ))
@@ -616,7 +752,8 @@ pub async fn resume(
         options["max_errors"].as_u64(),
     )?;
     let client = resume_client(&config, &batch, settings.rate).await?;
-    let pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    let mut pool_config = pool_config(&settings, options["started_ms"].as_i64());
+    pool_config.force = options["force"].as_bool().unwrap_or(false);
     let mut result = run_batch(
         journal,
         &batch.id,
@@ -663,6 +800,7 @@ pub fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> Poo
         max_errors: settings.max_errors,
         backoff: Backoff::default(),
         batch_started_ms,
+        force: false,
     }
 }
 

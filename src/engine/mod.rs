@@ -21,6 +21,7 @@ pub mod signals;
 
 use crate::device::{Kind, LookupKeys};
 use crate::journal::{Action, Outcome, RowRecord, RowState, Writer};
+use crate::platform::update::Change;
 use crate::platform::{ApiError, Client, DeviceInfo, WireRequest};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,19 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// the device.
     fn delete_device(&self, reference: &str)
     -> impl Future<Output = Result<bool, ApiError>> + Send;
+    /// `GET /devices/<reference>` with what an update compares (`DeviceInfo::state`), retried by the client.
+    fn read_device(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send;
+    /// One update attempt that [`Platform::pace`] has already paid for: `false` when the platform no longer had
+    /// the device; [`ApiError::Conflict`] when its version is not `version` any more (never with `force`).
+    fn update_device(
+        &self,
+        change: &Change,
+        version: Option<u64>,
+        force: bool,
+    ) -> impl Future<Output = Result<bool, ApiError>> + Send;
 }
 
 impl Platform for Client {
@@ -68,6 +82,20 @@ impl Platform for Client {
     ) -> impl Future<Output = Result<bool, ApiError>> + Send {
         Client::delete_device_paced(self, reference, true)
     }
+    fn read_device(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
+        Client::device(self, reference)
+    }
+    fn update_device(
+        &self,
+        change: &Change,
+        version: Option<u64>,
+        force: bool,
+    ) -> impl Future<Output = Result<bool, ApiError>> + Send {
+        Client::update_device_paced(self, change, version, force, true)
+    }
 }
 
 /// What the pool writes to the journal.
@@ -92,12 +120,15 @@ pub enum Operation {
     Create(Option<WireRequest>),
     /// The reference `DELETE /devices/<ref>` takes.
     Delete(Option<String>),
+    /// An update, or a rollback's restore (`Change::read_first`).
+    Update(Option<Change>),
 }
 
 /// One operation for the pool.
 #[derive(Debug, Clone)]
 pub struct WorkItem {
     pub row: u64,
+    pub action: Action,
     pub kind: Option<Kind>,
     pub operation: Operation,
     /// What the platform knows the device by (reconciliation looks it up by these).
@@ -120,9 +151,16 @@ impl WorkItem {
                 record.device_uid.as_deref(),
                 record.device_eui.as_deref().or(record.keys.eui.as_deref()),
             )),
+            Action::Update | Action::Restore => Operation::Update(
+                record
+                    .request
+                    .as_deref()
+                    .and_then(|r| serde_json::from_str(r).ok()),
+            ),
         };
         WorkItem {
             row: record.row,
+            action: record.action,
             kind: record.kind,
             operation,
             keys: record.keys,
@@ -140,7 +178,12 @@ pub fn delete_reference(uid: Option<&str>, eui: Option<&str>) -> Option<String> 
 /// Rows finished in this run, by state; shared by the workers and the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Creations of an import, deletions of a rollback.
     pub done: AtomicU64,
+    /// Updates of an import, restores of a rollback.
+    pub updated: AtomicU64,
+    pub unchanged: AtomicU64,
+    pub conflict: AtomicU64,
     pub exists: AtomicU64,
     pub gone: AtomicU64,
     pub failed: AtomicU64,
@@ -152,9 +195,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn record(&self, state: RowState) {
+    pub fn record(&self, action: Action, state: RowState) {
         let counter = match state {
+            RowState::Done if action.is_update() => &self.updated,
             RowState::Done => &self.done,
+            RowState::Unchanged => &self.unchanged,
+            RowState::Conflict => &self.conflict,
             RowState::Exists => &self.exists,
             RowState::Gone => &self.gone,
             RowState::Failed => &self.failed,

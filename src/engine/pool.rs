@@ -6,6 +6,7 @@ use super::reconcile;
 use super::retry::{Backoff, MAX_ATTEMPTS, MAX_THROTTLED, Verdict, classify};
 use super::{Counters, Operation, Platform, RowLog, WorkItem};
 use crate::journal::{Action, Outcome, RowState};
+use crate::platform::update::{Change, DeviceState};
 use crate::platform::{ApiError, DeviceInfo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,8 @@ pub struct PoolConfig {
     /// Milliseconds since the epoch when the batch started: a device found by reconciliation that the platform
     /// says was created earlier was not created by this batch.
     pub batch_started_ms: Option<i64>,
+    /// `--force`: updates are applied whatever the device's version (`force=true`), never ending `conflict`.
+    pub force: bool,
 }
 
 /// Why the pool stopped before its channel ran dry.
@@ -111,10 +114,7 @@ pub async fn run<P: Platform, L: RowLog>(
                 let Some(item) = item else { break };
                 let cellular = item.kind.is_some_and(|k| !k.is_lorawan());
                 let row = item.row;
-                let item_action = match item.operation {
-                    Operation::Create(_) => Action::Create,
-                    Operation::Delete(_) => Action::Delete,
-                };
+                let item_action = item.action;
                 let mut sent = 0;
                 let end = match item.operation {
                     Operation::Create(_) => {
@@ -123,6 +123,13 @@ pub async fn run<P: Platform, L: RowLog>(
                     Operation::Delete(ref reference) => {
                         let reference = reference.clone();
                         delete(&platform, &*log, row, reference, &config, &stop, &mut sent).await
+                    }
+                    Operation::Update(ref change) => {
+                        let (change, unknown) = (change.clone(), item.unknown);
+                        update(
+                            &platform, &*log, row, change, unknown, &config, &stop, &mut sent,
+                        )
+                        .await
                     }
                 };
                 if sent > 1 {
@@ -167,7 +174,7 @@ pub async fn run<P: Platform, L: RowLog>(
                     stop.cancel();
                     break;
                 }
-                counters.record(state);
+                counters.record(item_action, state);
                 if unreferenced {
                     counters.unreferenced.fetch_add(1, Ordering::Relaxed);
                 }
@@ -384,6 +391,7 @@ async fn create<P: Platform, L: RowLog>(
                     creation_date: None,
                     imei: None,
                     sim: None,
+                    state: None,
                 });
                 return RowEnd::Final(created(item.row, device));
             }
@@ -411,6 +419,158 @@ async fn create<P: Platform, L: RowLog>(
                 }
             }
         }
+    }
+}
+
+/// One update (or restore) to its end: the fields of `change.after` written with the version they were read with.
+/// Whenever a `PUT` may have been applied without its answer (lost, or the row found `sending`), the device is read
+/// back before anything is sent again: holding the new values, it is done; still holding the values read, the
+/// update is sent again; holding anything else, someone else changed it and the row ends `conflict`. A restore reads
+/// the device first (its version is not known) and restores only if the device still holds what the batch wrote.
+#[allow(clippy::too_many_arguments)]
+async fn update<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    change: Option<Change>,
+    mut maybe_applied: bool,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+) -> RowEnd {
+    let Some(change) = change else {
+        return RowEnd::Final(failed(
+            row,
+            None,
+            None,
+            "the journal holds no update for this row".into(),
+        ));
+    };
+    let mut version = change.version;
+    let mut read = change.read_first || maybe_applied;
+    let mut attempts = Attempts::default();
+    loop {
+        if read {
+            let state = match platform.read_device(&change.reference).await {
+                Ok(Some(device)) => device.state.map(|s| *s).unwrap_or_default(),
+                Ok(None) => return RowEnd::Final(gone(row)),
+                Err(e) => match classify(&e) {
+                    Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(e.to_string())),
+                    _ => {
+                        let Some(wait) = attempts.next_wait(&config.backoff, false, true) else {
+                            return RowEnd::Final(from_error(row, &e));
+                        };
+                        if !pause(wait, stop).await {
+                            return RowEnd::Abandoned;
+                        }
+                        continue;
+                    }
+                },
+            };
+            if change.after.held_by(&state.values) {
+                tracing::info!(row, "reconciled: the device holds the new values");
+                let state = if maybe_applied {
+                    RowState::Done
+                } else {
+                    RowState::Unchanged
+                };
+                return RowEnd::Final(Outcome {
+                    state,
+                    ..unknown(row)
+                });
+            }
+            if !change.before.held_by(&state.values) && !config.force {
+                return RowEnd::Final(conflict(row, &change, Some(&state)));
+            }
+            version = state.version;
+        }
+        if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
+            return end;
+        }
+        let err = match platform.update_device(&change, version, config.force).await {
+            Ok(true) => {
+                return RowEnd::Final(Outcome {
+                    state: RowState::Done,
+                    ..unknown(row)
+                });
+            }
+            Ok(false) => return RowEnd::Final(gone(row)),
+            Err(err) => err,
+        };
+        if let ApiError::Conflict(_) = err {
+            // One read, for the report to show what the device holds now.
+            let now = platform
+                .read_device(&change.reference)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|d| d.state.map(|s| *s));
+            return RowEnd::Final(conflict(row, &change, now.as_ref()));
+        }
+        match classify(&err) {
+            Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
+            Verdict::Duplicate | Verdict::Final => {
+                tracing::info!(row, error = %err, "update failed");
+                return RowEnd::Final(from_error(row, &err));
+            }
+            Verdict::Retry {
+                maybe_sent,
+                throttled,
+            } => {
+                maybe_applied |= maybe_sent;
+                read = maybe_sent;
+                let Some(wait) = attempts.next_wait(&config.backoff, throttled, maybe_sent) else {
+                    return RowEnd::Final(from_error(row, &err));
+                };
+                if !pause(wait, stop).await {
+                    return RowEnd::Abandoned;
+                }
+            }
+        }
+    }
+}
+
+/// An update the platform refused because the device changed since it was read: each field with the value read,
+/// the value wanted, and (when known) what the device holds now. Nothing was overwritten.
+fn conflict(row: u64, change: &Change, now: Option<&DeviceState>) -> Outcome {
+    let fields: Vec<String> = change
+        .after
+        .iter()
+        .map(|(field, wanted)| {
+            let show = |v: Option<&serde_json::Value>| {
+                v.map(crate::platform::update::show)
+                    .unwrap_or_else(|| "?".into())
+            };
+            let mut line = format!(
+                "{}: read {}, file {}",
+                field.label(),
+                show(change.before.get(field)),
+                show(Some(wanted))
+            );
+            if let Some(now) = now {
+                line.push_str(&format!(", platform now {}", show(now.values.get(field))));
+            }
+            line
+        })
+        .collect();
+    let what = if change.read_first {
+        "the device changed since the batch wrote it, so it was not restored"
+    } else {
+        "the device changed on the platform since it was read, so it was not overwritten (--force overwrites)"
+    };
+    Outcome {
+        state: RowState::Conflict,
+        http_status: Some(409),
+        message: Some(format!("{what}: {}", fields.join("; "))),
+        ..unknown(row)
+    }
+}
+
+fn gone(row: u64) -> Outcome {
+    Outcome {
+        state: RowState::Gone,
+        message: Some("the device is no longer on the platform".into()),
+        ..unknown(row)
     }
 }
 

@@ -135,11 +135,40 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
         n(&counters.gone),
         n(&counters.failed),
     );
+    let (updated, unchanged, conflict) = (
+        n(&counters.updated),
+        n(&counters.unchanged),
+        n(&counters.conflict),
+    );
+    // Counts of updates only when there are some: a plain import or rollback reads as it always did.
+    let mut extra = String::new();
+    for (label, count) in [("unchanged", unchanged), ("conflict", conflict)] {
+        if count > 0 {
+            extra.push_str(&format!(" {label} {count}"));
+        }
+    }
     let shown = match action {
-        Action::Create => format!("created {done} exists {exists} failed {failed}"),
-        Action::Delete => format!("deleted {done} gone {gone} failed {failed}"),
+        Action::Create | Action::Update => {
+            let updated = if updated > 0 {
+                format!(" updated {updated}")
+            } else {
+                String::new()
+            };
+            format!("created {done}{updated}{extra} exists {exists} failed {failed}")
+        }
+        Action::Delete | Action::Restore => {
+            let restored = if updated > 0 {
+                format!(" restored {updated}")
+            } else {
+                String::new()
+            };
+            format!("deleted {done}{restored}{extra} gone {gone} failed {failed}")
+        }
     };
-    (done + exists + gone + failed, shown)
+    (
+        done + updated + unchanged + conflict + exists + gone + failed,
+        shown,
+    )
 }
 
 #[cfg(test)]
@@ -160,6 +189,15 @@ mod tests {
         assert_eq!(
             snapshot(&counters, Action::Delete),
             (13, "deleted 7 gone 3 failed 1".to_string())
+        );
+        counters.updated.store(4, Ordering::Relaxed);
+        counters.conflict.store(1, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (
+                18,
+                "created 7 updated 4 conflict 1 exists 2 failed 1".to_string()
+            )
         );
     }
 

@@ -6,7 +6,8 @@
 //! - found, and older than the batch: it was there before, `exists`, and rollback never touches it;
 //! - not found: the request never arrived, and the row may be sent again.
 
-use crate::journal::{Journal, Outcome, RowRecord, RowState};
+use crate::journal::{Action, Journal, Outcome, RowRecord, RowState};
+use crate::platform::update::Change;
 use crate::platform::{
     ApiError, Client, DeviceFilter, DeviceInfo, ExistKey, LIST_PAGE_SIZE, Lister, LookupProgress,
     find_existing,
@@ -89,12 +90,17 @@ pub async fn settle_sending(
     batch_started_ms: Option<i64>,
 ) -> anyhow::Result<Settled> {
     let mut sending = Vec::new();
+    let mut updates = Vec::new();
     journal.for_each_row(batch, Some(&[RowState::Sending]), |r| {
-        sending.push((r.row, keys(&r)));
+        match r.action {
+            Action::Create | Action::Delete => sending.push((r.row, keys(&r))),
+            Action::Update | Action::Restore => updates.push(r),
+        }
         Ok(())
     })?;
+    let mut settled = settle_updates(client, journal, batch, updates).await?;
     if sending.is_empty() {
-        return Ok(Settled::default());
+        return Ok(settled);
     }
     let all: Vec<ExistKey> = sending
         .iter()
@@ -108,7 +114,6 @@ pub async fn settle_sending(
     )
     .await
     .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
-    let mut settled = Settled::default();
     let mut outcomes = Vec::new();
     let mut back_to_pending = Vec::new();
     for (row, keys) in sending {
@@ -129,6 +134,62 @@ pub async fn settle_sending(
     for row in back_to_pending {
         journal.set_row_state(batch, row, RowState::Pending)?;
         settled.pending += 1;
+    }
+    Ok(settled)
+}
+
+/// Settles updates left `sending` by reading each device back: holding the new values, the update was applied
+/// (`done`); still holding the values read, it never arrived (`pending`); holding anything else, someone else
+/// changed the device (`conflict`).
+async fn settle_updates(
+    client: &Client,
+    journal: &mut Journal,
+    batch: &str,
+    rows: Vec<RowRecord>,
+) -> anyhow::Result<Settled> {
+    let mut settled = Settled::default();
+    for row in rows {
+        let change: Option<Change> = row
+            .request
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok());
+        let Some(change) = change else {
+            continue;
+        };
+        let device = client
+            .device(&change.reference)
+            .await
+            .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
+        let values = device
+            .and_then(|d| d.state)
+            .map(|s| s.values)
+            .unwrap_or_default();
+        let state = if change.after.held_by(&values) {
+            settled.created += 1;
+            RowState::Done
+        } else if change.before.held_by(&values) {
+            settled.pending += 1;
+            journal.set_row_state(batch, row.row, RowState::Pending)?;
+            continue;
+        } else {
+            settled.existed += 1;
+            RowState::Conflict
+        };
+        journal.record_outcomes(
+            batch,
+            [Outcome {
+                row: row.row,
+                state,
+                attempts: 0,
+                http_status: None,
+                error_code: None,
+                message: (state == RowState::Conflict)
+                    .then(|| "the device changed on the platform since it was read".to_string()),
+                device_href: None,
+                device_uid: None,
+                device_eui: None,
+            }],
+        )?;
     }
     Ok(settled)
 }
@@ -217,6 +278,7 @@ mod tests {
             creation_date: created,
             imei: None,
             sim: None,
+            state: None,
         }
     }
 

@@ -5,6 +5,7 @@ use super::pool::{PoolConfig, Stop, run};
 use super::retry::Backoff;
 use super::*;
 use crate::platform::CreateRequest;
+use crate::platform::update::Changeable;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +28,8 @@ enum Fault {
 struct FakeState {
     devices: HashMap<String, DeviceInfo>,
     creations: HashMap<String, u32>,
+    /// Updates applied, by device key.
+    updates: HashMap<String, u32>,
     faults: HashMap<String, VecDeque<Fault>>,
     lookups: u32,
     /// Pacing never grants a permit (a long pool-wide pause).
@@ -55,6 +58,7 @@ fn device(eui: &str, created_ms: i64) -> DeviceInfo {
         creation_date: Some(created_ms),
         imei: None,
         sim: None,
+        state: None,
     }
 }
 
@@ -87,7 +91,91 @@ impl FakePlatform {
     }
 }
 
+impl FakePlatform {
+    /// A device with these changeable values at `version`.
+    fn with_values(&self, key: &str, values: &[(Changeable, &str)], version: u64) {
+        let mut state = crate::platform::update::DeviceState {
+            version: Some(version),
+            full: true,
+            ..Default::default()
+        };
+        for (field, value) in values {
+            state.values.set(*field, (*value).into());
+        }
+        let mut device = device(key, 0);
+        device.state = Some(Box::new(state));
+        self.0.lock().unwrap().devices.insert(key.into(), device);
+    }
+    fn value(&self, key: &str, field: Changeable) -> serde_json::Value {
+        let state = self.0.lock().unwrap();
+        state.devices[key]
+            .state
+            .as_ref()
+            .unwrap()
+            .values
+            .get(field)
+            .cloned()
+            .unwrap()
+    }
+    fn updates(&self, key: &str) -> u32 {
+        *self.0.lock().unwrap().updates.get(key).unwrap_or(&0)
+    }
+}
+
 impl Platform for FakePlatform {
+    fn read_device(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
+        let mut state = self.0.lock().unwrap();
+        state.lookups += 1;
+        let found = state.devices.get(reference).cloned();
+        async move { Ok(found) }
+    }
+
+    /// Applies `change.after` when `version` is the device's (or `force`), with the faults of creations.
+    fn update_device(
+        &self,
+        change: &Change,
+        version: Option<u64>,
+        force: bool,
+    ) -> impl Future<Output = Result<bool, ApiError>> + Send {
+        let key = change.reference.clone();
+        let mut guard = self.0.lock().unwrap();
+        let state = &mut *guard;
+        let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
+        let result = (|| {
+            match fault {
+                Some(Fault::Throttle) => return Err(status(429, None, "slow down")),
+                Some(Fault::Plain500) => return Err(status(500, None, "oops")),
+                Some(Fault::Reject(code, platform_code)) => {
+                    return Err(status(code, Some(platform_code), "no"));
+                }
+                _ => {}
+            }
+            let Some(device) = state.devices.get_mut(&key) else {
+                return Ok(false);
+            };
+            let current = device.state.as_mut().unwrap();
+            if !force && current.version != version {
+                return Err(ApiError::Conflict("stale".into()));
+            }
+            for (field, value) in change.after.iter() {
+                current.values.set(field, value.clone());
+            }
+            current.version = current.version.map(|v| v + 1);
+            *state.updates.entry(key.clone()).or_default() += 1;
+            match fault {
+                Some(Fault::LoseAnswer | Fault::CreateThen500) => Err(ApiError::Transport {
+                    message: "connection reset".into(),
+                    maybe_sent: true,
+                }),
+                _ => Ok(true),
+            }
+        })();
+        async move { result }
+    }
+
     fn pace(&self) -> impl Future<Output = ()> + Send {
         let stalled = self.0.lock().unwrap().stalled;
         async move {
@@ -181,6 +269,7 @@ impl Platform for FakePlatform {
 fn delete(row: u64, eui: &str) -> WorkItem {
     WorkItem {
         row,
+        action: Action::Delete,
         kind: Some(Kind::Otaa),
         operation: Operation::Delete(delete_reference(None, Some(eui))),
         keys: LookupKeys::default(),
@@ -217,6 +306,7 @@ impl FakeLog {
 fn otaa(row: u64, eui: &str) -> WorkItem {
     WorkItem {
         row,
+        action: Action::Create,
         kind: Some(Kind::Otaa),
         operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
             kind: Kind::Otaa,
@@ -234,6 +324,7 @@ fn otaa(row: u64, eui: &str) -> WorkItem {
 fn cellular(row: u64, imei: &str) -> WorkItem {
     WorkItem {
         row,
+        action: Action::Create,
         kind: Some(Kind::Cellular),
         operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
             kind: Kind::Cellular,
@@ -257,6 +348,7 @@ fn config(concurrency: usize, max_errors: Option<u64>) -> PoolConfig {
             cap: Duration::from_millis(4),
         },
         batch_started_ms: Some(1_000_000),
+        force: false,
     }
 }
 
@@ -555,4 +647,125 @@ fn a_deletion_names_the_uid_else_the_eui() {
         Some("e70B3D5E756000999")
     );
     assert_eq!(delete_reference(None, None), None);
+}
+
+/// An update of `key`'s name from `before` to `after`, read at `version` (a restore reads first).
+fn rename(row: u64, key: &str, before: &str, after: &str, version: Option<u64>) -> WorkItem {
+    let mut change = Change {
+        reference: key.into(),
+        before: Default::default(),
+        after: Default::default(),
+        version,
+        read_first: version.is_none(),
+    };
+    change.before.set(Changeable::Name, before.into());
+    change.after.set(Changeable::Name, after.into());
+    WorkItem {
+        row,
+        action: if version.is_some() {
+            Action::Update
+        } else {
+            Action::Restore
+        },
+        kind: Some(Kind::Otaa),
+        operation: Operation::Update(Some(change)),
+        keys: LookupKeys::default(),
+        unknown: false,
+    }
+}
+
+async fn run_items(platform: &FakePlatform, items: Vec<WorkItem>, force: bool) -> Arc<FakeLog> {
+    let log = Arc::new(FakeLog::default());
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(items).await.unwrap();
+    drop(tx);
+    let mut config = config(2, None);
+    config.force = force;
+    let counters = Arc::new(Counters::default());
+    let stop = run(
+        platform.clone(),
+        log.clone(),
+        rx,
+        &config,
+        CancellationToken::new(),
+        counters,
+    )
+    .await;
+    assert_eq!(stop, Stop::Drained);
+    log
+}
+
+#[tokio::test]
+async fn a_lost_update_answer_is_read_back_and_never_sent_twice() {
+    let platform = FakePlatform::default();
+    platform.with_values("A", &[(Changeable::Name, "old")], 4);
+    platform.fault("A", &[Fault::LoseAnswer]);
+    let log = run_items(
+        &platform,
+        vec![rename(2, "A", "old", "new", Some(4))],
+        false,
+    )
+    .await;
+    assert_eq!(log.of(2).state, RowState::Done);
+    assert_eq!(platform.updates("A"), 1);
+    assert_eq!(platform.value("A", Changeable::Name), "new");
+
+    // Refused before it was applied (a 500): read back, still the old values, sent again once.
+    platform.with_values("B", &[(Changeable::Name, "old")], 1);
+    platform.fault("B", &[Fault::Plain500]);
+    let log = run_items(
+        &platform,
+        vec![rename(3, "B", "old", "new", Some(1))],
+        false,
+    )
+    .await;
+    assert_eq!(log.of(3).state, RowState::Done);
+    assert_eq!(platform.updates("B"), 1);
+}
+
+#[tokio::test]
+async fn a_device_changed_since_it_was_read_ends_conflict_unless_forced() {
+    let platform = FakePlatform::default();
+    // Read at version 4; someone renamed it since (version 5).
+    platform.with_values("A", &[(Changeable::Name, "theirs")], 5);
+    let log = run_items(
+        &platform,
+        vec![rename(2, "A", "old", "new", Some(4))],
+        false,
+    )
+    .await;
+    let outcome = log.of(2);
+    assert_eq!(outcome.state, RowState::Conflict);
+    let message = outcome.message.unwrap();
+    assert!(
+        message.contains("read 'old', file 'new', platform now 'theirs'"),
+        "{message}"
+    );
+    assert_eq!(platform.updates("A"), 0);
+    assert_eq!(platform.value("A", Changeable::Name), "theirs");
+
+    let log = run_items(&platform, vec![rename(2, "A", "old", "new", Some(4))], true).await;
+    assert_eq!(log.of(2).state, RowState::Done);
+    assert_eq!(platform.value("A", Changeable::Name), "new");
+}
+
+#[tokio::test]
+async fn a_restore_puts_back_only_what_the_batch_wrote() {
+    let platform = FakePlatform::default();
+    // The batch wrote "new" over "old"; A still has it, B was renamed since, C already has "old".
+    platform.with_values("A", &[(Changeable::Name, "new")], 7);
+    platform.with_values("B", &[(Changeable::Name, "other")], 9);
+    platform.with_values("C", &[(Changeable::Name, "old")], 2);
+    let items = ["A", "B", "C"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| rename(i as u64 + 2, key, "new", "old", None))
+        .collect();
+    let log = run_items(&platform, items, false).await;
+    assert_eq!(log.of(2).state, RowState::Done);
+    assert_eq!(platform.value("A", Changeable::Name), "old");
+    assert_eq!(log.of(3).state, RowState::Conflict);
+    assert_eq!(platform.value("B", Changeable::Name), "other");
+    assert_eq!(log.of(4).state, RowState::Unchanged);
+    assert_eq!(platform.updates("B") + platform.updates("C"), 0);
 }

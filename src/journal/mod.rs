@@ -35,15 +35,26 @@ pub enum Action {
     Create,
     /// A rollback's row: delete the device an import created.
     Delete,
+    /// An import's row whose device exists (`--on-existing update`): write the fields that differ.
+    Update,
+    /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
+    Restore,
 }
 
 impl Action {
-    pub const ALL: [Action; 2] = [Action::Create, Action::Delete];
+    pub const ALL: [Action; 4] = [
+        Action::Create,
+        Action::Delete,
+        Action::Update,
+        Action::Restore,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
             Action::Delete => "delete",
+            Action::Update => "update",
+            Action::Restore => "restore",
         }
     }
 
@@ -51,17 +62,29 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
+    /// An update or a restore: writes fields of a device that exists.
+    pub fn is_update(self) -> bool {
+        match self {
+            Action::Update | Action::Restore => true,
+            Action::Create | Action::Delete => false,
+        }
+    }
+
     /// How `done` reads for this action in reports and summaries.
     pub fn done_word(self) -> &'static str {
         match self {
             Action::Create => "created",
             Action::Delete => "deleted",
+            Action::Update => "updated",
+            Action::Restore => "restored",
         }
     }
 }
 
-/// An operation's state: `pending` → `sending` → `done` | `exists` | `gone` | `failed`; `invalid` rows never leave
-/// the machine. `exists` is a creation whose device was already there, `gone` a deletion whose device already was not.
+/// An operation's state: `pending` → `sending` → `done` | `exists` | `unchanged` | `conflict` | `gone` | `failed`;
+/// `invalid` rows never leave the machine. `exists` is a creation whose device was already there, `gone` a deletion
+/// (or an update) whose device already was not, `unchanged` an update whose device already had every value,
+/// `conflict` an update the platform refused because the device changed since it was read (never overwritten).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RowState {
@@ -69,6 +92,8 @@ pub enum RowState {
     Sending,
     Done,
     Exists,
+    Unchanged,
+    Conflict,
     Gone,
     Failed,
     Invalid,
@@ -81,6 +106,8 @@ impl RowState {
             RowState::Sending => "sending",
             RowState::Done => "done",
             RowState::Exists => "exists",
+            RowState::Unchanged => "unchanged",
+            RowState::Conflict => "conflict",
             RowState::Gone => "gone",
             RowState::Failed => "failed",
             RowState::Invalid => "invalid",
@@ -98,11 +125,13 @@ impl RowState {
         !matches!(self, RowState::Pending | RowState::Sending)
     }
     /// Every state, in the order of a row's life.
-    pub const ALL: [RowState; 7] = [
+    pub const ALL: [RowState; 9] = [
         RowState::Pending,
         RowState::Sending,
         RowState::Done,
         RowState::Exists,
+        RowState::Unchanged,
+        RowState::Conflict,
         RowState::Gone,
         RowState::Failed,
         RowState::Invalid,
@@ -160,6 +189,8 @@ pub struct NewBatch {
 #[derive(Debug, Clone)]
 pub struct NewRow {
     pub row: u64,
+    /// `create`, or `update` for a row whose device exists (`--on-existing update`).
+    pub action: Action,
     pub kind: Option<Kind>,
     pub id: Option<String>,
     pub name: Option<String>,
@@ -171,9 +202,21 @@ pub struct NewRow {
     pub errors: Vec<RowError>,
     /// For `exists` rows known up front: the platform's device.
     pub device_href: Option<String>,
+    pub device_uid: Option<String>,
     pub device_eui: Option<String>,
     /// What the platform knows the device by (its own columns, for reconciliation).
     pub keys: LookupKeys,
+    /// For an update: the values it changes, before and after ([`Previous`] as JSON), kept once the row is final
+    /// so that a rollback can put them back.
+    pub previous: Option<String>,
+}
+
+/// What an update changed: the fields' values before (what a rollback restores) and the ones it wrote (what the
+/// device must still hold for the rollback to restore). Never key material.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Previous {
+    pub before: crate::platform::update::Values,
+    pub after: crate::platform::update::Values,
 }
 
 /// A batch as stored.
@@ -255,16 +298,25 @@ pub struct RowRecord {
     pub keys: LookupKeys,
     pub attempts: u32,
     pub finished_at: Option<String>,
+    /// An update's values before and after ([`Previous`] as JSON).
+    pub previous: Option<String>,
 }
 
-/// Rows per state; also the counts of every JSON summary of a batch (`import`, `resume`, `status`, `batches`), which
-/// leave `gone` out.
+/// Rows per state; also the counts block of `status` and `batches --format json`, which show neither the update
+/// states nor `gone` (`import --format json` lists the update states itself).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counts {
     pub total: u64,
     /// `done`: created by an import, deleted by a rollback.
     pub created: u64,
+    /// `done` updates of an import and restores of a rollback.
+    #[serde(skip)]
+    pub updated: u64,
     pub exists: u64,
+    #[serde(skip)]
+    pub unchanged: u64,
+    #[serde(skip)]
+    pub conflict: u64,
     /// Deletions whose device was already gone.
     #[serde(skip)]
     pub gone: u64,
@@ -298,7 +350,7 @@ const INSERT_CHUNK: usize = 10_000;
 const PAGE: usize = 1_000;
 
 const ROW_COLUMNS: &str = "row, kind, id, name, state, request, errors, http_status, error_code, message, \
-     device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim";
+     device_href, device_uid, device_eui, attempts, finished_at, action, key_eui, key_imei, key_sim, previous";
 
 const BATCH_COLUMNS: &str = "id, name, input_path, input_sha256, format, columns, options, state, created_at, \
      updated_at, runner_pid, profile, action, undoes, input_columns";
@@ -475,8 +527,9 @@ impl Journal {
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
-                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15)",
+                     device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim, action, \
+                     device_uid, previous) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
@@ -502,6 +555,9 @@ impl Journal {
                             row.keys.eui,
                             row.keys.imei,
                             row.keys.sim,
+                            row.action.as_str(),
+                            row.device_uid,
+                            row.previous,
                         ])
                         .with_context(|| {
                             format!(
@@ -607,13 +663,26 @@ impl Journal {
             .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
         let mut rows = stmt.query([batch])?;
         let mut counts = Counts::default();
+        // From the partial index of migration 7: nothing to read for a batch without updates.
+        let updated: u64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM rows WHERE batch = ?1 AND state = 'done' \
+                 AND action IN ('update', 'restore')",
+            )?
+            .query_row([batch], |r| r.get::<_, i64>(0))? as u64;
         while let Some(r) = rows.next()? {
             let state: String = r.get(0)?;
             let n = r.get::<_, i64>(1)? as u64;
             counts.total += n;
             match RowState::parse(&state) {
-                Some(RowState::Done) => counts.created += n,
+                Some(RowState::Done) => {
+                    counts.updated += updated.min(n);
+                    counts.created += n - updated.min(n);
+                }
                 Some(RowState::Exists) => counts.exists += n,
+                Some(RowState::Unchanged) => counts.unchanged += n,
+                Some(RowState::Conflict) => counts.conflict += n,
                 Some(RowState::Gone) => counts.gone += n,
                 Some(RowState::Invalid) => counts.invalid += n,
                 Some(RowState::Failed) => counts.failed += n,
@@ -665,6 +734,16 @@ impl Journal {
     pub fn count_states(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
         let sql = format!(
             "SELECT count(*) FROM rows WHERE batch = ?1{}",
+            state_filter(Some(states), true)
+        );
+        let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Rows of a batch in one of `states` that update or restore (from the partial index of migration 7).
+    pub fn count_updates(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND action IN ('update', 'restore'){}",
             state_filter(Some(states), true)
         );
         let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
@@ -751,10 +830,11 @@ impl Journal {
         format!("{batch}.rollback")
     }
 
-    /// Journals the rollback of `import` as a batch of `delete` operations, one per row it created: made by the
-    /// first rollback, topped up by the next (rows that became `done` since, e.g. by reconciliation), its waiting rows
-    /// given the platform references their import rows hold now, and its `failed` deletions made `pending` again so
-    /// that they are tried again. Returns the rollback's id.
+    /// Journals the rollback of `import` as a batch of `delete` operations, one per row it created, and `restore`
+    /// operations, one per row it updated: made by the first rollback, topped up by the next (rows that became
+    /// `done` since, e.g. by reconciliation), its waiting rows given the platform references their import rows hold
+    /// now, and its `failed` operations made `pending` again so that they are tried again. Returns the rollback's
+    /// id.
     pub fn prepare_rollback(&mut self, import: &BatchInfo) -> anyhow::Result<String> {
         let id = Journal::rollback_id(&import.id);
         let at = now();
@@ -766,11 +846,19 @@ impl Journal {
              FROM batches WHERE id = ?1",
             params![import.id, id, at],
         )?;
+        // A creation is undone by deleting its device; an update by restoring the values it wrote over, from its
+        // `previous` column, if the device still holds what it wrote (checked by reading it first).
         tx.execute(
-            "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, device_href, device_uid, \
-             device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
-             SELECT ?2, row, 'delete', kind, id, name, 'pending', device_href, device_uid, device_eui, key_eui, \
-             key_imei, key_sim, ?3, ?3 FROM rows WHERE batch = ?1 AND state = 'done'",
+            "INSERT OR IGNORE INTO rows (batch, row, action, kind, id, name, state, request, device_href, \
+             device_uid, device_eui, key_eui, key_imei, key_sim, created_at, updated_at) \
+             SELECT ?2, row, CASE action WHEN 'update' THEN 'restore' ELSE 'delete' END, kind, id, name, \
+             'pending', CASE action WHEN 'update' THEN json_object( \
+                 'reference', coalesce(device_uid, 'e' || device_eui), \
+                 'before', json(json_extract(previous, '$.after')), \
+                 'after', json(json_extract(previous, '$.before')), \
+                 'version', NULL, 'read_first', json('true')) END, \
+             device_href, device_uid, device_eui, key_eui, key_imei, key_sim, ?3, ?3 \
+             FROM rows WHERE batch = ?1 AND state = 'done'",
             params![import.id, id, at],
         )?;
         tx.execute(
@@ -956,6 +1044,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
             imei: r.get(17)?,
             sim: r.get(18)?,
         },
+        previous: r.get(19)?,
     })
 }
 

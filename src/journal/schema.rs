@@ -86,6 +86,11 @@ const MIGRATIONS: &[&str] = &[
     // 6: the `--columns` a headerless file was read with (JSON, a skipped column as null; NULL for a headed file), so
     // that `rework` reads the file again the same way.
     "ALTER TABLE batches ADD COLUMN input_columns TEXT;",
+    // 7: updates (`--on-existing update`) and their restores: each update row keeps the values it changed, before
+    // and after (JSON, never key material), for a rollback to put back; the partial index counts an import's
+    // updates apart from its creations without reading a batch that has none.
+    "ALTER TABLE rows ADD COLUMN previous TEXT;
+    CREATE INDEX rows_updates ON rows (batch, state) WHERE action IN ('update', 'restore');",
 ];
 
 /// The schema version this build writes.

@@ -5,7 +5,7 @@
 //! Flow connection id) resolves; an exact, case-sensitive ID wins over other case-insensitive matches, because an ID
 //! is what a person copies from the platform. Anything else is an error on the row, never a guess.
 
-use crate::device::{Device, ErrorCode, Ids, Kind, RefValue, RowError};
+use crate::device::{Device, ErrorCode, Ids, Kind, RefValue, Refs, RowError};
 use serde_json::Value;
 
 /// A model's, a plan's or a row's radio.
@@ -254,20 +254,37 @@ impl Catalog {
 
     /// Resolves a row's references; every problem is a `reference` error naming the column and value.
     pub fn resolve(&self, device: &Device) -> Result<Resolved, Vec<RowError>> {
-        let kind = device.kind();
+        self.resolve_refs(device.kind(), &device.refs, Some(device))
+    }
+
+    /// The references of an update (`--on-existing update`): what the row names is resolved as for a creation,
+    /// and what it does not name is left as the device has it (no model or plan is required).
+    pub fn resolve_update(&self, kind: Kind, refs: &Refs) -> Result<Resolved, Vec<RowError>> {
+        self.resolve_refs(kind, refs, None)
+    }
+
+    /// `creating`: the device a creation builds, whose model must suit its keys.
+    fn resolve_refs(
+        &self,
+        kind: Kind,
+        refs: &Refs,
+        creating: Option<&Device>,
+    ) -> Result<Resolved, Vec<RowError>> {
         let connectivity = Connectivity::of(kind);
         let mut errors = Vec::new();
 
         // A multicast group has no model on the platform (the tutorial's body names none), so none is needed.
-        let model = match (&device.refs.model, kind) {
+        let model = match (&refs.model, kind) {
             (None, Kind::Multicast) => None,
             (None, _) => {
-                errors.push(missing("model", "device model"));
+                if creating.is_some() {
+                    errors.push(missing("model", "device model"));
+                }
                 None
             }
             (Some(r), _) => one(&self.models, r, "model", &mut errors),
         };
-        if let (Some(model), Some(r)) = (model, &device.refs.model)
+        if let (Some(model), Some(r)) = (model, &refs.model)
             && model.connectivity.is_some_and(|c| c != connectivity)
         {
             errors.push(reference(
@@ -286,14 +303,16 @@ impl Catalog {
         }
         let lorawan_1_1 =
             model.is_some_and(Model::is_lorawan_1_1) && connectivity == Connectivity::Lorawan;
-        if let Some(model) = model.filter(|m| m.connectivity != Some(Connectivity::Cellular)) {
+        if let Some(model) = model.filter(|m| m.connectivity != Some(Connectivity::Cellular))
+            && let Some(device) = creating
+        {
             check_key_set(device, model, &mut errors);
         }
 
         // Whether a row needs a connection is the checks' decision (ThingPark's import file makes it optional).
         // Its column T: "Multiple application server IDs may be provided, separated by a comma"; a value that names
         // one connection whole (a name may hold a comma) is that one.
-        let connections: Vec<&Connection> = match &device.refs.connection {
+        let connections: Vec<&Connection> = match &refs.connection {
             None => Vec::new(),
             Some(r) => {
                 let whole = r.value.trim();
@@ -323,10 +342,12 @@ impl Catalog {
         };
 
         // Multicast groups take no plan, and LoRaWAN devices without one are created in BASIC mode.
-        let plan = match (&device.refs.plan, kind) {
+        let plan = match (&refs.plan, kind) {
             (_, Kind::Multicast) => None,
             (None, Kind::Cellular) => {
-                errors.push(missing("plan", "connectivity plan"));
+                if creating.is_some() {
+                    errors.push(missing("plan", "connectivity plan"));
+                }
                 None
             }
             (None, _) => None,
@@ -354,8 +375,7 @@ impl Catalog {
 
         // A network context only means something to a cellular device; a LoRaWAN row ignores a `--set` one.
         let context = match kind {
-            Kind::Cellular => device
-                .refs
+            Kind::Cellular => refs
                 .context
                 .as_ref()
                 .and_then(|r| one(&self.contexts, r, "context", &mut errors)),

@@ -59,6 +59,7 @@ enum RequestKind {
     Lookup,
     Creation,
     Deletion,
+    Update,
     Other,
     /// A request sent again by the client itself: a read after a retryable error, any request after a refused
     /// token. (The engine's own retries of a creation are counted as creations and by the engine.)
@@ -66,7 +67,7 @@ enum RequestKind {
 }
 
 impl RequestKind {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 
     /// The kind of a first attempt, from its method and its path under the API.
     fn of(method: &Method, path: &str) -> RequestKind {
@@ -84,6 +85,8 @@ impl RequestKind {
             RequestKind::Creation
         } else if *method == Method::DELETE && path.starts_with("/devices/") {
             RequestKind::Deletion
+        } else if *method == Method::PUT && one_device {
+            RequestKind::Update
         } else if *method == Method::GET && catalogue.contains(&path) {
             RequestKind::Catalogue
         } else if *method == Method::GET && (path == "/devices" || one_device) {
@@ -103,6 +106,9 @@ pub struct RequestCounts {
     pub lookups: u64,
     pub creations: u64,
     pub deletions: u64,
+    /// `PUT /devices/{uid}`.
+    #[serde(default)]
+    pub updates: u64,
     pub other: u64,
     pub retries: u64,
 }
@@ -114,6 +120,7 @@ impl RequestCounts {
             + self.lookups
             + self.creations
             + self.deletions
+            + self.updates
             + self.other
             + self.retries
     }
@@ -294,6 +301,67 @@ impl Client {
         }
     }
 
+    /// `GET /devices/<reference>` (a uid, or `e<EUI>`) with every field an update compares and its
+    /// `occContext.version`: `None` on 404. Retries what is retryable.
+    pub async fn device(&self, reference: &str) -> Result<Option<DeviceInfo>, ApiError> {
+        let url = self.api_url(&format!("/devices/{reference}"));
+        match self.call_with_retry(Method::GET, url, None).await {
+            Ok(answer) => {
+                let mut info = DeviceInfo::from_json(&answer.body, None);
+                info.state = Some(Box::new(super::update::DeviceState::from_json(
+                    &answer.body,
+                    true,
+                )));
+                Ok(Some(info))
+            }
+            Err(ApiError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /devices/<uid>` of `change` with `version` as its `occContext.version`, one attempt (the engine
+    /// reconciles and retries); with `already_paced` the caller has just waited [`Pacing::wait`]. `force` sends
+    /// `force=true`, which makes the platform apply it whatever the version. A 409 that is not the duplicate answer
+    /// is [`ApiError::Conflict`]; 404 is `Ok(false)`.
+    pub async fn update_device_paced(
+        &self,
+        change: &super::update::Change,
+        version: Option<u64>,
+        force: bool,
+        already_paced: bool,
+    ) -> Result<bool, ApiError> {
+        let mut url = self.api_url(&format!("/devices/{}", change.reference));
+        {
+            let mut query = url.query_pairs_mut();
+            if force {
+                query.append_pair("force", "true");
+            }
+            if change.names_plan() {
+                query.append_pair(
+                    "networkSubscriptionsHandlingMode",
+                    HandlingMode::Advanced.as_str(),
+                );
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let body = change.body(version);
+        match self
+            .call_paced(Method::PUT, url, Some(&body), already_paced, false)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 404, .. }) => Ok(false),
+            Err(ApiError::Status {
+                status: 409,
+                message,
+                ..
+            }) => Err(ApiError::Conflict(message)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// One page of `GET /devices?sort=EUI,asc&pageSize=N[&pageAfter=]`. Retries what is retryable.
     pub async fn list_devices(
         &self,
@@ -361,6 +429,7 @@ impl Client {
             lookups: n(RequestKind::Lookup),
             creations: n(RequestKind::Creation),
             deletions: n(RequestKind::Deletion),
+            updates: n(RequestKind::Update),
             other: n(RequestKind::Other),
             retries: n(RequestKind::Retry),
         }

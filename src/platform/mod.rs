@@ -18,6 +18,7 @@ mod pacing;
 pub mod profile;
 mod quota;
 mod request;
+pub mod update;
 
 pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
 pub use client::{Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION_PATH};
@@ -58,7 +59,9 @@ pub fn unavailable(url: &str, err: &ApiError) -> PlatformUnavailable {
         ApiError::Transport { message, .. } => {
             format!("cannot reach the platform at {url}: {message}")
         }
-        ApiError::Status { .. } => format!("the platform at {url} failed: {err}"),
+        ApiError::Status { .. } | ApiError::Conflict(_) => {
+            format!("the platform at {url} failed: {err}")
+        }
     })
 }
 
@@ -80,6 +83,10 @@ pub enum ApiError {
     /// The token endpoint refused the credentials or could not be reached.
     #[error("{0}")]
     Auth(String),
+    /// An update refused with 409 because the device changed since its `occContext.version` was read: the
+    /// platform's message.
+    #[error("HTTP 409: the device changed since it was read: {0}")]
+    Conflict(String),
 }
 
 impl ApiError {
@@ -98,7 +105,7 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
             ApiError::Transport { .. } => true,
-            ApiError::Auth(_) => false,
+            ApiError::Auth(_) | ApiError::Conflict(_) => false,
         }
     }
 
@@ -106,6 +113,7 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Status { status, .. } => Some(*status),
+            ApiError::Conflict(_) => Some(409),
             _ => None,
         }
     }
@@ -124,6 +132,10 @@ pub struct DeviceInfo {
     pub creation_date: Option<i64>,
     pub imei: Option<String>,
     pub sim: Option<String>,
+    /// What a listing brief or a device's `GET` says beyond its identity (none from a creation answer): what an
+    /// update compares with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Box<update::DeviceState>>,
 }
 
 impl DeviceInfo {
@@ -131,9 +143,11 @@ impl DeviceInfo {
     /// `Location` header) stands in for a missing `href`.
     pub fn from_json(value: &serde_json::Value, location: Option<&str>) -> DeviceInfo {
         use serde::Deserialize;
-        DeviceFields::deserialize(value)
+        let mut info = DeviceFields::deserialize(value)
             .unwrap_or_default()
-            .into_info(location)
+            .into_info(location);
+        info.state = Some(Box::new(update::DeviceState::from_json(value, false)));
+        info
     }
 
     /// [`DeviceInfo::from_json`] straight from an answer's bytes, without building the rest of the document (a
@@ -192,6 +206,7 @@ impl DeviceFields {
             creation_date: self.creation_date.as_ref().and_then(|v| v.as_i64()),
             imei: self.imei.as_ref().and_then(text),
             sim: self.sim.as_ref().and_then(|s| s.get("ID")).and_then(text),
+            state: None,
         }
     }
 }
@@ -305,7 +320,11 @@ mod tests {
             "model": {"ID": "SMTC/LoRaMoteA.1_EU"}, "appServers": [{"ID": "TWA_1.AS"}], "sim": {"ID": 8920801}}"#;
         let from_bytes = DeviceInfo::from_slice(answer, None).unwrap();
         let value: serde_json::Value = serde_json::from_slice(answer).unwrap();
-        assert_eq!(from_bytes, DeviceInfo::from_json(&value, None));
+        let from_json = DeviceInfo {
+            state: None,
+            ..DeviceInfo::from_json(&value, None)
+        };
+        assert_eq!(from_bytes, from_json);
         // Identifiers written as numbers are read as text; the EUI in capitals.
         assert_eq!(from_bytes.href.as_deref(), Some("2227"));
         assert_eq!(from_bytes.eui, "70B3D5E756000999");

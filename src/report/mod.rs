@@ -265,7 +265,8 @@ fn write_jsonl(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u6
 fn status_colour(state: RowState) -> u32 {
     match state {
         RowState::Done => 0xC6EFCE,
-        RowState::Exists | RowState::Gone => 0xDDEBF7,
+        RowState::Exists | RowState::Gone | RowState::Unchanged => 0xDDEBF7,
+        RowState::Conflict => 0xFFC7CE,
         RowState::Failed => 0xFFC7CE,
         RowState::Invalid => 0xFFEB9C,
         RowState::Pending | RowState::Sending => 0xEDEDED,

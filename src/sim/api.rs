@@ -29,7 +29,10 @@ pub(super) fn router(sim: Arc<Sim>) -> Router {
         .route("/cellularNetworkContexts", get(network_contexts))
         .route("/devices", get(list_devices).post(create_device))
         .route("/devices/alarms", get(alarms))
-        .route("/devices/{id}", get(get_device).delete(delete_device))
+        .route(
+            "/devices/{id}",
+            get(get_device).put(update_device).delete(delete_device),
+        )
         .route("/devices/{id}/frames/aggregated", get(frames));
     Router::new()
         .route(TOKEN_PATH, post(token))
@@ -495,6 +498,47 @@ async fn get_device(
         let device = state.store.find(&id).ok_or_else(|| no_device(&id))?;
         device_json(&device.view, now_ms())
     };
+    Ok(json_response(StatusCode::OK, bytes))
+}
+
+async fn update_device(
+    State(sim): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admit(&sim, &headers).await?;
+    device_call_fault(&sim, "PUT /devices/{id}")?;
+    let pairs = form_pairs(q.as_deref().unwrap_or(""));
+    let force = matches!(query_value(&pairs, "force"), Some("" | "true"));
+    Mode::parse(query_value(&pairs, "networkSubscriptionsHandlingMode"))?;
+    let body = parse_json(&body)?;
+    let now = now_ms();
+    let (bytes, eui, attempt) = {
+        let mut state = sim.lock();
+        let state = &mut *state;
+        let eui = state.store.find(&id).map(|d| d.eui().to_owned());
+        let attempt = match &eui {
+            Some(eui) => {
+                let n = state.put_attempts.entry(eui.clone()).or_insert(0);
+                *n += 1;
+                *n
+            }
+            None => 0,
+        };
+        let device = state.store.update(&id, &body, force, &state.catalog, now)?;
+        let bytes = device_json(&device.view, now);
+        let eui = device.eui().to_owned();
+        *state.updates.entry(eui.clone()).or_insert(0) += 1;
+        (bytes, eui, attempt)
+    };
+    let dropping = sim.drop_rate();
+    if dropping > 0.0
+        && roll(sim.config.seed, Dice::Drop, &format!("PUT {eui}"), attempt) < dropping
+    {
+        return Ok(dropped());
+    }
     Ok(json_response(StatusCode::OK, bytes))
 }
 

@@ -83,6 +83,34 @@ const LORAWAN_ONLY: [&str; 9] = [
     "sNwkSIntKey",
     "nwkSEncKey",
 ];
+/// The OpenAPI file's `x-updateForbidden` fields of a device (and the key material no update carries).
+const UPDATE_FORBIDDEN: [&str; 14] = [
+    "EUI",
+    "connectivity",
+    "activation",
+    "nwAddress",
+    "ownerToken",
+    "imsi",
+    "ki",
+    "bss",
+    "appKey",
+    "nwkKey",
+    "nwKey",
+    "appKeys",
+    "sNwkSIntKey",
+    "nwkSEncKey",
+];
+/// What `PUT /devices/{uid}` may change (besides `occContext`, which carries the version read).
+const UPDATABLE: [&str; 8] = [
+    "name",
+    "model",
+    "appServers",
+    "networkSubscription",
+    "adminLat",
+    "adminLon",
+    "customerAdminData",
+    "motionIndicator",
+];
 const MULTICAST_ONLY: [&str; 3] = ["class", "downlinkDataRate", "downlinkFrequency"];
 const CELLULAR_ONLY: [&str; 3] = ["enforcedIMEI", "sim", "networkContext"];
 
@@ -623,6 +651,7 @@ impl Device {
 
     fn brief(&self) -> Value {
         let mut brief = Map::new();
+        // The OpenAPI file's `DeviceBrief` fields the simulator keeps (no `adminLat`/`adminLon`: a brief has none).
         for field in [
             "name",
             "model",
@@ -633,6 +662,12 @@ impl Device {
             "sim",
             "enforcedIMEI",
             "href",
+            "appServers",
+            "networkSubscription",
+            "customerAdminData",
+            "motionIndicator",
+            "nwAddress",
+            "occContext",
         ] {
             if let Some(value) = self.view.get(field) {
                 brief.insert(field.into(), value.clone());
@@ -800,6 +835,9 @@ impl Store {
     fn insert(&mut self, eui: String, mut view: Map<String, Value>) -> &Device {
         self.next_uid += 1;
         let uid = self.next_uid;
+        let created = view.get("creationDate").cloned().unwrap_or(Value::Null);
+        view.entry("occContext")
+            .or_insert(json!({ "version": 1, "lastUpdate": created, "who": "tpbulk-sim" }));
         view.insert("EUI".into(), eui.clone().into());
         view.insert("href".into(), format!("{DEVICES_PATH}/{uid}").into());
         self.index(uid, &eui, &view);
@@ -871,6 +909,176 @@ impl Store {
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Device> {
         self.devices.values()
+    }
+
+    /// `PUT /devices/{uid}`: applies the changeable fields of `body` to the device `reference` names. The
+    /// `x-updateForbidden` fields are refused (400), and so is a body whose `occContext.version` is not the
+    /// device's (409), unless `force`. Every change adds one to the version.
+    pub fn update(
+        &mut self,
+        reference: &str,
+        body: &Value,
+        force: bool,
+        catalog: &Catalog,
+        now_ms: i64,
+    ) -> Result<&Device, ApiError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+        if let Some(field) = UPDATE_FORBIDDEN.iter().find(|f| obj.contains_key(**f)) {
+            return Err(ApiError::bad_request(format!(
+                "Field {field} cannot be updated"
+            )));
+        }
+        if let Some(field) = obj
+            .keys()
+            .find(|k| !UPDATABLE.contains(&k.as_str()) && k.as_str() != "occContext")
+        {
+            return Err(ApiError::bad_request(format!(
+                "Field {field} is not allowed in a device update"
+            )));
+        }
+        let eui = self
+            .resolve(reference)
+            .filter(|eui| self.devices.contains_key(eui))
+            .ok_or_else(|| {
+                ApiError::not_found(format!("No device for the given ID : {reference}"))
+            })?;
+        let device = &self.devices[&eui];
+        let current = device
+            .view
+            .get("occContext")
+            .and_then(|o| o.get("version"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let sent = obj
+            .get("occContext")
+            .and_then(|o| o.get("version"))
+            .and_then(Value::as_u64);
+        if !force {
+            match sent {
+                None => {
+                    return Err(ApiError::bad_request(
+                        "Missing mandatory field: occContext.version",
+                    ));
+                }
+                Some(v) if v != current => {
+                    return Err(ApiError::new(
+                        409,
+                        409,
+                        format!(
+                            "The device was changed since it was read (version {v} sent, {current} current); read it \
+                             again, or force the update"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let cellular = device.view.get("connectivity").and_then(Value::as_str) == Some("CELLULAR");
+        let mut view = device.view.clone();
+        let mut changes = Map::new();
+        for (key, value) in obj.iter().filter(|(k, _)| k.as_str() != "occContext") {
+            changes.insert(key.clone(), value.clone());
+        }
+        let want = if cellular { "CELLULAR" } else { "LORAWAN" };
+        if changes.contains_key("model") {
+            let id = model_id(&changes)?;
+            match catalog.model_connectivity(&id) {
+                None => {
+                    return Err(ApiError::new(
+                        400,
+                        222,
+                        format!("No device profile for the given ID : {id}"),
+                    ));
+                }
+                Some(have) if have != want => {
+                    return Err(ApiError::bad_request(format!(
+                        "The device profile {id} is a {have} model, not {want}"
+                    )));
+                }
+                Some(_) => {}
+            }
+            view.insert("model".into(), catalog.model_brief(&id));
+        }
+        if let Some(plan) = changes.get("networkSubscription") {
+            let id = plan
+                .get("ID")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::bad_request("Invalid networkSubscription: an ID is required")
+                })?
+                .to_owned();
+            if catalog.plan_connectivity(&id) != Some(want) {
+                return Err(ApiError::new(
+                    400,
+                    223,
+                    format!("No {want} connectivity plan for the given ID : {id}"),
+                ));
+            }
+            view.insert("networkSubscription".into(), json!({ "ID": id }));
+        }
+        if changes.contains_key("appServers") {
+            let ids = app_servers(&changes, false)?;
+            if let Some(id) = ids.iter().find(|id| catalog.app_servers.get(id).is_none()) {
+                return Err(ApiError::new(
+                    400,
+                    225,
+                    format!("No application server for the given ID : {id}"),
+                ));
+            }
+            let servers: Vec<Value> = ids.iter().map(|id| json!({ "ID": id })).collect();
+            view.insert("appServers".into(), Value::Array(servers));
+        }
+        // `null` clears a free field; the admin fields are checked as at creation.
+        let mut admin = Map::new();
+        for key in [
+            "name",
+            "adminLat",
+            "adminLon",
+            "customerAdminData",
+            "motionIndicator",
+        ] {
+            match changes.get(key) {
+                None => {}
+                Some(Value::Null) => {
+                    view.remove(key);
+                }
+                Some(value) => {
+                    admin.insert(key.into(), value.clone());
+                }
+            }
+        }
+        if let Some(name) = admin.remove("name") {
+            let name = name
+                .as_str()
+                .ok_or_else(|| ApiError::bad_request("Invalid name: a string is required"))?;
+            view.insert("name".into(), name.into());
+        }
+        admin_fields(&admin, &mut view, true)?;
+        if !admin.contains_key("adminLat") && !admin.contains_key("adminLon") {
+            let manual = view.contains_key("adminLat") || view.contains_key("adminLon");
+            view.insert("locationType".into(), if manual { 0 } else { 1 }.into());
+        }
+        view.insert(
+            "occContext".into(),
+            json!({ "version": current + 1, "lastUpdate": now_ms, "who": "tpbulk-sim" }),
+        );
+        let (old_plan, new_plan) = (
+            plan_of(&self.devices[&eui].view).map(str::to_owned),
+            plan_of(&view).map(str::to_owned),
+        );
+        if old_plan != new_plan {
+            if let Some(n) = old_plan.and_then(|p| self.by_plan.get_mut(&p)) {
+                *n = n.saturating_sub(1);
+            }
+            if let Some(p) = new_plan {
+                *self.by_plan.entry(p).or_default() += 1;
+            }
+        }
+        let device = self.devices.get_mut(&eui).expect("found above");
+        device.view = view;
+        Ok(device)
     }
 
     /// For the state file: every device and the counters, so that uids and assigned EUIs stay unique across runs.

@@ -160,6 +160,13 @@ pub struct Stats {
     /// their answer: what a benchmark counts a command's requests with.
     #[serde(default)]
     pub requests: BTreeMap<String, u64>,
+    /// Device EUI → updates applied (`PUT /devices/{uid}` that changed it; changes made by
+    /// [`SimHandle::change_device`] are not counted).
+    #[serde(default)]
+    pub updates: BTreeMap<String, u64>,
+    /// Device EUI → `PUT /devices/{uid}` attempts, whatever their answer.
+    #[serde(default)]
+    pub put_attempts: BTreeMap<String, u64>,
 }
 
 /// An error answer: `{code, message}` with an HTTP status.
@@ -231,6 +238,8 @@ struct State {
     added_app_servers: Vec<Value>,
     /// Requests by route, see [`Stats::requests`].
     requests: BTreeMap<String, u64>,
+    updates: BTreeMap<String, u64>,
+    put_attempts: BTreeMap<String, u64>,
 }
 
 /// The state file: devices and the connections created at run time.
@@ -299,6 +308,8 @@ impl Sim {
             answers,
             devices: state.store.len(),
             requests: state.requests.clone(),
+            updates: state.updates.clone(),
+            put_attempts: state.put_attempts.clone(),
         }
     }
 
@@ -378,6 +389,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             next_app_server: next_app_server.max(3000),
             added_app_servers: added,
             requests: BTreeMap::new(),
+            updates: BTreeMap::new(),
+            put_attempts: BTreeMap::new(),
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),
@@ -491,6 +504,27 @@ impl SimHandle {
         if !inserted {
             tracing::warn!("insert_device: no EUI, SIM or IMEI, or the device exists already");
         }
+    }
+
+    /// Changes a device behind the importer's back, as another user would: `fields` as `PUT /devices/{uid}` takes
+    /// them (`eui` without the `e` prefix); the device's version goes up by one. Not counted in the statistics.
+    pub fn change_device(&self, eui: &str, fields: Value) -> anyhow::Result<()> {
+        let mut state = self.sim.lock();
+        let state = &mut *state;
+        state
+            .store
+            .update(&format!("e{eui}"), &fields, true, &state.catalog, now_ms())
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))
+    }
+
+    /// A device as `GET /devices/e<EUI>` answers it (`eui` without the `e` prefix).
+    pub fn device(&self, eui: &str) -> Option<Value> {
+        let state = self.sim.lock();
+        state
+            .store
+            .find(&format!("e{eui}"))
+            .map(|d| Value::Object(d.view.clone()))
     }
 
     /// Deletes a device behind the importer's back (`eui` without the `e` prefix). True when it existed.

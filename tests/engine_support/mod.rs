@@ -257,6 +257,9 @@ pub fn pending_batch_of_profile(
         };
         NewRow {
             row,
+            action: tpbulk::journal::Action::Create,
+            device_uid: None,
+            previous: None,
             kind: Some(Kind::Otaa),
             id: Some(eui(row)),
             name: None,

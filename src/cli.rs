@@ -137,6 +137,12 @@ pub enum Command {
   tpbulk rollback b20261125-215342-3fa9
   tpbulk rollback b20261125-215342-3fa9 --yes --format json")]
     Rollback(cmd::rollback::Args),
+    /// Delete the devices a file names (DevEUI, IMEI or SIM), journalled and resumable.
+    #[command(after_help = "Examples:
+  tpbulk delete retired.csv
+  tpbulk delete retired.xlsx --yes --format json
+  tpbulk delete lot-12.csv --columns dev_eui --yes")]
+    Delete(cmd::delete::Args),
     /// List or add connections (application servers).
     #[command(after_help = "Examples:
   tpbulk connection list

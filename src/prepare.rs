@@ -4,12 +4,13 @@
 //! - [`check_rows`] reads and checks every row (reading on a thread of its own) and hands on each row's verdict;
 //!   [`check_verdicts`] is the same stage for a command that needs only the verdicts (`validate`), with the fast
 //!   path of `device::fast` where it applies;
+//! - `prepare_targets(table, each)` reads each row of a `tpbulk delete` as the device it names;
 //! - `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
 //!
 //! Each returns the file's notes for [`warn_file_notes`].
 
 use crate::device::fast::{FastId, FastPlan};
-use crate::device::{Checker, Kind, LookupKeys, Partial, RowError, Verdict};
+use crate::device::{Checked, Checker, Kind, LookupKeys, Partial, RowError, Target};
 use crate::input::{Field, InputError, MappedRow, Table};
 use crate::platform::update::{Changeable, Wish};
 use crate::platform::{Catalog, CreateRequest, ExistKey, Resolved, build_request};
@@ -27,6 +28,8 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// The row names a device to delete (its outcome `Delete`, or `Invalid` with the reasons).
+    pub deletion: bool,
     /// What the row creates, or why it cannot. With `--on-existing update` a row that cannot create its device
     /// may still update it: see `update`.
     pub outcome: Prepared,
@@ -45,6 +48,8 @@ pub struct UpdateMode {
 #[derive(Debug, Clone)]
 pub enum Prepared {
     Send(CreateRequest),
+    /// A device to delete, found by the row's [`PreparedRow::keys`] (a `DELETE` row, or a row of `tpbulk delete`).
+    Delete,
     Invalid(Vec<RowError>),
 }
 
@@ -52,10 +57,84 @@ impl PreparedRow {
     /// The row's errors; empty when it would be sent.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
-            Prepared::Send(_) => &[],
+            Prepared::Send(_) | Prepared::Delete => &[],
             Prepared::Invalid(errors) => errors,
         }
     }
+
+    /// A row naming a device to delete (`Prepared::Delete`, or `Invalid` with its errors).
+    fn from_target(target: Target, name: Option<String>) -> PreparedRow {
+        let (keys, outcome) = match target.result {
+            Ok(keys) => (keys, Prepared::Delete),
+            Err(errors) => (LookupKeys::default(), Prepared::Invalid(errors)),
+        };
+        PreparedRow {
+            row: target.row,
+            kind: target.kind,
+            id: target.id,
+            name,
+            exist_key: None,
+            keys,
+            deletion: true,
+            outcome,
+            update: None,
+        }
+    }
+}
+
+/// The name cell of a row: what a person finds the row by in the report, valid or not.
+fn name_of(mapped: &MappedRow) -> Option<String> {
+    mapped
+        .get(Field::Name)
+        .map(|v| v.cell.display().trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// Refuses a file none of whose columns (nor `--set`) can name a device to delete, before anything is journalled or
+/// asked (ThingPark's positional file names its devices in column B).
+pub fn refuse_unnamed_targets(table: &Table) -> Result<(), crate::error::UsageError> {
+    const IDS: [Field; 5] = [
+        Field::DevEui,
+        Field::Imei,
+        Field::Sim,
+        Field::Iccid,
+        Field::Eid,
+    ];
+    let named = table
+        .columns
+        .iter()
+        .any(|c| c.field.is_some_and(|f| IDS.contains(&f)))
+        || table
+            .options()
+            .defaults
+            .iter()
+            .any(|(f, _)| IDS.contains(f));
+    if table.is_positional() || named {
+        return Ok(());
+    }
+    let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
+    Err(crate::error::UsageError(format!(
+        "{}: no column names a device (DevEUI, IMEI, ICCID/SIM or EID) among {}; name one with --mapping or \
+         --columns",
+        table.path.display(),
+        headers.join(", ")
+    )))
+}
+
+/// Reads every row of `table` as naming a device to delete ([`Checker::target`]: only identifiers are needed)
+/// and calls `each` in file order. A file none of whose columns can name a device is refused before any row.
+pub fn prepare_targets(
+    table: &mut Table,
+    mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    refuse_unnamed_targets(table)?;
+    let mut checker = Checker::new(table.options().kind).positional(table.is_positional());
+    while let Some(record) = table.next_record() {
+        let mapped = table.map_owned(record?);
+        let name = name_of(&mapped);
+        each(PreparedRow::from_target(checker.target(&mapped), name))?;
+    }
+    Ok(table.mapper().file_notes())
 }
 
 /// Reads every row of `table`, checks it (duplicates included), resolves it against `catalog` and builds its
@@ -79,7 +158,13 @@ pub fn prepare_rows_for(
     updating: Option<UpdateMode>,
     mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
-    check_rows(table, updating.is_some(), |verdict, mapped| {
+    check_rows(table, updating.is_some(), |checked, mapped| {
+        let verdict = match checked {
+            Checked::Create(verdict) => verdict,
+            Checked::Delete(target) => {
+                return each(PreparedRow::from_target(target, name_of(mapped)));
+            }
+        };
         let update = match (verdict.update.as_ref(), updating) {
             (Some(partial), Some(mode)) => Some(
                 catalog
@@ -106,6 +191,7 @@ pub fn prepare_rows_for(
                     name: partial.name,
                     exist_key,
                     keys: partial.keys,
+                    deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update,
                 }
@@ -120,13 +206,10 @@ pub fn prepare_rows_for(
                     row: verdict.row,
                     kind: verdict.kind,
                     id: verdict.id,
-                    // The name is what a person finds the row by in the report, valid or not.
-                    name: mapped
-                        .get(Field::Name)
-                        .map(|v| v.cell.display().trim().to_string())
-                        .filter(|n| !n.is_empty()),
+                    name: name_of(&mapped),
                     exist_key: None,
                     keys: LookupKeys::default(),
+                    deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update: None,
                 }
@@ -149,6 +232,7 @@ pub fn prepare_rows_for(
                     name: device.name.clone(),
                     exist_key,
                     keys,
+                    deletion: false,
                     outcome,
                     update,
                 }
@@ -237,12 +321,13 @@ fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: Update
 
 /// Reads and checks every row of `table` in full, in file order, duplicates included: the input stage of every
 /// command that reads a shipment (with `updating`, each verdict also reads the row as an update of its device).
-/// `each` gets each row's verdict with the cells it was checked from. An unreadable file stops with an `InputError`
+/// `each` gets each row as checked (a ThingPark `DELETE` row as the device it deletes) with the cells it was checked
+/// from. An unreadable file stops with an `InputError`
 /// (exit 2); bad rows never do. Returns the file-level notes.
 pub fn check_rows(
     table: &mut Table,
     updating: bool,
-    mut each: impl FnMut(Verdict, &MappedRow) -> anyhow::Result<()>,
+    mut each: impl FnMut(Checked, &MappedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
     let mut checker = Checker::new(table.options().kind)
         .positional(table.is_positional())
@@ -256,7 +341,7 @@ pub fn check_rows(
         },
         |rows| {
             rows.iter()
-                .try_for_each(|row| each(checker.check(row), row))
+                .try_for_each(|row| each(checker.check_row(row), row))
         },
     )?;
     let mut notes = mapper.file_notes();
@@ -267,9 +352,9 @@ pub fn check_rows(
 /// A row as [`check_verdicts`] hands it on.
 // One at a time, on the stack: boxing the verdict would cost an allocation per row of the full path.
 #[allow(clippy::large_enum_variant)]
-pub enum Checked {
+pub enum CheckedRow {
     /// Checked in full.
-    Full(Verdict),
+    Full(Checked),
     /// Found certainly valid, and not a duplicate, from its bytes alone by the fast path.
     Valid { row: u64, kind: Kind, id: FastId },
 }
@@ -280,7 +365,7 @@ pub enum Checked {
 pub fn check_verdicts(
     table: &mut Table,
     fast: bool,
-    mut each: impl FnMut(Checked) -> anyhow::Result<()>,
+    mut each: impl FnMut(CheckedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
     let plan = fast
         .then(|| {
@@ -292,7 +377,7 @@ pub fn check_verdicts(
         })
         .flatten();
     let (Some(plan), Some(mut raw)) = (plan, table.raw_csv()?) else {
-        return check_rows(table, false, |verdict, _| each(Checked::Full(verdict)));
+        return check_rows(table, false, |checked, _| each(CheckedRow::Full(checked)));
     };
     // The fast path reads header files only, whose cardinalities are tpbulk's.
     let mut checker = Checker::new(table.options().kind);
@@ -311,13 +396,13 @@ pub fn check_verdicts(
                 if let Some(id) = plan.valid(record)
                     && checker.note_new(&id, *row)
                 {
-                    each(Checked::Valid {
+                    each(CheckedRow::Valid {
                         row: *row,
                         kind: plan.kind(),
                         id,
                     })?;
                 } else if let Some(mapped) = table.map_raw(*row, record) {
-                    each(Checked::Full(checker.check(&mapped)))?;
+                    each(CheckedRow::Full(checker.check_row(&mapped)))?;
                 }
             }
             Ok(())

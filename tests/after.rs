@@ -1,7 +1,8 @@
 //! After the batch, end to end against the in-process simulator: `verify` after a clean batch and after a device was
 //! deleted behind its back; `health` counts against the simulator's own traffic and alarms (several alarm pages);
-//! `rollback` with pre-existing devices, after an interrupted import, and itself interrupted then resumed; both
-//! kinds of connection created and then used by an import.
+//! `rollback` with pre-existing devices, after an interrupted import, and itself interrupted then resumed; `delete`
+//! of a file whose devices are partly gone, killed and resumed, and the `DELETE` rows of ThingPark's file through
+//! `import`; both kinds of connection created and then used by an import.
 
 use crate::engine_support;
 
@@ -446,6 +447,245 @@ fn a_device_already_gone_counts_as_deleted() {
         run.describe()
     );
     assert_eq!(env.sim.stats().devices, 0);
+}
+
+/// The state each row of a batch ended in, as the report names it (`created`, `deleted`, `gone`, `invalid`, …), and
+/// the row's action (`create`, `delete`).
+fn report_statuses(env: &Env, batch: &str) -> Vec<(u64, String, String)> {
+    let report = env.dir.path().join(format!("{batch}.jsonl"));
+    let run = env.run(&["report", batch, "-o", report.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).unwrap();
+            (
+                line["row"].as_u64().unwrap(),
+                line["status"].as_str().unwrap().to_string(),
+                line["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn deletions(env: &Env) -> std::collections::BTreeMap<String, u64> {
+    env.sim.stats().deletions
+}
+
+#[test]
+fn delete_removes_each_device_a_file_names_once_and_no_other() {
+    let env = Env::new(SimConfig::default());
+    env.preexisting(9);
+    import(&env, "ship.csv", &otaa_csv(1, 6));
+    import(&env, "cellular.csv", CELLULAR);
+    // Gone behind tpbulk's back before the deletion.
+    assert!(env.sim.remove_device(&eui(2)) && env.sim.remove_device(&eui(5)));
+    let file = env.write(
+        "retire.csv",
+        &format!(
+            "DevEUI,ICCID\n{},\n{},\n{},\n{},\n,89331503200000000027\n12345,\n",
+            eui(1),
+            eui(2),
+            eui(3),
+            eui(5)
+        ),
+    );
+    let path = file.to_str().unwrap();
+
+    // Off a terminal and without --yes: refused before the file is read or anything is sent.
+    let run = env.run(&["delete", path]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("add --yes"), "{}", run.describe());
+    assert!(deletions(&env).is_empty());
+    // A file whose columns name no device: refused before any batch is journalled.
+    let unnamed = env.write("serials.csv", &format!("Serial\n{}\n", eui(1)));
+    let run = env.run(&["delete", unnamed.to_str().unwrap(), "--yes"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(
+        run.stderr().contains("no column names a device"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(env.journal().batches().unwrap().len(), 2);
+
+    let run = env.run(&["delete", path, "--yes", "--rate", "0"]);
+    assert_eq!(run.code(), 1, "the bad row: {}", run.describe());
+    assert!(
+        run.stderr()
+            .contains("5 rows name a device to delete, 3 of them on the platform"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout()
+            .contains("deleted 3, gone 2, invalid 1, failed 0, total 6"),
+        "{}",
+        run.describe()
+    );
+    let batch = run.batch();
+    let expected = [
+        (2, "deleted"),
+        (3, "gone"),
+        (4, "deleted"),
+        (5, "gone"),
+        (6, "deleted"),
+        (7, "invalid"),
+    ]
+    .map(|(r, s)| (r, s.to_string(), "delete".to_string()));
+    assert_eq!(report_statuses(&env, &batch), expected);
+    let invalid = &env.rows(&batch)[5];
+    assert_eq!(invalid.errors[0].column, "DevEUI", "{:?}", invalid.errors);
+    // Each named device deleted once, by its DevEUI or its SIM; none the file does not name.
+    let expected: std::collections::BTreeMap<String, u64> = [
+        (eui(1), 1),
+        (eui(3), 1),
+        ("89331503200000000027".to_string(), 1),
+    ]
+    .into();
+    assert_eq!(deletions(&env), expected);
+    for n in [4, 6, 9] {
+        assert!(on_platform(&env, &eui(n)), "{}", eui(n));
+    }
+    assert_eq!(env.sim.stats().devices, 5);
+
+    let run = env.run(&["status", &batch, "--format", "json"]);
+    let status: Value = serde_json::from_str(run.stdout().trim()).unwrap();
+    assert_eq!(
+        (
+            status["deleted"].as_u64(),
+            status["gone"].as_u64(),
+            status["invalid"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    // A deletion is not undone, and the bad row goes back for fixing like any other.
+    assert_eq!(env.run(&["rollback", &batch, "--yes"]).code(), 2);
+    let fix = env.dir.path().join("fix.csv");
+    let run = env.run(&["rework", &batch, "-o", fix.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(std::fs::read_to_string(&fix).unwrap().contains("12345"));
+}
+
+#[test]
+fn a_delete_killed_and_resumed_deletes_every_named_device_once() {
+    let env = Env::new(SimConfig {
+        latency: Duration::from_millis(20),
+        ..SimConfig::default()
+    });
+    let shipment = otaa_csv(1, 60);
+    import(&env, "ship.csv", &shipment);
+    // The shipment file itself names the devices: its key and model columns are not needed, and not in the way.
+    let file = env.write("ship.csv", &shipment);
+    let mut child = env.spawn(&[
+        "delete",
+        file.to_str().unwrap(),
+        "--yes",
+        "--rate",
+        "0",
+        "--concurrency",
+        "2",
+    ]);
+    wait_until("some deletions", || deletions(&env).len() >= 5);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let batch = env.journal().latest_batch(false).unwrap().unwrap().id;
+    assert!(env.counts(&batch).pending > 0, "killed before the end");
+    // Deleting the file again would leave this batch's rows in flight unsettled: it points at `resume`.
+    let run = env.run(&["delete", file.to_str().unwrap(), "--yes"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(
+        run.stderr().contains(&format!("tpbulk resume {batch}")),
+        "{}",
+        run.describe()
+    );
+
+    let run = env.run(&["resume", &batch]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.deleted + counts.gone, counts.failed, counts.pending),
+        (60, 0, 0)
+    );
+    let stats = env.sim.stats();
+    assert_eq!(stats.devices, 0);
+    assert_eq!(stats.deletions.len(), 60);
+    assert!(
+        stats.deletions.values().all(|&n| n == 1),
+        "deleted once: {:?}",
+        stats.deletions
+    );
+}
+
+#[test]
+fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_batch() {
+    let env = Env::new(SimConfig::default());
+    env.preexisting(3);
+    env.preexisting(4);
+    let mut create = vec![String::new(); 20];
+    create[0] = "CREATE_OTAA".into();
+    create[1] = eui(1);
+    create[3] = MODEL.into();
+    create[5] = app_key(1);
+    create[10] = "new tracker".into();
+    create[19] = CONNECTION.into();
+    let file = env.write(
+        "thingpark.csv",
+        &format!(
+            "{}\nDELETE,{}\nDELETE,{}\nDELETE,12345\n",
+            create.join(","),
+            eui(3),
+            eui(8)
+        ),
+    );
+    let path = file.to_str().unwrap();
+
+    // Its DELETE rows ask first: off a terminal without --yes nothing is sent, and no batch is kept.
+    let run = env.run(&["import", path, "--rate", "0"]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("add --yes"), "{}", run.describe());
+    assert!(env.journal().batch(&run.batch()).unwrap().is_none());
+    assert!(env.creations().is_empty() && deletions(&env).is_empty());
+
+    let run = env.run(&["import", path, "--rate", "0", "--yes"]);
+    assert_eq!(run.code(), 1, "the bad row: {}", run.describe());
+    assert!(
+        run.stdout()
+            .contains("created 1, exists 0, deleted 1, gone 1, invalid 1, failed 0, total 4"),
+        "{}",
+        run.describe()
+    );
+    let batch = run.batch();
+    let statuses = report_statuses(&env, &batch);
+    let expected = [
+        (1, "created", "create"),
+        (2, "deleted", "delete"),
+        (3, "gone", "delete"),
+        (4, "invalid", "delete"),
+    ]
+    .map(|(r, s, a)| (r, s.to_string(), a.to_string()));
+    assert_eq!(statuses, expected);
+    assert_eq!(env.creations(), [(eui(1), 1)].into());
+    assert_eq!(deletions(&env), [(eui(3), 1)].into());
+    assert!(on_platform(&env, &eui(4)));
+    // What the batch deleted is no device it should have.
+    let run = env.run(&["verify", &batch]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stdout().contains("1 of 1 devices"),
+        "{}",
+        run.describe()
+    );
+    let run = env.run(&["status", &batch, "--format", "json"]);
+    let status: Value = serde_json::from_str(run.stdout().trim()).unwrap();
+    assert_eq!(
+        (
+            status["created"].as_u64(),
+            status["deleted"].as_u64(),
+            status["gone"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
 }
 
 #[test]

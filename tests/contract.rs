@@ -49,6 +49,7 @@ fn request(row: &PreparedRow) -> &CreateRequest {
     match &row.outcome {
         Prepared::Send(request) => request,
         Prepared::Invalid(errors) => panic!("row {} is invalid: {errors:?}", row.row),
+        Prepared::Delete => panic!("row {} is a deletion", row.row),
     }
 }
 
@@ -272,19 +273,16 @@ fn the_openapi_import_example_is_read_column_by_column() {
         "John Doe 123 Main St Anytown, USA"
     );
 
-    // OpenAPI 1724: "`DELETE`: Delete a device. In this case only the column B is requested." Read and named, and
-    // refused on its row, since tpbulk does not delete from a file yet.
+    // OpenAPI 1724: "`DELETE`: Delete a device. In this case only the column B is requested." Read as a deletion
+    // of the device column B names (`tpbulk import` asks before sending it).
     let delete = &rows[2];
     assert_eq!(delete.id.as_deref(), Some("F03D291000F00003"));
-    let errors = delete.errors();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code, ErrorCode::Unsupported);
-    assert_eq!(errors[0].column, "A (Action)");
     assert!(
-        errors[0].message.starts_with("DELETE F03D291000F00003: "),
-        "{}",
-        errors[0].message
+        matches!(delete.outcome, Prepared::Delete),
+        "{:?}",
+        delete.outcome
     );
+    assert_eq!(delete.keys.eui.as_deref(), Some("F03D291000F00003"));
 
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(

@@ -231,6 +231,7 @@ fn counts_and_rows_in_order_with_a_state_filter() {
         Counts {
             total: 25_001,
             created: 0,
+            deleted: 0,
             exists: 1,
             gone: 0,
             invalid: 2_500,
@@ -871,4 +872,66 @@ fn a_journal_written_before_operations_is_migrated_on_open() {
         )
         .unwrap();
     assert_eq!(old_table, 0, "the old table is gone");
+}
+
+#[test]
+fn one_batch_holds_creations_and_deletions_counted_apart_and_rollback_undoes_only_creations() {
+    use tpbulk::journal::Action;
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let batch = journal.create_batch(&new_batch("mixed")).unwrap();
+    let delete = |row| {
+        let mut r = pending(row);
+        r.request = None;
+        r.action = Action::Delete;
+        r.device_uid = Some(format!("uid-{row}"));
+        r
+    };
+    journal
+        .insert_rows(&batch, [pending(1), delete(2), delete(3)])
+        .unwrap();
+    let rows = journal.rows_after(&batch, None, 0, 10).unwrap();
+    let actions: Vec<Action> = rows.iter().map(|r| r.action).collect();
+    assert_eq!(actions, [Action::Create, Action::Delete, Action::Delete]);
+    assert_eq!(rows[1].device_uid.as_deref(), Some("uid-2"));
+    let mut gone = created(3);
+    gone.state = RowState::Gone;
+    journal
+        .record_outcomes(&batch, [created(1), created(2), gone])
+        .unwrap();
+    let counts = journal.counts(&batch).unwrap();
+    assert_eq!(
+        (counts.created, counts.deleted, counts.gone, counts.total),
+        (1, 1, 1, 3)
+    );
+    // Undoing the batch deletes what it created, never again what it deleted.
+    let info = journal.batch(&batch).unwrap().unwrap();
+    let rollback = journal.prepare_rollback(&info).unwrap();
+    let undo = journal.rows_after(&rollback, None, 0, 10).unwrap();
+    assert_eq!(undo.iter().map(|r| r.row).collect::<Vec<_>>(), [1]);
+}
+
+#[test]
+fn a_batch_that_sent_nothing_can_be_discarded_and_one_that_sent_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&dir.path().join("j.db")).unwrap();
+    let asked = journal
+        .create_batch_of(&new_batch("asked"), tpbulk::journal::Action::Delete)
+        .unwrap();
+    journal
+        .insert_rows(&asked, [pending(1), invalid(2)])
+        .unwrap();
+    assert_eq!(
+        journal.batch(&asked).unwrap().unwrap().action,
+        tpbulk::journal::Action::Delete
+    );
+    journal.discard_batch(&asked).unwrap();
+    assert!(journal.batch(&asked).unwrap().is_none());
+    assert_eq!(journal.counts(&asked).unwrap(), Counts::default());
+
+    let sent = journal.create_batch(&new_batch("sent")).unwrap();
+    journal.insert_rows(&sent, [pending(1)]).unwrap();
+    journal.set_row_state(&sent, 1, RowState::Sending).unwrap();
+    assert!(journal.discard_batch(&sent).is_err());
+    assert_eq!(journal.counts(&sent).unwrap().pending, 1);
 }

@@ -203,6 +203,7 @@ fn check_lines(lines: &[ReportLine]) {
         statuses,
         vec!["created", "invalid", "failed", "exists", "pending"]
     );
+    assert!(lines.iter().all(|l| l.action == "create"), "{lines:?}");
     assert_eq!(lines[0].http_status, Some(201));
     assert_eq!(
         lines[0].device.as_deref(),
@@ -267,6 +268,7 @@ fn report_in_csv_jsonl_and_xlsx() {
                 attempts: r[9].parse().unwrap(),
                 finished_at: opt(10),
                 rollback: opt(11),
+                action: r[12].to_string(),
             }
         })
         .collect();
@@ -455,7 +457,10 @@ fn status_batches_and_report_commands() {
     assert_eq!(lines.len(), 2, "{text}");
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(cells[0], batch);
-    assert_eq!(&cells[cells.len() - 6..], &["5", "1", "1", "1", "1", "1"]);
+    assert_eq!(
+        &cells[cells.len() - 8..],
+        &["5", "1", "1", "0", "0", "1", "1", "1"]
+    );
 
     let report = dir.path().join("out.jsonl");
     let out = tpbulk(&["report", "--journal", j, "-o", report.to_str().unwrap()]);

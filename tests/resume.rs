@@ -282,6 +282,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         profile: None,
         again: false,
         allow_over_quota: false,
+        deleting: false,
         display: tpbulk::logging::Display::hidden(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -291,7 +292,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         move |_: &str| cancel.cancel()
     };
     let result = env
-        .block_on(import(config, cancel, on_start))
+        .block_on(import(config, cancel, on_start, Box::new(|_| Ok(false))))
         .expect("an interrupted import is a result, not an error");
     assert_eq!(result.exit(), Exit::Interrupted);
     assert!(

@@ -230,18 +230,24 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&import),
         [
             "batch",
+            "conflict",
             "created",
             "created_now",
+            "deleted",
+            "deleted_now",
             "devices_per_s",
             "elapsed_s",
             "exists",
             "exit",
             "failed",
+            "gone",
             "invalid",
             "next",
             "pending",
             "stop",
-            "total"
+            "total",
+            "unchanged",
+            "updated"
         ]
     );
     let import: tpbulk::cmd::import::RunJson = serde_json::from_value(import).unwrap();
@@ -256,18 +262,18 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "input", "invalid", "name",
+            "batch", "created", "deleted", "exists", "failed", "gone", "input", "invalid", "name",
             "pending", "profile", "started", "state", "total", "updated", "url"
         ]
     );
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();
-    assert_eq!(status.counts.created, 3);
+    assert_eq!(status.created, 3);
 
     let batches = json(&env.run(&["batches", "--format", "json"]));
     let batches: Vec<tpbulk::cmd::batches::BatchJson> = serde_json::from_value(batches).unwrap();
     assert_eq!(batches.len(), 1);
     assert_eq!(
-        (batches[0].batch.as_str(), batches[0].counts.created),
+        (batches[0].batch.as_str(), batches[0].created),
         (batch.as_str(), 3)
     );
 
@@ -317,6 +323,16 @@ fn every_json_output_parses_into_its_documented_shape() {
         (rollback.deleted, rollback.failed, rollback.confirmed),
         (3, 0, true)
     );
+    // `delete` prints the object of `import`: here every device it names is gone already.
+    let delete: tpbulk::cmd::import::RunJson = serde_json::from_value(json(&env.run(&[
+        "delete",
+        file.to_str().unwrap(),
+        "--yes",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((delete.deleted, delete.gone, delete.exit), (0, 3, 0));
 
     let config = write_config(&env, 0o600);
     let profiles = json(&env.run(&[

@@ -61,12 +61,15 @@ impl Target {
     }
 }
 
-/// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted.
-/// Also returns how many were left out that way.
+/// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted (a
+/// batch's own deletions are no device to have). Also returns how many were left out by the rollback.
 pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
     let rolled_back = journal.undone_rows(batch)?;
     let (mut kept, mut left_out) = (Vec::new(), 0);
     journal.for_each_row(batch, Some(&[RowState::Done, RowState::Exists]), |r| {
+        if r.action == crate::journal::Action::Delete {
+            return Ok(());
+        }
         match rolled_back.contains(&r.row) {
             true => left_out += 1,
             false => kept.push(Target::from_record(&r)),

@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
 use crate::cmd::style::{self, paint};
 use crate::error::Exit;
-use crate::journal::{BatchState, Counts, Journal};
+use crate::journal::{BatchState, Journal};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -26,8 +26,17 @@ pub struct BatchJson {
     pub input: String,
     pub url: Option<String>,
     pub profile: Option<String>,
-    #[serde(flatten)]
-    pub counts: Counts,
+    pub total: u64,
+    pub created: u64,
+    pub exists: u64,
+    /// Devices deleted by the batch (`tpbulk delete`, an import's `DELETE` rows), and deletions already gone.
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub gone: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    pub pending: u64,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -37,6 +46,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     if args.format == OutputFormat::Json {
         let mut all = Vec::with_capacity(batches.len());
         for batch in &batches {
+            let c = journal.counts(&batch.id)?;
             all.push(BatchJson {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
@@ -45,7 +55,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 input: batch.input_path.clone(),
                 url: batch.options["url"].as_str().map(str::to_string),
                 profile: batch.profile.clone(),
-                counts: journal.counts(&batch.id)?,
+                total: c.total,
+                created: c.created,
+                exists: c.exists,
+                deleted: c.deleted,
+                gone: c.gone,
+                invalid: c.invalid,
+                failed: c.failed,
+                pending: c.pending,
             });
         }
         serde_json::to_writer_pretty(&mut out, &all)?;
@@ -69,14 +86,16 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             c.total.to_string(),
             c.created.to_string(),
             c.exists.to_string(),
+            c.deleted.to_string(),
+            c.gone.to_string(),
             c.invalid.to_string(),
             c.failed.to_string(),
             c.pending.to_string(),
         ]);
     }
     let header = [
-        "BATCH", "NAME", "STATE", "STARTED", "TOTAL", "CREATED", "EXISTS", "INVALID", "FAILED",
-        "PENDING",
+        "BATCH", "NAME", "STATE", "STARTED", "TOTAL", "CREATED", "EXISTS", "DELETED", "GONE",
+        "INVALID", "FAILED", "PENDING",
     ];
     let mut widths = header.map(str::len);
     for line in &lines {

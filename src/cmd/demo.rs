@@ -97,12 +97,17 @@ async fn import_one(
         // A rehearsal imports the samples on purpose, every time it runs.
         again: true,
         allow_over_quota: false,
+        deleting: false,
         display,
     };
     crate::stdout::line(format_args!("== {}", file.display()));
-    batch::import(config, cancel, |id| {
-        crate::stdout::line(format_args!("batch {id}"))
-    })
+    // The samples hold no `DELETE` rows: a rehearsal never deletes.
+    batch::import(
+        config,
+        cancel,
+        |id| crate::stdout::line(format_args!("batch {id}")),
+        Box::new(|_| Ok(false)),
+    )
     .await
 }
 

@@ -44,6 +44,10 @@ pub struct Args {
     /// then refuses the overflow rows one by one).
     #[arg(long)]
     pub allow_over_quota: bool,
+    /// Delete the devices of the file's `DELETE` rows (ThingPark's positional file) without asking (needed off a
+    /// terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 pub use crate::engine::batch::OnExisting;
@@ -51,9 +55,10 @@ pub use crate::engine::batch::OnExisting;
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = config(&args, global, rt)?;
     let format = args.format;
+    let confirm = super::delete::confirmation(&args.input.file, args.yes, global.quiet);
     let again = "rows in flight are reconciled by `tpbulk resume`";
     rt.block_on(Some(again), |cancel| async move {
-        let result = batch::import(config, cancel, |id| announce(id, format)).await?;
+        let result = batch::import(config, cancel, |id| announce(id, format), confirm).await?;
         print(&result, format, global.quiet)
     })
 }
@@ -89,6 +94,7 @@ fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Impo
         profile: chosen.name.clone(),
         again: args.again,
         allow_over_quota: args.allow_over_quota,
+        deleting: false,
         display: rt.display(global.quiet),
     })
 }
@@ -106,7 +112,8 @@ pub fn announce(id: &str, format: OutputFormat) {
 pub struct RunJson {
     pub batch: String,
     /// `drained` (every row final or unsendable), `cancelled`, `cancelled_preparing` (nothing sent; import the file
-    /// again), `max_errors`, `auth_lost`, `journal` (the journal could not be written).
+    /// again), `declined` (the question before deleting was answered no: nothing sent, no batch kept), `max_errors`,
+    /// `auth_lost`, `journal` (the journal could not be written).
     pub stop: String,
     pub total: u64,
     pub created: u64,
@@ -116,12 +123,20 @@ pub struct RunJson {
     pub unchanged: u64,
     pub conflict: u64,
     pub exists: u64,
+    /// Devices deleted (`tpbulk delete`, an import's `DELETE` rows), and deletions whose device was already gone.
+    #[serde(default)]
+    pub deleted: u64,
+    #[serde(default)]
+    pub gone: u64,
     pub invalid: u64,
     pub failed: u64,
     /// Rows not final yet: what `resume` would still send.
     pub pending: u64,
     /// Devices created by this run (`created` counts the whole batch).
     pub created_now: u64,
+    /// Devices deleted by this run (`deleted` counts the whole batch).
+    #[serde(default)]
+    pub deleted_now: u64,
     pub elapsed_s: f64,
     /// Over the sending phase only.
     pub devices_per_s: f64,
@@ -139,6 +154,7 @@ impl RunJson {
                 Stop::Drained => "drained",
                 Stop::Cancelled => "cancelled",
                 Stop::CancelledPreparing { .. } => "cancelled_preparing",
+                Stop::Declined => "declined",
                 Stop::MaxErrors => "max_errors",
                 Stop::AuthLost(_) => "auth_lost",
                 Stop::Journal(_) => "journal",
@@ -150,15 +166,15 @@ impl RunJson {
             unchanged: c.unchanged,
             conflict: c.conflict,
             exists: c.exists,
+            deleted: c.deleted,
+            gone: c.gone,
             invalid: c.invalid,
             failed: c.failed,
             pending: c.pending,
             created_now: result.created_now,
+            deleted_now: result.deleted_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-            devices_per_s: (result.created_now as f64 / result.sending.as_secs_f64().max(0.001)
-                * 10.0)
-                .round()
-                / 10.0,
+            devices_per_s: (result.devices_per_s() * 10.0).round() / 10.0,
             next: result.next_step(),
             exit: result.exit() as i32,
         }

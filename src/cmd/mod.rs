@@ -7,6 +7,7 @@ pub mod batches;
 pub mod catalog;
 pub mod completions;
 pub mod connection;
+pub mod delete;
 pub mod demo;
 pub mod health;
 pub mod import;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli, screen: crate::logging::Screen) -> anyhow::Result<Exit> {
         Command::Verify(args) => verify::run(args, &global, &rt),
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
+        Command::Delete(args) => delete::run(args, &global, &rt),
         Command::Connection(args) => connection::run(args, &global, &rt),
         Command::Profile(args) => profile::run(args, &global),
         Command::Completions(args) => completions::run(args, &global),

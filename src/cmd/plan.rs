@@ -34,6 +34,10 @@ pub enum Format {
 enum Status {
     WouldCreate,
     Exists,
+    /// A `DELETE` row whose device is on the platform.
+    WouldDelete,
+    /// A `DELETE` row whose device is not (any more).
+    Gone,
     Invalid,
 }
 
@@ -42,6 +46,8 @@ impl Status {
         match self {
             Status::WouldCreate => "would_create",
             Status::Exists => "exists",
+            Status::WouldDelete => "would_delete",
+            Status::Gone => "gone",
             Status::Invalid => "invalid",
         }
     }
@@ -52,6 +58,9 @@ struct Counts {
     rows: u64,
     would_create: u64,
     exists: u64,
+    /// `DELETE` rows, and those of them whose device is there.
+    deletions: u64,
+    would_delete: u64,
     invalid: u64,
 }
 
@@ -76,6 +85,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 
     let mapping = table.mapping_lines();
     let mut keys = Vec::new();
+    let mut deletions: Vec<Vec<ExistKey>> = Vec::new();
     let mut counts = Counts::default();
     let mut missing = MissingColumns::default();
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
@@ -95,6 +105,10 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
             (Prepared::Send(_), None) => {}
+            (Prepared::Delete, _) => {
+                counts.deletions += 1;
+                deletions.push(ExistKey::all(&row.keys));
+            }
             (Prepared::Invalid(_), _) => counts.invalid += 1,
         }
         Ok(())
@@ -102,12 +116,22 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     // Once per file: the second pass below sees the same rows.
     crate::prepare::warn_file_notes(&args.input.file, &notes);
     let progress = LookupProgress::new(&rt.display(global.quiet));
+    let creations = keys.len();
+    keys.extend(deletions.iter().flatten().cloned());
     let existing = rt.until_cancelled(done, async {
         Ok(platform::find_existing(&client, &keys, &progress)
             .await
             .map_err(|e| platform::unavailable(&url, &e))?)
     })?;
-    counts.exists = keys.iter().filter(|k| existing.contains_key(k)).count() as u64;
+    counts.exists = keys[..creations]
+        .iter()
+        .filter(|k| existing.contains_key(k))
+        .count() as u64;
+    counts.would_delete = deletions
+        .iter()
+        .filter(|keys| keys.iter().any(|k| existing.contains_key(k)))
+        .count() as u64;
+    drop(deletions);
     let mut tally = PlanTally::default();
     for (key, plan) in &on_plans {
         if !key.as_ref().is_some_and(|k| existing.contains_key(k)) {
@@ -121,7 +145,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             "tpbulk: warning: {over}; `tpbulk import` refuses to start unless --allow-over-quota"
         );
     }
-    counts.would_create = counts.rows - counts.invalid - counts.exists;
+    counts.would_create = counts.rows - counts.invalid - counts.exists - counts.deletions;
     drop(keys);
     let mut table = Table::open(&args.input.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -136,6 +160,14 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             counts.exists,
             counts.invalid
         )?;
+        if counts.deletions > 0 {
+            writeln!(
+                out,
+                "DELETE rows: {} would be deleted, {} already gone (`tpbulk import` asks before deleting)",
+                counts.would_delete,
+                counts.deletions - counts.would_delete
+            )?;
+        }
         writeln!(
             out,
             "{}",
@@ -208,7 +240,21 @@ fn status_of(row: &PreparedRow, existing: &HashMap<ExistKey, DeviceInfo>) -> Sta
             Status::Exists
         }
         Prepared::Send(_) => Status::WouldCreate,
+        Prepared::Delete => match found_for_deletion(row, existing) {
+            Some(_) => Status::WouldDelete,
+            None => Status::Gone,
+        },
     }
+}
+
+/// The platform's device a `DELETE` row names, by any of its keys.
+fn found_for_deletion<'e>(
+    row: &PreparedRow,
+    existing: &'e HashMap<ExistKey, DeviceInfo>,
+) -> Option<&'e DeviceInfo> {
+    ExistKey::all(&row.keys)
+        .iter()
+        .find_map(|k| existing.get(k))
 }
 
 fn row_json(
@@ -231,7 +277,11 @@ fn row_json(
         map.insert("mode".into(), serde_json::json!(request.mode));
         map.insert("request".into(), request.masked());
     }
-    if let Some(device) = row.exist_key.as_ref().and_then(|k| existing.get(k)) {
+    let device = match row.outcome {
+        Prepared::Delete => found_for_deletion(row, existing),
+        _ => row.exist_key.as_ref().and_then(|k| existing.get(k)),
+    };
+    if let Some(device) = device {
         map.insert(
             "existing".into(),
             serde_json::json!({"EUI": device.eui, "href": device.href, "name": device.name}),
@@ -273,6 +323,13 @@ fn write_text_row(
             }
             parts.join(" ")
         }
+        (Prepared::Delete, _) => match found_for_deletion(row, existing) {
+            Some(device) => format!(
+                "DELETE /devices/{}",
+                device.uid.as_deref().unwrap_or(device.eui.as_str())
+            ),
+            None => "not on the platform: nothing to delete".to_string(),
+        },
         (Prepared::Invalid(errors), _) => format!("{} error(s)", errors.len()),
     };
     writeln!(

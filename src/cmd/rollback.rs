@@ -7,7 +7,7 @@ use crate::engine::batch::{self, RunSettings};
 use crate::engine::pool::Stop;
 use crate::engine::reconcile;
 use crate::error::{Exit, Interrupted, UsageError};
-use crate::journal::{BatchState, Journal, RowState};
+use crate::journal::{Action, BatchState, Journal, RowState};
 use std::io::{BufRead, IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +72,14 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     if batch.undoes.is_some() {
         return Err(UsageError(format!(
             "batch {} is a rollback; roll back the import it undoes instead",
+            batch.id
+        ))
+        .into());
+    }
+    if batch.action == Action::Delete {
+        // A deletion cannot be undone: the platform forgets the device's keys with it.
+        return Err(UsageError(format!(
+            "batch {} deleted devices (tpbulk delete); a deletion cannot be rolled back: import the devices again",
             batch.id
         ))
         .into());
@@ -180,7 +188,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             Ok(())
         })?;
         let counts = result.counts;
-        let (deleted, gone) = (counts.created - before.created, counts.gone - before.gone);
+        let (deleted, gone) = (counts.deleted - before.deleted, counts.gone - before.gone);
         let (restored, conflict) = (
             counts.updated - before.updated,
             counts.conflict - before.conflict,

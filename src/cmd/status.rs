@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
 use crate::cmd::style::{self, paint};
 use crate::error::Exit;
-use crate::journal::{BatchInfo, BatchState, Counts, Journal};
+use crate::journal::{Action, BatchInfo, BatchState, Counts, Journal};
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -22,11 +22,19 @@ pub struct StatusJson {
     pub batch: String,
     pub name: Option<String>,
     pub state: BatchState,
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// Devices of `created` rows that `tpbulk rollback` deleted since (they still count in `created`).
+    pub total: u64,
+    pub created: u64,
+    pub exists: u64,
+    pub invalid: u64,
+    pub failed: u64,
+    pub pending: u64,
+    /// Devices deleted: by the batch's own `delete` operations (`tpbulk delete`, an import's `DELETE` rows), and,
+    /// of its `created` rows, by `tpbulk rollback` since (those still count in `created`).
     #[serde(default)]
     pub deleted: u64,
+    /// Deletions whose device was already gone.
+    #[serde(default)]
+    pub gone: u64,
     /// The platform the batch was sent to.
     #[serde(default)]
     pub url: Option<String>,
@@ -50,8 +58,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 batch: batch.id.clone(),
                 name: batch.name.clone(),
                 state: batch.effective_state(),
-                counts,
-                deleted,
+                total: counts.total,
+                created: counts.created,
+                exists: counts.exists,
+                invalid: counts.invalid,
+                failed: counts.failed,
+                pending: counts.pending,
+                deleted: deleted + counts.deleted,
+                gone: counts.gone,
                 url: batch.options["url"].as_str().map(str::to_string),
                 profile: batch.profile.clone(),
                 input: batch.input_path.clone(),
@@ -80,9 +94,7 @@ fn write_text(
     let state = batch.effective_state();
     let runner = match (state, batch.runner_pid) {
         (BatchState::Running, Some(pid)) => format!(" (process {pid})"),
-        (BatchState::Running, None) | (BatchState::Interrupted | BatchState::Done, _) => {
-            String::new()
-        }
+        _ => String::new(),
     };
     writeln!(
         out,
@@ -108,13 +120,18 @@ fn write_text(
         done as f64 * 100.0 / counts.total as f64
     };
     writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
-    for (label, n, alarm) in [
-        ("created", counts.created, false),
-        ("exists", counts.exists, false),
-        ("invalid", counts.invalid, true),
-        ("failed", counts.failed, true),
-        ("pending", counts.pending, false),
-    ] {
+    let creates = batch.action == Action::Create;
+    let deletes = batch.action == Action::Delete || counts.deleted + counts.gone > 0;
+    let lines = [
+        ("created", counts.created, false, creates),
+        ("exists", counts.exists, false, creates),
+        ("deleted", counts.deleted, false, deletes),
+        ("gone", counts.gone, false, deletes),
+        ("invalid", counts.invalid, true, true),
+        ("failed", counts.failed, true, true),
+        ("pending", counts.pending, false, true),
+    ];
+    for (label, n, alarm, _) in lines.into_iter().filter(|l| l.3) {
         let shown = format!("{n:>9}");
         let shown = if alarm {
             paint(&shown, style::alarm(n))
@@ -129,11 +146,15 @@ fn write_text(
             "  deleted  {deleted:>9}  (by tpbulk rollback; counted in created)"
         )?;
     }
+    let again = match batch.action {
+        Action::Create | Action::Update | Action::Restore => "import",
+        Action::Delete => "delete",
+    };
     if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {
         // Stopped while its rows were being checked: `resume` refuses such a batch.
         writeln!(
             out,
-            "stopped before any device was sent: import {} again",
+            "stopped before any device was sent: {again} {} again",
             batch.input_path
         )?;
     } else if state == BatchState::Interrupted {

@@ -2,10 +2,10 @@
 //! (`prepare::check_verdicts`), streaming, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::{ErrorCode, Kind, MissingColumns, RowError, Verdict};
+use crate::device::{Checked, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputOptions, Table};
-use crate::prepare::{Checked, check_verdicts};
+use crate::prepare::{CheckedRow, check_verdicts};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -44,15 +44,16 @@ struct RowLine<'a> {
 }
 
 impl<'a> RowLine<'a> {
-    fn new(verdict: &'a Verdict) -> RowLine<'a> {
-        let errors: &[RowError] = match &verdict.result {
-            Ok(_) => &[],
-            Err(errors) => errors,
-        };
+    fn of(
+        row: u64,
+        kind: Option<Kind>,
+        id: Option<&'a str>,
+        errors: &'a [RowError],
+    ) -> RowLine<'a> {
         RowLine {
-            row: verdict.row,
-            kind: verdict.kind,
-            id: verdict.id.as_deref(),
+            row,
+            kind,
+            id,
             status: if errors.is_empty() {
                 "valid"
             } else {
@@ -83,10 +84,18 @@ pub struct Summary {
 
 impl Summary {
     fn add(&mut self, verdict: &Verdict) {
-        self.rows += 1;
         match &verdict.result {
-            Ok(_) => self.valid += 1,
-            Err(errors) => {
+            Ok(_) => self.add_row(verdict.row, &[]),
+            Err(errors) => self.add_row(verdict.row, errors),
+        }
+    }
+
+    /// A checked row and its errors (none: valid).
+    fn add_row(&mut self, row: u64, errors: &[RowError]) {
+        self.rows += 1;
+        match errors {
+            [] => self.valid += 1,
+            errors => {
                 self.invalid += 1;
                 self.errors += errors.len() as u64;
                 for e in errors {
@@ -95,7 +104,7 @@ impl Summary {
                 for e in self.missing_columns.note(errors) {
                     self.row_errors += 1;
                     if self.first_errors.len() < FIRST_ERRORS {
-                        self.first_errors.push((verdict.row, e.clone()));
+                        self.first_errors.push((row, e.clone()));
                     }
                 }
             }
@@ -178,33 +187,37 @@ fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::
     let mut summary = Summary::default();
     let (mut line, mut id) = (Vec::with_capacity(256), Vec::with_capacity(20));
     summary.notes = check_verdicts(&mut table, fast, |checked| {
-        match &checked {
-            Checked::Full(verdict) => summary.add(verdict),
-            Checked::Valid { .. } => summary.add_valid(),
-        }
+        let (row, kind, errors) = match &checked {
+            CheckedRow::Full(Checked::Create(verdict)) => {
+                summary.add(verdict);
+                (verdict.row, verdict.kind, verdict.result.as_ref().err())
+            }
+            // A ThingPark `DELETE` row names a device to delete: only its identifier is checked.
+            CheckedRow::Full(Checked::Delete(target)) => {
+                let errors = target.result.as_ref().err();
+                summary.add_row(target.row, errors.map_or(&[][..], Vec::as_slice));
+                (target.row, target.kind, errors)
+            }
+            CheckedRow::Valid { row, kind, .. } => {
+                summary.add_valid();
+                (*row, Some(*kind), None)
+            }
+        };
         if sinks.is_empty() {
             return Ok(());
         }
-        line.clear();
-        match checked {
-            Checked::Full(verdict) => serde_json::to_writer(&mut line, &RowLine::new(&verdict))?,
-            Checked::Valid {
-                row,
-                kind,
-                id: fast,
-            } => {
+        let shown = match &checked {
+            CheckedRow::Full(Checked::Create(verdict)) => verdict.id.as_deref(),
+            CheckedRow::Full(Checked::Delete(target)) => target.id.as_deref(),
+            CheckedRow::Valid { id: fast, .. } => {
                 id.clear();
                 fast.write_id(&mut id);
-                let line_of = RowLine {
-                    row,
-                    kind: Some(kind),
-                    id: Some(std::str::from_utf8(&id)?),
-                    status: "valid",
-                    errors: &[],
-                };
-                serde_json::to_writer(&mut line, &line_of)?
+                Some(std::str::from_utf8(&id)?)
             }
-        }
+        };
+        let errors = errors.map_or(&[][..], Vec::as_slice);
+        line.clear();
+        serde_json::to_writer(&mut line, &RowLine::of(row, kind, shown, errors))?;
         line.push(b'\n');
         sinks
             .iter_mut()

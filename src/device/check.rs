@@ -197,39 +197,33 @@ fn kind_from_columns(row: &MappedRow, filled: bool) -> Option<Kind> {
     }
 }
 
-/// The verdict of a `DELETE` row (ThingPark's import action, "only the column B is requested"): read and named,
-/// never sent, since tpbulk does not delete devices from a shipment file yet.
-fn deletion(row: &MappedRow) -> Option<Verdict> {
-    let action = row.get(Field::Kind)?;
-    if !action.cell.display().trim().eq_ignore_ascii_case("DELETE") {
-        return None;
-    }
-    let target = row
-        .get(Field::DevEui)
-        .map(|v| v.cell.display().trim().to_string())
-        .filter(|t| !t.is_empty());
-    let id = target.as_deref().map(|t| {
-        Eui::parse(t)
-            .map(|e| e.to_string())
-            .or_else(|_| Imei::parse(t).map(|i| i.to_string()))
-            .unwrap_or_else(|_| t.to_string())
-    });
-    let device = id.as_deref().unwrap_or("(no device in column B)");
-    Some(Verdict {
-        row: row.row,
-        kind: None,
-        update: None,
-        id: id.clone(),
-        result: Err(vec![RowError {
-            field: Field::Kind.name().to_string(),
-            column: action.column.to_string(),
-            code: ErrorCode::Unsupported,
-            message: format!(
-                "DELETE {device}: tpbulk does not delete devices from a shipment file yet, so this row is not \
-                 sent; delete the device in ThingPark, or remove the row"
-            ),
-        }]),
-    })
+/// True for a `DELETE` row of ThingPark's positional file (its action column says so).
+pub fn is_deletion(row: &MappedRow) -> bool {
+    row.get(Field::Kind)
+        .is_some_and(|v| v.cell.display().trim().eq_ignore_ascii_case("DELETE"))
+}
+
+/// A row that names a device to delete: a row of `tpbulk delete`'s file, or a `DELETE` row of ThingPark's
+/// positional file ("only the column B is requested": a DevEUI, or an IMEI for a cellular device).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub row: u64,
+    /// `cellular` for an IMEI or a SIM; a DevEUI's kind only when the row states it (the platform knows the rest).
+    pub kind: Option<Kind>,
+    /// The normalised identifier (DevEUI, else IMEI, else ICCID/EID), when one parsed.
+    pub id: Option<String>,
+    /// What the platform knows the device by, or every error of the row.
+    pub result: Result<LookupKeys, Vec<RowError>>,
+}
+
+/// A row checked as what it asks for: a device to create, or one to delete.
+// Handed back by value once per row and matched at once, never stored: boxing the larger variant would cost an
+// allocation per row of a million-row file for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Checked {
+    Create(Verdict),
+    Delete(Target),
 }
 
 /// Reads a plan cell that lists only BASIC-mode features (`NetworkGeolocation`, `PassiveRoaming`, separated by
@@ -957,9 +951,6 @@ impl Checker {
 
     /// Checks one mapped row: every error of the row, not only the first.
     pub fn check(&mut self, row: &MappedRow) -> Verdict {
-        if let Some(verdict) = deletion(row) {
-            return verdict;
-        }
         let (kind, unknown_kind) = match self.kind_of(row) {
             Ok(kind) => (kind, None),
             // An update names its device by DevEUI and need not say more.
@@ -1044,6 +1035,123 @@ impl Checker {
             id,
             result,
             update,
+        }
+    }
+
+    /// Checks a row as what it asks for: in ThingPark's positional file a `DELETE` row names a device to delete
+    /// (only there: elsewhere a kind column saying `DELETE` is an unknown kind, never a deletion).
+    pub fn check_row(&mut self, row: &MappedRow) -> Checked {
+        if self.positional && is_deletion(row) {
+            Checked::Delete(self.target(row))
+        } else {
+            Checked::Create(self.check(row))
+        }
+    }
+
+    /// Checks a row as naming one device to delete: a DevEUI, or an IMEI and/or a SIM identifier (ICCID/EID). Only
+    /// the identifiers are read (what creating a device needs does not apply); a row naming none, a bad one, or
+    /// both a DevEUI and a cellular identifier is an error naming its column, never a guess; a device named on an
+    /// earlier row is a duplicate, as in an import.
+    pub fn target(&mut self, row: &MappedRow) -> Target {
+        const CELLULAR_IDS: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
+        let stated = row
+            .get(Field::Kind)
+            .filter(|v| !v.cell.is_blank() && !is_deletion(row))
+            .map(|v| (parse_kind(&v.cell.display()), v));
+        let mut check = RowCheck {
+            row,
+            kind: Kind::Otaa,
+            positional: self.positional,
+            errors: Vec::new(),
+            notes: &mut self.notes,
+            tag: None,
+            dev_eui: None,
+            imei: None,
+            sim: None,
+            dev_addr: None,
+            imsi: None,
+            creation_only: None,
+        };
+        let mut kind = match stated {
+            Some((Some(kind), _)) => Some(kind),
+            Some((None, v)) => {
+                let text = v.cell.display();
+                check.push(
+                    Field::Kind,
+                    ErrorCode::UnknownKind,
+                    format!(
+                        "kind '{}' is not one of otaa, abp, cellular, multicast",
+                        text.trim()
+                    ),
+                );
+                None
+            }
+            None => self.forced_kind,
+        };
+        check.conflicts();
+        let given =
+            |f: Field| present(row, f) && !is_placeholder(&row.get(f).expect("present").cell);
+        let eui_given = present(row, Field::DevEui);
+        // Column B of a `DELETE` row holds an IMEI for a cellular device: a valid IMEI (15 digits, Luhn), where a
+        // DevEUI has 16 hex digits; 15 digits failing the Luhn check are read as a DevEUI that lost a leading zero.
+        let imei_in_b = if self.positional {
+            row.get(Field::DevEui)
+                .and_then(|v| Imei::parse(v.cell.display().trim()).ok())
+        } else {
+            None
+        };
+        let cellular_given = imei_in_b.is_some() || CELLULAR_IDS.iter().any(|&f| given(f));
+        if eui_given && imei_in_b.is_none() && cellular_given {
+            check.push(
+                Field::DevEui,
+                ErrorCode::Invalid,
+                "the row names a DevEUI and an IMEI or SIM: a LoRaWAN device has no IMEI or SIM, so it is not \
+                 clear which device to delete; keep one of them"
+                    .to_string(),
+            );
+        } else if let Some(imei) = imei_in_b {
+            check.imei = Some(imei);
+            kind = Some(Kind::Cellular);
+        } else if eui_given {
+            check.dev_eui = check.eui(Field::DevEui, "the DevEUI", true);
+            kind = kind.filter(|k| k.is_lorawan());
+        } else if cellular_given {
+            check.imei = check.ident(Field::Imei, "the IMEI", false, Imei::parse);
+            let sim = check.ident(Field::Sim, "the SIM identifier", false, SimId::parse);
+            let iccid = check.ident(Field::Iccid, "the ICCID", false, SimId::parse);
+            let eid = check.ident(Field::Eid, "the EID", false, Eid::parse);
+            check.sim = sim.or(iccid).or(eid.map(SimId::Eid));
+            kind = Some(Kind::Cellular);
+        } else {
+            let field = [Field::DevEui]
+                .into_iter()
+                .chain(CELLULAR_IDS)
+                .find(|&f| row.get(f).is_some())
+                .unwrap_or(Field::DevEui);
+            check.push(
+                field,
+                ErrorCode::Missing,
+                "the row names no device: a DevEUI, an IMEI or a SIM identifier (ICCID/EID) says which one to \
+                 delete"
+                    .to_string(),
+            );
+        }
+        let keys = LookupKeys {
+            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
+            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
+            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
+        };
+        let id = self.seen.note_duplicates(&mut check);
+        let result = if check.errors.is_empty() && keys != LookupKeys::default() {
+            Ok(keys)
+        } else {
+            Err(check.errors)
+        };
+        Target {
+            row: row.row,
+            kind,
+            id,
+            result,
         }
     }
 
@@ -1462,18 +1570,107 @@ mod tests {
         assert_eq!(positional.notes().len(), 1);
     }
 
+    /// A target's identifiers, or its errors as (field, column, code).
+    fn target_of(target: &Target) -> Result<LookupKeys, Vec<(String, String, ErrorCode)>> {
+        target.result.clone().map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| (e.field, e.column, e.code))
+                .collect()
+        })
+    }
+
     #[test]
-    fn a_delete_row_is_named_and_refused() {
-        let r = row(
+    fn a_delete_row_names_its_device_by_column_b_a_deveui_or_an_imei() {
+        let mut checker = Checker::new(None).positional(true);
+        let delete = |n, b: &str| row(n, &[(Field::Kind, t("DELETE")), (Field::DevEui, t(b))]);
+        let Checked::Delete(by_eui) = checker.check_row(&delete(4, "f03d2910-00f00003")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(
+            (by_eui.kind, by_eui.id.as_deref()),
+            (None, Some("F03D291000F00003"))
+        );
+        assert_eq!(
+            target_of(&by_eui).unwrap().eui.as_deref(),
+            Some("F03D291000F00003")
+        );
+        let Checked::Delete(by_imei) = checker.check_row(&delete(5, "356936110000044")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(by_imei.kind, Some(Kind::Cellular));
+        assert_eq!(
+            target_of(&by_imei).unwrap().imei.as_deref(),
+            Some("356936110000044")
+        );
+        // 15 digits that are no IMEI: a DevEUI a spreadsheet cut short, said so on its column.
+        let Checked::Delete(cut) = checker.check_row(&delete(6, "356936110000045")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(
+            target_of(&cut).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::ExcelDamage)]
+        );
+        // Named twice: the second is a duplicate naming the first.
+        let Checked::Delete(again) = checker.check_row(&delete(7, "F03D291000F00003")) else {
+            panic!("a DELETE row is a deletion");
+        };
+        assert_eq!(target_of(&again).unwrap_err()[0].2, ErrorCode::Duplicate);
+        assert!(matches!(
+            checker.check_row(&otaa(8, "70B3D5E756000001", KEY)),
+            Checked::Create(_)
+        ));
+        // Only ThingPark's file has `DELETE` rows: elsewhere the word is an unknown kind, never a deletion.
+        let Checked::Create(header) = Checker::new(None).check_row(&delete(9, "F03D291000F00009"))
+        else {
+            panic!("a header file's row is checked as a creation");
+        };
+        assert_eq!(
+            codes(&header),
+            vec![("kind".into(), ErrorCode::UnknownKind)]
+        );
+    }
+
+    #[test]
+    fn a_row_to_delete_needs_only_an_identifier_and_never_names_two_devices() {
+        let mut checker = Checker::new(None);
+        // Only the identifier: no key, model or connection needed.
+        let by_iccid = checker.target(&row(2, &[(Field::Iccid, t("89331503200000000019"))]));
+        assert_eq!(by_iccid.kind, Some(Kind::Cellular));
+        assert_eq!(
+            target_of(&by_iccid).unwrap().sim.as_deref(),
+            Some("89331503200000000019")
+        );
+        let both = checker.target(&row(
+            3,
+            &[
+                (Field::Imei, t("356936110000028")),
+                (Field::Sim, t("89331503200000000027")),
+            ],
+        ));
+        let keys = target_of(&both).unwrap();
+        assert_eq!(
+            (keys.imei.as_deref(), keys.sim.as_deref()),
+            (Some("356936110000028"), Some("89331503200000000027"))
+        );
+        let lorawan_and_cellular = checker.target(&row(
             4,
             &[
-                (Field::Kind, t("DELETE")),
-                (Field::DevEui, t("f03d2910-00f00003")),
+                (Field::DevEui, t("70B3D5E756000001")),
+                (Field::Imei, t("356936110000036")),
             ],
+        ));
+        assert_eq!(
+            target_of(&lorawan_and_cellular).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::Invalid)]
         );
-        let v = Checker::new(None).check(&r);
-        assert_eq!((v.kind, v.id.as_deref()), (None, Some("F03D291000F00003")));
-        assert_eq!(codes(&v), vec![("kind".into(), ErrorCode::Unsupported)]);
+        let nothing = checker.target(&row(5, &[(Field::DevEui, t("")), (Field::Name, t("x"))]));
+        assert_eq!(
+            target_of(&nothing).unwrap_err(),
+            [("dev_eui".into(), "dev_eui".into(), ErrorCode::Missing)]
+        );
+        let bad = checker.target(&row(6, &[(Field::DevEui, t("70B3D5E75600000G"))]));
+        assert_eq!(target_of(&bad).unwrap_err()[0].2, ErrorCode::Hex);
     }
 
     #[test]

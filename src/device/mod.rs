@@ -14,7 +14,7 @@ pub mod fast;
 pub mod ids;
 pub mod kinds;
 
-pub use check::{Checker, parse_kind};
+pub use check::{Checked, Checker, Target, is_deletion, parse_kind};
 pub use ids::IdError;
 
 /// The kind of a row, and of the request it makes.
@@ -371,8 +371,8 @@ pub enum ErrorCode {
     Invalid,
     /// A model, connection, plan or context that does not resolve (set by `platform`).
     Reference,
-    /// A row asking for something tpbulk does not do (a `DELETE` row of ThingPark's import file).
-    Unsupported,
+    /// Identifiers of a row to delete that match several devices on the platform (set by the engine).
+    Ambiguous,
     /// An update asking to change a field the platform never changes (`x-updateForbidden`: the kind's connectivity
     /// or activation, an ABP DevAddr, a cellular IMSI).
     ForbiddenChange,
@@ -391,7 +391,7 @@ impl ErrorCode {
             ErrorCode::UnknownKind => "unknown_kind",
             ErrorCode::Invalid => "invalid",
             ErrorCode::Reference => "reference",
-            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Ambiguous => "ambiguous",
             ErrorCode::ForbiddenChange => "forbidden_change",
         }
     }

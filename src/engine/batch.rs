@@ -1,5 +1,6 @@
 //! A batch from start to end: `import` (open the file, authenticate, read the catalogue, journal every prepared row
-//! and what the platform already has, then run the pool) and `resume` (the journal and the credentials only).
+//! and what the platform already has, ask before any deletion, then run the pool; `tpbulk delete` is the same with
+//! every row a deletion and no catalogue) and `resume` (the journal and the credentials only).
 
 use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
@@ -14,10 +15,10 @@ use crate::journal::{
 use crate::logging::Display;
 use crate::platform::update::{Decision, Wish};
 use crate::platform::{
-    ApiError, Catalog, Client, ClientConfig, ExistKey, LookupProgress, OverQuota, PlanTally,
-    PlatformSettings, RequestCounts, find_existing,
+    ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
+    PlanTally, PlatformSettings, RequestCounts, find_matching, same_device,
 };
-use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for};
+use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for, prepare_targets};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -110,9 +111,25 @@ pub struct ImportConfig {
     pub again: bool,
     /// `--allow-over-quota`: start even when a connectivity plan has too few slots left.
     pub allow_over_quota: bool,
+    /// `tpbulk delete`: every row names a device to delete (a batch of `delete` operations; no catalogue, no
+    /// creation requirements). Otherwise an import, whose ThingPark `DELETE` rows are deletions in the same batch.
+    pub deleting: bool,
     /// Where progress is drawn; nothing with `--quiet`.
     pub display: Display,
 }
+
+/// What a batch would delete, for the question asked before any deletion is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deletions {
+    /// Rows that name a device to delete (valid ones).
+    pub named: u64,
+    /// Of those, devices the platform has: what would be deleted.
+    pub on_platform: u64,
+}
+
+/// Asked, once the file is journalled and before anything is sent, whether to delete [`Deletions::on_platform`]
+/// devices: `Ok(false)` (the person said no) or an error (no one to ask) discards the batch, nothing sent.
+pub type Confirm = Box<dyn FnOnce(Deletions) -> anyhow::Result<bool> + Send>;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -122,6 +139,10 @@ pub struct BatchResult {
     pub stop: Stop,
     /// Devices created by this run.
     pub created_now: u64,
+    /// Devices deleted by this run.
+    pub deleted_now: u64,
+    /// What the batch's operations are (an import may hold deletions too: its counts say).
+    pub action: Action,
     /// The whole command.
     pub elapsed: Duration,
     /// The sending phase only: what devices/s is measured over.
@@ -135,6 +156,7 @@ impl BatchResult {
     pub fn exit(&self) -> Exit {
         match self.stop {
             Stop::Cancelled | Stop::CancelledPreparing { .. } => Exit::Interrupted,
+            Stop::Declined => Exit::Success,
             _ if self.counts.invalid
                 + self.counts.failed
                 + self.counts.conflict
@@ -147,8 +169,9 @@ impl BatchResult {
         }
     }
 
-    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)`; the time is the
-    /// whole command's, the rate is over the sending phase (after checks, catalogue and look-ups).
+    /// One line: `created 10, exists 2, invalid 3, failed 1, total 16 in 1.2 s (8.3 devices/s)` (a deletion batch:
+    /// `deleted 10, gone 2, …`; an import with `DELETE` rows shows both); the time is the whole command's, the rate
+    /// is over the sending phase (after checks, catalogue and look-ups).
     pub fn summary(&self) -> String {
         let c = &self.counts;
         let secs = self.elapsed.as_secs_f64();
@@ -160,20 +183,34 @@ impl BatchResult {
                 c.updated, c.unchanged, c.conflict
             );
         }
+        let deletions = format!("deleted {}, gone {}", c.deleted, c.gone);
+        let head = match self.action {
+            Action::Delete | Action::Restore => format!("{deletions}{updates}"),
+            Action::Create | Action::Update if c.deleted + c.gone > 0 => format!(
+                "created {}{updates}, exists {}, {deletions}",
+                c.created, c.exists
+            ),
+            Action::Create | Action::Update => {
+                format!("created {}{updates}, exists {}", c.created, c.exists)
+            }
+        };
         let mut line = format!(
-            "created {}{updates}, exists {}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
-            c.created,
-            c.exists,
+            "{head}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
             c.invalid,
             c.failed,
             c.total,
             secs,
-            self.created_now as f64 / self.sending.as_secs_f64().max(0.001)
+            self.devices_per_s()
         );
         if c.pending > 0 {
             line.push_str(&format!(", {} not yet sent", c.pending));
         }
         line
+    }
+
+    /// Devices created or deleted per second of the sending phase.
+    pub fn devices_per_s(&self) -> f64 {
+        (self.created_now + self.deleted_now) as f64 / self.sending.as_secs_f64().max(0.001)
     }
 
     /// `requests 1012: look-ups 3, creations 1000, retries 1, catalogue 7, token 1`: what the run spent the
@@ -192,16 +229,19 @@ impl BatchResult {
         if r.updates > 0 {
             line.push_str(&format!(", updates {}", r.updates));
         }
-        if r.other + r.deletions > 0 {
-            line.push_str(&format!(", other {}", r.other + r.deletions));
+        if r.deletions > 0 {
+            line.push_str(&format!(", deletions {}", r.deletions));
+        }
+        if r.other > 0 {
+            line.push_str(&format!(", other {}", r.other));
         }
         line
     }
 
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
-        // Nothing was sent and the rows were not all counted: the next step says it all.
-        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. });
+        // Nothing was sent and the rows were not all counted (or the batch was discarded): the next step says it all.
+        let counted = !matches!(self.stop, Stop::CancelledPreparing { .. } | Stop::Declined);
         if !quiet && counted {
             crate::stdout::line(self.summary());
             crate::stdout::line(self.requests_line());
@@ -219,13 +259,17 @@ impl BatchResult {
                 "interrupted; continue with: tpbulk resume {}",
                 self.id
             )),
-            Stop::CancelledPreparing { input } => Some(format!(
-                "interrupted while checking rows, before any device was sent; start again with: tpbulk import {input}"
+            Stop::CancelledPreparing { command, input } => Some(format!(
+                "interrupted while checking rows, before any device was sent; start again with: tpbulk {command} {input}"
             )),
             Stop::MaxErrors => Some(format!(
                 "stopped after --max-errors failed rows; continue with: tpbulk resume {}",
                 self.id
             )),
+            Stop::Declined => Some(
+                "nothing deleted: the answer was no (nothing was sent, and the batch is not kept)"
+                    .into(),
+            ),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
                 self.id
@@ -235,15 +279,26 @@ impl BatchResult {
     }
 }
 
-/// Imports a file as a new batch; `on_start` is told the batch id as soon as it exists.
+/// Imports a file as a new batch (or, with [`ImportConfig::deleting`], deletes the devices it names); `on_start` is
+/// told the batch id as soon as it exists (a deletion: once `confirm` said yes, since only then is it kept).
+/// `confirm` is asked before anything is sent whenever the batch would delete a device.
 pub async fn import(
     config: ImportConfig,
     cancel: CancellationToken,
     on_start: impl FnOnce(&str),
+    confirm: Confirm,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let started_ms = chrono::Utc::now().timestamp_millis();
+    let (action, command) = if config.deleting {
+        (Action::Delete, "delete")
+    } else {
+        (Action::Create, "import")
+    };
     let table = Table::open(&config.file, &config.input)?;
+    if config.deleting {
+        crate::prepare::refuse_unnamed_targets(&table)?;
+    }
     let input_sha256 = crate::input::sha256_file(&config.file)
         .with_context(|| format!("{}: cannot read", config.file.display()))?;
     // Recorded absolute, so that `rework` finds the file again from any directory.
@@ -254,15 +309,21 @@ pub async fn import(
             &input_sha256,
             &config.client.url,
             config.again,
+            action,
         )?;
     }
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-    if !config.display.quiet {
-        eprintln!("tpbulk: reading the catalogue");
-    }
-    let catalog = client.catalog().await.map_err(unavailable)?;
+    // A deletion names devices by their identifiers only: no catalogue to resolve against.
+    let catalog = if config.deleting {
+        None
+    } else {
+        if !config.display.quiet {
+            eprintln!("tpbulk: reading the catalogue");
+        }
+        Some(client.catalog().await.map_err(unavailable)?)
+    };
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
         "rate": config.settings.rate,
@@ -279,17 +340,25 @@ pub async fn import(
         // Until every row is journalled the batch cannot be resumed: resuming would silently drop the rest.
         "prepared": false,
     });
-    let id = journal.create_batch(&NewBatch {
-        name: config.name.clone(),
-        input_path: input_path.display().to_string(),
-        input_sha256,
-        format: table.format.clone(),
-        columns: table.columns.clone(),
-        input_columns: config.input.columns.clone(),
-        options: options.clone(),
-        profile: config.profile.clone(),
-    })?;
-    on_start(&id);
+    let id = journal.create_batch_of(
+        &NewBatch {
+            name: config.name.clone(),
+            input_path: input_path.display().to_string(),
+            input_sha256,
+            format: table.format.clone(),
+            columns: table.columns.clone(),
+            input_columns: config.input.columns.clone(),
+            options: options.clone(),
+            profile: config.profile.clone(),
+        },
+        action,
+    )?;
+    let mut on_start = Some(on_start);
+    if !config.deleting
+        && let Some(announce) = on_start.take()
+    {
+        announce(&id);
+    }
     tracing::info!(batch = %id, "batch started");
 
     let prepared = {
@@ -303,7 +372,7 @@ pub async fn import(
                 |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&client.config().url, &e));
             journal_prepared(
                 table,
-                &catalog,
+                catalog.as_ref(),
                 journal,
                 &id,
                 (on_existing, clear_empty),
@@ -312,7 +381,7 @@ pub async fn import(
                     handle.block_on(async {
                         tokio::select! {
                             _ = cancel.cancelled() => Err(PrepareCancelled.into()),
-                            found = find_existing(&client, keys, &progress) => found.map_err(unavailable),
+                            found = find_matching(&client, keys, &progress) => found.map_err(unavailable),
                         }
                     })
                 },
@@ -329,24 +398,29 @@ pub async fn import(
         .await
         .context("preparing rows")?
     };
-    let (mut journal, over_quota) = match prepared {
+    let stopped = |stop: Stop, counts: Counts| BatchResult {
+        counts,
+        id: id.clone(),
+        stop,
+        created_now: 0,
+        deleted_now: 0,
+        action,
+        elapsed: started.elapsed(),
+        sending: Duration::ZERO,
+        requests: client.request_counts(),
+    };
+    let cancelled = Stop::CancelledPreparing {
+        command,
+        input: config.file.display().to_string(),
+    };
+    let (mut journal, over_quota, deletions) = match prepared {
         Ok(prepared) => prepared,
         Err(e) if e.is::<PrepareCancelled>() => {
             // The options still say `prepared: false`, so resume refuses the batch instead of sending a part.
             let mut journal = Journal::open(&config.journal)?;
             journal.set_batch_state(&id, BatchState::Interrupted)?;
             tracing::warn!(batch = %id, "interrupted while checking rows; nothing was sent");
-            return Ok(BatchResult {
-                counts: journal.counts(&id)?,
-                id,
-                stop: Stop::CancelledPreparing {
-                    input: config.file.display().to_string(),
-                },
-                created_now: 0,
-                elapsed: started.elapsed(),
-                sending: Duration::ZERO,
-                requests: client.request_counts(),
-            });
+            return Ok(stopped(cancelled, journal.counts(&id)?));
         }
         Err(e) => return Err(e),
     };
@@ -367,6 +441,33 @@ pub async fn import(
                 eprintln!("tpbulk: warning: {line}; going on (--allow-over-quota)");
             }
         }
+    }
+    if deletions.on_platform > 0 {
+        // Nothing is sent before the answer; without a yes the batch is not kept (it sent nothing).
+        let answer = tokio::task::spawn_blocking(move || confirm(deletions));
+        let answer = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            answer = answer => Some(answer.context("asking before deleting")?),
+        };
+        match answer {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(Stop::Declined, Counts::default()));
+            }
+            Some(Err(e)) => {
+                journal.discard_batch(&id)?;
+                return Err(e);
+            }
+            None => {
+                journal.discard_batch(&id)?;
+                return Ok(stopped(cancelled, Counts::default()));
+            }
+        }
+    }
+    if let Some(announce) = on_start.take() {
+        announce(&id);
     }
     options["prepared"] = serde_json::Value::Bool(true);
     journal.update_batch_options(&id, &options)?;
@@ -394,6 +495,7 @@ fn refuse_second_import(
     sha256: &str,
     url: &str,
     again: bool,
+    action: Action,
 ) -> anyhow::Result<()> {
     let batches = journal.batches()?;
     if let Some((batch, pid)) = batches.iter().find_map(|b| {
@@ -412,26 +514,42 @@ fn refuse_second_import(
     if again {
         return Ok(());
     }
+    // A file deleted before is deleted again at no harm (its devices are gone); only an unfinished deletion of it
+    // is pointed at `resume`, which settles the rows it left in flight.
     let earlier = batches.iter().find(|b| {
         b.input_sha256.eq_ignore_ascii_case(sha256)
             && b.options["url"].as_str() == Some(url)
             && b.options["prepared"] != serde_json::Value::Bool(false)
+            && b.action == action
+            && (action == Action::Create || b.effective_state() != BatchState::Done)
     });
     let Some(batch) = earlier else {
         return Ok(());
     };
     let state = batch.effective_state();
-    let next = match state {
-        BatchState::Done => {
-            "to import it once more as a new batch on purpose, add --again".to_string()
-        }
-        BatchState::Running | BatchState::Interrupted => format!(
-            "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
-            batch.id
+    let (next, done) = match (action, state) {
+        (Action::Create | Action::Update | Action::Restore, BatchState::Done) => (
+            "to import it once more as a new batch on purpose, add --again".to_string(),
+            "imported to",
+        ),
+        (
+            Action::Create | Action::Update | Action::Restore,
+            BatchState::Running | BatchState::Interrupted,
+        ) => (
+            format!(
+                "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
+                batch.id
+            ),
+            "imported to",
+        ),
+        // Only an unfinished deletion is found here (see `earlier`).
+        (Action::Delete, _) => (
+            format!("continue it with: tpbulk resume {}", batch.id),
+            "being deleted from",
         ),
     };
     Err(UsageError(format!(
-        "this file (sha256 {}) was already imported to {url} as batch {} ({}, {}); {next}",
+        "this file (sha256 {}) was already {done} {url} as batch {} ({}, {}); {next}",
         &sha256[..sha256.len().min(12)],
         batch.id,
         state.as_str(),
@@ -444,30 +562,35 @@ fn refuse_second_import(
 /// the platform so that the ones it already has are journalled `exists` (or `failed` with `--on-existing fail`),
 /// or with `--on-existing update` compared with the row: `unchanged`, a pending `update` of the fields that differ
 /// (read with `read` first when the listing does not show them all), or `invalid` for a forbidden change.
+/// Without a catalogue every row names a device to delete (`tpbulk delete`); with one, a ThingPark file's `DELETE`
+/// rows do. A deletion whose device is not there is journalled `gone` (nothing to send); one whose identifiers
+/// match several devices `invalid`, so that none of them is deleted on a guess.
 #[allow(clippy::too_many_arguments)]
 fn journal_prepared(
     mut table: Table,
-    catalog: &Catalog,
+    catalog: Option<&Catalog>,
     mut journal: Journal,
     batch: &str,
     (on_existing, clear_empty): (OnExisting, bool),
     cancel: &CancellationToken,
-    mut lookup: impl FnMut(
-        &[ExistKey],
-    ) -> anyhow::Result<HashMap<ExistKey, crate::platform::DeviceInfo>>,
-    mut read: impl FnMut(&str) -> anyhow::Result<Option<crate::platform::DeviceInfo>>,
-) -> anyhow::Result<(Journal, Vec<OverQuota>)> {
-    let mut chunk: Vec<(NewRow, Option<ExistKey>, Option<Wish>)> =
+    mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
+    mut read: impl FnMut(&str) -> anyhow::Result<Option<DeviceInfo>>,
+) -> anyhow::Result<(Journal, Vec<OverQuota>, Deletions)> {
+    let mut chunk: Vec<(NewRow, Vec<ExistKey>, Option<Wish>)> =
         Vec::with_capacity(PREPARE_CHUNK.min(4096));
     // The connectivity plan of each row of the chunk that would be sent; a device found on the platform takes no
     // new slot.
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
-    let mut flush = |chunk: &mut Vec<(NewRow, Option<ExistKey>, Option<Wish>)>,
+    let mut deletions = Deletions::default();
+    let mut flush = |chunk: &mut Vec<(NewRow, Vec<ExistKey>, Option<Wish>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
      -> anyhow::Result<()> {
-        let keys: Vec<ExistKey> = chunk.iter().filter_map(|(_, k, _)| k.clone()).collect();
+        let keys: Vec<ExistKey> = chunk
+            .iter()
+            .flat_map(|(_, k, _)| k.iter().cloned())
+            .collect();
         let found = if keys.is_empty() {
             Default::default()
         } else {
@@ -479,8 +602,27 @@ fn journal_prepared(
             }
         }
         let mut rows = Vec::with_capacity(chunk.len());
-        for (mut row, key, wish) in chunk.drain(..) {
-            let Some(device) = key.as_ref().and_then(|k| found.get(k)) else {
+        for (mut row, keys, wish) in chunk.drain(..) {
+            if row.action == Action::Delete {
+                if row.state == RowState::Pending {
+                    let mut devices: Vec<&DeviceInfo> = Vec::new();
+                    for device in keys.iter().filter_map(|k| found.get(k)).flatten() {
+                        if !devices.iter().any(|d| same_device(d, device)) {
+                            devices.push(device);
+                        }
+                    }
+                    deletions.named += 1;
+                    deletions.on_platform += u64::from(devices.len() == 1);
+                    to_delete(&mut row, &devices);
+                }
+                rows.push(row);
+                continue;
+            }
+            let found = keys
+                .first()
+                .and_then(|k| found.get(k))
+                .and_then(|d| d.last());
+            let Some(device) = found else {
                 if wish.is_some() && row.state == RowState::Invalid {
                     // An update row whose device is not there: what it lacks is what a creation needs.
                     row.errors.insert(
@@ -541,7 +683,7 @@ fn journal_prepared(
         journal.insert_rows(batch, rows)
     };
     let updating = (on_existing == OnExisting::Update).then_some(UpdateMode { clear_empty });
-    let notes = prepare_rows_for(&mut table, catalog, updating, |prepared| {
+    let mut each = |prepared: PreparedRow| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
         }
@@ -551,19 +693,63 @@ fn journal_prepared(
             chunk_plans.push((prepared.exist_key.clone(), plan.to_string()));
         }
         let wish = prepared.update.clone();
-        let (row, key) = new_row(prepared)?;
-        chunk.push((row, key, wish));
+        let (row, keys) = new_row(prepared)?;
+        chunk.push((row, keys, wish));
         if chunk.len() >= PREPARE_CHUNK {
             flush(&mut chunk, &mut chunk_plans, &mut journal)?;
         }
         Ok(())
-    })?;
+    };
+    let notes = match catalog {
+        Some(catalog) => prepare_rows_for(&mut table, catalog, updating, &mut each)?,
+        None => prepare_targets(&mut table, &mut each)?,
+    };
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
-    Ok((journal, tally.over_quota(catalog)))
+    let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
+    Ok((journal, over_quota, deletions))
+}
+
+/// A deletion, by what its identifiers matched: the one device (its reference journalled, for the request), none
+/// (`gone`), or several (`invalid`: none deleted, and the row goes back for fixing like any other bad row).
+fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
+    match devices {
+        [] => row.state = RowState::Gone,
+        [device] => {
+            row.device_href = device.href.clone();
+            row.device_uid = device.uid.clone();
+            row.device_eui = (!device.eui.is_empty()).then(|| device.eui.clone());
+        }
+        several => {
+            let named: Vec<String> = several
+                .iter()
+                .map(|d| {
+                    let id = d.uid.as_deref().unwrap_or(&d.eui);
+                    match (&d.imei, &d.sim) {
+                        (Some(imei), Some(sim)) => format!("{id} (IMEI {imei}, SIM {sim})"),
+                        (Some(imei), None) => format!("{id} (IMEI {imei})"),
+                        (None, Some(sim)) => format!("{id} (SIM {sim})"),
+                        (None, None) => id.to_string(),
+                    }
+                })
+                .collect();
+            row.state = RowState::Invalid;
+            row.errors.push(RowError {
+                field: "row".into(),
+                column: String::new(),
+                code: ErrorCode::Ambiguous,
+                message: format!(
+                    "the row's identifiers match {} devices on the platform ({}): none is deleted; keep the \
+                     identifier of the one to delete",
+                    several.len(),
+                    named.join(", ")
+                ),
+            });
+        }
+    }
 }
 
 /// Compares a row's wish with the device's state as a listing or a read showed it.
@@ -612,24 +798,44 @@ fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
 #[error("interrupted while checking rows")]
 struct PrepareCancelled;
 
-fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> {
-    let (state, request, errors, key) = match prepared.outcome {
+/// The operation a prepared row journals, and the keys its device is looked up by (a creation: the one it would be
+/// refused for; a deletion: every one it may be found by).
+fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Vec<ExistKey>)> {
+    let (action, state, request, errors, keys) = match prepared.outcome {
         Prepared::Send(request) => (
+            Action::Create,
             RowState::Pending,
             Some(serde_json::to_string(&request).context("encoding a request")?),
             Vec::new(),
-            prepared.exist_key,
+            prepared.exist_key.into_iter().collect(),
         ),
+        Prepared::Delete => (
+            Action::Delete,
+            RowState::Pending,
+            None,
+            Vec::new(),
+            ExistKey::all(&prepared.keys),
+        ),
+        // An invalid row naming a device to delete is a deletion that never leaves.
+        Prepared::Invalid(errors) if prepared.deletion => {
+            (Action::Delete, RowState::Invalid, None, errors, Vec::new())
+        }
         // Invalid as a creation, but its device may exist and be updated: looked up all the same.
         Prepared::Invalid(errors) => {
             let key = prepared.exist_key.filter(|_| prepared.update.is_some());
-            (RowState::Invalid, None, errors, key)
+            (
+                Action::Create,
+                RowState::Invalid,
+                None,
+                errors,
+                key.into_iter().collect(),
+            )
         }
     };
     Ok((
         NewRow {
             row: prepared.row,
-            action: Action::Create,
+            action,
             kind: prepared.kind,
             id: prepared.id,
             name: prepared.name,
@@ -642,7 +848,7 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Option<ExistKey>)> 
             keys: prepared.keys,
             previous: None,
         },
-        key,
+        keys,
     ))
 }
 
@@ -698,8 +904,13 @@ pub async fn resume(
     // Before the counts: a batch stopped early in checking may have no row yet, and would look finished.
     if batch.options["prepared"] == serde_json::Value::Bool(false) {
         return Err(UsageError(format!(
-            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: import {} again",
-            batch.id, batch.input_path
+            "batch {} was stopped while its rows were being checked, before any device was sent; it cannot be resumed: {} {} again",
+            batch.id,
+            match batch.action {
+                Action::Delete => "delete",
+                Action::Create | Action::Update | Action::Restore => "import",
+            },
+            batch.input_path
         ))
         .into());
     }
@@ -734,6 +945,8 @@ pub async fn resume(
             counts,
             stop: Stop::Drained,
             created_now: 0,
+            deleted_now: 0,
+            action: batch.action,
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
@@ -823,7 +1036,7 @@ pub async fn run_batch(
     let action = journal
         .batch(id)?
         .map(|b| b.action)
-        .unwrap_or(crate::journal::Action::Create);
+        .unwrap_or(Action::Create);
     let reader = journal.reader()?;
     let writer = Arc::new(journal.into_writer(id));
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -918,6 +1131,8 @@ pub async fn run_batch(
         counts,
         stop,
         created_now: counters.done.load(Ordering::Relaxed),
+        deleted_now: counters.deleted.load(Ordering::Relaxed),
+        action,
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
@@ -951,6 +1166,8 @@ mod tests {
             counts,
             stop,
             created_now: 0,
+            deleted_now: 0,
+            action: Action::Create,
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
             requests: RequestCounts::default(),
@@ -978,5 +1195,61 @@ mod tests {
         );
         assert_eq!(cancelled.exit(), Exit::Interrupted);
         assert!(cancelled.next_step().unwrap().contains("tpbulk resume b1"));
+    }
+
+    #[test]
+    fn a_deletion_is_journalled_by_what_its_identifiers_matched() {
+        let device = |uid: &str, imei: Option<&str>, sim: Option<&str>| DeviceInfo {
+            eui: String::new(),
+            href: Some(format!("/devices/{uid}")),
+            uid: Some(uid.into()),
+            name: None,
+            creation_date: None,
+            imei: imei.map(str::to_string),
+            sim: sim.map(str::to_string),
+            state: None,
+        };
+        let row = || NewRow {
+            row: 2,
+            action: Action::Delete,
+            kind: Some(crate::device::Kind::Cellular),
+            id: Some("356936110000036".into()),
+            name: None,
+            state: RowState::Pending,
+            request: None,
+            errors: Vec::new(),
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+            keys: Default::default(),
+            previous: None,
+        };
+        let mut none = row();
+        to_delete(&mut none, &[]);
+        assert_eq!(none.state, RowState::Gone);
+        let one = device("7", Some("356936110000036"), None);
+        let mut found = row();
+        to_delete(&mut found, &[&one]);
+        assert_eq!(
+            (found.state, found.device_uid.as_deref()),
+            (RowState::Pending, Some("7"))
+        );
+        // The IMEI on one device, the SIM on another: neither is deleted on a guess.
+        let other = device("9", None, Some("89331503200000000043"));
+        let mut several = row();
+        to_delete(&mut several, &[&one, &other]);
+        assert_eq!(several.state, RowState::Invalid);
+        assert_eq!(several.device_uid, None);
+        assert_eq!(several.errors[0].code, ErrorCode::Ambiguous);
+        assert!(
+            several.errors[0]
+                .message
+                .contains("7 (IMEI 356936110000036)")
+                && several.errors[0]
+                    .message
+                    .contains("9 (SIM 89331503200000000043)"),
+            "{}",
+            several.errors[0].message
+        );
     }
 }

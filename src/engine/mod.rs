@@ -1,8 +1,9 @@
 //! The import engine: runs a journalled batch against the platform with a bounded worker pool, retries, outcome
 //! reconciliation, progress and cancellation.
 //!
-//! - [`batch`]: the whole of `import` and `resume` (open, prepare, journal, learn what exists, run, summarise), and
-//!   the run of any journalled batch, a rollback's deletions included.
+//! - [`batch`]: the whole of `import` (and of `delete`, a file's deletions) and `resume` (open, prepare, journal,
+//!   learn what exists, ask before deleting, run, summarise), and the run of any journalled batch, a rollback's
+//!   deletions included.
 //! - [`pool`]: the workers and the fate of one operation (create or delete).
 //! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.
@@ -178,8 +179,10 @@ pub fn delete_reference(uid: Option<&str>, eui: Option<&str>) -> Option<String> 
 /// Rows finished in this run, by state; shared by the workers and the progress display.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Creations of an import, deletions of a rollback.
+    /// `done` creations.
     pub done: AtomicU64,
+    /// `done` deletions (a rollback's, `tpbulk delete`'s, an import's `DELETE` rows).
+    pub deleted: AtomicU64,
     /// Updates of an import, restores of a rollback.
     pub updated: AtomicU64,
     pub unchanged: AtomicU64,
@@ -197,8 +200,11 @@ pub struct Counters {
 impl Counters {
     pub fn record(&self, action: Action, state: RowState) {
         let counter = match state {
-            RowState::Done if action.is_update() => &self.updated,
-            RowState::Done => &self.done,
+            RowState::Done => match action {
+                Action::Create => &self.done,
+                Action::Delete => &self.deleted,
+                Action::Update | Action::Restore => &self.updated,
+            },
             RowState::Unchanged => &self.unchanged,
             RowState::Conflict => &self.conflict,
             RowState::Exists => &self.exists,

@@ -35,9 +35,15 @@ pub enum Stop {
     Drained,
     /// Ctrl-C / SIGTERM (the caller's token).
     Cancelled,
-    /// Ctrl-C / SIGTERM while the rows were still being checked and journalled: nothing was sent, the batch is
-    /// not resumable and the file (named here) is imported again.
-    CancelledPreparing { input: String },
+    /// Ctrl-C / SIGTERM while the rows were still being checked and journalled (or a deletion's question was
+    /// asked): nothing was sent, the batch is not resumable and the command (`import`, `delete`) is run again on
+    /// the file named here.
+    CancelledPreparing {
+        command: &'static str,
+        input: String,
+    },
+    /// The person answered no to the question before deleting: nothing was sent, and the batch was discarded.
+    Declined,
     /// `--max-errors` reached.
     MaxErrors,
     /// The credentials were refused mid-run (message has no secret).

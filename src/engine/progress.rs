@@ -129,8 +129,9 @@ async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: Cancel
 /// in between made the position disagree with the counts beside it.
 fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let (done, exists, gone, failed) = (
+    let (done, deleted, exists, gone, failed) = (
         n(&counters.done),
+        n(&counters.deleted),
         n(&counters.exists),
         n(&counters.gone),
         n(&counters.failed),
@@ -154,7 +155,13 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
             } else {
                 String::new()
             };
-            format!("created {done}{updated}{extra} exists {exists} failed {failed}")
+            // An import's `DELETE` rows are shown once one has settled.
+            let deletions = if deleted + gone > 0 {
+                format!(" deleted {deleted} gone {gone}")
+            } else {
+                String::new()
+            };
+            format!("created {done}{updated}{extra} exists {exists}{deletions} failed {failed}")
         }
         Action::Delete | Action::Restore => {
             let restored = if updated > 0 {
@@ -162,11 +169,11 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
             } else {
                 String::new()
             };
-            format!("deleted {done}{restored}{extra} gone {gone} failed {failed}")
+            format!("deleted {deleted}{restored}{extra} gone {gone} failed {failed}")
         }
     };
     (
-        done + updated + unchanged + conflict + exists + gone + failed,
+        done + deleted + updated + unchanged + conflict + exists + gone + failed,
         shown,
     )
 }
@@ -185,17 +192,32 @@ mod tests {
             snapshot(&counters, Action::Create),
             (10, "created 7 exists 2 failed 1".to_string())
         );
+        counters.done.store(0, Ordering::Relaxed);
+        counters.exists.store(0, Ordering::Relaxed);
+        counters.deleted.store(7, Ordering::Relaxed);
         counters.gone.store(3, Ordering::Relaxed);
         assert_eq!(
             snapshot(&counters, Action::Delete),
-            (13, "deleted 7 gone 3 failed 1".to_string())
+            (11, "deleted 7 gone 3 failed 1".to_string())
         );
+        counters.done.store(2, Ordering::Relaxed);
+        assert_eq!(
+            snapshot(&counters, Action::Create),
+            (
+                13,
+                "created 2 exists 0 deleted 7 gone 3 failed 1".to_string()
+            )
+        );
+        counters.deleted.store(0, Ordering::Relaxed);
+        counters.gone.store(0, Ordering::Relaxed);
+        counters.done.store(7, Ordering::Relaxed);
+        counters.exists.store(2, Ordering::Relaxed);
         counters.updated.store(4, Ordering::Relaxed);
         counters.conflict.store(1, Ordering::Relaxed);
         assert_eq!(
             snapshot(&counters, Action::Create),
             (
-                18,
+                15,
                 "created 7 updated 4 conflict 1 exists 2 failed 1".to_string()
             )
         );

@@ -91,9 +91,11 @@ pub async fn settle_sending(
 ) -> anyhow::Result<Settled> {
     let mut sending = Vec::new();
     let mut updates = Vec::new();
+    // A deletion left in flight is simply sent again by its batch (404 is `gone`): only creations are looked for.
     journal.for_each_row(batch, Some(&[RowState::Sending]), |r| {
         match r.action {
-            Action::Create | Action::Delete => sending.push((r.row, keys(&r))),
+            Action::Create => sending.push((r.row, keys(&r))),
+            Action::Delete => {}
             Action::Update | Action::Restore => updates.push(r),
         }
         Ok(())
@@ -201,7 +203,8 @@ pub fn unreferenced_cellular(
 ) -> anyhow::Result<HashMap<ExistKey, u64>> {
     let mut wanted = HashMap::new();
     journal.for_each_row(batch, Some(&[RowState::Done]), |row| {
-        if row.kind.is_some_and(|k| !k.is_lorawan())
+        if row.action == Action::Create
+            && row.kind.is_some_and(|k| !k.is_lorawan())
             && row.device_uid.is_none()
             && row.device_href.is_none()
         {

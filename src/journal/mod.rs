@@ -4,8 +4,8 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
-//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create` for an import, `delete` for a
-//! rollback) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`: each row its own, so a
+//! ThingPark file's `CREATE` and `DELETE` rows are one batch) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
 //! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
 //! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
 //! module opens SQLite connections, and every table comes from its migrations.
@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 pub enum Action {
     /// An import's row: create the device.
     Create,
-    /// A rollback's row: delete the device an import created.
+    /// Delete the device: a rollback's row, a row of `tpbulk delete`, a `DELETE` row of an import.
     Delete,
     /// An import's row whose device exists (`--on-existing update`): write the fields that differ.
     Update,
@@ -200,7 +200,7 @@ pub struct NewRow {
     pub request: Option<String>,
     /// The row's check or resolution errors (invalid rows).
     pub errors: Vec<RowError>,
-    /// For `exists` rows known up front: the platform's device.
+    /// For `exists` rows known up front, and deletions: the platform's device.
     pub device_href: Option<String>,
     pub device_uid: Option<String>,
     pub device_eui: Option<String>,
@@ -302,23 +302,20 @@ pub struct RowRecord {
     pub previous: Option<String>,
 }
 
-/// Rows per state; also the counts block of `status` and `batches --format json`, which show neither the update
-/// states nor `gone` (`import --format json` lists the update states itself).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Rows per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub total: u64,
-    /// `done`: created by an import, deleted by a rollback.
+    /// `done` `create` operations: devices created.
     pub created: u64,
+    /// `done` `delete` operations: devices deleted (by a rollback, `tpbulk delete`, or a file's `DELETE` rows).
+    pub deleted: u64,
     /// `done` updates of an import and restores of a rollback.
-    #[serde(skip)]
     pub updated: u64,
     pub exists: u64,
-    #[serde(skip)]
     pub unchanged: u64,
-    #[serde(skip)]
     pub conflict: u64,
     /// Deletions whose device was already gone.
-    #[serde(skip)]
     pub gone: u64,
     pub invalid: u64,
     pub failed: u64,
@@ -471,8 +468,14 @@ impl Journal {
         Journal::open_existing(&self.path)
     }
 
-    /// Creates a batch and returns its id.
+    /// Creates a batch of `create` operations (an import) and returns its id.
     pub fn create_batch(&mut self, batch: &NewBatch) -> anyhow::Result<String> {
+        self.create_batch_of(batch, Action::Create)
+    }
+
+    /// Creates a batch whose operations are `action` (an import: `create`, though a ThingPark file's `DELETE` rows
+    /// make `delete` operations in it too; `tpbulk delete`: `delete`) and returns its id.
+    pub fn create_batch_of(&mut self, batch: &NewBatch, action: Action) -> anyhow::Result<String> {
         let format = serde_json::to_string(&batch.format)?;
         let columns = serde_json::to_string(&batch.columns)?;
         let input_columns = batch
@@ -488,8 +491,8 @@ impl Journal {
             let id = new_batch_id();
             let inserted = self.conn.execute(
                 "INSERT INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-                 created_at, updated_at, runner_pid, profile, input_columns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                 created_at, updated_at, runner_pid, profile, input_columns, action) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     id,
                     batch.name,
@@ -502,7 +505,8 @@ impl Journal {
                     at,
                     std::process::id(),
                     batch.profile,
-                    input_columns
+                    input_columns,
+                    action.as_str()
                 ],
             );
             match inserted {
@@ -514,7 +518,8 @@ impl Journal {
             .context(format!("{}: cannot create a batch", self.path.display())))
     }
 
-    /// Adds rows to a batch in large transactions. Final rows never keep their request.
+    /// Adds rows to a batch in large transactions, each with its own action (a ThingPark file's `CREATE` and `DELETE`
+    /// rows are one batch). Final rows never keep their request.
     pub fn insert_rows(
         &mut self,
         batch: &str,
@@ -631,6 +636,26 @@ impl Journal {
         }
     }
 
+    /// Removes a batch that sent nothing (a deletion the person answered no to, or stopped before its question):
+    /// its rows and itself, as if it had never been journalled. Refused once any row was sent.
+    pub fn discard_batch(&mut self, id: &str) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        let sent: i64 = tx.query_row(
+            "SELECT count(*) FROM rows WHERE batch = ?1 AND (attempts > 0 OR state = 'sending')",
+            [id],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            sent == 0,
+            "{}: batch {id} has rows sent; it is kept",
+            self.path.display()
+        );
+        tx.execute("DELETE FROM rows WHERE batch = ?1", [id])?;
+        tx.execute("DELETE FROM batches WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Sets a batch's state; `running` records this process as the batch's runner, any other state clears it.
     pub fn set_batch_state(&mut self, id: &str, state: BatchState) -> anyhow::Result<()> {
         let runner = (state == BatchState::Running).then(std::process::id);
@@ -656,30 +681,30 @@ impl Journal {
         Ok(())
     }
 
-    /// Rows per state, from the `(batch, state)` index: no row is read.
+    /// Rows per state (and, for `done`, per action), from the `(batch, state, action)` index: no row is read.
     pub fn counts(&self, batch: &str) -> anyhow::Result<Counts> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM rows WHERE batch = ?1 GROUP BY state")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, action, count(*) FROM rows WHERE batch = ?1 GROUP BY state, action",
+        )?;
         let mut rows = stmt.query([batch])?;
         let mut counts = Counts::default();
-        // From the partial index of migration 7: nothing to read for a batch without updates.
-        let updated: u64 = self
-            .conn
-            .prepare_cached(
-                "SELECT count(*) FROM rows WHERE batch = ?1 AND state = 'done' \
-                 AND action IN ('update', 'restore')",
-            )?
-            .query_row([batch], |r| r.get::<_, i64>(0))? as u64;
         while let Some(r) = rows.next()? {
             let state: String = r.get(0)?;
-            let n = r.get::<_, i64>(1)? as u64;
+            let action: String = r.get(1)?;
+            let n = r.get::<_, i64>(2)? as u64;
             counts.total += n;
+            let action = Action::parse(&action).with_context(|| {
+                format!(
+                    "{}: batch {batch} has rows of an unknown action {action:?}",
+                    self.path.display()
+                )
+            })?;
             match RowState::parse(&state) {
-                Some(RowState::Done) => {
-                    counts.updated += updated.min(n);
-                    counts.created += n - updated.min(n);
-                }
+                Some(RowState::Done) => match action {
+                    Action::Create => counts.created += n,
+                    Action::Delete => counts.deleted += n,
+                    Action::Update | Action::Restore => counts.updated += n,
+                },
                 Some(RowState::Exists) => counts.exists += n,
                 Some(RowState::Unchanged) => counts.unchanged += n,
                 Some(RowState::Conflict) => counts.conflict += n,
@@ -858,7 +883,7 @@ impl Journal {
                  'after', json(json_extract(previous, '$.before')), \
                  'version', NULL, 'read_first', json('true')) END, \
              device_href, device_uid, device_eui, key_eui, key_imei, key_sim, ?3, ?3 \
-             FROM rows WHERE batch = ?1 AND state = 'done'",
+             FROM rows WHERE batch = ?1 AND state = 'done' AND action IN ('create', 'update')",
             params![import.id, id, at],
         )?;
         tx.execute(

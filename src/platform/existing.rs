@@ -154,8 +154,22 @@ pub async fn find_existing(
     keys: &[ExistKey],
     progress: &LookupProgress,
 ) -> Result<HashMap<ExistKey, DeviceInfo>, ApiError> {
+    let found = find_matching(client, keys, progress).await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(key, mut devices)| Some((key, devices.pop()?)))
+        .collect())
+}
+
+/// Like [`find_existing`], with every distinct device each key matches: a deletion must know when a name matches
+/// several devices (an IMEI on one, a SIM on another), and then delete none of them.
+pub async fn find_matching(
+    client: &Client,
+    keys: &[ExistKey],
+    progress: &LookupProgress,
+) -> Result<HashMap<ExistKey, Vec<DeviceInfo>>, ApiError> {
     let wanted: HashSet<&ExistKey> = keys.iter().collect();
-    let mut found = HashMap::new();
+    let mut found: HashMap<ExistKey, Vec<DeviceInfo>> = HashMap::new();
     if wanted.is_empty() {
         return Ok(found);
     }
@@ -170,11 +184,15 @@ pub async fn find_existing(
     euis.sort_unstable();
     let cellular = (wanted.len() - euis.len()) as u64;
     let mut lister = Lister::new(client, LIST_PAGE_SIZE);
-    let collect = |devices: &[DeviceInfo], found: &mut HashMap<ExistKey, DeviceInfo>| {
+    let collect = |devices: &[DeviceInfo], found: &mut HashMap<ExistKey, Vec<DeviceInfo>>| {
         for device in devices {
             for key in keys_of(device) {
                 if wanted.contains(&key) {
-                    found.insert(key, device.clone());
+                    // A device seen twice (on two overlapping pages or listings) is still one device.
+                    let same = found.entry(key).or_default();
+                    if !same.iter().any(|d| same_device(d, device)) {
+                        same.push(device.clone());
+                    }
                 }
             }
         }
@@ -304,6 +322,14 @@ fn groups<'e>(euis: &'e [&'e str], cover: &[String]) -> Vec<(Vec<String>, &'e [&
         start = end;
     }
     out
+}
+
+/// One device of the platform, whichever listing gave it: the same reference, else the same EUI.
+pub fn same_device(a: &DeviceInfo, b: &DeviceInfo) -> bool {
+    match (&a.uid, &b.uid) {
+        (Some(x), Some(y)) => x == y,
+        _ => !a.eui.is_empty() && a.eui == b.eui,
+    }
 }
 
 /// Every key a device can be wanted under: its EUI, its SIM and its IMEI.

@@ -25,7 +25,9 @@ pub use client::{Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION
 pub use config::{
     CONNECT_TIMEOUT, ClientConfig, PlatformSettings, REQUEST_TIMEOUT, default_token_url,
 };
-pub use existing::{LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, prefix_cover};
+pub use existing::{
+    LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, find_matching, prefix_cover, same_device,
+};
 pub use pacing::{Backoff, Pacing};
 pub use quota::{OverQuota, PlanTally};
 pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};

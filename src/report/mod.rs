@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// The report's columns, in order.
-pub const REPORT_COLUMNS: [&str; 12] = [
+pub const REPORT_COLUMNS: [&str; 13] = [
     "row",
     "kind",
     "id",
@@ -25,6 +25,7 @@ pub const REPORT_COLUMNS: [&str; 12] = [
     "attempts",
     "finished_at",
     "rollback",
+    "action",
 ];
 
 /// A report's file format.
@@ -65,6 +66,10 @@ pub struct ReportLine {
     /// What `tpbulk rollback` did to the row's device: `deleted`, or `gone` (the platform no longer had it).
     #[serde(default)]
     pub rollback: Option<String>,
+    /// What the row does: `create`, or `delete` (`tpbulk delete`, a `DELETE` row of ThingPark's file). Last, so
+    /// that the columns before it keep their places.
+    #[serde(default)]
+    pub action: String,
 }
 
 impl ReportLine {
@@ -98,10 +103,11 @@ impl ReportLine {
             attempts: record.attempts,
             finished_at: record.finished_at.clone(),
             rollback: None,
+            action: record.action.as_str().to_string(),
         }
     }
 
-    fn cells(&self) -> [String; 12] {
+    fn cells(&self) -> [String; 13] {
         fn opt(v: &Option<String>) -> String {
             v.clone().unwrap_or_default()
         }
@@ -118,6 +124,7 @@ impl ReportLine {
             self.attempts.to_string(),
             opt(&self.finished_at),
             opt(&self.rollback),
+            self.action.clone(),
         ]
     }
 }
@@ -280,7 +287,7 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
     let sheet = workbook.add_worksheet_with_constant_memory()?;
     sheet.set_name("report")?;
     let header = Format::new().set_bold().set_background_color(0xD9D9D9);
-    let widths = [8, 10, 24, 24, 10, 11, 14, 60, 44, 9, 26, 10];
+    let widths = [8, 10, 24, 24, 10, 11, 14, 60, 44, 9, 26, 10, 8];
     for (col, (title, width)) in REPORT_COLUMNS.iter().zip(widths).enumerate() {
         sheet.set_column_width(col as u16, width)?;
         sheet.write_string_with_format(0, col as u16, *title, &header)?;

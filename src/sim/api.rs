@@ -549,11 +549,14 @@ async fn delete_device(
 ) -> Result<Response, ApiError> {
     admit(&sim, &headers).await?;
     device_call_fault(&sim, "DELETE /devices/{id}")?;
-    if sim.lock().store.remove(&id) {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(no_device(&id))
-    }
+    let mut state = sim.lock();
+    let Some(device) = state.store.remove(&id) else {
+        return Err(no_device(&id));
+    };
+    // Keyed as creations are, from the device as stored.
+    let key = devices::body_key(&Value::Object(device.view));
+    *state.deletions.entry(key).or_insert(0) += 1;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn frames(

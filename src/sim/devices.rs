@@ -880,13 +880,10 @@ impl Store {
         }
     }
 
-    pub fn remove(&mut self, reference: &str) -> bool {
-        let Some(eui) = self.resolve(reference) else {
-            return false;
-        };
-        let Some(device) = self.devices.remove(&eui) else {
-            return false;
-        };
+    /// Removes the device a reference names, and hands it back.
+    pub fn remove(&mut self, reference: &str) -> Option<Device> {
+        let eui = self.resolve(reference)?;
+        let device = self.devices.remove(&eui)?;
         self.by_uid.remove(&device.uid);
         if let Some(sim) = device
             .view
@@ -904,7 +901,7 @@ impl Store {
         {
             *n = n.saturating_sub(1);
         }
-        true
+        Some(device)
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Device> {

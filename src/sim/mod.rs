@@ -152,6 +152,10 @@ pub struct Stats {
     pub creations: BTreeMap<String, u64>,
     /// Device key → `POST /devices` attempts, whatever their answer.
     pub post_attempts: BTreeMap<String, u64>,
+    /// Device key (as for `creations`) → `DELETE /devices/{id}` that removed it: a device deleted twice (created
+    /// again in between) shows 2; a deletion of a device already gone (404) is not counted.
+    #[serde(default)]
+    pub deletions: BTreeMap<String, u64>,
     /// HTTP status → answers, every path; dropped connections are not answers.
     pub answers: BTreeMap<u16, u64>,
     /// Devices held now.
@@ -231,6 +235,7 @@ struct State {
     bucket: Option<limits::Bucket>,
     creations: BTreeMap<String, u64>,
     post_attempts: BTreeMap<String, u64>,
+    deletions: BTreeMap<String, u64>,
     connections: Vec<Value>,
     next_connection: u64,
     next_app_server: u64,
@@ -305,6 +310,7 @@ impl Sim {
         Stats {
             creations: state.creations.clone(),
             post_attempts: state.post_attempts.clone(),
+            deletions: state.deletions.clone(),
             answers,
             devices: state.store.len(),
             requests: state.requests.clone(),
@@ -384,6 +390,7 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             bucket,
             creations: BTreeMap::new(),
             post_attempts: BTreeMap::new(),
+            deletions: BTreeMap::new(),
             connections,
             next_connection: next_connection.max(2000),
             next_app_server: next_app_server.max(3000),
@@ -529,7 +536,7 @@ impl SimHandle {
 
     /// Deletes a device behind the importer's back (`eui` without the `e` prefix). True when it existed.
     pub fn remove_device(&self, eui: &str) -> bool {
-        self.sim.lock().store.remove(&format!("e{eui}"))
+        self.sim.lock().store.remove(&format!("e{eui}")).is_some()
     }
 
     pub fn set_faults(&self, fail: f64, drop: f64) {

@@ -1,0 +1,110 @@
+//! `tpbulk delete`: delete the devices a file names, as a journalled, resumable batch of `delete` operations; and
+//! the question every deletion from a file asks first (this command's, and an import's with `DELETE` rows).
+
+use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::runtime::Runtime;
+use crate::engine::batch::{self, Confirm, Deletions, ImportConfig, OnExisting, RunSettings};
+use crate::error::{Exit, UsageError};
+use crate::input::InputOptions;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The file naming the devices: a DevEUI column, or IMEI / ICCID (SIM) / EID columns for cellular devices.
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Delete without asking (needed off a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// A name for the batch.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The summary as text, or as one JSON object (the shape of `import --format json`; the count and the
+    /// question go to stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
+    let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
+    let chosen = super::profile::choose(global)?;
+    let client = chosen.client(&args.platform)?;
+    let (rate, concurrency) = chosen.engine(&args.engine);
+    let settings = RunSettings::new(rate, concurrency, None)?;
+    // Asking needs someone to answer: refuse before the file is read or the platform called.
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(UsageError(
+            "delete deletes devices from the platform: add --yes, or run it on a terminal to confirm".into(),
+        )
+        .into());
+    }
+    let config = ImportConfig {
+        file: args.input.file.clone(),
+        input,
+        client,
+        journal: chosen.journal(&args.journal),
+        settings,
+        on_existing: OnExisting::Skip,
+        clear_empty: false,
+        force: false,
+        name: args.name.clone(),
+        profile: chosen.name.clone(),
+        again: false,
+        allow_over_quota: false,
+        deleting: true,
+        display: rt.display(global.quiet),
+    };
+    let (format, quiet) = (args.format, global.quiet);
+    let confirm = confirmation(&args.input.file, args.yes, quiet);
+    let again = "deletions in flight are settled by `tpbulk resume`";
+    rt.block_on(Some(again), |cancel| async move {
+        let result = batch::import(
+            config,
+            cancel,
+            |id| super::import::announce(id, format),
+            confirm,
+        )
+        .await?;
+        super::import::print(&result, format, quiet)
+    })
+}
+
+/// The question asked before a file's deletions are sent: with `yes`, only the count (unless quiet); on a
+/// terminal, the count and `y/N`; off a terminal, a refusal naming `--yes` (nothing was sent).
+pub fn confirmation(file: &Path, yes: bool, quiet: bool) -> Confirm {
+    let file = file.display().to_string();
+    Box::new(move |d: Deletions| {
+        let count = format!(
+            "{file}: {} rows name a device to delete, {} of them on the platform",
+            d.named, d.on_platform
+        );
+        if yes {
+            if !quiet {
+                eprintln!("tpbulk: {count}");
+            }
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(format!(
+                "{count}: add --yes to delete them, or run on a terminal to confirm; nothing was sent, and no batch is kept"
+            ))
+            .into());
+        }
+        eprintln!("tpbulk: {count}");
+        eprint!(
+            "Delete these {} devices from the platform? [y/N] ",
+            d.on_platform
+        );
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    })
+}

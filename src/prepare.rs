@@ -206,7 +206,7 @@ pub fn prepare_rows_for(
                     row: verdict.row,
                     kind: verdict.kind,
                     id: verdict.id,
-                    name: name_of(&mapped),
+                    name: name_of(mapped),
                     exist_key: None,
                     keys: LookupKeys::default(),
                     deletion: false,

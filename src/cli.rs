@@ -126,6 +126,12 @@ pub enum Command {
   tpbulk verify
   tpbulk verify b20261125-215342-3fa9 --format json | jq '.missing | length'")]
     Verify(cmd::verify::Args),
+    /// Write the platform's devices to a file that comes back in as an import.
+    #[command(after_help = "Examples:
+  tpbulk export -o devices.xlsx
+  tpbulk export -o - --tag \"shipment 42\" | head
+  tpbulk export -o lab.csv --connection \"my MQTT application\" --batch b20261125-215342-3fa9")]
+    Export(cmd::export::Args),
     /// Traffic and alarms of a batch's devices.
     #[command(after_help = "Examples:
   tpbulk health --days 2

@@ -10,7 +10,7 @@
 //! Each returns the file's notes for [`warn_file_notes`].
 
 use crate::device::fast::{FastId, FastPlan};
-use crate::device::{Checked, Checker, Kind, LookupKeys, Partial, RowError, Target};
+use crate::device::{Checked, Checker, Kind, LookupKeys, Partial, RowError, Tag, Target};
 use crate::input::{Field, InputError, MappedRow, Table};
 use crate::platform::update::{Changeable, Wish};
 use crate::platform::{Catalog, CreateRequest, ExistKey, Resolved, build_request};
@@ -28,6 +28,8 @@ pub struct PreparedRow {
     pub exist_key: Option<ExistKey>,
     /// Every key the platform may know the device by, journalled with the row.
     pub keys: LookupKeys,
+    /// The tags to put on the device once it is created (`POST /devices/tags`, grouped by tag across the batch).
+    pub tags: Vec<Tag>,
     /// The row names a device to delete (its outcome `Delete`, or `Invalid` with the reasons).
     pub deletion: bool,
     /// What the row creates, or why it cannot. With `--on-existing update` a row that cannot create its device
@@ -75,6 +77,7 @@ impl PreparedRow {
             name,
             exist_key: None,
             keys,
+            tags: Vec::new(),
             deletion: true,
             outcome,
             update: None,
@@ -191,6 +194,7 @@ pub fn prepare_rows_for(
                     name: partial.name,
                     exist_key,
                     keys: partial.keys,
+                    tags: Vec::new(),
                     deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update,
@@ -209,6 +213,7 @@ pub fn prepare_rows_for(
                     name: name_of(mapped),
                     exist_key: None,
                     keys: LookupKeys::default(),
+                    tags: Vec::new(),
                     deletion: false,
                     outcome: Prepared::Invalid(errors),
                     update: None,
@@ -232,6 +237,7 @@ pub fn prepare_rows_for(
                     name: device.name.clone(),
                     exist_key,
                     keys,
+                    tags: device.extras.tags.clone(),
                     deletion: false,
                     outcome,
                     update,

@@ -205,3 +205,273 @@ fn an_unreachable_platform_exits_3_before_any_batch() {
     assert_eq!(run.code(), 3, "{}", run.describe());
     assert!(!run.stderr().contains("wrong"));
 }
+
+/// Four OTAA rows with tags (`;` and `|`), domains and a manual location; the fourth has a malformed tag and a
+/// domain without its group.
+fn tagged_csv() -> String {
+    let mut csv =
+        String::from("DevEUI,AppKey,Name,Model,Connection,Latitude,Longitude,Tags,Domains\n");
+    let rows = [
+        (
+            "pump 1",
+            "45.5",
+            "-0.25",
+            "shipment 42;lot A",
+            "Site:France/Paris",
+        ),
+        (
+            "pump 2",
+            "",
+            "",
+            "shipment 42|lot B",
+            "Site:France/Caen;Vertical:Water",
+        ),
+        ("pump 3", "", "", "shipment 42", ""),
+        ("pump 4", "", "", "ok;<lot>", "Paris"),
+    ];
+    for (n, (name, lat, lon, tags, domains)) in (1..).zip(rows) {
+        csv.push_str(&format!(
+            "{},{},{name},{MODEL},{CONNECTION},{lat},{lon},{tags},{domains}\n",
+            eui(n),
+            app_key(n)
+        ));
+    }
+    csv
+}
+
+/// The CSV lines `tpbulk export -o -` prints, header first.
+fn export_lines(env: &Env, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["export", "-o", "-", "--quiet"];
+    args.extend_from_slice(extra);
+    let run = env.run(&args);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    run.stdout().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn tags_go_one_call_per_tag_after_the_creations_and_domains_with_them() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &tagged_csv());
+    let plan = env.run(&["plan", file.to_str().unwrap()]);
+    assert!(
+        plan.stdout().contains("with 3 creations and 3 tag calls"),
+        "{}",
+        plan.describe()
+    );
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(
+        run.stdout().contains("tag calls 3: tagged 3, failed 0"),
+        "{}",
+        run.describe()
+    );
+    // Three devices, three tags: one call per tag, not one per device; domains cost nothing of their own.
+    let requests = env.sim.stats().requests;
+    assert_eq!(requests.get("POST /devices").copied(), Some(3));
+    assert_eq!(requests.get("POST /devices/tags").copied(), Some(3));
+    assert_eq!(requests.get("POST /devices/domains"), None);
+    let status = env.run(&["status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout()).unwrap();
+    assert_eq!(status["tag_calls"]["tagged"], 3, "{status}");
+    assert_eq!(status["state"], "done", "{status}");
+
+    // The malformed row is refused on its own, with the column of each fault; it is neither created nor tagged.
+    let batch = run.batch();
+    let bad = env.rows(&batch).into_iter().find(|r| r.row == 5).unwrap();
+    assert_eq!(bad.state, RowState::Invalid);
+    let columns: Vec<&str> = bad.errors.iter().map(|e| e.column.as_str()).collect();
+    assert_eq!(columns, ["Tags", "Domains"], "{:?}", bad.errors);
+    assert!(
+        bad.errors[0].message.contains("'<lot>'"),
+        "{:?}",
+        bad.errors
+    );
+    assert!(!env.creations().contains_key(&eui(4)));
+
+    // What the platform now shows, through its listing (and `?tag=`).
+    let lines = export_lines(&env, &[]);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[1].ends_with(",45.5,-0.25,,,lot A;shipment 42,Site:France/Paris"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with(",lot B;shipment 42,Site:France/Caen;Vertical:Water"),
+        "{}",
+        lines[2]
+    );
+    let lot_b = export_lines(&env, &["--tag", "lot B"]);
+    assert_eq!(lot_b.len(), 2, "{lot_b:?}");
+    assert!(lot_b[1].contains(&eui(2)), "{lot_b:?}");
+}
+
+#[test]
+fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() {
+    let env = Env::new(SimConfig::default());
+    let mut csv = String::from(
+        "DevEUI,JoinEUI,AppKey,Name,Model,Connection,Connectivity plan,Latitude,Longitude,Admin info,\
+         Motion indicator,Tags,Domains\n",
+    );
+    for n in 1..=3 {
+        csv.push_str(&format!(
+            "{},70B3D5E75F600000,{},pump {n},{MODEL},{CONNECTION},,4{n}.25,-1.5,gate {n},RANDOM,lot {n};all,\
+             Site:Plant {n}\n",
+            eui(n),
+            app_key(n)
+        ));
+    }
+    let file = env.write("ship.csv", &csv);
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let cellular = env.write(
+        "cell.csv",
+        &CELLULAR_CSV
+            .replace("Network context\n", "Network context,Tags\n")
+            .replace(
+                "My cellular network context\n",
+                "My cellular network context,dongles\n",
+            ),
+    );
+    let run = env.run(&["import", cellular.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let exported = export_lines(&env, &[]);
+    assert_eq!(exported.len(), 7, "{exported:?}");
+    // A batch's devices only (the cellular ones, by the EUIs the platform gave them), a connection's only.
+    let of_batch = export_lines(&env, &["--batch", &run.batch()]);
+    assert_eq!(of_batch[1..], exported[4..], "{of_batch:?}");
+    let other = export_lines(&env, &["--connection", "Acme HTTPS backend"]);
+    assert_eq!(other.len(), 1, "{other:?}");
+    let mqtt = export_lines(&env, &["--connection", "my MQTT application"]);
+    assert_eq!(mqtt, exported);
+    assert!(
+        exported[0]
+            == "Kind,DevEUI,JoinEUI,IMEI,SIM,Name,Model,Connection,Connectivity plan,Latitude,Longitude,\
+                Admin info,Motion indicator,Tags,Domains",
+        "{}",
+        exported[0]
+    );
+    // Keys never leave the platform, nor does the export show one.
+    assert!(!exported.iter().any(|l| l.contains(&app_key(1))));
+    assert!(exported[1..4].iter().all(|l| l.starts_with("otaa,")));
+    assert!(exported[4..].iter().all(|l| l.starts_with("cellular,,,")));
+
+    // The edit: keys for the LoRaWAN rows (a fresh platform creates them), and one name changed.
+    let mut edited = format!("{},AppKey\n", exported[0]);
+    for line in &exported[1..] {
+        let key = (1..=3)
+            .find(|&n| line.contains(&eui(n)))
+            .map(app_key)
+            .unwrap_or_default();
+        edited.push_str(&format!("{},{key}\n", line.replace("pump 2", "pump two")));
+    }
+    let fresh = Env::new(SimConfig::default());
+    let file = fresh.write("edited.csv", &edited);
+    let run = fresh.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(run.stdout().contains("created 6,"), "{}", run.describe());
+    let mut again = export_lines(&fresh, &[]);
+    let mut expected: Vec<String> = exported
+        .iter()
+        .map(|l| l.replace("pump 2", "pump two"))
+        .collect();
+    // Cellular devices get new EUIs on a new platform (in the order they happened to be created, which is the
+    // listing's order), and the export does not show them: every line is the same, in some order.
+    again.sort();
+    expected.sort();
+    assert_eq!(again, expected);
+
+    // XLSX: identifier columns are text, so the file reads back without spreadsheet damage.
+    let xlsx = env.dir.path().join("devices.xlsx");
+    let run = env.run(&["export", "-o", xlsx.to_str().unwrap(), "--quiet"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let check = env.run(&["validate", xlsx.to_str().unwrap(), "--format", "jsonl"]);
+    let codes: Vec<String> = check
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .flat_map(|row| {
+            row["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| format!("{}:{}", e["field"], e["code"]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Only the keys an export never holds are missing; the cellular rows are valid as they are.
+    assert_eq!(
+        codes,
+        vec!["\"app_key\":\"missing\""; 3],
+        "{}",
+        check.describe()
+    );
+}
+
+#[test]
+fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &tagged_csv());
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let exported = export_lines(&env, &[]);
+    assert_eq!(exported.len(), 4, "{exported:?}");
+    // Fed back as it is: every row is unchanged and nothing is written.
+    let same = env.write("same.csv", &(exported.join("\n") + "\n"));
+    let before = env.sim.stats().requests;
+    let run = env.run(&[
+        "import",
+        same.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let rows = env.rows(&run.batch());
+    assert!(
+        rows.iter().all(|r| r.state == RowState::Unchanged),
+        "{rows:?}"
+    );
+    let after = env.sim.stats().requests;
+    for route in ["PUT /devices/{id}", "POST /devices", "POST /devices/tags"] {
+        assert_eq!(after.get(route), before.get(route), "{route}");
+    }
+    // One name edited: that row alone is updated, the others stay unchanged.
+    let edited = exported.join("\n").replace("pump 2", "pump two") + "\n";
+    let edited = env.write("edited.csv", &edited);
+    let run = env.run(&[
+        "import",
+        edited.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.stderr()
+            .contains("--on-existing update does not change the tags or domains"),
+        "{}",
+        run.describe()
+    );
+    let states: Vec<(u64, RowState)> = env
+        .rows(&run.batch())
+        .iter()
+        .map(|r| (r.row, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (2, RowState::Unchanged),
+            (3, RowState::Done),
+            (4, RowState::Unchanged)
+        ]
+    );
+    assert_eq!(
+        env.sim.stats().requests.get("PUT /devices/{id}").copied(),
+        Some(1)
+    );
+    let now = export_lines(&env, &[]);
+    assert_eq!(now[2], exported[2].replace("pump 2", "pump two"));
+}

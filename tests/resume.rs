@@ -383,3 +383,79 @@ fn resume_gives_cellular_rows_their_reference_when_the_import_died_first() {
     }
     panic!("the kill never landed before the final listing");
 }
+
+/// Killed among its tag calls (after the devices were created): the resume sends the calls left, and a call
+/// whose answer the kill lost is sent again (tagging is idempotent), so every device ends with every tag.
+#[test]
+fn a_kill_among_the_tag_calls_loses_none_of_them() {
+    let env = Env::new(SimConfig {
+        // Each call is slow, so the kill lands between two tag calls.
+        latency: Duration::from_millis(150),
+        ..SimConfig::default()
+    });
+    let tags = "t1;t2;t3;t4;t5";
+    let mut csv = String::from("DevEUI,AppKey,Model,Connection,Tags\n");
+    for n in 1..=2 {
+        csv.push_str(&format!(
+            "{},{},{MODEL},{CONNECTION},{tags}\n",
+            eui(n),
+            app_key(n)
+        ));
+    }
+    let file = env.write("ship.csv", &csv);
+    let mut child = env.spawn(&[
+        "import",
+        file.to_str().unwrap(),
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--quiet",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let batch = loop {
+        assert!(Instant::now() < deadline, "the tag calls never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before the kill: nothing was tested"
+        );
+        if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path())
+            && let Ok(Some(info)) = journal.latest_batch(false)
+            && journal
+                .counts(&tpbulk::journal::Journal::tags_id(&info.id))
+                .is_ok_and(|c| c.created >= 1)
+        {
+            break info.id;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    kill(&mut child, libc::SIGKILL);
+    child.wait().unwrap();
+    let tag_batch = tpbulk::journal::Journal::tags_id(&batch);
+    assert!(
+        env.counts(&tag_batch).pending > 0,
+        "the kill came after the last call"
+    );
+    // The import is not done while its tag calls are not: a plain `resume` finds it.
+    let run = env.run(&["resume", "--quiet"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let calls = env.counts(&tag_batch);
+    assert_eq!((calls.total, calls.created, calls.pending), (5, 5, 0));
+    let status = env.run(&["status", &batch, "--format", "json"]);
+    assert!(
+        status.stdout().contains("\"done\""),
+        "{}",
+        status.describe()
+    );
+    // Five calls, the one the kill interrupted perhaps sent twice; every device created once, with every tag.
+    let sent = env.sim.stats().requests["POST /devices/tags"];
+    assert!((5..=6).contains(&sent), "{sent} tag calls");
+    assert!(env.creations().values().all(|&n| n == 1));
+    let export = env.run(&["export", "-o", "-", "--quiet"]);
+    let out = export.stdout();
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(lines.len(), 2);
+    for line in lines {
+        assert!(line.ends_with(",t1;t2;t3;t4;t5,"), "{line}");
+    }
+}

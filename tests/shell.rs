@@ -245,6 +245,7 @@ fn every_json_output_parses_into_its_documented_shape() {
             "next",
             "pending",
             "stop",
+            "tag_calls",
             "total",
             "unchanged",
             "updated"
@@ -262,8 +263,23 @@ fn every_json_output_parses_into_its_documented_shape() {
     assert_eq!(
         keys(&status),
         [
-            "batch", "created", "deleted", "exists", "failed", "gone", "input", "invalid", "name",
-            "pending", "profile", "started", "state", "total", "updated", "url"
+            "batch",
+            "created",
+            "deleted",
+            "exists",
+            "failed",
+            "gone",
+            "input",
+            "invalid",
+            "name",
+            "pending",
+            "profile",
+            "started",
+            "state",
+            "tag_calls",
+            "total",
+            "updated",
+            "url"
         ]
     );
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();

@@ -140,6 +140,9 @@ pub struct RunJson {
     pub elapsed_s: f64,
     /// Over the sending phase only.
     pub devices_per_s: f64,
+    /// The batch's tag calls, when its rows have tags (`null` otherwise).
+    #[serde(default)]
+    pub tag_calls: Option<crate::cmd::status::TagCallsJson>,
     /// What to do next, when the batch did not finish (also on stderr).
     pub next: Option<String>,
     pub exit: i32,
@@ -175,6 +178,7 @@ impl RunJson {
             deleted_now: result.deleted_now,
             elapsed_s: (result.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             devices_per_s: (result.devices_per_s() * 10.0).round() / 10.0,
+            tag_calls: result.tag_calls.map(crate::cmd::status::TagCallsJson::from),
             next: result.next_step(),
             exit: result.exit() as i32,
         }

@@ -9,6 +9,7 @@ pub mod completions;
 pub mod connection;
 pub mod delete;
 pub mod demo;
+pub mod export;
 pub mod health;
 pub mod import;
 pub mod man;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli, screen: crate::logging::Screen) -> anyhow::Result<Exit> {
         Command::Rework(args) => rework::run(args, &global),
         Command::Demo(args) => demo::run(args, &global, &rt),
         Command::Verify(args) => verify::run(args, &global, &rt),
+        Command::Export(args) => export::run(args, &global, &rt),
         Command::Health(args) => health::run(args, &global, &rt),
         Command::Rollback(args) => rollback::run(args, &global, &rt),
         Command::Delete(args) => delete::run(args, &global, &rt),

@@ -90,6 +90,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let mut missing = MissingColumns::default();
     // The plan of each row that would be sent, with its key: a device already there takes no slot.
     let mut on_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
+    // The tags of each row that would be sent, with its key: a device already there is not tagged.
+    let mut tagged: Vec<(Option<ExistKey>, u64, Vec<crate::device::Tag>)> = Vec::new();
     let mut table = table;
     let notes = prepare_rows(&mut table, &catalog, |row| {
         if rt.cancel().is_cancelled() {
@@ -101,6 +103,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             && let Some(plan) = PlanTally::plan_of(request)
         {
             on_plans.push((row.exist_key.clone(), plan.to_string()));
+        }
+        if matches!(row.outcome, Prepared::Send(_)) && !row.tags.is_empty() {
+            tagged.push((row.exist_key.clone(), row.row, row.tags.clone()));
         }
         match (&row.outcome, row.exist_key) {
             (Prepared::Send(_), Some(key)) => keys.push(key),
@@ -146,6 +151,16 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         );
     }
     counts.would_create = counts.rows - counts.invalid - counts.exists - counts.deletions;
+    let mut rows_of_tag: std::collections::BTreeMap<crate::device::Tag, Vec<u64>> =
+        Default::default();
+    for (key, row, tags) in tagged {
+        if !key.is_some_and(|k| existing.contains_key(&k)) {
+            for tag in tags {
+                rows_of_tag.entry(tag).or_default().push(row);
+            }
+        }
+    }
+    let tag_calls = crate::engine::batch::tag_calls(rows_of_tag, platform::TAG_PAGE).len() as u64;
     drop(keys);
     let mut table = Table::open(&args.input.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -171,7 +186,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         writeln!(
             out,
             "{}",
-            requests_line(&client.request_counts(), counts.would_create)
+            requests_line(&client.request_counts(), counts.would_create, tag_calls)
         )?;
         for line in &mapping {
             writeln!(out, "{line}")?;
@@ -210,12 +225,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 }
 
 /// What `import` would spend: the requests this plan made (token, catalogue, look-ups: an import makes the same
-/// before its first creation) and, with one creation per row to create, in all.
-fn requests_line(made: &RequestCounts, creations: u64) -> String {
+/// before its first creation) and, with one creation per row to create and the tag calls after them, in all.
+fn requests_line(made: &RequestCounts, creations: u64, tag_calls: u64) -> String {
     let before = made.total();
     let others = made.retries + made.other + made.deletions;
     format!(
-        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations",
+        "requests: {before} before the first creation (look-ups {}, catalogue {}, token {}{}), {} in all with {creations} creations{}",
         made.lookups,
         made.catalogue,
         made.token,
@@ -224,7 +239,12 @@ fn requests_line(made: &RequestCounts, creations: u64) -> String {
         } else {
             String::new()
         },
-        before + creations
+        before + creations + tag_calls,
+        if tag_calls > 0 {
+            format!(" and {tag_calls} tag calls")
+        } else {
+            String::new()
+        }
     )
 }
 

@@ -84,6 +84,15 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         ))
         .into());
     }
+    if let Some(import) = crate::journal::Journal::import_of_tags(&batch.id)
+        && batch.action == Action::Tag
+    {
+        return Err(UsageError(format!(
+            "batch {} is the tag calls of {import}; roll back {import} (deleting its devices takes their tags)",
+            batch.id
+        ))
+        .into());
+    }
     let (yes, quiet, json) = (args.yes, global.quiet, args.format == OutputFormat::Json);
     if batch.state == BatchState::Running && !quiet {
         eprintln!(

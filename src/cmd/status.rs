@@ -32,6 +32,9 @@ pub struct StatusJson {
     /// of its `created` rows, by `tpbulk rollback` since (those still count in `created`).
     #[serde(default)]
     pub deleted: u64,
+    /// The batch's tag calls (one per tag per page of its devices), when its rows have tags.
+    #[serde(default)]
+    pub tag_calls: Option<TagCallsJson>,
     /// Deletions whose device was already gone.
     #[serde(default)]
     pub gone: u64,
@@ -46,11 +49,39 @@ pub struct StatusJson {
     pub updated: String,
 }
 
+/// A batch's tag calls by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TagCallsJson {
+    pub total: u64,
+    pub tagged: u64,
+    /// Calls none of whose devices the batch created: nothing to send.
+    pub nothing_to_tag: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+impl From<Counts> for TagCallsJson {
+    fn from(c: Counts) -> TagCallsJson {
+        TagCallsJson {
+            total: c.total,
+            tagged: c.created,
+            nothing_to_tag: c.gone,
+            failed: c.failed,
+            pending: c.pending,
+        }
+    }
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let counts = journal.counts(&batch.id)?;
     let deleted = journal.undone_count(&batch.id)?;
+    let tags_id = Journal::tags_id(&batch.id);
+    let tag_calls = match journal.batch(&tags_id)? {
+        Some(_) => Some(TagCallsJson::from(journal.counts(&tags_id)?)),
+        None => None,
+    };
     let mut out = style::stdout();
     match args.format {
         OutputFormat::Json => {
@@ -64,6 +95,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 invalid: counts.invalid,
                 failed: counts.failed,
                 pending: counts.pending,
+                tag_calls,
                 deleted: deleted + counts.deleted,
                 gone: counts.gone,
                 url: batch.options["url"].as_str().map(str::to_string),
@@ -75,7 +107,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
             serde_json::to_writer(&mut out, &status)?;
             writeln!(out)?;
         }
-        OutputFormat::Text => write_text(&mut out, &batch, &counts, deleted)?,
+        OutputFormat::Text => write_text(&mut out, &batch, &counts, deleted, tag_calls)?,
     }
     Ok(Exit::Success)
 }
@@ -85,6 +117,7 @@ fn write_text(
     batch: &BatchInfo,
     counts: &Counts,
     deleted: u64,
+    tag_calls: Option<TagCallsJson>,
 ) -> std::io::Result<()> {
     let name = batch
         .name
@@ -146,8 +179,18 @@ fn write_text(
             "  deleted  {deleted:>9}  (by tpbulk rollback; counted in created)"
         )?;
     }
+    if let Some(t) = tag_calls {
+        writeln!(
+            out,
+            "  tag calls {:>8}  (tagged {}, failed {}, pending {})",
+            t.total,
+            t.tagged,
+            paint(&t.failed.to_string(), style::alarm(t.failed)),
+            t.pending
+        )?;
+    }
     let again = match batch.action {
-        Action::Create | Action::Update | Action::Restore => "import",
+        Action::Create | Action::Update | Action::Restore | Action::Tag => "import",
         Action::Delete => "delete",
     };
     if batch.options["prepared"] == serde_json::Value::Bool(false) && state != BatchState::Running {
@@ -193,7 +236,7 @@ mod tests {
 
     fn text(batch: &BatchInfo) -> String {
         let mut out = Vec::new();
-        write_text(&mut out, batch, &Counts::default(), 0).unwrap();
+        write_text(&mut out, batch, &Counts::default(), 0, None).unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -160,7 +160,7 @@ mod tests {
     fn csv_templates_hold_the_required_columns() {
         assert_eq!(
             csv_template(Kind::Otaa),
-            "DevEUI,JoinEUI,AppKey,NwkKey,Name,Model,Connection,Connectivity plan\r\n"
+            "DevEUI,JoinEUI,AppKey,NwkKey,Name,Model,Connection,Connectivity plan,Tags,Domains\r\n"
         );
         for kind in [Kind::Otaa, Kind::Abp, Kind::Cellular, Kind::Multicast] {
             let csv = csv_template(kind);

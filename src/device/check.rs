@@ -524,12 +524,38 @@ impl<'a> RowCheck<'a> {
                 }
             }
         }
+        // A multicast group's `Tags` are its base-station tags, read with its identifiers.
+        let tags = match self.kind {
+            Kind::Multicast => Vec::new(),
+            Kind::Otaa | Kind::Abp | Kind::Cellular => {
+                self.labels(Field::Tags, super::labels::tags)
+            }
+        };
         Extras {
             location,
             admin_info: self.text(Field::AdminInfo),
             motion,
             features,
+            tags,
+            domains: self.labels(Field::Domains, super::labels::domains),
         }
+    }
+
+    /// The tags or domains of a cell; each malformed one is an error of the row, on its column.
+    fn labels<T>(
+        &mut self,
+        field: Field,
+        parse: fn(&str) -> Result<Vec<T>, Vec<String>>,
+    ) -> Vec<T> {
+        let Some(text) = self.text(field) else {
+            return Vec::new();
+        };
+        parse(&text).unwrap_or_else(|errors| {
+            for message in errors {
+                self.push(field, ErrorCode::Invalid, message);
+            }
+            Vec::new()
+        })
     }
 
     fn class(&mut self) -> Option<McClass> {
@@ -1543,6 +1569,8 @@ mod tests {
                     geolocation: false,
                     roaming: true
                 }),
+                tags: Vec::new(),
+                domains: Vec::new(),
             }
         );
         assert_eq!(device.refs.plan, None);
@@ -1578,6 +1606,43 @@ mod tests {
                 .map(|e| (e.field, e.column, e.code))
                 .collect()
         })
+    }
+
+    #[test]
+    fn tags_and_domains_are_checked_per_row_on_their_column() {
+        let mut r = otaa(2, "70B3D5E756000001", KEY);
+        r.values.extend([
+            FieldValue {
+                field: Field::Tags,
+                column: Arc::from("Device tags"),
+                cell: t("lot 7 | shipment-42; lot 7"),
+            },
+            FieldValue {
+                field: Field::Domains,
+                column: Arc::from("Domains"),
+                cell: t("Site:France/Paris"),
+            },
+        ]);
+        let device = Checker::new(None).check(&r).result.unwrap();
+        let tags: Vec<&str> = device.extras.tags.iter().map(|t| t.as_str()).collect();
+        assert_eq!(tags, ["lot 7", "shipment-42"]);
+        assert_eq!(device.extras.domains[0].to_string(), "Site:France/Paris");
+
+        let last = r.values.len() - 1;
+        r.values[last - 1].cell = t("ok;<script>");
+        r.values[last].cell = t("Paris");
+        let v = Checker::new(None).check(&r);
+        let errors = v.result.unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            (errors[0].field.as_str(), errors[0].column.as_str()),
+            ("tags", "Device tags")
+        );
+        assert!(errors[0].message.contains("<script>"), "{errors:?}");
+        assert_eq!(
+            (errors[1].field.as_str(), errors[1].column.as_str()),
+            ("domains", "Domains")
+        );
     }
 
     #[test]

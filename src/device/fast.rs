@@ -130,8 +130,15 @@ impl FastPlan {
         if defaults.iter().any(|(f, _)| !PLAIN_DEFAULTS.contains(f)) {
             return None;
         }
-        // Values the fast path does not check (a latitude's range, a motion indicator's name) need the full path.
-        const CHECKED_ELSEWHERE: [Field; 3] = [Field::Latitude, Field::Longitude, Field::Motion];
+        // Values the fast path does not check (a latitude's range, a motion indicator's name, tags and domains) need
+        // the full path.
+        const CHECKED_ELSEWHERE: [Field; 5] = [
+            Field::Latitude,
+            Field::Longitude,
+            Field::Motion,
+            Field::Tags,
+            Field::Domains,
+        ];
         if columns
             .iter()
             .any(|c| c.field.is_some_and(|f| CHECKED_ELSEWHERE.contains(&f)))

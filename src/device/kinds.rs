@@ -89,6 +89,21 @@ const APP_S_KEY: ColumnSpec = col(
     "8D67B0D6359D11ACFC45AD4BB9CE2D4F",
 );
 
+const TAGS: ColumnSpec = col(
+    "Tags",
+    Field::Tags,
+    false,
+    "Device tags, separated by ';' or '|': each at most 40 characters, no '<' or '>'.",
+    "shipment 42",
+);
+const DOMAINS: ColumnSpec = col(
+    "Domains",
+    Field::Domains,
+    false,
+    "Domains, group:name each (one per group), separated by ';' or '|'. The domain must exist on the platform.",
+    "",
+);
+
 const OTAA: &[ColumnSpec] = &[
     DEV_EUI,
     col(
@@ -116,6 +131,8 @@ const OTAA: &[ColumnSpec] = &[
     MODEL,
     CONNECTION,
     PLAN_OPTIONAL,
+    TAGS,
+    DOMAINS,
 ];
 
 const ABP: &[ColumnSpec] = &[
@@ -141,6 +158,8 @@ const ABP: &[ColumnSpec] = &[
     MODEL,
     CONNECTION,
     PLAN_OPTIONAL,
+    TAGS,
+    DOMAINS,
 ];
 
 const CELLULAR: &[ColumnSpec] = &[
@@ -182,6 +201,8 @@ const CELLULAR: &[ColumnSpec] = &[
         "Cellular network context: its ID or its name.",
         "My cellular network context",
     ),
+    TAGS,
+    DOMAINS,
 ];
 
 const MULTICAST: &[ColumnSpec] = &[
@@ -219,6 +240,7 @@ const MULTICAST: &[ColumnSpec] = &[
         "tag1",
     ),
     CONNECTION,
+    DOMAINS,
 ];
 
 /// The template columns of a kind, in order.

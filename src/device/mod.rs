@@ -3,19 +3,21 @@
 //!
 //! Public contract used by `platform`, `journal`, `engine` and `report` (keep these paths and meanings):
 //! `Kind`, `Eui`, `Key`, `AppSKeys`, `DevAddr`, `Imei`, `Iccid`, `Eid`, `SimId`, `Imsi`, `Device`, `Ids`, `Refs`,
-//! `Extras`, `RefValue`, `RowError`, `ErrorCode`, `Checker`, `Verdict`.
+//! `Extras`, `Tag`, `Domain`, `RefValue`, `RowError`, `ErrorCode`, `Checker`, `Verdict`.
 //!
 //! Inside: `ids` (identifier parsers), `damage` (what a spreadsheet did to an identifier), `check` (kinds, required
-//! fields, duplicates), `kinds` (the template columns of each kind).
+//! fields, duplicates), `kinds` (the template columns of each kind), `labels` (tags and domains).
 
 mod check;
 pub mod damage;
 pub mod fast;
 pub mod ids;
 pub mod kinds;
+pub mod labels;
 
 pub use check::{Checked, Checker, Target, is_deletion, parse_kind};
 pub use ids::IdError;
+pub use labels::{Domain, Tag};
 
 /// The kind of a row, and of the request it makes.
 #[derive(
@@ -241,6 +243,10 @@ pub struct Extras {
     pub motion: Option<Motion>,
     /// BASIC-mode plan features, when the plan column lists them instead of naming a plan.
     pub features: Option<PlanFeatures>,
+    /// The device's tags (a multicast group's base-station tags are in its `Ids`), sorted.
+    pub tags: Vec<Tag>,
+    /// The body's `domains`, sorted, one per group.
+    pub domains: Vec<Domain>,
 }
 
 /// A reference to a platform object as the file names it (an ID or a name), with its column.

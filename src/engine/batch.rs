@@ -6,17 +6,19 @@ use super::pool::{self, PoolConfig, Stop};
 use super::progress::Progress;
 use super::retry::Backoff;
 use super::{Counters, WorkItem, reconcile};
+use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::input::{InputOptions, Table};
+use crate::input::{Field, InputOptions, Table};
 use crate::journal::{
-    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, Previous, RowState,
+    Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, Previous,
+    RowState,
 };
 use crate::logging::Display;
 use crate::platform::update::{Decision, Wish};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
-    PlanTally, PlatformSettings, RequestCounts, find_matching, same_device,
+    PlanTally, PlatformSettings, RequestCounts, TAG_PAGE, find_matching, same_device,
 };
 use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for, prepare_targets};
 use anyhow::Context;
@@ -149,6 +151,8 @@ pub struct BatchResult {
     pub sending: Duration,
     /// Requests this run made, by kind; the engine's second attempts of a creation are among `retries`.
     pub requests: RequestCounts,
+    /// The batch's tag calls (`{id}.tags`), when it has any.
+    pub tag_calls: Option<Counts>,
 }
 
 impl BatchResult {
@@ -165,6 +169,7 @@ impl BatchResult {
             {
                 Exit::Rows
             }
+            _ if self.tag_calls.is_some_and(|t| t.failed + t.pending > 0) => Exit::Rows,
             _ => Exit::Success,
         }
     }
@@ -193,6 +198,7 @@ impl BatchResult {
             Action::Create | Action::Update => {
                 format!("created {}{updates}, exists {}", c.created, c.exists)
             }
+            Action::Tag => format!("tagged {}", c.created),
         };
         let mut line = format!(
             "{head}, invalid {}, failed {}, total {} in {:.1} s ({:.1} devices/s)",
@@ -229,6 +235,9 @@ impl BatchResult {
         if r.updates > 0 {
             line.push_str(&format!(", updates {}", r.updates));
         }
+        if r.tags > 0 {
+            line.push_str(&format!(", tag calls {}", r.tags));
+        }
         if r.deletions > 0 {
             line.push_str(&format!(", deletions {}", r.deletions));
         }
@@ -238,12 +247,28 @@ impl BatchResult {
         line
     }
 
+    /// `tag calls 3: tagged 3, failed 0` (a call whose devices were none of the batch's counts as neither).
+    pub fn tags_line(&self) -> Option<String> {
+        let t = self.tag_calls?;
+        let mut line = format!(
+            "tag calls {}: tagged {}, failed {}",
+            t.total, t.created, t.failed
+        );
+        if t.pending > 0 {
+            line.push_str(&format!(", {} not yet sent", t.pending));
+        }
+        Some(line)
+    }
+
     /// Prints the summary (stdout, unless quiet) and what to do next (stderr), and returns the exit code.
     pub fn print(&self, quiet: bool) -> Exit {
         // Nothing was sent and the rows were not all counted (or the batch was discarded): the next step says it all.
         let counted = !matches!(self.stop, Stop::CancelledPreparing { .. } | Stop::Declined);
         if !quiet && counted {
             crate::stdout::line(self.summary());
+            if let Some(tags) = self.tags_line() {
+                crate::stdout::line(tags);
+            }
             crate::stdout::line(self.requests_line());
         }
         if let Some(next) = self.next_step() {
@@ -272,6 +297,10 @@ impl BatchResult {
             ),
             _ if self.counts.pending > 0 => Some(format!(
                 "rows left unsent; continue with: tpbulk resume {}",
+                self.id
+            )),
+            _ if self.tag_calls.is_some_and(|t| t.pending > 0) => Some(format!(
+                "tag calls left unsent; continue with: tpbulk resume {}",
                 self.id
             )),
             _ => None,
@@ -399,6 +428,7 @@ pub async fn import(
         .context("preparing rows")?
     };
     let stopped = |stop: Stop, counts: Counts| BatchResult {
+        tag_calls: None,
         counts,
         id: id.clone(),
         stop,
@@ -473,17 +503,76 @@ pub async fn import(
     journal.update_batch_options(&id, &options)?;
     let mut pool_config = pool_config(&config.settings, Some(started_ms));
     pool_config.force = config.force;
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &id,
-        client,
+        client.clone(),
         &pool_config,
-        cancel,
+        cancel.clone(),
         &config.display,
         false,
     )
     .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
+        client,
+        &pool_config,
+        cancel,
+        &config.display,
+    )
+    .await?;
     result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Sends the tag calls of a batch whose rows are all final: gives them the DevEUIs of the devices the batch
+/// created, runs them on the engine like any batch (`{id}.tags`: journalled, paced, resumable), and leaves the
+/// import `done` once none is left. A batch with rows still to send, or stopped, keeps its calls for `resume`.
+async fn run_tag_calls(
+    mut result: BatchResult,
+    journal_path: &std::path::Path,
+    client: Client,
+    pool_config: &PoolConfig,
+    cancel: CancellationToken,
+    display: &Display,
+) -> anyhow::Result<BatchResult> {
+    let mut journal = Journal::open_existing(journal_path)?;
+    let tags_id = Journal::tags_id(&result.id);
+    if journal.batch(&tags_id)?.is_none() {
+        return Ok(result);
+    }
+    let went_on = matches!(result.stop, Stop::Drained | Stop::MaxErrors);
+    if result.counts.pending > 0 || !went_on || cancel.is_cancelled() {
+        result.tag_calls = Some(journal.counts(&tags_id)?);
+        return Ok(result);
+    }
+    if journal.resolve_tag_calls(&result.id)? > 0 {
+        let before = client.request_counts();
+        let tags = run_batch(
+            journal,
+            &tags_id,
+            client,
+            pool_config,
+            cancel,
+            display,
+            false,
+        )
+        .await?;
+        result.requests = result.requests.plus(&tags.requests.since(&before));
+        if tags.stop != Stop::Drained {
+            result.stop = tags.stop;
+        }
+        journal = Journal::open_existing(journal_path)?;
+    }
+    let calls = journal.counts(&tags_id)?;
+    let state = if calls.pending == 0 {
+        BatchState::Done
+    } else {
+        BatchState::Interrupted
+    };
+    journal.set_batch_state(&result.id, state)?;
+    result.tag_calls = Some(calls);
     Ok(result)
 }
 
@@ -528,12 +617,12 @@ fn refuse_second_import(
     };
     let state = batch.effective_state();
     let (next, done) = match (action, state) {
-        (Action::Create | Action::Update | Action::Restore, BatchState::Done) => (
+        (Action::Create | Action::Update | Action::Restore | Action::Tag, BatchState::Done) => (
             "to import it once more as a new batch on purpose, add --again".to_string(),
             "imported to",
         ),
         (
-            Action::Create | Action::Update | Action::Restore,
+            Action::Create | Action::Update | Action::Restore | Action::Tag,
             BatchState::Running | BatchState::Interrupted,
         ) => (
             format!(
@@ -682,10 +771,17 @@ fn journal_prepared(
         }
         journal.insert_rows(batch, rows)
     };
+    // The rows each tag goes on, for the tag calls journalled with the batch.
+    let mut tagged: std::collections::BTreeMap<Tag, Vec<u64>> = Default::default();
     let updating = (on_existing == OnExisting::Update).then_some(UpdateMode { clear_empty });
     let mut each = |prepared: PreparedRow| {
         if cancel.is_cancelled() {
             return Err(PrepareCancelled.into());
+        }
+        if matches!(prepared.outcome, Prepared::Send(_)) {
+            for tag in &prepared.tags {
+                tagged.entry(tag.clone()).or_default().push(prepared.row);
+            }
         }
         if let Prepared::Send(request) = &prepared.outcome
             && let Some(plan) = PlanTally::plan_of(request)
@@ -704,11 +800,29 @@ fn journal_prepared(
         Some(catalog) => prepare_rows_for(&mut table, catalog, updating, &mut each)?,
         None => prepare_targets(&mut table, &mut each)?,
     };
+    let mut notes = notes;
+    // Said, not silently dropped: an edited tag or domain of an existing device would otherwise look applied.
+    let labels = table
+        .columns
+        .iter()
+        .any(|c| matches!(c.field, Some(Field::Tags | Field::Domains)));
+    if on_existing == OnExisting::Update && labels {
+        notes.push(
+            "the Tags and Domains columns go to the devices this batch creates; --on-existing update does not \
+             change the tags or domains of devices already there"
+                .to_string(),
+        );
+    }
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
+    // Journalled before anything is sent, so that a crash at any point loses none.
+    let calls = tag_calls(tagged, TAG_PAGE);
+    if !calls.is_empty() {
+        journal.insert_tag_calls(batch, calls)?;
+    }
     let over_quota = catalog.map(|c| tally.over_quota(c)).unwrap_or_default();
     Ok((journal, over_quota, deletions))
 }
@@ -750,6 +864,26 @@ fn to_delete(row: &mut NewRow, devices: &[&DeviceInfo]) {
             });
         }
     }
+}
+
+/// The tag calls that put each tag on its rows' devices: one call per tag per `page` of its rows, not one per
+/// device, so a thousand devices of one shipment tag take one request.
+pub fn tag_calls(
+    tagged: std::collections::BTreeMap<Tag, Vec<u64>>,
+    page: usize,
+) -> Vec<NewTagCall> {
+    tagged
+        .into_iter()
+        .flat_map(|(tag, rows)| {
+            rows.chunks(page.max(1))
+                .map(|rows| NewTagCall {
+                    tag: tag.as_str().to_string(),
+                    untag: false,
+                    rows: rows.to_vec(),
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Compares a row's wish with the device's state as a listing or a read showed it.
@@ -889,7 +1023,13 @@ pub async fn resume(
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
     let journal = Journal::open_existing(&config.journal)?;
-    let batch = pick_batch(&journal, config.batch.as_deref())?;
+    let mut batch = pick_batch(&journal, config.batch.as_deref())?;
+    // An import's tag calls are resumed with the import, which holds the platform they go to.
+    if batch.action == crate::journal::Action::Tag
+        && let Some(import) = Journal::import_of_tags(&batch.id)
+    {
+        batch = journal.resolve_batch(Some(import))?;
+    }
     // Two runs of one batch would both send its unfinished rows.
     if let Some(pid) = batch.runner_pid
         && pid != std::process::id()
@@ -908,7 +1048,7 @@ pub async fn resume(
             batch.id,
             match batch.action {
                 Action::Delete => "delete",
-                Action::Create | Action::Update | Action::Restore => "import",
+                Action::Create | Action::Update | Action::Restore | Action::Tag => "import",
             },
             batch.input_path
         ))
@@ -938,10 +1078,15 @@ pub async fn resume(
                 .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
                 requests = Some(client.request_counts());
             }
-            journal.set_batch_state(&batch.id, BatchState::Done)?;
+            // With tag calls left the batch is not done: it is this run's while they are sent.
+            let state = match journal.tag_calls_left(&batch.id)? {
+                0 => BatchState::Done,
+                _ => BatchState::Running,
+            };
+            journal.set_batch_state(&batch.id, state)?;
         }
-        return Ok(BatchResult {
-            id: batch.id,
+        let result = BatchResult {
+            id: batch.id.clone(),
             counts,
             stop: Stop::Drained,
             created_now: 0,
@@ -950,7 +1095,44 @@ pub async fn resume(
             elapsed: started.elapsed(),
             sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
-        });
+            tag_calls: None,
+        };
+        if journal.tag_calls_left(&batch.id)? == 0 {
+            let tag_calls = journal.batch(&Journal::tags_id(&batch.id))?.is_some();
+            return Ok(BatchResult {
+                tag_calls: match tag_calls {
+                    true => Some(journal.counts(&Journal::tags_id(&batch.id))?),
+                    false => None,
+                },
+                ..result
+            });
+        }
+        // Every row is final but tag calls are left (the run was stopped or killed among them).
+        let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
+        let settings = RunSettings::new(
+            rate.unwrap_or(0.0),
+            config
+                .concurrency
+                .or_else(|| batch.options["concurrency"].as_u64().map(|c| c as usize))
+                .unwrap_or(DEFAULT_CONCURRENCY),
+            None,
+        )?;
+        let client = resume_client(&config, &batch, settings.rate).await?;
+        let before = client.request_counts();
+        let pool_config = pool_config(&settings, batch.options["started_ms"].as_i64());
+        drop(journal);
+        let mut result = run_tag_calls(
+            result,
+            &config.journal,
+            client.clone(),
+            &pool_config,
+            cancel,
+            &config.display,
+        )
+        .await?;
+        result.requests = result.requests.plus(&before);
+        result.elapsed = started.elapsed();
+        return Ok(result);
     }
     let options = &batch.options;
     let settings = RunSettings::new(
@@ -967,14 +1149,23 @@ pub async fn resume(
     let client = resume_client(&config, &batch, settings.rate).await?;
     let mut pool_config = pool_config(&settings, options["started_ms"].as_i64());
     pool_config.force = options["force"].as_bool().unwrap_or(false);
-    let mut result = run_batch(
+    let result = run_batch(
         journal,
         &batch.id,
+        client.clone(),
+        &pool_config,
+        cancel.clone(),
+        &config.display,
+        true,
+    )
+    .await?;
+    let mut result = run_tag_calls(
+        result,
+        &config.journal,
         client,
         &pool_config,
         cancel,
         &config.display,
-        true,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -1109,10 +1300,13 @@ pub async fn run_batch(
             settled = false;
         }
     }
-    let state = if counts.pending == 0 && settled {
-        BatchState::Done
-    } else {
-        BatchState::Interrupted
+    // An import whose tag calls are left is not done: it stays this run's (`running`) while the caller goes on to
+    // them, so that no second run starts them beside it, and a kill among them leaves it for `resume`.
+    let tags_left = journal.tag_calls_left(id)? > 0;
+    let state = match (counts.pending == 0 && settled, tags_left) {
+        (true, false) => BatchState::Done,
+        (true, true) if went_on => BatchState::Running,
+        _ => BatchState::Interrupted,
     };
     journal.set_batch_state(id, state)?;
     match &stop {
@@ -1136,19 +1330,52 @@ pub async fn run_batch(
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
-            // The engine's second attempts of a creation went out as creations; they are retries.
+            // The engine's second attempts of an operation went out as that operation; they are retries.
             let mut requests = client.request_counts();
             let again = counters.retries.load(Ordering::Relaxed);
-            requests.creations -= again.min(requests.creations);
+            let sent = match action {
+                crate::journal::Action::Create => &mut requests.creations,
+                crate::journal::Action::Delete => &mut requests.deletions,
+                crate::journal::Action::Update | crate::journal::Action::Restore => {
+                    &mut requests.updates
+                }
+                crate::journal::Action::Tag => &mut requests.tags,
+            };
+            let again = again.min(*sent);
+            *sent -= again;
             requests.retries += again;
             requests
         },
+        tag_calls: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_takes_one_call_per_page_of_its_rows() {
+        let tag = |t: &str| Tag::parse(t).unwrap();
+        let tagged = [(tag("lot A"), vec![2, 3, 4, 5, 6]), (tag("b"), vec![3])]
+            .into_iter()
+            .collect();
+        let calls = tag_calls(tagged, 2);
+        let shown: Vec<(&str, &[u64])> = calls
+            .iter()
+            .map(|c| (c.tag.as_str(), c.rows.as_slice()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("b", &[3][..]),
+                ("lot A", &[2, 3][..]),
+                ("lot A", &[4, 5][..]),
+                ("lot A", &[6][..])
+            ]
+        );
+        assert!(calls.iter().all(|c| !c.untag));
+    }
 
     #[test]
     fn rate_zero_means_unlimited_and_bad_values_are_usage_errors() {
@@ -1171,6 +1398,7 @@ mod tests {
             elapsed: Duration::from_secs(1),
             sending: Duration::from_secs(1),
             requests: RequestCounts::default(),
+            tag_calls: None,
         }
     }
 

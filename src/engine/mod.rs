@@ -4,7 +4,7 @@
 //! - [`batch`]: the whole of `import` (and of `delete`, a file's deletions) and `resume` (open, prepare, journal,
 //!   learn what exists, ask before deleting, run, summarise), and the run of any journalled batch, a rollback's
 //!   deletions included.
-//! - [`pool`]: the workers and the fate of one operation (create or delete).
+//! - [`pool`]: the workers and the fate of one operation (create, delete, update or tag).
 //! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.
 //! - [`progress`]: the bar or the periodic line.
@@ -23,7 +23,7 @@ pub mod signals;
 use crate::device::{Kind, LookupKeys};
 use crate::journal::{Action, Outcome, RowRecord, RowState, Writer};
 use crate::platform::update::Change;
-use crate::platform::{ApiError, Client, DeviceInfo, WireRequest};
+use crate::platform::{ApiError, Client, DeviceInfo, TagCall, WireRequest};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,6 +45,8 @@ pub trait Platform: Clone + Send + Sync + 'static {
     /// the device.
     fn delete_device(&self, reference: &str)
     -> impl Future<Output = Result<bool, ApiError>> + Send;
+    /// One tag call that [`Platform::pace`] has already paid for.
+    fn tag_devices(&self, call: &TagCall) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// `GET /devices/<reference>` with what an update compares (`DeviceInfo::state`), retried by the client.
     fn read_device(
         &self,
@@ -82,6 +84,9 @@ impl Platform for Client {
         reference: &str,
     ) -> impl Future<Output = Result<bool, ApiError>> + Send {
         Client::delete_device_paced(self, reference, true)
+    }
+    fn tag_devices(&self, call: &TagCall) -> impl Future<Output = Result<(), ApiError>> + Send {
+        Client::tag_devices_paced(self, call, true)
     }
     fn read_device(
         &self,
@@ -121,6 +126,8 @@ pub enum Operation {
     Create(Option<WireRequest>),
     /// The reference `DELETE /devices/<ref>` takes.
     Delete(Option<String>),
+    /// `POST /devices/tags` for a page of the import's devices.
+    Tag(Option<TagCall>),
     /// An update, or a rollback's restore (`Change::read_first`).
     Update(Option<Change>),
 }
@@ -152,6 +159,13 @@ impl WorkItem {
                 record.device_uid.as_deref(),
                 record.device_eui.as_deref().or(record.keys.eui.as_deref()),
             )),
+            // Without `devEUIs` the call was never resolved (`Journal::resolve_tag_calls`): nothing to send.
+            Action::Tag => Operation::Tag(
+                record
+                    .request
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str::<TagCall>(json).ok()),
+            ),
             Action::Update | Action::Restore => Operation::Update(
                 record
                     .request
@@ -201,7 +215,8 @@ impl Counters {
     pub fn record(&self, action: Action, state: RowState) {
         let counter = match state {
             RowState::Done => match action {
-                Action::Create => &self.done,
+                // A tag call done counts where the progress of a batch of tag calls reads it.
+                Action::Create | Action::Tag => &self.done,
                 Action::Delete => &self.deleted,
                 Action::Update | Action::Restore => &self.updated,
             },

@@ -1,5 +1,5 @@
 //! The worker pool: N workers pull operations from one bounded channel, journal `sending`, send the operation's
-//! request (create or delete), classify the answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
+//! request (create, delete or tag), classify the answer, reconcile unknown outcomes and record each row's final outcome. Pacing (the shared rate limiter and
 //! pool-wide pause) lives in the client; the pool adds the concurrency bound, per-row backoff and stopping rules.
 
 use super::reconcile;
@@ -129,6 +129,10 @@ pub async fn run<P: Platform, L: RowLog>(
                     Operation::Delete(ref reference) => {
                         let reference = reference.clone();
                         delete(&platform, &*log, row, reference, &config, &stop, &mut sent).await
+                    }
+                    Operation::Tag(ref call) => {
+                        let call = call.clone();
+                        tag(&platform, &*log, row, call, &config, &stop, &mut sent).await
                     }
                     Operation::Update(ref change) => {
                         let (change, unknown) = (change.clone(), item.unknown);
@@ -279,19 +283,75 @@ async fn delete<P: Platform, L: RowLog>(
             "the journal holds neither the device's uid nor its EUI".into(),
         ));
     };
+    let reference = &reference;
+    let send = move || async move {
+        let existed = platform.delete_device(reference).await?;
+        Ok(if existed {
+            RowState::Done
+        } else {
+            RowState::Gone
+        })
+    };
+    idempotent(platform, log, row, config, stop, sent, "deletion", send).await
+}
+
+/// One tag call to its end. Tagging is idempotent (a device tagged twice has the tag once; untagging a device
+/// without the tag is no error), so a call whose answer was lost, or found `sending` on resume, is sent again
+/// without reconciling: the devices end as if it had been sent once.
+async fn tag<P: Platform, L: RowLog>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    call: Option<crate::platform::TagCall>,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+) -> RowEnd {
+    let Some(call) = call else {
+        return RowEnd::Final(failed(
+            row,
+            None,
+            None,
+            "the journal holds no DevEUIs for this tag call".into(),
+        ));
+    };
+    let call = &call;
+    let send = move || async move {
+        platform.tag_devices(call).await?;
+        Ok(RowState::Done)
+    };
+    idempotent(platform, log, row, config, stop, sent, "tag call", send).await
+}
+
+/// An idempotent operation (a deletion, a tag call) to its end: sending it twice leaves the platform as sending it
+/// once, so an answer lost is simply asked again, with no reconciliation. `send` makes one attempt and gives the
+/// row's final state.
+#[allow(clippy::too_many_arguments)]
+async fn idempotent<P, L, F, Fut>(
+    platform: &P,
+    log: &L,
+    row: u64,
+    config: &PoolConfig,
+    stop: &CancellationToken,
+    sent: &mut u32,
+    what: &str,
+    send: F,
+) -> RowEnd
+where
+    P: Platform,
+    L: RowLog,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<RowState, ApiError>>,
+{
     let mut attempts = Attempts::default();
     loop {
         if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
             return end;
         }
-        let err = match platform.delete_device(&reference).await {
-            Ok(existed) => {
+        let err = match send().await {
+            Ok(state) => {
                 return RowEnd::Final(Outcome {
-                    state: if existed {
-                        RowState::Done
-                    } else {
-                        RowState::Gone
-                    },
+                    state,
                     ..unknown(row)
                 });
             }
@@ -300,7 +360,7 @@ async fn delete<P: Platform, L: RowLog>(
         match classify(&err) {
             Verdict::Fatal => return RowEnd::Fatal(Stop::AuthLost(err.to_string())),
             Verdict::Duplicate | Verdict::Final => {
-                tracing::warn!(row, error = %err, "deletion failed");
+                tracing::warn!(row, error = %err, "{what} failed");
                 return RowEnd::Final(from_error(row, &err));
             }
             Verdict::Retry {

@@ -119,7 +119,13 @@ async fn lines(total: u64, counters: Arc<Counters>, action: Action, stop: Cancel
             _ = tick.tick() => {
                 let (done, shown) = snapshot(&counters, action);
                 let per_sec = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-                eprintln!("tpbulk: {done}/{total} rows, {shown}, {per_sec:.1} devices/s");
+                let (what, rate) = match action {
+                    Action::Create | Action::Update | Action::Delete | Action::Restore => {
+                        ("rows", "devices/s")
+                    }
+                    Action::Tag => ("tag calls", "calls/s"),
+                };
+                eprintln!("tpbulk: {done}/{total} {what}, {shown}, {per_sec:.1} {rate}");
             }
         }
     }
@@ -171,6 +177,7 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
             };
             format!("deleted {deleted}{restored}{extra} gone {gone} failed {failed}")
         }
+        Action::Tag => format!("tagged {done} failed {failed}"),
     };
     (
         done + deleted + updated + unchanged + conflict + exists + gone + failed,

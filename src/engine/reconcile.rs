@@ -97,6 +97,8 @@ pub async fn settle_sending(
             Action::Create => sending.push((r.row, keys(&r))),
             Action::Delete => {}
             Action::Update | Action::Restore => updates.push(r),
+            // Tagging is idempotent: a tag call left `sending` is simply sent again (`pool::tag`).
+            Action::Tag => {}
         }
         Ok(())
     })?;

@@ -32,6 +32,10 @@ struct FakeState {
     updates: HashMap<String, u32>,
     faults: HashMap<String, VecDeque<Fault>>,
     lookups: u32,
+    /// Tag name → EUIs it is on.
+    tags: HashMap<String, std::collections::BTreeSet<String>>,
+    /// Tag calls received, whatever their answer.
+    tag_calls: u32,
     /// Pacing never grants a permit (a long pool-wide pause).
     stalled: bool,
 }
@@ -263,6 +267,54 @@ impl Platform for FakePlatform {
             None => Ok(state.devices.remove(&key).is_some()),
         };
         async move { result }
+    }
+
+    /// Tags (a set per tag: tagging twice is tagging once), with the faults of `tag:<name>`; a lost answer is lost
+    /// after the tagging is done.
+    fn tag_devices(
+        &self,
+        call: &crate::platform::TagCall,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send {
+        let mut state = self.0.lock().unwrap();
+        state.tag_calls += 1;
+        let fault = state
+            .faults
+            .get_mut(&format!("tag:{}", call.tag))
+            .and_then(|f| f.pop_front());
+        let result = match fault {
+            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
+            Some(Fault::Plain500) => Err(status(500, None, "oops")),
+            Some(Fault::Reject(code, platform_code)) => {
+                Err(status(code, Some(platform_code), "no"))
+            }
+            Some(Fault::LoseAnswer | Fault::CreateThen500) | None => {
+                let on = state.tags.entry(call.tag.clone()).or_default();
+                on.extend(call.dev_euis.iter().cloned());
+                match fault {
+                    None => Ok(()),
+                    _ => Err(ApiError::Transport {
+                        message: "connection reset".into(),
+                        maybe_sent: true,
+                    }),
+                }
+            }
+        };
+        async move { result }
+    }
+}
+
+fn tag_call(row: u64, tag: &str, euis: &[&str]) -> WorkItem {
+    WorkItem {
+        row,
+        action: Action::Tag,
+        kind: None,
+        operation: Operation::Tag(Some(crate::platform::TagCall {
+            tag: tag.into(),
+            action: crate::platform::TagAction::Tag,
+            dev_euis: euis.iter().map(|e| e.to_string()).collect(),
+        })),
+        keys: LookupKeys::default(),
+        unknown: false,
     }
 }
 
@@ -593,6 +645,39 @@ async fn rows_waiting_for_a_permit_are_not_sending_and_stop_on_cancel() {
     );
     assert!(log.outcomes.lock().unwrap().is_empty());
     assert_eq!(platform.creations(&eui(1)), 0);
+}
+
+#[tokio::test]
+async fn a_tag_call_whose_answer_was_lost_is_sent_again_and_a_refused_one_fails() {
+    let platform = FakePlatform::default();
+    platform.fault("tag:lot 7", &[Fault::LoseAnswer, Fault::Plain500]);
+    platform.fault("tag:bad", &[Fault::Reject(400, 100)]);
+    let (a, b) = (eui(1), eui(2));
+    let items = vec![
+        tag_call(1, "lot 7", &[&a, &b]),
+        tag_call(2, "bad", &[&a]),
+        WorkItem {
+            unknown: true,
+            ..tag_call(3, "found sending", &[&b])
+        },
+        WorkItem {
+            operation: Operation::Tag(None),
+            ..tag_call(4, "unresolved", &[])
+        },
+    ];
+    let (log, stop) = drive(&platform, items, config(2, None), CancellationToken::new()).await;
+    assert_eq!(stop, Stop::Drained);
+    let outcome = log.of(1);
+    assert_eq!((outcome.state, outcome.attempts), (RowState::Done, 3));
+    assert_eq!(log.of(2).state, RowState::Failed);
+    assert_eq!(log.of(2).http_status, Some(400));
+    // Found `sending` on resume: sent again, with no look-up first.
+    assert_eq!(log.of(3).state, RowState::Done);
+    assert_eq!(log.of(4).state, RowState::Failed);
+    let state = platform.0.lock().unwrap();
+    assert_eq!(state.tag_calls, 5);
+    assert_eq!(state.lookups, 0);
+    assert_eq!(state.tags["lot 7"].len(), 2, "sent three times, on once");
 }
 
 #[tokio::test]

@@ -66,8 +66,11 @@ pub enum Field {
     DataRate,
     /// Multicast downlink frequency, MHz.
     Frequency,
-    /// Base-station tags (multicast), `;`-separated.
+    /// A device's tags (`POST /devices/tags`); a multicast group's base-station tags. Several separated by `;` or
+    /// `|`.
     Tags,
+    /// A device's domains, `group:name` each, several separated by `;` or `|` (the body's `domains`).
+    Domains,
     /// A LoRa Alliance TR005 onboarding tag (the text of the device's QR code).
     OnboardingTag,
     /// The manufacturer's serial number: the device's name when no column names it.
@@ -86,7 +89,7 @@ pub enum Field {
 
 impl Field {
     /// Every field, in template order.
-    pub const ALL: [Field; 31] = [
+    pub const ALL: [Field; 32] = [
         Field::DevEui,
         Field::JoinEui,
         Field::AppKey,
@@ -111,6 +114,7 @@ impl Field {
         Field::DataRate,
         Field::Frequency,
         Field::Tags,
+        Field::Domains,
         Field::OnboardingTag,
         Field::SerialNumber,
         Field::PartNumber,
@@ -147,6 +151,7 @@ impl Field {
             Field::DataRate => "data_rate",
             Field::Frequency => "frequency",
             Field::Tags => "tags",
+            Field::Domains => "domains",
             Field::OnboardingTag => "onboarding_tag",
             Field::SerialNumber => "serial_number",
             Field::PartNumber => "part_number",

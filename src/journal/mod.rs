@@ -4,15 +4,16 @@
 //! (as the run's sending window) before the caller is told to send, and opening a journal settles the window of a
 //! run that was killed (see [`Journal::open`]).
 //!
-//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`: each row its own, so a
+//! Every row is an operation of its batch: its row number, kind, [`Action`] (`create`, `delete`, `update`, `restore`, `tag`: each row its own, so a
 //! ThingPark file's `CREATE` and `DELETE` rows are one batch) and one state machine ([`RowState`]), with the keys the platform knows its device by (EUI, IMEI, SIM) in
 //! columns of their own. A rollback is a batch of `delete` operations that `undoes` its import
-//! ([`Journal::prepare_rollback`]); listings show imports only, and reach a rollback through its import. Only this
+//! ([`Journal::prepare_rollback`]); an import's tag calls are a batch of `tag` operations beside it, `{import}.tags`
+//! ([`Journal::insert_tag_calls`]). Listings show imports only, and reach the others through their import. Only this
 //! module opens SQLite connections, and every table comes from its migrations.
 //!
 //! Public contract used by `engine`, `cmd` and `report` (keep these names and meanings):
-//! `Journal`, `Action`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `BatchInfo`, `RowRecord`, `Counts`,
-//! `Writer`, `Outcome`, `UndoneCursor`.
+//! `Journal`, `Action`, `RowState`, `BatchState`, `NewBatch`, `NewRow`, `NewTagCall`, `BatchInfo`, `RowRecord`,
+//! `Counts`, `Writer`, `Outcome`, `UndoneCursor`.
 
 mod schema;
 mod writer;
@@ -39,14 +40,17 @@ pub enum Action {
     Update,
     /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
     Restore,
+    /// A tag call of an import (`{import}.tags`): one tag on or off for a page of the devices the import made.
+    Tag,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 5] = [
         Action::Create,
         Action::Delete,
         Action::Update,
         Action::Restore,
+        Action::Tag,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Update => "update",
             Action::Restore => "restore",
+            Action::Tag => "tag",
         }
     }
 
@@ -66,7 +71,7 @@ impl Action {
     pub fn is_update(self) -> bool {
         match self {
             Action::Update | Action::Restore => true,
-            Action::Create | Action::Delete => false,
+            Action::Create | Action::Delete | Action::Tag => false,
         }
     }
 
@@ -77,6 +82,7 @@ impl Action {
             Action::Delete => "deleted",
             Action::Update => "updated",
             Action::Restore => "restored",
+            Action::Tag => "tagged",
         }
     }
 }
@@ -217,6 +223,15 @@ pub struct NewRow {
 pub struct Previous {
     pub before: crate::platform::update::Values,
     pub after: crate::platform::update::Values,
+}
+
+/// One tag call as first journalled: its tag, whether it takes the tag off, and the import rows whose devices it
+/// is for (at most a page of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTagCall {
+    pub tag: String,
+    pub untag: bool,
+    pub rows: Vec<u64>,
 }
 
 /// A batch as stored.
@@ -590,7 +605,8 @@ impl Journal {
     /// Every batch, newest first.
     pub fn batches(&self) -> anyhow::Result<Vec<BatchInfo>> {
         let sql = format!(
-            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL ORDER BY created_at DESC, rowid DESC"
+            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL AND action <> 'tag' \
+             ORDER BY created_at DESC, rowid DESC"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([], read_batch_columns)?;
@@ -599,11 +615,11 @@ impl Journal {
 
     /// The newest batch, or the newest that is not `done` when `unfinished`.
     pub fn latest_batch(&self, unfinished: bool) -> anyhow::Result<Option<BatchInfo>> {
-        // A rollback is reached through its import, never as "the latest batch".
+        // A rollback and an import's tag calls are reached through the import, never as "the latest batch".
         let filter = if unfinished {
-            "WHERE undoes IS NULL AND state <> 'done'"
+            "WHERE undoes IS NULL AND action <> 'tag' AND state <> 'done'"
         } else {
-            "WHERE undoes IS NULL"
+            "WHERE undoes IS NULL AND action <> 'tag'"
         };
         let sql = format!(
             "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC LIMIT 1"
@@ -701,7 +717,8 @@ impl Journal {
             })?;
             match RowState::parse(&state) {
                 Some(RowState::Done) => match action {
-                    Action::Create => counts.created += n,
+                    // In a batch of tag calls (`{import}.tags`), the calls sent.
+                    Action::Create | Action::Tag => counts.created += n,
                     Action::Delete => counts.deleted += n,
                     Action::Update | Action::Restore => counts.updated += n,
                 },
@@ -899,6 +916,128 @@ impl Journal {
         )?;
         tx.commit()?;
         Ok(id)
+    }
+
+    /// The id of the tag calls of `batch`: one batch of `tag` operations per import, journalled with it.
+    pub fn tags_id(batch: &str) -> String {
+        format!("{batch}.tags")
+    }
+
+    /// The import whose tag calls `tags` (a [`Journal::tags_id`]) are.
+    pub fn import_of_tags(tags: &str) -> Option<&str> {
+        tags.strip_suffix(".tags")
+    }
+
+    /// Journals tag calls for devices of `import`, in one transaction: the batch `{import}.tags` (made by the
+    /// first call) and one `tag` operation per call, numbered after the ones it has. Each call is journalled before
+    /// any device of the import is sent, so that no crash can lose one: `pending` until the import's rows are final
+    /// and [`Journal::resolve_tag_calls`] gives it its DevEUIs.
+    pub fn insert_tag_calls(
+        &mut self,
+        import: &str,
+        calls: impl IntoIterator<Item = NewTagCall>,
+    ) -> anyhow::Result<()> {
+        let id = Journal::tags_id(import);
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
+             created_at, updated_at, action) \
+             SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, 'tag' \
+             FROM batches WHERE id = ?1",
+            params![import, id, at],
+        )?;
+        let mut next: i64 = tx.query_row(
+            "SELECT coalesce(max(row), 0) FROM rows WHERE batch = ?1",
+            [&id],
+            |r| r.get(0),
+        )?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO rows (batch, row, action, id, state, request, created_at, updated_at) \
+                 VALUES (?1, ?2, 'tag', ?3, 'pending', ?4, ?5, ?5)",
+            )?;
+            for call in calls {
+                next += 1;
+                let request = serde_json::json!({
+                    "tag": call.tag,
+                    "action": if call.untag { "UNTAG" } else { "TAG" },
+                    "rows": call.rows,
+                });
+                insert.execute(params![id, next, call.tag, request.to_string(), at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Gives every unfinished tag call of `import` the DevEUIs of its rows that the import created (`done`
+    /// creations; a device that was already there, updated or not, is not tagged by a creation's call), from the EUIs journalled with those rows (a
+    /// cellular device's is the one the platform gave it). A call left with no device ends `gone`, sending
+    /// nothing. Run once the import's rows are final, and again on every resume: it reads the same rows, so it
+    /// writes the same EUIs. Returns the calls left to send.
+    pub fn resolve_tag_calls(&mut self, import: &str) -> anyhow::Result<u64> {
+        let id = Journal::tags_id(import);
+        let calls: Vec<(i64, String)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT row, request FROM rows WHERE batch = ?1 AND state IN ('pending', 'sending') ORDER BY row",
+            )?;
+            stmt.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let mut left = 0;
+        {
+            let mut eui = tx.prepare_cached(
+                "SELECT coalesce(device_eui, key_eui) FROM rows \
+                 WHERE batch = ?1 AND row = ?2 AND state = 'done' AND action = 'create'",
+            )?;
+            for (row, request) in calls {
+                let mut request: serde_json::Value = serde_json::from_str(&request)
+                    .with_context(|| format!("tag call {row} of {id}: unreadable request"))?;
+                let rows: Vec<i64> = serde_json::from_value(request["rows"].clone())
+                    .with_context(|| format!("tag call {row} of {id}: unreadable rows"))?;
+                let mut euis = Vec::with_capacity(rows.len());
+                for of in rows {
+                    let found: Option<Option<String>> = eui
+                        .query_row(params![import, of], |r| r.get(0))
+                        .optional()?;
+                    match found {
+                        Some(Some(e)) => euis.push(e.to_ascii_uppercase()),
+                        Some(None) => {
+                            tracing::warn!(row = of, "created, but its EUI is unknown: not tagged")
+                        }
+                        None => {}
+                    }
+                }
+                if euis.is_empty() {
+                    tx.execute(
+                        "UPDATE rows SET state = 'gone', request = NULL, updated_at = ?3, finished_at = ?3, \
+                         message = 'no device of this call was created by the batch: nothing to tag' \
+                         WHERE batch = ?1 AND row = ?2",
+                        params![id, row, at],
+                    )?;
+                    continue;
+                }
+                request["devEUIs"] = serde_json::json!(euis);
+                tx.execute(
+                    "UPDATE rows SET request = ?3, updated_at = ?4 WHERE batch = ?1 AND row = ?2",
+                    params![id, row, request.to_string(), at],
+                )?;
+                left += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(left)
+    }
+
+    /// Tag calls of `import` not yet final (0 when it has none).
+    pub fn tag_calls_left(&self, import: &str) -> anyhow::Result<u64> {
+        self.count_states(
+            &Journal::tags_id(import),
+            &[RowState::Pending, RowState::Sending],
+        )
     }
 
     /// How many rows of `batch` its rollback deleted or found gone.

@@ -496,6 +496,21 @@ fn reference(field: &str, r: &RefValue, message: String) -> RowError {
     }
 }
 
+/// The one connection `value` names (its ID, its name or its IoT Flow connection id, as a row's would), or why
+/// not: no match, with close candidates, or several.
+pub fn find_connection<'a>(
+    connections: &'a [Connection],
+    value: &str,
+) -> Result<&'a Connection, String> {
+    let r = RefValue {
+        value: value.to_string(),
+        column: String::new(),
+    };
+    let mut errors = Vec::new();
+    one(connections, &r, "connection", &mut errors)
+        .ok_or_else(|| errors.pop().map(|e| e.message).unwrap_or_default())
+}
+
 /// The one entry `r` names, or an error: no match (with close candidates) or several matches (listed).
 fn one<'a, E: Entry>(
     entries: &'a [E],

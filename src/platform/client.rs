@@ -3,7 +3,7 @@
 
 use super::catalog::Catalog;
 use super::pacing::{Backoff, Pacing, parse_retry_after};
-use super::request::{CreateRequest, HandlingMode, WireRequest};
+use super::request::{CreateRequest, HandlingMode, TagCall, WireRequest};
 use super::{ApiError, ClientConfig, DeviceInfo, DevicePage};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -60,6 +60,8 @@ enum RequestKind {
     Creation,
     Deletion,
     Update,
+    /// `POST /devices/tags` and `POST /devices/domains`.
+    Tagging,
     Other,
     /// A request sent again by the client itself: a read after a retryable error, any request after a refused
     /// token. (The engine's own retries of a creation are counted as creations and by the engine.)
@@ -67,7 +69,7 @@ enum RequestKind {
 }
 
 impl RequestKind {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
 
     /// The kind of a first attempt, from its method and its path under the API.
     fn of(method: &Method, path: &str) -> RequestKind {
@@ -87,6 +89,9 @@ impl RequestKind {
             RequestKind::Deletion
         } else if *method == Method::PUT && one_device {
             RequestKind::Update
+        } else if *method == Method::POST && (path == "/devices/tags" || path == "/devices/domains")
+        {
+            RequestKind::Tagging
         } else if *method == Method::GET && catalogue.contains(&path) {
             RequestKind::Catalogue
         } else if *method == Method::GET && (path == "/devices" || one_device) {
@@ -109,6 +114,8 @@ pub struct RequestCounts {
     /// `PUT /devices/{uid}`.
     #[serde(default)]
     pub updates: u64,
+    /// Tag and domain calls.
+    pub tags: u64,
     pub other: u64,
     pub retries: u64,
 }
@@ -121,9 +128,50 @@ impl RequestCounts {
             + self.creations
             + self.deletions
             + self.updates
+            + self.tags
             + self.other
             + self.retries
     }
+
+    /// The requests made since `before` was taken.
+    pub fn since(&self, before: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            token: self.token.saturating_sub(before.token),
+            catalogue: self.catalogue.saturating_sub(before.catalogue),
+            lookups: self.lookups.saturating_sub(before.lookups),
+            creations: self.creations.saturating_sub(before.creations),
+            deletions: self.deletions.saturating_sub(before.deletions),
+            updates: self.updates.saturating_sub(before.updates),
+            tags: self.tags.saturating_sub(before.tags),
+            other: self.other.saturating_sub(before.other),
+            retries: self.retries.saturating_sub(before.retries),
+        }
+    }
+
+    /// Both counts together.
+    pub fn plus(&self, more: &RequestCounts) -> RequestCounts {
+        RequestCounts {
+            token: self.token + more.token,
+            catalogue: self.catalogue + more.catalogue,
+            lookups: self.lookups + more.lookups,
+            creations: self.creations + more.creations,
+            deletions: self.deletions + more.deletions,
+            updates: self.updates + more.updates,
+            tags: self.tags + more.tags,
+            other: self.other + more.other,
+            retries: self.retries + more.retries,
+        }
+    }
+}
+
+/// One page of `GET /devices`, each device as the platform wrote it.
+#[derive(Debug, Clone)]
+pub struct BriefPage {
+    pub briefs: Vec<Value>,
+    pub more: bool,
+    /// Only on the first page.
+    pub count: Option<u64>,
+    pub cursor: Option<String>,
 }
 
 /// Filters of a device listing (`GET /devices`), as the OpenAPI file defines them.
@@ -135,6 +183,10 @@ pub struct DeviceFilter {
     pub connectivity: Option<&'static str>,
     /// `from=`: devices created at or after this time (milliseconds since the epoch).
     pub created_from_ms: Option<i64>,
+    /// `tag=T` for each (exact match).
+    pub tags: Vec<String>,
+    /// `appServerID=`: devices associated with this connection.
+    pub app_server: Option<String>,
 }
 
 #[derive(Clone)]
@@ -379,6 +431,26 @@ impl Client {
         page_size: u32,
         after: Option<&str>,
     ) -> Result<DevicePage, ApiError> {
+        let page = self.list_device_briefs(filter, page_size, after).await?;
+        Ok(DevicePage {
+            devices: page
+                .briefs
+                .iter()
+                .map(|b| DeviceInfo::from_json(b, None))
+                .collect(),
+            more: page.more,
+            count: page.count,
+            cursor: page.cursor,
+        })
+    }
+
+    /// [`Client::list_devices_matching`] with each device as the platform wrote it (`export` reads more fields).
+    pub async fn list_device_briefs(
+        &self,
+        filter: &DeviceFilter,
+        page_size: u32,
+        after: Option<&str>,
+    ) -> Result<BriefPage, ApiError> {
         let mut url = self.api_url("/devices");
         {
             let mut query = url.query_pairs_mut();
@@ -397,6 +469,12 @@ impl Client {
                     &from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 );
             }
+            for tag in &filter.tags {
+                query.append_pair("tag", tag);
+            }
+            if let Some(app_server) = &filter.app_server {
+                query.append_pair("appServerID", app_server);
+            }
             query
                 .append_pair("sort", "EUI,asc")
                 .append_pair("pageSize", &page_size.to_string());
@@ -404,13 +482,13 @@ impl Client {
                 query.append_pair("pageAfter", after);
             }
         }
-        let body = self.call_with_retry(Method::GET, url, None).await?.body;
-        let devices = briefs(&body)
-            .iter()
-            .map(|b| DeviceInfo::from_json(b, None))
-            .collect();
-        Ok(DevicePage {
-            devices,
+        let mut body = self.call_with_retry(Method::GET, url, None).await?.body;
+        let briefs = match body.get_mut("briefs").map(Value::take) {
+            Some(Value::Array(briefs)) => briefs,
+            _ => Vec::new(),
+        };
+        Ok(BriefPage {
+            briefs,
             more: body.get("more").and_then(Value::as_bool).unwrap_or(false),
             count: body.get("count").and_then(Value::as_u64),
             cursor: body
@@ -430,6 +508,7 @@ impl Client {
             creations: n(RequestKind::Creation),
             deletions: n(RequestKind::Deletion),
             updates: n(RequestKind::Update),
+            tags: n(RequestKind::Tagging),
             other: n(RequestKind::Other),
             retries: n(RequestKind::Retry),
         }
@@ -455,6 +534,22 @@ impl Client {
             Err(ApiError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /devices/tags?action=TAG|UNTAG` with `{name, devEUIs}`, one attempt (the engine retries: the call is
+    /// idempotent); with `already_paced` the caller has just waited [`Pacing::wait`].
+    pub async fn tag_devices_paced(
+        &self,
+        call: &TagCall,
+        already_paced: bool,
+    ) -> Result<(), ApiError> {
+        let mut url = self.api_url("/devices/tags");
+        url.query_pairs_mut()
+            .append_pair("action", call.action.as_str());
+        let body = serde_json::json!({ "name": call.tag, "devEUIs": call.dev_euis });
+        self.call_paced(Method::POST, url, Some(&body), already_paced, false)
+            .await
+            .map(drop)
     }
 
     /// `GET` of a path under the device-manager API (`/devices/e…/frames/aggregated?…`), JSON answer. Retries.
@@ -1019,6 +1114,7 @@ mod tests {
             RequestKind::Other
         );
         assert_eq!(of(&Method::DELETE, "/devices/2227"), RequestKind::Deletion);
+        assert_eq!(of(&Method::POST, "/devices/tags"), RequestKind::Tagging);
         assert_eq!(of(&Method::GET, "/deviceProfiles"), RequestKind::Catalogue);
         assert_eq!(of(&Method::POST, "/appServers"), RequestKind::Other);
     }

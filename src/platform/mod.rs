@@ -3,34 +3,43 @@
 //!
 //! Public contract used by `engine`, `cmd` and tests (keep these names and meanings):
 //! `ClientConfig`, `Client`, `ApiError`, `Pacing`, `DeviceInfo`, `DevicePage`, `CreateRequest`, `HandlingMode`,
+//! `TagCall`, `TagAction`, `ListedDevice`,
 //! `Catalog`, `Resolved`, `build_request`, `ExistKey`, `find_existing`, `Lister`, `DeviceFilter`, `RequestCounts`.
 //!
 //! Submodules, one job each: `config` (options → [`ClientConfig`]), `pacing` ([`Pacing`]), `client` ([`Client`]:
 //! token, calls, error mapping, retries), `catalog` ([`Catalog`] and name resolution), `request` (creation bodies)
-//! `existing` ([`find_existing`]: DevEUI-prefix look-ups; [`Lister`]: cursor pages of an adapting size), `quota`
+//! `existing` ([`find_existing`]: DevEUI-prefix look-ups; [`Lister`]: cursor pages of an adapting size), `listing`
+//! ([`ListedDevice`]: a listed device in tpbulk's columns), `quota`
 //! (connectivity plan quotas against a batch) and `profile` (named profiles of `config.toml`).
 
 mod catalog;
 mod client;
 mod config;
 mod existing;
+mod listing;
 mod pacing;
 pub mod profile;
 mod quota;
 mod request;
 pub mod update;
 
-pub use catalog::{Catalog, Connection, Connectivity, Context, Model, Plan, Resolved};
-pub use client::{Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION_PATH};
+pub use catalog::{
+    Catalog, Connection, Connectivity, Context, Model, Plan, Resolved, find_connection,
+};
+pub use client::{BriefPage, Client, DX_CORE_PATH, DeviceFilter, RequestCounts, SUBSCRIPTION_PATH};
 pub use config::{
     CONNECT_TIMEOUT, ClientConfig, PlatformSettings, REQUEST_TIMEOUT, default_token_url,
 };
 pub use existing::{
-    LIST_PAGE_SIZE, Lister, LookupProgress, find_existing, find_matching, prefix_cover, same_device,
+    LIST_PAGE_SIZE, Lister, LookupProgress, PREFIXES_PER_REQUEST, find_existing, find_matching,
+    prefix_cover, same_device,
 };
+pub use listing::ListedDevice;
 pub use pacing::{Backoff, Pacing};
 pub use quota::{OverQuota, PlanTally};
-pub use request::{CreateRequest, HandlingMode, WireRequest, build_request};
+pub use request::{
+    CreateRequest, HandlingMode, TAG_PAGE, TagAction, TagCall, WireRequest, build_request,
+};
 
 use crate::error::PlatformUnavailable;
 use std::time::Duration;

@@ -158,6 +158,19 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             )
         }
     };
+    // The `Device` and `MulticastGroup` schemas take `domains` at creation, so they cost no call of their own;
+    // tags are not in either schema, and go by `POST /devices/tags` once the devices exist (`engine`).
+    let domains = || {
+        let domains = &device.extras.domains;
+        (!domains.is_empty()).then(|| {
+            Value::Array(
+                domains
+                    .iter()
+                    .map(|d| json!({ "name": d.name, "group": { "name": d.group } }))
+                    .collect(),
+            )
+        })
+    };
     // The optional device fields, after the name (the OpenAPI file's `Device` schema names them).
     let extras = |put: &mut dyn FnMut(&str, Value)| {
         let extras = &device.extras;
@@ -170,6 +183,9 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
         }
         if let Some(motion) = extras.motion {
             put("motionIndicator", json!(motion.as_str()));
+        }
+        if let Some(domains) = domains() {
+            put("domains", domains);
         }
     };
     // The fields every LoRaWAN unicast device starts with, in the tutorial's order.
@@ -281,9 +297,12 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
             put("nwAddress", json!(dev_addr.as_str()));
             put("nwKey", json!(nwk_s_key.expose()));
             put("appKeys", json!(app_s_keys.expose_xml()));
-            // The only optional field a `MulticastGroup` has of the three (the checks refuse the others).
+            // The only optional field a `MulticastGroup` has of the three (the checks refuse the others), and its domains.
             if let Some(info) = &device.extras.admin_info {
                 put("customerAdminData", json!(info));
+            }
+            if let Some(domains) = domains() {
+                put("domains", domains);
             }
             put(
                 "class",
@@ -313,6 +332,38 @@ pub fn build_request(device: &Device, resolved: &Resolved) -> CreateRequest {
         body: Value::Object(body),
     }
 }
+
+/// Whether a tag call adds its tag to the devices or takes it off (`POST /devices/tags?action=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TagAction {
+    Tag,
+    Untag,
+}
+
+impl TagAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagAction::Tag => "TAG",
+            TagAction::Untag => "UNTAG",
+        }
+    }
+}
+
+/// One `POST /devices/tags` call: one tag, on or off, for at most one listing page of DevEUIs (the OpenAPI file:
+/// "The maximum number of DevEUIs is the maximum page size"). Tagging is idempotent: sent twice, it leaves the
+/// devices as sent once, so a call whose answer was lost is simply sent again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TagCall {
+    pub tag: String,
+    pub action: TagAction,
+    #[serde(rename = "devEUIs")]
+    pub dev_euis: Vec<String>,
+}
+
+/// DevEUIs per tag call: the platform's largest page is unpublished, and the 1,000 that listings ask for is
+/// the size every ThingPark listing has honoured in public client code.
+pub const TAG_PAGE: usize = 1000;
 
 /// Masks the text of every `<AppSKey …>…</AppSKey>` element.
 fn mask_app_s_keys(xml: &str) -> String {

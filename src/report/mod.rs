@@ -1,9 +1,12 @@
 //! What a batch hands back to people: the per-row report (CSV, JSON lines, XLSX coloured by status) and the rework
 //! file (the invalid and failed rows in the input's own columns and format, with an `error` column). Both stream
-//! from the journal, so a million-row batch never sits in memory, and neither ever holds key material.
+//! from the journal, so a million-row batch never sits in memory, and neither ever holds key material. And the file
+//! `export` writes (`export`): the platform's devices in the columns an import reads back.
 
+pub mod export;
 mod rework;
 
+pub use export::{EXPORT_COLUMNS, ExportFormat, ExportWriter};
 pub use rework::{ReworkSummary, refuse_overwriting_input, write_rework, write_rework_from};
 
 use crate::journal::{Action, Journal, RowRecord, RowState, UndoneCursor};

@@ -4,7 +4,7 @@
 use super::devices::{self, ListQuery, Mode, Refusal};
 use super::limits::{Dice, roll};
 use super::{
-    ApiError, BASE_PATH, CONNECTIONS_PATH, STATS_PATH, Sim, TOKEN_PATH, connections, now_ms,
+    ApiError, BASE_PATH, CONNECTIONS_PATH, STATS_PATH, Sim, TOKEN_PATH, connections, now_ms, tags,
     traffic,
 };
 use axum::Router;
@@ -29,6 +29,8 @@ pub(super) fn router(sim: Arc<Sim>) -> Router {
         .route("/cellularNetworkContexts", get(network_contexts))
         .route("/devices", get(list_devices).post(create_device))
         .route("/devices/alarms", get(alarms))
+        .route("/devices/tags", post(tags::tag_devices))
+        .route("/devices/domains", post(tags::device_domains))
         .route(
             "/devices/{id}",
             get(get_device).put(update_device).delete(delete_device),
@@ -89,7 +91,11 @@ fn route_key(method: &str, path: &str) -> String {
         .split('/')
         .enumerate()
         .map(|(i, part)| {
-            let named = i < 2 || matches!(part, "alarms" | "frames" | "aggregated");
+            let named = i < 2
+                || matches!(
+                    part,
+                    "alarms" | "frames" | "aggregated" | "tags" | "domains"
+                );
             if named { part } else { "{id}" }
         })
         .collect();
@@ -265,6 +271,16 @@ async fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Admission, then `--fail`, for a device call other than a creation (`route` keys its faults).
+pub(super) async fn admit_device_call(
+    sim: &Sim,
+    headers: &HeaderMap,
+    route: &str,
+) -> Result<(), ApiError> {
+    admit(sim, headers).await?;
+    device_call_fault(sim, route)
+}
+
 /// `--fail` for device calls other than creations, which have no device key: keyed on the path and a call counter.
 fn device_call_fault(sim: &Sim, path: &str) -> Result<(), ApiError> {
     let fail = sim.fail_rate();
@@ -377,7 +393,7 @@ async fn network_contexts(
     catalog_page(&sim, &headers, q, Section::Contexts).await
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The request body is not valid JSON: {e}")))
 }

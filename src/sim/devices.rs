@@ -388,6 +388,12 @@ fn admin_fields(
     if let Some(info) = opt_str(obj, "customerAdminData")? {
         view.insert("customerAdminData".into(), info.into());
     }
+    if let Some(domains) = obj.get("domains") {
+        view.insert(
+            "domains".into(),
+            Value::Array(super::tags::domains_of(domains, "domains")?),
+        );
+    }
     if !unicast {
         return Ok(());
     }
@@ -658,14 +664,18 @@ impl Device {
             "connectivity",
             "activation",
             "EUI",
+            "appEUI",
             "creationDate",
             "sim",
             "enforcedIMEI",
             "href",
             "appServers",
             "networkSubscription",
+            "adminLat",
+            "adminLon",
             "customerAdminData",
             "motionIndicator",
+            "domains",
             "nwAddress",
             "occContext",
         ] {
@@ -673,7 +683,23 @@ impl Device {
                 brief.insert(field.into(), value.clone());
             }
         }
+        // `tags` is required in a `DeviceBrief`.
+        brief.insert(
+            "tags".into(),
+            self.view.get("tags").cloned().unwrap_or_else(|| json!([])),
+        );
         Value::Object(brief)
+    }
+
+    /// The tags the device has, by name.
+    fn has_tag(&self, tag: &str) -> bool {
+        self.view
+            .get("tags")
+            .and_then(Value::as_array)
+            .is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| t.get("name").and_then(Value::as_str) == Some(tag))
+            })
     }
 }
 
@@ -904,6 +930,11 @@ impl Store {
         Some(device)
     }
 
+    /// What `GET` answers of the device with this EUI, to change fields no index holds (tags, domains).
+    pub fn view_mut(&mut self, eui: &str) -> Option<&mut Map<String, Value>> {
+        self.devices.get_mut(eui).map(|d| &mut d.view)
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Device> {
         self.devices.values()
     }
@@ -1112,7 +1143,10 @@ impl Store {
             } else {
                 self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
             };
-            let filtered = query.connectivity.is_some() || query.from_ms.is_some();
+            let filtered = query.connectivity.is_some()
+                || query.from_ms.is_some()
+                || !query.tags.is_empty()
+                || query.app_server.is_some();
             if filtered {
                 iter = Box::new(iter.filter(|d| query.keeps(d)));
             }
@@ -1240,6 +1274,10 @@ pub struct ListQuery {
     pub connectivity: Option<String>,
     /// `from`: only devices created on or after this time (milliseconds).
     pub from_ms: Option<i64>,
+    /// `tag` (exact match, repeatable): devices with any of these tags.
+    pub tags: Vec<String>,
+    /// `appServerID`: devices associated with this connection.
+    pub app_server: Option<String>,
 }
 
 /// The `sort` direction and `pageSize` of a cursor-paginated listing sorted by `key` (`EUI`, `alarmUid`): the
@@ -1354,6 +1392,11 @@ impl ListQuery {
                     .timestamp_millis(),
             ),
         };
+        let tags = pairs
+            .iter()
+            .filter(|(k, _)| k == "tag")
+            .map(|(_, v)| v.clone())
+            .collect();
         Ok(ListQuery {
             desc,
             page_size,
@@ -1362,6 +1405,8 @@ impl ListQuery {
             prefixes: kept,
             connectivity,
             from_ms,
+            tags,
+            app_server: get("appServerID").map(str::to_owned),
         })
     }
 
@@ -1381,7 +1426,16 @@ impl ListQuery {
                 .and_then(Value::as_i64)
                 .is_some_and(|created| created >= from)
         });
-        connectivity_ok && from_ok
+        let tag_ok = self.tags.is_empty() || self.tags.iter().any(|t| device.has_tag(t));
+        let server_ok = self.app_server.as_deref().is_none_or(|wanted| {
+            view.get("appServers")
+                .and_then(Value::as_array)
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|a| a.get("ID").and_then(Value::as_str) == Some(wanted))
+                })
+        });
+        connectivity_ok && from_ok && tag_ok && server_ok
     }
 }
 

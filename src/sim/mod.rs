@@ -1,5 +1,5 @@
-//! The ThingPark simulator: a local stand-in for the platform (token endpoint, catalogue, devices, traffic, alarms,
-//! DX Core connections) with faults on request, startable in-process ([`start`]) or as `tpbulk sim`.
+//! The ThingPark simulator: a local stand-in for the platform (token endpoint, catalogue, devices, tags and domains,
+//! traffic, alarms, DX Core connections) with faults on request, startable in-process ([`start`]) or as `tpbulk sim`.
 //!
 //! One mutex guards all mutable state; a request takes it at most twice (admission, then its work) and never across
 //! an `.await`. Faults are decided by a hash of (seed, key, attempt), so a run is repeatable whatever the interleaving.
@@ -9,6 +9,7 @@ pub mod catalog;
 mod connections;
 pub mod devices;
 mod limits;
+mod tags;
 pub mod traffic;
 
 use anyhow::Context as _;

@@ -248,6 +248,19 @@ pub fn prepare_rows_for(
     })
 }
 
+/// The first error of a row that could update its device, but the device is not on the platform: what follows is
+/// what a creation needs.
+pub fn not_on_platform() -> RowError {
+    RowError {
+        field: "row".into(),
+        // Named, so that it is shown on its row and not taken for a column the file lacks.
+        column: "row".into(),
+        code: crate::device::ErrorCode::Missing,
+        message: "no such device on the platform, so the row would create it, and a creation needs what follows"
+            .into(),
+    }
+}
+
 /// What a row asks of its device: each changeable field it gives (an empty cell leaves the field as it is, or
 /// clears it with `--clear-empty`; a model or a plan is never cleared), and the forbidden fields it names.
 fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: UpdateMode) -> Wish {
@@ -617,5 +630,54 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn an_update_row_needs_only_its_identifier_and_an_empty_cell_leaves_unless_clear_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("update.csv");
+        std::fs::write(
+            &path,
+            "DevEUI,Name,Admin info,Connection\n70B3D5E756000001,,new info,\n",
+        )
+        .unwrap();
+        let catalog =
+            Catalog::from_briefs(&[], &[json!({"ID": "AS1", "name": "Backend"})], &[], &[]);
+        let wishes = |clear_empty| {
+            let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+            let mut rows = Vec::new();
+            prepare_rows_for(
+                &mut table,
+                &catalog,
+                Some(UpdateMode { clear_empty }),
+                |row| {
+                    rows.push(row);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let row = rows.remove(0);
+            // No key, model or connection: not a creation, but an update of the device it names.
+            assert!(matches!(row.outcome, Prepared::Invalid(_)));
+            assert_eq!(
+                row.exist_key,
+                Some(ExistKey::Eui("70B3D5E756000001".into()))
+            );
+            row.update.expect("an update").set
+        };
+        let left = wishes(false);
+        assert_eq!(left.get(Changeable::AdminInfo), Some(&json!("new info")));
+        assert_eq!(left.get(Changeable::Name), None);
+        assert_eq!(left.get(Changeable::Connections), None);
+        let cleared = wishes(true);
+        assert_eq!(cleared.get(Changeable::Name), Some(&Value::Null));
+        assert_eq!(cleared.get(Changeable::Connections), Some(&json!([])));
+        // Without a prepare for updates, the same row is only invalid.
+        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
+        prepare_rows(&mut table, &catalog, |row| {
+            assert!(row.update.is_none() && row.exist_key.is_none());
+            Ok(())
+        })
+        .unwrap();
     }
 }

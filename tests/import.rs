@@ -206,6 +206,133 @@ fn an_unreachable_platform_exits_3_before_any_batch() {
     assert!(!run.stderr().contains("wrong"));
 }
 
+#[test]
+fn a_device_changed_after_it_was_read_ends_conflict_and_a_forbidden_change_is_refused_per_row() {
+    let env = Env::new(SimConfig {
+        latency: std::time::Duration::from_millis(50),
+        ..SimConfig::default()
+    });
+    seed_devices(&env, 1, 12);
+    // `plan` shows what the import would write; then, while the import runs, someone renames device 12 (the last
+    // row sent) after the import read it and before its write.
+    let mut csv = update_csv(1, 12, |n| (format!("renamed {n}"), CONNECTION));
+    // Row 13: device 3 is OTAA; a file calling it ABP asks for a change the platform never makes.
+    csv = csv.replacen(
+        "DevEUI,Name,Connection\n",
+        "DevEUI,Name,Connection,Kind\n",
+        1,
+    );
+    let mut lines: Vec<String> = csv.lines().map(|l| format!("{l},otaa")).collect();
+    lines[0] = "DevEUI,Name,Connection,Kind".into();
+    lines[3] = format!("{},renamed 3,{CONNECTION},abp", eui(3));
+    let file = env.write("update.csv", &(lines.join("\n") + "\n"));
+    let plan = env.run(&["plan", file.to_str().unwrap(), "--on-existing", "update"]);
+    assert_eq!(plan.code(), 1, "{}", plan.describe());
+    assert!(
+        plan.stdout().contains(
+            "12 rows: 0 would be created, 11 would be updated, 0 unchanged, 0 conflict, 1 forbidden_change"
+        ),
+        "{}",
+        plan.describe()
+    );
+    assert!(
+        plan.stdout().contains("name 'device 12' → 'renamed 12'"),
+        "{}",
+        plan.describe()
+    );
+    let child = env.spawn(&[
+        "import",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--concurrency",
+        "1",
+        "--rate",
+        "0",
+    ]);
+    // Once every row is journalled with the version it read, the change lands before the last write.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never got ready"
+        );
+        let ready = tpbulk::journal::Journal::open_existing(&env.journal_path())
+            .ok()
+            .and_then(|j| j.latest_batch(false).ok().flatten())
+            .is_some_and(|b| b.options["prepared"] == serde_json::Value::Bool(true));
+        if ready {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    env.sim
+        .change_device(&eui(12), serde_json::json!({"name": "theirs"}))
+        .unwrap();
+    let run = Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let batch = run.batch();
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.updated, counts.conflict, counts.invalid),
+        (10, 1, 1),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sim_field(&env, 12, "name"), "theirs", "never overwritten");
+    assert_eq!(
+        sim_field(&env, 3, "name"),
+        "device 3",
+        "a forbidden row sends nothing"
+    );
+    let rows = env.rows(&batch);
+    let conflict = rows.iter().find(|r| r.row == 13).unwrap();
+    assert_eq!(conflict.state, RowState::Conflict);
+    let message = conflict.message.as_deref().unwrap_or("");
+    assert!(
+        message.contains("read 'device 12', file 'renamed 12', platform now 'theirs'"),
+        "{message}"
+    );
+    let forbidden = rows.iter().find(|r| r.row == 4).unwrap();
+    assert_eq!(forbidden.state, RowState::Invalid);
+    assert_eq!(
+        forbidden.errors[0].code,
+        tpbulk::device::ErrorCode::ForbiddenChange
+    );
+    assert_eq!(env.sim.stats().updates.len(), 10);
+}
+
+#[test]
+fn a_1000_device_update_keeps_to_the_default_rate_and_writes_only_what_changed() {
+    // A platform that answers 429 to anything faster than 10 requests/s.
+    let env = Env::new(SimConfig {
+        rate: Some(10.0),
+        burst: Some(3),
+        ..SimConfig::default()
+    });
+    seed_devices(&env, 1, 1000);
+    let file = env.write(
+        "update.csv",
+        &update_csv(1, 1000, |n| {
+            let name = if n % 50 == 0 {
+                format!("renamed {n}")
+            } else {
+                format!("device {n}")
+            };
+            (name, CONNECTION)
+        }),
+    );
+    let run = env.run(&["import", file.to_str().unwrap(), "--on-existing", "update"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let counts = env.counts(&run.batch());
+    assert_eq!((counts.updated, counts.unchanged), (20, 980));
+    let stats = env.sim.stats();
+    assert_eq!(stats.answers.get(&429), None, "faster than --rate");
+    // One write per changed device, no read of an unchanged one.
+    assert_eq!(stats.requests.get("PUT /devices/{id}"), Some(&20));
+    assert_eq!(stats.requests.get("GET /devices/{id}"), None);
+}
+
 /// Four OTAA rows with tags (`;` and `|`), domains and a manual location; the fourth has a malformed tag and a
 /// domain without its group.
 fn tagged_csv() -> String {

@@ -384,6 +384,137 @@ fn resume_gives_cellular_rows_their_reference_when_the_import_died_first() {
     panic!("the kill never landed before the final listing");
 }
 
+/// Waits until the batch (the latest, else `batch`) has `updated` devices updated, or the child exits.
+fn wait_for_updates(
+    env: &Env,
+    child: &mut std::process::Child,
+    batch: Option<&str>,
+    updated: u64,
+) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return batch.map(str::to_string);
+        }
+        if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path()) {
+            let latest = match batch {
+                Some(b) => journal.batch(b).ok().flatten(),
+                None => journal.latest_batch(false).ok().flatten(),
+            };
+            if let Some(info) = latest
+                && let Ok(counts) = journal.counts(&info.id)
+                && counts.updated >= updated
+            {
+                return Some(info.id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the update batch made no progress");
+}
+
+#[test]
+fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_restores_them() {
+    let env = Env::new(SimConfig {
+        latency: Duration::from_millis(15),
+        ..SimConfig::default()
+    });
+    // Some answers of the updates are lost too: each is read back before anything is sent again.
+    env.sim.set_faults(0.0, 0.1);
+    let total = 60;
+    seed_devices(&env, 100, total);
+    // Every third device renamed, every third moved to another connection, the rest as they are.
+    let file = env.write(
+        "update.csv",
+        &update_csv(100, total, |n| match n % 3 {
+            0 => (format!("renamed {n}"), CONNECTION),
+            1 => (format!("device {n}"), OTHER_CONNECTION),
+            _ => (format!("device {n}"), CONNECTION),
+        }),
+    );
+    let changed: Vec<u64> = (100..100 + total).filter(|n| n % 3 != 2).collect();
+    let mut child = env.spawn(&[
+        "import",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+        "--concurrency",
+        "2",
+        "--quiet",
+    ]);
+    let batch = wait_for_updates(&env, &mut child, None, 5).expect("batch id");
+    kill(&mut child, libc::SIGKILL);
+    child.wait().unwrap();
+    let mut child = env.spawn(&["resume", &batch, "--quiet"]);
+    wait_for_updates(&env, &mut child, Some(&batch), 20);
+    kill(&mut child, libc::SIGKILL);
+    child.wait().unwrap();
+    assert!(
+        env.counts(&batch).pending > 0,
+        "the kills came after the batch ended: nothing was tested"
+    );
+    let run = env.run(&["resume", &batch]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (
+            counts.updated,
+            counts.unchanged,
+            counts.pending,
+            counts.failed
+        ),
+        (changed.len() as u64, total - changed.len() as u64, 0, 0),
+        "{}",
+        run.describe()
+    );
+    let stats = env.sim.stats();
+    for n in 100..100 + total {
+        let expected = u64::from(n % 3 != 2);
+        assert_eq!(
+            stats.updates.get(&eui(n)).copied().unwrap_or(0),
+            expected,
+            "device {n}: {:?}",
+            stats.updates
+        );
+    }
+    assert_eq!(env.creations().len(), 0, "an update creates nothing");
+    assert_eq!(sim_field(&env, 102, "name"), "renamed 102");
+    assert_eq!(sim_field(&env, 100, "appServers"), OTHER_CONNECTION);
+
+    // Someone renames one of the updated devices afterwards: its restore would overwrite that, so it is left.
+    env.sim
+        .change_device(&eui(105), serde_json::json!({"name": "theirs"}))
+        .unwrap();
+    let run = env.run(&["rollback", &batch, "--yes", "--rate", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert!(
+        run.stdout().contains(&format!(
+            "restored {}, changed since and left 1",
+            changed.len() - 1
+        )),
+        "{}",
+        run.describe()
+    );
+    for n in 100..100 + total {
+        let name = if n == 105 {
+            "theirs".to_string()
+        } else {
+            format!("device {n}")
+        };
+        assert_eq!(sim_field(&env, n, "name"), name, "device {n}");
+        assert_eq!(sim_field(&env, n, "appServers"), CONNECTION, "device {n}");
+    }
+    // Interrupted or not, a second rollback finds nothing left to restore.
+    let run = env.run(&["rollback", &batch, "--yes", "--rate", "0"]);
+    assert!(
+        run.stdout().contains("nothing left to delete"),
+        "{}",
+        run.describe()
+    );
+}
+
 /// Killed among its tag calls (after the devices were created): the resume sends the calls left, and a call
 /// whose answer the kill lost is sent again (tagging is idempotent), so every device ends with every tag.
 #[test]

@@ -264,6 +264,7 @@ fn every_json_output_parses_into_its_documented_shape() {
         keys(&status),
         [
             "batch",
+            "conflict",
             "created",
             "deleted",
             "exists",
@@ -278,10 +279,22 @@ fn every_json_output_parses_into_its_documented_shape() {
             "state",
             "tag_calls",
             "total",
+            "unchanged",
             "updated",
+            "updates",
             "url"
         ]
     );
+    let plan: tpbulk::cmd::plan::Counts = serde_json::from_value(json(&env.run(&[
+        "plan",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!((plan.rows, plan.unchanged, plan.would_create), (3, 3, 0));
     let status: tpbulk::cmd::status::StatusJson = serde_json::from_value(status).unwrap();
     assert_eq!(status.created, 3);
 

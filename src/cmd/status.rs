@@ -24,6 +24,13 @@ pub struct StatusJson {
     pub state: BatchState,
     pub total: u64,
     pub created: u64,
+    /// `--on-existing update`: devices updated, rows already equal, rows left because the device changed.
+    #[serde(default)]
+    pub updates: u64,
+    #[serde(default)]
+    pub unchanged: u64,
+    #[serde(default)]
+    pub conflict: u64,
     pub exists: u64,
     pub invalid: u64,
     pub failed: u64,
@@ -91,6 +98,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 state: batch.effective_state(),
                 total: counts.total,
                 created: counts.created,
+                updates: counts.updated,
+                unchanged: counts.unchanged,
+                conflict: counts.conflict,
                 exists: counts.exists,
                 invalid: counts.invalid,
                 failed: counts.failed,
@@ -155,8 +165,13 @@ fn write_text(
     writeln!(out, "  total    {:>9}  ({percent:.1}% final)", counts.total)?;
     let creates = batch.action == Action::Create;
     let deletes = batch.action == Action::Delete || counts.deleted + counts.gone > 0;
+    // The update counts only for a batch that has updates.
+    let updates = counts.updated + counts.unchanged + counts.conflict > 0;
     let lines = [
         ("created", counts.created, false, creates),
+        ("updated", counts.updated, false, updates),
+        ("unchanged", counts.unchanged, false, updates),
+        ("conflict", counts.conflict, true, updates),
         ("exists", counts.exists, false, creates),
         ("deleted", counts.deleted, false, deletes),
         ("gone", counts.gone, false, deletes),
@@ -165,13 +180,14 @@ fn write_text(
         ("pending", counts.pending, false, true),
     ];
     for (label, n, alarm, _) in lines.into_iter().filter(|l| l.3) {
-        let shown = format!("{n:>9}");
+        // The numbers end in one column, whatever the label's length (`unchanged` is one longer than the rest).
+        let shown = format!("{n:>width$}", width = 18 - label.len());
         let shown = if alarm {
             paint(&shown, style::alarm(n))
         } else {
             shown
         };
-        writeln!(out, "  {label:<8} {shown}")?;
+        writeln!(out, "  {label}{shown}")?;
     }
     if deleted > 0 {
         writeln!(

@@ -714,18 +714,7 @@ fn journal_prepared(
             let Some(device) = found else {
                 if wish.is_some() && row.state == RowState::Invalid {
                     // An update row whose device is not there: what it lacks is what a creation needs.
-                    row.errors.insert(
-                        0,
-                        RowError {
-                            field: "row".into(),
-                            column: String::new(),
-                            code: ErrorCode::Missing,
-                            message:
-                                "no such device on the platform, so the row would create it, and a \
-                                      creation needs what follows"
-                                    .into(),
-                        },
-                    );
+                    row.errors.insert(0, crate::prepare::not_on_platform());
                 }
                 rows.push(row);
                 continue;

@@ -103,7 +103,7 @@ pub fn write_rework_from(
     journal
         .for_each_row(
             &batch.id,
-            Some(&[RowState::Invalid, RowState::Failed]),
+            Some(&[RowState::Invalid, RowState::Failed, RowState::Conflict]),
             |record| {
                 // Both streams are in row order: walk the file forward to the journal's row.
                 let found = loop {

@@ -293,3 +293,43 @@ pub fn read_stderr(child: &mut Child) -> String {
         .unwrap();
     stderr
 }
+
+/// A second connection of the simulator's catalogue, for updates that move devices.
+pub const OTHER_CONNECTION: &str = "TWA_199982747.1980.AS";
+
+/// Puts OTAA devices `first..first + count` on the simulator as if they had been there before, each named
+/// `device N` on [`CONNECTION`].
+pub fn seed_devices(env: &Env, first: u64, count: u64) {
+    for n in first..first + count {
+        env.sim.insert_device(serde_json::json!({
+            "EUI": eui(n),
+            "name": format!("device {n}"),
+            "connectivity": "LORAWAN",
+            "activation": "OTAA",
+            "model": {"ID": MODEL},
+            "appServers": [{"ID": CONNECTION}],
+        }));
+    }
+}
+
+/// An update file of devices `first..first + count`: `DevEUI,Name,Connection`, each row's cells from `row(n)`.
+pub fn update_csv(first: u64, count: u64, row: impl Fn(u64) -> (String, &'static str)) -> String {
+    let mut csv = String::from("DevEUI,Name,Connection\n");
+    for n in first..first + count {
+        let (name, connection) = row(n);
+        csv.push_str(&format!("{},{name},{connection}\n", eui(n)));
+    }
+    csv
+}
+
+/// A device's field as the simulator holds it (`name`, or the first connection's `ID` for `appServers`).
+pub fn sim_field(env: &Env, n: u64, field: &str) -> String {
+    let device = env.sim.device(&eui(n)).expect("the device exists");
+    match field {
+        "appServers" => device["appServers"][0]["ID"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        other => device[other].as_str().unwrap_or("").to_string(),
+    }
+}

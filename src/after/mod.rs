@@ -198,6 +198,7 @@ mod tests {
             name: None,
             action: crate::journal::Action::Create,
             previous: None,
+            message: None,
             state: RowState::Done,
             request: None,
             errors: Vec::new(),

@@ -198,7 +198,6 @@ mod tests {
             name: None,
             action: crate::journal::Action::Create,
             previous: None,
-            message: None,
             state: RowState::Done,
             request: None,
             errors: Vec::new(),

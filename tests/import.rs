@@ -770,3 +770,62 @@ fn a_plan_of_another_file_is_refused_before_anything_is_sent() {
     assert_eq!(env.sim.stats().requests.get("PUT /devices/{id}"), None);
     assert_eq!(sim_field(&env, 1, "name"), "device 1");
 }
+
+/// The plan's versions are journalled with the rows before anything is sent: a batch killed before its writes and
+/// resumed still refuses to write over a device changed since the plan.
+#[test]
+fn a_resumed_import_from_a_plan_keeps_the_plan_s_versions() {
+    let env = Env::new(SimConfig {
+        latency: std::time::Duration::from_millis(200),
+        ..SimConfig::default()
+    });
+    seed_devices(&env, 1, 2);
+    let file = env.write(
+        "update.csv",
+        &update_csv(1, 2, |n| (format!("renamed {n}"), CONNECTION)),
+    );
+    let file = file.to_str().unwrap();
+    let plan = env.run(&["plan", file, "--on-existing", "update", "--save", "p.plan"]);
+    assert_eq!(plan.code(), 0, "{}", plan.describe());
+    env.sim
+        .change_device(&eui(2), serde_json::json!({"name": "theirs"}))
+        .unwrap();
+    let mut child = env.spawn(&[
+        "import",
+        file,
+        "--on-existing",
+        "update",
+        "--plan",
+        "p.plan",
+        "--concurrency",
+        "1",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let batch = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never got ready"
+        );
+        let ready = tpbulk::journal::Journal::open_existing(&env.journal_path())
+            .ok()
+            .and_then(|j| j.latest_batch(false).ok().flatten())
+            .filter(|b| b.options["prepared"] == serde_json::Value::Bool(true));
+        if let Some(batch) = ready {
+            break batch.id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = env.run(&["resume", &batch]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.updated, counts.conflict),
+        (1, 1),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sim_field(&env, 1, "name"), "renamed 1");
+    assert_eq!(sim_field(&env, 2, "name"), "theirs", "never overwritten");
+}

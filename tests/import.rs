@@ -713,6 +713,11 @@ fn an_import_from_a_saved_plan_leaves_the_devices_changed_since_as_conflicts() {
         };
         assert_eq!(sim_field(&env, n, "name"), want);
     }
+    // What it keeps for rollback is what it overwrote, not what the plan read.
+    let rollback = env.run(&["rollback", &forced.batch(), "--yes"]);
+    assert_eq!(rollback.code(), 0, "{}", rollback.describe());
+    assert_eq!(sim_field(&env, 2, "name"), "theirs 2");
+    assert_eq!(sim_field(&env, 3, "name"), "theirs 3");
 }
 
 #[test]

@@ -605,11 +605,14 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     );
     let now = export_lines(&env, &[]);
     assert_eq!(now[2], exported[2].replace("pump 2", "pump two"));
-    // One tag edited: that device's tags alone change, by an untag and a tag call, and no `PUT`.
-    let retagged = env.write(
-        "retagged.csv",
-        &(now.join("\n").replace("lot B", "lot Z") + "\n"),
-    );
+    // One tag and one domain edited: that device alone changes, its tags by an untag and a tag call, its domains
+    // in its `PUT`.
+    let edit = |l: &str| {
+        l.replace("lot B", "lot Z")
+            .replace("Vertical:Water", "Vertical:Gas")
+    };
+    let edited: Vec<String> = now.iter().map(|l| edit(l)).collect();
+    let retagged = env.write("retagged.csv", &(edited.join("\n") + "\n"));
     let before = env.sim.stats().requests;
     let run = env.run(&[
         "import",
@@ -626,19 +629,14 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     };
     assert_eq!(
         (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
-        (0, 2)
+        (1, 2)
     );
     let states: Vec<RowState> = env.rows(&run.batch()).iter().map(|r| r.state).collect();
     assert_eq!(
         states,
         [RowState::Unchanged, RowState::Done, RowState::Unchanged]
     );
-    assert_eq!(
-        export_lines(&env, &[]),
-        now.iter()
-            .map(|l| l.replace("lot B", "lot Z"))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(export_lines(&env, &[]), edited);
 }
 
 /// The Tags column of `tagged_csv`'s three valid rows, with names, as an update file gives them.

@@ -400,7 +400,7 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
     seed_devices(&env, 100, total);
     // Every third device renamed, every third moved to another connection, half of the rest tagged (tag calls,
     // no `PUT`), the others as they are.
-    let tagged = |n: u64| n % 3 == 2 && n % 2 == 0;
+    let tagged = |n: u64| n % 3 == 2 && n.is_multiple_of(2);
     let csv = update_csv(100, total, |n| match n % 3 {
         0 => (format!("renamed {n}"), CONNECTION),
         1 => (format!("device {n}"), OTHER_CONNECTION),

@@ -232,6 +232,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                 batch.id, deleted, gone, plan.already, counts.failed, plan.kept
             ));
         }
+        if let Some(tags) = result.tags_line().filter(|_| !json) {
+            crate::stdout::line(tags);
+        }
         if plan.unsent > 0 && !quiet && !json {
             crate::stdout::line(format_args!(
                 "{} rows were never sent; `tpbulk resume {}` would still create them",

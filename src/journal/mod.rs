@@ -40,7 +40,8 @@ pub enum Action {
     Update,
     /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
     Restore,
-    /// A tag call of an import (`{import}.tags`): one tag on or off for a page of the devices the import made.
+    /// A tag call of an import (`{import}.tags`) or a rollback: one tag on or off for a page of the devices it made,
+    /// updated or restored.
     Tag,
 }
 

@@ -4,6 +4,10 @@
 //! (catalogue names → IDs, requests) → `journal` (every row's state) → `engine` (rate-limited workers)
 //! → `report`. `sim` is a local ThingPark for rehearsals and tests.
 
+// Every line for stdout goes through a writer (`stdout::line`, or a `Write` whose error `main_entry` reads):
+// `println!` panics on a closed pipe (`tpbulk batches | head -1`), which is no failure.
+#![deny(clippy::print_stdout)]
+
 pub mod after;
 pub mod cli;
 pub mod cmd;
@@ -24,7 +28,6 @@ use clap::Parser;
 
 /// Parses the process arguments, runs the command and returns the process exit code.
 pub fn main_entry() -> i32 {
-    quiet_on_closed_stdout();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(choice) = cmd::style::choice_in(&args) {
         cmd::style::init(choice);
@@ -43,11 +46,14 @@ pub fn main_entry() -> i32 {
     };
     cmd::style::init(cli.global.color);
     let json_logs = cli.global.log_format == cli::LogFormat::Json;
-    if let Err(err) = logging::init(cli.global.verbose, json_logs) {
-        eprintln!("tpbulk: {err:#}");
-        return error::Exit::Usage as i32;
-    }
-    match cmd::run(cli) {
+    let screen = match logging::init(cli.global.verbose, json_logs) {
+        Ok(screen) => screen,
+        Err(err) => {
+            eprintln!("tpbulk: {err:#}");
+            return error::Exit::Usage as i32;
+        }
+    };
+    match cmd::run(cli, screen) {
         Ok(exit) => exit as i32,
         Err(err) => {
             if error::is_broken_pipe(&err) {
@@ -57,24 +63,4 @@ pub fn main_entry() -> i32 {
             error::exit_for(&err) as i32
         }
     }
-}
-
-/// `println!` panics when standard output is a closed pipe (`tpbulk batches | head -1`); a reader that stopped reading
-/// is not a failure, so that panic ends the process at once with exit 0 and no backtrace, as a write error of the
-/// same kind does through [`error::is_broken_pipe`]. Commands that change the platform print through [`stdout`],
-/// which drops the line instead, so that their work is never cut short by their reader.
-fn quiet_on_closed_stdout() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        previous(info);
-    }));
 }

@@ -1,14 +1,21 @@
 //! The stage between a file and the journal: read, check, resolve and build each row's request, streaming.
 //!
-//! Contract used by `plan` and `import`:
-//! `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`], and
-//! returns the file's notes for [`warn_file_notes`].
+//! Contract used by `validate`, `plan` and `import`:
+//! - [`check_rows`] reads and checks every row (reading on a thread of its own) and hands on each row's verdict;
+//!   [`check_verdicts`] is the same stage for a command that needs only the verdicts (`validate`), with the fast
+//!   path of `device::fast` where it applies;
+//! - `prepare_targets(table, each)` reads each row of a `tpbulk delete` as the device it names;
+//! - `prepare_rows(table, catalog, each)` calls `each` once per data row, in file order, with a [`PreparedRow`].
+//!
+//! Each returns the file's notes for [`warn_file_notes`].
 
+use crate::device::fast::{FastId, FastPlan};
 use crate::device::{Checked, Checker, Kind, LookupKeys, Partial, RowError, Tag, Target};
-use crate::input::{Field, MappedRow, Table};
+use crate::input::{Field, InputError, MappedRow, Table};
 use crate::platform::update::{Changeable, Wish};
 use crate::platform::{Catalog, CreateRequest, ExistKey, Resolved, build_request};
 use serde_json::Value;
+use std::sync::mpsc;
 
 /// One row after checks and resolution.
 #[derive(Debug, Clone)]
@@ -154,23 +161,18 @@ pub fn prepare_rows_for(
     updating: Option<UpdateMode>,
     mut each: impl FnMut(PreparedRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<Vec<String>> {
-    let mut checker = Checker::new(table.options().kind)
-        .positional(table.is_positional())
-        .updating(updating.is_some());
-    while let Some(record) = table.next_record() {
-        let mapped = table.map_owned(record?);
-        let verdict = match checker.check_row(&mapped) {
+    check_rows(table, updating.is_some(), |checked, mapped| {
+        let verdict = match checked {
             Checked::Create(verdict) => verdict,
             Checked::Delete(target) => {
-                each(PreparedRow::from_target(target, name_of(&mapped)))?;
-                continue;
+                return each(PreparedRow::from_target(target, name_of(mapped)));
             }
         };
         let update = match (verdict.update.as_ref(), updating) {
             (Some(partial), Some(mode)) => Some(
                 catalog
                     .resolve_update(partial.kind.unwrap_or(Kind::Otaa), &partial.refs)
-                    .map(|resolved| wish(partial, &resolved, &mapped, mode)),
+                    .map(|resolved| wish(partial, &resolved, mapped, mode)),
             ),
             _ => None,
         };
@@ -208,7 +210,7 @@ pub fn prepare_rows_for(
                     row: verdict.row,
                     kind: verdict.kind,
                     id: verdict.id,
-                    name: name_of(&mapped),
+                    name: name_of(mapped),
                     exist_key: None,
                     keys: LookupKeys::default(),
                     tags: Vec::new(),
@@ -242,11 +244,8 @@ pub fn prepare_rows_for(
                 }
             }
         };
-        each(prepared)?;
-    }
-    let mut notes = table.mapper().file_notes();
-    notes.extend(checker.notes());
-    Ok(notes)
+        each(prepared)
+    })
 }
 
 /// The first error of a row that could update its device, but the device is not on the platform: what follows is
@@ -358,6 +357,178 @@ fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: Update
     wish
 }
 
+/// Reads and checks every row of `table` in full, in file order, duplicates included: the input stage of every
+/// command that reads a shipment (with `updating`, each verdict also reads the row as an update of its device).
+/// `each` gets each row as checked (a ThingPark `DELETE` row as the device it deletes) with the cells it was checked
+/// from. An unreadable file stops with an `InputError`
+/// (exit 2); bad rows never do. Returns the file-level notes.
+pub fn check_rows(
+    table: &mut Table,
+    updating: bool,
+    mut each: impl FnMut(Checked, &MappedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    let mut checker = Checker::new(table.options().kind)
+        .positional(table.is_positional())
+        .updating(updating);
+    let mapper = table.mapper();
+    in_batches(
+        MAPPED_BATCH,
+        |slot: &mut MappedRow| {
+            let record = table.next_record()?;
+            Some(record.map(|record| *slot = table.map_owned(record)))
+        },
+        |rows| {
+            rows.iter()
+                .try_for_each(|row| each(checker.check_row(row), row))
+        },
+    )?;
+    let mut notes = mapper.file_notes();
+    notes.extend(checker.notes());
+    Ok(notes)
+}
+
+/// A row as [`check_verdicts`] hands it on.
+// One at a time, on the stack: boxing the verdict would cost an allocation per row of the full path.
+#[allow(clippy::large_enum_variant)]
+pub enum CheckedRow {
+    /// Checked in full.
+    Full(Checked),
+    /// Found certainly valid, and not a duplicate, from its bytes alone by the fast path.
+    Valid { row: u64, kind: Kind, id: FastId },
+}
+
+/// [`check_rows`] for a command that needs only each row's verdict (`validate`). With `fast`, delimited text whose
+/// columns make every row one kind takes the fast path: rows the [`FastPlan`] finds certainly valid are never mapped,
+/// every other row is mapped and checked in full by the same checker, so the verdicts are the same either way.
+pub fn check_verdicts(
+    table: &mut Table,
+    fast: bool,
+    mut each: impl FnMut(CheckedRow) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<String>> {
+    let plan = fast
+        .then(|| {
+            FastPlan::new(
+                &table.columns,
+                &table.options().defaults,
+                table.options().kind,
+            )
+        })
+        .flatten();
+    let (Some(plan), Some(mut raw)) = (plan, table.raw_csv()?) else {
+        return check_rows(table, false, |checked, _| each(CheckedRow::Full(checked)));
+    };
+    // The fast path reads header files only, whose cardinalities are tpbulk's.
+    let mut checker = Checker::new(table.options().kind);
+    let table = &*table;
+    let mut first = true;
+    in_batches(
+        RAW_BATCH,
+        |(row, record): &mut (u64, csv::ByteRecord)| {
+            Some(raw.read(record)?.map(|read| *row = read))
+        },
+        |batch| {
+            if std::mem::take(&mut first) {
+                checker.reserve(plan.kind(), expected_rows(table, batch));
+            }
+            for (row, record) in batch {
+                if let Some(id) = plan.valid(record)
+                    && checker.note_new(&id, *row)
+                {
+                    each(CheckedRow::Valid {
+                        row: *row,
+                        kind: plan.kind(),
+                        id,
+                    })?;
+                } else if let Some(mapped) = table.map_raw(*row, record) {
+                    each(CheckedRow::Full(checker.check_row(&mapped)))?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(checker.notes())
+}
+
+/// Rows per batch from the reader thread: enough that the channel costs little per row. Raw records are smaller and
+/// cheaper to check, so they travel in larger batches; a few batches in flight keep both threads busy and memory flat.
+const MAPPED_BATCH: usize = 1024;
+const RAW_BATCH: usize = 4096;
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Reads on a thread of its own into batches of reused slots (`read` fills one, `None` at the end) and hands each
+/// filled batch to `each` on this thread, in order. Emptied batches go back to the reader to be refilled: that reuses
+/// raw records' buffers, and a mapped row is freed on the thread that allocated it, which the system allocator does
+/// faster. When `each` fails (a closed stdout), the reader stops at its next batch.
+fn in_batches<T: Default + Send>(
+    size: usize,
+    mut read: impl FnMut(&mut T) -> Option<Result<(), InputError>> + Send,
+    mut each: impl FnMut(&[T]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<T>>();
+        scope.spawn(move || {
+            loop {
+                let mut batch = empty_rx.try_recv().unwrap_or_default();
+                let (mut len, mut failed) = (0, None);
+                while len < size {
+                    if batch.len() == len {
+                        batch.push(T::default());
+                    }
+                    match read(&mut batch[len]) {
+                        Some(Ok(())) => len += 1,
+                        Some(Err(e)) => {
+                            failed = Some(e);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                batch.truncate(len);
+                if len > 0 && full_tx.send(Ok(batch)).is_err() {
+                    return;
+                }
+                if let Some(e) = failed {
+                    let _ = full_tx.send(Err(e));
+                    return;
+                }
+                if len < size {
+                    return;
+                }
+            }
+        });
+        let mut outcome = Ok(());
+        for batch in full_rx.iter() {
+            outcome = batch.map_err(anyhow::Error::from).and_then(|batch| {
+                let done = each(&batch);
+                let _ = empty_tx.send(batch);
+                done
+            });
+            if outcome.is_err() {
+                break;
+            }
+        }
+        // A reader waiting to hand over its next batch stops.
+        drop(full_rx);
+        outcome
+    })
+}
+
+/// Most rows a table is sized for in advance: a duplicate table of this many fits in 2^21 buckets (27 MiB).
+const MAX_RESERVED_ROWS: usize = 1_800_000;
+
+/// The rows a file probably holds, from its size and the length of its first rows.
+fn expected_rows(table: &Table, first: &[(u64, csv::ByteRecord)]) -> usize {
+    let Some(end) = first.last().and_then(|(_, r)| r.position()) else {
+        return 0;
+    };
+    let size = std::fs::metadata(&table.path).map_or(0, |m| m.len());
+    let per_row = (end.byte() / first.len() as u64).max(1);
+    usize::try_from(size / per_row)
+        .unwrap_or(usize::MAX)
+        .min(MAX_RESERVED_ROWS)
+}
+
 /// Shows the file-level notes of [`prepare_rows`] (or of `validate`), once per file, on stderr so that
 /// `--format jsonl` output stays rows only.
 pub fn warn_file_notes(file: &std::path::Path, notes: &[String]) {
@@ -371,6 +542,18 @@ mod tests {
     use super::*;
     use crate::input::InputOptions;
     use serde_json::json;
+
+    /// Every row of the file, prepared against `catalog`.
+    fn prepared(path: &std::path::Path, catalog: &Catalog) -> Vec<PreparedRow> {
+        let mut table = Table::open(path, &InputOptions::default()).unwrap();
+        let mut rows = Vec::new();
+        prepare_rows(&mut table, catalog, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
+        rows
+    }
 
     #[test]
     fn rows_stream_in_file_order_with_their_requests_errors_and_exist_keys() {
@@ -395,13 +578,7 @@ mod tests {
             &[json!({"ID": "P/C", "commercialName": "Cellular CP", "connectivity": "CELLULAR"})],
             &[],
         );
-        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
-        let mut rows = Vec::new();
-        prepare_rows(&mut table, &catalog, |row| {
-            rows.push(row);
-            Ok(())
-        })
-        .unwrap();
+        let rows = prepared(&path, &catalog);
         let summary: Vec<(u64, Option<ExistKey>, usize)> = rows
             .iter()
             .map(|r| (r.row, r.exist_key.clone(), r.errors().len()))
@@ -456,13 +633,7 @@ mod tests {
             &[],
             &[],
         );
-        let mut table = Table::open(&path, &InputOptions::default()).unwrap();
-        let mut rows = Vec::new();
-        prepare_rows(&mut table, &catalog, |row| {
-            rows.push(row);
-            Ok(())
-        })
-        .unwrap();
+        let rows = prepared(&path, &catalog);
         match &rows[0].outcome {
             Prepared::Send(request) => {
                 assert_eq!(request.body["appKey"], key);

@@ -11,9 +11,8 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tpbulk::after::{self, health, verify};
-use tpbulk::cli::PlatformArgs;
 use tpbulk::journal::RowState;
-use tpbulk::platform::{Client, ClientConfig, LookupProgress, Pacing};
+use tpbulk::platform::LookupProgress;
 use tpbulk::sim::SimConfig;
 
 /// A cellular shipment of three rows (valid IMEIs and ICCIDs) for the tutorial catalogue.
@@ -30,31 +29,9 @@ fn import(env: &Env, name: &str, csv: &str) -> String {
     run.batch()
 }
 
-fn client(env: &Env) -> Client {
-    let args = PlatformArgs {
-        url: Some(env.sim.url()),
-        client_id: Some("tpbulk-sim".into()),
-        client_secret_file: None,
-        token_url: None,
-        insecure: false,
-    };
-    let config = ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into())).unwrap();
-    Client::new(config, Pacing::new(None)).unwrap()
-}
-
-fn preexisting(env: &Env, n: u64) {
-    env.sim.insert_device(serde_json::json!({
-        "EUI": eui(n),
-        "name": "installed last year",
-        "connectivity": "LORAWAN",
-        "activation": "OTAA",
-        "model": {"ID": MODEL},
-    }));
-}
-
 /// Whether the simulator holds a device, by EUI.
 fn on_platform(env: &Env, eui: &str) -> bool {
-    let client = client(env);
+    let client = env.client();
     env.block_on(async { client.device_by_eui(eui).await.unwrap().is_some() })
 }
 
@@ -130,11 +107,15 @@ fn verify_passes_after_a_clean_batch_and_names_a_device_deleted_behind_its_back(
     // The batch's seven devices are one DevEUI prefix: a token and one look-up.
     let journal = env.journal();
     let (targets, _) = after::targets(&journal, &otaa).unwrap();
-    let client = client(&env);
+    let client = env.client();
     let report = env.block_on(async {
-        verify::verify(&client, &targets, &LookupProgress::new(true))
-            .await
-            .unwrap()
+        verify::verify(
+            &client,
+            &targets,
+            &LookupProgress::new(&tpbulk::logging::Display::hidden()),
+        )
+        .await
+        .unwrap()
     });
     assert_eq!(report.requests, 2);
     assert_eq!(
@@ -171,7 +152,7 @@ fn health_matches_the_simulators_traffic_and_alarms() {
     let env = Env::new(SimConfig::default());
     // Devices outside the batch raise alarms too; they must not be counted.
     for n in 900..940 {
-        preexisting(&env, n);
+        env.preexisting(n);
     }
     let batch = import(&env, "ship.csv", &otaa_csv(1, 40));
 
@@ -232,7 +213,7 @@ fn health_matches_the_simulators_traffic_and_alarms() {
     // Alarms read two at a time: every page is followed.
     let journal = env.journal();
     let (targets, _) = after::targets(&journal, &batch).unwrap();
-    let client = client(&env);
+    let client = env.client();
     env.block_on(client.authenticate()).unwrap();
     let before = answers(&env, 200);
     let options = health::HealthOptions {
@@ -291,8 +272,8 @@ fn health_matches_the_simulators_traffic_and_alarms() {
 #[test]
 fn rollback_deletes_what_the_batch_created_and_keeps_what_existed() {
     let env = Env::new(SimConfig::default());
-    preexisting(&env, 2);
-    preexisting(&env, 5);
+    env.preexisting(2);
+    env.preexisting(5);
     let batch = import(&env, "ship.csv", &otaa_csv(1, 8));
     assert_eq!(env.counts(&batch).exists, 2);
 
@@ -368,7 +349,7 @@ fn rollback_after_an_interrupted_import_deletes_every_device_it_made() {
         latency: Duration::from_millis(30),
         ..SimConfig::default()
     });
-    preexisting(&env, 7);
+    env.preexisting(7);
     let file = env.write("ship.csv", &otaa_csv(1, 60));
     let mut child = env.spawn(&[
         "import",
@@ -495,7 +476,7 @@ fn deletions(env: &Env) -> std::collections::BTreeMap<String, u64> {
 #[test]
 fn delete_removes_each_device_a_file_names_once_and_no_other() {
     let env = Env::new(SimConfig::default());
-    preexisting(&env, 9);
+    env.preexisting(9);
     import(&env, "ship.csv", &otaa_csv(1, 6));
     import(&env, "cellular.csv", CELLULAR);
     // Gone behind tpbulk's back before the deletion.
@@ -639,8 +620,8 @@ fn a_delete_killed_and_resumed_deletes_every_named_device_once() {
 #[test]
 fn a_thingpark_file_creates_its_create_rows_and_deletes_its_delete_rows_in_one_batch() {
     let env = Env::new(SimConfig::default());
-    preexisting(&env, 3);
-    preexisting(&env, 4);
+    env.preexisting(3);
+    env.preexisting(4);
     let mut create = vec![String::new(); 20];
     create[0] = "CREATE_OTAA".into();
     create[1] = eui(1);

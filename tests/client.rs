@@ -737,9 +737,13 @@ async fn existing_devices_are_asked_for_by_deveui_prefix_and_cellular_ones_among
         ExistKey::Eui("70B3D5E756000998".into()),
         ExistKey::Sim("89208013535718672291".into()),
     ];
-    let found = find_existing(&client, &keys, &LookupProgress::new(true))
-        .await
-        .unwrap();
+    let found = find_existing(
+        &client,
+        &keys,
+        &LookupProgress::new(&tpbulk::logging::Display::hidden()),
+    )
+    .await
+    .unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(found[&keys[0]].uid.as_deref(), Some("70B3D5E756000999"));
     assert_eq!(found[&keys[2]].eui, "F03D290000000001");
@@ -760,10 +764,14 @@ async fn no_keys_cost_no_request() {
     let (url, m) = serve(mock(3600)).await;
     let client = Client::new(config(&url, SECRET), Pacing::new(None)).unwrap();
     assert!(
-        find_existing(&client, &[], &LookupProgress::new(true))
-            .await
-            .unwrap()
-            .is_empty()
+        find_existing(
+            &client,
+            &[],
+            &LookupProgress::new(&tpbulk::logging::Display::hidden())
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     assert!(m.seen.lock().unwrap().is_empty());
 }

@@ -2,7 +2,7 @@
 //! `tpbulk validate` (JSONL rows, and the text summary where a per-file note is the behaviour).
 
 use crate::offline;
-use offline::{tpbulk, validate_jsonl as validate};
+use offline::{errors, tpbulk, validate_jsonl as validate};
 use serde_json::Value;
 
 fn field(name: &str) -> String {
@@ -15,22 +15,6 @@ fn summary(file: &str, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     let out = tpbulk(&args);
     String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap()
-}
-
-/// (field, code, column) of each error of a row.
-fn errors(row: &Value) -> Vec<(String, String, String)> {
-    row["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_string(),
-                e["code"].as_str().unwrap().to_string(),
-                e["column"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn message(row: &Value, i: usize) -> String {

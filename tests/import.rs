@@ -64,21 +64,11 @@ fn invalid_rows_are_journalled_and_never_sent() {
     assert!(invalid.iter().all(|r| !r.errors.is_empty()));
 }
 
-fn preexisting(env: &Env, n: u64) {
-    env.sim.insert_device(serde_json::json!({
-        "EUI": eui(n),
-        "name": "installed last year",
-        "connectivity": "LORAWAN",
-        "activation": "OTAA",
-        "model": {"ID": MODEL},
-    }));
-}
-
 #[test]
 fn devices_already_on_the_platform_end_exists_with_skip() {
     let env = Env::new(SimConfig::default());
-    preexisting(&env, 2);
-    preexisting(&env, 4);
+    env.preexisting(2);
+    env.preexisting(4);
     let file = env.write("ship.csv", &otaa_csv(1, 6));
     let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
@@ -95,7 +85,7 @@ fn devices_already_on_the_platform_end_exists_with_skip() {
 #[test]
 fn devices_already_on_the_platform_fail_with_on_existing_fail() {
     let env = Env::new(SimConfig::default());
-    preexisting(&env, 3);
+    env.preexisting(3);
     let file = env.write("ship.csv", &otaa_csv(1, 4));
     let run = env.run(&[
         "import",

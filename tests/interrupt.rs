@@ -5,7 +5,6 @@
 use crate::engine_support;
 
 use engine_support::*;
-use std::io::Read;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use tpbulk::sim::SimConfig;
@@ -56,13 +55,7 @@ fn interrupt(mut child: Child, signal: i32, after: Duration) -> (Option<i32>, Du
         std::thread::sleep(Duration::from_millis(10));
     };
     let took = sent.elapsed();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = read_stderr(&mut child);
     (status.code(), took, stderr)
 }
 

@@ -5,7 +5,6 @@
 use crate::engine_support;
 
 use engine_support::*;
-use std::io::Read;
 use std::process::Stdio;
 use tpbulk::journal::{Journal, RowState};
 use tpbulk::sim::SimConfig;
@@ -295,13 +294,7 @@ fn with_closed_stdout(env: &Env, args: &[&str]) -> (Option<i32>, String) {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = read_stderr(&mut child);
     (child.wait().unwrap().code(), stderr)
 }
 

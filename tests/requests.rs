@@ -7,30 +7,8 @@ use crate::engine_support;
 
 use engine_support::*;
 use std::collections::BTreeMap;
-use tpbulk::cli::PlatformArgs;
-use tpbulk::platform::{Client, ClientConfig, DeviceFilter, Lister, LookupProgress, Pacing};
+use tpbulk::platform::{DeviceFilter, Lister, LookupProgress};
 use tpbulk::sim::SimConfig;
-
-fn client(env: &Env) -> Client {
-    let args = PlatformArgs {
-        url: Some(env.sim.url()),
-        client_id: Some("tpbulk-sim".into()),
-        client_secret_file: None,
-        token_url: None,
-        insecure: false,
-    };
-    let config = ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into())).unwrap();
-    Client::new(config, Pacing::new(None)).unwrap()
-}
-
-fn preexisting(env: &Env, n: u64) {
-    env.sim.insert_device(serde_json::json!({
-        "EUI": eui(n),
-        "connectivity": "LORAWAN",
-        "activation": "OTAA",
-        "model": {"ID": MODEL},
-    }));
-}
 
 /// Requests the simulator answered since `before`, by route.
 fn since(env: &Env, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -62,7 +40,7 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
     // A contiguous shipment of 2,000, of which 20 (scattered) are already there.
     let already: Vec<u64> = (0..20).map(|i| 1 + i * 97).collect();
     for &n in &already {
-        preexisting(&env, n);
+        env.preexisting(n);
     }
     let file = env.write("shipment.csv", &otaa_csv(1, 2000));
 
@@ -170,9 +148,9 @@ fn a_page_shorter_than_asked_while_more_sets_the_page_size() {
         ..SimConfig::default()
     });
     for n in 0..10 {
-        preexisting(&env, n);
+        env.preexisting(n);
     }
-    let client = client(&env);
+    let client = env.client();
     let before = env.sim.stats().requests;
     let (sizes, read) = env.block_on(async {
         let mut lister = Lister::new(&client, 1000);
@@ -206,19 +184,23 @@ fn prefixes_that_match_many_other_devices_are_tightened() {
     let batch: Vec<u64> = (0..0x1000).step_by(4).collect();
     for n in 0..0x1000u64 {
         if n % 4 != 0 || n < 40 && n % 16 == 0 {
-            preexisting(&env, n);
+            env.preexisting(n);
         }
     }
-    let client = client(&env);
+    let client = env.client();
     let keys: Vec<tpbulk::platform::ExistKey> = batch
         .iter()
         .map(|&n| tpbulk::platform::ExistKey::Eui(eui(n)))
         .collect();
     let before = env.sim.stats().requests;
     let found = env.block_on(async {
-        tpbulk::platform::find_existing(&client, &keys, &LookupProgress::new(true))
-            .await
-            .unwrap()
+        tpbulk::platform::find_existing(
+            &client,
+            &keys,
+            &LookupProgress::new(&tpbulk::logging::Display::hidden()),
+        )
+        .await
+        .unwrap()
     });
     let mut euis: Vec<&String> = found
         .keys()

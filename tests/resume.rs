@@ -179,6 +179,31 @@ fn resume_without_an_unfinished_batch_is_a_usage_error() {
     assert!(run.stderr().contains("no unfinished batch"));
 }
 
+#[test]
+fn a_bad_option_stops_resume_before_the_journal_is_opened() {
+    // A journal of an older release: opening it would migrate it, so an unchanged file shows it was never opened.
+    let env = Env::new(SimConfig::default());
+    let journal = env.dir.path().join("journal-v3.db");
+    std::fs::copy("tests/fixtures/journal-v3/journal-v3.db", &journal).unwrap();
+    let before = std::fs::read(&journal).unwrap();
+    let journal_arg = journal.to_str().unwrap();
+    for bad in [
+        &["--url", "ftp://example.com"][..],
+        &["--token-url", "not a url"],
+        &["--client-secret-file", "/nonexistent/secret"],
+    ] {
+        let mut args = vec!["resume", "--journal", journal_arg];
+        args.extend_from_slice(bad);
+        let run = env.run(&args);
+        assert_eq!(run.code(), 2, "{bad:?}: {}", run.describe());
+        assert!(run.stderr().contains(bad[0]), "{bad:?}: {}", run.describe());
+        assert!(
+            std::fs::read(&journal).unwrap() == before,
+            "{bad:?}: the journal was opened"
+        );
+    }
+}
+
 /// A batch journalled as `import` leaves it, with requests the platform will refuse from row 3 on (as when a model
 /// is withdrawn between the import and its resume).
 fn batch_with_refused_rows(env: &Env, rows: u64) -> String {
@@ -258,7 +283,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
         again: false,
         allow_over_quota: false,
         deleting: false,
-        quiet: true,
+        display: tpbulk::logging::Display::hidden(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     // The signal lands as soon as the batch exists: while its rows are being checked.

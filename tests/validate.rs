@@ -2,7 +2,7 @@
 //! numeric identifier cells, read back through the JSONL output so assertions compare meaning, not bytes.
 
 use crate::offline;
-use offline::{tpbulk, validate_jsonl};
+use offline::{errors, tpbulk, validate_jsonl};
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -12,17 +12,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn codes(row: &Value) -> Vec<(String, String)> {
-    row["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_string(),
-                e["code"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    errors(row).into_iter().map(|(f, c, _)| (f, c)).collect()
 }
 
 fn pair(field: &str, code: &str) -> (String, String) {

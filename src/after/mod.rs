@@ -13,6 +13,7 @@ pub mod verify;
 
 use crate::device::Kind;
 use crate::journal::{Journal, RowRecord, RowState};
+use crate::logging::{Display, Lifted, Screen};
 
 /// A device of a batch that the platform should have: a row that ended `done` (created) or `exists`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +81,9 @@ pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, u
 
 /// A bar of `total` steps on a terminal's stderr; off a terminal, a plain line at the start and every few seconds
 /// (so a command run from a script is never silent); nothing with `--quiet` or for nothing to do.
-pub fn progress_bar(total: usize, what: &str, quiet: bool) -> StepBar {
+pub fn progress_bar(total: usize, what: &str, display: &Display) -> StepBar {
     use std::io::IsTerminal;
-    if quiet || total == 0 {
+    if display.quiet || total == 0 {
         return StepBar::hidden();
     }
     if !std::io::stderr().is_terminal() {
@@ -92,17 +93,20 @@ pub fn progress_bar(total: usize, what: &str, quiet: bool) -> StepBar {
         total,
         what,
         indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        &display.screen,
     )
 }
 
 /// How often a [`StepBar`] off a terminal prints its line.
 const LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The bar of a `health`: while shown, log lines are written with it lifted (see `logging`), so neither tears the
-/// other; dropping it clears it and gives log lines the terminal back. Off a terminal it prints plain lines instead.
+/// The bar of a `health`: while shown, log lines are written with it lifted (see `logging::Screen`), so neither
+/// tears the other; dropping it clears it and gives log lines the terminal back. Off a terminal it prints plain
+/// lines instead.
 pub struct StepBar {
     bar: indicatif::ProgressBar,
-    shown: bool,
+    /// On a terminal: the bar as the log lines lift it.
+    shown: Option<Lifted>,
     /// The thread printing plain lines, and the sender whose drop stops it.
     lines: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
@@ -111,7 +115,7 @@ impl StepBar {
     fn hidden() -> StepBar {
         StepBar {
             bar: indicatif::ProgressBar::hidden(),
-            shown: false,
+            shown: None,
             lines: None,
         }
     }
@@ -143,7 +147,7 @@ impl StepBar {
         });
         StepBar {
             bar,
-            shown: false,
+            shown: None,
             lines: Some((stop, handle)),
         }
     }
@@ -152,15 +156,15 @@ impl StepBar {
         total: usize,
         what: &str,
         target: indicatif::ProgressDrawTarget,
+        screen: &Screen,
     ) -> StepBar {
         let bar = indicatif::ProgressBar::with_draw_target(Some(total as u64), target);
         let template =
             format!("{{bar:30.cyan/blue}} {{pos}}/{{len}} {what} {{rate:.green}} ETA {{eta}}");
         bar.set_style(crate::engine::progress::bar_style(&template));
-        crate::logging::set_progress(&bar);
         StepBar {
+            shown: Some(screen.show(&bar)),
             bar,
-            shown: true,
             lines: None,
         }
     }
@@ -179,8 +183,7 @@ impl Drop for StepBar {
             drop(stop);
             let _ = handle.join();
         }
-        if self.shown {
-            crate::logging::clear_progress();
+        if self.shown.take().is_some() {
             self.bar.finish_and_clear();
         }
     }

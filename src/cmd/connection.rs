@@ -218,7 +218,7 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
     if !global.quiet {
         eprintln!("connection created; use {id} in a shipment's connection column");
     }
-    println!("{id}");
+    crate::stdout::line(format_args!("{id}"));
     Ok(Exit::Success)
 }
 

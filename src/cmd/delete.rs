@@ -59,7 +59,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         again: false,
         allow_over_quota: false,
         deleting: true,
-        quiet: global.quiet,
+        display: rt.display(global.quiet),
     };
     let (format, quiet) = (args.format, global.quiet);
     let confirm = confirmation(&args.input.file, args.yes, quiet);

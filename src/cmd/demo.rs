@@ -32,7 +32,14 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         for file in &samples {
             // A fresh simulator per shipment: the CSV and the XLSX samples hold the same devices.
             let sim = crate::sim::start(SimConfig::default()).await?;
-            let result = import_one(file, &sim, &journal, cancel.clone(), global.quiet).await;
+            let result = import_one(
+                file,
+                &sim,
+                &journal,
+                cancel.clone(),
+                rt.display(global.quiet),
+            )
+            .await;
             sim.stop().await?;
             let result = result?;
             if result.exit() == Exit::Interrupted {
@@ -41,17 +48,19 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             as_expected &= check_and_write(file, &result, &args.dir, &journal)?;
         }
         if as_expected {
-            println!("demo: the rehearsal ran as it should");
+            crate::stdout::line(format_args!("demo: the rehearsal ran as it should"));
         } else {
-            println!("demo: the rehearsal did NOT run as it should (see above)");
+            crate::stdout::line(format_args!(
+                "demo: the rehearsal did NOT run as it should (see above)"
+            ));
         }
         // Last, so that it is what stays on the screen.
-        println!(
+        crate::stdout::line(format_args!(
             "journal: {} (try: {} status --journal {})",
             journal.display(),
             own_command(std::env::var_os("CARGO").is_some()),
             journal.display()
-        );
+        ));
         Ok(if as_expected {
             Exit::Success
         } else {
@@ -65,7 +74,7 @@ async fn import_one(
     sim: &SimHandle,
     journal: &Path,
     cancel: tokio_util::sync::CancellationToken,
-    quiet: bool,
+    display: crate::logging::Display,
 ) -> anyhow::Result<BatchResult> {
     let platform = PlatformSettings {
         url: Some(sim.url()),
@@ -89,14 +98,14 @@ async fn import_one(
         again: true,
         allow_over_quota: false,
         deleting: false,
-        quiet,
+        display,
     };
-    println!("== {}", file.display());
+    crate::stdout::line(format_args!("== {}", file.display()));
     // The samples hold no `DELETE` rows: a rehearsal never deletes.
     batch::import(
         config,
         cancel,
-        |id| println!("batch {id}"),
+        |id| crate::stdout::line(format_args!("batch {id}")),
         Box::new(|_| Ok(false)),
     )
     .await
@@ -110,7 +119,7 @@ fn check_and_write(
     dir: &Path,
     journal_path: &Path,
 ) -> anyhow::Result<bool> {
-    println!("{}", result.summary());
+    crate::stdout::line(format_args!("{}", result.summary()));
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -123,17 +132,17 @@ fn check_and_write(
     // The CSV and XLSX samples share a stem: keep both reports.
     let report = dir.join(format!("{stem}-{ext}-report.csv"));
     write_report(&journal, &result.id, &report, ReportFormat::Csv)?;
-    println!("report: {}", report.display());
+    crate::stdout::line(format_args!("report: {}", report.display()));
     let c = &result.counts;
     if c.invalid + c.failed > 0 {
         let rework = dir.join(format!("{stem}-rework.{ext}"));
         let info = journal.resolve_batch(Some(&result.id))?;
         let written = crate::report::write_rework(&journal, &info, &rework)?;
-        println!(
+        crate::stdout::line(format_args!(
             "rework: {} ({} rows to fix)",
             rework.display(),
             written.rows
-        );
+        ));
     }
     let messy = stem.contains("messy");
     let ok = c.failed == 0
@@ -145,7 +154,7 @@ fn check_and_write(
             c.invalid == 0 && c.created == c.total
         };
     if !ok {
-        println!(
+        crate::stdout::line(format_args!(
             "unexpected: {} should end with {}",
             file.display(),
             if messy {
@@ -153,7 +162,7 @@ fn check_and_write(
             } else {
                 "every row created"
             }
-        );
+        ));
     }
     Ok(ok)
 }

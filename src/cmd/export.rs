@@ -112,7 +112,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     };
     let url = config.url.clone();
     let done = "while listing devices; the file is incomplete (run `tpbulk export` again)";
-    let quiet = global.quiet;
+    let (quiet, display) = (global.quiet, rt.display(global.quiet));
     let (written, skipped, requests) = rt.until_cancelled(done, async move {
         let client = crate::platform::connect(config, Some(rate)).await?;
         let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
@@ -132,7 +132,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         };
         let lookups = client.request_counts().lookups;
         let mut writer = ExportWriter::create(settings.path.as_deref(), settings.format)?;
-        let skipped = export(&client, filter, batch_euis.as_ref(), &mut writer, quiet)
+        let skipped = export(&client, filter, batch_euis.as_ref(), &mut writer, &display)
             .await
             .map_err(|e| match e.downcast::<ApiError>() {
                 Ok(api) => unavailable(api),
@@ -169,7 +169,7 @@ async fn export(
     filter: DeviceFilter,
     batch: Option<&HashSet<String>>,
     writer: &mut ExportWriter,
-    quiet: bool,
+    display: &crate::logging::Display,
 ) -> anyhow::Result<u64> {
     let filters: Vec<DeviceFilter> = match batch {
         None => vec![filter],
@@ -185,7 +185,7 @@ async fn export(
                 .collect()
         }
     };
-    let mut bar = batch.map(|euis| after::progress_bar(euis.len(), "devices", quiet));
+    let mut bar = batch.map(|euis| after::progress_bar(euis.len(), "devices", display));
     let mut skipped = 0;
     for filter in &filters {
         let mut after: Option<String> = None;
@@ -196,7 +196,7 @@ async fn export(
                 .await?;
             if bar.is_none() {
                 let total = page.count.unwrap_or(page.briefs.len() as u64);
-                bar = Some(after::progress_bar(total as usize, "devices", quiet));
+                bar = Some(after::progress_bar(total as usize, "devices", display));
             }
             for brief in &page.briefs {
                 match ListedDevice::from_brief(brief) {

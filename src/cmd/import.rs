@@ -53,7 +53,7 @@ pub struct Args {
 pub use crate::engine::batch::OnExisting;
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    let config = config(&args, global)?;
+    let config = config(&args, global, rt)?;
     let format = args.format;
     let confirm = super::delete::confirmation(&args.input.file, args.yes, global.quiet);
     let again = "rows in flight are reconciled by `tpbulk resume`";
@@ -64,7 +64,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 }
 
 /// Every option checked, before the file is opened or the platform called.
-fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
+fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<ImportConfig> {
     if (args.clear_empty || args.force) && args.on_existing != OnExisting::Update {
         let flag = if args.force {
             "--force"
@@ -95,7 +95,7 @@ fn config(args: &Args, global: &GlobalArgs) -> anyhow::Result<ImportConfig> {
         again: args.again,
         allow_over_quota: args.allow_over_quota,
         deleting: false,
-        quiet: global.quiet,
+        display: rt.display(global.quiet),
     })
 }
 
@@ -235,7 +235,7 @@ mod tests {
             "--url",
             "http://127.0.0.1:1",
         ]);
-        let err = config(&cli.args, &cli.global).unwrap_err();
+        let err = config(&cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert_eq!(crate::error::exit_for(&err), Exit::Usage);
     }
 
@@ -243,12 +243,13 @@ mod tests {
     fn clear_empty_and_force_need_on_existing_update() {
         for flag in ["--clear-empty", "--force"] {
             let cli = parse(&["ship.csv", flag, "--url", "http://127.0.0.1:1"]);
-            let err = config(&cli.args, &cli.global).unwrap_err();
+            let err =
+                config(&cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
             assert_eq!(crate::error::exit_for(&err), Exit::Usage);
             assert!(err.to_string().contains("--on-existing update"), "{err}");
             let cli = parse(&["ship.csv", flag, "--on-existing", "update"]);
             assert!(
-                !config(&cli.args, &cli.global)
+                !config(&cli.args, &cli.global, &Runtime::new(Default::default()))
                     .err()
                     .is_some_and(|e| e.to_string().contains("--on-existing")),
                 "{flag} is accepted with --on-existing update"

@@ -28,11 +28,11 @@ pub mod template;
 pub mod validate;
 pub mod verify;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+/// Runs the parsed command line; progress is drawn on `screen`, the stderr of the log lines.
+pub fn run(cli: Cli, screen: crate::logging::Screen) -> anyhow::Result<Exit> {
     let global = cli.global;
     // One runtime and one cancellation for the whole command, built on first use.
-    let rt = runtime::Runtime::new();
+    let rt = runtime::Runtime::new(screen);
     match cli.command {
         Command::Validate(args) => validate::run(args, &global),
         Command::Template(args) => template::run(args, &global),

@@ -168,7 +168,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     })?;
     // Once per file: the second pass below sees the same rows.
     crate::prepare::warn_file_notes(&args.input.file, &notes);
-    let progress = LookupProgress::new(global.quiet);
+    let progress = LookupProgress::new(&rt.display(global.quiet));
     let creations = keys.len();
     keys.extend(deletions.iter().flatten().cloned());
     let existing = rt.until_cancelled(done, async {

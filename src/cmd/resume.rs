@@ -2,7 +2,7 @@
 
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, ResumeConfig, RunSettings};
+use crate::engine::batch::{self, ResumeConfig};
 use crate::error::Exit;
 use crate::journal::Journal;
 
@@ -26,31 +26,32 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    // The values given are checked before the journal is read (the batch's own are checked when it is).
-    RunSettings::new(
-        args.rate.unwrap_or(0.0),
-        args.concurrency.unwrap_or(8),
-        None,
-    )?;
-    let journal = super::profile::choose(global)?.journal(&args.journal);
+    // Every value given is checked before the journal is opened (the batch's own are checked when it is read).
+    let given = ResumeConfig {
+        journal: super::profile::choose(global)?.journal(&args.journal),
+        batch: args.batch,
+        platform: args.platform.settings(),
+        env_secret: None,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        display: rt.display(global.quiet),
+    }
+    .check()?;
     // The batch's own profile gives the credentials, unless --profile or TPBULK_PROFILE names another.
-    let recorded =
-        batch::pick_batch(&Journal::open_existing(&journal)?, args.batch.as_deref())?.profile;
+    let recorded = batch::pick_batch(
+        &Journal::open_existing(&given.journal)?,
+        given.batch.as_deref(),
+    )?
+    .profile;
     let chosen = super::profile::choose_for(global, recorded.as_deref())?;
     let secret = chosen.secret_with(
         &args.platform,
         std::env::var(super::profile::SECRET_VAR).ok(),
     )?;
     let config = ResumeConfig {
-        journal,
-        batch: args.batch,
-        platform: args.platform.settings(),
         env_secret: secret.map(|s| s.expose().to_string()),
-        rate: args.rate,
-        concurrency: args.concurrency,
-        quiet: global.quiet,
-    }
-    .check()?;
+        ..given
+    };
     let format = args.format;
     let again = "rows in flight are reconciled by `tpbulk resume`";
     rt.block_on(Some(again), |cancel| async move {

@@ -4,6 +4,7 @@
 
 use crate::engine::signals;
 use crate::error::Interrupted;
+use crate::logging::{Display, Screen};
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,24 +16,29 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
 pub struct Runtime {
     tokio: OnceLock<tokio::runtime::Runtime>,
+    /// The stderr that log lines and progress share.
+    screen: Screen,
     /// Cancelled by the first Ctrl-C or SIGTERM.
     cancel: CancellationToken,
     /// Cancelled by the second.
     abort: CancellationToken,
 }
 
-impl Default for Runtime {
-    fn default() -> Runtime {
-        Runtime::new()
-    }
-}
-
 impl Runtime {
-    pub fn new() -> Runtime {
+    pub fn new(screen: Screen) -> Runtime {
         Runtime {
             tokio: OnceLock::new(),
+            screen,
             cancel: CancellationToken::new(),
             abort: CancellationToken::new(),
+        }
+    }
+
+    /// How the command shows progress: on the screen of the log lines, or not at all with `quiet`.
+    pub fn display(&self, quiet: bool) -> Display {
+        Display {
+            quiet,
+            screen: self.screen.clone(),
         }
     }
 

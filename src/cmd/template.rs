@@ -48,10 +48,15 @@ pub fn csv_template(kind: Kind) -> String {
 }
 
 fn requirement(kind: Kind, column: &ColumnSpec) -> &'static str {
-    match (kind, column.field) {
-        (Kind::Cellular, crate::input::Field::Imei | crate::input::Field::Sim) => "IMEI or SIM",
-        _ if column.required => "required",
-        _ => "optional",
+    use crate::input::Field;
+    let either = match kind {
+        Kind::Cellular => matches!(column.field, Field::Imei | Field::Sim),
+        Kind::Otaa | Kind::Abp | Kind::Multicast => false,
+    };
+    match (either, column.required) {
+        (true, _) => "IMEI or SIM",
+        (false, true) => "required",
+        (false, false) => "optional",
     }
 }
 

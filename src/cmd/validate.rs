@@ -1,17 +1,16 @@
-//! `tpbulk validate`: read and check a shipment file offline, streaming: one thread reads and maps rows, this one
-//! checks them and writes the results, so neither the file nor its results are ever held whole.
+//! `tpbulk validate`: read and check a shipment file offline through the import's input stage
+//! (`prepare::check_verdicts`), streaming, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::fast::{FastId, FastPlan};
-use crate::device::{Checked, Checker, ErrorCode, Kind, MissingColumns, RowError, Verdict};
+use crate::device::{Checked, ErrorCode, Kind, MissingColumns, RowError, Verdict};
 use crate::error::{Exit, UsageError};
-use crate::input::{InputError, InputOptions, MappedRow, Table};
+use crate::input::{InputOptions, Table};
+use crate::prepare::{CheckedRow, check_verdicts};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,11 +33,6 @@ pub enum Format {
 /// How many errors the text summary lists before pointing at the JSONL output.
 const FIRST_ERRORS: usize = 20;
 
-/// Rows travel from the reader in batches, so the channel costs little per row; a few batches in flight are
-/// enough to keep both threads busy and memory flat.
-const BATCH: usize = 1024;
-const BATCHES_IN_FLIGHT: usize = 4;
-
 /// One line of `--format jsonl` and of `--report`.
 #[derive(serde::Serialize)]
 struct RowLine<'a> {
@@ -50,14 +44,6 @@ struct RowLine<'a> {
 }
 
 impl<'a> RowLine<'a> {
-    fn new(verdict: &'a Verdict) -> RowLine<'a> {
-        let errors: &[RowError] = match &verdict.result {
-            Ok(_) => &[],
-            Err(errors) => errors,
-        };
-        RowLine::of(verdict.row, verdict.kind, verdict.id.as_deref(), errors)
-    }
-
     fn of(
         row: u64,
         kind: Option<Kind>,
@@ -195,370 +181,81 @@ impl Summary {
     }
 }
 
-fn usage(err: InputError) -> anyhow::Error {
-    UsageError(err.to_string()).into()
-}
-
-/// Rows going to the checker, and checked batches coming back to be dropped where they were allocated.
-struct ReaderChannels {
-    rows: mpsc::Receiver<Result<Vec<MappedRow>, InputError>>,
-    done: mpsc::Sender<Vec<MappedRow>>,
-}
-
-/// Reads and maps rows on a thread of its own, handing them over in batches. Checked batches come back to this
-/// thread to be freed and reused: freeing memory another thread allocated is slow with the system allocator.
-fn spawn_reader(mut table: Table) -> (ReaderChannels, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    let (done_tx, done_rx) = mpsc::channel::<Vec<MappedRow>>();
-    let handle = std::thread::spawn(move || {
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(record) = table.next_record() {
-            match record {
-                Ok(record) => batch.push(table.map_owned(record)),
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            }
-            if batch.len() == BATCH {
-                let next = match done_rx.try_recv() {
-                    Ok(mut old) => {
-                        old.clear();
-                        old
-                    }
-                    Err(_) => Vec::with_capacity(BATCH),
-                };
-                let full = std::mem::replace(&mut batch, next);
-                if tx.send(Ok(full)).is_err() {
-                    // The checker stopped (a closed stdout): nothing left to read for.
-                    return;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(Ok(batch));
-        }
-    });
-    (
-        ReaderChannels {
-            rows: rx,
-            done: done_tx,
-        },
-        handle,
-    )
-}
-
-/// Checks every row of an opened table, writing one JSON line per row to `jsonl` when given. Delimited text whose
-/// columns make every row an OTAA row takes the fast path; the results are the same either way.
-pub fn check_table(
-    table: Table,
-    kind: Option<Kind>,
-    jsonl: Option<&mut dyn Write>,
-) -> anyhow::Result<Summary> {
-    check_table_with(table, kind, jsonl, true)
-}
-
-/// [`check_table`], with the fast path allowed or not (tests compare the two).
-pub fn check_table_with(
-    table: Table,
-    kind: Option<Kind>,
-    jsonl: Option<&mut dyn Write>,
-    fast: bool,
-) -> anyhow::Result<Summary> {
-    if fast
-        && let Some(plan) = FastPlan::new(&table.columns, &table.options().defaults, kind)
-        && let Some(mut raw) = table.raw_csv().map_err(usage)?
-    {
-        let read = move |record: &mut csv::ByteRecord| raw.read(record);
-        return check_raw(&table, plan, kind, read, jsonl);
-    }
-    check_mapped(table, kind, jsonl)
-}
-
-/// The full path: every row mapped and checked.
-fn check_mapped(
-    table: Table,
-    kind: Option<Kind>,
-    mut jsonl: Option<&mut dyn Write>,
-) -> anyhow::Result<Summary> {
-    let mut checker = Checker::new(kind).positional(table.is_positional());
+/// Checks every row of an opened table through the import's input stage ([`check_verdicts`]), writing one JSON line
+/// per row to each of `sinks`. `fast` allows the fast path (tests compare the two ways).
+fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
-    let mut line = Vec::with_capacity(256);
-    let mapper = table.mapper();
-    let (channels, reader) = spawn_reader(table);
-    let mut outcome = Ok(());
-    for batch in channels.rows.iter() {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                outcome = Err(usage(e));
-                break;
+    let (mut line, mut id) = (Vec::with_capacity(256), Vec::with_capacity(20));
+    summary.notes = check_verdicts(&mut table, fast, |checked| {
+        let (row, kind, errors) = match &checked {
+            CheckedRow::Full(Checked::Create(verdict)) => {
+                summary.add(verdict);
+                (verdict.row, verdict.kind, verdict.result.as_ref().err())
             }
-        };
-        for row in &batch {
             // A ThingPark `DELETE` row names a device to delete: only its identifier is checked.
-            let emitted = match checker.check_row(row) {
-                Checked::Create(verdict) => {
-                    emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut())
-                }
-                Checked::Delete(target) => {
-                    let errors = target.result.as_ref().err().map_or(&[][..], Vec::as_slice);
-                    summary.add_row(target.row, errors);
-                    let row = RowLine::of(target.row, target.kind, target.id.as_deref(), errors);
-                    write_line(&row, &mut line, jsonl.as_deref_mut())
-                }
-            };
-            if let Err(e) = emitted {
-                outcome = Err(e);
-                break;
+            CheckedRow::Full(Checked::Delete(target)) => {
+                let errors = target.result.as_ref().err();
+                summary.add_row(target.row, errors.map_or(&[][..], Vec::as_slice));
+                (target.row, target.kind, errors)
             }
-        }
-        // The reader may have finished already; then this batch is freed here.
-        let _ = channels.done.send(batch);
-        if outcome.is_err() {
-            break;
-        }
-    }
-    drop(channels);
-    reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
-    summary.notes = mapper.file_notes();
-    summary.notes.extend(checker.notes());
-    outcome.map(|()| summary)
-}
-
-/// Counts a checked row and writes its JSON line.
-fn emit<W: Write + ?Sized>(
-    verdict: &Verdict,
-    summary: &mut Summary,
-    line: &mut Vec<u8>,
-    jsonl: Option<&mut W>,
-) -> anyhow::Result<()> {
-    summary.add(verdict);
-    write_line(&RowLine::new(verdict), line, jsonl)
-}
-
-fn write_line<W: Write + ?Sized>(
-    row: &RowLine<'_>,
-    line: &mut Vec<u8>,
-    jsonl: Option<&mut W>,
-) -> anyhow::Result<()> {
-    if let Some(out) = jsonl {
-        line.clear();
-        serde_json::to_writer(&mut *line, row)?;
-        line.push(b'\n');
-        out.write_all(line)?;
-    }
-    Ok(())
-}
-
-/// Raw records in batches: the buffers travel to the checker and back, so reading allocates nothing once warm.
-struct RawBatch {
-    records: Vec<csv::ByteRecord>,
-    rows: Vec<u64>,
-}
-
-/// Records per raw batch: big enough that the channel costs nothing per row, small enough to stay in cache.
-const RAW_BATCH: usize = 4096;
-
-/// Reads raw records on a thread of its own.
-fn spawn_raw_reader(
-    mut read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
-) -> (
-    mpsc::Receiver<Result<RawBatch, InputError>>,
-    mpsc::Sender<RawBatch>,
-    std::thread::JoinHandle<()>,
-) {
-    let (tx, rx) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
-    let (done_tx, done_rx) = mpsc::channel::<RawBatch>();
-    let handle = std::thread::spawn(move || {
-        loop {
-            let mut batch = done_rx.try_recv().unwrap_or_else(|_| RawBatch {
-                records: Vec::new(),
-                rows: Vec::with_capacity(RAW_BATCH),
-            });
-            batch.rows.clear();
-            let mut failed = None;
-            while batch.rows.len() < RAW_BATCH {
-                let i = batch.rows.len();
-                if batch.records.len() == i {
-                    batch.records.push(csv::ByteRecord::new());
-                }
-                match read(&mut batch.records[i]) {
-                    Some(Ok(row)) => batch.rows.push(row),
-                    Some(Err(e)) => {
-                        failed = Some(e);
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            let full = batch.rows.len() == RAW_BATCH;
-            if !batch.rows.is_empty() && tx.send(Ok(batch)).is_err() {
-                // The checker stopped (a closed stdout): nothing left to read for.
-                return;
-            }
-            if let Some(e) = failed {
-                let _ = tx.send(Err(e));
-                return;
-            }
-            if !full {
-                return;
-            }
-        }
-    });
-    (rx, done_tx, handle)
-}
-
-/// The fast path: rows the [`FastPlan`] finds certainly valid (and not duplicates) are counted and written
-/// straight from their bytes; every other row is mapped and checked in full by the same checker.
-fn check_raw(
-    table: &Table,
-    plan: FastPlan,
-    kind: Option<Kind>,
-    read: impl FnMut(&mut csv::ByteRecord) -> Option<Result<u64, InputError>> + Send + 'static,
-    mut jsonl: Option<&mut dyn Write>,
-) -> anyhow::Result<Summary> {
-    // The fast path reads header files only, whose cardinalities are tpbulk's.
-    let mut checker = Checker::new(kind);
-    let mut summary = Summary::default();
-    let mut line = Vec::with_capacity(256);
-    let (rows, done, reader) = spawn_raw_reader(read);
-    let mut outcome = Ok(());
-    'batches: for batch in rows.iter() {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                outcome = Err(usage(e));
-                break;
+            CheckedRow::Valid { row, kind, .. } => {
+                summary.add_valid();
+                (*row, Some(*kind), None)
             }
         };
-        if summary.rows == 0 {
-            checker.reserve(plan.kind(), expected_rows(table, &batch));
+        if sinks.is_empty() {
+            return Ok(());
         }
-        for (record, &row) in batch.records.iter().zip(&batch.rows) {
-            if let Some(id) = plan.valid(record)
-                && checker.note_new(&id, row)
-            {
-                summary.add_valid();
-                if let Some(out) = jsonl.as_deref_mut() {
-                    line.clear();
-                    write_valid(&mut line, row, plan.kind(), &id);
-                    if let Err(e) = out.write_all(&line) {
-                        outcome = Err(e.into());
-                        break 'batches;
-                    }
-                }
-                continue;
+        let shown = match &checked {
+            CheckedRow::Full(Checked::Create(verdict)) => verdict.id.as_deref(),
+            CheckedRow::Full(Checked::Delete(target)) => target.id.as_deref(),
+            CheckedRow::Valid { id: fast, .. } => {
+                id.clear();
+                fast.write_id(&mut id);
+                Some(std::str::from_utf8(&id)?)
             }
-            let Some(mapped) = table.map_raw(row, record) else {
-                continue;
-            };
-            let verdict = checker.check(&mapped);
-            if let Err(e) = emit(&verdict, &mut summary, &mut line, jsonl.as_deref_mut()) {
-                outcome = Err(e);
-                break 'batches;
-            }
-        }
-        let _ = done.send(batch);
-    }
-    drop(rows);
-    drop(done);
-    reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?;
-    summary.notes = checker.notes();
-    outcome.map(|()| summary)
-}
-
-/// Most rows a table is sized for in advance: a duplicate table of this many fits in 2^21 buckets (27 MiB).
-const MAX_RESERVED_ROWS: usize = 1_800_000;
-
-/// The rows a file probably holds, from its size and the length of its first rows.
-fn expected_rows(table: &Table, first: &RawBatch) -> usize {
-    let Some(end) = first
-        .records
-        .get(first.rows.len().saturating_sub(1))
-        .and_then(|r| r.position())
-    else {
-        return 0;
-    };
-    let size = std::fs::metadata(&table.path).map_or(0, |m| m.len());
-    let per_row = (end.byte() / first.rows.len() as u64).max(1);
-    usize::try_from(size / per_row)
-        .unwrap_or(usize::MAX)
-        .min(MAX_RESERVED_ROWS)
-}
-
-/// The JSON line of a valid row, as `RowLine` would serialise it.
-fn write_valid(line: &mut Vec<u8>, row: u64, kind: Kind, id: &FastId) {
-    // Writing to a Vec cannot fail.
-    let _ = write!(line, r#"{{"row":{row},"kind":"{}","id":""#, kind.as_str());
-    id.write_id(line);
-    line.extend_from_slice(br#"","status":"valid","errors":[]}"#);
-    line.push(b'\n');
-}
-
-/// Writes each line to every sink: stdout and the report file.
-struct Tee<A, B>(Option<A>, Option<B>);
-
-impl<A: Write, B: Write> Write for Tee<A, B> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        if let Some(a) = &mut self.0 {
-            a.write_all(buf)?;
-        }
-        if let Some(b) = &mut self.1 {
-            b.write_all(buf)?;
-        }
+        };
+        let errors = errors.map_or(&[][..], Vec::as_slice);
+        line.clear();
+        serde_json::to_writer(&mut line, &RowLine::of(row, kind, shown, errors))?;
+        line.push(b'\n');
+        sinks
+            .iter_mut()
+            .try_for_each(|sink| sink.write_all(&line))?;
         Ok(())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if let Some(a) = &mut self.0 {
-            a.flush()?;
-        }
-        if let Some(b) = &mut self.1 {
-            b.flush()?;
-        }
-        Ok(())
-    }
+    })?;
+    Ok(summary)
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let _ = global;
-    let options = InputOptions::from_args(&args.input).map_err(usage)?;
-    let table = Table::open(&args.input.file, &options).map_err(usage)?;
+    let options = InputOptions::from_args(&args.input)?;
+    let table = Table::open(&args.input.file, &options)?;
     let mapping = table.mapping_lines();
-    let report = match &args.report {
+    let mut report = match &args.report {
         Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| {
             UsageError(format!("{}: cannot write the report: {e}", path.display()))
         })?)),
         None => None,
     };
-    let stdout = std::io::stdout().lock();
-    let jsonl_stdout =
-        (args.format == Format::Jsonl).then(|| BufWriter::with_capacity(1 << 16, stdout));
-    let mut tee = Tee(jsonl_stdout, report);
-    let writes_lines = tee.0.is_some() || tee.1.is_some();
-    let summary = check_table(
-        table,
-        options.kind,
-        if writes_lines {
-            Some(&mut tee as &mut dyn Write)
-        } else {
-            None
-        },
-    )?;
+    let mut stdout = (args.format == Format::Jsonl)
+        .then(|| BufWriter::with_capacity(1 << 16, std::io::stdout().lock()));
+    // Each JSON line goes to every sink: stdout, then the report file.
+    let mut sinks: Vec<&mut dyn Write> = [
+        stdout.as_mut().map(|w| w as &mut dyn Write),
+        report.as_mut().map(|w| w as &mut dyn Write),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let summary = check(table, true, &mut sinks)?;
     // The text summary lists the notes; beside JSON lines on stdout they go to stderr, as `plan` and `import` say them.
     if args.format == Format::Jsonl {
         crate::prepare::warn_file_notes(&args.input.file, &summary.notes);
     }
-    tee.flush()
-        .with_context(|| "writing the per-row results".to_string())?;
+    for sink in &mut sinks {
+        sink.flush().context("writing the per-row results")?;
+    }
     if args.format == Format::Text {
         let mut out = std::io::stdout().lock();
         summary.write_text(&args.input.file, &mapping, &mut out)?;
@@ -574,6 +271,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::fast::FastPlan;
     use crate::input::Field;
 
     const KEY: &str = "00112233445566778899AABBCCDDEEFF";
@@ -587,7 +285,7 @@ mod tests {
         let run = |fast: bool| {
             let table = Table::open(&path, options).unwrap();
             let mut out = Vec::new();
-            let summary = check_table_with(table, options.kind, Some(&mut out), fast).unwrap();
+            let summary = check(table, fast, &mut [&mut out]).unwrap();
             let text = String::from_utf8(out).unwrap();
             assert_eq!(summary.rows as usize, text.lines().count());
             let mut summary_text = Vec::new();

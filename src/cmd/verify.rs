@@ -63,7 +63,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
         batch.id, batch.id
     );
-    let progress = LookupProgress::new(global.quiet);
+    let progress = LookupProgress::new(&rt.display(global.quiet));
     let report = rt.until_cancelled(&done, async move {
         let client = crate::platform::connect(config, Some(rate)).await?;
         verify::verify(&client, &targets, &progress)
@@ -159,7 +159,7 @@ mod tests {
     fn a_negative_rate_is_a_usage_error_before_any_io() {
         let cli =
             Cli::try_parse_from(["verify", "--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
-        let err = run(cli.args, &cli.global, &Runtime::new()).unwrap_err();
+        let err = run(cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert!(
             err.downcast_ref::<crate::error::UsageError>().is_some(),
             "{err:#}"

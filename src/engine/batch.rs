@@ -14,6 +14,7 @@ use crate::journal::{
     Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, Previous,
     RowState,
 };
+use crate::logging::Display;
 use crate::platform::update::{Change, Decision, Wish};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
@@ -115,7 +116,8 @@ pub struct ImportConfig {
     /// `tpbulk delete`: every row names a device to delete (a batch of `delete` operations; no catalogue, no
     /// creation requirements). Otherwise an import, whose ThingPark `DELETE` rows are deletions in the same batch.
     pub deleting: bool,
-    pub quiet: bool,
+    /// Where progress is drawn; nothing with `--quiet`.
+    pub display: Display,
 }
 
 /// What a batch would delete, for the question asked before any deletion is sent.
@@ -346,7 +348,7 @@ pub async fn import(
     let catalog = if config.deleting {
         None
     } else {
-        if !config.quiet {
+        if !config.display.quiet {
             eprintln!("tpbulk: reading the catalogue");
         }
         Some(client.catalog().await.map_err(unavailable)?)
@@ -392,7 +394,7 @@ pub async fn import(
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let clear_empty = config.clear_empty;
         let cancel = cancel.clone();
-        let progress = LookupProgress::new(config.quiet);
+        let progress = LookupProgress::new(&config.display);
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let unavailable =
@@ -465,7 +467,7 @@ pub async fn import(
             .into());
         }
         for line in &lines {
-            if !config.quiet {
+            if !config.display.quiet {
                 eprintln!("tpbulk: warning: {line}; going on (--allow-over-quota)");
             }
         }
@@ -507,7 +509,7 @@ pub async fn import(
         client.clone(),
         &pool_config,
         cancel.clone(),
-        config.quiet,
+        &config.display,
         false,
     )
     .await?;
@@ -517,7 +519,7 @@ pub async fn import(
         client,
         &pool_config,
         cancel,
-        config.quiet,
+        &config.display,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -533,7 +535,7 @@ pub async fn run_tag_calls(
     client: Client,
     pool_config: &PoolConfig,
     cancel: CancellationToken,
-    quiet: bool,
+    display: &Display,
 ) -> anyhow::Result<BatchResult> {
     let mut journal = Journal::open_existing(journal_path)?;
     let tags_id = Journal::tags_id(&result.id);
@@ -547,7 +549,16 @@ pub async fn run_tag_calls(
     }
     if journal.resolve_tag_calls(&result.id)? > 0 {
         let before = client.request_counts();
-        let tags = run_batch(journal, &tags_id, client, pool_config, cancel, quiet, false).await?;
+        let tags = run_batch(
+            journal,
+            &tags_id,
+            client,
+            pool_config,
+            cancel,
+            display,
+            false,
+        )
+        .await?;
         result.requests = result.requests.plus(&tags.requests.since(&before));
         if tags.stop != Stop::Drained {
             result.stop = tags.stop;
@@ -610,7 +621,10 @@ fn refuse_second_import(
             "to import it once more as a new batch on purpose, add --again".to_string(),
             "imported to",
         ),
-        (Action::Create | Action::Update | Action::Restore | Action::Tag, _) => (
+        (
+            Action::Create | Action::Update | Action::Restore | Action::Tag,
+            BatchState::Running | BatchState::Interrupted,
+        ) => (
             format!(
                 "continue it with: tpbulk resume {} (or add --again for a new batch on purpose)",
                 batch.id
@@ -998,7 +1012,8 @@ pub struct ResumeConfig {
     /// Checked like [`RunSettings`]: `None` keeps the batch's own.
     pub rate: Option<f64>,
     pub concurrency: Option<usize>,
-    pub quiet: bool,
+    /// Where progress is drawn; nothing with `--quiet`.
+    pub display: Display,
 }
 
 impl ResumeConfig {
@@ -1126,7 +1141,7 @@ pub async fn resume(
             client.clone(),
             &pool_config,
             cancel,
-            config.quiet,
+            &config.display,
         )
         .await?;
         result.requests = result.requests.plus(&before);
@@ -1154,7 +1169,7 @@ pub async fn resume(
         client.clone(),
         &pool_config,
         cancel.clone(),
-        config.quiet,
+        &config.display,
         true,
     )
     .await?;
@@ -1164,7 +1179,7 @@ pub async fn resume(
         client,
         &pool_config,
         cancel,
-        config.quiet,
+        &config.display,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -1217,7 +1232,7 @@ pub async fn run_batch(
     client: Client,
     pool_config: &PoolConfig,
     cancel: CancellationToken,
-    quiet: bool,
+    display: &Display,
     settle_all: bool,
 ) -> anyhow::Result<BatchResult> {
     let started = Instant::now();
@@ -1263,7 +1278,7 @@ pub async fn run_batch(
         })
     };
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(total, counters.clone(), action, quiet);
+    let progress = Progress::start(total, counters.clone(), action, display);
     let stop = pool::run(
         client.clone(),
         writer.clone(),

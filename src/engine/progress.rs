@@ -3,6 +3,7 @@
 
 use super::Counters;
 use crate::journal::Action;
+use crate::logging::{Display, Screen};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -19,14 +20,25 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts showing the progress of `total` rows. Must be called inside a tokio runtime.
-    pub fn start(total: u64, counters: Arc<Counters>, action: Action, quiet: bool) -> Progress {
+    /// Starts showing the progress of `total` rows on `display`. Must be called inside a tokio runtime.
+    pub fn start(
+        total: u64,
+        counters: Arc<Counters>,
+        action: Action,
+        display: &Display,
+    ) -> Progress {
         let stop = CancellationToken::new();
-        if quiet || total == 0 {
+        if display.quiet || total == 0 {
             return Progress { stop, task: None };
         }
         let task = if std::io::stderr().is_terminal() {
-            tokio::spawn(bar(total, counters, action, stop.clone()))
+            tokio::spawn(bar(
+                total,
+                counters,
+                action,
+                display.screen.clone(),
+                stop.clone(),
+            ))
         } else {
             tokio::spawn(lines(total, counters, action, stop.clone()))
         };
@@ -69,13 +81,19 @@ fn rate(per_sec: f64) -> String {
     format!("{per_sec:.1}/s")
 }
 
-async fn bar(total: u64, counters: Arc<Counters>, action: Action, stop: CancellationToken) {
+async fn bar(
+    total: u64,
+    counters: Arc<Counters>,
+    action: Action,
+    screen: Screen,
+    stop: CancellationToken,
+) {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
     bar.set_style(bar_style(
         "{bar:30.cyan/blue} {pos}/{len} {msg} {rate:.green} ETA {eta}",
     ));
     // Log lines are written with the bar lifted from now on, so neither tears the other.
-    crate::logging::set_progress(&bar);
+    let lifted = screen.show(&bar);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         // One reading of the counters for both, so the position is always the sum the message shows.
@@ -87,7 +105,7 @@ async fn bar(total: u64, counters: Arc<Counters>, action: Action, stop: Cancella
             _ = tick.tick() => {}
         }
     }
-    crate::logging::clear_progress();
+    drop(lifted);
     bar.finish_and_clear();
 }
 

@@ -111,9 +111,13 @@ pub async fn settle_sending(
         .flat_map(|(_, k)| k.iter().cloned())
         .collect();
     // A handful of rows an interrupted run left unknown: nothing worth a progress display.
-    let found = find_existing(client, &all, &LookupProgress::new(true))
-        .await
-        .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
+    let found = find_existing(
+        client,
+        &all,
+        &LookupProgress::new(&crate::logging::Display::hidden()),
+    )
+    .await
+    .map_err(|e| crate::platform::unavailable(&client.config().url, &e))?;
     let mut outcomes = Vec::new();
     let mut back_to_pending = Vec::new();
     for (row, keys) in sending {

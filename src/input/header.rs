@@ -568,20 +568,18 @@ mod tests {
         }
     }
 
+    /// The field each header of a header row names.
+    fn fields(headers: &[&str]) -> Vec<Option<Field>> {
+        let cells: Vec<Cell> = headers.iter().map(|s| Cell::Text(s.to_string())).collect();
+        columns_of(&cells, &[])
+            .unwrap()
+            .into_iter()
+            .map(|c| c.field)
+            .collect()
+    }
+
     #[test]
     fn a_known_name_as_a_word_names_a_column_nothing_else_claims() {
-        let texts = |h: &[&str]| {
-            h.iter()
-                .map(|s| Cell::Text(s.to_string()))
-                .collect::<Vec<_>>()
-        };
-        let fields = |h: &[&str]| {
-            columns_of(&texts(h), &[])
-                .unwrap()
-                .into_iter()
-                .map(|c| c.field)
-                .collect::<Vec<_>>()
-        };
         assert_eq!(
             fields(&[
                 "MAC Addr 1 DevEUI",
@@ -603,18 +601,6 @@ mod tests {
 
     #[test]
     fn a_serial_number_names_the_device_only_when_no_column_does() {
-        let texts = |h: &[&str]| {
-            h.iter()
-                .map(|s| Cell::Text(s.to_string()))
-                .collect::<Vec<_>>()
-        };
-        let fields = |h: &[&str]| {
-            columns_of(&texts(h), &[])
-                .unwrap()
-                .into_iter()
-                .map(|c| c.field)
-                .collect::<Vec<_>>()
-        };
         assert_eq!(
             fields(&["DevEUI", "SN", "pn"]),
             [

@@ -374,9 +374,12 @@ impl Catalog {
         };
 
         // A network context only means something to a cellular device; a LoRaWAN row ignores a `--set` one.
-        let context = match (&refs.context, kind) {
-            (Some(r), Kind::Cellular) => one(&self.contexts, r, "context", &mut errors),
-            _ => None,
+        let context = match kind {
+            Kind::Cellular => refs
+                .context
+                .as_ref()
+                .and_then(|r| one(&self.contexts, r, "context", &mut errors)),
+            Kind::Otaa | Kind::Abp | Kind::Multicast => None,
         };
 
         if errors.is_empty() {
@@ -441,7 +444,7 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
                     model.id
                 ),
             ),
-            _ => {}
+            (true, true) | (false, false) => {}
         },
         Ids::Abp {
             s_nwk_s_int_key,
@@ -467,7 +470,7 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
                             model.id
                         ),
                     ),
-                    _ => {}
+                    (true, true) | (false, false) => {}
                 }
             }
         }

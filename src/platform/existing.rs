@@ -346,13 +346,13 @@ fn keys_of(device: &DeviceInfo) -> impl Iterator<Item = ExistKey> {
 /// What a command shows while it learns which devices exist: a bar on a terminal, a plain line every few seconds
 /// when stderr is not one, nothing when quiet.
 pub struct LookupProgress {
-    quiet: bool,
+    display: crate::logging::Display,
     state: Mutex<Shown>,
 }
 
 #[derive(Default)]
 struct Shown {
-    bar: Option<ProgressBar>,
+    bar: Option<(ProgressBar, crate::logging::Lifted)>,
     total: u64,
     done: u64,
     last_line: Option<Instant>,
@@ -361,15 +361,15 @@ struct Shown {
 }
 
 impl LookupProgress {
-    pub fn new(quiet: bool) -> LookupProgress {
+    pub fn new(display: &crate::logging::Display) -> LookupProgress {
         LookupProgress {
-            quiet,
+            display: display.clone(),
             state: Mutex::default(),
         }
     }
 
     fn start(&self, total: u64, client: &Client) {
-        if self.quiet {
+        if self.display.quiet {
             return;
         }
         let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -387,9 +387,9 @@ impl LookupProgress {
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            crate::logging::set_progress(&bar);
+            let lifted = self.display.screen.show(&bar);
             bar.tick();
-            shown.bar = Some(bar);
+            shown.bar = Some((bar, lifted));
         } else {
             eprintln!("tpbulk: learning which devices exist: 0 of {total} checked");
             shown.last_line = Some(Instant::now());
@@ -397,12 +397,12 @@ impl LookupProgress {
     }
 
     fn advance(&self, n: u64) {
-        if self.quiet || n == 0 {
+        if self.display.quiet || n == 0 {
             return;
         }
         let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
         shown.done = (shown.done + n).min(shown.total);
-        if let Some(bar) = &shown.bar {
+        if let Some((bar, _)) = &shown.bar {
             bar.set_position(shown.done);
         } else if shown.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY) {
             eprintln!(
@@ -414,12 +414,12 @@ impl LookupProgress {
     }
 
     fn finish(&self, found: u64, client: &Client) {
-        if self.quiet {
+        if self.display.quiet {
             return;
         }
         let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = shown.bar.take() {
-            crate::logging::clear_progress();
+        if let Some((bar, lifted)) = shown.bar.take() {
+            drop(lifted);
             bar.finish_and_clear();
         }
         let requests = client.request_counts().lookups - shown.look_ups_before;

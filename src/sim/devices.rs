@@ -170,7 +170,7 @@ fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiErr
             required_hex(obj, "appKey", 32)?;
             has_nwk_key = optional_hex(obj, "nwkKey", 32)?.is_some();
         }
-        _ => {
+        Kind::Abp => {
             forbid(obj, &["appKey", "nwkKey"], "an ABP device")?;
             let address = required_hex(obj, "nwAddress", 8)?;
             required_hex(obj, "nwKey", 32)?;
@@ -184,6 +184,7 @@ fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiErr
             has_abp_1_1_key_any = s || e;
             view.insert("nwAddress".into(), address.into());
         }
+        Kind::Cellular | Kind::Multicast => unreachable!("a LoRaWAN activation is OTAA or ABP"),
     }
     if let Some(app_eui) = app_eui {
         view.insert("appEUI".into(), app_eui.into());
@@ -1498,7 +1499,7 @@ fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError
                     "Fields sNwkSIntKey and nwkSEncKey are not allowed: the device profile {model} is LoRaWAN 1.0"
                 )));
             }
-            _ => {}
+            Kind::Otaa | Kind::Abp | Kind::Cellular | Kind::Multicast => {}
         }
     }
     if let Some(plan) = &checked.plan {

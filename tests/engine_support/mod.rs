@@ -102,6 +102,32 @@ impl Env {
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
     }
+
+    /// A client of the simulator, with its fixed credentials.
+    pub fn client(&self) -> tpbulk::platform::Client {
+        let args = tpbulk::cli::PlatformArgs {
+            url: Some(self.sim.url()),
+            client_id: Some("tpbulk-sim".into()),
+            client_secret_file: None,
+            token_url: None,
+            insecure: false,
+        };
+        let config =
+            tpbulk::platform::ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into()))
+                .unwrap();
+        tpbulk::platform::Client::new(config, tpbulk::platform::Pacing::new(None)).unwrap()
+    }
+
+    /// Puts the device of row `n` of [`otaa_csv`] on the platform before any import: someone else's.
+    pub fn preexisting(&self, n: u64) {
+        self.sim.insert_device(serde_json::json!({
+            "EUI": eui(n),
+            "name": "installed last year",
+            "connectivity": "LORAWAN",
+            "activation": "OTAA",
+            "model": {"ID": MODEL},
+        }));
+    }
 }
 
 /// A finished run of the binary.
@@ -253,6 +279,19 @@ pub fn pending_batch_of_profile(
         .set_batch_state(&batch, BatchState::Interrupted)
         .unwrap();
     batch
+}
+
+/// All a child wrote to its piped stderr, once it closes it.
+pub fn read_stderr(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    stderr
 }
 
 /// A second connection of the simulator's catalogue, for updates that move devices.

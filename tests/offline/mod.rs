@@ -25,3 +25,19 @@ pub fn validate_jsonl(file: &str, extra: &[&str]) -> (i32, Vec<Value>) {
         .collect();
     (out.status.code().unwrap(), rows)
 }
+
+/// (field, code, column) of each error of a row.
+pub fn errors(row: &Value) -> Vec<(String, String, String)> {
+    row["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_string(),
+                e["code"].as_str().unwrap().to_string(),
+                e["column"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

@@ -157,7 +157,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                 _ => {}
             }
         }
-        if plan.to_delete == 0 {
+        // Tag calls a stopped rollback left are sent by the next, even with every restore made.
+        if plan.to_delete == 0 && journal.tag_calls_left(&plan.id)? == 0 {
             if json {
                 print_json(&summary((0, 0, 0, 0), 0, false, true))?;
             } else if !quiet {

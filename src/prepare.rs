@@ -307,6 +307,25 @@ fn wish(partial: &Partial, resolved: &Resolved, mapped: &MappedRow, mode: Update
         None if clear(Field::Motion) => wish.set(Changeable::Motion, Value::Null),
         None => {}
     }
+    // A Tags (Domains) cell is the device's whole set: what it lacks is taken off, what it adds put on.
+    if !partial.extras.tags.is_empty() {
+        let tags: Vec<&str> = partial.extras.tags.iter().map(|t| t.as_str()).collect();
+        wish.set(Changeable::Tags, tags.into());
+    } else if clear(Field::Tags) {
+        wish.set(Changeable::Tags, Value::Array(Vec::new()));
+    }
+    if !partial.extras.domains.is_empty() {
+        let mut domains: Vec<String> = partial
+            .extras
+            .domains
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        domains.sort_unstable();
+        wish.set(Changeable::Domains, domains.into());
+    } else if clear(Field::Domains) {
+        wish.set(Changeable::Domains, Value::Array(Vec::new()));
+    }
     let column = |field: Field| {
         mapped
             .get(field)

@@ -576,12 +576,6 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
         "0",
     ]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    assert!(
-        run.stderr()
-            .contains("--on-existing update does not change the tags or domains"),
-        "{}",
-        run.describe()
-    );
     let states: Vec<(u64, RowState)> = env
         .rows(&run.batch())
         .iter()
@@ -601,6 +595,121 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     );
     let now = export_lines(&env, &[]);
     assert_eq!(now[2], exported[2].replace("pump 2", "pump two"));
+    // One tag and one domain edited: that device alone changes, its tags by an untag and a tag call, its domains
+    // in its `PUT`.
+    let edit = |l: &str| {
+        l.replace("lot B", "lot Z")
+            .replace("Vertical:Water", "Vertical:Gas")
+    };
+    let edited: Vec<String> = now.iter().map(|l| edit(l)).collect();
+    let retagged = env.write("retagged.csv", &(edited.join("\n") + "\n"));
+    let before = env.sim.stats().requests;
+    let run = env.run(&[
+        "import",
+        retagged.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let after = env.sim.stats().requests;
+    let delta = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (1, 2)
+    );
+    let states: Vec<RowState> = env.rows(&run.batch()).iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [RowState::Unchanged, RowState::Done, RowState::Unchanged]
+    );
+    assert_eq!(export_lines(&env, &[]), edited);
+}
+
+/// The Tags column of `tagged_csv`'s three valid rows, with names, as an update file gives them.
+fn update_tags_csv(rows: [(&str, &str); 3]) -> String {
+    let mut csv = String::from("DevEUI,Name,Tags\n");
+    for (n, (name, tags)) in (1..).zip(rows) {
+        csv.push_str(&format!("{},{name},{tags}\n", eui(n)));
+    }
+    csv
+}
+
+#[test]
+fn an_update_changes_tags_by_calls_grouped_by_tag_and_rollback_puts_them_back() {
+    let env = Env::new(SimConfig::default());
+    let file = env.write("ship.csv", &tagged_csv());
+    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let shipped = export_lines(&env, &[]);
+    // Device 1 trades `lot A` for `lot C` (tags only), device 2 is the same (another order), device 3 is renamed
+    // and gains `lot C`: one tag call for `lot C` on both, one untag call, one `PUT`.
+    let upd = env.write(
+        "upd.csv",
+        &update_tags_csv([
+            ("pump 1", "lot C;shipment 42"),
+            ("pump 2", "shipment 42|lot B"),
+            ("pump three", "shipment 42;lot C"),
+        ]),
+    );
+    let plan = env.run(&["plan", upd.to_str().unwrap(), "--on-existing", "update"]);
+    assert_eq!(plan.code(), 0, "{}", plan.describe());
+    assert!(
+        plan.stdout()
+            .contains("tags 'lot A;shipment 42' → 'lot C;shipment 42'")
+            && plan.stdout().contains("1 updates and 2 tag calls"),
+        "{}",
+        plan.describe()
+    );
+    let before = env.sim.stats().requests;
+    let run = env.run(&[
+        "import",
+        upd.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let batch = run.batch();
+    let states: Vec<RowState> = env.rows(&batch).iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [RowState::Done, RowState::Unchanged, RowState::Done]
+    );
+    let after = env.sim.stats().requests;
+    let delta = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (1, 2)
+    );
+    let now = export_lines(&env, &[]);
+    assert!(
+        now[1].contains(",lot C;shipment 42,")
+            && now[3].contains("pump three")
+            && now[3].contains(",lot C;shipment 42,"),
+        "{now:?}"
+    );
+    assert_eq!(now[2], shipped[2]);
+    // Rollback: device 1 gets `lot A` back and loses `lot C`, device 3 its name and `lot C` (one untag call for
+    // both), device 2 is not touched.
+    let before = env.sim.stats().requests;
+    let run = env.run(&["rollback", &batch, "--yes", "--rate", "0"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let after = env.sim.stats().requests;
+    let delta = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (1, 2)
+    );
+    assert_eq!(export_lines(&env, &[]), shipped);
 }
 
 /// `plan --save`, then changes behind tpbulk's back, then `import --plan`: what the operator reviewed is what is

@@ -424,16 +424,40 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
     env.sim.set_faults(0.0, 0.1);
     let total = 60;
     seed_devices(&env, 100, total);
-    // Every third device renamed, every third moved to another connection, the rest as they are.
-    let file = env.write(
-        "update.csv",
-        &update_csv(100, total, |n| match n % 3 {
-            0 => (format!("renamed {n}"), CONNECTION),
-            1 => (format!("device {n}"), OTHER_CONNECTION),
-            _ => (format!("device {n}"), CONNECTION),
-        }),
-    );
-    let changed: Vec<u64> = (100..100 + total).filter(|n| n % 3 != 2).collect();
+    // Every third device renamed, every third moved to another connection, half of the rest tagged (tag calls,
+    // no `PUT`), the others as they are.
+    let tagged = |n: u64| n % 3 == 2 && n.is_multiple_of(2);
+    let csv = update_csv(100, total, |n| match n % 3 {
+        0 => (format!("renamed {n}"), CONNECTION),
+        1 => (format!("device {n}"), OTHER_CONNECTION),
+        _ => (format!("device {n}"), CONNECTION),
+    });
+    let csv: String = (99..)
+        .zip(csv.lines())
+        .map(|(n, line)| match (n, tagged(n)) {
+            (99, _) => format!("{line},Tags\n"),
+            (_, true) => format!("{line},kit;lot 7\n"),
+            (_, false) => format!("{line},\n"),
+        })
+        .collect();
+    let file = env.write("update.csv", &csv);
+    let changed: Vec<u64> = (100..100 + total)
+        .filter(|&n| n % 3 != 2 || tagged(n))
+        .collect();
+    let tags_of = |n: u64| -> Vec<String> {
+        let device = env.sim.device(&eui(n)).expect("the device exists");
+        let mut tags: Vec<String> = device["tags"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|t| t["name"].as_str())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        tags
+    };
     let mut child = env.spawn(&[
         "import",
         file.to_str().unwrap(),
@@ -445,11 +469,13 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
         "2",
         "--quiet",
     ]);
-    let batch = wait_for_updates(&env, &mut child, None, 5).expect("batch id");
+    // The tagged rows are `done` once journalled (their tags follow with the calls): wait for real updates.
+    let tag_only = changed.iter().filter(|&&n| n % 3 == 2).count() as u64;
+    let batch = wait_for_updates(&env, &mut child, None, tag_only + 5).expect("batch id");
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
     let mut child = env.spawn(&["resume", &batch, "--quiet"]);
-    wait_for_updates(&env, &mut child, Some(&batch), 20);
+    wait_for_updates(&env, &mut child, Some(&batch), tag_only + 20);
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
     assert!(
@@ -481,6 +507,17 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
         );
     }
     assert_eq!(env.creations().len(), 0, "an update creates nothing");
+    // Two tag calls (one per tag) for the ten tagged devices, each device tagged, the others not.
+    assert_eq!(
+        env.counts(&format!("{batch}.tags")).created,
+        2,
+        "{}",
+        run.describe()
+    );
+    for n in 100..100 + total {
+        let want: &[&str] = if tagged(n) { &["kit", "lot 7"] } else { &[] };
+        assert_eq!(tags_of(n), want, "device {n}");
+    }
     assert_eq!(sim_field(&env, 102, "name"), "renamed 102");
     assert_eq!(sim_field(&env, 100, "appServers"), OTHER_CONNECTION);
 
@@ -506,6 +543,7 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
         };
         assert_eq!(sim_field(&env, n, "name"), name, "device {n}");
         assert_eq!(sim_field(&env, n, "appServers"), CONNECTION, "device {n}");
+        assert!(tags_of(n).is_empty(), "device {n}: {:?}", tags_of(n));
     }
     // Interrupted or not, a second rollback finds nothing left to restore.
     let run = env.run(&["rollback", &batch, "--yes", "--rate", "0"]);

@@ -8,7 +8,7 @@
 //! import left `sending` are settled first, by the one reconciliation rule ([`crate::engine::reconcile`]).
 
 use super::Target;
-use crate::journal::{BatchInfo, Journal, RowState};
+use crate::journal::{Action, BatchInfo, Journal, Previous, RowState};
 
 /// Rows listed before the question; the rest are counted.
 pub const SHOWN: usize = 20;
@@ -35,6 +35,7 @@ pub struct RollbackPlan {
 /// Journals the deletions of `import` (see [`Journal::prepare_rollback`]) and says what is left to do.
 pub fn plan(journal: &mut Journal, import: &BatchInfo) -> anyhow::Result<RollbackPlan> {
     let id = journal.prepare_rollback(import)?;
+    restore_tags(journal, import, &id)?;
     let waiting = [RowState::Pending, RowState::Sending];
     let shown = journal
         .rows_after(&id, Some(&waiting), 0, SHOWN)?
@@ -50,6 +51,40 @@ pub fn plan(journal: &mut Journal, import: &BatchInfo) -> anyhow::Result<Rollbac
         unsent: journal.count_state(&import.id, RowState::Pending)?,
         id,
     })
+}
+
+/// Journals, with the first rollback of `import`, the tag calls that put back the tags its updates changed:
+/// untag what an update added, tag again what it removed, grouped by tag across the rows (as the import sent
+/// them), each for the devices whose restore ends `done` (a device whose fields or tags changed since the
+/// import ends `conflict` and keeps them).
+fn restore_tags(journal: &mut Journal, import: &BatchInfo, rollback: &str) -> anyhow::Result<()> {
+    if journal.batch(&Journal::tags_id(rollback))?.is_some() {
+        return Ok(());
+    }
+    let mut groups: std::collections::BTreeMap<(bool, String), Vec<u64>> = Default::default();
+    journal.for_each_row(&import.id, Some(&[RowState::Done]), |r| {
+        if r.action != Action::Update {
+            return Ok(());
+        }
+        let Some(previous) = r.previous.as_deref() else {
+            return Ok(());
+        };
+        let previous: Previous = serde_json::from_str(previous)?;
+        // The restore writes `before` over `after`: its delta is the update's reversed.
+        let (untag, tag) = previous.after.tag_delta(&previous.before);
+        for (off, tags) in [(true, untag), (false, tag)] {
+            for tag in tags {
+                groups.entry((off, tag)).or_default().push(r.row);
+            }
+        }
+        Ok(())
+    })?;
+    let calls =
+        crate::engine::batch::grouped_tag_calls(groups, Action::Restore, crate::platform::TAG_PAGE);
+    if !calls.is_empty() {
+        journal.insert_tag_calls(rollback, calls)?;
+    }
+    Ok(())
 }
 
 /// When the import began (milliseconds since the epoch), for the reconciliation of its `sending` rows.

@@ -296,11 +296,31 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             }
         }
     }
-    let tag_calls = crate::engine::batch::tag_calls(rows_of_tag, platform::TAG_PAGE).len() as u64;
+    // An update's tag difference: its own calls, grouped by tag across the rows as the import makes them.
+    let mut retag: std::collections::BTreeMap<(bool, String), Vec<u64>> = Default::default();
+    let mut puts = 0;
+    for (row, status) in &statuses {
+        if let Status::WouldUpdate(change) = status {
+            puts += u64::from(change.puts());
+            let (untag, tag) = change.before.tag_delta(&change.after);
+            for (off, tags) in [(true, untag), (false, tag)] {
+                for tag in tags {
+                    retag.entry((off, tag)).or_default().push(*row);
+                }
+            }
+        }
+    }
+    let tag_calls = (crate::engine::batch::tag_calls(rows_of_tag, platform::TAG_PAGE).len()
+        + crate::engine::batch::grouped_tag_calls(
+            retag,
+            crate::journal::Action::Update,
+            platform::TAG_PAGE,
+        )
+        .len()) as u64;
     drop(keys);
     let made = client.request_counts();
     counts.requests_before = made.total();
-    counts.requests_in_all = made.total() + counts.would_create + counts.would_update + tag_calls;
+    counts.requests_in_all = made.total() + counts.would_create + puts + tag_calls;
     if let Some(save) = &args.save {
         planned.sort_unstable_by_key(|p| p.row);
         let header = plan_file::Header {
@@ -363,7 +383,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         writeln!(
             out,
             "{}",
-            requests_line(&made, counts.would_create, counts.would_update, tag_calls)
+            requests_line(&made, counts.would_create, puts, tag_calls)
         )?;
         for line in &mapping {
             writeln!(out, "{line}")?;
@@ -544,11 +564,14 @@ fn write_text_row(
     existing: &HashMap<ExistKey, DeviceInfo>,
 ) -> std::io::Result<()> {
     let detail = match (&row.outcome, status) {
-        (_, Status::WouldUpdate(change)) => format!(
+        (_, Status::WouldUpdate(change)) if change.puts() => format!(
             "PUT /devices/{}: {}",
             change.reference,
             change.before.diff_line(&change.after)
         ),
+        (_, Status::WouldUpdate(change)) => {
+            format!("tag calls: {}", change.before.diff_line(&change.after))
+        }
         (_, Status::Unchanged) => "the device already has every value the row gives".into(),
         (_, Status::ForbiddenChange(fields)) => format!("{} forbidden change(s)", fields.len()),
         (Prepared::Send(_), Status::Exists) => {

@@ -157,7 +157,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                 _ => {}
             }
         }
-        if plan.to_delete == 0 {
+        // Tag calls a stopped rollback left are sent by the next, even with every restore made.
+        if plan.to_delete == 0 && journal.tag_calls_left(&plan.id)? == 0 {
             if json {
                 print_json(&summary((0, 0, 0, 0), 0, false, true))?;
             } else if !quiet {
@@ -184,7 +185,19 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         let before = journal.counts(&plan.id)?;
         let path = journal.path().to_path_buf();
         let pool = batch::pool_config(&settings, None);
-        let result = batch::run_batch(journal, &plan.id, client, &pool, cancel, &rt.display(quiet), false).await?;
+        let display = rt.display(quiet);
+        let result = batch::run_batch(
+            journal,
+            &plan.id,
+            client.clone(),
+            &pool,
+            cancel.clone(),
+            &display,
+            false,
+        )
+        .await?;
+        // The tags the restores put back, once every restore is settled.
+        let result = batch::run_tag_calls(result, &path, client, &pool, cancel, &display).await?;
         let journal = Journal::open_existing(&path)?;
         journal.for_each_row(&plan.id, Some(&[RowState::Failed]), |r| {
             let target = after::Target::from_record(&r);
@@ -220,6 +233,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                 "batch {}: deleted {}, already gone {}{restores}, deleted earlier {}, failed {}, kept {} that existed before",
                 batch.id, deleted, gone, plan.already, counts.failed, plan.kept
             ));
+        }
+        if let Some(tags) = result.tags_line().filter(|_| !json) {
+            crate::stdout::line(tags);
         }
         if plan.unsent > 0 && !quiet && !json {
             crate::stdout::line(format_args!(

@@ -10,13 +10,13 @@ use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
 use crate::engine::plan_file::{Rebased, SavedPlan};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
-use crate::input::{Field, InputOptions, Table};
+use crate::input::{InputOptions, Table};
 use crate::journal::{
     Action, BatchInfo, BatchState, Counts, Journal, NewBatch, NewRow, NewTagCall, Previous,
     RowState,
 };
 use crate::logging::Display;
-use crate::platform::update::{Decision, Wish};
+use crate::platform::update::{Change, Decision, Wish};
 use crate::platform::{
     ApiError, Catalog, Client, ClientConfig, DeviceInfo, ExistKey, LookupProgress, OverQuota,
     PlanTally, PlatformSettings, RequestCounts, TAG_PAGE, find_matching, same_device,
@@ -547,7 +547,7 @@ pub async fn import(
 /// Sends the tag calls of a batch whose rows are all final: gives them the DevEUIs of the devices the batch
 /// created, runs them on the engine like any batch (`{id}.tags`: journalled, paced, resumable), and leaves the
 /// import `done` once none is left. A batch with rows still to send, or stopped, keeps its calls for `resume`.
-async fn run_tag_calls(
+pub async fn run_tag_calls(
     mut result: BatchResult,
     journal_path: &std::path::Path,
     client: Client,
@@ -690,6 +690,8 @@ fn journal_prepared(
     let mut chunk_plans: Vec<(Option<ExistKey>, String)> = Vec::new();
     let mut tally = PlanTally::default();
     let mut deletions = Deletions::default();
+    // Each tag an update puts on (`false`) or takes off (`true`), and its rows: one call per tag per page.
+    let mut retag: std::collections::BTreeMap<(bool, String), Vec<u64>> = Default::default();
     let mut flush = |chunk: &mut Vec<(NewRow, Vec<ExistKey>, Option<Wish>)>,
                      chunk_plans: &mut Vec<(Option<ExistKey>, String)>,
                      journal: &mut Journal|
@@ -770,13 +772,21 @@ fn journal_prepared(
                                 None => Decision::Unchanged,
                             };
                         }
-                        match plan.map(|p| p.rebase(row.row, &wish, &reference, decision.clone())) {
+                        let (untag, tag) = match plan
+                            .map(|p| p.rebase(row.row, &wish, &reference, decision.clone()))
+                        {
                             None => become_update(&mut row, decision)?,
                             Some(Rebased::Decision(decision)) => become_update(&mut row, decision)?,
                             Some(Rebased::Conflict(message)) => {
                                 become_update(&mut row, Decision::Unchanged)?;
                                 row.state = RowState::Conflict;
                                 row.message = Some(message);
+                                Default::default()
+                            }
+                        };
+                        for (off, tags) in [(true, untag), (false, tag)] {
+                            for tag in tags {
+                                retag.entry((off, tag)).or_default().push(row.row);
                             }
                         }
                     }
@@ -815,26 +825,14 @@ fn journal_prepared(
         Some(catalog) => prepare_rows_for(&mut table, catalog, updating, &mut each)?,
         None => prepare_targets(&mut table, &mut each)?,
     };
-    let mut notes = notes;
-    // Said, not silently dropped: an edited tag or domain of an existing device would otherwise look applied.
-    let labels = table
-        .columns
-        .iter()
-        .any(|c| matches!(c.field, Some(Field::Tags | Field::Domains)));
-    if on_existing == OnExisting::Update && labels {
-        notes.push(
-            "the Tags and Domains columns go to the devices this batch creates; --on-existing update does not \
-             change the tags or domains of devices already there"
-                .to_string(),
-        );
-    }
     crate::prepare::warn_file_notes(&table.path, &notes);
     if cancel.is_cancelled() {
         return Err(PrepareCancelled.into());
     }
     flush(&mut chunk, &mut chunk_plans, &mut journal)?;
     // Journalled before anything is sent, so that a crash at any point loses none.
-    let calls = tag_calls(tagged, TAG_PAGE);
+    let mut calls = tag_calls(tagged, TAG_PAGE);
+    calls.extend(grouped_tag_calls(retag, Action::Update, TAG_PAGE));
     if !calls.is_empty() {
         journal.insert_tag_calls(batch, calls)?;
     }
@@ -887,14 +885,28 @@ pub fn tag_calls(
     tagged: std::collections::BTreeMap<Tag, Vec<u64>>,
     page: usize,
 ) -> Vec<NewTagCall> {
-    tagged
+    let groups = tagged
         .into_iter()
-        .flat_map(|(tag, rows)| {
+        .map(|(tag, rows)| ((false, tag.as_str().to_string()), rows))
+        .collect();
+    grouped_tag_calls(groups, Action::Create, page)
+}
+
+/// The calls of each `(untag, tag)` group of rows, one per `page` of them, for rows that end `done` by `of`.
+pub fn grouped_tag_calls(
+    groups: std::collections::BTreeMap<(bool, String), Vec<u64>>,
+    of: Action,
+    page: usize,
+) -> Vec<NewTagCall> {
+    groups
+        .into_iter()
+        .flat_map(|((untag, tag), rows)| {
             rows.chunks(page.max(1))
                 .map(|rows| NewTagCall {
-                    tag: tag.as_str().to_string(),
-                    untag: false,
+                    tag: tag.clone(),
+                    untag,
                     rows: rows.to_vec(),
+                    of,
                 })
                 .collect::<Vec<_>>()
         })
@@ -909,8 +921,13 @@ fn decide(wish: &Wish, reference: &str, device: &crate::platform::DeviceInfo) ->
 
 /// A row whose device exists, as `--on-existing update` leaves it: `unchanged`, a pending `update` (its change as
 /// the request, its values before and after kept for rollback), or `invalid` for a forbidden change. The
-/// creation's errors (missing keys …) no longer apply.
-fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
+/// creation's errors (missing keys …) no longer apply. A change of tags is made by the batch's tag calls, not the
+/// `PUT`: returned as the tags to take off and to put on; a row changing only its tags is `done` at once (it
+/// sends no `PUT`) and its tags follow with the calls, which take only the rows that ended `done`.
+fn become_update(
+    row: &mut NewRow,
+    decision: Decision,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     row.errors.clear();
     row.action = Action::Update;
     match decision {
@@ -931,15 +948,26 @@ fn become_update(row: &mut NewRow, decision: Decision) -> anyhow::Result<()> {
                 .collect();
         }
         Decision::Change(change) => {
-            row.state = RowState::Pending;
             row.previous = Some(serde_json::to_string(&Previous {
                 before: change.before.clone(),
                 after: change.after.clone(),
             })?);
-            row.request = Some(serde_json::to_string(&change)?);
+            let delta = change.before.tag_delta(&change.after);
+            if change.puts() {
+                row.state = RowState::Pending;
+                let put = Change {
+                    before: change.before.put_fields(),
+                    after: change.after.put_fields(),
+                    ..change
+                };
+                row.request = Some(serde_json::to_string(&put)?);
+            } else {
+                row.state = RowState::Done;
+            }
+            return Ok(delta);
         }
     }
-    Ok(())
+    Ok(Default::default())
 }
 
 /// Ctrl-C or SIGTERM reached the checking stage.

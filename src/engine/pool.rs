@@ -545,10 +545,24 @@ async fn update<P: Platform, L: RowLog>(
                     ..unknown(row)
                 });
             }
+            // A lost `PUT` of a restore that also restores tags: the tags follow in the rollback's tag calls.
+            if maybe_applied && change.after.put_fields().held_by(&state.values) {
+                return RowEnd::Final(Outcome {
+                    state: RowState::Done,
+                    ..unknown(row)
+                });
+            }
             if !change.before.held_by(&state.values) && !config.force {
                 return RowEnd::Final(conflict(row, &change, Some(&state)));
             }
             version = state.version;
+        }
+        if !change.puts() {
+            // Only tags to restore: checked above, made by the rollback's tag calls grouped by tag.
+            return RowEnd::Final(Outcome {
+                state: RowState::Done,
+                ..unknown(row)
+            });
         }
         if let Err(end) = clear_to_send(platform, log, row, stop, sent).await {
             return end;
@@ -604,7 +618,7 @@ fn conflict(row: u64, change: &Change, now: Option<&DeviceState>) -> Outcome {
         .iter()
         .map(|(field, wanted)| {
             let show = |v: Option<&serde_json::Value>| {
-                v.map(crate::platform::update::show)
+                v.map(|v| crate::platform::update::show_field(field, v))
                     .unwrap_or_else(|| "?".into())
             };
             let mut line = format!(

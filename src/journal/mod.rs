@@ -40,7 +40,8 @@ pub enum Action {
     Update,
     /// A rollback's row: put back the values an update wrote over, if the device still has what it wrote.
     Restore,
-    /// A tag call of an import (`{import}.tags`): one tag on or off for a page of the devices the import made.
+    /// A tag call of an import (`{import}.tags`) or a rollback: one tag on or off for a page of the devices it made,
+    /// updated or restored.
     Tag,
 }
 
@@ -227,13 +228,15 @@ pub struct Previous {
     pub after: crate::platform::update::Values,
 }
 
-/// One tag call as first journalled: its tag, whether it takes the tag off, and the import rows whose devices it
-/// is for (at most a page of them).
+/// One tag call as first journalled: its tag, whether it takes the tag off, the rows whose devices it is for (at
+/// most a page of them), and the action those rows must have ended `done` by for their device to be in the call:
+/// `create` (tags of a new device), `update` (an update's tag difference), `restore` (a rollback's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTagCall {
     pub tag: String,
     pub untag: bool,
     pub rows: Vec<u64>,
+    pub of: Action,
 }
 
 /// A batch as stored.
@@ -966,6 +969,7 @@ impl Journal {
                     "tag": call.tag,
                     "action": if call.untag { "UNTAG" } else { "TAG" },
                     "rows": call.rows,
+                    "of": call.of.as_str(),
                 });
                 insert.execute(params![id, next, call.tag, request.to_string(), at])?;
             }
@@ -974,8 +978,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Gives every unfinished tag call of `import` the DevEUIs of its rows that the import created (`done`
-    /// creations; a device that was already there, updated or not, is not tagged by a creation's call), from the EUIs journalled with those rows (a
+    /// Gives every unfinished tag call of `import` the DevEUIs of its rows that ended `done` by the call's action
+    /// (a creation's call tags only devices the import created; an update's only devices whose update was made, so
+    /// a `conflict` is not retagged), from the EUIs journalled with those rows (a
     /// cellular device's is the one the platform gave it). A call left with no device ends `gone`, sending
     /// nothing. Run once the import's rows are final, and again on every resume: it reads the same rows, so it
     /// writes the same EUIs. Returns the calls left to send.
@@ -994,17 +999,19 @@ impl Journal {
         {
             let mut eui = tx.prepare_cached(
                 "SELECT coalesce(device_eui, key_eui) FROM rows \
-                 WHERE batch = ?1 AND row = ?2 AND state = 'done' AND action = 'create'",
+                 WHERE batch = ?1 AND row = ?2 AND state = 'done' AND action = ?3",
             )?;
             for (row, request) in calls {
                 let mut request: serde_json::Value = serde_json::from_str(&request)
                     .with_context(|| format!("tag call {row} of {id}: unreadable request"))?;
                 let rows: Vec<i64> = serde_json::from_value(request["rows"].clone())
                     .with_context(|| format!("tag call {row} of {id}: unreadable rows"))?;
+                // Calls journalled before `of` existed are all a creation's.
+                let action = request["of"].as_str().unwrap_or("create").to_string();
                 let mut euis = Vec::with_capacity(rows.len());
                 for of in rows {
                     let found: Option<Option<String>> = eui
-                        .query_row(params![import, of], |r| r.get(0))
+                        .query_row(params![import, of, action], |r| r.get(0))
                         .optional()?;
                     match found {
                         Some(Some(e)) => euis.push(e.to_ascii_uppercase()),
@@ -1017,7 +1024,7 @@ impl Journal {
                 if euis.is_empty() {
                     tx.execute(
                         "UPDATE rows SET state = 'gone', request = NULL, updated_at = ?3, finished_at = ?3, \
-                         message = 'no device of this call was created by the batch: nothing to tag' \
+                         message = 'no device of this call was created or updated by the batch: nothing to tag' \
                          WHERE batch = ?1 AND row = ?2",
                         params![id, row, at],
                     )?;

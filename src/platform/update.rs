@@ -21,10 +21,15 @@ pub enum Changeable {
     AdminLon,
     AdminInfo,
     Motion,
+    /// The device's whole tag set. Not part of the `PUT` body (the `Device` schema has no tags): a difference
+    /// becomes tag and untag calls grouped by tag (`POST /devices/tags`).
+    Tags,
+    /// `group:name` of each domain; the `PUT` body takes them (`Device.domains`, not `x-updateForbidden`).
+    Domains,
 }
 
 impl Changeable {
-    pub const ALL: [Changeable; 8] = [
+    pub const ALL: [Changeable; 10] = [
         Changeable::Name,
         Changeable::Model,
         Changeable::Connections,
@@ -33,6 +38,8 @@ impl Changeable {
         Changeable::AdminLon,
         Changeable::AdminInfo,
         Changeable::Motion,
+        Changeable::Tags,
+        Changeable::Domains,
     ];
 
     /// The field of the platform's `Device` body.
@@ -46,6 +53,8 @@ impl Changeable {
             Changeable::AdminLon => "adminLon",
             Changeable::AdminInfo => "customerAdminData",
             Changeable::Motion => "motionIndicator",
+            Changeable::Tags => "tags",
+            Changeable::Domains => "domains",
         }
     }
 
@@ -60,11 +69,18 @@ impl Changeable {
             Changeable::AdminLon => "longitude",
             Changeable::AdminInfo => "admin_info",
             Changeable::Motion => "motion",
+            Changeable::Tags => "tags",
+            Changeable::Domains => "domains",
         }
     }
 
     pub fn parse(key: &str) -> Option<Changeable> {
         Changeable::ALL.into_iter().find(|c| c.key() == key)
+    }
+
+    /// Whether the field goes in the `PUT` body (tags go by tag calls instead).
+    pub fn in_put(self) -> bool {
+        self != Changeable::Tags
     }
 
     /// Whether a listing brief carries the field (the OpenAPI file's `DeviceBrief` has no `adminLat`/`adminLon`).
@@ -94,6 +110,27 @@ impl Changeable {
                 ids.dedup();
                 Value::from(ids)
             }
+            Changeable::Tags | Changeable::Domains => {
+                let mut names: Vec<String> = field
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|t| {
+                                let name = t.get("name").and_then(Value::as_str)?;
+                                match (self, t.pointer("/group/name").and_then(Value::as_str)) {
+                                    (Changeable::Domains, Some(group)) => {
+                                        Some(format!("{group}:{name}"))
+                                    }
+                                    _ => Some(name.to_string()),
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                names.sort_unstable();
+                names.dedup();
+                Value::from(names)
+            }
             Changeable::AdminLat | Changeable::AdminLon => field
                 .and_then(Value::as_f64)
                 .map_or(Value::Null, Value::from),
@@ -119,12 +156,32 @@ impl Changeable {
             (Changeable::Connections, Value::Array(ids)) => {
                 Value::Array(ids.iter().map(|id| json!({ "ID": id })).collect())
             }
+            (Changeable::Domains, Value::Array(domains)) => Value::Array(
+                domains
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|d| d.split_once(':'))
+                    .map(|(group, name)| json!({ "name": name, "group": { "name": group } }))
+                    .collect(),
+            ),
             (_, other) => other.clone(),
         }
     }
 }
 
-/// A normalised value as a person reads it in a report: `'text'`, `none`, connections joined by `,`.
+/// A normalised value as a person reads it in a report: `'text'`, `none`, connections joined by `,`, tags and
+/// domains by `;` (as a cell lists them).
+pub fn show_field(field: Changeable, value: &Value) -> String {
+    match (field, value) {
+        (Changeable::Tags | Changeable::Domains, Value::Array(list)) if !list.is_empty() => {
+            let items: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            format!("'{}'", items.join(";"))
+        }
+        _ => show(value),
+    }
+}
+
+/// [`show_field`] for values whose field is not known.
 pub fn show(value: &Value) -> String {
     match value {
         Value::Null => "none".into(),
@@ -179,13 +236,58 @@ impl Values {
         out
     }
 
+    /// The fields a `PUT` carries (all but the tags).
+    pub fn put_fields(&self) -> Values {
+        Values(
+            self.iter()
+                .filter(|(c, _)| c.in_put())
+                .map(|(c, v)| (c.key().to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// The tags `self` has and `after` lacks (to untag), and those `after` has and `self` lacks (to tag), when
+    /// `after` names the tags.
+    pub fn tag_delta(&self, after: &Values) -> (Vec<String>, Vec<String>) {
+        let names = |v: Option<&Value>| -> Vec<String> {
+            v.and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let Some(wanted) = after.get(Changeable::Tags) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (had, wanted) = (names(self.get(Changeable::Tags)), names(Some(wanted)));
+        let untag = had
+            .iter()
+            .filter(|t| !wanted.contains(t))
+            .cloned()
+            .collect();
+        let tag = wanted
+            .iter()
+            .filter(|t| !had.contains(t))
+            .cloned()
+            .collect();
+        (untag, tag)
+    }
+
     /// `name 'a' → 'b', connection 'X' → 'Y'`: each field of `after` with its value in `self`.
     pub fn diff_line(&self, after: &Values) -> String {
         after
             .iter()
             .map(|(c, v)| {
                 let before = self.get(c).unwrap_or(&Value::Null);
-                format!("{} {} → {}", c.label(), show(before), show(v))
+                format!(
+                    "{} {} → {}",
+                    c.label(),
+                    show_field(c, before),
+                    show_field(c, v)
+                )
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -293,13 +395,18 @@ impl Change {
     /// The `PUT` body: the fields to write and the version they were read with.
     pub fn body(&self, version: Option<u64>) -> Value {
         let mut body = Map::new();
-        for (field, value) in self.after.iter() {
+        for (field, value) in self.after.iter().filter(|(f, _)| f.in_put()) {
             body.insert(field.key().to_string(), field.body(value));
         }
         if let Some(version) = version {
             body.insert("occContext".into(), json!({ "version": version }));
         }
         Value::Object(body)
+    }
+
+    /// Whether the change has a field for `PUT` (one of tags only is made by tag calls alone).
+    pub fn puts(&self) -> bool {
+        self.after.iter().any(|(f, _)| f.in_put())
     }
 
     /// A plan is among the fields: the platform takes it by ID only in ADVANCED mode.

@@ -101,7 +101,8 @@ const UPDATE_FORBIDDEN: [&str; 14] = [
     "nwkSEncKey",
 ];
 /// What `PUT /devices/{uid}` may change (besides `occContext`, which carries the version read).
-const UPDATABLE: [&str; 8] = [
+const UPDATABLE: [&str; 9] = [
+    "domains",
     "name",
     "model",
     "appServers",
@@ -1066,6 +1067,7 @@ impl Store {
             "adminLon",
             "customerAdminData",
             "motionIndicator",
+            "domains",
         ] {
             match changes.get(key) {
                 None => {}

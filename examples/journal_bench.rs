@@ -39,6 +39,7 @@ fn main() -> anyhow::Result<()> {
             action: tpbulk::journal::Action::Create,
             device_uid: None,
             previous: None,
+            message: None,
             kind: Some(tpbulk::device::Kind::Otaa),
             id: Some(format!("70B3D57E{row:08X}")),
             name: Some(format!("sensor-{row}")),

@@ -602,3 +602,225 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     let now = export_lines(&env, &[]);
     assert_eq!(now[2], exported[2].replace("pump 2", "pump two"));
 }
+
+/// `plan --save`, then changes behind tpbulk's back, then `import --plan`: what the operator reviewed is what is
+/// written, and a device changed since is `conflict` with the plan's, the file's and the platform's values.
+#[test]
+fn an_import_from_a_saved_plan_leaves_the_devices_changed_since_as_conflicts() {
+    let env = Env::new(SimConfig::default());
+    seed_devices(&env, 1, 4);
+    // Devices 1 and 2 renamed; 3 and 4 already as the file says; 5 not on the platform when the plan is made.
+    let file = env.write(
+        "update.csv",
+        &update_csv(1, 5, |n| {
+            let name = match n {
+                1 | 2 | 5 => format!("renamed {n}"),
+                _ => format!("device {n}"),
+            };
+            (name, CONNECTION)
+        }),
+    );
+    let file = file.to_str().unwrap();
+    let plan = env.run(&[
+        "plan",
+        file,
+        "--on-existing",
+        "update",
+        "--save",
+        "update.plan",
+    ]);
+    assert_eq!(
+        plan.code(),
+        1,
+        "row 6 cannot be created: {}",
+        plan.describe()
+    );
+    let saved = std::fs::read_to_string(env.dir.path().join("update.plan")).unwrap();
+    assert_eq!(saved.lines().count(), 1 + 4, "{saved}");
+    // Someone renames device 2 (to be updated) and 3 (unchanged), and creates device 5.
+    env.sim
+        .change_device(&eui(2), serde_json::json!({"name": "theirs 2"}))
+        .unwrap();
+    env.sim
+        .change_device(&eui(3), serde_json::json!({"name": "theirs 3"}))
+        .unwrap();
+    seed_devices(&env, 5, 1);
+    let args = [
+        "import",
+        file,
+        "--on-existing",
+        "update",
+        "--plan",
+        "update.plan",
+    ];
+    let run = env.run(&args);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let counts = env.counts(&run.batch());
+    assert_eq!(
+        (counts.updated, counts.unchanged, counts.conflict),
+        (1, 1, 3),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sim_field(&env, 1, "name"), "renamed 1");
+    for (n, theirs) in [(2, "theirs 2"), (3, "theirs 3"), (5, "device 5")] {
+        assert_eq!(sim_field(&env, n, "name"), theirs, "never overwritten");
+    }
+    // Device 2's PUT carried the plan's version and was refused; device 3 and 5 were refused before any write.
+    assert_eq!(env.sim.stats().requests.get("PUT /devices/{id}"), Some(&2));
+    let rows = env.rows(&run.batch());
+    let message = |row: u64| {
+        let r = rows.iter().find(|r| r.row == row).unwrap();
+        assert_eq!(r.state, RowState::Conflict, "row {row}");
+        r.message.clone().unwrap_or_default()
+    };
+    assert!(
+        message(3).contains("name: read 'device 2', file 'renamed 2', platform now 'theirs 2'"),
+        "{}",
+        message(3)
+    );
+    assert!(
+        message(4).contains("name: read 'device 3', file 'device 3', platform now 'theirs 3'"),
+        "{}",
+        message(4)
+    );
+    assert!(message(6).contains("created since"), "{}", message(6));
+    let report = env.run(&["report", "-o", "-"]);
+    assert!(
+        report.stdout().contains("platform now 'theirs 2'"),
+        "{}",
+        report.describe()
+    );
+
+    // --force overwrites, from the devices as they are now.
+    let forced = env.run(&[&args[..], &["--force", "--again"]].concat());
+    assert_eq!(forced.code(), 0, "{}", forced.describe());
+    for n in [2, 3, 5] {
+        let want = if n == 3 {
+            "device 3".into()
+        } else {
+            format!("renamed {n}")
+        };
+        assert_eq!(sim_field(&env, n, "name"), want);
+    }
+    // What it keeps for rollback is what it overwrote, not what the plan read.
+    let rollback = env.run(&["rollback", &forced.batch(), "--yes"]);
+    assert_eq!(rollback.code(), 0, "{}", rollback.describe());
+    assert_eq!(sim_field(&env, 2, "name"), "theirs 2");
+    assert_eq!(sim_field(&env, 3, "name"), "theirs 3");
+}
+
+#[test]
+fn a_plan_of_another_file_is_refused_before_anything_is_sent() {
+    let env = Env::new(SimConfig::default());
+    seed_devices(&env, 1, 2);
+    let planned = env.write(
+        "a.csv",
+        &update_csv(1, 2, |n| (format!("a {n}"), CONNECTION)),
+    );
+    let other = env.write(
+        "b.csv",
+        &update_csv(1, 2, |n| (format!("b {n}"), CONNECTION)),
+    );
+    let plan = env.run(&[
+        "plan",
+        planned.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--save",
+        "a.plan",
+    ]);
+    assert_eq!(plan.code(), 0, "{}", plan.describe());
+    let run = env.run(&[
+        "import",
+        other.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--plan",
+        "a.plan",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("--plan a.plan: the plan was made for")
+            && stderr.contains("a.csv")
+            && stderr.contains("b.csv"),
+        "{stderr}"
+    );
+    let with_clear = env.run(&[
+        "import",
+        planned.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--clear-empty",
+        "--plan",
+        "a.plan",
+    ]);
+    assert_eq!(with_clear.code(), 2, "{}", with_clear.describe());
+    assert!(
+        with_clear.stderr().contains("--clear-empty"),
+        "{}",
+        with_clear.describe()
+    );
+    assert_eq!(env.sim.stats().requests.get("PUT /devices/{id}"), None);
+    assert_eq!(sim_field(&env, 1, "name"), "device 1");
+}
+
+/// The plan's versions are journalled with the rows before anything is sent: a batch killed before its writes and
+/// resumed still refuses to write over a device changed since the plan.
+#[test]
+fn a_resumed_import_from_a_plan_keeps_the_plan_s_versions() {
+    let env = Env::new(SimConfig {
+        latency: std::time::Duration::from_millis(200),
+        ..SimConfig::default()
+    });
+    seed_devices(&env, 1, 2);
+    let file = env.write(
+        "update.csv",
+        &update_csv(1, 2, |n| (format!("renamed {n}"), CONNECTION)),
+    );
+    let file = file.to_str().unwrap();
+    let plan = env.run(&["plan", file, "--on-existing", "update", "--save", "p.plan"]);
+    assert_eq!(plan.code(), 0, "{}", plan.describe());
+    env.sim
+        .change_device(&eui(2), serde_json::json!({"name": "theirs"}))
+        .unwrap();
+    let mut child = env.spawn(&[
+        "import",
+        file,
+        "--on-existing",
+        "update",
+        "--plan",
+        "p.plan",
+        "--concurrency",
+        "1",
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let batch = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never got ready"
+        );
+        let ready = tpbulk::journal::Journal::open_existing(&env.journal_path())
+            .ok()
+            .and_then(|j| j.latest_batch(false).ok().flatten())
+            .filter(|b| b.options["prepared"] == serde_json::Value::Bool(true));
+        if let Some(batch) = ready {
+            break batch.id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = env.run(&["resume", &batch]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.updated, counts.conflict),
+        (1, 1),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(sim_field(&env, 1, "name"), "renamed 1");
+    assert_eq!(sim_field(&env, 2, "name"), "theirs", "never overwritten");
+}

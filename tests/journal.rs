@@ -41,6 +41,7 @@ fn pending(row: u64) -> NewRow {
         action: tpbulk::journal::Action::Create,
         device_uid: None,
         previous: None,
+        message: None,
         kind: Some(Kind::Otaa),
         id: Some(format!("70B3D57ED{row:07X}")),
         name: Some(format!("sensor-{row}")),

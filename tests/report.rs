@@ -99,6 +99,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
                 action: tpbulk::journal::Action::Create,
                 device_uid: None,
                 previous: None,
+                message: None,
                 kind: Some(tpbulk::device::Kind::Otaa),
                 id: Some(eui.clone()),
                 name: Some(r.cells[3].display()),

@@ -271,6 +271,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
     let config = ImportConfig {
         clear_empty: false,
         force: false,
+        plan: None,
         file: file.clone(),
         input: tpbulk::input::InputOptions::default(),
         client: tpbulk::platform::ClientConfig::from_parts(&args, Some("tpbulk-sim-secret".into()))

@@ -83,6 +83,7 @@ mod tests {
             keys: LookupKeys::default(),
             action: crate::journal::Action::Create,
             previous: None,
+            message: None,
         }
     }
 

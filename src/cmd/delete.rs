@@ -54,6 +54,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         on_existing: OnExisting::Skip,
         clear_empty: false,
         force: false,
+        plan: None,
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: false,

@@ -84,6 +84,7 @@ async fn import_one(
     let config = ImportConfig {
         clear_empty: false,
         force: false,
+        plan: None,
         file: file.to_path_buf(),
         input: InputOptions::default(),
         client: ClientConfig::new(&platform, Some(crate::sim::DEFAULT_CLIENT_SECRET.into()))?,

@@ -28,6 +28,11 @@ pub struct Args {
     /// instead of leaving it and reporting a `conflict`.
     #[arg(long)]
     pub force: bool,
+    /// With `--on-existing update`: update from what `tpbulk plan --on-existing update --save PLAN` read (each
+    /// device's version and values), so that a device changed since the plan ends `conflict` instead of being
+    /// overwritten. Refused for a plan of another file, platform or options.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<std::path::PathBuf>,
     /// Stop cleanly after this many failed rows.
     #[arg(long)]
     pub max_errors: Option<u64>,
@@ -65,8 +70,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 
 /// Every option checked, before the file is opened or the platform called.
 fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<ImportConfig> {
-    if (args.clear_empty || args.force) && args.on_existing != OnExisting::Update {
-        let flag = if args.force {
+    if (args.clear_empty || args.force || args.plan.is_some())
+        && args.on_existing != OnExisting::Update
+    {
+        let flag = if args.plan.is_some() {
+            "--plan"
+        } else if args.force {
             "--force"
         } else {
             "--clear-empty"
@@ -90,6 +99,7 @@ fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Impo
         on_existing: args.on_existing,
         clear_empty: args.clear_empty,
         force: args.force,
+        plan: args.plan.clone(),
         name: args.name.clone(),
         profile: chosen.name.clone(),
         again: args.again,

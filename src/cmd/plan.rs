@@ -6,11 +6,13 @@
 use crate::cli::{GlobalArgs, InputArgs, PlatformArgs};
 use crate::cmd::runtime::Runtime;
 use crate::device::MissingColumns;
+use crate::engine::plan_file::{self, PlannedRow};
 use crate::error::Exit;
 use crate::input::{InputOptions, Table};
 use crate::platform::update::{Change, Decision, Wish, decide};
 use crate::platform::{self, DeviceInfo, ExistKey, LookupProgress, PlanTally, RequestCounts};
 use crate::prepare::{Prepared, PreparedRow, UpdateMode, prepare_rows_for};
+use anyhow::Context;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -31,6 +33,10 @@ pub struct Args {
     /// `text`; `jsonl`: one object per row; `json`: one object with the counts.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With `--on-existing update`: write what the plan read (each device's version and values, no key
+    /// material) to PLAN, for `tpbulk import --on-existing update --plan PLAN` to update from.
+    #[arg(long, value_name = "PLAN")]
+    pub save: Option<std::path::PathBuf>,
 }
 
 pub use crate::engine::batch::OnExisting;
@@ -97,6 +103,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     if args.clear_empty && args.on_existing != OnExisting::Update {
         return Err(crate::error::UsageError(
             "--clear-empty is about updating devices that exist: add --on-existing update".into(),
+        )
+        .into());
+    }
+    if args.save.is_some() && args.on_existing != OnExisting::Update {
+        return Err(crate::error::UsageError(
+            "--save keeps what a plan read of the devices it would update: add --on-existing update".into(),
         )
         .into());
     }
@@ -187,6 +199,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     drop(deletions);
     // Each row's fate against its device; a device whose listing does not show every field the row gives is read.
     let mut statuses: HashMap<u64, Status> = HashMap::new();
+    let mut planned: Vec<PlannedRow> = Vec::new();
     for (row, (key, wish, _)) in &wishes {
         let Some(device) = existing.get(key) else {
             continue;
@@ -194,7 +207,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         let reference =
             crate::engine::delete_reference(device.uid.as_deref(), Some(device.eui.as_str()))
                 .unwrap_or_default();
-        let state = device.state.as_deref().cloned().unwrap_or_default();
+        let mut state = device.state.as_deref().cloned().unwrap_or_default();
         let mut decision = decide(wish, &reference, &state);
         if decision == Decision::Read {
             let full = rt.until_cancelled(done, async {
@@ -204,9 +217,27 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                     .map_err(|e| platform::unavailable(&url, &e))?)
             })?;
             decision = match full.and_then(|d| d.state) {
-                Some(full) => decide(wish, &reference, &full),
-                None => Decision::Unchanged,
+                Some(full) => {
+                    state = *full;
+                    decide(wish, &reference, &state)
+                }
+                // Gone since the listing: not planned, so `import --plan` refuses it if it comes back.
+                None => Decision::Read,
             };
+        }
+        if let Decision::Change(_) | Decision::Unchanged = decision {
+            planned.push(PlannedRow {
+                row: *row,
+                status: if decision == Decision::Unchanged {
+                    "unchanged"
+                } else {
+                    "would_update"
+                }
+                .into(),
+                device: reference.clone(),
+                version: state.version,
+                before: state.values.only(&wish.set),
+            });
         }
         statuses.insert(
             *row,
@@ -270,6 +301,30 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let made = client.request_counts();
     counts.requests_before = made.total();
     counts.requests_in_all = made.total() + counts.would_create + counts.would_update + tag_calls;
+    if let Some(save) = &args.save {
+        planned.sort_unstable_by_key(|p| p.row);
+        let header = plan_file::Header {
+            tpbulk_plan: plan_file::FORMAT,
+            input: args.input.file.display().to_string(),
+            sha256: crate::input::sha256_file(&args.input.file)
+                .with_context(|| format!("{}: cannot read", args.input.file.display()))?,
+            url: url.clone(),
+            clear_empty: args.clear_empty,
+            input_options: plan_file::input_fingerprint(&options),
+            created_at: crate::journal::now(),
+        };
+        plan_file::write(save, &header, &planned)?;
+        if !global.quiet {
+            eprintln!(
+                "tpbulk: plan saved to {} ({} devices read); apply it with: tpbulk import {} --on-existing update \
+                 --plan {}",
+                save.display(),
+                planned.len(),
+                args.input.file.display(),
+                save.display()
+            );
+        }
+    }
     let mut table = Table::open(&args.input.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.format == Format::Json {

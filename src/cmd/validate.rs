@@ -282,6 +282,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shipment.csv");
         std::fs::write(&path, bytes).unwrap();
+        both_ways_at(&path, options)
+    }
+
+    /// [`both_ways`] over a file already written.
+    fn both_ways_at(path: &Path, options: &InputOptions) -> (String, String, bool) {
+        let path = path.to_path_buf();
         let run = |fast: bool| {
             let table = Table::open(&path, options).unwrap();
             let mut out = Vec::new();
@@ -359,6 +365,38 @@ mod tests {
             assert!(full.contains("\"missing\"") && full.contains("\"hex\""));
             assert_eq!(fast, full, "eol {eol:?}");
         }
+    }
+
+    #[test]
+    fn fast_path_gives_the_same_results_on_a_sheet() {
+        // The messy rows as an XLSX sheet of text cells, with numbers where a cell reads as one (as Excel keeps a
+        // DevEUI it took for a number): those rows go the full way, with their typed cells.
+        let bytes = messy(HEADER, "\n", ',');
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&bytes[..]);
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (r, record) in csv.records().enumerate() {
+            for (c, cell) in record.unwrap().iter().enumerate() {
+                let (r, c) = (r as u32, c as u16);
+                match cell.parse::<f64>() {
+                    Ok(n) => sheet.write_number(r, c, n).map(|_| ()),
+                    Err(_) if cell.is_empty() => Ok(()),
+                    Err(_) => sheet.write_string(r, c, cell).map(|_| ()),
+                }
+                .unwrap();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipment.xlsx");
+        workbook.save(&path).unwrap();
+        let (fast, full, applies) = both_ways_at(&path, &InputOptions::default());
+        assert!(applies);
+        assert!(full.contains("\"duplicate\"") && full.contains("\"excel_damage\""));
+        assert!(full.contains("\"missing\"") && full.contains("\"hex\""));
+        assert_eq!(fast, full);
     }
 
     #[test]

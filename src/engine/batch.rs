@@ -8,6 +8,7 @@ use super::retry::Backoff;
 use super::{Counters, WorkItem, reconcile};
 use crate::device::Tag;
 use crate::device::{ErrorCode, RowError};
+use crate::engine::plan_file::{Rebased, SavedPlan};
 use crate::error::{Exit, PlatformUnavailable, UsageError};
 use crate::input::{Field, InputOptions, Table};
 use crate::journal::{
@@ -106,6 +107,8 @@ pub struct ImportConfig {
     pub clear_empty: bool,
     /// `--force` (with `--on-existing update`): write whatever the device's version.
     pub force: bool,
+    /// `--plan` (with `--on-existing update`): the plan file whose versions and values the updates are based on.
+    pub plan: Option<PathBuf>,
     pub name: Option<String>,
     /// The config file's profile the credentials came from, recorded for `resume`.
     pub profile: Option<String>,
@@ -341,6 +344,18 @@ pub async fn import(
             action,
         )?;
     }
+    // Checked before the platform is called: a plan of another file or other options is refused whole.
+    let plan = match &config.plan {
+        Some(path) => Some(crate::engine::plan_file::SavedPlan::open(
+            path,
+            &config.file,
+            &input_sha256,
+            &config.client.url,
+            &config.input,
+            config.clear_empty,
+        )?),
+        None => None,
+    };
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
     let url = config.client.url.clone();
     let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
@@ -360,6 +375,7 @@ pub async fn import(
         "on_existing": config.on_existing,
         "clear_empty": config.clear_empty,
         "force": config.force,
+        "plan": config.plan.as_ref().map(|p| p.display().to_string()),
         "max_errors": config.settings.max_errors,
         "url": config.client.url,
         "token_url": config.client.explicit_token_url(),
@@ -393,6 +409,8 @@ pub async fn import(
     let prepared = {
         let (client, id, on_existing) = (client.clone(), id.clone(), config.on_existing);
         let clear_empty = config.clear_empty;
+        // With --force the plan only had to be this file's: every row is compared with its device as it is now.
+        let plan = plan.filter(|_| !config.force);
         let cancel = cancel.clone();
         let progress = LookupProgress::new(&config.display);
         let handle = tokio::runtime::Handle::current();
@@ -404,7 +422,7 @@ pub async fn import(
                 catalog.as_ref(),
                 journal,
                 &id,
-                (on_existing, clear_empty),
+                (on_existing, clear_empty, plan.as_ref()),
                 &cancel,
                 |keys| {
                     handle.block_on(async {
@@ -660,7 +678,7 @@ fn journal_prepared(
     catalog: Option<&Catalog>,
     mut journal: Journal,
     batch: &str,
-    (on_existing, clear_empty): (OnExisting, bool),
+    (on_existing, clear_empty, plan): (OnExisting, bool, Option<&SavedPlan>),
     cancel: &CancellationToken,
     mut lookup: impl FnMut(&[ExistKey]) -> anyhow::Result<HashMap<ExistKey, Vec<DeviceInfo>>>,
     mut read: impl FnMut(&str) -> anyhow::Result<Option<DeviceInfo>>,
@@ -752,7 +770,15 @@ fn journal_prepared(
                                 None => Decision::Unchanged,
                             };
                         }
-                        become_update(&mut row, decision)?;
+                        match plan.map(|p| p.rebase(row.row, &wish, &reference, decision.clone())) {
+                            None => become_update(&mut row, decision)?,
+                            Some(Rebased::Decision(decision)) => become_update(&mut row, decision)?,
+                            Some(Rebased::Conflict(message)) => {
+                                become_update(&mut row, Decision::Unchanged)?;
+                                row.state = RowState::Conflict;
+                                row.message = Some(message);
+                            }
+                        }
                     }
                 }
             }
@@ -970,6 +996,7 @@ fn new_row(prepared: PreparedRow) -> anyhow::Result<(NewRow, Vec<ExistKey>)> {
             device_eui: None,
             keys: prepared.keys,
             previous: None,
+            message: None,
         },
         keys,
     ))
@@ -1440,6 +1467,7 @@ mod tests {
             device_eui: None,
             keys: Default::default(),
             previous: None,
+            message: None,
         };
         let mut none = row();
         to_delete(&mut none, &[]);

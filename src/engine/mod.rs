@@ -4,6 +4,7 @@
 //! - [`batch`]: the whole of `import` (and of `delete`, a file's deletions) and `resume` (open, prepare, journal,
 //!   learn what exists, ask before deleting, run, summarise), and the run of any journalled batch, a rollback's
 //!   deletions included.
+//! - [`plan_file`]: the file `plan --save` writes and `import --plan` updates from (what the plan read).
 //! - [`pool`]: the workers and the fate of one operation (create, delete, update or tag).
 //! - [`reconcile`]: what happened to an operation whose answer was lost.
 //! - [`retry`]: what an error means for a row, and the backoff.
@@ -14,6 +15,7 @@
 //! its rules are tested without a network or a disk.
 
 pub mod batch;
+pub mod plan_file;
 pub mod pool;
 pub mod progress;
 pub mod reconcile;

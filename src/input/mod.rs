@@ -511,6 +511,8 @@ pub struct Table {
     pub header_row: Option<u64>,
     pub columns: Vec<Column>,
     rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
+    /// An XLSX sheet's rows again, raw: the same rows as `rows`, each read once by whichever asks first.
+    sheet_rows: Option<xlsx::SheetRows>,
     options: InputOptions,
     mapper: RowMapper,
 }
@@ -657,6 +659,7 @@ impl Table {
             ))),
             columns,
             rows,
+            sheet_rows: sheet.raw,
             options: options.clone(),
         })
     }
@@ -683,6 +686,7 @@ impl Table {
                 header_row: None,
                 columns: thingpark::columns(),
                 rows: Box::new(rows),
+                sheet_rows: None,
                 options: options.clone(),
                 mapper: RowMapper::new(MappingPlan::Thingpark(thingpark::Plans::new(
                     &options.defaults,
@@ -706,6 +710,7 @@ impl Table {
             ))),
             columns,
             rows: Box::new(rows),
+            sheet_rows: None,
             options: options.clone(),
         })
     }

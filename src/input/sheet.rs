@@ -54,6 +54,8 @@ fn open_by_kind(
 pub(crate) struct Sheet {
     pub name: String,
     pub rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
+    /// The same rows as raw records, for an XLSX sheet (see `Table::raw_csv`).
+    pub raw: Option<super::xlsx::SheetRows>,
 }
 
 /// Opens the workbook and picks the sheet `--sheet` names (a name, else a 0-based index), or the first with data.
@@ -146,6 +148,7 @@ fn open_unguarded(path: &Path, kind: SheetKind, wanted: Option<&str>) -> Result<
     let sheet = |name: &str, range: Range<Data>| Sheet {
         name: name.to_string(),
         rows: Box::new(SheetRows::new(range)),
+        raw: None,
     };
     match wanted {
         Some(wanted) => {
@@ -185,9 +188,11 @@ fn open_xlsx(path: &Path, wanted: Option<&str>) -> Result<Sheet, InputError> {
             found.ok_or_else(|| no_data(path, &names))?
         }
     };
+    let rows = workbook.into_rows(index);
     Ok(Sheet {
         name: names[index].clone(),
-        rows: Box::new(workbook.into_rows(index)),
+        rows: Box::new(rows.clone().records()),
+        raw: Some(rows),
     })
 }
 

@@ -312,9 +312,8 @@ impl<R: Read> Read for Transcoder<R> {
 /// Streams the records of a delimited file with the line number each starts on.
 pub(crate) struct TextRows {
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
+    split: Splitter<Box<dyn Read + Send>>,
     record: csv::ByteRecord,
-    last_line: u64,
     failed: bool,
 }
 
@@ -325,21 +324,10 @@ impl TextRows {
         comments: bool,
     ) -> Result<TextRows, InputError> {
         let stream = open_stream(path, sniffed)?;
-        let delimiter = sniffed.delimiter;
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            // Only `\n` ends a record, so that the line count after a record is exact; a `\r` before it is dropped.
-            .terminator(csv::Terminator::Any(b'\n'))
-            .comment(comments.then_some(b'#'))
-            .buffer_capacity(64 * 1024)
-            .from_reader(stream);
         Ok(TextRows {
             path: path.to_path_buf(),
-            reader,
+            split: Splitter::new(stream, sniffed.delimiter, comments.then_some(b'#'), CHUNK),
             record: csv::ByteRecord::new(),
-            last_line: 0,
             failed: false,
         })
     }
@@ -366,29 +354,17 @@ impl TextRows {
         if self.failed {
             return None;
         }
-        match self.reader.read_byte_record(record) {
-            Ok(false) => return None,
-            Ok(true) => {}
+        match self.split.read(record) {
+            Ok(row) => row.map(Ok),
             Err(e) => {
                 self.failed = true;
-                let row = e.position().map(|p| p.line()).unwrap_or(self.last_line + 1);
-                return Some(Err(InputError::AtRow {
+                Some(Err(InputError::AtRow {
                     path: self.path.clone(),
-                    row,
+                    row: self.split.line + 1,
                     message: format!("cannot read this line: {e}"),
-                }));
+                }))
             }
         }
-        // The terminating `\n` has been counted, so the record ends on the line before.
-        let end_line = self.reader.position().line() - 1;
-        let row = if end_line == self.last_line + 1 {
-            end_line
-        } else {
-            let inner_newlines = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-            end_line - inner_newlines
-        };
-        self.last_line = end_line;
-        Some(Ok(row))
     }
 
     /// UTF-8 where the bytes are UTF-8, else Windows-1252 (per field: files mixing both exist). The whole record is
@@ -432,24 +408,235 @@ impl Iterator for TextRows {
     }
 }
 
-/// The data records of a headed delimited-text table as raw bytes, for a reader that looks at most rows without
-/// decoding them (`validate`'s fast path). Blank records are not skipped here: [`Table::map_raw`] skips them.
+/// The data records of a headed delimited-text table, or of an XLSX sheet, as raw bytes, for a reader that looks at
+/// most rows without decoding them (`validate`'s fast path). Blank records are not skipped here: [`Table::map_raw`]
+/// skips them.
 pub struct RawCsv {
-    rows: TextRows,
+    source: RawSource,
+}
+
+enum RawSource {
+    /// Boxed: the splitter's state is large beside a sheet's handle.
+    Text(Box<TextRows>),
+    /// The sheet's rows, and the header's width (see `SheetRows::read_raw`).
+    Sheet(super::xlsx::SheetRows, usize),
 }
 
 impl RawCsv {
-    /// Reads the next record into `record` (buffers are reused); gives the line it starts on.
+    /// Reads the next record into `record` (buffers are reused); gives the line (or sheet row) it starts on.
     pub fn read(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, InputError>> {
-        self.rows.read_into(record)
+        match &mut self.source {
+            RawSource::Text(rows) => rows.read_into(record),
+            RawSource::Sheet(rows, width) => rows.read_raw(record, *width),
+        }
+    }
+}
+
+/// Bytes read from the stream at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Splits delimited text into records as a `csv::Reader` does (no headers, flexible, only `\n` ends a record, so
+/// that lines are counted exactly; a `\r` before it stays on the last field), with the line each record starts on.
+///
+/// Why not the `csv` reader alone: its parser walks every byte through a state machine, which made reading cost as
+/// much as all the checks of the fast path together. Nearly every line of a shipment has no quote, and such a line
+/// is a record whose fields lie between the delimiters, which `memchr` finds many bytes at a time. A line with a
+/// quote anywhere goes to `csv_core`'s reader (the parser inside `csv`), from its first byte to the end of its
+/// record, so quoted fields, doubled quotes and newlines inside quotes are read by the same code as before.
+struct Splitter<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Lines ended before `buf[start]`.
+    line: u64,
+    /// Offset in the stream of `buf[start]`.
+    byte: u64,
+    records: u64,
+    delimiter: u8,
+    /// A line starting with this byte is a comment (ThingPark's positional file).
+    comment: Option<u8>,
+    core: csv_core::Reader,
+    /// `csv_core`'s output: field bytes and where each field ends.
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<R: Read> Splitter<R> {
+    fn new(src: R, delimiter: u8, comment: Option<u8>, chunk: usize) -> Splitter<R> {
+        let mut core = csv_core::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .terminator(csv_core::Terminator::Any(b'\n'))
+            .comment(comment)
+            .build();
+        let (mut out, mut ends) = (vec![0; 1024], vec![0; 64]);
+        // `csv_core` drops a byte-order mark at the start of the first input it is given, which here may be a
+        // record in the middle of the file: an empty line first (no record) makes the next input not its first.
+        core.read_record(b"\n", &mut out, &mut ends);
+        Splitter {
+            src,
+            buf: vec![0; chunk],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            byte: 0,
+            records: 0,
+            delimiter,
+            comment,
+            core,
+            out,
+            ends,
+        }
+    }
+
+    /// Moves the unread bytes to the front and reads more after them; false at the end of the stream.
+    fn refill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.buf.len() {
+            // A line longer than the buffer.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.src.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the next record into `record`; gives the line it starts on, `None` at the end.
+    fn read(&mut self, record: &mut csv::ByteRecord) -> io::Result<Option<u64>> {
+        if self.byte == 0 && self.start == 0 {
+            // `csv_core` drops a UTF-8 byte-order mark at the very start (one left after the file's own).
+            while self.end < 3 && self.refill()? {}
+            if self.buf[..self.end].starts_with(b"\xEF\xBB\xBF") {
+                self.consume(3);
+            }
+        }
+        loop {
+            let rest = &self.buf[self.start..self.end];
+            let Some(&first) = rest.first() else {
+                if self.refill()? {
+                    continue;
+                }
+                return Ok(None);
+            };
+            let comment = self.comment == Some(first);
+            // The line's end, or the first quote before it.
+            let stop = if comment {
+                memchr::memchr(b'\n', rest)
+            } else {
+                memchr::memchr2(b'\n', b'"', rest)
+            };
+            let Some(n) = stop else {
+                if self.refill()? {
+                    continue;
+                }
+                // The last line has no `\n` (never after `FinalNewline`): the full parser ends it.
+                return self.read_quoted(record);
+            };
+            if rest[n] == b'"' {
+                return self.read_quoted(record);
+            }
+            if n == 0 || comment {
+                // An empty line is no record; a comment is skipped whole, quotes and all.
+                self.consume(n + 1);
+                continue;
+            }
+            split_line(&rest[..n], self.delimiter, record);
+            let row = self.set_position(record);
+            self.start += n + 1;
+            self.byte += n as u64 + 1;
+            self.line += 1;
+            return Ok(Some(row));
+        }
+    }
+
+    /// Marks `record` as starting here; gives its line.
+    fn set_position(&mut self, record: &mut csv::ByteRecord) -> u64 {
+        let mut position = csv::Position::new();
+        position
+            .set_byte(self.byte)
+            .set_line(self.line + 1)
+            .set_record(self.records);
+        record.set_position(Some(position));
+        self.records += 1;
+        self.line + 1
+    }
+
+    /// Steps over `n` unread bytes, counting the lines they end.
+    fn consume(&mut self, n: usize) {
+        let bytes = &self.buf[self.start..self.start + n];
+        self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.byte += n as u64;
+        self.start += n;
+    }
+
+    /// Reads one record, starting at `buf[start]`, with `csv_core`.
+    fn read_quoted(&mut self, record: &mut csv::ByteRecord) -> io::Result<Option<u64>> {
+        use csv_core::ReadRecordResult as R;
+        record.clear();
+        let row = self.set_position(record);
+        let (mut out_len, mut ends_len) = (0, 0);
+        loop {
+            if self.start == self.end {
+                // At the end of the stream, the empty input tells the parser to end its record.
+                self.refill()?;
+            }
+            let (result, nin, nout, nend) = self.core.read_record(
+                &self.buf[self.start..self.end],
+                &mut self.out[out_len..],
+                &mut self.ends[ends_len..],
+            );
+            self.consume(nin);
+            out_len += nout;
+            ends_len += nend;
+            match result {
+                R::InputEmpty => {}
+                R::OutputFull => self.out.resize(self.out.len() * 2, 0),
+                R::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                R::Record => break,
+                // Only a comment was left.
+                R::End => return Ok(None),
+            }
+        }
+        let mut from = 0;
+        for &end in &self.ends[..ends_len] {
+            record.push_field(&self.out[from..end]);
+            from = end;
+        }
+        debug_assert!(from <= out_len);
+        Ok(Some(row))
     }
 }
 
 impl Table {
     /// For a delimited-text table, its data records as raw bytes, from the row after the header (or the first,
-    /// with `--columns`; the file is opened again and this table's own rows are left as they are). `None` for other
-    /// formats.
+    /// with `--columns`; the file is opened again and this table's own rows are left as they are). For an XLSX
+    /// sheet, the rows not read yet, as raw records that [`Table::map_raw`] reads back as the same cells (a row is
+    /// then read once, by this reader or by the table's own rows). `None` for other formats.
     pub fn raw_csv(&self) -> Result<Option<RawCsv>, InputError> {
+        if let Some(rows) = &self.sheet_rows {
+            return Ok(Some(RawCsv {
+                source: RawSource::Sheet(rows.clone(), self.columns.len()),
+            }));
+        }
         let SourceFormat::Csv {
             delimiter,
             encoding,
@@ -464,12 +651,18 @@ impl Table {
         }
         let mut rows = TextRows::open(&self.path, &sniffed, false)?;
         let Some(header_row) = self.header_row else {
-            return Ok(Some(RawCsv { rows }));
+            return Ok(Some(RawCsv {
+                source: RawSource::Text(Box::new(rows)),
+            }));
         };
         let mut record = csv::ByteRecord::new();
         loop {
             match rows.read_into(&mut record) {
-                Some(Ok(row)) if row == header_row => return Ok(Some(RawCsv { rows })),
+                Some(Ok(row)) if row == header_row => {
+                    return Ok(Some(RawCsv {
+                        source: RawSource::Text(Box::new(rows)),
+                    }));
+                }
                 Some(Ok(row)) if row < header_row => {}
                 Some(Err(e)) => return Err(e),
                 _ => return Ok(None),
@@ -480,12 +673,47 @@ impl Table {
     /// A raw record from [`Table::raw_csv`] read as [`Table::next_record`] and [`Table::map_owned`] would: `None` for
     /// a blank record, which those skip.
     pub fn map_raw(&self, row: u64, record: &csv::ByteRecord) -> Option<MappedRow> {
-        let cells = decode_fields(record);
+        let cells = match self.sheet_rows {
+            Some(_) => super::xlsx::cells_of(record),
+            None => decode_fields(record),
+        };
         if cells.iter().all(Cell::is_blank) {
             return None;
         }
         Some(self.map_owned(Record { row, cells }))
     }
+}
+
+/// The fields of a line without quotes, between its delimiters. Fields are short, so rather than a search started
+/// per field (or a test per byte), eight bytes at a time are compared with the delimiter at once.
+fn split_line(line: &[u8], delimiter: u8, record: &mut csv::ByteRecord) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    record.clear();
+    let pattern = u64::from(delimiter) * ONES;
+    let mut from = 0;
+    let mut words = line.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        // A byte of `x` is zero where the line holds the delimiter; its high bit in `zero` says so, exactly (the
+        // sum of a byte's low seven bits and 0x7F never carries into the next byte).
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ pattern;
+        let mut zero = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        while zero != 0 {
+            let end = at + (zero.trailing_zeros() / 8) as usize;
+            record.push_field(&line[from..end]);
+            from = end + 1;
+            zero &= zero - 1;
+        }
+        at += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == delimiter {
+            record.push_field(&line[from..at + i]);
+            from = at + i + 1;
+        }
+    }
+    record.push_field(&line[from..]);
 }
 
 /// Per field: UTF-8 where the bytes are UTF-8, else Windows-1252.
@@ -543,6 +771,92 @@ mod tests {
             assert_eq!(lines, [1, 2, 4, 5, 7], "{text:?}");
             assert_eq!(rows[4].1, ["6", "7"]);
             assert_eq!(rows[3].1[0].replace('\r', ""), "x\ny");
+        }
+    }
+
+    /// The records and start lines a `csv::Reader` gives for `bytes`, and those `TextRows` gives, its [`Splitter`]
+    /// reading `chunk` bytes at a time.
+    fn both_readers(
+        bytes: &[u8],
+        delimiter: u8,
+        comment: Option<u8>,
+        chunk: usize,
+    ) -> [Vec<(u64, Vec<Vec<u8>>)>; 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let sniffed = Sniffed {
+            encoding: TextEncoding::Utf8,
+            delimiter,
+            sample: String::new(),
+            cr_only: false,
+            bom_len: 0,
+        };
+        let fields = |r: &csv::ByteRecord| r.iter().map(<[u8]>::to_vec).collect::<Vec<_>>();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .comment(comment)
+            .from_reader(open_stream(&path, &sniffed).unwrap());
+        let mut record = csv::ByteRecord::new();
+        let mut by_csv = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            // The reader's position is where it started looking: before the empty lines it skipped (and a BOM).
+            let mut first = record.position().unwrap().byte() as usize;
+            if first == 0 && bytes.starts_with(b"\xEF\xBB\xBF") {
+                first = 3;
+            }
+            loop {
+                match bytes.get(first) {
+                    Some(b'\n') => first += 1,
+                    Some(&c) if Some(c) == comment => {
+                        first += bytes[first..].iter().position(|&b| b == b'\n').unwrap() + 1;
+                    }
+                    _ => break,
+                }
+            }
+            let line = 1 + bytes[..first].iter().filter(|&&b| b == b'\n').count() as u64;
+            by_csv.push((line, fields(&record)));
+        }
+        let mut rows = TextRows::open(&path, &sniffed, comment.is_some()).unwrap();
+        rows.split = Splitter::new(
+            open_stream(&path, &sniffed).unwrap(),
+            delimiter,
+            comment,
+            chunk,
+        );
+        let mut by_split = Vec::new();
+        while let Some(row) = rows.read_into(&mut record) {
+            by_split.push((row.unwrap(), fields(&record)));
+        }
+        [by_csv, by_split]
+    }
+
+    #[test]
+    fn the_splitter_reads_what_the_csv_reader_reads() {
+        let text = "\u{feff}a;b\n\n1;\"x;\ny\"\n\r\n;;\n\"q\"\"q\";2\r\nz\"z;3\n\"open;4\n5";
+        for chunk in [1, 2, 3, 7, 64] {
+            for comment in [None, Some(b'#')] {
+                let text = format!("# a \"comment\n{text}");
+                let [by_csv, by_split] = both_readers(text.as_bytes(), b';', comment, chunk);
+                assert_eq!(by_split, by_csv, "chunk {chunk}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_splitter_agrees_with_the_csv_reader_on_any_text(
+            bytes in proptest::collection::vec(proptest::sample::select(b"a,;#\"\n\r \xEF\xBB\xBF".to_vec()), 0..120),
+            chunk in 1usize..20,
+            semicolon: bool,
+            comments: bool,
+        ) {
+            let delimiter = if semicolon { b';' } else { b',' };
+            let [by_csv, by_split] = both_readers(&bytes, delimiter, comments.then_some(b'#'), chunk);
+            proptest::prop_assert_eq!(by_split, by_csv);
         }
     }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 type Archive = zip::ZipArchive<BufReader<File>>;
 /// An XML reader over one part of the archive.
@@ -69,16 +69,19 @@ impl SharedStrings {
         if tag == RAW {
             self.bytes.extend_from_slice(s.as_bytes());
         } else {
-            let digits = s.as_bytes();
-            let mut nibbles = digits
-                .iter()
-                .map(|&b| (b as char).to_digit(16).unwrap_or(0) as u8);
+            // Hex digits of one case (checked by `hex_tag`): a digit's value is its low nibble, a letter's is that
+            // plus 9.
+            let nibble = |b: u8| (b & 0x0F) + if b > b'9' { 9 } else { 0 };
+            let mut digits = s.as_bytes();
             if tag & ODD != 0 {
-                self.bytes.push(nibbles.next().unwrap_or(0));
+                self.bytes.push(nibble(digits[0]));
+                digits = &digits[1..];
             }
-            while let (Some(h), Some(l)) = (nibbles.next(), nibbles.next()) {
-                self.bytes.push((h << 4) | l);
-            }
+            self.bytes.extend(
+                digits
+                    .chunks_exact(2)
+                    .map(|pair| (nibble(pair[0]) << 4) | nibble(pair[1])),
+            );
         }
         let end = u32::try_from(self.bytes.len())
             .map_err(|_| "its shared strings take more than 4 GiB".to_string())?;
@@ -86,42 +89,54 @@ impl SharedStrings {
         Ok(())
     }
 
-    fn get(&self, index: usize) -> Option<String> {
-        let end = *self.ends.get(index)? as usize;
+    /// Appends string `index` to `out`; false when there is no such string.
+    fn append(&self, index: usize, out: &mut Vec<u8>) -> bool {
+        let Some(&end) = self.ends.get(index) else {
+            return false;
+        };
         let start = if index == 0 {
             0
         } else {
             self.ends[index - 1] as usize
         };
-        let (tag, payload) = self.bytes[start..end].split_first()?;
+        let Some((tag, payload)) = self.bytes[start..end as usize].split_first() else {
+            return false;
+        };
         if *tag == RAW {
-            // Pushed from a `str`, so always UTF-8.
-            return Some(String::from_utf8_lossy(payload).into_owned());
+            out.extend_from_slice(payload);
+            return true;
         }
         let digits: &[u8; 16] = if tag & HEX_LOWER != 0 {
             b"0123456789abcdef"
         } else {
             b"0123456789ABCDEF"
         };
-        let mut out = String::with_capacity(payload.len() * 2);
+        out.reserve(payload.len() * 2);
         for (i, b) in payload.iter().enumerate() {
             if !(i == 0 && tag & ODD != 0) {
-                out.push(digits[usize::from(b >> 4)] as char);
+                out.push(digits[usize::from(b >> 4)]);
             }
-            out.push(digits[usize::from(b & 0x0F)] as char);
+            out.push(digits[usize::from(b & 0x0F)]);
         }
-        Some(out)
+        true
     }
 }
 
 /// The tag under which a string is stored.
 fn hex_tag(s: &str) -> u8 {
     let b = s.as_bytes();
-    if b.len() < 8 || !b.iter().all(u8::is_ascii_hexdigit) {
+    if b.len() < 8 {
         return RAW;
     }
-    let upper = b.iter().any(u8::is_ascii_uppercase);
-    let lower = b.iter().any(u8::is_ascii_lowercase);
+    let (mut upper, mut lower) = (false, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {}
+            b'A'..=b'F' => upper = true,
+            b'a'..=b'f' => lower = true,
+            _ => return RAW,
+        }
+    }
     let odd = if b.len() % 2 == 1 { ODD } else { 0 };
     match (upper, lower) {
         (true, true) => RAW,
@@ -285,8 +300,8 @@ impl Workbook {
     pub(crate) fn has_data(&mut self, sheet: usize) -> Result<bool, InputError> {
         let mut found = false;
         let (name, part) = self.sheets[sheet].clone();
-        read_sheet(&mut self.zip, &part, &self.context, |record| {
-            found = record.cells.iter().any(|c| !c.is_blank());
+        read_sheet(&mut self.zip, &part, &self.context, |_, cells| {
+            found = !cells.is_blank();
             !found
         })
         .map_err(|m| unusable(&self.path, format!("sheet \"{name}\": {m}")))?;
@@ -294,8 +309,9 @@ impl Workbook {
     }
 
     /// Streams the rows of a sheet (blank rows skipped) from a thread that owns the workbook.
-    pub(crate) fn into_rows(self, sheet: usize) -> XlsxRows {
+    pub(crate) fn into_rows(self, sheet: usize) -> SheetRows {
         let (tx, rx) = mpsc::sync_channel(IN_FLIGHT);
+        let (done_tx, done_rx) = mpsc::channel::<RawBatch>();
         let Workbook {
             path,
             mut zip,
@@ -304,17 +320,27 @@ impl Workbook {
         } = self;
         let (name, part) = sheets[sheet].clone();
         std::thread::spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
+            let fresh = || Vec::with_capacity(BATCH);
+            let mut batch: RawBatch = fresh();
+            let mut len = 0;
             let mut open = true;
             // A panic in the parser must end the rows with a refusal, never look like the end of the sheet.
             let result = super::sheet::guarded(&path, || {
-                read_sheet(&mut zip, &part, &context, |record| {
-                    if record.cells.iter().all(Cell::is_blank) {
+                read_sheet(&mut zip, &part, &context, |row, cells| {
+                    if cells.is_blank() {
                         return true;
                     }
-                    batch.push(record);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if batch.len() == len {
+                        batch.push((0, csv::ByteRecord::new()));
+                    }
+                    batch[len].0 = row;
+                    cells.encode(&mut batch[len].1);
+                    len += 1;
+                    if len == BATCH {
+                        // Batches come back once read, their records' buffers to be reused.
+                        let next = done_rx.try_recv().unwrap_or_else(|_| fresh());
+                        let full = std::mem::replace(&mut batch, next);
+                        len = 0;
                         open = tx.send(Ok(full)).is_ok();
                     }
                     open
@@ -324,37 +350,123 @@ impl Workbook {
             if !open {
                 return;
             }
-            if !batch.is_empty() && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+            batch.truncate(len);
+            if !batch.is_empty() && tx.send(Ok(batch)).is_err() {
                 return;
             }
             if let Err(e) = result {
                 let _ = tx.send(Err(e));
             }
         });
-        XlsxRows {
+        SheetRows(Arc::new(Mutex::new(RawSheet {
             rows: rx,
-            batch: Vec::new().into_iter(),
+            done: done_tx,
+            batch: Vec::new(),
+            next: 0,
+        })))
+    }
+}
+
+/// Rows with their sheet row numbers, as raw records.
+type RawBatch = Vec<(u64, csv::ByteRecord)>;
+
+/// The rows of a sheet as the parsing thread sends them, raw (see [`RowCells::encode`]).
+struct RawSheet {
+    rows: mpsc::Receiver<Result<RawBatch, InputError>>,
+    done: mpsc::Sender<RawBatch>,
+    batch: RawBatch,
+    next: usize,
+}
+
+impl RawSheet {
+    /// Swaps the next row's record into `record` (its old buffer goes back to the parser); gives its row number.
+    fn read(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, InputError>> {
+        loop {
+            if let Some((row, next)) = self.batch.get_mut(self.next) {
+                std::mem::swap(record, next);
+                self.next += 1;
+                return Some(Ok(*row));
+            }
+            let read = std::mem::take(&mut self.batch);
+            if read.capacity() > 0 {
+                // The parser may have finished; then the batch is freed here.
+                let _ = self.done.send(read);
+            }
+            match self.rows.recv().ok()? {
+                Ok(batch) => {
+                    self.batch = batch;
+                    self.next = 0;
+                }
+                Err(e) => return Some(Err(e)),
+            }
         }
     }
 }
 
-/// The rows of a sheet, as the parsing thread sends them.
-pub(crate) struct XlsxRows {
-    rows: mpsc::Receiver<Result<Vec<Record>, InputError>>,
-    batch: std::vec::IntoIter<Record>,
+/// A sheet's rows, shared by the table's own row iterator ([`SheetRows::records`]) and its raw reader
+/// ([`SheetRows::read_raw`]): each row is read once, by whichever asks first.
+#[derive(Clone)]
+pub(crate) struct SheetRows(Arc<Mutex<RawSheet>>);
+
+impl SheetRows {
+    /// The next row as a raw record (see [`RowCells::encode`]) that never matches `width` fields unless its cells
+    /// are plain text: a typed record of that length gets an empty pair more, so a fast path that first compares a
+    /// record's length with the header's never reads one.
+    pub(crate) fn read_raw(
+        &self,
+        record: &mut csv::ByteRecord,
+        width: usize,
+    ) -> Option<Result<u64, InputError>> {
+        let read = self.0.lock().ok()?.read(record);
+        if matches!(read, Some(Ok(_))) && is_typed(record) && record.len() == width {
+            record.push_field(&[EMPTY]);
+            record.push_field(b"");
+        }
+        read
+    }
+
+    /// The rows as records of cells.
+    pub(crate) fn records(self) -> impl Iterator<Item = Result<Record, InputError>> + Send {
+        let mut record = csv::ByteRecord::new();
+        std::iter::from_fn(move || {
+            let row = match self.0.lock().ok()?.read(&mut record)? {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
+            };
+            Some(Ok(Record {
+                row,
+                cells: cells_of(&record),
+            }))
+        })
+    }
 }
 
-impl Iterator for XlsxRows {
-    type Item = Result<Record, InputError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(record) = self.batch.next() {
-                return Some(Ok(record));
+/// `BufRead::read_until` with the `memchr` crate's search: the standard library's generic byte search was a tenth of
+/// reading a sheet.
+fn read_until<R: BufRead>(src: &mut R, byte: u8, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let (found, used) = {
+            let available = match src.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            match memchr::memchr(byte, available) {
+                Some(i) => {
+                    out.extend_from_slice(&available[..=i]);
+                    (true, i + 1)
+                }
+                None => {
+                    out.extend_from_slice(available);
+                    (available.is_empty(), available.len())
+                }
             }
-            match self.rows.recv().ok()? {
-                Ok(batch) => self.batch = batch.into_iter(),
-                Err(e) => return Some(Err(e)),
-            }
+        };
+        src.consume(used);
+        read += used;
+        if found {
+            return Ok(read);
         }
     }
 }
@@ -401,7 +513,7 @@ impl<R: BufRead> Scanner<R> {
     /// Reads until `self.tag` ends with `end` (a comment's `-->`, a CDATA's `]]>`), `>` included.
     fn read_tag_until(&mut self, end: &[u8]) -> Result<(), String> {
         while !(self.tag.len() > end.len() && self.tag.ends_with(end)) {
-            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
             if n == 0 {
                 return Err(damaged("the XML ends inside a tag"));
             }
@@ -412,11 +524,11 @@ impl<R: BufRead> Scanner<R> {
     fn next(&mut self) -> Result<Tok, String> {
         self.text.clear();
         self.tag.clear();
-        self.src.read_until(b'<', &mut self.text).map_err(damaged)?;
+        read_until(&mut self.src, b'<', &mut self.text).map_err(damaged)?;
         if self.text.pop() != Some(b'<') {
             return Ok(Tok::Eof);
         }
-        let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+        let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
         if n == 0 || self.tag.last() != Some(&b'>') {
             return Err(damaged("the XML ends inside a tag"));
         }
@@ -443,7 +555,7 @@ impl<R: BufRead> Scanner<R> {
             if quote.is_none() {
                 break;
             }
-            let n = self.src.read_until(b'>', &mut self.tag).map_err(damaged)?;
+            let n = read_until(&mut self.src, b'>', &mut self.tag).map_err(damaged)?;
             if n == 0 {
                 return Err(damaged("the XML ends inside a tag"));
             }
@@ -812,17 +924,158 @@ fn cell_start(attrs: Attrs<'_>, next_col: usize, context: &Context) -> Result<Ce
     Ok(start)
 }
 
+/// Type tags of a cell in a raw sheet record (see [`RowCells::encode`]).
+const TEXT: u8 = b'T';
+const EMPTY: u8 = b'E';
+const FLOAT: u8 = b'F';
+const BOOL: u8 = b'B';
+const DATE: u8 = b'D';
+const ERROR: u8 = b'R';
+/// The first field of a raw sheet record whose cells travel as (type, value) pairs.
+const TYPED: &[u8] = b"\0";
+
+/// The cells of the row being read, their bytes in one buffer: reading a row allocates nothing once warm.
+#[derive(Default)]
+struct RowCells {
+    bytes: Vec<u8>,
+    /// (column, type tag, end of its bytes in `bytes`), in the order the sheet gives them.
+    cells: Vec<(usize, u8, usize)>,
+    /// Scratch: the last cell given for each column.
+    by_column: Vec<Option<usize>>,
+}
+
+impl RowCells {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.cells.clear();
+    }
+
+    /// Ends the cell whose bytes were just appended to `bytes`; a text cell without any is empty.
+    fn push(&mut self, col: usize, tag: u8) {
+        let start = self.cells.last().map_or(0, |c| c.2);
+        let tag = if tag == TEXT && self.bytes.len() == start {
+            EMPTY
+        } else {
+            tag
+        };
+        self.cells.push((col, tag, self.bytes.len()));
+    }
+
+    fn cell(&self, i: usize) -> (usize, u8, &[u8]) {
+        let start = if i == 0 { 0 } else { self.cells[i - 1].2 };
+        let (col, tag, end) = self.cells[i];
+        (col, tag, &self.bytes[start..end])
+    }
+
+    /// True when no cell holds more than whitespace (as [`Cell::is_blank`] says of each).
+    fn is_blank(&self) -> bool {
+        (0..self.cells.len()).all(|i| match self.cell(i) {
+            (_, TEXT, b) => std::str::from_utf8(b).is_ok_and(|s| s.trim().is_empty()),
+            (_, tag, _) => tag == EMPTY,
+        })
+    }
+
+    /// The row as a raw record, the form in which sheet rows reach both the fast path and [`cells_of`]. A row of
+    /// text and empty cells in column order is one field per column, as a CSV record would be (the fast path reads
+    /// it as such). Any other row (a number, a date, a cell given twice, or a last cell ending in `\r`, which the
+    /// fast path would strip) starts with [`TYPED`] and gives each column as a (type tag, value) pair: the fast path
+    /// never passes it, and the full check gets the typed cells.
+    fn encode(&mut self, record: &mut csv::ByteRecord) {
+        record.clear();
+        let n = self.cells.len();
+        let plain = self.cells.iter().all(|c| c.1 == TEXT || c.1 == EMPTY)
+            && self.cells.windows(2).all(|w| w[0].0 < w[1].0)
+            && !(n > 0 && self.cell(0).0 == 0 && self.cell(0).2 == TYPED)
+            && !(n > 0 && self.cell(n - 1).2.ends_with(b"\r"));
+        if plain {
+            let mut next = 0;
+            for i in 0..n {
+                let (col, _, bytes) = self.cell(i);
+                for _ in next..col {
+                    record.push_field(b"");
+                }
+                record.push_field(bytes);
+                next = col + 1;
+            }
+            return;
+        }
+        record.push_field(TYPED);
+        let width = self.cells.iter().map(|c| c.0 + 1).max().unwrap_or(0);
+        let mut by_column = std::mem::take(&mut self.by_column);
+        by_column.clear();
+        by_column.resize(width, None);
+        // A column given twice keeps its last cell, as a grid filled in sheet order would.
+        for (i, c) in self.cells.iter().enumerate() {
+            by_column[c.0] = Some(i);
+        }
+        for i in &by_column {
+            match *i {
+                Some(i) => {
+                    let (_, tag, bytes) = self.cell(i);
+                    record.push_field(&[tag]);
+                    record.push_field(bytes);
+                }
+                None => {
+                    record.push_field(&[EMPTY]);
+                    record.push_field(b"");
+                }
+            }
+        }
+        self.by_column = by_column;
+    }
+}
+
+/// True for a raw sheet record whose cells are typed pairs.
+fn is_typed(record: &csv::ByteRecord) -> bool {
+    record.get(0) == Some(TYPED)
+}
+
+/// The cells of a raw sheet record (see [`RowCells::encode`]).
+pub(crate) fn cells_of(record: &csv::ByteRecord) -> Vec<Cell> {
+    // Every field was written from a `str`.
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if !is_typed(record) {
+        return record
+            .iter()
+            .map(|f| {
+                if f.is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(text(f))
+                }
+            })
+            .collect();
+    }
+    let mut cells = Vec::with_capacity(record.len() / 2);
+    let mut fields = record.iter().skip(1);
+    while let (Some(tag), Some(value)) = (fields.next(), fields.next()) {
+        cells.push(match tag.first().copied().unwrap_or(EMPTY) {
+            TEXT => Cell::Text(text(value)),
+            FLOAT => std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+                .map_or(Cell::Empty, |bits| Cell::Float(f64::from_bits(bits))),
+            BOOL => Cell::Bool(value == b"1"),
+            DATE => Cell::Date(text(value)),
+            ERROR => Cell::Error(text(value)),
+            // EMPTY, and the padding of `RawSheet::read`.
+            _ => Cell::Empty,
+        });
+    }
+    cells
+}
+
 /// Parses a sheet part, handing each row (blank ones too) to `emit` until it returns false.
 fn read_sheet(
     zip: &mut Archive,
     part_name: &str,
     context: &Context,
-    mut emit: impl FnMut(Record) -> bool,
+    mut emit: impl FnMut(u64, &mut RowCells) -> bool,
 ) -> Result<(), String> {
     let mut xml = scan_part(zip, part_name)?
         .ok_or_else(|| damaged(format!("its part {part_name} is missing")))?;
     let mut row_number = 0u64;
-    let mut cells: Vec<Cell> = Vec::new();
+    let mut cells = RowCells::default();
     let mut in_row = false;
     let mut next_col = 0usize;
     let mut value = String::new();
@@ -842,23 +1095,13 @@ fn read_sheet(
                 cells.clear();
                 next_col = 0;
                 in_row = tok == Tok::Open;
-                if !in_row
-                    && !emit(Record {
-                        row: row_number,
-                        cells: Vec::new(),
-                    })
-                {
+                if !in_row && !emit(row_number, &mut cells) {
                     return Ok(());
                 }
             }
             Tok::Close if xml.local() == b"row" => {
                 in_row = false;
-                let width = cells.len();
-                let row = std::mem::replace(&mut cells, Vec::with_capacity(width));
-                if !emit(Record {
-                    row: row_number,
-                    cells: row,
-                }) {
+                if !emit(row_number, &mut cells) {
                     return Ok(());
                 }
             }
@@ -871,7 +1114,7 @@ fn read_sheet(
                         "row {row_number} has more than {MAX_COLUMNS} columns"
                     )));
                 }
-                let cell = if tok == Tok::Open {
+                let tag = if tok == Tok::Open {
                     read_cell(
                         &mut xml,
                         &mut value,
@@ -879,14 +1122,12 @@ fn read_sheet(
                         &start,
                         context,
                         row_number,
+                        &mut cells.bytes,
                     )?
                 } else {
-                    Cell::Empty
+                    EMPTY
                 };
-                if cells.len() <= col {
-                    cells.resize(col + 1, Cell::Empty);
-                }
-                cells[col] = cell;
+                cells.push(col, tag);
             }
             Tok::Close if xml.local() == b"sheetData" => return Ok(()),
             Tok::Eof => return Ok(()),
@@ -895,7 +1136,7 @@ fn read_sheet(
     }
 }
 
-/// Reads a cell's content up to `</c>` and types it.
+/// Reads a cell's content up to `</c>`, appends its value to `out` and gives its type tag.
 fn read_cell<R: BufRead>(
     xml: &mut Scanner<R>,
     value: &mut String,
@@ -903,7 +1144,8 @@ fn read_cell<R: BufRead>(
     start: &CellStart,
     context: &Context,
     row: u64,
-) -> Result<Cell, String> {
+    out: &mut Vec<u8>,
+) -> Result<u8, String> {
     value.clear();
     let mut has_inline = false;
     let mut in_v = false;
@@ -934,49 +1176,62 @@ fn read_cell<R: BufRead>(
         }
     }
     if has_inline {
-        return Ok(text_cell(std::mem::take(inline)));
+        out.extend_from_slice(inline.as_bytes());
+        return Ok(TEXT);
     }
     if value.is_empty() {
-        return Ok(Cell::Empty);
+        return Ok(EMPTY);
     }
     Ok(match start.kind {
         CellType::Shared => {
             let index = value.trim().parse::<usize>().ok();
-            match index.and_then(|i| context.strings.get(i)) {
-                Some(text) => text_cell(text),
-                None => {
-                    return Err(damaged(format!(
-                        "row {row}, column {}: shared string {} does not exist",
-                        start.col + 1,
-                        value.trim()
-                    )));
-                }
+            if !index.is_some_and(|i| context.strings.append(i, out)) {
+                return Err(damaged(format!(
+                    "row {row}, column {}: shared string {} does not exist",
+                    start.col + 1,
+                    value.trim()
+                )));
             }
+            TEXT
         }
-        CellType::FormulaText | CellType::Inline => text_cell(unescape_ooxml(value.clone())),
-        CellType::Bool => Cell::Bool(value.trim() != "0"),
-        CellType::Error => Cell::Error(value.trim().to_string()),
-        CellType::Date => Cell::Date(value.trim().to_string()),
+        CellType::FormulaText | CellType::Inline => {
+            out.extend_from_slice(unescape_ooxml(value.clone()).as_bytes());
+            TEXT
+        }
+        CellType::Bool => {
+            out.push(if value.trim() != "0" { b'1' } else { b'0' });
+            BOOL
+        }
+        CellType::Error => {
+            out.extend_from_slice(value.trim().as_bytes());
+            ERROR
+        }
+        CellType::Date => {
+            out.extend_from_slice(value.trim().as_bytes());
+            DATE
+        }
         CellType::Number => match value.trim().parse::<f64>() {
             Ok(f) if start.date => {
-                Cell::Date(super::sheet::iso_date(&calamine::ExcelDateTime::new(
+                let date = super::sheet::iso_date(&calamine::ExcelDateTime::new(
                     f,
                     calamine::ExcelDateTimeType::DateTime,
                     context.is_1904,
-                )))
+                ));
+                out.extend_from_slice(date.as_bytes());
+                DATE
             }
-            Ok(f) => Cell::Float(f),
-            Err(_) => Cell::Text(value.clone()),
+            Ok(f) => {
+                use std::io::Write;
+                // Writing to a Vec cannot fail.
+                let _ = write!(out, "{:x}", f.to_bits());
+                FLOAT
+            }
+            Err(_) => {
+                out.extend_from_slice(value.as_bytes());
+                TEXT
+            }
         },
     })
-}
-
-fn text_cell(text: String) -> Cell {
-    if text.is_empty() {
-        Cell::Empty
-    } else {
-        Cell::Text(text)
-    }
 }
 
 #[cfg(test)]
@@ -1001,11 +1256,158 @@ mod tests {
             s.push(v).unwrap();
         }
         for (i, v) in values.iter().enumerate() {
-            assert_eq!(s.get(i).as_deref(), Some(*v), "{v}");
+            let mut out = b"x".to_vec();
+            assert!(s.append(i, &mut out));
+            assert_eq!(out, format!("x{v}").as_bytes(), "{v}");
         }
-        assert_eq!(s.get(values.len()), None);
+        assert!(!s.append(values.len(), &mut Vec::new()));
         // A DevEUI takes its tag and 8 bytes.
         assert_eq!(s.ends[1] - s.ends[0], 9);
+    }
+
+    /// A sheet with every kind of cell, blank rows, gaps and cells the fast path must not read as text.
+    fn mixed_sheet(path: &Path) {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        let sheet = workbook.add_worksheet();
+        for (c, h) in ["DevEUI", "AppKey", "Name", "Model", "Connection"]
+            .iter()
+            .enumerate()
+        {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for r in 1..1500u32 {
+            let eui = format!("70B3D5E7{r:08X}");
+            sheet.write_string(r, 0, &eui).unwrap();
+            sheet
+                .write_string(r, 1, "00112233445566778899aabbccddeeff")
+                .unwrap();
+            match r % 10 {
+                1 => sheet.write_number(r, 2, f64::from(r) + 0.25).map(|_| ()),
+                2 => sheet.write_boolean(r, 3, r % 4 == 0).map(|_| ()),
+                3 => sheet
+                    .write_number_with_format(r, 4, 45000.5, &date)
+                    .map(|_| ()),
+                4 => sheet.write_string(r, 4, "c\r").map(|_| ()),
+                5 => sheet.write_string(r, 3, "m").map(|_| ()),
+                6 => sheet.write_formula(r, 2, "=1/0").map(|_| ()),
+                7 => {
+                    // A row of nothing but blanks is skipped by both readers.
+                    for c in 0..5 {
+                        sheet.write_string(r, c, " ").unwrap();
+                    }
+                    Ok(())
+                }
+                8 => sheet.write_string(r, 0, "\0").map(|_| ()),
+                _ => sheet
+                    .write_string(r, 3, "m")
+                    .and_then(|s| s.write_string(r, 4, "c"))
+                    .map(|_| ()),
+            }
+            .unwrap();
+        }
+        workbook.save(path).unwrap();
+    }
+
+    #[test]
+    fn raw_sheet_records_map_to_the_rows_the_table_reads() {
+        use crate::input::{InputOptions, Table};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mixed.xlsx");
+        mixed_sheet(&path);
+        let options = InputOptions::default();
+        let mut table = Table::open(&path, &options).unwrap();
+        let mut expected = Vec::new();
+        while let Some(record) = table.next_record() {
+            expected.push(table.map_owned(record.unwrap()));
+        }
+        assert!(expected.len() > 1000);
+        // The table's own rows and the raw reader share the sheet: read some one way, the rest the other.
+        let mut table = Table::open(&path, &options).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            let record = table.next_record().unwrap().unwrap();
+            got.push(table.map_owned(record));
+        }
+        let mut raw = table.raw_csv().unwrap().unwrap();
+        let mut record = csv::ByteRecord::new();
+        let (mut plain, mut typed) = (0, 0);
+        while let Some(row) = raw.read(&mut record) {
+            if is_typed(&record) {
+                typed += 1;
+                assert_ne!(record.len(), table.columns.len());
+            } else {
+                plain += 1;
+            }
+            got.extend(table.map_raw(row.unwrap(), &record));
+        }
+        assert!(table.next_record().is_none());
+        assert!(plain > 300 && typed > 300, "{plain} plain, {typed} typed");
+        assert_eq!(got, expected);
+        let kinds = |f: fn(&Cell) -> bool| {
+            expected
+                .iter()
+                .flat_map(|r| &r.values)
+                .filter(|v| f(&v.cell))
+                .count()
+        };
+        assert!(kinds(|c| matches!(c, Cell::Float(_))) > 0);
+        assert!(kinds(|c| matches!(c, Cell::Bool(_))) > 0);
+        assert!(kinds(|c| matches!(c, Cell::Date(_))) > 0);
+        assert!(kinds(|c| matches!(c, Cell::Text(t) if t.ends_with('\r'))) > 0);
+    }
+
+    #[test]
+    fn a_row_encodes_to_cells_it_decodes_back() {
+        let mut row = RowCells::default();
+        let mut record = csv::ByteRecord::new();
+        let cells =
+            |row: &mut RowCells, record: &mut csv::ByteRecord, given: &[(usize, u8, &str)]| {
+                row.clear();
+                for &(col, tag, text) in given {
+                    row.bytes.extend_from_slice(text.as_bytes());
+                    row.push(col, tag);
+                }
+                row.encode(record);
+                cells_of(record)
+            };
+        let t = |s: &str| Cell::Text(s.to_string());
+        assert_eq!(
+            cells(
+                &mut row,
+                &mut record,
+                &[(0, TEXT, "a"), (2, TEXT, ""), (3, TEXT, "b")]
+            ),
+            [t("a"), Cell::Empty, Cell::Empty, t("b")]
+        );
+        assert!(!is_typed(&record));
+        // Out of order, given twice (the last wins), a float: typed pairs.
+        let bits = format!("{:x}", 2.5f64.to_bits());
+        assert_eq!(
+            cells(
+                &mut row,
+                &mut record,
+                &[
+                    (2, TEXT, "x"),
+                    (0, TEXT, "a"),
+                    (2, FLOAT, &bits),
+                    (3, BOOL, "1"),
+                    (4, ERROR, "#N/A"),
+                    (5, DATE, "2026-12-02")
+                ]
+            ),
+            [
+                t("a"),
+                Cell::Empty,
+                Cell::Float(2.5),
+                Cell::Bool(true),
+                Cell::Error("#N/A".into()),
+                Cell::Date("2026-12-02".into())
+            ]
+        );
+        assert!(is_typed(&record));
+        assert_eq!(cells(&mut row, &mut record, &[(0, TEXT, "\0")]), [t("\0")]);
+        assert!(is_typed(&record));
     }
 
     #[test]

@@ -215,6 +215,8 @@ pub struct NewRow {
     /// For an update: the values it changes, before and after ([`Previous`] as JSON), kept once the row is final
     /// so that a rollback can put them back.
     pub previous: Option<String>,
+    /// Why a row final before the first send is so (a `conflict` found against `import --plan`'s plan).
+    pub message: Option<String>,
 }
 
 /// What an update changed: the fields' values before (what a rollback restores) and the ones it wrote (what the
@@ -548,8 +550,8 @@ impl Journal {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO rows (batch, row, kind, id, name, state, request, errors, device_href, \
                      device_eui, created_at, updated_at, finished_at, key_eui, key_imei, key_sim, action, \
-                     device_uid, previous) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                     device_uid, previous, message) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
@@ -578,6 +580,7 @@ impl Journal {
                             row.action.as_str(),
                             row.device_uid,
                             row.previous,
+                            row.message,
                         ])
                         .with_context(|| {
                             format!(

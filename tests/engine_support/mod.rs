@@ -260,6 +260,7 @@ pub fn pending_batch_of_profile(
             action: tpbulk::journal::Action::Create,
             device_uid: None,
             previous: None,
+            message: None,
             kind: Some(Kind::Otaa),
             id: Some(eui(row)),
             name: None,

@@ -37,6 +37,10 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     api_base: String,
+    /// The path of `api_base` as requests' URLs carry it (the base URL's own path included): stripped from a
+    /// request's path to count it, with a plain prefix comparison (a substring search per request cost more than
+    /// the rest of the count).
+    api_path: String,
     dx_base: String,
     /// `…/devices`, parsed once: every creation posts to it.
     /// `/devices`, then with `networkSubscriptionsHandlingMode=BASIC` and `=ADVANCED`: built once, since the url
@@ -71,9 +75,8 @@ enum RequestKind {
 impl RequestKind {
     const COUNT: usize = 9;
 
-    /// The kind of a first attempt, from its method and its path under the API.
+    /// The kind of a first attempt, from its method and its path under the API (`/devices`, …).
     fn of(method: &Method, path: &str) -> RequestKind {
-        let path = path.split_once(SUBSCRIPTION_PATH).map_or(path, |(_, p)| p);
         let catalogue = [
             "/deviceProfiles",
             "/appServers",
@@ -248,10 +251,16 @@ impl Client {
             with_mode(HandlingMode::Basic),
             with_mode(HandlingMode::Advanced),
         ];
+        let api_path = devices_url
+            .path()
+            .strip_suffix("/devices")
+            .unwrap_or_default()
+            .to_string();
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 api_base,
+                api_path,
                 devices_urls,
                 dx_base: format!("{}{DX_CORE_PATH}", config.url),
                 config,
@@ -773,7 +782,11 @@ impl Client {
             self.count(if retry || renewed {
                 RequestKind::Retry
             } else {
-                RequestKind::of(method, url.path())
+                let path = url.path();
+                RequestKind::of(
+                    method,
+                    path.strip_prefix(&*self.inner.api_path).unwrap_or(path),
+                )
             });
             let mut request = self
                 .inner
@@ -1100,8 +1113,7 @@ mod tests {
 
     #[test]
     fn requests_are_counted_by_what_they_are_for() {
-        let api = |p: &str| format!("{SUBSCRIPTION_PATH}{p}");
-        let of = |m: &Method, p: &str| RequestKind::of(m, &api(p));
+        let of = RequestKind::of;
         assert_eq!(of(&Method::POST, "/devices"), RequestKind::Creation);
         assert_eq!(of(&Method::GET, "/devices"), RequestKind::Lookup);
         assert_eq!(

@@ -251,21 +251,7 @@ fn a_device_changed_after_it_was_read_ends_conflict_and_a_forbidden_change_is_re
         "0",
     ]);
     // Once every row is journalled with the version it read, the change lands before the last write.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the import never got ready"
-        );
-        let ready = tpbulk::journal::Journal::open_existing(&env.journal_path())
-            .ok()
-            .and_then(|j| j.latest_batch(false).ok().flatten())
-            .is_some_and(|b| b.options["prepared"] == serde_json::Value::Bool(true));
-        if ready {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    env.wait_prepared();
     env.sim
         .change_device(&eui(12), serde_json::json!({"name": "theirs"}))
         .unwrap();
@@ -904,21 +890,7 @@ fn a_resumed_import_from_a_plan_keeps_the_plan_s_versions() {
         "--concurrency",
         "1",
     ]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let batch = loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the import never got ready"
-        );
-        let ready = tpbulk::journal::Journal::open_existing(&env.journal_path())
-            .ok()
-            .and_then(|j| j.latest_batch(false).ok().flatten())
-            .filter(|b| b.options["prepared"] == serde_json::Value::Bool(true));
-        if let Some(batch) = ready {
-            break batch.id;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let batch = env.wait_prepared();
     child.kill().unwrap();
     child.wait().unwrap();
     let run = env.run(&["resume", &batch]);

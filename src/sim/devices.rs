@@ -1013,21 +1013,7 @@ impl Store {
         let want = if cellular { "CELLULAR" } else { "LORAWAN" };
         if changes.contains_key("model") {
             let id = model_id(&changes)?;
-            match catalog.model_connectivity(&id) {
-                None => {
-                    return Err(ApiError::new(
-                        400,
-                        222,
-                        format!("No device profile for the given ID : {id}"),
-                    ));
-                }
-                Some(have) if have != want => {
-                    return Err(ApiError::bad_request(format!(
-                        "The device profile {id} is a {have} model, not {want}"
-                    )));
-                }
-                Some(_) => {}
-            }
+            check_model(catalog, &id, want)?;
             view.insert("model".into(), catalog.model_brief(&id));
         }
         if let Some(plan) = changes.get("networkSubscription") {
@@ -1455,6 +1441,22 @@ pub fn decode_cursor(cursor: &str, field: &str) -> Result<String, ApiError> {
         .ok_or_else(bad)
 }
 
+/// The platform's answer to a model ID in a creation or an update: it must exist and be of the device's
+/// connectivity (`want`: `LORAWAN` or `CELLULAR`).
+fn check_model(catalog: &Catalog, id: &str, want: &str) -> Result<(), ApiError> {
+    match catalog.model_connectivity(id) {
+        None => Err(ApiError::new(
+            400,
+            222,
+            format!("No device profile for the given ID : {id}"),
+        )),
+        Some(have) if have != want => Err(ApiError::bad_request(format!(
+            "The device profile {id} is a {have} model, not {want}"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError> {
     let want = if checked.kind == Kind::Cellular {
         "CELLULAR"
@@ -1462,21 +1464,7 @@ fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError
         "LORAWAN"
     };
     if let Some(model) = &checked.model {
-        match catalog.model_connectivity(model) {
-            None => {
-                return Err(ApiError::new(
-                    400,
-                    222,
-                    format!("No device profile for the given ID : {model}"),
-                ));
-            }
-            Some(have) if have != want => {
-                return Err(ApiError::bad_request(format!(
-                    "The device profile {model} is a {have} model, not {want}"
-                )));
-            }
-            Some(_) => {}
-        }
+        check_model(catalog, model, want)?;
         let v11 = catalog.model_is_lorawan_1_1(model);
         match checked.kind {
             Kind::Otaa if v11 && !checked.has_nwk_key => {

@@ -36,6 +36,26 @@ impl Env {
         self.dir.path().join("journal.db")
     }
 
+    /// Waits (20 s at most) until the latest batch of the journal is prepared: every row journalled, with what it
+    /// read, before anything is sent. Returns its id.
+    pub fn wait_prepared(&self) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the import never got ready"
+            );
+            let ready = tpbulk::journal::Journal::open_existing(&self.journal_path())
+                .ok()
+                .and_then(|j| j.latest_batch(false).ok().flatten())
+                .filter(|b| b.options["prepared"] == serde_json::Value::Bool(true));
+            if let Some(batch) = ready {
+                return batch.id;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::write(&path, contents).unwrap();

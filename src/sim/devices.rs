@@ -724,6 +724,35 @@ fn plan_of(view: &Map<String, Value>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// A device's SIM identifier and IMEI, the keys besides its EUI that the store indexes.
+fn sim_and_imei(view: &Map<String, Value>) -> (Option<&str>, Option<&str>) {
+    let sim = view.get("sim").and_then(|s| s.get("ID"));
+    let imei = view.get("enforcedIMEI");
+    (sim.and_then(Value::as_str), imei.and_then(Value::as_str))
+}
+
+/// The answer to a path that names no device.
+pub fn no_device(reference: &str) -> ApiError {
+    ApiError::not_found(format!("No device for the given ID : {reference}"))
+}
+
+/// `appServers` as a device holds them.
+fn server_list(ids: &[String]) -> Value {
+    ids.iter().map(|id| json!({ "ID": id })).collect()
+}
+
+/// Every connection of `ids` must be in the catalogue.
+fn check_app_servers(catalog: &Catalog, ids: &[String]) -> Result<(), ApiError> {
+    match ids.iter().find(|id| catalog.app_servers.get(id).is_none()) {
+        Some(id) => Err(ApiError::new(
+            400,
+            225,
+            format!("No application server for the given ID : {id}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Why a creation did not happen.
 pub enum Refusal {
     Invalid(ApiError),
@@ -784,12 +813,7 @@ impl Store {
             view.insert("networkSubscription".into(), json!({ "ID": plan }));
         }
         if !checked.app_servers.is_empty() {
-            let servers: Vec<Value> = checked
-                .app_servers
-                .iter()
-                .map(|id| json!({ "ID": id }))
-                .collect();
-            view.insert("appServers".into(), Value::Array(servers));
+            view.insert("appServers".into(), server_list(&checked.app_servers));
         }
         view.insert("creationDate".into(), now_ms.into());
         let eui = match checked.eui {
@@ -819,23 +843,16 @@ impl Store {
             let id = std::mem::take(sim);
             view.insert("sim".into(), json!({ "ID": id, "type": "SINGLE_IMSI" }));
         }
-        let sim = view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let imei = view
-            .get("enforcedIMEI")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if sim.as_ref().is_some_and(|s| self.by_sim.contains_key(s))
-            || imei.as_ref().is_some_and(|i| self.by_imei.contains_key(i))
+        let (sim, imei) = sim_and_imei(&view);
+        if sim.is_some_and(|s| self.by_sim.contains_key(s))
+            || imei.is_some_and(|i| self.by_imei.contains_key(i))
         {
             return false;
         }
+        let cellular = sim.is_some() || imei.is_some();
         let eui = match view.get("EUI").and_then(Value::as_str) {
             Some(eui) => eui.to_ascii_uppercase(),
-            None if sim.is_some() || imei.is_some() => self.assign_cellular_eui(),
+            None if cellular => self.assign_cellular_eui(),
             None => return false,
         };
         if self.devices.contains_key(&eui) {
@@ -881,14 +898,11 @@ impl Store {
         if let Some(plan) = plan_of(view) {
             *self.by_plan.entry(plan.to_owned()).or_default() += 1;
         }
-        if let Some(sim) = view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-        {
+        let (sim, imei) = sim_and_imei(view);
+        if let Some(sim) = sim {
             self.by_sim.insert(sim.to_owned(), eui.to_owned());
         }
-        if let Some(imei) = view.get("enforcedIMEI").and_then(Value::as_str) {
+        if let Some(imei) = imei {
             self.by_imei.insert(imei.to_owned(), eui.to_owned());
         }
     }
@@ -912,15 +926,11 @@ impl Store {
         let eui = self.resolve(reference)?;
         let device = self.devices.remove(&eui)?;
         self.by_uid.remove(&device.uid);
-        if let Some(sim) = device
-            .view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-        {
+        let (sim, imei) = sim_and_imei(&device.view);
+        if let Some(sim) = sim {
             self.by_sim.remove(sim);
         }
-        if let Some(imei) = device.view.get("enforcedIMEI").and_then(Value::as_str) {
+        if let Some(imei) = imei {
             self.by_imei.remove(imei);
         }
         if let Some(plan) = plan_of(&device.view)
@@ -970,9 +980,7 @@ impl Store {
         let eui = self
             .resolve(reference)
             .filter(|eui| self.devices.contains_key(eui))
-            .ok_or_else(|| {
-                ApiError::not_found(format!("No device for the given ID : {reference}"))
-            })?;
+            .ok_or_else(|| no_device(reference))?;
         let device = &self.devices[&eui];
         let current = device
             .view
@@ -1035,15 +1043,8 @@ impl Store {
         }
         if changes.contains_key("appServers") {
             let ids = app_servers(&changes, false)?;
-            if let Some(id) = ids.iter().find(|id| catalog.app_servers.get(id).is_none()) {
-                return Err(ApiError::new(
-                    400,
-                    225,
-                    format!("No application server for the given ID : {id}"),
-                ));
-            }
-            let servers: Vec<Value> = ids.iter().map(|id| json!({ "ID": id })).collect();
-            view.insert("appServers".into(), Value::Array(servers));
+            check_app_servers(catalog, &ids)?;
+            view.insert("appServers".into(), server_list(&ids));
         }
         // `null` clears a free field; the admin fields are checked as at creation.
         let mut admin = Map::new();
@@ -1516,16 +1517,7 @@ fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError
             format!("No cellular network context for the given ID : {context}"),
         ));
     }
-    for id in &checked.app_servers {
-        if catalog.app_servers.get(id).is_none() {
-            return Err(ApiError::new(
-                400,
-                225,
-                format!("No application server for the given ID : {id}"),
-            ));
-        }
-    }
-    Ok(())
+    check_app_servers(catalog, &checked.app_servers)
 }
 
 #[cfg(test)]

@@ -234,18 +234,13 @@ struct State {
     store: Store,
     tokens: HashMap<String, std::time::Instant>,
     bucket: Option<limits::Bucket>,
-    creations: BTreeMap<String, u64>,
-    post_attempts: BTreeMap<String, u64>,
-    deletions: BTreeMap<String, u64>,
+    /// What the statistics count (all but `answers` and `devices`, which [`Sim::stats`] fills in).
+    counts: Stats,
     connections: Vec<Value>,
     next_connection: u64,
     next_app_server: u64,
     /// Connections added at run time, kept for the state file.
     added_app_servers: Vec<Value>,
-    /// Requests by route, see [`Stats::requests`].
-    requests: BTreeMap<String, u64>,
-    updates: BTreeMap<String, u64>,
-    put_attempts: BTreeMap<String, u64>,
 }
 
 /// The state file: devices and the connections created at run time.
@@ -294,7 +289,7 @@ impl Sim {
     }
 
     fn count_request(&self, route: String) {
-        *self.lock().requests.entry(route).or_default() += 1;
+        *self.lock().counts.requests.entry(route).or_default() += 1;
     }
 
     fn stats(&self) -> Stats {
@@ -309,14 +304,9 @@ impl Sim {
             })
             .collect();
         Stats {
-            creations: state.creations.clone(),
-            post_attempts: state.post_attempts.clone(),
-            deletions: state.deletions.clone(),
             answers,
             devices: state.store.len(),
-            requests: state.requests.clone(),
-            updates: state.updates.clone(),
-            put_attempts: state.put_attempts.clone(),
+            ..state.counts.clone()
         }
     }
 
@@ -389,16 +379,11 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             store,
             tokens: HashMap::new(),
             bucket,
-            creations: BTreeMap::new(),
-            post_attempts: BTreeMap::new(),
-            deletions: BTreeMap::new(),
+            counts: Stats::default(),
             connections,
             next_connection: next_connection.max(2000),
             next_app_server: next_app_server.max(3000),
             added_app_servers: added,
-            requests: BTreeMap::new(),
-            updates: BTreeMap::new(),
-            put_attempts: BTreeMap::new(),
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),

@@ -117,9 +117,7 @@ const CELLULAR_ONLY: [&str; 3] = ["enforcedIMEI", "sim", "networkContext"];
 
 /// Checks a `POST /devices` body against what the platform accepts for its kind.
 pub fn check_body(body: &Value, mode: Mode) -> Result<Checked, ApiError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+    let obj = super::object(body)?;
     let connectivity = opt_str(obj, "connectivity")?;
     match connectivity {
         Some("CELLULAR") => check_cellular(obj, mode),
@@ -961,9 +959,7 @@ impl Store {
         catalog: &Catalog,
         now_ms: i64,
     ) -> Result<&Device, ApiError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+        let obj = super::object(body)?;
         if let Some(field) = UPDATE_FORBIDDEN.iter().find(|f| obj.contains_key(**f)) {
             return Err(ApiError::bad_request(format!(
                 "Field {field} cannot be updated"
@@ -1164,10 +1160,7 @@ impl Store {
             });
             (page, more, count)
         };
-        let last = page.last().map(|d| {
-            let cursor = json!({ "EUI": d.eui() }).to_string();
-            Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
-        });
+        let last = page.last().map(|d| encode_cursor("EUI", d.eui()));
         let briefs: Vec<Value> = page.iter().map(|d| d.brief()).collect();
         json!({
             "briefs": briefs,
@@ -1426,6 +1419,12 @@ impl ListQuery {
         });
         connectivity_ok && from_ok && tag_ok && server_ok
     }
+}
+
+/// The `cursors.last` of a page whose last item has `value` as its `field`: base64 of `{"<field>": "…"}`.
+pub fn encode_cursor(field: &str, value: &str) -> Value {
+    let cursor = json!({ field: value }).to_string();
+    Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
 }
 
 /// Reads a `pageAfter` cursor: base64 of `{"<field>": "…"}`.

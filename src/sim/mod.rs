@@ -322,6 +322,12 @@ impl Sim {
     }
 }
 
+/// A request body that must be a JSON object.
+fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

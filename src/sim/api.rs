@@ -124,36 +124,17 @@ fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 
 /// Decodes `a=b&c=d` (query strings and form bodies): `+` is a space, `%XX` a byte.
 pub(super) fn form_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3) {
-                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                    let hex = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
-                    out.push(hex(h) * 16 + hex(l));
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// One form-encoded value, `=` and `&` included.
+fn form_decode(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `POST /users-auth/protocol/openid-connect/token`: client credentials in the form body or HTTP Basic.
@@ -179,7 +160,7 @@ async fn token(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response 
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|pair| {
             pair.split_once(':')
-                .map(|(id, secret)| (percent_decode(id), percent_decode(secret)))
+                .map(|(id, secret)| (form_decode(id), form_decode(secret)))
         });
     let (id, secret) = match basic {
         Some(pair) => pair,
@@ -267,22 +248,18 @@ async fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Admission, then `--fail`, for a device call other than a creation (`route` keys its faults).
+/// Admission, then `--fail`, for a device call other than a creation: having no device key, its faults are keyed
+/// on the `route` and a call counter.
 pub(super) async fn admit_device_call(
     sim: &Sim,
     headers: &HeaderMap,
     route: &str,
 ) -> Result<(), ApiError> {
     admit(sim, headers).await?;
-    device_call_fault(sim, route)
-}
-
-/// `--fail` for device calls other than creations, which have no device key: keyed on the path and a call counter.
-fn device_call_fault(sim: &Sim, path: &str) -> Result<(), ApiError> {
     let fail = sim.fail_rate();
     if fail > 0.0 {
         let call = sim.device_calls.fetch_add(1, Ordering::Relaxed);
-        if roll(sim.config.seed, Dice::Fail, path, call) < fail {
+        if roll(sim.config.seed, Dice::Fail, route, call) < fail {
             return Err(unavailable());
         }
     }
@@ -474,8 +451,7 @@ async fn list_devices(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices")?;
+    admit_device_call(&sim, &headers, "GET /devices").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let mut query = ListQuery::parse(&pairs)?;
     // As the OpenAPI file says of `pageSize`: above the system-wide maximum, the maximum is used.
@@ -489,8 +465,7 @@ async fn get_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/{id}")?;
+    admit_device_call(&sim, &headers, "GET /devices/{id}").await?;
     let bytes = {
         let state = sim.lock();
         let device = state.store.find(&id).ok_or_else(|| no_device(&id))?;
@@ -506,8 +481,7 @@ async fn update_device(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "PUT /devices/{id}")?;
+    admit_device_call(&sim, &headers, "PUT /devices/{id}").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let force = matches!(query_value(&pairs, "force"), Some("" | "true"));
     Mode::parse(query_value(&pairs, "networkSubscriptionsHandlingMode"))?;
@@ -540,8 +514,7 @@ async fn delete_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "DELETE /devices/{id}")?;
+    admit_device_call(&sim, &headers, "DELETE /devices/{id}").await?;
     let mut state = sim.lock();
     let Some(device) = state.store.remove(&id) else {
         return Err(no_device(&id));
@@ -558,8 +531,7 @@ async fn frames(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/{id}/frames/aggregated")?;
+    admit_device_call(&sim, &headers, "GET /devices/{id}/frames/aggregated").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let eui = {
         let state = sim.lock();
@@ -575,8 +547,7 @@ async fn alarms(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/alarms")?;
+    admit_device_call(&sim, &headers, "GET /devices/alarms").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let query = traffic::AlarmQuery::parse(&pairs)?;
     let answer = {

@@ -284,30 +284,30 @@ impl Client {
 
     /// Every page of every catalogue listing.
     pub async fn catalog(&self) -> Result<Catalog, ApiError> {
-        let lorawan_models = self
-            .all_pages("/deviceProfiles", &[("connectivity", "LORAWAN")])
-            .await?;
-        let cellular_models = self
-            .all_pages("/deviceProfiles", &[("connectivity", "CELLULAR")])
-            .await?;
+        let models = self.both_radios("/deviceProfiles").await?;
         let connections = self.all_pages("/appServers", &[]).await?;
-        let lorawan_plans = self
-            .all_pages("/networkSubscriptions", &[("connectivity", "LORAWAN")])
-            .await?;
-        let cellular_plans = self
-            .all_pages("/networkSubscriptions", &[("connectivity", "CELLULAR")])
-            .await?;
+        let plans = self.both_radios("/networkSubscriptions").await?;
         // A subscription without cellular service may not offer this listing at all.
         let contexts = match self.all_pages("/cellularNetworkContexts", &[]).await {
             Err(ApiError::Status { status: 404, .. }) => Vec::new(),
             other => other?,
         };
         Ok(Catalog::from_briefs(
-            lorawan_models.iter().chain(&cellular_models),
+            &models,
             &connections,
-            lorawan_plans.iter().chain(&cellular_plans),
+            &plans,
             &contexts,
         ))
+    }
+
+    /// Every page of a catalogue listing for LoRaWAN, then for cellular.
+    async fn both_radios(&self, path: &str) -> Result<Vec<Value>, ApiError> {
+        let mut all = self.all_pages(path, &[("connectivity", "LORAWAN")]).await?;
+        all.extend(
+            self.all_pages(path, &[("connectivity", "CELLULAR")])
+                .await?,
+        );
+        Ok(all)
     }
 
     /// One creation attempt, no retry (the engine retries after reconciling).

@@ -1010,10 +1010,11 @@ impl Store {
         }
         let cellular = device.view.get("connectivity").and_then(Value::as_str) == Some("CELLULAR");
         let mut view = device.view.clone();
-        let mut changes = Map::new();
-        for (key, value) in obj.iter().filter(|(k, _)| k.as_str() != "occContext") {
-            changes.insert(key.clone(), value.clone());
-        }
+        let changes: Map<String, Value> = obj
+            .iter()
+            .filter(|(k, _)| k.as_str() != "occContext")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let want = if cellular { "CELLULAR" } else { "LORAWAN" };
         if changes.contains_key("model") {
             let id = model_id(&changes)?;
@@ -1123,18 +1124,7 @@ impl Store {
     pub fn list(&self, query: &ListQuery, now_ms: i64) -> Value {
         let (page, more, count) = {
             let size = query.page_size;
-            let mut iter: Box<dyn Iterator<Item = &Device> + '_> = if query.prefixes.is_empty() {
-                self.in_order(query.after.as_deref(), query.desc)
-            } else {
-                self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
-            };
-            let filtered = query.connectivity.is_some()
-                || query.from_ms.is_some()
-                || !query.tags.is_empty()
-                || query.app_server.is_some();
-            if filtered {
-                iter = Box::new(iter.filter(|d| query.keeps(d)));
-            }
+            let mut iter = self.matching(query, query.after.as_deref(), query.desc);
             if query.page_index > 1 {
                 iter = Box::new(iter.skip((query.page_index - 1).saturating_mul(size)));
             }
@@ -1142,20 +1132,11 @@ impl Store {
             let page: Vec<&Device> = iter.by_ref().take(size).collect();
             let more = iter.peek().is_some();
             let first = query.after.is_none() && query.page_index <= 1;
-            let count = first.then(|| match (query.prefixes.is_empty(), filtered) {
-                (true, false) => self.devices.len(),
-                (false, false) => query
-                    .prefixes
-                    .iter()
-                    .map(|p| self.prefix_range(p, None).count())
-                    .sum(),
-                _ => {
-                    let all = if query.prefixes.is_empty() {
-                        self.in_order(None, false)
-                    } else {
-                        self.under_prefixes(&query.prefixes, None, false)
-                    };
-                    all.filter(|d| query.keeps(d)).count()
+            let count = first.then(|| {
+                if query.prefixes.is_empty() && !query.filtered() {
+                    self.devices.len()
+                } else {
+                    self.matching(query, None, false).count()
                 }
             });
             (page, more, count)
@@ -1169,6 +1150,25 @@ impl Store {
             "count": count.map(Value::from).unwrap_or(Value::Null),
             "cursors": { "last": last },
         })
+    }
+
+    /// The devices `query`'s prefixes and filters keep, in EUI order (`desc`: reversed), after `after` if given.
+    fn matching<'a>(
+        &'a self,
+        query: &'a ListQuery,
+        after: Option<&'a str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        let all = if query.prefixes.is_empty() {
+            self.in_order(after, desc)
+        } else {
+            self.under_prefixes(&query.prefixes, after, desc)
+        };
+        if query.filtered() {
+            Box::new(all.filter(|d| query.keeps(d)))
+        } else {
+            all
+        }
     }
 
     /// Every device in EUI order, after the cursor's EUI when there is one.
@@ -1390,6 +1390,14 @@ impl ListQuery {
             tags,
             app_server: get("appServerID").map(str::to_owned),
         })
+    }
+
+    /// Whether any filter besides the prefixes is given.
+    fn filtered(&self) -> bool {
+        self.connectivity.is_some()
+            || self.from_ms.is_some()
+            || !self.tags.is_empty()
+            || self.app_server.is_some()
     }
 
     /// Whether the `connectivity` and `from` filters keep `device`; a device stored without `connectivity` (a

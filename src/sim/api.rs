@@ -287,15 +287,7 @@ async fn catalog_page(
     admit(sim, headers).await?;
     let pairs = form_pairs(raw.as_deref().unwrap_or(""));
     let page_index = devices::page_index(&pairs)?;
-    let connectivity = query_value(&pairs, "connectivity");
-    if let Some(c) = connectivity
-        && c != "LORAWAN"
-        && c != "CELLULAR"
-    {
-        return Err(ApiError::bad_request(format!(
-            "Invalid connectivity: {c} (LORAWAN or CELLULAR)"
-        )));
-    }
+    let connectivity = devices::connectivity(query_value(&pairs, "connectivity"))?;
     let size = sim.config.page_size;
     let state = sim.lock();
     let catalog = &state.catalog;

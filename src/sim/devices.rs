@@ -118,20 +118,32 @@ const CELLULAR_ONLY: [&str; 3] = ["enforcedIMEI", "sim", "networkContext"];
 /// Checks a `POST /devices` body against what the platform accepts for its kind.
 pub fn check_body(body: &Value, mode: Mode) -> Result<Checked, ApiError> {
     let obj = super::object(body)?;
-    let connectivity = opt_str(obj, "connectivity")?;
-    match connectivity {
+    match connectivity(opt_str(obj, "connectivity")?)? {
         Some("CELLULAR") => check_cellular(obj, mode),
-        None | Some("LORAWAN") => {
-            if MULTICAST_ONLY.iter().any(|f| obj.contains_key(*f)) {
-                check_multicast(obj, mode)
-            } else {
-                check_lorawan(obj, mode)
-            }
-        }
-        Some(other) => Err(ApiError::bad_request(format!(
-            "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
-        ))),
+        _ if MULTICAST_ONLY.iter().any(|f| obj.contains_key(*f)) => check_multicast(obj, mode),
+        _ => check_lorawan(obj, mode),
     }
+}
+
+/// `value` of `field`, unless `ok` refuses it: "Invalid {field}: {value} ({expected})".
+fn valid<'a>(
+    field: &str,
+    value: Option<&'a str>,
+    ok: impl Fn(&str) -> bool,
+    expected: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    match value {
+        Some(v) if !ok(v) => Err(ApiError::bad_request(format!(
+            "Invalid {field}: {v} ({expected})"
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// A `connectivity` value: `LORAWAN` or `CELLULAR`.
+pub fn connectivity(value: Option<&str>) -> Result<Option<&str>, ApiError> {
+    let known = |c: &str| matches!(c, "LORAWAN" | "CELLULAR");
+    valid("connectivity", value, known, "LORAWAN or CELLULAR")
 }
 
 fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiError> {
@@ -223,11 +235,7 @@ fn check_multicast(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiE
     required_hex(obj, "nwKey", 32)?;
     app_skeys(obj)?;
     let class = required_str(obj, "class")?;
-    if class != "B" && class != "C" {
-        return Err(ApiError::bad_request(format!(
-            "Invalid class: {class} (B or C)"
-        )));
-    }
+    valid("class", Some(class), |c| matches!(c, "B" | "C"), "B or C")?;
     let rate = obj
         .get("downlinkDataRate")
         .and_then(Value::as_u64)
@@ -291,15 +299,14 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
                 .to_owned(),
         ),
     };
-    let imei = match opt_str(obj, "enforcedIMEI")? {
-        None => None,
-        Some(imei) if is_imei(imei) => Some(imei.to_owned()),
-        Some(imei) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid enforcedIMEI: {imei} (15 digits with a Luhn check digit)"
-            )));
-        }
-    };
+    let imei = opt_str(obj, "enforcedIMEI")?;
+    let imei = valid(
+        "enforcedIMEI",
+        imei,
+        is_imei,
+        "15 digits with a Luhn check digit",
+    )?;
+    let imei = imei.map(str::to_owned);
     let sim = match obj.get("sim") {
         None => None,
         Some(sim) => {
@@ -315,15 +322,8 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
             Some(id.to_owned())
         }
     };
-    let imsi = match opt_str(obj, "imsi")? {
-        None => None,
-        Some(imsi) if (6..=15).contains(&imsi.len()) && all_digits(imsi) => Some(imsi.to_owned()),
-        Some(imsi) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid imsi: {imsi} (6 to 15 digits)"
-            )));
-        }
-    };
+    let imsi_ok = |s: &str| (6..=15).contains(&s.len()) && all_digits(s);
+    let imsi = valid("imsi", opt_str(obj, "imsi")?, imsi_ok, "6 to 15 digits")?;
     if imei.is_none() && sim.is_none() {
         return Err(ApiError::bad_request(
             "A cellular device needs enforcedIMEI or sim.ID",
@@ -415,20 +415,20 @@ fn admin_fields(
         }
     }
     view.insert("locationType".into(), if manual { 0 } else { 1 }.into());
-    if let Some(motion) = opt_str(obj, "motionIndicator")? {
-        const MOTIONS: [&str; 5] = [
-            "NEAR_STATIC",
-            "WALKING_SPEED",
-            "BIKE_SPEED",
-            "VEHICLE_SPEED",
-            "RANDOM",
-        ];
-        if !MOTIONS.contains(&motion) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid motionIndicator: {motion} ({})",
-                MOTIONS.join(", ")
-            )));
-        }
+    const MOTIONS: [&str; 5] = [
+        "NEAR_STATIC",
+        "WALKING_SPEED",
+        "BIKE_SPEED",
+        "VEHICLE_SPEED",
+        "RANDOM",
+    ];
+    let motion = opt_str(obj, "motionIndicator")?;
+    if let Some(motion) = valid(
+        "motionIndicator",
+        motion,
+        |m| MOTIONS.contains(&m),
+        &MOTIONS.join(", "),
+    )? {
         view.insert("motionIndicator".into(), motion.into());
     }
     Ok(())
@@ -1235,7 +1235,7 @@ impl Store {
     }
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreSnapshot {
     pub next_uid: u64,
     pub next_cellular_eui: u64,
@@ -1353,15 +1353,7 @@ impl ListQuery {
                 kept.push(p);
             }
         }
-        let connectivity = match get("connectivity") {
-            None => None,
-            Some(c @ ("LORAWAN" | "CELLULAR")) => Some(c.to_owned()),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
-                )));
-            }
-        };
+        let connectivity = connectivity(get("connectivity"))?.map(str::to_owned);
         let from_ms = match get("from") {
             None => None,
             Some(s) => Some(

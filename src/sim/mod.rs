@@ -244,7 +244,7 @@ struct State {
 }
 
 /// The state file: devices and the connections created at run time.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct StateFile {
     store: StoreSnapshot,
     #[serde(default)]
@@ -347,27 +347,16 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         Some(value) => Catalog::from_value(value).context("reading the simulator catalogue")?,
         None => Catalog::builtin(),
     };
-    let loaded = match &config.state {
-        Some(path) => load_state(path)?,
-        None => None,
+    let file = match &config.state {
+        Some(path) => load_state(path)?.unwrap_or_default(),
+        None => StateFile::default(),
     };
     let mut connections = catalog_connections(&catalog);
-    let (store, added, next_connection, next_app_server) = match loaded {
-        Some(file) => {
-            for server in &file.app_servers {
-                catalog.app_servers.push(server.clone());
-            }
-            connections.extend(file.connections);
-            (
-                Store::restore(file.store),
-                file.app_servers,
-                file.next_connection,
-                file.next_app_server,
-            )
-        }
-        None => (Store::default(), Vec::new(), 0, 0),
-    };
-    let mut store = store;
+    connections.extend(file.connections);
+    for server in &file.app_servers {
+        catalog.app_servers.push(server.clone());
+    }
+    let mut store = Store::restore(file.store);
     preload(&mut store, config.preload, now_ms());
     let bucket = config
         .rate
@@ -387,9 +376,9 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             bucket,
             counts: Stats::default(),
             connections,
-            next_connection: next_connection.max(2000),
-            next_app_server: next_app_server.max(3000),
-            added_app_servers: added,
+            next_connection: file.next_connection.max(2000),
+            next_app_server: file.next_app_server.max(3000),
+            added_app_servers: file.app_servers,
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),

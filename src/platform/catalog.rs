@@ -124,11 +124,7 @@ pub struct Resolved {
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
-    match value.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    value.get(key).and_then(super::text)
 }
 
 /// One catalogue entry seen through the names it answers to.

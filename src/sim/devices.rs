@@ -289,16 +289,13 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
     )?;
     let model = model_id(obj)?;
     let plan = network_subscription(obj, mode, true)?;
-    let context = match obj.get("networkContext") {
-        None => None,
-        Some(ctx) => Some(
-            ctx.get("ID")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::bad_request("Invalid networkContext: an ID is required"))?
-                .to_owned(),
-        ),
-    };
+    let context =
+        match obj.get("networkContext") {
+            None => None,
+            Some(ctx) => Some(id_of(ctx).ok_or_else(|| {
+                ApiError::bad_request("Invalid networkContext: an ID is required")
+            })?),
+        };
     let imei = opt_str(obj, "enforcedIMEI")?;
     let imei = valid(
         "enforcedIMEI",
@@ -485,12 +482,13 @@ fn model_id(obj: &Map<String, Value>) -> Result<String, ApiError> {
     let model = obj
         .get("model")
         .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model"))?;
-    model
-        .get("ID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model.ID"))
+    id_of(model).ok_or_else(|| ApiError::bad_request("Missing mandatory field: model.ID"))
+}
+
+/// The non-empty `ID` of a reference (`{"ID": …}`).
+fn id_of(reference: &Value) -> Option<String> {
+    let id = reference.get("ID").and_then(Value::as_str);
+    id.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The plan an ADVANCED creation names; BASIC takes only the two flags the platform picks a plan with.
@@ -573,11 +571,7 @@ fn app_servers(obj: &Map<String, Value>, required: bool) -> Result<Vec<String>, 
     }
     list.iter()
         .map(|entry| {
-            entry
-                .get("ID")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+            id_of(entry)
                 .ok_or_else(|| ApiError::bad_request("Invalid appServers: each entry needs an ID"))
         })
         .collect()
@@ -720,6 +714,14 @@ fn plan_of(view: &Map<String, Value>) -> Option<&str> {
     view.get("networkSubscription")
         .and_then(|s| s.get("ID"))
         .and_then(Value::as_str)
+}
+
+/// Counts a device on its plan (`held`), or takes it off.
+fn count_on_plan(by_plan: &mut HashMap<String, u64>, view: &Map<String, Value>, held: bool) {
+    if let Some(plan) = plan_of(view) {
+        let n = by_plan.entry(plan.to_owned()).or_default();
+        *n = if held { *n + 1 } else { n.saturating_sub(1) };
+    }
 }
 
 /// A device's SIM identifier and IMEI, the keys besides its EUI that the store indexes.
@@ -893,9 +895,7 @@ impl Store {
 
     fn index(&mut self, uid: u64, eui: &str, view: &Map<String, Value>) {
         self.by_uid.insert(uid, eui.to_owned());
-        if let Some(plan) = plan_of(view) {
-            *self.by_plan.entry(plan.to_owned()).or_default() += 1;
-        }
+        count_on_plan(&mut self.by_plan, view, true);
         let (sim, imei) = sim_and_imei(view);
         if let Some(sim) = sim {
             self.by_sim.insert(sim.to_owned(), eui.to_owned());
@@ -931,11 +931,7 @@ impl Store {
         if let Some(imei) = imei {
             self.by_imei.remove(imei);
         }
-        if let Some(plan) = plan_of(&device.view)
-            && let Some(n) = self.by_plan.get_mut(plan)
-        {
-            *n = n.saturating_sub(1);
-        }
+        count_on_plan(&mut self.by_plan, &device.view, false);
         Some(device)
     }
 
@@ -1078,20 +1074,12 @@ impl Store {
             "occContext".into(),
             json!({ "version": current + 1, "lastUpdate": now_ms, "who": "tpbulk-sim" }),
         );
-        let (old_plan, new_plan) = (
-            plan_of(&self.devices[&eui].view).map(str::to_owned),
-            plan_of(&view).map(str::to_owned),
-        );
-        if old_plan != new_plan {
-            if let Some(n) = old_plan.and_then(|p| self.by_plan.get_mut(&p)) {
-                *n = n.saturating_sub(1);
-            }
-            if let Some(p) = new_plan {
-                *self.by_plan.entry(p).or_default() += 1;
-            }
-        }
         let device = self.devices.get_mut(&eui).expect("found above");
-        device.view = view;
+        let old = std::mem::replace(&mut device.view, view);
+        if plan_of(&old) != plan_of(&device.view) {
+            count_on_plan(&mut self.by_plan, &old, false);
+            count_on_plan(&mut self.by_plan, &device.view, true);
+        }
         Ok(device)
     }
 

@@ -576,8 +576,9 @@ async fn create_app_server(
 struct DxError(ApiError);
 
 impl From<ApiError> for DxError {
-    fn from(error: ApiError) -> DxError {
-        DxError(error.dx())
+    fn from(mut error: ApiError) -> DxError {
+        error.error_id = Some(format!("{:016x}", rand::random::<u64>()));
+        DxError(error)
     }
 }
 

@@ -203,12 +203,6 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, 404, message)
     }
-
-    /// The same error as a DX API answers it, with an `errorId`.
-    pub fn dx(mut self) -> ApiError {
-        self.error_id = Some(format!("{:016x}", rand::random::<u64>()));
-        self
-    }
 }
 
 impl IntoResponse for ApiError {

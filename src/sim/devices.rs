@@ -974,18 +974,13 @@ impl Store {
             .filter(|eui| self.devices.contains_key(eui))
             .ok_or_else(|| no_device(reference))?;
         let device = &self.devices[&eui];
-        let current = device
-            .view
-            .get("occContext")
-            .and_then(|o| o.get("version"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let sent = obj
-            .get("occContext")
-            .and_then(|o| o.get("version"))
-            .and_then(Value::as_u64);
+        let version = |view: &Map<String, Value>| {
+            let occ = view.get("occContext");
+            occ.and_then(|o| o.get("version")).and_then(Value::as_u64)
+        };
+        let current = version(&device.view).unwrap_or(0);
         if !force {
-            match sent {
+            match version(obj) {
                 None => {
                     return Err(ApiError::bad_request(
                         "Missing mandatory field: occContext.version",
@@ -1006,18 +1001,13 @@ impl Store {
         }
         let cellular = device.view.get("connectivity").and_then(Value::as_str) == Some("CELLULAR");
         let mut view = device.view.clone();
-        let changes: Map<String, Value> = obj
-            .iter()
-            .filter(|(k, _)| k.as_str() != "occContext")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let want = if cellular { "CELLULAR" } else { "LORAWAN" };
-        if changes.contains_key("model") {
-            let id = model_id(&changes)?;
+        if obj.contains_key("model") {
+            let id = model_id(obj)?;
             check_model(catalog, &id, want)?;
             view.insert("model".into(), catalog.model_brief(&id));
         }
-        if let Some(plan) = changes.get("networkSubscription") {
+        if let Some(plan) = obj.get("networkSubscription") {
             let id = plan
                 .get("ID")
                 .and_then(Value::as_str)
@@ -1034,8 +1024,8 @@ impl Store {
             }
             view.insert("networkSubscription".into(), json!({ "ID": id }));
         }
-        if changes.contains_key("appServers") {
-            let ids = app_servers(&changes, false)?;
+        if obj.contains_key("appServers") {
+            let ids = app_servers(obj, false)?;
             check_app_servers(catalog, &ids)?;
             view.insert("appServers".into(), server_list(&ids));
         }
@@ -1049,7 +1039,7 @@ impl Store {
             "motionIndicator",
             "domains",
         ] {
-            match changes.get(key) {
+            match obj.get(key) {
                 None => {}
                 Some(Value::Null) => {
                     view.remove(key);

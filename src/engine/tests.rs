@@ -75,6 +75,26 @@ fn status(status: u16, code: Option<i64>, message: &str) -> ApiError {
     }
 }
 
+/// The answer a fault gives before anything is done (`refusal` the message of a rejection), if it is one.
+fn refused(fault: &Option<Fault>, refusal: &str) -> Option<ApiError> {
+    match fault {
+        Some(Fault::Throttle) => Some(status(429, None, "slow down")),
+        Some(Fault::Plain500) => Some(status(500, None, "oops")),
+        Some(Fault::Reject(code, platform_code)) => {
+            Some(status(*code, Some(*platform_code), refusal))
+        }
+        Some(Fault::LoseAnswer | Fault::CreateThen500) | None => None,
+    }
+}
+
+/// The answer of a request that was carried out and then lost.
+fn reset() -> ApiError {
+    ApiError::Transport {
+        message: "connection reset".into(),
+        maybe_sent: true,
+    }
+}
+
 impl FakePlatform {
     fn fault(&self, key: &str, faults: &[Fault]) {
         self.0
@@ -149,13 +169,8 @@ impl Platform for FakePlatform {
         let state = &mut *guard;
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
         let result = (|| {
-            match fault {
-                Some(Fault::Throttle) => return Err(status(429, None, "slow down")),
-                Some(Fault::Plain500) => return Err(status(500, None, "oops")),
-                Some(Fault::Reject(code, platform_code)) => {
-                    return Err(status(code, Some(platform_code), "no"));
-                }
-                _ => {}
+            if let Some(refusal) = refused(&fault, "no") {
+                return Err(refusal);
             }
             let Some(device) = state.devices.get_mut(&key) else {
                 return Ok(false);
@@ -170,10 +185,7 @@ impl Platform for FakePlatform {
             current.version = current.version.map(|v| v + 1);
             *state.updates.entry(key.clone()).or_default() += 1;
             match fault {
-                Some(Fault::LoseAnswer | Fault::CreateThen500) => Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                }),
+                Some(Fault::LoseAnswer | Fault::CreateThen500) => Err(reset()),
                 _ => Ok(true),
             }
         })();
@@ -197,14 +209,8 @@ impl Platform for FakePlatform {
         let mut state = self.0.lock().unwrap();
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
         let result = (|| {
-            if let Some(Fault::Throttle) = fault {
-                return Err(status(429, None, "slow down"));
-            }
-            if let Some(Fault::Plain500) = fault {
-                return Err(status(500, None, "oops"));
-            }
-            if let Some(Fault::Reject(code, platform_code)) = fault {
-                return Err(status(code, Some(platform_code), "bad model"));
+            if let Some(refusal) = refused(&fault, "bad model") {
+                return Err(refusal);
             }
             if state.devices.contains_key(&key) {
                 return Err(status(
@@ -222,10 +228,7 @@ impl Platform for FakePlatform {
             state.devices.insert(key.clone(), device(&eui, i64::MAX));
             *state.creations.entry(key.clone()).or_default() += 1;
             match fault {
-                Some(Fault::LoseAnswer) => Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                }),
+                Some(Fault::LoseAnswer) => Err(reset()),
                 Some(Fault::CreateThen500) => Err(status(502, None, "bad gateway")),
                 _ => Ok(state.devices[&key].clone()),
             }
@@ -251,20 +254,13 @@ impl Platform for FakePlatform {
         let key = reference.trim_start_matches('e').to_string();
         let mut state = self.0.lock().unwrap();
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
-        let result = match fault {
-            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
-            Some(Fault::Plain500) => Err(status(500, None, "oops")),
-            Some(Fault::Reject(code, platform_code)) => {
-                Err(status(code, Some(platform_code), "no"))
-            }
-            Some(Fault::LoseAnswer | Fault::CreateThen500) => {
+        let result = match (refused(&fault, "no"), fault) {
+            (Some(refusal), _) => Err(refusal),
+            (None, Some(_)) => {
                 state.devices.remove(&key);
-                Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                })
+                Err(reset())
             }
-            None => Ok(state.devices.remove(&key).is_some()),
+            (None, None) => Ok(state.devices.remove(&key).is_some()),
         };
         async move { result }
     }
@@ -281,21 +277,14 @@ impl Platform for FakePlatform {
             .faults
             .get_mut(&format!("tag:{}", call.tag))
             .and_then(|f| f.pop_front());
-        let result = match fault {
-            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
-            Some(Fault::Plain500) => Err(status(500, None, "oops")),
-            Some(Fault::Reject(code, platform_code)) => {
-                Err(status(code, Some(platform_code), "no"))
-            }
-            Some(Fault::LoseAnswer | Fault::CreateThen500) | None => {
+        let result = match refused(&fault, "no") {
+            Some(refusal) => Err(refusal),
+            None => {
                 let on = state.tags.entry(call.tag.clone()).or_default();
                 on.extend(call.dev_euis.iter().cloned());
                 match fault {
                     None => Ok(()),
-                    _ => Err(ApiError::Transport {
-                        message: "connection reset".into(),
-                        maybe_sent: true,
-                    }),
+                    Some(_) => Err(reset()),
                 }
             }
         };
@@ -356,37 +345,38 @@ impl FakeLog {
 }
 
 fn otaa(row: u64, eui: &str) -> WorkItem {
-    WorkItem {
+    let keys = LookupKeys {
+        eui: Some(eui.into()),
+        ..LookupKeys::default()
+    };
+    create(
         row,
-        action: Action::Create,
-        kind: Some(Kind::Otaa),
-        operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
-            kind: Kind::Otaa,
-            mode: None,
-            body: serde_json::json!({"EUI": eui, "activation": "OTAA"}),
-        }))),
-        keys: LookupKeys {
-            eui: Some(eui.into()),
-            ..LookupKeys::default()
-        },
-        unknown: false,
-    }
+        Kind::Otaa,
+        serde_json::json!({"EUI": eui, "activation": "OTAA"}),
+        keys,
+    )
 }
 
 fn cellular(row: u64, imei: &str) -> WorkItem {
+    let keys = LookupKeys {
+        imei: Some(imei.into()),
+        ..LookupKeys::default()
+    };
+    let body = serde_json::json!({"imei": imei, "connectivity": "CELLULAR"});
+    create(row, Kind::Cellular, body, keys)
+}
+
+fn create(row: u64, kind: Kind, body: serde_json::Value, keys: LookupKeys) -> WorkItem {
     WorkItem {
         row,
         action: Action::Create,
-        kind: Some(Kind::Cellular),
+        kind: Some(kind),
         operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
-            kind: Kind::Cellular,
+            kind,
             mode: None,
-            body: serde_json::json!({"imei": imei, "connectivity": "CELLULAR"}),
+            body,
         }))),
-        keys: LookupKeys {
-            imei: Some(imei.into()),
-            ..LookupKeys::default()
-        },
+        keys,
         unknown: false,
     }
 }
@@ -760,22 +750,11 @@ fn rename(row: u64, key: &str, before: &str, after: &str, version: Option<u64>) 
 }
 
 async fn run_items(platform: &FakePlatform, items: Vec<WorkItem>, force: bool) -> Arc<FakeLog> {
-    let log = Arc::new(FakeLog::default());
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(items).await.unwrap();
-    drop(tx);
-    let mut config = config(2, None);
-    config.force = force;
-    let counters = Arc::new(Counters::default());
-    let stop = run(
-        platform.clone(),
-        log.clone(),
-        rx,
-        &config,
-        CancellationToken::new(),
-        counters,
-    )
-    .await;
+    let config = PoolConfig {
+        force,
+        ..config(2, None)
+    };
+    let (log, stop) = drive(platform, items, config, CancellationToken::new()).await;
     assert_eq!(stop, Stop::Drained);
     log
 }

@@ -153,15 +153,9 @@ mod tests {
             )
             .unwrap();
         let done = |row| Outcome {
-            row,
-            state: RowState::Done,
             attempts: 1,
-            http_status: None,
-            error_code: None,
-            message: None,
-            device_href: None,
             device_uid: Some(format!("{row}0")),
-            device_eui: None,
+            ..Outcome::new(row, RowState::Done)
         };
         journal.record_outcomes(&id, [done(2), done(3)]).unwrap();
         let import = journal.batch(&id).unwrap().unwrap();

@@ -664,17 +664,7 @@ async fn pause(wait: Duration, stop: &CancellationToken) -> bool {
 
 /// A row sent whose fate is unknown (its attempts are set by the caller).
 fn unknown(row: u64) -> Outcome {
-    Outcome {
-        row,
-        state: RowState::Sending,
-        attempts: 0,
-        http_status: None,
-        error_code: None,
-        message: None,
-        device_href: None,
-        device_uid: None,
-        device_eui: None,
-    }
+    Outcome::new(row, RowState::Sending)
 }
 
 fn created(row: u64, device: DeviceInfo) -> Outcome {
@@ -684,15 +674,11 @@ fn created(row: u64, device: DeviceInfo) -> Outcome {
 fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {
     let (http_status, error_code, message) = parts(err);
     Outcome {
-        row,
-        state: RowState::Exists,
-        attempts: 0,
         http_status,
         error_code,
         message: Some(message),
-        device_href: None,
-        device_uid: None,
         device_eui: eui,
+        ..Outcome::new(row, RowState::Exists)
     }
 }
 
@@ -708,15 +694,10 @@ fn failed(
     message: String,
 ) -> Outcome {
     Outcome {
-        row,
-        state: RowState::Failed,
-        attempts: 0,
         http_status,
         error_code,
         message: Some(message),
-        device_href: None,
-        device_uid: None,
-        device_eui: None,
+        ..Outcome::new(row, RowState::Failed)
     }
 }
 

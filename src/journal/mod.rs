@@ -351,6 +351,23 @@ pub struct Outcome {
     pub device_eui: Option<String>,
 }
 
+impl Outcome {
+    /// `row` now in `state`, with nothing else known (no answer, no device).
+    pub fn new(row: u64, state: RowState) -> Outcome {
+        Outcome {
+            row,
+            state,
+            attempts: 0,
+            http_status: None,
+            error_code: None,
+            message: None,
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+        }
+    }
+}
+
 /// Rows per transaction when inserting: large enough that a million rows take seconds, small enough to bound the
 /// WAL.
 const INSERT_CHUNK: usize = 10_000;

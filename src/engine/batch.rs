@@ -604,11 +604,10 @@ fn refuse_second_import(
     action: Action,
 ) -> anyhow::Result<()> {
     let batches = journal.batches()?;
-    if let Some((batch, pid)) = batches.iter().find_map(|b| {
-        b.runner_pid
-            .filter(|&pid| pid != std::process::id() && b.effective_state() == BatchState::Running)
-            .map(|pid| (b, pid))
-    }) {
+    if let Some((batch, pid)) = batches
+        .iter()
+        .find_map(|b| b.running_elsewhere().map(|pid| (b, pid)))
+    {
         return Err(UsageError(format!(
             "batch {} is running in process {pid} in {}; let it finish, or stop it (Ctrl-C, or kill {pid}) and \
              import then",
@@ -1074,10 +1073,7 @@ pub async fn resume(
         batch = journal.resolve_batch(Some(import))?;
     }
     // Two runs of one batch would both send its unfinished rows.
-    if let Some(pid) = batch.runner_pid
-        && pid != std::process::id()
-        && batch.effective_state() == BatchState::Running
-    {
+    if let Some(pid) = batch.running_elsewhere() {
         return Err(UsageError(format!(
             "batch {} is running in process {pid}; let it finish, or stop it (Ctrl-C, or kill {pid}) and resume then",
             batch.id

@@ -267,6 +267,13 @@ impl BatchInfo {
             (state, _) => state,
         }
     }
+
+    /// The process running the batch, when it is another one, alive: two runs of a batch would both send.
+    pub fn running_elsewhere(&self) -> Option<u32> {
+        self.runner_pid.filter(|&pid| {
+            pid != std::process::id() && self.effective_state() == BatchState::Running
+        })
+    }
 }
 
 /// True when a process with this id exists (it may belong to another user: that still counts).

@@ -251,17 +251,14 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
-        if r.updates > 0 {
-            line.push_str(&format!(", updates {}", r.updates));
-        }
-        if r.tags > 0 {
-            line.push_str(&format!(", tag calls {}", r.tags));
-        }
-        if r.deletions > 0 {
-            line.push_str(&format!(", deletions {}", r.deletions));
-        }
-        if r.other > 0 {
-            line.push_str(&format!(", other {}", r.other));
+        let more = [
+            ("updates", r.updates),
+            ("tag calls", r.tags),
+            ("deletions", r.deletions),
+            ("other", r.other),
+        ];
+        for (label, n) in more.into_iter().filter(|(_, n)| *n > 0) {
+            line.push_str(&format!(", {label} {n}"));
         }
         line
     }
@@ -507,20 +504,14 @@ pub async fn import(
             _ = cancel.cancelled() => None,
             answer = answer => Some(answer.context("asking before deleting")?),
         };
+        if !matches!(answer, Some(Ok(true))) {
+            journal.discard_batch(&id)?;
+        }
         match answer {
             Some(Ok(true)) => {}
-            Some(Ok(false)) => {
-                journal.discard_batch(&id)?;
-                return Ok(stopped(Stop::Declined, Counts::default()));
-            }
-            Some(Err(e)) => {
-                journal.discard_batch(&id)?;
-                return Err(e);
-            }
-            None => {
-                journal.discard_batch(&id)?;
-                return Ok(stopped(cancelled, Counts::default()));
-            }
+            Some(Ok(false)) => return Ok(stopped(Stop::Declined, Counts::default())),
+            Some(Err(e)) => return Err(e),
+            None => return Ok(stopped(cancelled, Counts::default())),
         }
     }
     if let Some(announce) = on_start.take() {

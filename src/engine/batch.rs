@@ -1120,12 +1120,13 @@ pub async fn resume(
             ..BatchResult::new(&batch.id, batch.action, counts, Stop::Drained)
         };
         if journal.tag_calls_left(&batch.id)? == 0 {
-            let tag_calls = journal.batch(&Journal::tags_id(&batch.id))?.is_some();
+            let tags_id = Journal::tags_id(&batch.id);
+            let tag_calls = match journal.batch(&tags_id)? {
+                Some(_) => Some(journal.counts(&tags_id)?),
+                None => None,
+            };
             return Ok(BatchResult {
-                tag_calls: match tag_calls {
-                    true => Some(journal.counts(&Journal::tags_id(&batch.id))?),
-                    false => None,
-                },
+                tag_calls,
                 ..result
             });
         }

@@ -276,12 +276,10 @@ async fn delete<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(reference) = reference else {
-        return RowEnd::Final(failed(
+        return lacking(
             row,
-            None,
-            None,
-            "the journal holds neither the device's uid nor its EUI".into(),
-        ));
+            "the journal holds neither the device's uid nor its EUI",
+        );
     };
     let reference = &reference;
     let send = move || async move {
@@ -308,12 +306,7 @@ async fn tag<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(call) = call else {
-        return RowEnd::Final(failed(
-            row,
-            None,
-            None,
-            "the journal holds no DevEUIs for this tag call".into(),
-        ));
+        return lacking(row, "the journal holds no DevEUIs for this tag call");
     };
     let call = &call;
     let send = move || async move {
@@ -505,12 +498,7 @@ async fn update<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(change) = change else {
-        return RowEnd::Final(failed(
-            row,
-            None,
-            None,
-            "the journal holds no update for this row".into(),
-        ));
+        return lacking(row, "the journal holds no update for this row");
     };
     let mut version = change.version;
     let mut read = change.read_first || maybe_applied;
@@ -644,6 +632,11 @@ fn conflict(row: u64, change: &Change, now: Option<&DeviceState>) -> Outcome {
         message: Some(format!("{what}: {}", fields.join("; "))),
         ..unknown(row)
     }
+}
+
+/// A row whose journalled operation lacks what its request needs: it fails, never sent.
+fn lacking(row: u64, what: &str) -> RowEnd {
+    RowEnd::Final(failed(row, None, None, what.into()))
 }
 
 fn gone(row: u64) -> Outcome {

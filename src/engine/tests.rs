@@ -240,10 +240,7 @@ impl Platform for FakePlatform {
         &self,
         eui: &str,
     ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
-        let mut state = self.0.lock().unwrap();
-        state.lookups += 1;
-        let found = state.devices.get(eui).cloned();
-        async move { Ok(found) }
+        self.read_device(eui)
     }
 
     /// Deletes by EUI (`e<EUI>`), with the same faults as creations.

@@ -312,18 +312,15 @@ pub fn write_text(report: &HealthReport, batch: &str, out: &mut dyn Write) -> st
     if s.missing > 0 {
         writeln!(out, "  missing  {:>7}  (not on the platform)", s.missing)?;
     }
-    let total: u64 = report.devices.iter().map(|d| d.uplinks).sum();
-    let lost: u64 = report.devices.iter().map(|d| d.lost).sum();
-    let alarms: u64 = report.devices.iter().map(|d| d.alarms).sum();
+    let sum = |of: fn(&DeviceHealth) -> u64| report.devices.iter().map(of).sum::<u64>();
     writeln!(
         out,
-        "  uplinks {total} (lost {lost}), downlinks {} (failed {}), open alarms {alarms}",
-        report.devices.iter().map(|d| d.downlinks).sum::<u64>(),
-        report
-            .devices
-            .iter()
-            .map(|d| d.failed_downlinks)
-            .sum::<u64>(),
+        "  uplinks {} (lost {}), downlinks {} (failed {}), open alarms {}",
+        sum(|d| d.uplinks),
+        sum(|d| d.lost),
+        sum(|d| d.downlinks),
+        sum(|d| d.failed_downlinks),
+        sum(|d| d.alarms),
     )?;
     if !report.per_day.is_empty() {
         writeln!(out, "uplinks per day:")?;

@@ -517,13 +517,7 @@ async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
 async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
     let platform = FakePlatform::default();
     platform.fault("356938035643809", &[Fault::LoseAnswer]);
-    let (log, _) = drive(
-        &platform,
-        vec![cellular(1, "356938035643809")],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![cellular(1, "356938035643809")], false).await;
     assert_eq!(log.of(1).state, RowState::Done);
     assert_eq!(platform.creations("356938035643809"), 1);
 }
@@ -532,13 +526,7 @@ async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
 async fn client_errors_are_final_with_code_and_message() {
     let platform = FakePlatform::default();
     platform.fault(&eui(1), &[Fault::Reject(400, 42)]);
-    let (log, _) = drive(
-        &platform,
-        vec![otaa(1, &eui(1))],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![otaa(1, &eui(1))], false).await;
     let outcome = log.of(1);
     assert_eq!(outcome.state, RowState::Failed);
     assert_eq!(outcome.http_status, Some(400));
@@ -551,13 +539,7 @@ async fn client_errors_are_final_with_code_and_message() {
 async fn endless_server_errors_fail_the_row_after_the_attempt_cap() {
     let platform = FakePlatform::default();
     platform.fault(&eui(1), &vec![Fault::Plain500; 20]);
-    let (log, _) = drive(
-        &platform,
-        vec![otaa(1, &eui(1))],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![otaa(1, &eui(1))], false).await;
     assert_eq!(log.of(1).state, RowState::Failed);
     assert_eq!(log.of(1).http_status, Some(500));
     assert_eq!(log.sending.lock().unwrap()[&1], super::retry::MAX_ATTEMPTS);

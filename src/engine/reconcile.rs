@@ -144,11 +144,7 @@ async fn settle_updates(
 ) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
     for row in rows {
-        let change: Option<Change> = row
-            .request
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok());
-        let Some(change) = change else {
+        let Some(change) = super::parsed::<Change>(&row.request) else {
             continue;
         };
         let device = client

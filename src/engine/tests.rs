@@ -113,9 +113,6 @@ impl FakePlatform {
     fn creations(&self, key: &str) -> u32 {
         *self.0.lock().unwrap().creations.get(key).unwrap_or(&0)
     }
-}
-
-impl FakePlatform {
     /// A device with these changeable values at `version`.
     fn with_values(&self, key: &str, values: &[(Changeable, &str)], version: u64) {
         let mut state = crate::platform::update::DeviceState {
@@ -486,12 +483,7 @@ async fn a_device_already_there_ends_exists_never_created() {
 async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
     let platform = FakePlatform::default();
     // The previous run's request created it (dated after the batch start) and the process died.
-    platform
-        .0
-        .lock()
-        .unwrap()
-        .devices
-        .insert(eui(1), device(&eui(1), 2_000_000));
+    platform.preexisting(&eui(1), 2_000_000);
     let mut item = otaa(1, &eui(1));
     item.unknown = true;
     let mut not_there = otaa(2, &eui(2));

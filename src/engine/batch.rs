@@ -370,8 +370,6 @@ pub async fn import(
         None => None,
     };
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
-    let url = config.client.url.clone();
-    let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
     // A deletion names devices by their identifiers only: no catalogue to resolve against.
     let catalog = if config.deleting {
         None
@@ -379,7 +377,8 @@ pub async fn import(
         if !config.display.quiet {
             eprintln!("tpbulk: reading the catalogue");
         }
-        Some(client.catalog().await.map_err(unavailable)?)
+        let catalog = client.catalog().await;
+        Some(catalog.map_err(|e| crate::platform::unavailable(&config.client.url, &e))?)
     };
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({

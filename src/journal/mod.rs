@@ -574,11 +574,9 @@ impl Journal {
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
-                    let errors = if row.errors.is_empty() {
-                        None
-                    } else {
-                        Some(serde_json::to_string(&row.errors)?)
-                    };
+                    let errors = (!row.errors.is_empty())
+                        .then(|| serde_json::to_string(&row.errors))
+                        .transpose()?;
                     insert
                         .execute(params![
                             batch,
@@ -836,10 +834,7 @@ impl Journal {
         let sql = format!("SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1 AND row = ?2");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![batch, row as i64])?;
-        match rows.next()? {
-            Some(r) => Ok(Some(read_row(r)?)),
-            None => Ok(None),
-        }
+        rows.next()?.map(read_row).transpose()
     }
 
     /// Records outcomes outside a run (e.g. rows found on the platform before the first send, or rows reconciled
@@ -1180,13 +1175,12 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     let row = r.get::<_, i64>(0)? as u64;
     // Read in place: these are read for every row a run streams, and need no copy.
     let text = |i: usize| -> anyhow::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
-    let kind = match text(1)? {
-        None => None,
-        Some(k) => Some(
+    let kind = text(1)?
+        .map(|k| {
             k.parse::<Kind>()
-                .map_err(|e| anyhow::anyhow!("row {row}: {e}"))?,
-        ),
-    };
+                .map_err(|e| anyhow::anyhow!("row {row}: {e}"))
+        })
+        .transpose()?;
     let action = text(15)?.unwrap_or_default();
     let action =
         Action::parse(action).with_context(|| format!("row {row}: unknown action {action:?}"))?;

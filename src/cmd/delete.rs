@@ -3,7 +3,7 @@
 
 use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, Confirm, Deletions, ImportConfig, OnExisting, RunSettings};
+use crate::engine::batch::{self, Confirm, Deletions, ImportConfig, OnExisting};
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
 use std::io::{BufRead, IsTerminal, Write};
@@ -36,8 +36,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, None)?;
+    let settings = chosen.settings(&args.engine, None)?;
     // Asking needs someone to answer: refuse before the file is read or the platform called.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(

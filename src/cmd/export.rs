@@ -91,8 +91,7 @@ impl ExportSettings {
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let settings = ExportSettings::new(&args)?;
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
+    let rate = chosen.settings(&args.engine, None)?.rate;
     let config = chosen.client(&args.platform)?;
     // The batch's devices, by the EUI the platform knows each by (a cellular device's is the one it was given).
     let batch_euis = match &args.batch {
@@ -114,7 +113,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let done = "while listing devices; the file is incomplete (run `tpbulk export` again)";
     let (quiet, display) = (global.quiet, rt.display(global.quiet));
     let (written, skipped, requests) = rt.until_cancelled(done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
+        let client = crate::platform::connect(config, rate).await?;
         let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
         let app_server = match &settings.connection {
             None => None,

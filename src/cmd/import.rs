@@ -2,7 +2,7 @@
 
 use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
+use crate::engine::batch::{self, BatchResult, ImportConfig};
 use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
@@ -88,8 +88,7 @@ fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Impo
     let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
     let chosen = super::profile::choose(global)?;
     let client = chosen.client(&args.platform)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, args.max_errors)?;
+    let settings = chosen.settings(&args.engine, args.max_errors)?;
     Ok(ImportConfig {
         file: args.input.file.clone(),
         input,

@@ -4,6 +4,7 @@
 //! default.
 
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::engine::batch::{DEFAULT_CONCURRENCY, RunSettings};
 use crate::error::{Exit, UsageError};
 use crate::platform::profile::{ConfigFile, Profile, default_path};
 use crate::platform::{ClientConfig, DEFAULT_RATE};
@@ -11,8 +12,6 @@ use crate::secret::{Secret, mask};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Requests in flight when neither `--concurrency` nor the profile says.
-pub const DEFAULT_CONCURRENCY: usize = 8;
 /// The journal when neither `--journal`, `TPBULK_JOURNAL` nor the profile names one.
 pub const DEFAULT_JOURNAL: &str = "tpbulk.db";
 /// The variable a client secret may come from.
@@ -183,6 +182,16 @@ impl Chosen {
                 .or(profile.concurrency)
                 .unwrap_or(DEFAULT_CONCURRENCY),
         )
+    }
+
+    /// [`Chosen::engine`] checked, with an optional `--max-errors`.
+    pub fn settings(
+        &self,
+        args: &EngineArgs,
+        max_errors: Option<u64>,
+    ) -> Result<RunSettings, UsageError> {
+        let (rate, concurrency) = self.engine(args);
+        RunSettings::new(rate, concurrency, max_errors)
     }
 }
 

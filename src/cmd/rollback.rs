@@ -3,7 +3,7 @@
 use crate::after::{self, rollback};
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, RunSettings};
+use crate::engine::batch;
 use crate::engine::pool::Stop;
 use crate::engine::reconcile;
 use crate::error::{Exit, Interrupted, UsageError};
@@ -57,8 +57,7 @@ pub struct RollbackJson {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, None)?;
+    let settings = chosen.settings(&args.engine, None)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(

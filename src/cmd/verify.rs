@@ -52,8 +52,7 @@ pub struct MissingJson {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
+    let settings = chosen.settings(&args.engine, None)?;
     let config = chosen.client(&args.platform)?;
     let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
@@ -65,7 +64,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     );
     let progress = LookupProgress::new(&rt.display(global.quiet));
     let report = rt.until_cancelled(&done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
+        let client = crate::platform::connect(config, settings.rate).await?;
         verify::verify(&client, &targets, &progress)
             .await
             .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))

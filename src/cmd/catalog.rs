@@ -37,14 +37,10 @@ pub enum Connectivity {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = super::profile::choose(global)?.client(&args.platform)?;
-    let url = config.url.clone();
     let done = "while reading the catalogue; nothing was written";
-    let catalog = rt.until_cancelled(done, async {
-        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
-        Ok(client
-            .catalog()
-            .await
-            .map_err(|e| platform::unavailable(&url, &e))?)
+    let rate = Some(platform::DEFAULT_RATE);
+    let catalog = super::with_client(rt, done, config, rate, async |client| {
+        Ok(client.catalog().await?)
     })?;
     let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();

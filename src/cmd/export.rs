@@ -9,8 +9,8 @@ use crate::error::{Exit, UsageError};
 use crate::input::Field;
 use crate::journal::Journal;
 use crate::platform::{
-    ApiError, Client, DeviceFilter, LIST_PAGE_SIZE, ListedDevice, PREFIXES_PER_REQUEST,
-    find_connection, prefix_cover,
+    Client, DeviceFilter, LIST_PAGE_SIZE, ListedDevice, PREFIXES_PER_REQUEST, find_connection,
+    prefix_cover,
 };
 use crate::report::{EXPORT_COLUMNS, ExportFormat, ExportWriter};
 use std::collections::HashSet;
@@ -109,37 +109,31 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             )
         }
     };
-    let url = config.url.clone();
     let done = "while listing devices; the file is incomplete (run `tpbulk export` again)";
     let (quiet, display) = (global.quiet, rt.display(global.quiet));
-    let (written, skipped, requests) = rt.until_cancelled(done, async move {
-        let client = crate::platform::connect(config, rate).await?;
-        let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-        let app_server = match &settings.connection {
-            None => None,
-            Some(c) => {
-                let connections = client.connections().await.map_err(unavailable)?;
-                let found = find_connection(&connections, c)
-                    .map_err(|e| UsageError(format!("--connection: {e}")))?;
-                Some(found.id.clone())
-            }
-        };
-        let filter = DeviceFilter {
-            tags: settings.tags.clone(),
-            app_server,
-            ..DeviceFilter::default()
-        };
-        let lookups = client.request_counts().lookups;
-        let mut writer = ExportWriter::create(settings.path.as_deref(), settings.format)?;
-        let skipped = export(&client, filter, batch_euis.as_ref(), &mut writer, &display)
-            .await
-            .map_err(|e| match e.downcast::<ApiError>() {
-                Ok(api) => unavailable(api),
-                Err(other) => other,
-            })?;
-        let written = writer.finish()?;
-        anyhow::Ok((written, skipped, client.request_counts().lookups - lookups))
-    })?;
+    let (written, skipped, requests) =
+        super::with_client(rt, done, config, rate, async |client| {
+            let app_server = match &settings.connection {
+                None => None,
+                Some(c) => {
+                    let connections = client.connections().await?;
+                    let found = find_connection(&connections, c)
+                        .map_err(|e| UsageError(format!("--connection: {e}")))?;
+                    Some(found.id.clone())
+                }
+            };
+            let filter = DeviceFilter {
+                tags: settings.tags.clone(),
+                app_server,
+                ..DeviceFilter::default()
+            };
+            let lookups = client.request_counts().lookups;
+            let mut writer = ExportWriter::create(settings.path.as_deref(), settings.format)?;
+            let skipped =
+                export(&client, filter, batch_euis.as_ref(), &mut writer, &display).await?;
+            let written = writer.finish()?;
+            anyhow::Ok((written, skipped, client.request_counts().lookups - lookups))
+        })?;
     if !quiet {
         let to = match &args.output {
             p if p == Path::new("-") => "stdout".to_string(),

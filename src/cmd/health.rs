@@ -54,18 +54,16 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
-    let url = config.url.clone();
     let display = rt.display(global.quiet);
     let done = format!(
         "while reading the traffic of batch {}; nothing was written (run `tpbulk health {}` again)",
         batch.id, batch.id
     );
-    let report = rt.until_cancelled(&done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
+    let report = super::with_client(rt, &done, config, Some(rate), async move |client| {
         let bar = after::progress_bar(targets.len(), "devices", &display);
         let report = health::collect_with_progress(&client, &targets, options, &bar).await;
         drop(bar);
-        report.map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+        Ok(report?)
     })?;
     let missing = report.summary().missing;
     if missing > 0 && !global.quiet {

@@ -2,6 +2,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::error::Exit;
+use crate::platform::{self, ApiError, Client, ClientConfig};
 
 pub mod batches;
 pub mod catalog;
@@ -56,4 +57,25 @@ pub fn run(cli: Cli, screen: crate::logging::Screen) -> anyhow::Result<Exit> {
         Command::Completions(args) => completions::run(args, &global),
         Command::Man(args) => man::run(args, &global),
     }
+}
+
+/// Connects to the platform of `config` (paced at `rate`) and runs `work` on the client until it ends or the first
+/// signal ([`runtime::Runtime::until_cancelled`], which says `done`); a failed call names the platform (exit 3).
+pub fn with_client<T>(
+    rt: &runtime::Runtime,
+    done: &str,
+    config: ClientConfig,
+    rate: Option<f64>,
+    work: impl AsyncFnOnce(Client) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let url = config.url.clone();
+    rt.until_cancelled(done, async move {
+        let client = platform::connect(config, rate).await?;
+        work(client)
+            .await
+            .map_err(|e| match e.downcast::<ApiError>() {
+                Ok(api) => platform::unavailable(&url, &api).into(),
+                Err(other) => other,
+            })
+    })
 }

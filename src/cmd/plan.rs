@@ -121,15 +121,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();
     let done = "while planning; nothing was sent or written";
-    let (client, catalog) = rt.until_cancelled(done, async {
-        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+    let rate = Some(platform::DEFAULT_RATE);
+    let (client, catalog) = super::with_client(rt, done, config, rate, async |client| {
         if !global.quiet {
             eprintln!("tpbulk: reading the catalogue");
         }
-        let catalog = client
-            .catalog()
-            .await
-            .map_err(|e| platform::unavailable(&url, &e))?;
+        let catalog = client.catalog().await?;
         Ok((client, catalog))
     })?;
 

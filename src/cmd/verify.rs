@@ -57,17 +57,13 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
-    let url = config.url.clone();
     let done = format!(
         "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
         batch.id, batch.id
     );
     let progress = LookupProgress::new(&rt.display(global.quiet));
-    let report = rt.until_cancelled(&done, async move {
-        let client = crate::platform::connect(config, settings.rate).await?;
-        verify::verify(&client, &targets, &progress)
-            .await
-            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    let report = super::with_client(rt, &done, config, settings.rate, async |client| {
+        Ok(verify::verify(&client, &targets, &progress).await?)
     })?;
     let mut out = std::io::stdout().lock();
     let exit = if report.missing.is_empty() {

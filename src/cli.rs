@@ -215,6 +215,18 @@ pub struct JournalArgs {
     pub journal: Option<PathBuf>,
 }
 
+/// The options of every command that works on the platform for a journalled batch: how to reach it, where the
+/// journal is and how hard the platform is driven.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
 /// How hard the platform is driven.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {

@@ -2,7 +2,7 @@
 //! CSV or XLSX, for whoever plans the next change; edited, the file goes back in through `import`.
 
 use crate::after;
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, RemoteArgs};
 use crate::cmd::runtime::Runtime;
 use crate::device::{Kind, Tag};
 use crate::error::{Exit, UsageError};
@@ -33,13 +33,9 @@ pub struct Args {
     /// Only the devices a journalled batch created or found.
     #[arg(long, value_name = "BATCH")]
     pub batch: Option<String>,
+    // `--rate` paces the listing like every other command's requests.
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    /// `--rate` paces the listing like every other command's requests.
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
 }
 
 /// What to export, checked before anything is read.
@@ -91,13 +87,13 @@ impl ExportSettings {
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let settings = ExportSettings::new(&args)?;
     let chosen = super::profile::choose(global)?;
-    let rate = chosen.settings(&args.engine, None)?.rate;
-    let config = chosen.client(&args.platform)?;
+    let rate = chosen.settings(&args.remote.engine, None)?.rate;
+    let config = chosen.client(&args.remote.platform)?;
     // The batch's devices, by the EUI the platform knows each by (a cellular device's is the one it was given).
     let batch_euis = match &args.batch {
         None => None,
         Some(id) => {
-            let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+            let journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
             let batch = journal.resolve_batch(Some(id))?;
             let (targets, _) = after::targets(&journal, &batch.id)?;
             Some(

@@ -1,7 +1,7 @@
 //! `tpbulk rollback`: delete the devices a batch created, and never one that existed before it.
 
 use crate::after::{self, rollback};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, RemoteArgs};
 use crate::cmd::runtime::Runtime;
 use crate::engine::batch;
 use crate::engine::pool::Stop;
@@ -15,11 +15,7 @@ pub struct Args {
     /// The batch to undo.
     pub batch: String,
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
@@ -57,7 +53,7 @@ pub struct RollbackJson {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let settings = chosen.settings(&args.engine, None)?;
+    let settings = chosen.settings(&args.remote.engine, None)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -65,8 +61,8 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         )
         .into());
     }
-    let config = chosen.client(&args.platform)?;
-    let mut journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+    let config = chosen.client(&args.remote.platform)?;
+    let mut journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
     if batch.undoes.is_some() {
         return Err(UsageError(format!(

@@ -67,13 +67,16 @@ pub fn confirmation(file: &Path, yes: bool, quiet: bool) -> Confirm {
             .into());
         }
         eprintln!("tpbulk: {count}");
-        eprint!(
-            "Delete these {} devices from the platform? [y/N] ",
-            d.on_platform
-        );
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+        let question = format!("Delete these {} devices from the platform?", d.on_platform);
+        Ok(ask(&question)?)
     })
+}
+
+/// `question [y/N]` on stderr, and whether the line read from stdin says yes.
+pub fn ask(question: &str) -> std::io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }

@@ -8,7 +8,7 @@ use crate::engine::pool::Stop;
 use crate::engine::reconcile;
 use crate::error::{Exit, Interrupted, UsageError};
 use crate::journal::{Action, BatchState, Journal, RowState};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -298,15 +298,9 @@ fn describe(
 }
 
 fn confirm((delete, restore): (u64, u64)) -> std::io::Result<bool> {
-    if restore > 0 {
-        eprint!(
-            "Delete these {delete} devices and restore these {restore} from the platform? [y/N] "
-        );
+    super::delete::ask(&if restore > 0 {
+        format!("Delete these {delete} devices and restore these {restore} from the platform?")
     } else {
-        eprint!("Delete these {delete} devices from the platform? [y/N] ");
-    }
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+        format!("Delete these {delete} devices from the platform?")
+    })
 }

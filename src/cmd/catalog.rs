@@ -2,8 +2,10 @@
 
 use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
+use crate::cmd::style::{self, table_line};
 use crate::error::Exit;
 use crate::platform::{self, Catalog};
+use anstyle::Style;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -179,31 +181,11 @@ fn write_table(out: &mut impl Write, catalog: &Catalog, what: What) -> std::io::
         section_name(what).to_uppercase(),
         rows.len()
     )?;
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let pad = widths[i] - cell.chars().count();
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header.clone()))?;
+    // Every column aligned left.
+    let (widths, left) = (style::widths(&header, &rows), |_| Style::new());
+    writeln!(out, "{}", table_line(&header, &widths, header.len(), left))?;
     for row in &rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        writeln!(out, "{}", table_line(row, &widths, header.len(), left))?;
     }
     Ok(())
 }

@@ -124,8 +124,7 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    let _ = global;
+pub fn run(args: Args, _global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = args.config()?;
     // The runtime listens for Ctrl-C and SIGTERM before the body starts, so whoever reads the address and then
     // signals the simulator gets a clean stop with the state saved.

@@ -227,8 +227,7 @@ fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::
     Ok(summary)
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = global;
+pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
     let table = Table::open(&args.input.file, &options)?;
     let mapping = table.mapping_lines();

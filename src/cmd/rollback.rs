@@ -64,29 +64,22 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let config = chosen.client(&args.remote.platform)?;
     let mut journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
-    if batch.undoes.is_some() {
-        return Err(UsageError(format!(
-            "batch {} is a rollback; roll back the import it undoes instead",
-            batch.id
-        ))
-        .into());
-    }
-    if batch.action == Action::Delete {
+    let refused = if batch.undoes.is_some() {
+        Some("is a rollback; roll back the import it undoes instead".to_string())
+    } else if batch.action == Action::Delete {
         // A deletion cannot be undone: the platform forgets the device's keys with it.
-        return Err(UsageError(format!(
-            "batch {} deleted devices (tpbulk delete); a deletion cannot be rolled back: import the devices again",
-            batch.id
-        ))
-        .into());
-    }
-    if let Some(import) = crate::journal::Journal::import_of_tags(&batch.id)
+        Some("deleted devices (tpbulk delete); a deletion cannot be rolled back: import the devices again".into())
+    } else if let Some(import) = Journal::import_of_tags(&batch.id)
         && batch.action == Action::Tag
     {
-        return Err(UsageError(format!(
-            "batch {} is the tag calls of {import}; roll back {import} (deleting its devices takes their tags)",
-            batch.id
+        Some(format!(
+            "is the tag calls of {import}; roll back {import} (deleting its devices takes their tags)"
         ))
-        .into());
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(UsageError(format!("batch {} {why}", batch.id)).into());
     }
     let (yes, quiet, json) = (args.yes, global.quiet, args.format == OutputFormat::Json);
     if batch.state == BatchState::Running && !quiet {

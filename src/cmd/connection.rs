@@ -133,7 +133,7 @@ fn list(
 
 fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     // Options, files and the password are checked before anything is sent.
-    let (config, request) = match kind {
+    let (platform, request) = match kind {
         AddKind::Mqtt {
             platform,
             name,
@@ -160,8 +160,7 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 username.as_deref(),
                 password,
             )?;
-            let chosen = super::profile::choose(global)?;
-            (chosen.client(&platform)?, Request::Mqtt(mqtt))
+            (platform, Request::Mqtt(mqtt))
         }
         AddKind::Https {
             platform_url,
@@ -190,10 +189,10 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 token_url,
                 insecure,
             };
-            let chosen = super::profile::choose(global)?;
-            (chosen.client(&platform)?, Request::Https(https))
+            (platform, Request::Https(https))
         }
     };
+    let config = super::profile::choose(global)?.client(&platform)?;
     let url = config.url.clone();
     let done = "while adding the connection; it may have been created: `tpbulk connection list` shows it if so";
     let id = super::with_client(rt, done, config, Some(DEFAULT_RATE), async |client| {

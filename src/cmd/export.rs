@@ -270,18 +270,9 @@ fn cells(device: &ListedDevice) -> [String; EXPORT_COLUMNS.len()] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn settings(argv: &[&str]) -> Result<ExportSettings, UsageError> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("export").chain(argv.iter().copied())).unwrap();
-        ExportSettings::new(&cli.args)
+        ExportSettings::new(&crate::cmd::Parsed::<Args>::of(argv).unwrap().args)
     }
 
     #[test]

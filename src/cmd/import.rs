@@ -242,18 +242,10 @@ pub fn print(result: &BatchResult, format: OutputFormat, quiet: bool) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cmd::Parsed;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        global: GlobalArgs,
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn parse(argv: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("import").chain(argv.iter().copied())).unwrap()
+    fn parse(argv: &[&str]) -> Parsed<Args> {
+        Parsed::of(argv).unwrap()
     }
 
     #[test]

@@ -79,3 +79,21 @@ pub fn with_client<T>(
             })
     })
 }
+
+/// A command's `Args` beside the global options, as a command line gives them: for the tests of each command.
+#[cfg(test)]
+#[derive(clap::Parser)]
+pub struct Parsed<A: clap::Args> {
+    #[command(flatten)]
+    pub global: crate::cli::GlobalArgs,
+    #[command(flatten)]
+    pub args: A,
+}
+
+#[cfg(test)]
+impl<A: clap::Args> Parsed<A> {
+    /// `argv`: the words after the command's name.
+    pub fn of(argv: &[&str]) -> Result<Parsed<A>, clap::Error> {
+        clap::Parser::try_parse_from(std::iter::once("tpbulk").chain(argv.iter().copied()))
+    }
+}

@@ -357,22 +357,10 @@ fn write_show(out: &mut impl Write, p: &ProfileJson) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cmd::Parsed;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        global: GlobalArgs,
-        #[command(flatten)]
-        platform: PlatformArgs,
-        #[command(flatten)]
-        journal: JournalArgs,
-        #[command(flatten)]
-        engine: EngineArgs,
-    }
-
-    fn parse(argv: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("tpbulk").chain(argv.iter().copied())).unwrap()
+    fn parse(argv: &[&str]) -> Parsed<crate::cli::RemoteArgs> {
+        Parsed::of(argv).unwrap()
     }
 
     fn config(dir: &Path) -> String {
@@ -398,12 +386,12 @@ mod tests {
         let cli = parse(&["--config", &file]);
         let chosen = choose(&cli.global).unwrap();
         assert_eq!(chosen.name.as_deref(), Some("lab"));
-        let client = chosen.client_with(&cli.platform, None).unwrap();
+        let client = chosen.client_with(&cli.args.platform, None).unwrap();
         assert_eq!(client.url, "http://lab.example");
         assert_eq!(client.client_id, "lab-id");
         assert_eq!(client.secret.expose(), "lab-secret");
-        assert_eq!(chosen.journal(&cli.journal), dir.path().join("lab.db"));
-        assert_eq!(chosen.engine(&cli.engine), (2.5, 3));
+        assert_eq!(chosen.journal(&cli.args.journal), dir.path().join("lab.db"));
+        assert_eq!(chosen.engine(&cli.args.engine), (2.5, 3));
         // Flags beat it, one value at a time; the variable's secret beats the profile's.
         let cli = parse(&[
             "--config",
@@ -417,26 +405,26 @@ mod tests {
         ]);
         let chosen = choose(&cli.global).unwrap();
         let client = chosen
-            .client_with(&cli.platform, Some("env-secret".into()))
+            .client_with(&cli.args.platform, Some("env-secret".into()))
             .unwrap();
         assert_eq!(client.url, "http://flag.example");
         assert_eq!(client.client_id, "lab-id");
         assert_eq!(client.secret.expose(), "env-secret");
-        assert_eq!(chosen.journal(&cli.journal), PathBuf::from("flag.db"));
-        assert_eq!(chosen.engine(&cli.engine), (7.0, 3));
+        assert_eq!(chosen.journal(&cli.args.journal), PathBuf::from("flag.db"));
+        assert_eq!(chosen.engine(&cli.args.engine), (7.0, 3));
         // --profile picks another one; its secret file is relative to the config file.
         let cli = parse(&["--config", &file, "--profile", "prod"]);
         let client = choose(&cli.global)
             .unwrap()
-            .client_with(&cli.platform, None)
+            .client_with(&cli.args.platform, None)
             .unwrap();
         assert_eq!(client.url, "https://prod.example");
         assert_eq!(client.secret.expose(), "prod-secret");
         // No file: the built-in defaults.
         let cli = parse(&["--config", &file]);
         let none = Chosen::default();
-        assert_eq!(none.journal(&cli.journal), PathBuf::from("tpbulk.db"));
-        assert_eq!(none.engine(&cli.engine), (10.0, 8));
+        assert_eq!(none.journal(&cli.args.journal), PathBuf::from("tpbulk.db"));
+        assert_eq!(none.engine(&cli.args.engine), (10.0, 8));
     }
 
     #[test]

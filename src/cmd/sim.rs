@@ -161,18 +161,9 @@ pub fn run(args: Args, _global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn config(argv: &[&str]) -> anyhow::Result<SimConfig> {
-        let mut full = vec!["sim"];
-        full.extend_from_slice(argv);
-        Wrapper::try_parse_from(full)?.args.config()
+        crate::cmd::Parsed::<Args>::of(argv)?.args.config()
     }
 
     #[test]

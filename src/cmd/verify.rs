@@ -126,30 +126,22 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-        #[command(flatten)]
-        global: GlobalArgs,
-    }
+    type Cli = crate::cmd::Parsed<Args>;
 
     #[test]
     fn rate_is_an_option_with_the_engine_default() {
-        let cli = Cli::try_parse_from(["verify", "b1", "--rate", "2.5"]).unwrap();
+        let cli = Cli::of(&["b1", "--rate", "2.5"]).unwrap();
         assert_eq!(cli.args.remote.engine.rate, Some(2.5));
         assert_eq!(cli.args.batch.as_deref(), Some("b1"));
-        let cli = Cli::try_parse_from(["verify"]).unwrap();
+        let cli = Cli::of(&[]).unwrap();
         let chosen = crate::cmd::profile::Chosen::default();
         assert_eq!(chosen.engine(&cli.args.remote.engine).0, 10.0);
     }
 
     #[test]
     fn a_negative_rate_is_a_usage_error_before_any_io() {
-        let cli =
-            Cli::try_parse_from(["verify", "--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
+        let cli = Cli::of(&["--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
         let err = run(cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert!(
             err.downcast_ref::<crate::error::UsageError>().is_some(),

@@ -6,6 +6,7 @@ use crate::cmd::style::{self, table_line};
 use crate::error::Exit;
 use crate::platform::{self, Catalog};
 use anstyle::Style;
+use clap::ValueEnum;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -56,7 +57,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                     What::Plans => serde_json::to_value(&catalog.plans)?,
                     What::Contexts => serde_json::to_value(&catalog.contexts)?,
                 };
-                value.insert(section_name(what).to_string(), list);
+                value.insert(section_name(what), list);
             }
             serde_json::to_writer_pretty(&mut out, &value)?;
             writeln!(out)?;
@@ -75,19 +76,13 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 }
 
 fn sections(what: Option<What>) -> Vec<What> {
-    match what {
-        Some(w) => vec![w],
-        None => vec![What::Models, What::Connections, What::Plans, What::Contexts],
-    }
+    what.map_or_else(|| What::value_variants().to_vec(), |w| vec![w])
 }
 
-fn section_name(what: What) -> &'static str {
-    match what {
-        What::Models => "models",
-        What::Connections => "connections",
-        What::Plans => "plans",
-        What::Contexts => "contexts",
-    }
+/// A section's name: its value on the command line (`models` …).
+fn section_name(what: What) -> String {
+    let value = what.to_possible_value().expect("no section is skipped");
+    value.get_name().to_string()
 }
 
 /// Keeps what belongs to one connectivity, when asked.

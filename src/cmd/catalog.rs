@@ -4,7 +4,7 @@ use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
 use crate::cmd::style::{self, table_line};
 use crate::error::Exit;
-use crate::platform::{self, Catalog};
+use crate::platform::{self, Catalog, Connectivity};
 use anstyle::Style;
 use clap::ValueEnum;
 use std::io::Write;
@@ -30,12 +30,6 @@ pub enum What {
     Connections,
     Plans,
     Contexts,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Connectivity {
-    Lorawan,
-    Cellular,
 }
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
@@ -87,15 +81,11 @@ fn section_name(what: What) -> String {
 
 /// Keeps what belongs to one connectivity, when asked.
 fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
-    if let Some(c) = connectivity {
-        let wanted = match c {
-            Connectivity::Lorawan => platform::Connectivity::Lorawan,
-            Connectivity::Cellular => platform::Connectivity::Cellular,
-        };
+    if let Some(wanted) = connectivity {
         catalog.models.retain(|m| m.connectivity == Some(wanted));
         catalog.plans.retain(|p| p.connectivity == Some(wanted));
         // Network contexts exist for cellular devices only.
-        if wanted == platform::Connectivity::Lorawan {
+        if wanted == Connectivity::Lorawan {
             catalog.contexts.clear();
         }
     }

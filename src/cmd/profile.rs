@@ -4,11 +4,13 @@
 //! default.
 
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::style::{self, table_line};
 use crate::engine::batch::{DEFAULT_CONCURRENCY, RunSettings};
 use crate::error::{Exit, UsageError};
 use crate::platform::profile::{ConfigFile, Profile, default_path};
 use crate::platform::{ClientConfig, DEFAULT_RATE};
 use crate::secret::{Secret, mask};
+use anstyle::Style;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -299,30 +301,20 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 }
 
 fn write_list(out: &mut impl Write, all: &[ProfileJson]) -> std::io::Result<()> {
-    let width = all
+    let header = ["NAME", "URL", "CLIENT ID"];
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 3]> = all
         .iter()
-        .map(|p| p.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    let url_width = all
-        .iter()
-        .map(|p| p.url.as_deref().unwrap_or("-").chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    writeln!(
-        out,
-        "  {:<width$}  {:<url_width$}  CLIENT ID",
-        "NAME", "URL"
-    )?;
-    for p in all {
+        .map(|p| [p.name.clone(), or_dash(&p.url), or_dash(&p.client_id)])
+        .collect();
+    let (widths, left) = (style::widths(&header, &rows), |_| Style::new());
+    writeln!(out, "  {}", table_line(&header, &widths, 3, left))?;
+    // The default profile is marked `*` before its name.
+    for (p, row) in all.iter().zip(&rows) {
         let line = format!(
-            "{} {:<width$}  {:<url_width$}  {}",
+            "{} {}",
             if p.default { '*' } else { ' ' },
-            p.name,
-            p.url.as_deref().unwrap_or("-"),
-            p.client_id.as_deref().unwrap_or("-")
+            table_line(row, &widths, 3, left)
         );
         writeln!(out, "{}", line.trim_end())?;
     }

@@ -123,8 +123,7 @@ impl Chosen {
     /// The connection settings: each of `--url`, `--client-id`, `--token-url` (flag or variable), else the
     /// profile's; the secret from `--client-secret-file`, else `THINGPARK_CLIENT_SECRET`, else the profile's.
     pub fn client(&self, args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
-        let env_secret = std::env::var(SECRET_VAR).ok();
-        self.client_with(args, env_secret)
+        self.client_with(args, std::env::var(SECRET_VAR).ok())
     }
 
     /// [`Chosen::client`] with the secret variable's value given, for tests.

@@ -9,7 +9,9 @@ use crate::device::{Device, ErrorCode, Ids, Kind, RefValue, Refs, RowError};
 use serde_json::Value;
 
 /// A model's, a plan's or a row's radio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Connectivity {
     Lorawan,

@@ -32,7 +32,7 @@ pub const REPORT_COLUMNS: [&str; 13] = [
 ];
 
 /// A report's file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Csv,
     Jsonl,

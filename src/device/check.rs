@@ -165,6 +165,13 @@ pub fn parse_kind(text: &str) -> Option<Kind> {
     }
 }
 
+fn unknown_kind(text: &str) -> String {
+    format!(
+        "kind '{}' is not one of otaa, abp, cellular, multicast",
+        text.trim()
+    )
+}
+
 fn present(row: &MappedRow, field: Field) -> bool {
     row.get(field).is_some_and(|v| !v.cell.is_blank())
 }
@@ -266,6 +273,37 @@ struct RowCheck<'a> {
 }
 
 impl<'a> RowCheck<'a> {
+    fn new(
+        row: &'a MappedRow,
+        kind: Kind,
+        positional: bool,
+        notes: &'a mut FileNotes,
+    ) -> RowCheck<'a> {
+        RowCheck {
+            row,
+            kind,
+            positional,
+            errors: Vec::new(),
+            notes,
+            tag: None,
+            dev_eui: None,
+            imei: None,
+            sim: None,
+            dev_addr: None,
+            imsi: None,
+            creation_only: None,
+        }
+    }
+
+    /// What the platform knows the device by: the identifiers that parsed.
+    fn keys(&self) -> LookupKeys {
+        LookupKeys {
+            eui: self.dev_eui.as_ref().map(|e| e.as_str().to_string()),
+            imei: self.imei.as_ref().map(|i| i.as_str().to_string()),
+            sim: self.sim.as_ref().map(|s| s.as_str().to_string()),
+        }
+    }
+
     /// Two filled columns of one field that disagree: an error naming both (values shown unless secret).
     fn conflicts(&mut self) {
         let conflicts: Vec<(Field, String, String, String, String)> = self
@@ -956,10 +994,7 @@ impl Checker {
                 field: Field::Kind.name().to_string(),
                 column: v.column.to_string(),
                 code: ErrorCode::UnknownKind,
-                message: format!(
-                    "kind '{}' is not one of otaa, abp, cellular, multicast",
-                    text.trim()
-                ),
+                message: unknown_kind(&text),
             });
         }
         self.forced_kind
@@ -991,22 +1026,11 @@ impl Checker {
                 };
             }
         };
-        let mut check = RowCheck {
-            row,
-            kind,
-            positional: self.positional,
-            errors: Vec::new(),
-            notes: &mut self.notes,
-            tag: None,
-            dev_eui: None,
-            imei: None,
-            sim: None,
-            dev_addr: None,
-            imsi: None,
-            creation_only: self
-                .updating
-                .then(|| unknown_kind.clone().into_iter().collect()),
-        };
+        let creation_only = self
+            .updating
+            .then(|| unknown_kind.clone().into_iter().collect());
+        let mut check = RowCheck::new(row, kind, self.positional, &mut self.notes);
+        check.creation_only = creation_only;
         check.conflicts();
         let ids = check.ids();
         let (refs, features) = check.refs();
@@ -1015,11 +1039,7 @@ impl Checker {
             .text(Field::Name)
             .or_else(|| check.onboarding_tag().and_then(|t| t.serial_number.clone()));
         // Before the duplicate check takes the identifiers.
-        let keys = LookupKeys {
-            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
-            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
-            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
-        };
+        let keys = check.keys();
         let id = self.seen.note_duplicates(&mut check);
         let creation_only = check.creation_only.take().unwrap_or_default();
         let update = (self.updating && check.errors.is_empty()).then(|| Partial {
@@ -1084,32 +1104,12 @@ impl Checker {
             .get(Field::Kind)
             .filter(|v| !v.cell.is_blank() && !is_deletion(row))
             .map(|v| (parse_kind(&v.cell.display()), v));
-        let mut check = RowCheck {
-            row,
-            kind: Kind::Otaa,
-            positional: self.positional,
-            errors: Vec::new(),
-            notes: &mut self.notes,
-            tag: None,
-            dev_eui: None,
-            imei: None,
-            sim: None,
-            dev_addr: None,
-            imsi: None,
-            creation_only: None,
-        };
+        let mut check = RowCheck::new(row, Kind::Otaa, self.positional, &mut self.notes);
         let mut kind = match stated {
             Some((Some(kind), _)) => Some(kind),
             Some((None, v)) => {
-                let text = v.cell.display();
-                check.push(
-                    Field::Kind,
-                    ErrorCode::UnknownKind,
-                    format!(
-                        "kind '{}' is not one of otaa, abp, cellular, multicast",
-                        text.trim()
-                    ),
-                );
+                let message = unknown_kind(&v.cell.display());
+                check.push(Field::Kind, ErrorCode::UnknownKind, message);
                 None
             }
             None => self.forced_kind,
@@ -1162,11 +1162,7 @@ impl Checker {
                     .to_string(),
             );
         }
-        let keys = LookupKeys {
-            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
-            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
-            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
-        };
+        let keys = check.keys();
         let id = self.seen.note_duplicates(&mut check);
         let result = if check.errors.is_empty() && keys != LookupKeys::default() {
             Ok(keys)

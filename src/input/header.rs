@@ -102,23 +102,11 @@ const ALIASES: &[(&str, Field)] = &[
     ("partnumber", Field::PartNumber),
 ];
 
-/// Fields a header may name as one of its words (`MAC Addr 1 DevEUI`): identifiers only, whose aliases do not
-/// occur as ordinary words (`Date of activation` must not become a kind, nor `Frequency plan` a plan).
-const WORD_FIELDS: [Field; 13] = [
-    Field::DevEui,
-    Field::JoinEui,
-    Field::AppKey,
-    Field::NwkKey,
-    Field::DevAddr,
-    Field::NwkSKey,
-    Field::AppSKey,
-    Field::SNwkSIntKey,
-    Field::NwkSEncKey,
-    Field::Imei,
-    Field::Iccid,
-    Field::Eid,
-    Field::Imsi,
-];
+/// Fields a header may name as one of its words (`MAC Addr 1 DevEUI`): the identifiers but `SIM`, whose aliases do
+/// not occur as ordinary words (`Date of activation` must not become a kind, nor `Frequency plan` a plan).
+fn word_field(field: Field) -> bool {
+    field.is_identifier() && field != Field::Sim
+}
 
 /// Lower-case letters and digits only: `Dev EUI (OTAA)` → `deveuiotaa`.
 pub(crate) fn normalise(header: &str) -> String {
@@ -204,7 +192,7 @@ fn field_in_words(header: &str) -> Option<Field> {
             let key = words[start..end].concat();
             let hit = ALIASES
                 .iter()
-                .find(|(a, f)| *a == key && WORD_FIELDS.contains(f))
+                .find(|(a, f)| *a == key && word_field(*f))
                 .map(|(_, f)| *f);
             match (hit, found) {
                 (Some(f), Some(g)) if f != g => return None,

@@ -10,7 +10,7 @@
 //! ECMA-376 a device list needs: workbook and sheet relationships, shared and inline strings, cell types, and the
 //! number formats that make a number a date.
 
-use super::{Cell, InputError, Record};
+use super::{Cell, InputError, Record, unusable};
 use quick_xml::events::{BytesStart, Event};
 use std::collections::HashMap;
 use std::fs::File;
@@ -142,13 +142,6 @@ fn hex_tag(s: &str) -> u8 {
         (true, true) => RAW,
         (false, true) => HEX_LOWER | odd,
         _ => HEX_UPPER | odd,
-    }
-}
-
-fn unusable(path: &Path, message: impl Into<String>) -> InputError {
-    InputError::Unusable {
-        path: path.to_path_buf(),
-        message: message.into(),
     }
 }
 

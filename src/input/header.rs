@@ -364,10 +364,15 @@ impl Plan {
         Plan { slots, extra }
     }
 
-    /// Builds a row from its cells: `take` gives a cell by index (cloned or moved). Of the columns of one field,
-    /// the first filled one gives the value; another filled one that says something else follows it as a second
-    /// value of the field, which the row check reports as a conflict naming both columns.
-    fn apply(&self, row: u64, mut take: impl FnMut(usize) -> Cell) -> MappedRow {
+    /// Builds a row from a record, moving its cells. Of the columns of one field, the first filled one gives the
+    /// value; another filled one that says something else follows it as a second value of the field, which the row
+    /// check reports as a conflict naming both columns.
+    pub(crate) fn map(&self, mut record: Record) -> MappedRow {
+        let row = record.row;
+        let mut take = |i: usize| {
+            let cell = record.cells.get_mut(i);
+            cell.map_or(Cell::Empty, |c| std::mem::replace(c, Cell::Empty))
+        };
         let mut values = Vec::with_capacity(self.slots.len() + self.extra.len());
         let mut conflicts = Vec::new();
         for slot in &self.slots {
@@ -418,25 +423,6 @@ fn same_value(field: Field, a: &Cell, b: &Cell) -> bool {
     } else {
         a.trim() == b.trim()
     }
-}
-
-/// Maps a borrowed record.
-pub(crate) fn map_ref(plan: &Plan, record: &Record) -> MappedRow {
-    plan.apply(record.row, |i| {
-        record.cells.get(i).cloned().unwrap_or(Cell::Empty)
-    })
-}
-
-/// Maps an owned record, moving its cells.
-pub(crate) fn map_owned(plan: &Plan, mut record: Record) -> MappedRow {
-    let row = record.row;
-    plan.apply(row, |i| {
-        record
-            .cells
-            .get_mut(i)
-            .map(|c| std::mem::replace(c, Cell::Empty))
-            .unwrap_or(Cell::Empty)
-    })
 }
 
 #[cfg(test)]
@@ -614,13 +600,10 @@ mod tests {
             .to_vec();
         let plan = Plan::new(&columns_of(&cells, &[]).unwrap(), &[]);
         let row = |a: &str, b: &str| {
-            map_owned(
-                &plan,
-                Record {
-                    row: 2,
-                    cells: vec![Cell::Text(a.into()), Cell::Text(b.into()), Cell::Empty],
-                },
-            )
+            plan.map(Record {
+                row: 2,
+                cells: vec![Cell::Text(a.into()), Cell::Text(b.into()), Cell::Empty],
+            })
         };
         let key = "7374757A3FDD092947CE2DE9321C6040";
         let filled = row("", key);
@@ -678,8 +661,8 @@ mod tests {
                 Cell::Text(" ".into()),
             ],
         };
-        let mapped = map_ref(&plan, &record);
-        assert_eq!(mapped, map_owned(&plan, record));
+        let mapped = plan.map(record.clone());
+        assert_eq!(mapped, plan.map(record));
         assert_eq!(mapped.row, 7);
         // DevEUI, model, connection, and the second DevEUI column's other value, kept to be reported.
         assert_eq!(mapped.values.len(), 4);

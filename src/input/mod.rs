@@ -767,7 +767,7 @@ impl Table {
     /// Applies the header mapping and the `--set` defaults to a record. A mapped column whose cell is blank (and has
     /// no default) still gives a value, with its column, so that a `missing` error can name the column.
     pub fn map(&self, record: &Record) -> MappedRow {
-        self.mapper.map(record)
+        self.mapper.map_owned(record.clone())
     }
 
     /// [`Table::map`] for a record that is not needed afterwards: moves its cells instead of copying them.
@@ -815,17 +815,6 @@ impl RowMapper {
         }
     }
 
-    /// See [`Table::map`].
-    pub fn map(&self, record: &Record) -> MappedRow {
-        match &*self.plan {
-            MappingPlan::Header(plan) => header::map_ref(plan, record),
-            MappingPlan::Thingpark(plans) => {
-                let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_ref(plan, record))
-            }
-        }
-    }
-
     /// What the rows mapped so far showed about the file as a whole, one line each, to be shown once per file:
     /// today, the columns of ThingPark's positional file that tpbulk does not send and that rows filled.
     pub fn file_notes(&self) -> Vec<String> {
@@ -838,10 +827,10 @@ impl RowMapper {
     /// See [`Table::map_owned`].
     pub fn map_owned(&self, record: Record) -> MappedRow {
         match &*self.plan {
-            MappingPlan::Header(plan) => header::map_owned(plan, record),
+            MappingPlan::Header(plan) => plan.map(record),
             MappingPlan::Thingpark(plans) => {
                 let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_owned(plan, record))
+                normalise_kind(plan.map(record))
             }
         }
     }

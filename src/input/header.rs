@@ -542,10 +542,13 @@ mod tests {
         }
     }
 
+    fn texts(cells: &[&str]) -> Vec<Cell> {
+        cells.iter().map(|s| Cell::Text(s.to_string())).collect()
+    }
+
     /// The field each header of a header row names.
     fn fields(headers: &[&str]) -> Vec<Option<Field>> {
-        let cells: Vec<Cell> = headers.iter().map(|s| Cell::Text(s.to_string())).collect();
-        columns_of(&cells, &[])
+        columns_of(&texts(headers), &[])
             .unwrap()
             .into_iter()
             .map(|c| c.field)
@@ -595,9 +598,7 @@ mod tests {
 
     #[test]
     fn the_first_filled_column_of_a_field_gives_it_and_a_different_one_is_kept_to_report() {
-        let cells: Vec<Cell> = ["fNwkSIntKey", "NwkSKey", "DevEUI"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["fNwkSIntKey", "NwkSKey", "DevEUI"]);
         let plan = Plan::new(&columns_of(&cells, &[]).unwrap(), &[]);
         let row = |a: &str, b: &str| {
             plan.map(Record {
@@ -628,9 +629,7 @@ mod tests {
 
     #[test]
     fn mapping_headers_the_file_lacks_are_found() {
-        let cells: Vec<Cell> = ["Serial-No", "AppKey"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["Serial-No", "AppKey"]);
         let mapping = vec![
             ("serial no".to_string(), Field::DevEui),
             ("Device name".to_string(), Field::Name),
@@ -641,9 +640,7 @@ mod tests {
 
     #[test]
     fn first_column_of_a_field_wins_and_defaults_fill_blanks() {
-        let cells: Vec<Cell> = ["EUI", "DevEUI", "Model", "Other"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["EUI", "DevEUI", "Model", "Other"]);
         let columns = columns_of(&cells, &[]).unwrap();
         let plan = Plan::new(
             &columns,
@@ -682,9 +679,7 @@ mod tests {
 
     #[test]
     fn a_row_without_any_known_header_is_not_a_header() {
-        let cells: Vec<Cell> = ["Shipment 42", "", "2024-01-01"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["Shipment 42", "", "2024-01-01"]);
         assert!(columns_of(&cells, &[]).is_none());
     }
 }

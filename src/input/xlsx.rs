@@ -19,10 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 type Archive = zip::ZipArchive<BufReader<File>>;
-/// An XML reader over one part of the archive.
-type PartReader<'a> = quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
-/// A [`Scanner`] over one part of the archive.
-type PartScanner<'a> = Scanner<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
+/// One part of the archive, buffered.
+type Part<'a> = BufReader<zip::read::ZipFile<'a, BufReader<File>>>;
 
 /// Records per message from the parsing thread: the channel then costs nothing per row.
 const BATCH: usize = 512;
@@ -152,18 +150,26 @@ fn damaged(e: impl std::fmt::Display) -> String {
     )
 }
 
-/// An XML reader over one part of the archive, or `None` when the part is absent.
-fn part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartReader<'a>>, String> {
+/// One part of the archive, or `None` when it is absent.
+fn open_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<Part<'a>>, String> {
     match zip.by_name(name) {
-        Ok(file) => {
-            let mut xml = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, file));
-            // Excel's parts are well formed; comparing every end tag with its start costs a tenth of the read.
-            xml.config_mut().check_end_names = false;
-            Ok(Some(xml))
-        }
+        Ok(file) => Ok(Some(BufReader::with_capacity(64 * 1024, file))),
         Err(zip::result::ZipError::FileNotFound) => Ok(None),
         Err(e) => Err(damaged(e)),
     }
+}
+
+/// An XML reader over one part of the archive, or `None` when the part is absent.
+fn part<'a>(
+    zip: &'a mut Archive,
+    name: &str,
+) -> Result<Option<quick_xml::Reader<Part<'a>>>, String> {
+    Ok(open_part(zip, name)?.map(|file| {
+        let mut xml = quick_xml::Reader::from_reader(file);
+        // Excel's parts are well formed; comparing every end tag with its start costs a tenth of the read.
+        xml.config_mut().check_end_names = false;
+        xml
+    }))
 }
 
 /// An attribute's value by its local name (`r:id` answers to `id`), unescaped.
@@ -689,9 +695,7 @@ fn scan_string_item<R: BufRead>(
                 b"t" => in_t = false,
                 b"rPh" => phonetic = phonetic.saturating_sub(1),
                 name if name == end => {
-                    if out.contains("_x") {
-                        *out = unescape_ooxml(std::mem::take(out));
-                    }
+                    *out = unescape_ooxml(std::mem::take(out));
                     return Ok(());
                 }
                 _ => {}
@@ -709,15 +713,8 @@ fn scan_string_item<R: BufRead>(
 }
 
 /// A scanner over one part of the archive, or `None` when the part is absent.
-fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartScanner<'a>>, String> {
-    match zip.by_name(name) {
-        Ok(file) => Ok(Some(Scanner::new(BufReader::with_capacity(
-            64 * 1024,
-            file,
-        )))),
-        Err(zip::result::ZipError::FileNotFound) => Ok(None),
-        Err(e) => Err(damaged(e)),
-    }
+fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<Scanner<Part<'a>>>, String> {
+    Ok(open_part(zip, name)?.map(Scanner::new))
 }
 
 /// Undoes OOXML's `_xHHHH_` escapes (ECMA-376 Part 1, 22.9.2.19 ST_Xstring), which carry control characters.

@@ -134,7 +134,7 @@ fn without_notes(header: &str) -> String {
 
 /// The field a header names: `--mapping` first, then the aliases, then the aliases without notes in brackets or a
 /// `LoRa`/`LoRaWAN` prefix.
-pub(crate) fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+pub fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
     mapped(header, mapping).or_else(|| alias(header))
 }
 
@@ -205,7 +205,7 @@ fn field_in_words(header: &str) -> Option<Field> {
 }
 
 /// The field named by `--set` or a mapping file: its canonical name, case-insensitive.
-pub(crate) fn field_named(name: &str) -> Option<Field> {
+pub fn field_named(name: &str) -> Option<Field> {
     let name = name.trim();
     Field::ALL
         .into_iter()

@@ -22,15 +22,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The field a header names (built-in aliases, after the `--mapping` pairs given), if any.
-pub fn field_for_header(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
-    header::field_of(header, mapping)
-}
-
-/// The field with this canonical name (as `--set` and `--mapping` take it), if any.
-pub fn field_named(name: &str) -> Option<Field> {
-    header::field_named(name)
-}
+pub use header::{field_named, field_of as field_for_header};
 
 /// A field of a device row, whatever its column is called in the file.
 #[derive(

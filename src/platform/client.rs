@@ -346,7 +346,9 @@ impl Client {
         let mut info = DeviceInfo::from_slice(&answer.bytes, answer.location.as_deref())
             .map_err(|e| unreadable(answer.status, url, e))?;
         // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
-        if let (true, Some(eui)) = (info.eui.is_empty(), &request.eui) {
+        if info.eui.is_empty()
+            && let Some(eui) = request.eui()
+        {
             info.eui = eui.to_ascii_uppercase();
         }
         Ok(info)

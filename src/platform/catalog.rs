@@ -136,8 +136,15 @@ trait Entry {
     const WHAT: &'static str;
     fn id(&self) -> &str;
     fn name(&self) -> &str;
-    fn aliases(&self) -> Vec<&str> {
-        vec![self.id(), self.name()]
+    /// A third name the entry answers to, besides its ID and name.
+    fn alias(&self) -> Option<&str> {
+        None
+    }
+    /// Every name the entry answers to (no allocation: it is asked for each entry of each row).
+    fn aliases(&self) -> impl Iterator<Item = &str> {
+        [Some(self.id()), Some(self.name()), self.alias()]
+            .into_iter()
+            .flatten()
     }
 }
 
@@ -159,10 +166,8 @@ impl Entry for Connection {
     fn name(&self) -> &str {
         &self.name
     }
-    fn aliases(&self) -> Vec<&str> {
-        let mut all = vec![self.id.as_str(), self.name.as_str()];
-        all.extend(self.iot_flow_id.as_deref());
-        all
+    fn alias(&self) -> Option<&str> {
+        self.iot_flow_id.as_deref()
     }
 }
 
@@ -319,7 +324,7 @@ impl Catalog {
                 let names_one = self
                     .connections
                     .iter()
-                    .any(|c| c.aliases().iter().any(|a| a.eq_ignore_ascii_case(whole)));
+                    .any(|c| c.aliases().any(|a| a.eq_ignore_ascii_case(whole)));
                 if names_one || !whole.contains(',') {
                     one(&self.connections, r, "connection", &mut errors)
                         .into_iter()
@@ -524,7 +529,7 @@ fn one<'a, E: Entry>(
     }
     let matches: Vec<&E> = entries
         .iter()
-        .filter(|e| e.aliases().iter().any(|a| a.eq_ignore_ascii_case(value)))
+        .filter(|e| e.aliases().any(|a| a.eq_ignore_ascii_case(value)))
         .collect();
     match matches.as_slice() {
         [only] => Some(only),
@@ -573,7 +578,6 @@ fn suggestions<E: Entry>(entries: &[E], value: &str) -> String {
         .filter_map(|e| {
             let score = e
                 .aliases()
-                .iter()
                 .map(|a| strsim::jaro_winkler(&wanted, &a.to_lowercase()))
                 .fold(0.0, f64::max);
             let label = if e.name().is_empty() || e.name() == e.id() {

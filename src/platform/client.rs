@@ -775,6 +775,7 @@ impl Client {
         mut already_paced: bool,
         retry: bool,
     ) -> Result<RawAnswer, ApiError> {
+        let json = || reqwest::header::HeaderValue::from_static("application/json");
         let mut renewed = false;
         loop {
             if !std::mem::take(&mut already_paced) {
@@ -795,10 +796,11 @@ impl Client {
                 .http
                 .request(method.clone(), url.clone())
                 .header(reqwest::header::AUTHORIZATION, token.clone())
-                .header(reqwest::header::ACCEPT, "application/json");
+                // Static values: from a `&str`, each request copied them.
+                .header(reqwest::header::ACCEPT, json());
             if let Some(body) = body {
                 request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_TYPE, json())
                     .body(body.clone());
             }
             let response = request.send().await.map_err(|e| transport_error(&e, url))?;

@@ -186,18 +186,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         let path = journal.path().to_path_buf();
         let pool = batch::pool_config(&settings, None);
         let display = rt.display(quiet);
-        let result = batch::run_batch(
-            journal,
-            &plan.id,
-            client.clone(),
-            &pool,
-            cancel.clone(),
-            &display,
-            false,
-        )
-        .await?;
-        // The tags the restores put back, once every restore is settled.
-        let result = batch::run_tag_calls(result, &path, client, &pool, cancel, &display).await?;
+        // With the tags the restores put back, once every restore is settled.
+        let result =
+            batch::run_batch(journal, &plan.id, client, &pool, cancel, &display, false).await?;
         let journal = Journal::open_existing(&path)?;
         journal.for_each_row(&plan.id, Some(&[RowState::Failed]), |r| {
             let target = after::Target::from_record(&r);

@@ -19,7 +19,7 @@
 //! before that leaves those rows inside the window, which `resume` settles by asking the platform, as for any row
 //! whose answer was lost.
 
-use super::{Journal, Outcome, apply_outcome, now};
+use super::{Journal, Outcome, apply_outcome, now, outcome_statement};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -318,10 +318,10 @@ impl Log {
         if failure.is_none() && top > self.through {
             let through = top + WINDOW;
             let written = self.begin(journal).and_then(|()| {
-                journal.conn.execute(
-                    "UPDATE batches SET sending_through = ?2 WHERE id = ?1",
-                    rusqlite::params![batch, through as i64],
-                )
+                journal
+                    .conn
+                    .prepare_cached("UPDATE batches SET sending_through = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![batch, through as i64])
             });
             failure = match written {
                 Ok(_) if self.commit(journal) => None,
@@ -388,9 +388,10 @@ impl Log {
         let at = now();
         let applied = (|| -> rusqlite::Result<Vec<u64>> {
             self.begin(journal)?;
+            let mut stmt = outcome_statement(&journal.conn)?;
             let mut unknown = Vec::new();
             for outcome in outcomes {
-                if apply_outcome(&journal.conn, batch, outcome, &at)? != 1 {
+                if apply_outcome(&mut stmt, batch, outcome, &at)? != 1 {
                     unknown.push(outcome.row);
                 }
             }

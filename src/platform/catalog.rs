@@ -138,11 +138,9 @@ trait Entry {
     fn also(&self) -> Option<&str> {
         None
     }
-    fn aliases(&self) -> Vec<&str> {
-        [self.id(), self.name()]
-            .into_iter()
-            .chain(self.also())
-            .collect()
+    /// Every name the entry answers to (no allocation: it is asked for each entry of each row).
+    fn aliases(&self) -> impl Iterator<Item = &str> {
+        [self.id(), self.name()].into_iter().chain(self.also())
     }
 }
 
@@ -291,7 +289,7 @@ impl Catalog {
                 let names_one = self
                     .connections
                     .iter()
-                    .any(|c| c.aliases().iter().any(|a| a.eq_ignore_ascii_case(whole)));
+                    .any(|c| c.aliases().any(|a| a.eq_ignore_ascii_case(whole)));
                 if names_one || !whole.contains(',') {
                     one(&self.connections, r, "connection", &mut errors)
                         .into_iter()
@@ -491,7 +489,7 @@ fn one<'a, E: Entry>(
     }
     let matches: Vec<&E> = entries
         .iter()
-        .filter(|e| e.aliases().iter().any(|a| a.eq_ignore_ascii_case(value)))
+        .filter(|e| e.aliases().any(|a| a.eq_ignore_ascii_case(value)))
         .collect();
     match matches.as_slice() {
         [only] => Some(only),
@@ -540,7 +538,6 @@ fn suggestions<E: Entry>(entries: &[E], value: &str) -> String {
         .filter_map(|e| {
             let score = e
                 .aliases()
-                .iter()
                 .map(|a| strsim::jaro_winkler(&wanted, &a.to_lowercase()))
                 .fold(0.0, f64::max);
             let label = if e.name().is_empty() || e.name() == e.id() {

@@ -341,7 +341,9 @@ impl Client {
         let mut info = DeviceInfo::from_slice(&answer.bytes, answer.location.as_deref())
             .map_err(|e| unreadable(answer.status, url, e))?;
         // Cellular devices get their EUI from the platform; LoRaWAN ones keep the one we sent.
-        if let (true, Some(eui)) = (info.eui.is_empty(), &request.eui) {
+        if info.eui.is_empty()
+            && let Some(eui) = request.eui()
+        {
             info.eui = eui.to_ascii_uppercase();
         }
         Ok(info)
@@ -742,6 +744,7 @@ impl Client {
         mut already_paced: bool,
         retry: bool,
     ) -> Result<RawAnswer, ApiError> {
+        let json = || reqwest::header::HeaderValue::from_static("application/json");
         let mut renewed = false;
         loop {
             if !std::mem::take(&mut already_paced) {
@@ -762,10 +765,11 @@ impl Client {
                 .http
                 .request(method.clone(), url.clone())
                 .header(reqwest::header::AUTHORIZATION, token.clone())
-                .header(reqwest::header::ACCEPT, "application/json");
+                // Static values: from a `&str`, each request copied them.
+                .header(reqwest::header::ACCEPT, json());
             if let Some(body) = body {
                 request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_TYPE, json())
                     .body(body.clone());
             }
             let response = request.send().await.map_err(|e| transport_error(&e, url))?;

@@ -17,15 +17,7 @@ fn env_with_batch(rows: u64) -> (Env, String) {
         latency: LATENCY,
         ..SimConfig::default()
     });
-    let file = env.write("ship.csv", &otaa_csv(1, rows));
-    let run = env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--concurrency",
-        "16",
-    ]);
+    let run = env.import(&otaa_csv(1, rows), &["--concurrency", "16"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     (env, batch)

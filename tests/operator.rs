@@ -10,7 +10,7 @@ use tpbulk::journal::{Journal, RowState};
 use tpbulk::sim::SimConfig;
 
 fn import(env: &Env, file: &std::path::Path) -> Run {
-    env.import_file(&file, &[])
+    env.import_file(file, &[])
 }
 
 /// `validate`'s first line: rows, valid, invalid.

@@ -17,36 +17,25 @@ pub struct Cli {
 
 /// Options every command understands.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, help_heading = "Global options")]
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// No progress display and no summary chatter; errors still go to stderr.
-    #[arg(short, long, global = true, help_heading = "Global options")]
+    #[arg(short, long, global = true)]
     pub quiet: bool,
     /// The profile of the config file to use [default: the file's default_profile].
-    #[arg(
-        long,
-        env = "TPBULK_PROFILE",
-        global = true,
-        value_name = "NAME",
-        help_heading = "Global options"
-    )]
+    #[arg(long, env = "TPBULK_PROFILE", global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// The config file [default: $XDG_CONFIG_HOME/tpbulk/config.toml, else ~/.config/tpbulk/config.toml].
-    #[arg(
-        long,
-        env = "TPBULK_CONFIG",
-        global = true,
-        value_name = "FILE",
-        help_heading = "Global options"
-    )]
+    #[arg(long, env = "TPBULK_CONFIG", global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Colours of the text output: auto is on a terminal unless NO_COLOR is set.
-    #[arg(long, value_enum, default_value_t = clap::ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Global options")]
+    #[arg(long, value_enum, default_value_t = clap::ColorChoice::Auto, global = true, value_name = "WHEN")]
     pub color: clap::ColorChoice,
 }
 
@@ -224,6 +213,18 @@ pub struct JournalArgs {
     /// The SQLite journal [default: the profile's journal, else tpbulk.db].
     #[arg(long, env = "TPBULK_JOURNAL", value_name = "FILE")]
     pub journal: Option<PathBuf>,
+}
+
+/// The options of every command that works on the platform for a journalled batch: how to reach it, where the
+/// journal is and how hard the platform is driven.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// How hard the platform is driven.

@@ -172,12 +172,7 @@ fn nonempty(value: &str, option: &str) -> Result<String, UsageError> {
 /// Reads a tunnel key file: 32 hex digits, spaces, `-` and `:` allowed, upper-cased. The error names the file, never
 /// its content.
 pub fn read_as_key(path: &std::path::Path) -> Result<Secret, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError(format!(
-            "--as-key-file {}: cannot read it: {e}",
-            path.display()
-        ))
-    })?;
+    let text = read_text(path, "--as-key-file")?;
     let key: String = text
         .trim()
         .trim_start_matches("0x")
@@ -197,12 +192,7 @@ pub fn read_as_key(path: &std::path::Path) -> Result<Secret, UsageError> {
 
 /// Reads a password file without its final line break.
 pub fn read_password(path: &std::path::Path) -> Result<Secret, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError(format!(
-            "--password-file {}: cannot read it: {e}",
-            path.display()
-        ))
-    })?;
+    let text = read_text(path, "--password-file")?;
     let password = text.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
         return Err(UsageError(format!(
@@ -211,6 +201,12 @@ pub fn read_password(path: &std::path::Path) -> Result<Secret, UsageError> {
         )));
     }
     Ok(Secret::new(password))
+}
+
+/// The file `option` names; the error says which and why, never what it holds.
+fn read_text(path: &std::path::Path, option: &str) -> Result<String, UsageError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{option} {}: cannot read it: {e}", path.display())))
 }
 
 /// An error message with every occurrence of `secret` masked, in case the platform echoes what it was sent.

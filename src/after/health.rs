@@ -90,64 +90,52 @@ pub struct HealthSummary {
 
 impl HealthReport {
     pub fn summary(&self) -> HealthSummary {
-        let present = self.devices.iter().filter(|d| !d.missing);
-        let mut s = HealthSummary {
+        let count =
+            |which: fn(&DeviceHealth) -> bool| self.devices.iter().filter(|d| which(d)).count();
+        HealthSummary {
             devices: self.devices.len(),
-            missing: self.devices.iter().filter(|d| d.missing).count(),
-            ..HealthSummary::default()
-        };
-        for d in present {
-            if d.live() {
-                s.live += 1;
-            } else {
-                s.silent += 1;
-            }
+            live: count(|d| !d.missing && d.live()),
+            silent: count(|d| !d.missing && !d.live()),
+            alarmed: count(|d| d.alarms > 0),
+            missing: count(|d| d.missing),
         }
-        s.alarmed = self.devices.iter().filter(|d| d.alarms > 0).count();
-        s
     }
 }
 
-/// A device's traffic, summed over the days asked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Traffic {
-    uplinks: u64,
-    lost: u64,
-    downlinks: u64,
-    failed_downlinks: u64,
-    last_uplink: Option<i64>,
-    /// Day start (ms) → uplinks.
-    per_day: Vec<(i64, u64)>,
-}
-
-/// Reads a `frames/aggregated` answer.
-fn traffic(answer: &Value) -> Traffic {
+/// Reads a `frames/aggregated` answer: the device's traffic summed over the days asked, and its uplinks per day
+/// (day start in ms).
+fn traffic(answer: &Value) -> (DeviceHealth, Vec<(i64, u64)>) {
     let count = |b: &Value, dir: &str, field: &str| {
         b.get(dir)
             .and_then(|d| d.get(field))
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
-    let mut t = Traffic::default();
-    let briefs = answer
-        .get("briefs")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for b in briefs {
+    let (mut t, mut per_day, mut last_uplink) = (DeviceHealth::default(), Vec::new(), None);
+    for b in briefs(answer) {
         let up = count(b, "up", "count");
         t.uplinks += up;
         t.lost += count(b, "up", "countLost");
         t.downlinks += count(b, "dw", "count");
         t.failed_downlinks += count(b, "dw", "countFailed");
         if let Some(ts) = b.get("timestamp").and_then(Value::as_i64) {
-            if up > 0 && t.last_uplink.is_none_or(|last| ts > last) {
-                t.last_uplink = Some(ts);
+            if up > 0 && last_uplink.is_none_or(|last| ts > last) {
+                last_uplink = Some(ts);
             }
-            t.per_day.push((ts, up));
+            per_day.push((ts, up));
         }
     }
-    t
+    t.last_uplink = last_uplink.map(day);
+    (t, per_day)
+}
+
+/// The `briefs` of a listing answer.
+fn briefs(answer: &Value) -> &[Value] {
+    answer
+        .get("briefs")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// `YYYY-MM-DD` of a millisecond timestamp, UTC.
@@ -174,12 +162,7 @@ pub async fn open_alarms(
             query.push_str(&encode_query_value(cursor));
         }
         let page = client.get_json(&query).await?;
-        let briefs = page
-            .get("briefs")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for alarm in briefs.iter().filter(|a| is_open(a)) {
+        for alarm in briefs(&page).iter().filter(|a| is_open(a)) {
             if let Some(eui) = alarm.pointer("/device/EUI").and_then(Value::as_str) {
                 *per_device.entry(eui.to_ascii_uppercase()).or_default() += 1;
             }
@@ -250,7 +233,7 @@ pub async fn collect_with_progress(
             }
         }
     };
-    let traffics: Vec<Result<Option<Traffic>, ApiError>> = futures::stream::iter(targets)
+    let traffics: Vec<Result<Option<_>, ApiError>> = futures::stream::iter(targets)
         .map(traffic_of)
         .buffered(options.concurrency)
         .collect()
@@ -265,25 +248,19 @@ pub async fn collect_with_progress(
             .and_then(|e| alarms.get(e))
             .copied()
             .unwrap_or(0);
-        let mut health = DeviceHealth {
+        let missing = traffic.is_none();
+        let (counted, days_of) = traffic.unwrap_or_default();
+        for (ts, up) in days_of {
+            *per_day.entry(ts).or_default() += up;
+        }
+        devices.push(DeviceHealth {
             row: target.row,
             id: target.id.clone(),
             name: target.name.clone(),
             alarms,
-            missing: traffic.is_none(),
-            ..DeviceHealth::default()
-        };
-        if let Some(t) = traffic {
-            for (ts, up) in &t.per_day {
-                *per_day.entry(*ts).or_default() += up;
-            }
-            health.uplinks = t.uplinks;
-            health.lost = t.lost;
-            health.downlinks = t.downlinks;
-            health.failed_downlinks = t.failed_downlinks;
-            health.last_uplink = t.last_uplink.map(day);
-        }
-        devices.push(health);
+            missing,
+            ..counted
+        });
     }
     Ok(HealthReport {
         days,
@@ -335,18 +312,15 @@ pub fn write_text(report: &HealthReport, batch: &str, out: &mut dyn Write) -> st
     if s.missing > 0 {
         writeln!(out, "  missing  {:>7}  (not on the platform)", s.missing)?;
     }
-    let total: u64 = report.devices.iter().map(|d| d.uplinks).sum();
-    let lost: u64 = report.devices.iter().map(|d| d.lost).sum();
-    let alarms: u64 = report.devices.iter().map(|d| d.alarms).sum();
+    let sum = |of: fn(&DeviceHealth) -> u64| report.devices.iter().map(of).sum::<u64>();
     writeln!(
         out,
-        "  uplinks {total} (lost {lost}), downlinks {} (failed {}), open alarms {alarms}",
-        report.devices.iter().map(|d| d.downlinks).sum::<u64>(),
-        report
-            .devices
-            .iter()
-            .map(|d| d.failed_downlinks)
-            .sum::<u64>(),
+        "  uplinks {} (lost {}), downlinks {} (failed {}), open alarms {}",
+        sum(|d| d.uplinks),
+        sum(|d| d.lost),
+        sum(|d| d.downlinks),
+        sum(|d| d.failed_downlinks),
+        sum(|d| d.alarms),
     )?;
     if !report.per_day.is_empty() {
         writeln!(out, "uplinks per day:")?;
@@ -455,13 +429,13 @@ mod tests {
             {"timestamp": 2 * 86_400_000, "up": {"count": 2, "countLost": 0}, "dw": {"count": 0, "countFailed": 0}},
             {"timestamp": 3 * 86_400_000, "up": {"count": 0, "countLost": 0}, "dw": {"count": 1, "countFailed": 1}},
         ]});
-        let t = traffic(&answer);
+        let (t, _) = traffic(&answer);
         assert_eq!(
             (t.uplinks, t.lost, t.downlinks, t.failed_downlinks),
             (60, 8, 61, 2)
         );
-        assert_eq!(t.last_uplink.map(day).as_deref(), Some("1970-01-03"));
-        assert_eq!(traffic(&json!({"briefs": []})).last_uplink, None);
+        assert_eq!(t.last_uplink.as_deref(), Some("1970-01-03"));
+        assert_eq!(traffic(&json!({"briefs": []})).0.last_uplink, None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod rollback;
 pub mod verify;
 
 use crate::device::Kind;
-use crate::journal::{Journal, RowRecord, RowState};
+use crate::journal::{Journal, RowRecord, RowState, UndoneCursor};
 use crate::logging::{Display, Lifted, Screen};
 
 /// A device of a batch that the platform should have: a row that ended `done` (created) or `exists`.
@@ -64,15 +64,15 @@ impl Target {
 /// The devices of `batch` the platform should have: `created` and `exists` rows, less those a rollback deleted (a
 /// batch's own deletions are no device to have). Also returns how many were left out by the rollback.
 pub fn targets(journal: &Journal, batch: &str) -> anyhow::Result<(Vec<Target>, usize)> {
-    let rolled_back = journal.undone_rows(batch)?;
+    let mut rolled_back = UndoneCursor::new(batch);
     let (mut kept, mut left_out) = (Vec::new(), 0);
     journal.for_each_row(batch, Some(&[RowState::Done, RowState::Exists]), |r| {
         if r.action == crate::journal::Action::Delete {
             return Ok(());
         }
-        match rolled_back.contains(&r.row) {
-            true => left_out += 1,
-            false => kept.push(Target::from_record(&r)),
+        match rolled_back.of(journal, r.row)? {
+            Some(_) => left_out += 1,
+            None => kept.push(Target::from_record(&r)),
         }
         Ok(())
     })?;

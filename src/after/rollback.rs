@@ -153,15 +153,9 @@ mod tests {
             )
             .unwrap();
         let done = |row| Outcome {
-            row,
-            state: RowState::Done,
             attempts: 1,
-            http_status: None,
-            error_code: None,
-            message: None,
-            device_href: None,
             device_uid: Some(format!("{row}0")),
-            device_eui: None,
+            ..Outcome::new(row, RowState::Done)
         };
         journal.record_outcomes(&id, [done(2), done(3)]).unwrap();
         let import = journal.batch(&id).unwrap().unwrap();
@@ -189,7 +183,9 @@ mod tests {
         journal.record_outcomes(&id, [done(5)]).unwrap();
         let again = super::plan(&mut journal, &import).unwrap();
         assert_eq!((again.to_delete, again.already, again.unsent), (2, 1, 0));
-        assert_eq!(journal.undone_rows(&id).unwrap(), [2].into());
+        let mut undone = crate::journal::UndoneCursor::new(&id);
+        let undone: Vec<_> = (2..=5).map(|r| undone.of(&journal, r).unwrap()).collect();
+        assert_eq!(undone, [Some(RowState::Done), None, None, None]);
         let rows: Vec<u64> = again.shown.iter().map(|t| t.row).collect();
         assert_eq!(rows, [3, 5]);
     }

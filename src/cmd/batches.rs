@@ -1,9 +1,10 @@
 //! `tpbulk batches`: the journal's batches, newest first.
 
 use crate::cli::{GlobalArgs, JournalArgs, OutputFormat};
-use crate::cmd::style::{self, paint};
+use crate::cmd::style::{self, table_line};
 use crate::error::Exit;
 use crate::journal::{BatchState, Journal};
+use anstyle::Style;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -74,9 +75,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let mut lines = Vec::with_capacity(batches.len());
-    let mut states = Vec::with_capacity(batches.len());
     for batch in &batches {
-        states.push(Some(batch.effective_state()));
         let c = journal.counts(&batch.id)?;
         lines.push([
             batch.id.clone(),
@@ -97,36 +96,15 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
         "BATCH", "NAME", "STATE", "STARTED", "TOTAL", "CREATED", "EXISTS", "DELETED", "GONE",
         "INVALID", "FAILED", "PENDING",
     ];
-    let mut widths = header.map(str::len);
-    for line in &lines {
-        for (w, cell) in widths.iter_mut().zip(line) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let print =
-        |out: &mut dyn Write, cells: &[String], state: Option<BatchState>| -> std::io::Result<()> {
-            let mut text = String::new();
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let pad = w.saturating_sub(cell.chars().count());
-                if i >= 4 {
-                    // Counts line up on the right.
-                    text.push_str(&" ".repeat(pad));
-                    text.push_str(cell);
-                } else {
-                    // Padded on the plain text, so that colour codes do not shift the columns.
-                    match (i, state) {
-                        (2, Some(state)) => text.push_str(&paint(cell, style::state(state))),
-                        _ => text.push_str(cell),
-                    }
-                    text.push_str(&" ".repeat(pad));
-                }
-                text.push_str("  ");
-            }
-            writeln!(out, "{}", text.trim_end())
+    // The counts (from the fifth column on) line up on the right; the state has its colour.
+    let widths = style::widths(&header, &lines);
+    writeln!(out, "{}", table_line(&header, &widths, 4, |_| Style::new()))?;
+    for (line, batch) in lines.iter().zip(&batches) {
+        let colour = |i| match i {
+            2 => style::state(batch.effective_state()),
+            _ => Style::new(),
         };
-    print(&mut out, &header.map(String::from), None)?;
-    for (line, state) in lines.iter().zip(states) {
-        print(&mut out, line, state)?;
+        writeln!(out, "{}", table_line(line, &widths, 4, colour))?;
     }
     Ok(Exit::Success)
 }

@@ -2,8 +2,11 @@
 
 use crate::cli::{GlobalArgs, OutputFormat, PlatformArgs};
 use crate::cmd::runtime::Runtime;
+use crate::cmd::style::{self, table_line};
 use crate::error::Exit;
-use crate::platform::{self, Catalog};
+use crate::platform::{self, Catalog, Connectivity};
+use anstyle::Style;
+use clap::ValueEnum;
 use std::io::Write;
 
 #[derive(Debug, clap::Args)]
@@ -29,22 +32,12 @@ pub enum What {
     Contexts,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Connectivity {
-    Lorawan,
-    Cellular,
-}
-
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = super::profile::choose(global)?.client(&args.platform)?;
-    let url = config.url.clone();
     let done = "while reading the catalogue; nothing was written";
-    let catalog = rt.until_cancelled(done, async {
-        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
-        Ok(client
-            .catalog()
-            .await
-            .map_err(|e| platform::unavailable(&url, &e))?)
+    let rate = Some(platform::DEFAULT_RATE);
+    let catalog = super::with_client(rt, done, config, rate, async |client| {
+        Ok(client.catalog().await?)
     })?;
     let catalog = select(catalog, args.connectivity);
     let mut out = std::io::stdout().lock();
@@ -58,7 +51,7 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
                     What::Plans => serde_json::to_value(&catalog.plans)?,
                     What::Contexts => serde_json::to_value(&catalog.contexts)?,
                 };
-                value.insert(section_name(what).to_string(), list);
+                value.insert(section_name(what), list);
             }
             serde_json::to_writer_pretty(&mut out, &value)?;
             writeln!(out)?;
@@ -77,32 +70,22 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 }
 
 fn sections(what: Option<What>) -> Vec<What> {
-    match what {
-        Some(w) => vec![w],
-        None => vec![What::Models, What::Connections, What::Plans, What::Contexts],
-    }
+    what.map_or_else(|| What::value_variants().to_vec(), |w| vec![w])
 }
 
-fn section_name(what: What) -> &'static str {
-    match what {
-        What::Models => "models",
-        What::Connections => "connections",
-        What::Plans => "plans",
-        What::Contexts => "contexts",
-    }
+/// A section's name: its value on the command line (`models` …).
+fn section_name(what: What) -> String {
+    let value = what.to_possible_value().expect("no section is skipped");
+    value.get_name().to_string()
 }
 
 /// Keeps what belongs to one connectivity, when asked.
 fn select(mut catalog: Catalog, connectivity: Option<Connectivity>) -> Catalog {
-    if let Some(c) = connectivity {
-        let wanted = match c {
-            Connectivity::Lorawan => platform::Connectivity::Lorawan,
-            Connectivity::Cellular => platform::Connectivity::Cellular,
-        };
+    if let Some(wanted) = connectivity {
         catalog.models.retain(|m| m.connectivity == Some(wanted));
         catalog.plans.retain(|p| p.connectivity == Some(wanted));
         // Network contexts exist for cellular devices only.
-        if wanted == platform::Connectivity::Lorawan {
+        if wanted == Connectivity::Lorawan {
             catalog.contexts.clear();
         }
     }
@@ -183,31 +166,11 @@ fn write_table(out: &mut impl Write, catalog: &Catalog, what: What) -> std::io::
         section_name(what).to_uppercase(),
         rows.len()
     )?;
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let pad = widths[i] - cell.chars().count();
-                text.push_str(cell);
-                text.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header.clone()))?;
+    // Every column aligned left.
+    let (widths, left) = (style::widths(&header, &rows), |_| Style::new());
+    writeln!(out, "{}", table_line(&header, &widths, header.len(), left))?;
     for row in &rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+        writeln!(out, "{}", table_line(row, &widths, header.len(), left))?;
     }
     Ok(())
 }

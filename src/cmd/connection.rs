@@ -96,13 +96,9 @@ fn list(
     rt: &Runtime,
 ) -> anyhow::Result<Exit> {
     let config = super::profile::choose(global)?.client(platform)?;
-    let url = config.url.clone();
     let done = "while listing the connections; nothing was changed";
-    let connections = rt.until_cancelled(done, async move {
-        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
-        connection::list(&client)
-            .await
-            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    let connections = super::with_client(rt, done, config, Some(DEFAULT_RATE), async |client| {
+        Ok(connection::list(&client).await?)
     })?;
     let mut out = std::io::stdout().lock();
     if format == OutputFormat::Json {
@@ -137,7 +133,7 @@ fn list(
 
 fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     // Options, files and the password are checked before anything is sent.
-    let (config, request) = match kind {
+    let (platform, request) = match kind {
         AddKind::Mqtt {
             platform,
             name,
@@ -164,8 +160,7 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 username.as_deref(),
                 password,
             )?;
-            let chosen = super::profile::choose(global)?;
-            (chosen.client(&platform)?, Request::Mqtt(mqtt))
+            (platform, Request::Mqtt(mqtt))
         }
         AddKind::Https {
             platform_url,
@@ -194,14 +189,13 @@ fn add(kind: AddKind, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit>
                 token_url,
                 insecure,
             };
-            let chosen = super::profile::choose(global)?;
-            (chosen.client(&platform)?, Request::Https(https))
+            (platform, Request::Https(https))
         }
     };
+    let config = super::profile::choose(global)?.client(&platform)?;
     let url = config.url.clone();
     let done = "while adding the connection; it may have been created: `tpbulk connection list` shows it if so";
-    let id = rt.until_cancelled(done, async move {
-        let client = crate::platform::connect(config, Some(DEFAULT_RATE)).await?;
+    let id = super::with_client(rt, done, config, Some(DEFAULT_RATE), async |client| {
         let added = match &request {
             Request::Mqtt(c) => connection::add_mqtt(&client, c).await,
             Request::Https(c) => connection::add_https(&client, c).await,

@@ -1,11 +1,10 @@
 //! `tpbulk delete`: delete the devices a file names, as a journalled, resumable batch of `delete` operations; and
 //! the question every deletion from a file asks first (this command's, and an import's with `DELETE` rows).
 
-use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cli::{GlobalArgs, InputArgs, OutputFormat, RemoteArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, Confirm, Deletions, ImportConfig, OnExisting, RunSettings};
+use crate::engine::batch::{Confirm, Deletions, ImportConfig};
 use crate::error::{Exit, UsageError};
-use crate::input::InputOptions;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -15,11 +14,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// Delete without asking (needed off a terminal).
     #[arg(long)]
     pub yes: bool,
@@ -33,11 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
-    let chosen = super::profile::choose(global)?;
-    let client = chosen.client(&args.platform)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, None)?;
+    let shared = super::import::file_batch(&args.input, &args.remote, None, global, rt)?;
     // Asking needs someone to answer: refuse before the file is read or the platform called.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -46,35 +37,12 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         .into());
     }
     let config = ImportConfig {
-        file: args.input.file.clone(),
-        input,
-        client,
-        journal: chosen.journal(&args.journal),
-        settings,
-        on_existing: OnExisting::Skip,
-        clear_empty: false,
-        force: false,
-        plan: None,
         name: args.name.clone(),
-        profile: chosen.name.clone(),
-        again: false,
-        allow_over_quota: false,
         deleting: true,
-        display: rt.display(global.quiet),
+        ..shared
     };
-    let (format, quiet) = (args.format, global.quiet);
-    let confirm = confirmation(&args.input.file, args.yes, quiet);
     let again = "deletions in flight are settled by `tpbulk resume`";
-    rt.block_on(Some(again), |cancel| async move {
-        let result = batch::import(
-            config,
-            cancel,
-            |id| super::import::announce(id, format),
-            confirm,
-        )
-        .await?;
-        super::import::print(&result, format, quiet)
-    })
+    super::import::run_file_batch(config, args.yes, again, args.format, global, rt)
 }
 
 /// The question asked before a file's deletions are sent: with `yes`, only the count (unless quiet); on a
@@ -99,13 +67,16 @@ pub fn confirmation(file: &Path, yes: bool, quiet: bool) -> Confirm {
             .into());
         }
         eprintln!("tpbulk: {count}");
-        eprint!(
-            "Delete these {} devices from the platform? [y/N] ",
-            d.on_platform
-        );
-        std::io::stderr().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+        let question = format!("Delete these {} devices from the platform?", d.on_platform);
+        Ok(ask(&question)?)
     })
+}
+
+/// `question [y/N]` on stderr, and whether the line read from stdin says yes.
+pub fn ask(question: &str) -> std::io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }

@@ -2,15 +2,15 @@
 //! CSV or XLSX, for whoever plans the next change; edited, the file goes back in through `import`.
 
 use crate::after;
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, RemoteArgs};
 use crate::cmd::runtime::Runtime;
 use crate::device::{Kind, Tag};
 use crate::error::{Exit, UsageError};
 use crate::input::Field;
 use crate::journal::Journal;
 use crate::platform::{
-    ApiError, Client, DeviceFilter, LIST_PAGE_SIZE, ListedDevice, PREFIXES_PER_REQUEST,
-    find_connection, prefix_cover,
+    Client, DeviceFilter, LIST_PAGE_SIZE, ListedDevice, PREFIXES_PER_REQUEST, find_connection,
+    prefix_cover,
 };
 use crate::report::{EXPORT_COLUMNS, ExportFormat, ExportWriter};
 use std::collections::HashSet;
@@ -33,13 +33,9 @@ pub struct Args {
     /// Only the devices a journalled batch created or found.
     #[arg(long, value_name = "BATCH")]
     pub batch: Option<String>,
+    // `--rate` paces the listing like every other command's requests.
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    /// `--rate` paces the listing like every other command's requests.
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
 }
 
 /// What to export, checked before anything is read.
@@ -91,14 +87,13 @@ impl ExportSettings {
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let settings = ExportSettings::new(&args)?;
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
-    let config = chosen.client(&args.platform)?;
+    let rate = chosen.settings(&args.remote.engine, None)?.rate;
+    let config = chosen.client(&args.remote.platform)?;
     // The batch's devices, by the EUI the platform knows each by (a cellular device's is the one it was given).
     let batch_euis = match &args.batch {
         None => None,
         Some(id) => {
-            let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+            let journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
             let batch = journal.resolve_batch(Some(id))?;
             let (targets, _) = after::targets(&journal, &batch.id)?;
             Some(
@@ -110,37 +105,31 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
             )
         }
     };
-    let url = config.url.clone();
     let done = "while listing devices; the file is incomplete (run `tpbulk export` again)";
     let (quiet, display) = (global.quiet, rt.display(global.quiet));
-    let (written, skipped, requests) = rt.until_cancelled(done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
-        let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
-        let app_server = match &settings.connection {
-            None => None,
-            Some(c) => {
-                let connections = client.connections().await.map_err(unavailable)?;
-                let found = find_connection(&connections, c)
-                    .map_err(|e| UsageError(format!("--connection: {e}")))?;
-                Some(found.id.clone())
-            }
-        };
-        let filter = DeviceFilter {
-            tags: settings.tags.clone(),
-            app_server,
-            ..DeviceFilter::default()
-        };
-        let lookups = client.request_counts().lookups;
-        let mut writer = ExportWriter::create(settings.path.as_deref(), settings.format)?;
-        let skipped = export(&client, filter, batch_euis.as_ref(), &mut writer, &display)
-            .await
-            .map_err(|e| match e.downcast::<ApiError>() {
-                Ok(api) => unavailable(api),
-                Err(other) => other,
-            })?;
-        let written = writer.finish()?;
-        anyhow::Ok((written, skipped, client.request_counts().lookups - lookups))
-    })?;
+    let (written, skipped, requests) =
+        super::with_client(rt, done, config, rate, async |client| {
+            let app_server = match &settings.connection {
+                None => None,
+                Some(c) => {
+                    let connections = client.connections().await?;
+                    let found = find_connection(&connections, c)
+                        .map_err(|e| UsageError(format!("--connection: {e}")))?;
+                    Some(found.id.clone())
+                }
+            };
+            let filter = DeviceFilter {
+                tags: settings.tags.clone(),
+                app_server,
+                ..DeviceFilter::default()
+            };
+            let lookups = client.request_counts().lookups;
+            let mut writer = ExportWriter::create(settings.path.as_deref(), settings.format)?;
+            let skipped =
+                export(&client, filter, batch_euis.as_ref(), &mut writer, &display).await?;
+            let written = writer.finish()?;
+            anyhow::Ok((written, skipped, client.request_counts().lookups - lookups))
+        })?;
     if !quiet {
         let to = match &args.output {
             p if p == Path::new("-") => "stdout".to_string(),
@@ -281,18 +270,9 @@ fn cells(device: &ListedDevice) -> [String; EXPORT_COLUMNS.len()] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn settings(argv: &[&str]) -> Result<ExportSettings, UsageError> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("export").chain(argv.iter().copied())).unwrap();
-        ExportSettings::new(&cli.args)
+        ExportSettings::new(&crate::cmd::Parsed::<Args>::of(argv).unwrap().args)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `tpbulk health`: traffic and alarms of a batch's devices.
 
 use crate::after::{self, health};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, PlatformArgs};
+use crate::cli::{GlobalArgs, RemoteArgs};
 use crate::cmd::runtime::Runtime;
 use crate::error::{Exit, UsageError};
 use crate::journal::Journal;
@@ -13,11 +13,7 @@ pub struct Args {
     /// The batch (default: the latest).
     pub batch: Option<String>,
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// Days of traffic history.
     #[arg(long, default_value_t = 7)]
     pub days: u32,
@@ -39,7 +35,7 @@ pub enum Format {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
+    let (rate, concurrency) = chosen.engine(&args.remote.engine);
     let options = health::HealthOptions::new(args.days, concurrency)?;
     crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
     // `-o -` is standard output, like no `-o`.
@@ -50,22 +46,20 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     if args.format == Format::Xlsx && output.is_none() {
         return Err(UsageError("--format xlsx needs -o FILE.xlsx".into()).into());
     }
-    let config = chosen.client(&args.platform)?;
-    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+    let config = chosen.client(&args.remote.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, _rolled_back) = after::targets(&journal, &batch.id)?;
-    let url = config.url.clone();
     let display = rt.display(global.quiet);
     let done = format!(
         "while reading the traffic of batch {}; nothing was written (run `tpbulk health {}` again)",
         batch.id, batch.id
     );
-    let report = rt.until_cancelled(&done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
+    let report = super::with_client(rt, &done, config, Some(rate), async move |client| {
         let bar = after::progress_bar(targets.len(), "devices", &display);
         let report = health::collect_with_progress(&client, &targets, options, &bar).await;
         drop(bar);
-        report.map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+        Ok(report?)
     })?;
     let missing = report.summary().missing;
     if missing > 0 && !global.quiet {

@@ -1,8 +1,8 @@
 //! `tpbulk import`: check, resolve, journal and create every device of a shipment file.
 
-use crate::cli::{EngineArgs, GlobalArgs, InputArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cli::{GlobalArgs, InputArgs, OutputFormat, RemoteArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, BatchResult, ImportConfig, RunSettings};
+use crate::engine::batch::{self, BatchResult, ImportConfig};
 use crate::engine::pool::Stop;
 use crate::error::{Exit, UsageError};
 use crate::input::InputOptions;
@@ -12,11 +12,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// What a device that already exists on the platform becomes: `skip` (the row ends `exists`), `fail`, or
     /// `update` (the fields the file gives are compared and only a real difference is written).
     #[arg(long, value_enum, default_value_t = OnExisting::Skip)]
@@ -59,9 +55,21 @@ pub use crate::engine::batch::OnExisting;
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = config(&args, global, rt)?;
-    let format = args.format;
-    let confirm = super::delete::confirmation(&args.input.file, args.yes, global.quiet);
     let again = "rows in flight are reconciled by `tpbulk resume`";
+    run_file_batch(config, args.yes, again, args.format, global, rt)
+}
+
+/// Runs an import (or a deletion from a file) to its summary, printed in `format`; its deletions are asked about
+/// first unless `yes`.
+pub fn run_file_batch(
+    config: ImportConfig,
+    yes: bool,
+    again: &str,
+    format: OutputFormat,
+    global: &GlobalArgs,
+    rt: &Runtime,
+) -> anyhow::Result<Exit> {
+    let confirm = super::delete::confirmation(&config.file, yes, global.quiet);
     rt.block_on(Some(again), |cancel| async move {
         let result = batch::import(config, cancel, |id| announce(id, format), confirm).await?;
         print(&result, format, global.quiet)
@@ -85,25 +93,46 @@ fn config(args: &Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Impo
         ))
         .into());
     }
-    let input = InputOptions::from_args(&args.input).map_err(|e| UsageError(e.to_string()))?;
-    let chosen = super::profile::choose(global)?;
-    let client = chosen.client(&args.platform)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, args.max_errors)?;
+    let shared = file_batch(&args.input, &args.remote, args.max_errors, global, rt)?;
     Ok(ImportConfig {
-        file: args.input.file.clone(),
-        input,
-        client,
-        journal: chosen.journal(&args.journal),
-        settings,
+        name: args.name.clone(),
         on_existing: args.on_existing,
         clear_empty: args.clear_empty,
         force: args.force,
         plan: args.plan.clone(),
-        name: args.name.clone(),
-        profile: chosen.name.clone(),
         again: args.again,
         allow_over_quota: args.allow_over_quota,
+        ..shared
+    })
+}
+
+/// What an import and a deletion from a file (`tpbulk delete`) share, checked: the rest is left as a plain
+/// import's (`--on-existing skip`, no name, not `--again`, not deleting).
+pub fn file_batch(
+    input: &InputArgs,
+    remote: &RemoteArgs,
+    max_errors: Option<u64>,
+    global: &GlobalArgs,
+    rt: &Runtime,
+) -> anyhow::Result<ImportConfig> {
+    let options = InputOptions::from_args(input).map_err(|e| UsageError(e.to_string()))?;
+    let chosen = super::profile::choose(global)?;
+    let client = chosen.client(&remote.platform)?;
+    let settings = chosen.settings(&remote.engine, max_errors)?;
+    Ok(ImportConfig {
+        file: input.file.clone(),
+        input: options,
+        client,
+        journal: chosen.journal(&remote.journal),
+        settings,
+        on_existing: OnExisting::Skip,
+        clear_empty: false,
+        force: false,
+        plan: None,
+        name: None,
+        profile: chosen.name.clone(),
+        again: false,
+        allow_over_quota: false,
         deleting: false,
         display: rt.display(global.quiet),
     })
@@ -213,25 +242,17 @@ pub fn print(result: &BatchResult, format: OutputFormat, quiet: bool) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cmd::Parsed;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        global: GlobalArgs,
-        #[command(flatten)]
-        args: Args,
-    }
-
-    fn parse(argv: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("import").chain(argv.iter().copied())).unwrap()
+    fn parse(argv: &[&str]) -> Parsed<Args> {
+        Parsed::of(argv).unwrap()
     }
 
     #[test]
     fn defaults_are_rate_10_concurrency_8_skip() {
         let cli = parse(&["ship.csv"]);
         let chosen = crate::cmd::profile::Chosen::default();
-        assert_eq!(chosen.engine(&cli.args.engine), (10.0, 8));
+        assert_eq!(chosen.engine(&cli.args.remote.engine), (10.0, 8));
         assert_eq!(cli.args.on_existing, OnExisting::Skip);
         assert_eq!(cli.args.max_errors, None);
     }

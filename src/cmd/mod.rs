@@ -2,6 +2,7 @@
 
 use crate::cli::{Cli, Command};
 use crate::error::Exit;
+use crate::platform::{self, ApiError, Client, ClientConfig};
 
 pub mod batches;
 pub mod catalog;
@@ -55,5 +56,44 @@ pub fn run(cli: Cli, screen: crate::logging::Screen) -> anyhow::Result<Exit> {
         Command::Profile(args) => profile::run(args, &global),
         Command::Completions(args) => completions::run(args, &global),
         Command::Man(args) => man::run(args, &global),
+    }
+}
+
+/// Connects to the platform of `config` (paced at `rate`) and runs `work` on the client until it ends or the first
+/// signal ([`runtime::Runtime::until_cancelled`], which says `done`); a failed call names the platform (exit 3).
+pub fn with_client<T>(
+    rt: &runtime::Runtime,
+    done: &str,
+    config: ClientConfig,
+    rate: Option<f64>,
+    work: impl AsyncFnOnce(Client) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let url = config.url.clone();
+    rt.until_cancelled(done, async move {
+        let client = platform::connect(config, rate).await?;
+        work(client)
+            .await
+            .map_err(|e| match e.downcast::<ApiError>() {
+                Ok(api) => platform::unavailable(&url, &api).into(),
+                Err(other) => other,
+            })
+    })
+}
+
+/// A command's `Args` beside the global options, as a command line gives them: for the tests of each command.
+#[cfg(test)]
+#[derive(clap::Parser)]
+pub struct Parsed<A: clap::Args> {
+    #[command(flatten)]
+    pub global: crate::cli::GlobalArgs,
+    #[command(flatten)]
+    pub args: A,
+}
+
+#[cfg(test)]
+impl<A: clap::Args> Parsed<A> {
+    /// `argv`: the words after the command's name.
+    pub fn of(argv: &[&str]) -> Result<Parsed<A>, clap::Error> {
+        clap::Parser::try_parse_from(std::iter::once("tpbulk").chain(argv.iter().copied()))
     }
 }

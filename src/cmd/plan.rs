@@ -118,18 +118,15 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     let options = InputOptions::from_args(&args.input)?;
     let config = super::profile::choose(global)?.client(&args.platform)?;
     // The file is checked to be usable before the platform is asked anything.
-    let table = Table::open(&args.input.file, &options)?;
+    let mut table = Table::open(&args.input.file, &options)?;
     let url = config.url.clone();
     let done = "while planning; nothing was sent or written";
-    let (client, catalog) = rt.until_cancelled(done, async {
-        let client = platform::connect(config, Some(platform::DEFAULT_RATE)).await?;
+    let rate = Some(platform::DEFAULT_RATE);
+    let (client, catalog) = super::with_client(rt, done, config, rate, async |client| {
         if !global.quiet {
             eprintln!("tpbulk: reading the catalogue");
         }
-        let catalog = client
-            .catalog()
-            .await
-            .map_err(|e| platform::unavailable(&url, &e))?;
+        let catalog = client.catalog().await?;
         Ok((client, catalog))
     })?;
 
@@ -145,7 +142,6 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
     // With `--on-existing update`, what each row would ask of its device, by row: compared once the devices are
     // known, before anything is printed.
     let mut wishes: HashMap<u64, (ExistKey, Wish, bool)> = HashMap::new();
-    let mut table = table;
     let notes = prepare_rows_for(&mut table, &catalog, updating, |row| {
         if rt.cancel().is_cancelled() {
             return Err(crate::error::Interrupted(format!("interrupted {done}")).into());

@@ -4,15 +4,16 @@
 //! default.
 
 use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cmd::style::{self, table_line};
+use crate::engine::batch::{DEFAULT_CONCURRENCY, RunSettings};
 use crate::error::{Exit, UsageError};
 use crate::platform::profile::{ConfigFile, Profile, default_path};
 use crate::platform::{ClientConfig, DEFAULT_RATE};
 use crate::secret::{Secret, mask};
+use anstyle::Style;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Requests in flight when neither `--concurrency` nor the profile says.
-pub const DEFAULT_CONCURRENCY: usize = 8;
 /// The journal when neither `--journal`, `TPBULK_JOURNAL` nor the profile names one.
 pub const DEFAULT_JOURNAL: &str = "tpbulk.db";
 /// The variable a client secret may come from.
@@ -122,8 +123,7 @@ impl Chosen {
     /// The connection settings: each of `--url`, `--client-id`, `--token-url` (flag or variable), else the
     /// profile's; the secret from `--client-secret-file`, else `THINGPARK_CLIENT_SECRET`, else the profile's.
     pub fn client(&self, args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
-        let env_secret = std::env::var(SECRET_VAR).ok();
-        self.client_with(args, env_secret)
+        self.client_with(args, std::env::var(SECRET_VAR).ok())
     }
 
     /// [`Chosen::client`] with the secret variable's value given, for tests.
@@ -183,6 +183,16 @@ impl Chosen {
                 .or(profile.concurrency)
                 .unwrap_or(DEFAULT_CONCURRENCY),
         )
+    }
+
+    /// [`Chosen::engine`] checked, with an optional `--max-errors`.
+    pub fn settings(
+        &self,
+        args: &EngineArgs,
+        max_errors: Option<u64>,
+    ) -> Result<RunSettings, UsageError> {
+        let (rate, concurrency) = self.engine(args);
+        RunSettings::new(rate, concurrency, max_errors)
     }
 }
 
@@ -290,30 +300,20 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
 }
 
 fn write_list(out: &mut impl Write, all: &[ProfileJson]) -> std::io::Result<()> {
-    let width = all
+    let header = ["NAME", "URL", "CLIENT ID"];
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 3]> = all
         .iter()
-        .map(|p| p.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(4);
-    let url_width = all
-        .iter()
-        .map(|p| p.url.as_deref().unwrap_or("-").chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(3);
-    writeln!(
-        out,
-        "  {:<width$}  {:<url_width$}  CLIENT ID",
-        "NAME", "URL"
-    )?;
-    for p in all {
+        .map(|p| [p.name.clone(), or_dash(&p.url), or_dash(&p.client_id)])
+        .collect();
+    let (widths, left) = (style::widths(&header, &rows), |_| Style::new());
+    writeln!(out, "  {}", table_line(&header, &widths, 3, left))?;
+    // The default profile is marked `*` before its name.
+    for (p, row) in all.iter().zip(&rows) {
         let line = format!(
-            "{} {:<width$}  {:<url_width$}  {}",
+            "{} {}",
             if p.default { '*' } else { ' ' },
-            p.name,
-            p.url.as_deref().unwrap_or("-"),
-            p.client_id.as_deref().unwrap_or("-")
+            table_line(row, &widths, 3, left)
         );
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -348,22 +348,10 @@ fn write_show(out: &mut impl Write, p: &ProfileJson) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::cmd::Parsed;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        global: GlobalArgs,
-        #[command(flatten)]
-        platform: PlatformArgs,
-        #[command(flatten)]
-        journal: JournalArgs,
-        #[command(flatten)]
-        engine: EngineArgs,
-    }
-
-    fn parse(argv: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("tpbulk").chain(argv.iter().copied())).unwrap()
+    fn parse(argv: &[&str]) -> Parsed<crate::cli::RemoteArgs> {
+        Parsed::of(argv).unwrap()
     }
 
     fn config(dir: &Path) -> String {
@@ -389,12 +377,12 @@ mod tests {
         let cli = parse(&["--config", &file]);
         let chosen = choose(&cli.global).unwrap();
         assert_eq!(chosen.name.as_deref(), Some("lab"));
-        let client = chosen.client_with(&cli.platform, None).unwrap();
+        let client = chosen.client_with(&cli.args.platform, None).unwrap();
         assert_eq!(client.url, "http://lab.example");
         assert_eq!(client.client_id, "lab-id");
         assert_eq!(client.secret.expose(), "lab-secret");
-        assert_eq!(chosen.journal(&cli.journal), dir.path().join("lab.db"));
-        assert_eq!(chosen.engine(&cli.engine), (2.5, 3));
+        assert_eq!(chosen.journal(&cli.args.journal), dir.path().join("lab.db"));
+        assert_eq!(chosen.engine(&cli.args.engine), (2.5, 3));
         // Flags beat it, one value at a time; the variable's secret beats the profile's.
         let cli = parse(&[
             "--config",
@@ -408,26 +396,26 @@ mod tests {
         ]);
         let chosen = choose(&cli.global).unwrap();
         let client = chosen
-            .client_with(&cli.platform, Some("env-secret".into()))
+            .client_with(&cli.args.platform, Some("env-secret".into()))
             .unwrap();
         assert_eq!(client.url, "http://flag.example");
         assert_eq!(client.client_id, "lab-id");
         assert_eq!(client.secret.expose(), "env-secret");
-        assert_eq!(chosen.journal(&cli.journal), PathBuf::from("flag.db"));
-        assert_eq!(chosen.engine(&cli.engine), (7.0, 3));
+        assert_eq!(chosen.journal(&cli.args.journal), PathBuf::from("flag.db"));
+        assert_eq!(chosen.engine(&cli.args.engine), (7.0, 3));
         // --profile picks another one; its secret file is relative to the config file.
         let cli = parse(&["--config", &file, "--profile", "prod"]);
         let client = choose(&cli.global)
             .unwrap()
-            .client_with(&cli.platform, None)
+            .client_with(&cli.args.platform, None)
             .unwrap();
         assert_eq!(client.url, "https://prod.example");
         assert_eq!(client.secret.expose(), "prod-secret");
         // No file: the built-in defaults.
         let cli = parse(&["--config", &file]);
         let none = Chosen::default();
-        assert_eq!(none.journal(&cli.journal), PathBuf::from("tpbulk.db"));
-        assert_eq!(none.engine(&cli.engine), (10.0, 8));
+        assert_eq!(none.journal(&cli.args.journal), PathBuf::from("tpbulk.db"));
+        assert_eq!(none.engine(&cli.args.engine), (10.0, 8));
     }
 
     #[test]

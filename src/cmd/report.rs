@@ -17,31 +17,14 @@ pub struct Args {
     pub output: PathBuf,
     /// Report format (default: from the output's extension, else csv).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Csv,
-    Jsonl,
-    Xlsx,
-}
-
-impl From<Format> for ReportFormat {
-    fn from(format: Format) -> ReportFormat {
-        match format {
-            Format::Csv => ReportFormat::Csv,
-            Format::Jsonl => ReportFormat::Jsonl,
-            Format::Xlsx => ReportFormat::Xlsx,
-        }
-    }
+    pub format: Option<ReportFormat>,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let format = match args.format {
-        Some(format) => format.into(),
-        None => ReportFormat::from_path(&args.output).unwrap_or(ReportFormat::Csv),
-    };
+    let format = args
+        .format
+        .or_else(|| ReportFormat::from_path(&args.output));
+    let format = format.unwrap_or(ReportFormat::Csv);
     let journal = Journal::open_existing(&super::profile::choose(global)?.journal(&args.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     refuse_overwriting_input(&batch, &args.output)?;

@@ -1,25 +1,21 @@
 //! `tpbulk rollback`: delete the devices a batch created, and never one that existed before it.
 
 use crate::after::{self, rollback};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, RemoteArgs};
 use crate::cmd::runtime::Runtime;
-use crate::engine::batch::{self, RunSettings};
+use crate::engine::batch;
 use crate::engine::pool::Stop;
 use crate::engine::reconcile;
 use crate::error::{Exit, Interrupted, UsageError};
 use crate::journal::{Action, BatchState, Journal, RowState};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The batch to undo.
     pub batch: String,
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// Do not ask for confirmation.
     #[arg(long)]
     pub yes: bool,
@@ -57,8 +53,7 @@ pub struct RollbackJson {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    let settings = RunSettings::new(rate, concurrency, None)?;
+    let settings = chosen.settings(&args.remote.engine, None)?;
     // Asking needs someone to answer: refuse before any request rather than hang or guess.
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(UsageError(
@@ -66,32 +61,25 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         )
         .into());
     }
-    let config = chosen.client(&args.platform)?;
-    let mut journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+    let config = chosen.client(&args.remote.platform)?;
+    let mut journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
     let batch = journal.resolve_batch(Some(&args.batch))?;
-    if batch.undoes.is_some() {
-        return Err(UsageError(format!(
-            "batch {} is a rollback; roll back the import it undoes instead",
-            batch.id
-        ))
-        .into());
-    }
-    if batch.action == Action::Delete {
+    let refused = if batch.undoes.is_some() {
+        Some("is a rollback; roll back the import it undoes instead".to_string())
+    } else if batch.action == Action::Delete {
         // A deletion cannot be undone: the platform forgets the device's keys with it.
-        return Err(UsageError(format!(
-            "batch {} deleted devices (tpbulk delete); a deletion cannot be rolled back: import the devices again",
-            batch.id
-        ))
-        .into());
-    }
-    if let Some(import) = crate::journal::Journal::import_of_tags(&batch.id)
+        Some("deleted devices (tpbulk delete); a deletion cannot be rolled back: import the devices again".into())
+    } else if let Some(import) = Journal::import_of_tags(&batch.id)
         && batch.action == Action::Tag
     {
-        return Err(UsageError(format!(
-            "batch {} is the tag calls of {import}; roll back {import} (deleting its devices takes their tags)",
-            batch.id
+        Some(format!(
+            "is the tag calls of {import}; roll back {import} (deleting its devices takes their tags)"
         ))
-        .into());
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(UsageError(format!("batch {} {why}", batch.id)).into());
     }
     let (yes, quiet, json) = (args.yes, global.quiet, args.format == OutputFormat::Json);
     if batch.state == BatchState::Running && !quiet {
@@ -186,18 +174,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
         let path = journal.path().to_path_buf();
         let pool = batch::pool_config(&settings, None);
         let display = rt.display(quiet);
-        let result = batch::run_batch(
-            journal,
-            &plan.id,
-            client.clone(),
-            &pool,
-            cancel.clone(),
-            &display,
-            false,
-        )
-        .await?;
-        // The tags the restores put back, once every restore is settled.
-        let result = batch::run_tag_calls(result, &path, client, &pool, cancel, &display).await?;
+        // With the tags the restores put back, once every restore is settled.
+        let result =
+            batch::run_batch(journal, &plan.id, client, &pool, cancel, &display, false).await?;
         let journal = Journal::open_existing(&path)?;
         journal.for_each_row(&plan.id, Some(&[RowState::Failed]), |r| {
             let target = after::Target::from_record(&r);
@@ -303,15 +282,9 @@ fn describe(
 }
 
 fn confirm((delete, restore): (u64, u64)) -> std::io::Result<bool> {
-    if restore > 0 {
-        eprint!(
-            "Delete these {delete} devices and restore these {restore} from the platform? [y/N] "
-        );
+    super::delete::ask(&if restore > 0 {
+        format!("Delete these {delete} devices and restore these {restore} from the platform?")
     } else {
-        eprint!("Delete these {delete} devices from the platform? [y/N] ");
-    }
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+        format!("Delete these {delete} devices from the platform?")
+    })
 }

@@ -1,14 +1,11 @@
 //! Where flags end: the shared option groups of `cli` turned into the plain, checked settings the layers below take
-//! (`InputOptions`, `PlatformSettings`/`ClientConfig`, `RunSettings`). Nothing below `cmd/` sees a clap type.
+//! (`InputOptions`, `PlatformSettings`/`ClientConfig`; `RunSettings` and the profile's values come from
+//! `profile::Chosen`). Nothing below `cmd/` sees a clap type.
 
-use crate::cli::{EngineArgs, InputArgs, PlatformArgs};
-use crate::engine::batch::RunSettings;
+use crate::cli::{InputArgs, PlatformArgs};
 use crate::error::UsageError;
 use crate::input::{InputError, InputOptions};
 use crate::platform::{ClientConfig, PlatformSettings};
-
-/// The environment variable the client secret is read from.
-pub const SECRET_VARIABLE: &str = "THINGPARK_CLIENT_SECRET";
 
 impl PlatformArgs {
     /// The flags as plain settings (not yet checked).
@@ -24,12 +21,8 @@ impl PlatformArgs {
 }
 
 impl ClientConfig {
-    /// The connection settings of `--url`, `--client-id`, `--client-secret-file`/`THINGPARK_CLIENT_SECRET`, checked.
-    pub fn from_args(args: &PlatformArgs) -> Result<ClientConfig, UsageError> {
-        Self::from_parts(args, std::env::var(SECRET_VARIABLE).ok())
-    }
-
-    /// [`ClientConfig::from_args`] with the secret variable's value given.
+    /// The connection settings of `--url`, `--client-id`, `--client-secret-file`, else `env_secret` (the value of
+    /// `THINGPARK_CLIENT_SECRET`), checked.
     pub fn from_parts(
         args: &PlatformArgs,
         env_secret: Option<String>,
@@ -47,18 +40,6 @@ impl InputOptions {
             &args.set,
             args.kind,
             args.columns.as_deref(),
-        )
-    }
-}
-
-impl EngineArgs {
-    /// `--rate` and `--concurrency` (else the defaults) checked, with an optional `--max-errors`.
-    pub fn settings(&self, max_errors: Option<u64>) -> Result<RunSettings, UsageError> {
-        RunSettings::new(
-            self.rate.unwrap_or(crate::platform::DEFAULT_RATE),
-            self.concurrency
-                .unwrap_or(crate::engine::batch::DEFAULT_CONCURRENCY),
-            max_errors,
         )
     }
 }

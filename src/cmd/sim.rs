@@ -124,8 +124,7 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
-    let _ = global;
+pub fn run(args: Args, _global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let config = args.config()?;
     // The runtime listens for Ctrl-C and SIGTERM before the body starts, so whoever reads the address and then
     // signals the simulator gets a clean stop with the state saved.
@@ -162,18 +161,9 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn config(argv: &[&str]) -> anyhow::Result<SimConfig> {
-        let mut full = vec!["sim"];
-        full.extend_from_slice(argv);
-        Wrapper::try_parse_from(full)?.args.config()
+        crate::cmd::Parsed::<Args>::of(argv)?.args.config()
     }
 
     #[test]

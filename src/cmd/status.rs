@@ -85,10 +85,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let counts = journal.counts(&batch.id)?;
     let deleted = journal.undone_count(&batch.id)?;
     let tags_id = Journal::tags_id(&batch.id);
-    let tag_calls = match journal.batch(&tags_id)? {
-        Some(_) => Some(TagCallsJson::from(journal.counts(&tags_id)?)),
-        None => None,
-    };
+    let tag_calls = journal.batch(&tags_id)?.map(|_| journal.counts(&tags_id));
+    let tag_calls = tag_calls.transpose()?.map(TagCallsJson::from);
     let mut out = style::stdout();
     match args.format {
         OutputFormat::Json => {

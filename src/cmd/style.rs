@@ -1,5 +1,6 @@
 //! Colours of the text output, decided once from `--color`, `NO_COLOR` and `CLICOLOR_FORCE` (anstream's reading
-//! of them) for stdout, the progress bars and the log lines; the styles of the words that carry a state.
+//! of them) for stdout, the progress bars and the log lines; the styles of the words that carry a state; the
+//! columns of a table.
 
 use crate::journal::BatchState;
 use anstyle::{AnsiColor, Style};
@@ -68,6 +69,42 @@ pub fn alarm(count: u64) -> Style {
 /// `text` in `style` (the codes are stripped on the way out when colours are off).
 pub fn paint(text: &str, style: Style) -> String {
     format!("{style}{text}{style:#}")
+}
+
+/// The width of each column of a table: its widest cell, the header's included.
+pub fn widths(header: &[&str], rows: &[impl AsRef<[String]>]) -> Vec<usize> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+/// One line of a table: each cell padded to its column's width, those from column `right` on aligned right, two
+/// spaces between columns. `style` gives each column's style, applied inside the padding so that colour codes do
+/// not shift the columns.
+pub fn table_line(
+    cells: &[impl AsRef<str>],
+    widths: &[usize],
+    right: usize,
+    style: impl Fn(usize) -> Style,
+) -> String {
+    let mut text = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let pad = " ".repeat(w.saturating_sub(cell.as_ref().chars().count()));
+        let cell = paint(cell.as_ref(), style(i));
+        let (left, right) = if i >= right {
+            (&pad, &cell)
+        } else {
+            (&cell, &pad)
+        };
+        text.push_str(left);
+        text.push_str(right);
+        text.push_str("  ");
+    }
+    text.trim_end().to_string()
 }
 
 #[cfg(test)]

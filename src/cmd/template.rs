@@ -115,26 +115,21 @@ pub fn write_xlsx_template(kind: Kind, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = global;
-    match &args.output {
-        None => write_stdout(args.kind)?,
-        Some(path) if crate::report::is_stdout(path) => write_stdout(args.kind)?,
-        Some(path) => match output_kind(path)? {
-            Output::Csv => std::fs::write(path, csv_template(args.kind)).map_err(|e| {
-                UsageError(format!(
-                    "{}: cannot write the template: {e}",
-                    path.display()
-                ))
-            })?,
-            Output::Xlsx => write_xlsx_template(args.kind, path).map_err(|e| {
-                UsageError(format!(
-                    "{}: cannot write the template: {e}",
-                    path.display()
-                ))
-            })?,
-        },
+pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let Some(path) = args.output.filter(|p| !crate::report::is_stdout(p)) else {
+        write_stdout(args.kind)?;
+        return Ok(Exit::Success);
+    };
+    match output_kind(&path)? {
+        Output::Csv => std::fs::write(&path, csv_template(args.kind)).map_err(anyhow::Error::from),
+        Output::Xlsx => write_xlsx_template(args.kind, &path),
     }
+    .map_err(|e| {
+        UsageError(format!(
+            "{}: cannot write the template: {e}",
+            path.display()
+        ))
+    })?;
     Ok(Exit::Success)
 }
 

@@ -2,7 +2,7 @@
 //! (`prepare::check_verdicts`), streaming, so neither the file nor its results are ever held whole.
 
 use crate::cli::{GlobalArgs, InputArgs};
-use crate::device::{Checked, ErrorCode, Kind, MissingColumns, RowError, Verdict};
+use crate::device::{Checked, ErrorCode, Kind, MissingColumns, RowError};
 use crate::error::{Exit, UsageError};
 use crate::input::{InputOptions, Table};
 use crate::prepare::{CheckedRow, check_verdicts};
@@ -43,27 +43,6 @@ struct RowLine<'a> {
     errors: &'a [RowError],
 }
 
-impl<'a> RowLine<'a> {
-    fn of(
-        row: u64,
-        kind: Option<Kind>,
-        id: Option<&'a str>,
-        errors: &'a [RowError],
-    ) -> RowLine<'a> {
-        RowLine {
-            row,
-            kind,
-            id,
-            status: if errors.is_empty() {
-                "valid"
-            } else {
-                "invalid"
-            },
-            errors,
-        }
-    }
-}
-
 /// The counts of a run and its first errors, for the text summary.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -83,13 +62,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, verdict: &Verdict) {
-        match &verdict.result {
-            Ok(_) => self.add_row(verdict.row, &[]),
-            Err(errors) => self.add_row(verdict.row, errors),
-        }
-    }
-
     /// A checked row and its errors (none: valid).
     fn add_row(&mut self, row: u64, errors: &[RowError]) {
         self.rows += 1;
@@ -109,11 +81,6 @@ impl Summary {
                 }
             }
         }
-    }
-
-    fn add_valid(&mut self) {
-        self.rows += 1;
-        self.valid += 1;
     }
 
     fn write_text(
@@ -189,20 +156,16 @@ fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::
     summary.notes = check_verdicts(&mut table, fast, |checked| {
         let (row, kind, errors) = match &checked {
             CheckedRow::Full(Checked::Create(verdict)) => {
-                summary.add(verdict);
                 (verdict.row, verdict.kind, verdict.result.as_ref().err())
             }
             // A ThingPark `DELETE` row names a device to delete: only its identifier is checked.
             CheckedRow::Full(Checked::Delete(target)) => {
-                let errors = target.result.as_ref().err();
-                summary.add_row(target.row, errors.map_or(&[][..], Vec::as_slice));
-                (target.row, target.kind, errors)
+                (target.row, target.kind, target.result.as_ref().err())
             }
-            CheckedRow::Valid { row, kind, .. } => {
-                summary.add_valid();
-                (*row, Some(*kind), None)
-            }
+            CheckedRow::Valid { row, kind, .. } => (*row, Some(*kind), None),
         };
+        let errors = errors.map_or(&[][..], Vec::as_slice);
+        summary.add_row(row, errors);
         if sinks.is_empty() {
             return Ok(());
         }
@@ -215,9 +178,20 @@ fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::
                 Some(std::str::from_utf8(&id)?)
             }
         };
-        let errors = errors.map_or(&[][..], Vec::as_slice);
+        let status = if errors.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        let row_line = RowLine {
+            row,
+            kind,
+            id: shown,
+            status,
+            errors,
+        };
         line.clear();
-        serde_json::to_writer(&mut line, &RowLine::of(row, kind, shown, errors))?;
+        serde_json::to_writer(&mut line, &row_line)?;
         line.push(b'\n');
         sinks
             .iter_mut()
@@ -227,8 +201,7 @@ fn check(mut table: Table, fast: bool, sinks: &mut [&mut dyn Write]) -> anyhow::
     Ok(summary)
 }
 
-pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let _ = global;
+pub fn run(args: Args, _global: &GlobalArgs) -> anyhow::Result<Exit> {
     let options = InputOptions::from_args(&args.input)?;
     let table = Table::open(&args.input.file, &options)?;
     let mapping = table.mapping_lines();

@@ -1,7 +1,7 @@
 //! `tpbulk verify`: check that every device a batch created or found is on the platform.
 
 use crate::after::{self, verify};
-use crate::cli::{EngineArgs, GlobalArgs, JournalArgs, OutputFormat, PlatformArgs};
+use crate::cli::{GlobalArgs, OutputFormat, RemoteArgs};
 use crate::cmd::runtime::Runtime;
 use crate::error::Exit;
 use crate::journal::Journal;
@@ -12,13 +12,9 @@ use std::io::Write;
 pub struct Args {
     /// The batch (default: the latest).
     pub batch: Option<String>,
+    // `--rate` paces the look-ups like every other command's requests; they read one page at a time.
     #[command(flatten)]
-    pub platform: PlatformArgs,
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    /// `--rate` paces the look-ups like every other command's requests; they read one page at a time.
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub remote: RemoteArgs,
     /// Missing devices and a summary as text, or one JSON object.
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
@@ -52,23 +48,18 @@ pub struct MissingJson {
 
 pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit> {
     let chosen = super::profile::choose(global)?;
-    let (rate, concurrency) = chosen.engine(&args.engine);
-    crate::engine::batch::RunSettings::new(rate, concurrency, None)?;
-    let config = chosen.client(&args.platform)?;
-    let journal = Journal::open_existing(&chosen.journal(&args.journal))?;
+    let settings = chosen.settings(&args.remote.engine, None)?;
+    let config = chosen.client(&args.remote.platform)?;
+    let journal = Journal::open_existing(&chosen.journal(&args.remote.journal))?;
     let batch = journal.resolve_batch(args.batch.as_deref())?;
     let (targets, rolled_back) = after::targets(&journal, &batch.id)?;
-    let url = config.url.clone();
     let done = format!(
         "while checking batch {} on the platform; nothing was changed (run `tpbulk verify {}` again)",
         batch.id, batch.id
     );
     let progress = LookupProgress::new(&rt.display(global.quiet));
-    let report = rt.until_cancelled(&done, async move {
-        let client = crate::platform::connect(config, Some(rate)).await?;
-        verify::verify(&client, &targets, &progress)
-            .await
-            .map_err(|e| anyhow::Error::new(crate::platform::unavailable(&url, &e)))
+    let report = super::with_client(rt, &done, config, settings.rate, async |client| {
+        Ok(verify::verify(&client, &targets, &progress).await?)
     })?;
     let mut out = std::io::stdout().lock();
     let exit = if report.missing.is_empty() {
@@ -135,30 +126,22 @@ pub fn run(args: Args, global: &GlobalArgs, rt: &Runtime) -> anyhow::Result<Exit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Debug, clap::Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-        #[command(flatten)]
-        global: GlobalArgs,
-    }
+    type Cli = crate::cmd::Parsed<Args>;
 
     #[test]
     fn rate_is_an_option_with_the_engine_default() {
-        let cli = Cli::try_parse_from(["verify", "b1", "--rate", "2.5"]).unwrap();
-        assert_eq!(cli.args.engine.rate, Some(2.5));
+        let cli = Cli::of(&["b1", "--rate", "2.5"]).unwrap();
+        assert_eq!(cli.args.remote.engine.rate, Some(2.5));
         assert_eq!(cli.args.batch.as_deref(), Some("b1"));
-        let cli = Cli::try_parse_from(["verify"]).unwrap();
+        let cli = Cli::of(&[]).unwrap();
         let chosen = crate::cmd::profile::Chosen::default();
-        assert_eq!(chosen.engine(&cli.args.engine).0, 10.0);
+        assert_eq!(chosen.engine(&cli.args.remote.engine).0, 10.0);
     }
 
     #[test]
     fn a_negative_rate_is_a_usage_error_before_any_io() {
-        let cli =
-            Cli::try_parse_from(["verify", "--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
+        let cli = Cli::of(&["--rate=-1", "--journal", "/nonexistent/j.db"]).unwrap();
         let err = run(cli.args, &cli.global, &Runtime::new(Default::default())).unwrap_err();
         assert!(
             err.downcast_ref::<crate::error::UsageError>().is_some(),

@@ -159,6 +159,22 @@ pub struct BatchResult {
 }
 
 impl BatchResult {
+    /// A run of batch `id` with these counts that sent nothing; a run that sent fills in the rest.
+    fn new(id: &str, action: Action, counts: Counts, stop: Stop) -> BatchResult {
+        BatchResult {
+            id: id.to_string(),
+            counts,
+            stop,
+            created_now: 0,
+            deleted_now: 0,
+            action,
+            elapsed: Duration::ZERO,
+            sending: Duration::ZERO,
+            requests: RequestCounts::default(),
+            tag_calls: None,
+        }
+    }
+
     /// 0 all created or existing, 1 some invalid or failed (or `--max-errors`), 130 interrupted.
     pub fn exit(&self) -> Exit {
         match self.stop {
@@ -235,17 +251,14 @@ impl BatchResult {
             r.catalogue,
             r.token
         );
-        if r.updates > 0 {
-            line.push_str(&format!(", updates {}", r.updates));
-        }
-        if r.tags > 0 {
-            line.push_str(&format!(", tag calls {}", r.tags));
-        }
-        if r.deletions > 0 {
-            line.push_str(&format!(", deletions {}", r.deletions));
-        }
-        if r.other > 0 {
-            line.push_str(&format!(", other {}", r.other));
+        let more = [
+            ("updates", r.updates),
+            ("tag calls", r.tags),
+            ("deletions", r.deletions),
+            ("other", r.other),
+        ];
+        for (label, n) in more.into_iter().filter(|(_, n)| *n > 0) {
+            line.push_str(&format!(", {label} {n}"));
         }
         line
     }
@@ -357,8 +370,6 @@ pub async fn import(
         None => None,
     };
     let client = crate::platform::connect(config.client.clone(), config.settings.rate).await?;
-    let url = config.client.url.clone();
-    let unavailable = |e: ApiError| anyhow::Error::new(crate::platform::unavailable(&url, &e));
     // A deletion names devices by their identifiers only: no catalogue to resolve against.
     let catalog = if config.deleting {
         None
@@ -366,7 +377,8 @@ pub async fn import(
         if !config.display.quiet {
             eprintln!("tpbulk: reading the catalogue");
         }
-        Some(client.catalog().await.map_err(unavailable)?)
+        let catalog = client.catalog().await;
+        Some(catalog.map_err(|e| crate::platform::unavailable(&config.client.url, &e))?)
     };
     let mut journal = Journal::open(&config.journal)?;
     let mut options = serde_json::json!({
@@ -446,16 +458,9 @@ pub async fn import(
         .context("preparing rows")?
     };
     let stopped = |stop: Stop, counts: Counts| BatchResult {
-        tag_calls: None,
-        counts,
-        id: id.clone(),
-        stop,
-        created_now: 0,
-        deleted_now: 0,
-        action,
         elapsed: started.elapsed(),
-        sending: Duration::ZERO,
         requests: client.request_counts(),
+        ..BatchResult::new(&id, action, counts, stop)
     };
     let cancelled = Stop::CancelledPreparing {
         command,
@@ -498,20 +503,14 @@ pub async fn import(
             _ = cancel.cancelled() => None,
             answer = answer => Some(answer.context("asking before deleting")?),
         };
+        if !matches!(answer, Some(Ok(true))) {
+            journal.discard_batch(&id)?;
+        }
         match answer {
             Some(Ok(true)) => {}
-            Some(Ok(false)) => {
-                journal.discard_batch(&id)?;
-                return Ok(stopped(Stop::Declined, Counts::default()));
-            }
-            Some(Err(e)) => {
-                journal.discard_batch(&id)?;
-                return Err(e);
-            }
-            None => {
-                journal.discard_batch(&id)?;
-                return Ok(stopped(cancelled, Counts::default()));
-            }
+            Some(Ok(false)) => return Ok(stopped(Stop::Declined, Counts::default())),
+            Some(Err(e)) => return Err(e),
+            None => return Ok(stopped(cancelled, Counts::default())),
         }
     }
     if let Some(announce) = on_start.take() {
@@ -521,23 +520,14 @@ pub async fn import(
     journal.update_batch_options(&id, &options)?;
     let mut pool_config = pool_config(&config.settings, Some(started_ms));
     pool_config.force = config.force;
-    let result = run_batch(
+    let mut result = run_batch(
         journal,
         &id,
-        client.clone(),
-        &pool_config,
-        cancel.clone(),
-        &config.display,
-        false,
-    )
-    .await?;
-    let mut result = run_tag_calls(
-        result,
-        &config.journal,
         client,
         &pool_config,
         cancel,
         &config.display,
+        false,
     )
     .await?;
     result.elapsed = started.elapsed();
@@ -547,15 +537,14 @@ pub async fn import(
 /// Sends the tag calls of a batch whose rows are all final: gives them the DevEUIs of the devices the batch
 /// created, runs them on the engine like any batch (`{id}.tags`: journalled, paced, resumable), and leaves the
 /// import `done` once none is left. A batch with rows still to send, or stopped, keeps its calls for `resume`.
-pub async fn run_tag_calls(
+async fn run_tag_calls(
     mut result: BatchResult,
-    journal_path: &std::path::Path,
+    mut journal: Journal,
     client: Client,
     pool_config: &PoolConfig,
     cancel: CancellationToken,
     display: &Display,
 ) -> anyhow::Result<BatchResult> {
-    let mut journal = Journal::open_existing(journal_path)?;
     let tags_id = Journal::tags_id(&result.id);
     if journal.batch(&tags_id)?.is_none() {
         return Ok(result);
@@ -567,7 +556,7 @@ pub async fn run_tag_calls(
     }
     if journal.resolve_tag_calls(&result.id)? > 0 {
         let before = client.request_counts();
-        let tags = run_batch(
+        let (tags, back) = run_pool(
             journal,
             &tags_id,
             client,
@@ -581,7 +570,7 @@ pub async fn run_tag_calls(
         if tags.stop != Stop::Drained {
             result.stop = tags.stop;
         }
-        journal = Journal::open_existing(journal_path)?;
+        journal = back;
     }
     let calls = journal.counts(&tags_id)?;
     let state = if calls.pending == 0 {
@@ -605,11 +594,10 @@ fn refuse_second_import(
     action: Action,
 ) -> anyhow::Result<()> {
     let batches = journal.batches()?;
-    if let Some((batch, pid)) = batches.iter().find_map(|b| {
-        b.runner_pid
-            .filter(|&pid| pid != std::process::id() && b.effective_state() == BatchState::Running)
-            .map(|pid| (b, pid))
-    }) {
+    if let Some((batch, pid)) = batches
+        .iter()
+        .find_map(|b| b.running_elsewhere().map(|pid| (b, pid)))
+    {
         return Err(UsageError(format!(
             "batch {} is running in process {pid} in {}; let it finish, or stop it (Ctrl-C, or kill {pid}) and \
              import then",
@@ -1075,10 +1063,7 @@ pub async fn resume(
         batch = journal.resolve_batch(Some(import))?;
     }
     // Two runs of one batch would both send its unfinished rows.
-    if let Some(pid) = batch.runner_pid
-        && pid != std::process::id()
-        && batch.effective_state() == BatchState::Running
-    {
+    if let Some(pid) = batch.running_elsewhere() {
         return Err(UsageError(format!(
             "batch {} is running in process {pid}; let it finish, or stop it (Ctrl-C, or kill {pid}) and resume then",
             batch.id
@@ -1108,8 +1093,7 @@ pub async fn resume(
             // drained, or the listing failed): settle them now, or rollback and verify would miss them.
             let wanted = reconcile::unreferenced_cellular(&journal, &batch.id)?;
             if !wanted.is_empty() {
-                let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
-                let client = resume_client(&config, &batch, rate).await?;
+                let (client, _) = resumed(&config, &batch, None).await?;
                 let started_ms = batch.options["started_ms"].as_i64();
                 reconcile::settle_cellular_references(
                     &mut journal,
@@ -1130,45 +1114,28 @@ pub async fn resume(
             journal.set_batch_state(&batch.id, state)?;
         }
         let result = BatchResult {
-            id: batch.id.clone(),
-            counts,
-            stop: Stop::Drained,
-            created_now: 0,
-            deleted_now: 0,
-            action: batch.action,
             elapsed: started.elapsed(),
-            sending: Duration::ZERO,
             requests: requests.unwrap_or_default(),
-            tag_calls: None,
+            ..BatchResult::new(&batch.id, batch.action, counts, Stop::Drained)
         };
         if journal.tag_calls_left(&batch.id)? == 0 {
-            let tag_calls = journal.batch(&Journal::tags_id(&batch.id))?.is_some();
+            let tags_id = Journal::tags_id(&batch.id);
+            let tag_calls = match journal.batch(&tags_id)? {
+                Some(_) => Some(journal.counts(&tags_id)?),
+                None => None,
+            };
             return Ok(BatchResult {
-                tag_calls: match tag_calls {
-                    true => Some(journal.counts(&Journal::tags_id(&batch.id))?),
-                    false => None,
-                },
+                tag_calls,
                 ..result
             });
         }
         // Every row is final but tag calls are left (the run was stopped or killed among them).
-        let rate = config.rate.or_else(|| batch.options["rate"].as_f64());
-        let settings = RunSettings::new(
-            rate.unwrap_or(0.0),
-            config
-                .concurrency
-                .or_else(|| batch.options["concurrency"].as_u64().map(|c| c as usize))
-                .unwrap_or(DEFAULT_CONCURRENCY),
-            None,
-        )?;
-        let client = resume_client(&config, &batch, settings.rate).await?;
+        let (client, pool_config) = resumed(&config, &batch, None).await?;
         let before = client.request_counts();
-        let pool_config = pool_config(&settings, batch.options["started_ms"].as_i64());
-        drop(journal);
         let mut result = run_tag_calls(
             result,
-            &config.journal,
-            client.clone(),
+            journal,
+            client,
             &pool_config,
             cancel,
             &config.display,
@@ -1178,6 +1145,28 @@ pub async fn resume(
         result.elapsed = started.elapsed();
         return Ok(result);
     }
+    let max_errors = batch.options["max_errors"].as_u64();
+    let (client, pool_config) = resumed(&config, &batch, max_errors).await?;
+    let mut result = run_batch(
+        journal,
+        &batch.id,
+        client,
+        &pool_config,
+        cancel,
+        &config.display,
+        true,
+    )
+    .await?;
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// The client and pool of a resumed batch: the options given now, else the ones the batch was imported with.
+async fn resumed(
+    config: &ResumeConfig,
+    batch: &BatchInfo,
+    max_errors: Option<u64>,
+) -> anyhow::Result<(Client, PoolConfig)> {
     let options = &batch.options;
     let settings = RunSettings::new(
         config
@@ -1188,43 +1177,14 @@ pub async fn resume(
             .concurrency
             .or_else(|| options["concurrency"].as_u64().map(|c| c as usize))
             .unwrap_or(DEFAULT_CONCURRENCY),
-        options["max_errors"].as_u64(),
+        max_errors,
     )?;
-    let client = resume_client(&config, &batch, settings.rate).await?;
+    let platform = config.platform.or_recorded(options);
+    let client_config = ClientConfig::new(&platform, config.env_secret.clone())?;
+    let client = crate::platform::connect(client_config, settings.rate).await?;
     let mut pool_config = pool_config(&settings, options["started_ms"].as_i64());
     pool_config.force = options["force"].as_bool().unwrap_or(false);
-    let result = run_batch(
-        journal,
-        &batch.id,
-        client.clone(),
-        &pool_config,
-        cancel.clone(),
-        &config.display,
-        true,
-    )
-    .await?;
-    let mut result = run_tag_calls(
-        result,
-        &config.journal,
-        client,
-        &pool_config,
-        cancel,
-        &config.display,
-    )
-    .await?;
-    result.elapsed = started.elapsed();
-    Ok(result)
-}
-
-/// The client for a resumed batch: the options given now, else the ones the batch was imported with.
-async fn resume_client(
-    config: &ResumeConfig,
-    batch: &BatchInfo,
-    rate: Option<f64>,
-) -> anyhow::Result<Client> {
-    let platform = config.platform.or_recorded(&batch.options);
-    let client_config = ClientConfig::new(&platform, config.env_secret.clone())?;
-    Ok(crate::platform::connect(client_config, rate).await?)
+    Ok((client, pool_config))
 }
 
 /// The named batch, or the latest unfinished one.
@@ -1252,12 +1212,10 @@ pub fn pool_config(settings: &RunSettings, batch_started_ms: Option<i64>) -> Poo
     }
 }
 
-/// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
-/// writer owns the first; then gives cellular rows created without their reference that reference (every such row
-/// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
-/// `interrupted`.
+/// Runs a journalled batch (an import, a deletion, a rollback) on the pool ([`run_pool`]), then its tag calls
+/// once its rows are final ([`run_tag_calls`]).
 pub async fn run_batch(
-    mut journal: Journal,
+    journal: Journal,
     id: &str,
     client: Client,
     pool_config: &PoolConfig,
@@ -1265,6 +1223,32 @@ pub async fn run_batch(
     display: &Display,
     settle_all: bool,
 ) -> anyhow::Result<BatchResult> {
+    let (run, journal) = run_pool(
+        journal,
+        id,
+        client.clone(),
+        pool_config,
+        cancel.clone(),
+        display,
+        settle_all,
+    )
+    .await?;
+    run_tag_calls(run, journal, client, pool_config, cancel, display).await
+}
+
+/// Runs the pool over the batch's unfinished rows, streamed from a second, read-only use of the journal while the
+/// writer owns the first; then gives cellular rows created without their reference that reference (every such row
+/// of the batch with `settle_all`, as on resume, else only when this run made some); leaves the batch `done` or
+/// `interrupted`, and hands the journal back.
+async fn run_pool(
+    mut journal: Journal,
+    id: &str,
+    client: Client,
+    pool_config: &PoolConfig,
+    cancel: CancellationToken,
+    display: &Display,
+    settle_all: bool,
+) -> anyhow::Result<(BatchResult, Journal)> {
     let started = Instant::now();
     let total = journal.counts(id)?.pending;
     journal.set_batch_state(id, BatchState::Running)?;
@@ -1364,13 +1348,9 @@ pub async fn run_batch(
         _ => {}
     }
     fed?;
-    Ok(BatchResult {
-        id: id.to_string(),
-        counts,
-        stop,
+    let result = BatchResult {
         created_now: counters.done.load(Ordering::Relaxed),
         deleted_now: counters.deleted.load(Ordering::Relaxed),
-        action,
         elapsed: started.elapsed(),
         sending: started.elapsed(),
         requests: {
@@ -1390,8 +1370,9 @@ pub async fn run_batch(
             requests.retries += again;
             requests
         },
-        tag_calls: None,
-    })
+        ..BatchResult::new(id, action, counts, stop)
+    };
+    Ok((result, journal))
 }
 
 #[cfg(test)]
@@ -1432,18 +1413,7 @@ mod tests {
     }
 
     fn result(stop: Stop, counts: Counts) -> BatchResult {
-        BatchResult {
-            id: "b1".into(),
-            counts,
-            stop,
-            created_now: 0,
-            deleted_now: 0,
-            action: Action::Create,
-            elapsed: Duration::from_secs(1),
-            sending: Duration::from_secs(1),
-            requests: RequestCounts::default(),
-            tag_calls: None,
-        }
+        BatchResult::new("b1", Action::Create, counts, stop)
     }
 
     #[test]

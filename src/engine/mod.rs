@@ -162,18 +162,8 @@ impl WorkItem {
                 record.device_eui.as_deref().or(record.keys.eui.as_deref()),
             )),
             // Without `devEUIs` the call was never resolved (`Journal::resolve_tag_calls`): nothing to send.
-            Action::Tag => Operation::Tag(
-                record
-                    .request
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str::<TagCall>(json).ok()),
-            ),
-            Action::Update | Action::Restore => Operation::Update(
-                record
-                    .request
-                    .as_deref()
-                    .and_then(|r| serde_json::from_str(r).ok()),
-            ),
+            Action::Tag => Operation::Tag(parsed(&record.request)),
+            Action::Update | Action::Restore => Operation::Update(parsed(&record.request)),
         };
         WorkItem {
             row: record.row,
@@ -184,6 +174,11 @@ impl WorkItem {
             unknown: record.state == RowState::Sending,
         }
     }
+}
+
+/// A journalled request as its type; `None` when it is not there or does not read as one.
+pub(crate) fn parsed<T: serde::de::DeserializeOwned>(request: &Option<String>) -> Option<T> {
+    serde_json::from_str(request.as_deref()?).ok()
 }
 
 /// The reference `DELETE /devices/<ref>` takes: the uid when journalled, else `e<EUI>`.

@@ -276,12 +276,10 @@ async fn delete<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(reference) = reference else {
-        return RowEnd::Final(failed(
+        return lacking(
             row,
-            None,
-            None,
-            "the journal holds neither the device's uid nor its EUI".into(),
-        ));
+            "the journal holds neither the device's uid nor its EUI",
+        );
     };
     let reference = &reference;
     let send = move || async move {
@@ -308,12 +306,7 @@ async fn tag<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(call) = call else {
-        return RowEnd::Final(failed(
-            row,
-            None,
-            None,
-            "the journal holds no DevEUIs for this tag call".into(),
-        ));
+        return lacking(row, "the journal holds no DevEUIs for this tag call");
     };
     let call = &call;
     let send = move || async move {
@@ -505,12 +498,7 @@ async fn update<P: Platform, L: RowLog>(
     sent: &mut u32,
 ) -> RowEnd {
     let Some(change) = change else {
-        return RowEnd::Final(failed(
-            row,
-            None,
-            None,
-            "the journal holds no update for this row".into(),
-        ));
+        return lacking(row, "the journal holds no update for this row");
     };
     let mut version = change.version;
     let mut read = change.read_first || maybe_applied;
@@ -646,6 +634,11 @@ fn conflict(row: u64, change: &Change, now: Option<&DeviceState>) -> Outcome {
     }
 }
 
+/// A row whose journalled operation lacks what its request needs: it fails, never sent.
+fn lacking(row: u64, what: &str) -> RowEnd {
+    RowEnd::Final(failed(row, None, None, what.into()))
+}
+
 fn gone(row: u64) -> Outcome {
     Outcome {
         state: RowState::Gone,
@@ -664,17 +657,7 @@ async fn pause(wait: Duration, stop: &CancellationToken) -> bool {
 
 /// A row sent whose fate is unknown (its attempts are set by the caller).
 fn unknown(row: u64) -> Outcome {
-    Outcome {
-        row,
-        state: RowState::Sending,
-        attempts: 0,
-        http_status: None,
-        error_code: None,
-        message: None,
-        device_href: None,
-        device_uid: None,
-        device_eui: None,
-    }
+    Outcome::new(row, RowState::Sending)
 }
 
 fn created(row: u64, device: DeviceInfo) -> Outcome {
@@ -684,15 +667,11 @@ fn created(row: u64, device: DeviceInfo) -> Outcome {
 fn exists(row: u64, eui: Option<String>, err: &ApiError) -> Outcome {
     let (http_status, error_code, message) = parts(err);
     Outcome {
-        row,
-        state: RowState::Exists,
-        attempts: 0,
         http_status,
         error_code,
         message: Some(message),
-        device_href: None,
-        device_uid: None,
         device_eui: eui,
+        ..Outcome::new(row, RowState::Exists)
     }
 }
 
@@ -708,15 +687,10 @@ fn failed(
     message: String,
 ) -> Outcome {
     Outcome {
-        row,
-        state: RowState::Failed,
-        attempts: 0,
         http_status,
         error_code,
         message: Some(message),
-        device_href: None,
-        device_uid: None,
-        device_eui: None,
+        ..Outcome::new(row, RowState::Failed)
     }
 }
 

@@ -148,33 +148,24 @@ fn snapshot(counters: &Counters, action: Action) -> (u64, String) {
         n(&counters.conflict),
     );
     // Counts of updates only when there are some: a plain import or rollback reads as it always did.
-    let mut extra = String::new();
-    for (label, count) in [("unchanged", unchanged), ("conflict", conflict)] {
-        if count > 0 {
-            extra.push_str(&format!(" {label} {count}"));
-        }
-    }
+    let some = |label: &str, count: u64| match count {
+        0 => String::new(),
+        _ => format!(" {label} {count}"),
+    };
+    let extra = some("unchanged", unchanged) + &some("conflict", conflict);
     let shown = match action {
         Action::Create | Action::Update => {
-            let updated = if updated > 0 {
-                format!(" updated {updated}")
-            } else {
-                String::new()
-            };
             // An import's `DELETE` rows are shown once one has settled.
             let deletions = if deleted + gone > 0 {
                 format!(" deleted {deleted} gone {gone}")
             } else {
                 String::new()
             };
+            let updated = some("updated", updated);
             format!("created {done}{updated}{extra} exists {exists}{deletions} failed {failed}")
         }
         Action::Delete | Action::Restore => {
-            let restored = if updated > 0 {
-                format!(" restored {updated}")
-            } else {
-                String::new()
-            };
+            let restored = some("restored", updated);
             format!("deleted {deleted}{restored}{extra} gone {gone} failed {failed}")
         }
         Action::Tag => format!("tagged {done} failed {failed}"),

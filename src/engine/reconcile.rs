@@ -56,21 +56,12 @@ pub fn outcome(row: u64, verdict: Verdict) -> Option<Outcome> {
 /// The outcome of a row whose device the platform has: its reference and EUI are journalled with it.
 pub fn found(row: u64, state: RowState, message: Option<String>, device: DeviceInfo) -> Outcome {
     Outcome {
-        row,
-        state,
-        attempts: 0,
-        http_status: None,
-        error_code: None,
         message,
         device_href: device.href,
         device_uid: device.uid,
         device_eui: (!device.eui.is_empty()).then_some(device.eui),
+        ..Outcome::new(row, state)
     }
-}
-
-/// The keys a row's device may be found by, most specific first.
-pub fn keys(record: &RowRecord) -> Vec<ExistKey> {
-    ExistKey::all(&record.keys)
 }
 
 /// How the `sending` rows of an import were settled.
@@ -94,7 +85,7 @@ pub async fn settle_sending(
     // A deletion left in flight is simply sent again by its batch (404 is `gone`): only creations are looked for.
     journal.for_each_row(batch, Some(&[RowState::Sending]), |r| {
         match r.action {
-            Action::Create => sending.push((r.row, keys(&r))),
+            Action::Create => sending.push((r.row, ExistKey::all(&r.keys))),
             Action::Delete => {}
             Action::Update | Action::Restore => updates.push(r),
             // Tagging is idempotent: a tag call left `sending` is simply sent again (`pool::tag`).
@@ -153,11 +144,7 @@ async fn settle_updates(
 ) -> anyhow::Result<Settled> {
     let mut settled = Settled::default();
     for row in rows {
-        let change: Option<Change> = row
-            .request
-            .as_deref()
-            .and_then(|r| serde_json::from_str(r).ok());
-        let Some(change) = change else {
+        let Some(change) = super::parsed::<Change>(&row.request) else {
             continue;
         };
         let device = client
@@ -182,16 +169,9 @@ async fn settle_updates(
         journal.record_outcomes(
             batch,
             [Outcome {
-                row: row.row,
-                state,
-                attempts: 0,
-                http_status: None,
-                error_code: None,
                 message: (state == RowState::Conflict)
                     .then(|| "the device changed on the platform since it was read".to_string()),
-                device_href: None,
-                device_uid: None,
-                device_eui: None,
+                ..Outcome::new(row.row, state)
             }],
         )?;
     }
@@ -210,7 +190,7 @@ pub fn unreferenced_cellular(
             && row.device_uid.is_none()
             && row.device_href.is_none()
         {
-            for key in keys(&row) {
+            for key in ExistKey::all(&row.keys) {
                 wanted.insert(key, row.row);
             }
         }

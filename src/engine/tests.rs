@@ -75,6 +75,26 @@ fn status(status: u16, code: Option<i64>, message: &str) -> ApiError {
     }
 }
 
+/// The answer a fault gives before anything is done (`refusal` the message of a rejection), if it is one.
+fn refused(fault: &Option<Fault>, refusal: &str) -> Option<ApiError> {
+    match fault {
+        Some(Fault::Throttle) => Some(status(429, None, "slow down")),
+        Some(Fault::Plain500) => Some(status(500, None, "oops")),
+        Some(Fault::Reject(code, platform_code)) => {
+            Some(status(*code, Some(*platform_code), refusal))
+        }
+        Some(Fault::LoseAnswer | Fault::CreateThen500) | None => None,
+    }
+}
+
+/// The answer of a request that was carried out and then lost.
+fn reset() -> ApiError {
+    ApiError::Transport {
+        message: "connection reset".into(),
+        maybe_sent: true,
+    }
+}
+
 impl FakePlatform {
     fn fault(&self, key: &str, faults: &[Fault]) {
         self.0
@@ -93,9 +113,6 @@ impl FakePlatform {
     fn creations(&self, key: &str) -> u32 {
         *self.0.lock().unwrap().creations.get(key).unwrap_or(&0)
     }
-}
-
-impl FakePlatform {
     /// A device with these changeable values at `version`.
     fn with_values(&self, key: &str, values: &[(Changeable, &str)], version: u64) {
         let mut state = crate::platform::update::DeviceState {
@@ -149,13 +166,8 @@ impl Platform for FakePlatform {
         let state = &mut *guard;
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
         let result = (|| {
-            match fault {
-                Some(Fault::Throttle) => return Err(status(429, None, "slow down")),
-                Some(Fault::Plain500) => return Err(status(500, None, "oops")),
-                Some(Fault::Reject(code, platform_code)) => {
-                    return Err(status(code, Some(platform_code), "no"));
-                }
-                _ => {}
+            if let Some(refusal) = refused(&fault, "no") {
+                return Err(refusal);
             }
             let Some(device) = state.devices.get_mut(&key) else {
                 return Ok(false);
@@ -170,10 +182,7 @@ impl Platform for FakePlatform {
             current.version = current.version.map(|v| v + 1);
             *state.updates.entry(key.clone()).or_default() += 1;
             match fault {
-                Some(Fault::LoseAnswer | Fault::CreateThen500) => Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                }),
+                Some(Fault::LoseAnswer | Fault::CreateThen500) => Err(reset()),
                 _ => Ok(true),
             }
         })();
@@ -197,14 +206,8 @@ impl Platform for FakePlatform {
         let mut state = self.0.lock().unwrap();
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
         let result = (|| {
-            if let Some(Fault::Throttle) = fault {
-                return Err(status(429, None, "slow down"));
-            }
-            if let Some(Fault::Plain500) = fault {
-                return Err(status(500, None, "oops"));
-            }
-            if let Some(Fault::Reject(code, platform_code)) = fault {
-                return Err(status(code, Some(platform_code), "bad model"));
+            if let Some(refusal) = refused(&fault, "bad model") {
+                return Err(refusal);
             }
             if state.devices.contains_key(&key) {
                 return Err(status(
@@ -222,10 +225,7 @@ impl Platform for FakePlatform {
             state.devices.insert(key.clone(), device(&eui, i64::MAX));
             *state.creations.entry(key.clone()).or_default() += 1;
             match fault {
-                Some(Fault::LoseAnswer) => Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                }),
+                Some(Fault::LoseAnswer) => Err(reset()),
                 Some(Fault::CreateThen500) => Err(status(502, None, "bad gateway")),
                 _ => Ok(state.devices[&key].clone()),
             }
@@ -237,10 +237,7 @@ impl Platform for FakePlatform {
         &self,
         eui: &str,
     ) -> impl Future<Output = Result<Option<DeviceInfo>, ApiError>> + Send {
-        let mut state = self.0.lock().unwrap();
-        state.lookups += 1;
-        let found = state.devices.get(eui).cloned();
-        async move { Ok(found) }
+        self.read_device(eui)
     }
 
     /// Deletes by EUI (`e<EUI>`), with the same faults as creations.
@@ -251,20 +248,13 @@ impl Platform for FakePlatform {
         let key = reference.trim_start_matches('e').to_string();
         let mut state = self.0.lock().unwrap();
         let fault = state.faults.get_mut(&key).and_then(|f| f.pop_front());
-        let result = match fault {
-            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
-            Some(Fault::Plain500) => Err(status(500, None, "oops")),
-            Some(Fault::Reject(code, platform_code)) => {
-                Err(status(code, Some(platform_code), "no"))
-            }
-            Some(Fault::LoseAnswer | Fault::CreateThen500) => {
+        let result = match (refused(&fault, "no"), fault) {
+            (Some(refusal), _) => Err(refusal),
+            (None, Some(_)) => {
                 state.devices.remove(&key);
-                Err(ApiError::Transport {
-                    message: "connection reset".into(),
-                    maybe_sent: true,
-                })
+                Err(reset())
             }
-            None => Ok(state.devices.remove(&key).is_some()),
+            (None, None) => Ok(state.devices.remove(&key).is_some()),
         };
         async move { result }
     }
@@ -281,21 +271,14 @@ impl Platform for FakePlatform {
             .faults
             .get_mut(&format!("tag:{}", call.tag))
             .and_then(|f| f.pop_front());
-        let result = match fault {
-            Some(Fault::Throttle) => Err(status(429, None, "slow down")),
-            Some(Fault::Plain500) => Err(status(500, None, "oops")),
-            Some(Fault::Reject(code, platform_code)) => {
-                Err(status(code, Some(platform_code), "no"))
-            }
-            Some(Fault::LoseAnswer | Fault::CreateThen500) | None => {
+        let result = match refused(&fault, "no") {
+            Some(refusal) => Err(refusal),
+            None => {
                 let on = state.tags.entry(call.tag.clone()).or_default();
                 on.extend(call.dev_euis.iter().cloned());
                 match fault {
                     None => Ok(()),
-                    _ => Err(ApiError::Transport {
-                        message: "connection reset".into(),
-                        maybe_sent: true,
-                    }),
+                    Some(_) => Err(reset()),
                 }
             }
         };
@@ -356,37 +339,38 @@ impl FakeLog {
 }
 
 fn otaa(row: u64, eui: &str) -> WorkItem {
-    WorkItem {
+    let keys = LookupKeys {
+        eui: Some(eui.into()),
+        ..LookupKeys::default()
+    };
+    create(
         row,
-        action: Action::Create,
-        kind: Some(Kind::Otaa),
-        operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
-            kind: Kind::Otaa,
-            mode: None,
-            body: serde_json::json!({"EUI": eui, "activation": "OTAA"}),
-        }))),
-        keys: LookupKeys {
-            eui: Some(eui.into()),
-            ..LookupKeys::default()
-        },
-        unknown: false,
-    }
+        Kind::Otaa,
+        serde_json::json!({"EUI": eui, "activation": "OTAA"}),
+        keys,
+    )
 }
 
 fn cellular(row: u64, imei: &str) -> WorkItem {
+    let keys = LookupKeys {
+        imei: Some(imei.into()),
+        ..LookupKeys::default()
+    };
+    let body = serde_json::json!({"imei": imei, "connectivity": "CELLULAR"});
+    create(row, Kind::Cellular, body, keys)
+}
+
+fn create(row: u64, kind: Kind, body: serde_json::Value, keys: LookupKeys) -> WorkItem {
     WorkItem {
         row,
         action: Action::Create,
-        kind: Some(Kind::Cellular),
+        kind: Some(kind),
         operation: Operation::Create(Some(WireRequest::from(&CreateRequest {
-            kind: Kind::Cellular,
+            kind,
             mode: None,
-            body: serde_json::json!({"imei": imei, "connectivity": "CELLULAR"}),
+            body,
         }))),
-        keys: LookupKeys {
-            imei: Some(imei.into()),
-            ..LookupKeys::default()
-        },
+        keys,
         unknown: false,
     }
 }
@@ -499,12 +483,7 @@ async fn a_device_already_there_ends_exists_never_created() {
 async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
     let platform = FakePlatform::default();
     // The previous run's request created it (dated after the batch start) and the process died.
-    platform
-        .0
-        .lock()
-        .unwrap()
-        .devices
-        .insert(eui(1), device(&eui(1), 2_000_000));
+    platform.preexisting(&eui(1), 2_000_000);
     let mut item = otaa(1, &eui(1));
     item.unknown = true;
     let mut not_there = otaa(2, &eui(2));
@@ -530,13 +509,7 @@ async fn a_row_found_sending_is_reconciled_before_anything_is_sent() {
 async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
     let platform = FakePlatform::default();
     platform.fault("356938035643809", &[Fault::LoseAnswer]);
-    let (log, _) = drive(
-        &platform,
-        vec![cellular(1, "356938035643809")],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![cellular(1, "356938035643809")], false).await;
     assert_eq!(log.of(1).state, RowState::Done);
     assert_eq!(platform.creations("356938035643809"), 1);
 }
@@ -545,13 +518,7 @@ async fn cellular_lost_answer_is_settled_by_the_duplicate_answer() {
 async fn client_errors_are_final_with_code_and_message() {
     let platform = FakePlatform::default();
     platform.fault(&eui(1), &[Fault::Reject(400, 42)]);
-    let (log, _) = drive(
-        &platform,
-        vec![otaa(1, &eui(1))],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![otaa(1, &eui(1))], false).await;
     let outcome = log.of(1);
     assert_eq!(outcome.state, RowState::Failed);
     assert_eq!(outcome.http_status, Some(400));
@@ -564,13 +531,7 @@ async fn client_errors_are_final_with_code_and_message() {
 async fn endless_server_errors_fail_the_row_after_the_attempt_cap() {
     let platform = FakePlatform::default();
     platform.fault(&eui(1), &vec![Fault::Plain500; 20]);
-    let (log, _) = drive(
-        &platform,
-        vec![otaa(1, &eui(1))],
-        config(1, None),
-        CancellationToken::new(),
-    )
-    .await;
+    let log = run_items(&platform, vec![otaa(1, &eui(1))], false).await;
     assert_eq!(log.of(1).state, RowState::Failed);
     assert_eq!(log.of(1).http_status, Some(500));
     assert_eq!(log.sending.lock().unwrap()[&1], super::retry::MAX_ATTEMPTS);
@@ -760,22 +721,11 @@ fn rename(row: u64, key: &str, before: &str, after: &str, version: Option<u64>) 
 }
 
 async fn run_items(platform: &FakePlatform, items: Vec<WorkItem>, force: bool) -> Arc<FakeLog> {
-    let log = Arc::new(FakeLog::default());
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(items).await.unwrap();
-    drop(tx);
-    let mut config = config(2, None);
-    config.force = force;
-    let counters = Arc::new(Counters::default());
-    let stop = run(
-        platform.clone(),
-        log.clone(),
-        rx,
-        &config,
-        CancellationToken::new(),
-        counters,
-    )
-    .await;
+    let config = PoolConfig {
+        force,
+        ..config(2, None)
+    };
+    let (log, stop) = drive(platform, items, config, CancellationToken::new()).await;
     assert_eq!(stop, Stop::Drained);
     log
 }

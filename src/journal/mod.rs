@@ -68,14 +68,6 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == text)
     }
 
-    /// An update or a restore: writes fields of a device that exists.
-    pub fn is_update(self) -> bool {
-        match self {
-            Action::Update | Action::Restore => true,
-            Action::Create | Action::Delete | Action::Tag => false,
-        }
-    }
-
     /// How `done` reads for this action in reports and summaries.
     pub fn done_word(self) -> &'static str {
         match self {
@@ -275,6 +267,13 @@ impl BatchInfo {
             (state, _) => state,
         }
     }
+
+    /// The process running the batch, when it is another one, alive: two runs of a batch would both send.
+    pub fn running_elsewhere(&self) -> Option<u32> {
+        self.runner_pid.filter(|&pid| {
+            pid != std::process::id() && self.effective_state() == BatchState::Running
+        })
+    }
 }
 
 /// True when a process with this id exists (it may belong to another user: that still counts).
@@ -357,6 +356,23 @@ pub struct Outcome {
     pub device_href: Option<String>,
     pub device_uid: Option<String>,
     pub device_eui: Option<String>,
+}
+
+impl Outcome {
+    /// `row` now in `state`, with nothing else known (no answer, no device).
+    pub fn new(row: u64, state: RowState) -> Outcome {
+        Outcome {
+            row,
+            state,
+            attempts: 0,
+            http_status: None,
+            error_code: None,
+            message: None,
+            device_href: None,
+            device_uid: None,
+            device_eui: None,
+        }
+    }
 }
 
 /// Rows per transaction when inserting: large enough that a million rows take seconds, small enough to bound the
@@ -558,11 +574,9 @@ impl Journal {
                 )?;
                 for row in rows.by_ref().take(INSERT_CHUNK) {
                     let is_final = row.state.is_final();
-                    let errors = if row.errors.is_empty() {
-                        None
-                    } else {
-                        Some(serde_json::to_string(&row.errors)?)
-                    };
+                    let errors = (!row.errors.is_empty())
+                        .then(|| serde_json::to_string(&row.errors))
+                        .transpose()?;
                     insert
                         .execute(params![
                             batch,
@@ -600,41 +614,37 @@ impl Journal {
     }
 
     pub fn batch(&self, id: &str) -> anyhow::Result<Option<BatchInfo>> {
-        let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?1");
-        let found = self
-            .conn
-            .query_row(&sql, [id], read_batch_columns)
-            .optional()?;
-        found.map(BatchColumns::into_info).transpose()
+        Ok(self.select_batches("WHERE id = ?1", [id])?.pop())
     }
 
-    /// Every batch, newest first.
+    /// Every batch, newest first. A rollback and an import's tag calls are reached through the import, never
+    /// listed (nor taken as "the latest batch").
     pub fn batches(&self) -> anyhow::Result<Vec<BatchInfo>> {
-        let sql = format!(
-            "SELECT {BATCH_COLUMNS} FROM batches WHERE undoes IS NULL AND action <> 'tag' \
-             ORDER BY created_at DESC, rowid DESC"
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([], read_batch_columns)?;
-        rows.map(|r| r?.into_info()).collect()
+        self.select_batches("WHERE undoes IS NULL AND action <> 'tag'", [])
     }
 
     /// The newest batch, or the newest that is not `done` when `unfinished`.
     pub fn latest_batch(&self, unfinished: bool) -> anyhow::Result<Option<BatchInfo>> {
-        // A rollback and an import's tag calls are reached through the import, never as "the latest batch".
-        let filter = if unfinished {
-            "WHERE undoes IS NULL AND action <> 'tag' AND state <> 'done'"
-        } else {
-            "WHERE undoes IS NULL AND action <> 'tag'"
-        };
+        let mut batches = self.batches()?.into_iter();
+        Ok(batches.find(|b| !unfinished || b.state != BatchState::Done))
+    }
+
+    /// The batches `filter` (an SQL `WHERE`) selects, newest first.
+    fn select_batches(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> anyhow::Result<Vec<BatchInfo>> {
         let sql = format!(
-            "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            "SELECT {BATCH_COLUMNS} FROM batches {filter} ORDER BY created_at DESC, rowid DESC"
         );
-        let found = self
-            .conn
-            .query_row(&sql, [], read_batch_columns)
-            .optional()?;
-        found.map(BatchColumns::into_info).transpose()
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut batches = Vec::new();
+        while let Some(r) = rows.next()? {
+            batches.push(read_batch(r)?);
+        }
+        Ok(batches)
     }
 
     /// The batch named on the command line, else the latest one; an unknown id or an empty journal is a
@@ -780,18 +790,17 @@ impl Journal {
 
     /// Rows of a batch in any of `states`, from the index.
     pub fn count_states(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
-        let sql = format!(
-            "SELECT count(*) FROM rows WHERE batch = ?1{}",
-            state_filter(Some(states), true)
-        );
-        let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
-        Ok(n as u64)
+        self.count_where(batch, "", states)
     }
 
     /// Rows of a batch in one of `states` that update or restore (from the partial index of migration 7).
     pub fn count_updates(&self, batch: &str, states: &[RowState]) -> anyhow::Result<u64> {
+        self.count_where(batch, " AND action IN ('update', 'restore')", states)
+    }
+
+    fn count_where(&self, batch: &str, and: &str, states: &[RowState]) -> anyhow::Result<u64> {
         let sql = format!(
-            "SELECT count(*) FROM rows WHERE batch = ?1 AND action IN ('update', 'restore'){}",
+            "SELECT count(*) FROM rows WHERE batch = ?1{and}{}",
             state_filter(Some(states), true)
         );
         let n: i64 = self.conn.query_row(&sql, [batch], |r| r.get(0))?;
@@ -825,10 +834,7 @@ impl Journal {
         let sql = format!("SELECT {ROW_COLUMNS} FROM rows WHERE batch = ?1 AND row = ?2");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![batch, row as i64])?;
-        match rows.next()? {
-            Some(r) => Ok(Some(read_row(r)?)),
-            None => Ok(None),
-        }
+        rows.next()?.map(read_row).transpose()
     }
 
     /// Records outcomes outside a run (e.g. rows found on the platform before the first send, or rows reconciled
@@ -887,13 +893,7 @@ impl Journal {
         let id = Journal::rollback_id(&import.id);
         let at = now();
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-             created_at, updated_at, action, undoes) \
-             SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, 'delete', id \
-             FROM batches WHERE id = ?1",
-            params![import.id, id, at],
-        )?;
+        beside(&tx, &import.id, &id, Action::Delete, &at)?;
         // A creation is undone by deleting its device; an update by restoring the values it wrote over, from its
         // `previous` column, if the device still holds what it wrote (checked by reading it first).
         tx.execute(
@@ -946,13 +946,7 @@ impl Journal {
         let id = Journal::tags_id(import);
         let at = now();
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
-             created_at, updated_at, action) \
-             SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, 'tag' \
-             FROM batches WHERE id = ?1",
-            params![import, id, at],
-        )?;
+        beside(&tx, import, &id, Action::Tag, &at)?;
         let mut next: i64 = tx.query_row(
             "SELECT coalesce(max(row), 0) FROM rows WHERE batch = ?1",
             [&id],
@@ -1058,20 +1052,6 @@ impl Journal {
         )
     }
 
-    /// The rows of `batch` its rollback deleted or found gone.
-    pub fn undone_rows(&self, batch: &str) -> anyhow::Result<std::collections::HashSet<u64>> {
-        let mut rows = std::collections::HashSet::new();
-        self.for_each_row(
-            &Journal::rollback_id(batch),
-            Some(&[RowState::Done, RowState::Gone]),
-            |r| {
-                rows.insert(r.row);
-                Ok(())
-            },
-        )?;
-        Ok(rows)
-    }
-
     /// Hands the connection to a writer thread for a run.
     pub fn into_writer(self, batch: &str) -> Writer {
         Writer::start(self, batch.to_string())
@@ -1127,6 +1107,24 @@ impl UndoneCursor {
     }
 }
 
+/// Makes, unless it exists, batch `id` of `action` operations beside `import` (its file and columns): the import's
+/// rollback (a `delete` batch that `undoes` it) or its tag calls.
+fn beside(
+    conn: &Connection,
+    import: &str,
+    id: &str,
+    action: Action,
+    at: &str,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT OR IGNORE INTO batches (id, name, input_path, input_sha256, format, columns, options, state, \
+         created_at, updated_at, action, undoes) \
+         SELECT ?2, name, input_path, input_sha256, format, columns, '{}', 'interrupted', ?3, ?3, ?4, \
+         CASE ?4 WHEN 'delete' THEN id END FROM batches WHERE id = ?1",
+        params![import, id, at, action.as_str()],
+    )
+}
+
 /// Writes one outcome; the request goes in the same statement that writes a final state. Returns the rows changed
 /// (0 when the batch has no such row).
 fn apply_outcome(
@@ -1177,13 +1175,12 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     let row = r.get::<_, i64>(0)? as u64;
     // Read in place: these are read for every row a run streams, and need no copy.
     let text = |i: usize| -> anyhow::Result<Option<&str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
-    let kind = match text(1)? {
-        None => None,
-        Some(k) => Some(
+    let kind = text(1)?
+        .map(|k| {
             k.parse::<Kind>()
-                .map_err(|e| anyhow::anyhow!("row {row}: {e}"))?,
-        ),
-    };
+                .map_err(|e| anyhow::anyhow!("row {row}: {e}"))
+        })
+        .transpose()?;
     let action = text(15)?.unwrap_or_default();
     let action =
         Action::parse(action).with_context(|| format!("row {row}: unknown action {action:?}"))?;
@@ -1222,79 +1219,39 @@ fn read_row(r: &rusqlite::Row<'_>) -> anyhow::Result<RowRecord> {
     })
 }
 
-/// A batch row as SQLite hands it over, before its JSON columns are parsed.
-struct BatchColumns(
-    [Option<String>; 10],
-    Option<u32>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
-fn read_batch_columns(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchColumns> {
-    let mut cols: [Option<String>; 10] = Default::default();
-    for (i, c) in cols.iter_mut().enumerate() {
-        *c = r.get(i)?;
+/// A batch as stored; its JSON columns parsed.
+fn read_batch(r: &rusqlite::Row<'_>) -> anyhow::Result<BatchInfo> {
+    fn json<T: serde::de::DeserializeOwned>(
+        r: &rusqlite::Row<'_>,
+        i: usize,
+        null: &str,
+    ) -> anyhow::Result<T> {
+        let text: Option<String> = r.get(i)?;
+        Ok(serde_json::from_str(text.as_deref().unwrap_or(null))?)
     }
-    Ok(BatchColumns(
-        cols,
-        r.get(10)?,
-        r.get(11)?,
-        r.get(12)?,
-        r.get(13)?,
-        r.get(14)?,
-    ))
-}
-
-impl BatchColumns {
-    fn into_info(self) -> anyhow::Result<BatchInfo> {
-        let (runner_pid, profile) = (self.1, self.2);
-        let undoes = self.4;
-        let action_text = self.3;
-        let input_columns = self.5;
-        let [
-            id,
-            name,
-            input_path,
-            input_sha256,
-            format,
-            columns,
-            options,
-            state,
-            created,
-            updated,
-        ] = self.0;
-        let id = id.unwrap_or_default();
-        let ctx = |what: &str| format!("batch {id}: unreadable {what} in the journal");
-        let state_text = state.unwrap_or_default();
-        Ok(BatchInfo {
-            name,
-            input_path: input_path.unwrap_or_default(),
-            input_sha256: input_sha256.unwrap_or_default(),
-            format: serde_json::from_str(format.as_deref().unwrap_or("null"))
-                .with_context(|| ctx("format"))?,
-            columns: serde_json::from_str(columns.as_deref().unwrap_or("[]"))
-                .with_context(|| ctx("columns"))?,
-            input_columns: input_columns
-                .as_deref()
-                .map(serde_json::from_str)
-                .transpose()
-                .with_context(|| ctx("input columns"))?,
-            options: serde_json::from_str(options.as_deref().unwrap_or("null"))
-                .with_context(|| ctx("options"))?,
-            state: BatchState::parse(&state_text)
-                .with_context(|| ctx(&format!("state {state_text:?}")))?,
-            created_at: created.unwrap_or_default(),
-            updated_at: updated.unwrap_or_default(),
-            runner_pid,
-            action: Action::parse(&action_text)
-                .with_context(|| ctx(&format!("action {action_text:?}")))?,
-            undoes,
-            profile,
-            id,
-        })
-    }
+    let text = |i: usize| -> rusqlite::Result<String> {
+        Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
+    };
+    let id = text(0)?;
+    let ctx = |what: &str| format!("batch {id}: unreadable {what} in the journal");
+    let (state, action) = (text(7)?, text(12)?);
+    Ok(BatchInfo {
+        name: r.get(1)?,
+        input_path: text(2)?,
+        input_sha256: text(3)?,
+        format: json(r, 4, "null").with_context(|| ctx("format"))?,
+        columns: json(r, 5, "[]").with_context(|| ctx("columns"))?,
+        input_columns: json(r, 14, "null").with_context(|| ctx("input columns"))?,
+        options: json(r, 6, "null").with_context(|| ctx("options"))?,
+        state: BatchState::parse(&state).with_context(|| ctx(&format!("state {state:?}")))?,
+        created_at: text(8)?,
+        updated_at: text(9)?,
+        runner_pid: r.get(10)?,
+        profile: r.get(11)?,
+        action: Action::parse(&action).with_context(|| ctx(&format!("action {action:?}")))?,
+        undoes: r.get(13)?,
+        id,
+    })
 }
 
 fn new_batch_id() -> String {

@@ -9,7 +9,9 @@ use crate::device::{Device, ErrorCode, Ids, Kind, RefValue, Refs, RowError};
 use serde_json::Value;
 
 /// A model's, a plan's or a row's radio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Connectivity {
     Lorawan,
@@ -124,11 +126,7 @@ pub struct Resolved {
 }
 
 fn text(value: &Value, key: &str) -> Option<String> {
-    match value.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    value.get(key).and_then(super::text)
 }
 
 /// One catalogue entry seen through the names it answers to.
@@ -136,55 +134,40 @@ trait Entry {
     const WHAT: &'static str;
     fn id(&self) -> &str;
     fn name(&self) -> &str;
-    fn aliases(&self) -> Vec<&str> {
-        vec![self.id(), self.name()]
-    }
-}
-
-impl Entry for Model {
-    const WHAT: &'static str = "device model";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Entry for Connection {
-    const WHAT: &'static str = "connection";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
+    /// One more name the entry answers to (a connection's IoT Flow connection id).
+    fn also(&self) -> Option<&str> {
+        None
     }
     fn aliases(&self) -> Vec<&str> {
-        let mut all = vec![self.id.as_str(), self.name.as_str()];
-        all.extend(self.iot_flow_id.as_deref());
-        all
+        [self.id(), self.name()]
+            .into_iter()
+            .chain(self.also())
+            .collect()
     }
 }
 
-impl Entry for Plan {
-    const WHAT: &'static str = "connectivity plan";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
+/// The [`Entry`] of a catalogue type with `id` and `name` fields (and the field it is `also` known by).
+macro_rules! entry {
+    ($type:ty, $what:literal $(, $also:ident)?) => {
+        impl Entry for $type {
+            const WHAT: &'static str = $what;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            $(fn also(&self) -> Option<&str> {
+                self.$also.as_deref()
+            })?
+        }
+    };
 }
 
-impl Entry for Context {
-    const WHAT: &'static str = "network context";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
+entry!(Model, "device model");
+entry!(Connection, "connection", iot_flow_id);
+entry!(Plan, "connectivity plan");
+entry!(Context, "network context");
 
 impl Catalog {
     /// Builds the catalogue from the listings' briefs, in the platform's field names.
@@ -195,15 +178,18 @@ impl Catalog {
         contexts: impl IntoIterator<Item = &'a Value>,
     ) -> Catalog {
         let id = |v: &Value| text(v, "ID").or_else(|| text(v, "id"));
+        let name = |v: &Value| {
+            text(v, "commercialName")
+                .or_else(|| text(v, "name"))
+                .unwrap_or_default()
+        };
         Catalog {
             models: models
                 .into_iter()
                 .filter_map(|v| {
                     Some(Model {
                         id: id(v)?,
-                        name: text(v, "commercialName")
-                            .or_else(|| text(v, "name"))
-                            .unwrap_or_default(),
+                        name: name(v),
                         connectivity: Connectivity::parse(text(v, "connectivity").as_deref()),
                         vendor: v
                             .get("vendor")
@@ -230,9 +216,7 @@ impl Catalog {
                 .filter_map(|v| {
                     Some(Plan {
                         id: id(v)?,
-                        name: text(v, "commercialName")
-                            .or_else(|| text(v, "name"))
-                            .unwrap_or_default(),
+                        name: name(v),
                         connectivity: Connectivity::parse(text(v, "connectivity").as_deref()),
                         used: v.get("used").and_then(Value::as_i64),
                         granted: v.get("granted").and_then(Value::as_i64),
@@ -287,19 +271,7 @@ impl Catalog {
         if let (Some(model), Some(r)) = (model, &refs.model)
             && model.connectivity.is_some_and(|c| c != connectivity)
         {
-            errors.push(reference(
-                "model",
-                r,
-                format!(
-                    "{} {:?} ({}) is a {} model; a {} row needs a {} model",
-                    Model::WHAT,
-                    r.value,
-                    model.id,
-                    model.connectivity.map(Connectivity::as_str).unwrap_or("?"),
-                    kind.as_str(),
-                    connectivity.as_str()
-                ),
-            ));
+            errors.push(wrong_radio("model", r, model, model.connectivity, kind));
         }
         let lorawan_1_1 =
             model.is_some_and(Model::is_lorawan_1_1) && connectivity == Connectivity::Lorawan;
@@ -355,19 +327,7 @@ impl Catalog {
                 let plan = one(&self.plans, r, "plan", &mut errors);
                 if let Some(p) = plan.filter(|p| p.connectivity.is_some_and(|c| c != connectivity))
                 {
-                    errors.push(reference(
-                        "plan",
-                        r,
-                        format!(
-                            "{} {:?} ({}) is a {} plan; a {} row needs a {} plan",
-                            Plan::WHAT,
-                            r.value,
-                            p.id,
-                            p.connectivity.map(Connectivity::as_str).unwrap_or("?"),
-                            kind.as_str(),
-                            connectivity.as_str()
-                        ),
-                    ));
+                    errors.push(wrong_radio("plan", r, p, p.connectivity, kind));
                 }
                 plan
             }
@@ -414,7 +374,7 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
             message,
         });
     };
-    match &device.ids {
+    let (what, keys) = match &device.ids {
         Ids::Otaa {
             app_key_from_nwk_key: true,
             ..
@@ -428,54 +388,61 @@ fn check_key_set(device: &Device, model: &Model, errors: &mut Vec<RowError>) {
                     ),
                 );
             }
+            return;
         }
-        Ids::Otaa { nwk_key, .. } => match (is_1_1, nwk_key.is_some()) {
-            (true, false) => key_error(
-                "nwk_key",
-                format!(
-                    "model {:?} is {version}: an OTAA device needs a NwkKey",
-                    model.id
-                ),
-            ),
-            (false, true) => key_error(
-                "nwk_key",
-                format!(
-                    "model {:?} is {version}: it takes no NwkKey (only LoRaWAN 1.1 models do)",
-                    model.id
-                ),
-            ),
-            (true, true) | (false, false) => {}
-        },
+        Ids::Otaa { nwk_key, .. } => (
+            "an OTAA device",
+            vec![("nwk_key", "NwkKey", nwk_key.is_some())],
+        ),
         Ids::Abp {
             s_nwk_s_int_key,
             nwk_s_enc_key,
             ..
-        } => {
-            for (field, label, present) in [
+        } => (
+            "an ABP device",
+            vec![
                 ("s_nwk_s_int_key", "SNwkSIntKey", s_nwk_s_int_key.is_some()),
                 ("nwk_s_enc_key", "NwkSEncKey", nwk_s_enc_key.is_some()),
-            ] {
-                match (is_1_1, present) {
-                    (true, false) => key_error(
-                        field,
-                        format!(
-                            "model {:?} is {version}: an ABP device needs a {label}",
-                            model.id
-                        ),
-                    ),
-                    (false, true) => key_error(
-                        field,
-                        format!(
-                            "model {:?} is {version}: it takes no {label} (only LoRaWAN 1.1 models do)",
-                            model.id
-                        ),
-                    ),
-                    (true, true) | (false, false) => {}
-                }
-            }
+            ],
+        ),
+        Ids::Cellular { .. } | Ids::Multicast { .. } => return,
+    };
+    for (field, label, present) in keys {
+        match (is_1_1, present) {
+            (true, false) => key_error(
+                field,
+                format!("model {:?} is {version}: {what} needs a {label}", model.id),
+            ),
+            (false, true) => key_error(
+                field,
+                format!(
+                    "model {:?} is {version}: it takes no {label} (only LoRaWAN 1.1 models do)",
+                    model.id
+                ),
+            ),
+            (true, true) | (false, false) => {}
         }
-        Ids::Cellular { .. } | Ids::Multicast { .. } => {}
     }
+}
+
+/// `r` names a model or plan (`field`) of another radio than a `kind` row's.
+fn wrong_radio<E: Entry>(
+    field: &str,
+    r: &RefValue,
+    entry: &E,
+    have: Option<Connectivity>,
+    kind: Kind,
+) -> RowError {
+    let message = format!(
+        "{} {:?} ({}) is a {} {field}; a {} row needs a {} {field}",
+        E::WHAT,
+        r.value,
+        entry.id(),
+        have.map(Connectivity::as_str).unwrap_or("?"),
+        kind.as_str(),
+        Connectivity::of(kind).as_str()
+    );
+    reference(field, r, message)
 }
 
 fn missing(field: &str, what: &str) -> RowError {

@@ -138,31 +138,26 @@ impl RequestCounts {
 
     /// The requests made since `before` was taken.
     pub fn since(&self, before: &RequestCounts) -> RequestCounts {
-        RequestCounts {
-            token: self.token.saturating_sub(before.token),
-            catalogue: self.catalogue.saturating_sub(before.catalogue),
-            lookups: self.lookups.saturating_sub(before.lookups),
-            creations: self.creations.saturating_sub(before.creations),
-            deletions: self.deletions.saturating_sub(before.deletions),
-            updates: self.updates.saturating_sub(before.updates),
-            tags: self.tags.saturating_sub(before.tags),
-            other: self.other.saturating_sub(before.other),
-            retries: self.retries.saturating_sub(before.retries),
-        }
+        self.zip(before, u64::saturating_sub)
     }
 
     /// Both counts together.
     pub fn plus(&self, more: &RequestCounts) -> RequestCounts {
+        self.zip(more, |a, b| a + b)
+    }
+
+    /// Each count of `self` and `other` put together by `f`.
+    fn zip(&self, other: &RequestCounts, f: impl Fn(u64, u64) -> u64) -> RequestCounts {
         RequestCounts {
-            token: self.token + more.token,
-            catalogue: self.catalogue + more.catalogue,
-            lookups: self.lookups + more.lookups,
-            creations: self.creations + more.creations,
-            deletions: self.deletions + more.deletions,
-            updates: self.updates + more.updates,
-            tags: self.tags + more.tags,
-            other: self.other + more.other,
-            retries: self.retries + more.retries,
+            token: f(self.token, other.token),
+            catalogue: f(self.catalogue, other.catalogue),
+            lookups: f(self.lookups, other.lookups),
+            creations: f(self.creations, other.creations),
+            deletions: f(self.deletions, other.deletions),
+            updates: f(self.updates, other.updates),
+            tags: f(self.tags, other.tags),
+            other: f(self.other, other.other),
+            retries: f(self.retries, other.retries),
         }
     }
 }
@@ -289,30 +284,30 @@ impl Client {
 
     /// Every page of every catalogue listing.
     pub async fn catalog(&self) -> Result<Catalog, ApiError> {
-        let lorawan_models = self
-            .all_pages("/deviceProfiles", &[("connectivity", "LORAWAN")])
-            .await?;
-        let cellular_models = self
-            .all_pages("/deviceProfiles", &[("connectivity", "CELLULAR")])
-            .await?;
+        let models = self.both_radios("/deviceProfiles").await?;
         let connections = self.all_pages("/appServers", &[]).await?;
-        let lorawan_plans = self
-            .all_pages("/networkSubscriptions", &[("connectivity", "LORAWAN")])
-            .await?;
-        let cellular_plans = self
-            .all_pages("/networkSubscriptions", &[("connectivity", "CELLULAR")])
-            .await?;
+        let plans = self.both_radios("/networkSubscriptions").await?;
         // A subscription without cellular service may not offer this listing at all.
         let contexts = match self.all_pages("/cellularNetworkContexts", &[]).await {
             Err(ApiError::Status { status: 404, .. }) => Vec::new(),
             other => other?,
         };
         Ok(Catalog::from_briefs(
-            lorawan_models.iter().chain(&cellular_models),
+            &models,
             &connections,
-            lorawan_plans.iter().chain(&cellular_plans),
+            &plans,
             &contexts,
         ))
+    }
+
+    /// Every page of a catalogue listing for LoRaWAN, then for cellular.
+    async fn both_radios(&self, path: &str) -> Result<Vec<Value>, ApiError> {
+        let mut all = self.all_pages(path, &[("connectivity", "LORAWAN")]).await?;
+        all.extend(
+            self.all_pages(path, &[("connectivity", "CELLULAR")])
+                .await?,
+        );
+        Ok(all)
     }
 
     /// One creation attempt, no retry (the engine retries after reconciling).
@@ -355,29 +350,21 @@ impl Client {
     /// `GET /devices/e<EUI>`: `None` on 404. Retries what is retryable.
     pub async fn device_by_eui(&self, eui: &str) -> Result<Option<DeviceInfo>, ApiError> {
         let url = self.api_url(&format!("/devices/e{}", eui.to_ascii_uppercase()));
-        match self.call_with_retry(Method::GET, url, None).await {
-            Ok(answer) => Ok(Some(DeviceInfo::from_json(&answer.body, None))),
-            Err(ApiError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let answer = found(self.call_with_retry(Method::GET, url, None).await)?;
+        Ok(answer.map(|answer| DeviceInfo::from_json(&answer.body, None)))
     }
 
     /// `GET /devices/<reference>` (a uid, or `e<EUI>`) with every field an update compares and its
     /// `occContext.version`: `None` on 404. Retries what is retryable.
     pub async fn device(&self, reference: &str) -> Result<Option<DeviceInfo>, ApiError> {
         let url = self.api_url(&format!("/devices/{reference}"));
-        match self.call_with_retry(Method::GET, url, None).await {
-            Ok(answer) => {
-                let mut info = DeviceInfo::from_json(&answer.body, None);
-                info.state = Some(Box::new(super::update::DeviceState::from_json(
-                    &answer.body,
-                    true,
-                )));
-                Ok(Some(info))
-            }
-            Err(ApiError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let answer = found(self.call_with_retry(Method::GET, url, None).await)?;
+        Ok(answer.map(|answer| {
+            let mut info = DeviceInfo::from_json(&answer.body, None);
+            let state = super::update::DeviceState::from_json(&answer.body, true);
+            info.state = Some(Box::new(state));
+            info
+        }))
     }
 
     /// `PUT /devices/<uid>` of `change` with `version` as its `occContext.version`, one attempt (the engine
@@ -579,12 +566,6 @@ impl Client {
         Ok((answer.body, answer.location))
     }
 
-    /// `GET` of a path under the DX Core API. Retries.
-    pub async fn dx_get_json(&self, path_and_query: &str) -> Result<Value, ApiError> {
-        let url = self.url_under(&self.inner.dx_base, path_and_query)?;
-        Ok(self.call_with_retry(Method::GET, url, None).await?.body)
-    }
-
     /// `POST` of a JSON body to a path under the DX Core API (`/connections`), one attempt.
     pub async fn dx_post_json(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         let url = self.url_under(&self.inner.dx_base, path)?;
@@ -624,31 +605,19 @@ impl Client {
             .append_pair("duration", &format!("P{days}D"))
             .append_pair("step", "P1D")
             .append_pair("timezone", timezone);
-        match self.call_with_retry(Method::GET, url, None).await {
-            Ok(answer) => Ok(Some(briefs(&answer.body).to_vec())),
-            Err(ApiError::Status { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let answer = found(self.call_with_retry(Method::GET, url, None).await)?;
+        Ok(answer.map(|answer| briefs(&answer.body).to_vec()))
     }
 
     /// Every device alarm (`GET /devices/alarms?sort=alarmUid,asc`, all cursor pages).
     pub async fn device_alarms(&self) -> Result<Vec<Value>, ApiError> {
-        self.list_all_by_cursor("/devices/alarms", "alarmUid").await
-    }
-
-    /// Every brief of a cursor-paginated listing sorted by `sort_field` (`/devices/alarms`, `alarmUid`).
-    pub async fn list_all_by_cursor(
-        &self,
-        path: &str,
-        sort_field: &str,
-    ) -> Result<Vec<Value>, ApiError> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut url = self.api_url(path);
+            let mut url = self.api_url("/devices/alarms");
             {
                 let mut query = url.query_pairs_mut();
-                query.append_pair("sort", &format!("{sort_field},asc"));
+                query.append_pair("sort", "alarmUid,asc");
                 if let Some(after) = &after {
                     query.append_pair("pageAfter", after);
                 }
@@ -973,6 +942,15 @@ fn token_not_found(base: &str, token_url: &str) -> String {
         message.push_str("; check --url, or give the token endpoint with --token-url");
     }
     message
+}
+
+/// `None` for a 404: the platform does not have what was asked for.
+fn found<T>(answer: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+    match answer {
+        Ok(answer) => Ok(Some(answer)),
+        Err(ApiError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A success answer whose body is not the JSON it should be.

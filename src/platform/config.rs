@@ -37,15 +37,10 @@ impl PlatformSettings {
     /// Checks what is given (the URLs' form, the secret file's presence) without filling in what is not: a resume
     /// checks this before it opens the journal that holds the rest.
     pub fn check_given(&self) -> Result<(), UsageError> {
-        if let Some(url) = self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        if let Some(url) = given(&self.url) {
             check_url(url, "--url")?;
         }
-        if let Some(url) = self
-            .token_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-        {
+        if let Some(url) = given(&self.token_url) {
             check_url(url, "--token-url")?;
         }
         if let Some(path) = &self.client_secret_file
@@ -87,22 +82,11 @@ impl ClientConfig {
         args: &PlatformSettings,
         env_secret: Option<String>,
     ) -> Result<ClientConfig, UsageError> {
-        let url = args
-            .url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                UsageError(
-                    "no platform URL: give --url, set THINGPARK_URL, or use a --profile".into(),
-                )
-            })?;
+        let url = given(&args.url).ok_or_else(|| {
+            UsageError("no platform URL: give --url, set THINGPARK_URL, or use a --profile".into())
+        })?;
         let url = check_url(url, "--url")?;
-        let client_id = args
-            .client_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
+        let client_id = given(&args.client_id)
             .ok_or_else(|| {
                 UsageError(
                     "no client id: give --client-id, set THINGPARK_CLIENT_ID, or use a --profile"
@@ -136,9 +120,9 @@ impl ClientConfig {
                 )
             })?,
         };
-        let token_url = match args.token_url.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => check_url(t, "--token-url")?,
-            _ => default_token_url(&url),
+        let token_url = match given(&args.token_url) {
+            Some(t) => check_url(t, "--token-url")?,
+            None => default_token_url(&url),
         };
         Ok(ClientConfig {
             url,
@@ -150,19 +134,22 @@ impl ClientConfig {
             request_timeout: REQUEST_TIMEOUT,
         })
     }
-}
 
-/// The token endpoint of a platform base URL (without a trailing slash), when `--token-url` does not name another.
-pub fn default_token_url(url: &str) -> String {
-    format!("{url}/users-auth/protocol/openid-connect/token")
-}
-
-impl ClientConfig {
     /// The token endpoint when it was given explicitly, `None` when it is the one the URL implies: what a batch
     /// records, so that resuming it against a new `--url` asks that platform for its token.
     pub fn explicit_token_url(&self) -> Option<&str> {
         (self.token_url != default_token_url(&self.url)).then_some(self.token_url.as_str())
     }
+}
+
+/// A setting given with something in it besides spaces, trimmed.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The token endpoint of a platform base URL (without a trailing slash), when `--token-url` does not name another.
+pub fn default_token_url(url: &str) -> String {
+    format!("{url}/users-auth/protocol/openid-connect/token")
 }
 
 fn check_url(url: &str, option: &str) -> Result<String, UsageError> {

@@ -12,7 +12,7 @@ use super::{ApiError, Client, DeviceInfo, DevicePage, ExistKey};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Devices per listing page asked for; the platform may give fewer (see [`Lister`]).
@@ -184,6 +184,7 @@ pub async fn find_matching(
     euis.sort_unstable();
     let cellular = (wanted.len() - euis.len()) as u64;
     let mut lister = Lister::new(client, LIST_PAGE_SIZE);
+    // Keeps what `devices` holds of the wanted keys; `true`: a listing goes on.
     let collect = |devices: &[DeviceInfo], found: &mut HashMap<ExistKey, Vec<DeviceInfo>>| {
         for device in devices {
             for key in keys_of(device) {
@@ -196,6 +197,7 @@ pub async fn find_matching(
                 }
             }
         }
+        true
     };
     if cellular > 0 {
         let filter = DeviceFilter {
@@ -207,10 +209,7 @@ pub async fn find_matching(
             "finding cellular devices by listing the cellular devices"
         );
         lister
-            .each(&filter, |devices| {
-                collect(devices, &mut found);
-                true
-            })
+            .each(&filter, |devices| collect(devices, &mut found))
             .await?;
         progress.advance(cellular);
     }
@@ -285,18 +284,12 @@ pub async fn find_matching(
                     ..DeviceFilter::default()
                 };
                 lister
-                    .each(&filter, |devices| {
-                        collect(devices, &mut found);
-                        true
-                    })
+                    .each(&filter, |devices| collect(devices, &mut found))
                     .await?;
             }
         } else {
             lister
-                .follow(&filter, first, |devices| {
-                    collect(devices, &mut found);
-                    true
-                })
+                .follow(&filter, first, |devices| collect(devices, &mut found))
                 .await?;
         }
         progress.advance(group_euis.len() as u64);
@@ -368,11 +361,15 @@ impl LookupProgress {
         }
     }
 
+    /// What is shown, `None` when quiet.
+    fn shown(&self) -> Option<MutexGuard<'_, Shown>> {
+        (!self.display.quiet).then(|| self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn start(&self, total: u64, client: &Client) {
-        if self.display.quiet {
+        let Some(mut shown) = self.shown() else {
             return;
-        }
-        let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        };
         *shown = Shown {
             total,
             look_ups_before: client.request_counts().lookups,
@@ -397,10 +394,9 @@ impl LookupProgress {
     }
 
     fn advance(&self, n: u64) {
-        if self.display.quiet || n == 0 {
+        let Some(mut shown) = self.shown().filter(|_| n > 0) else {
             return;
-        }
-        let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        };
         shown.done = (shown.done + n).min(shown.total);
         if let Some((bar, _)) = &shown.bar {
             bar.set_position(shown.done);
@@ -414,10 +410,9 @@ impl LookupProgress {
     }
 
     fn finish(&self, found: u64, client: &Client) {
-        if self.display.quiet {
+        let Some(mut shown) = self.shown() else {
             return;
-        }
-        let mut shown = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        };
         if let Some((bar, lifted)) = shown.bar.take() {
             drop(lifted);
             bar.finish_and_clear();

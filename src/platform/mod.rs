@@ -189,11 +189,6 @@ struct DeviceFields {
 
 impl DeviceFields {
     fn into_info(self, location: Option<&str>) -> DeviceInfo {
-        let text = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
         let href = self
             .href
             .as_ref()
@@ -219,6 +214,15 @@ impl DeviceFields {
             sim: self.sim.as_ref().and_then(|s| s.get("ID")).and_then(text),
             state: None,
         }
+    }
+}
+
+/// An identifier or a name as the platform writes it, as a string or as a number.
+fn text(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -117,14 +117,6 @@ pub struct Backoff {
     pub cap: Duration,
 }
 
-impl Backoff {
-    /// The client's reads and deletions outside a batch: fewer, slower steps than a batch's rows.
-    pub const READS: Backoff = Backoff {
-        base: Duration::from_millis(250),
-        cap: Duration::from_secs(8),
-    };
-}
-
 impl Default for Backoff {
     /// A batch's rows.
     fn default() -> Self {
@@ -136,6 +128,12 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The client's reads and deletions outside a batch: fewer, slower steps than a batch's rows.
+    pub const READS: Backoff = Backoff {
+        base: Duration::from_millis(250),
+        cap: Duration::from_secs(8),
+    };
+
     /// The wait before retry number `failures` (1 for the first retry).
     pub fn delay(&self, failures: u32) -> Duration {
         let exp = failures.saturating_sub(1).min(20);

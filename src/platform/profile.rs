@@ -9,11 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `config.toml`: an optional `default_profile` and `[profiles.NAME]` tables.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Where it was read from (relative paths inside it are taken from its folder).
+    #[serde(skip)]
     pub path: PathBuf,
     pub default_profile: Option<String>,
+    #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }
 
@@ -37,14 +40,6 @@ pub struct Profile {
     pub insecure: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    default_profile: Option<String>,
-    #[serde(default)]
-    profiles: BTreeMap<String, Profile>,
-}
-
 /// Where the file is looked for when neither `--config` nor `TPBULK_CONFIG` names one:
 /// `$XDG_CONFIG_HOME/tpbulk/config.toml`, else `$HOME/.config/tpbulk/config.toml`.
 pub fn default_path(xdg_config_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
@@ -60,13 +55,9 @@ impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, UsageError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("{}: cannot read it: {e}", path.display())))?;
-        let raw: RawFile = toml::from_str(&text)
+        let mut file: ConfigFile = toml::from_str(&text)
             .map_err(|e| UsageError(format!("{}: {}", path.display(), e.to_string().trim_end())))?;
-        let file = ConfigFile {
-            path: path.to_path_buf(),
-            default_profile: raw.default_profile,
-            profiles: raw.profiles,
-        };
+        file.path = path.to_path_buf();
         for (name, profile) in &file.profiles {
             file.check(name, profile)?;
         }

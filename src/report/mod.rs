@@ -32,7 +32,7 @@ pub const REPORT_COLUMNS: [&str; 13] = [
 ];
 
 /// A report's file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Csv,
     Jsonl,
@@ -276,8 +276,7 @@ fn status_colour(state: RowState) -> u32 {
     match state {
         RowState::Done => 0xC6EFCE,
         RowState::Exists | RowState::Gone | RowState::Unchanged => 0xDDEBF7,
-        RowState::Conflict => 0xFFC7CE,
-        RowState::Failed => 0xFFC7CE,
+        RowState::Conflict | RowState::Failed => 0xFFC7CE,
         RowState::Invalid => 0xFFEB9C,
         RowState::Pending | RowState::Sending => 0xEDEDED,
     }
@@ -296,13 +295,13 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
         sheet.write_string_with_format(0, col as u16, *title, &header)?;
     }
     sheet.set_freeze_panes(1, 0)?;
-    let formats: Vec<(RowState, Format, Format)> = RowState::ALL
+    let formats: std::collections::HashMap<RowState, (Format, Format)> = RowState::ALL
         .into_iter()
         .map(|s| {
             let fill = Format::new().set_background_color(status_colour(s));
             // Identifiers stay text: a DevEUI of digits must not turn into a number.
             let text = fill.clone().set_num_format("@");
-            (s, fill, text)
+            (s, (fill, text))
         })
         .collect();
     let mut n: u64 = 0;
@@ -311,35 +310,20 @@ fn write_xlsx(journal: &Journal, batch: &str, path: &Path) -> anyhow::Result<u64
             .ok()
             .filter(|r| *r < 1_048_576)
             .context("more rows than an XLSX sheet holds (1,048,575); write CSV or JSON lines")?;
-        let (_, fill, text) = formats
-            .iter()
-            .find(|(s, _, _)| *s == record.state)
-            .expect("every state has a format");
+        let (fill, text) = &formats[&record.state];
         sheet.write_number_with_format(excel_row, 0, line.row as f64, fill)?;
         let cells = line.cells();
         for (col, value) in cells.iter().enumerate().skip(1) {
             let col = col as u16;
-            match col {
-                5 if line.http_status.is_some() => {
-                    sheet.write_number_with_format(
-                        excel_row,
-                        col,
-                        f64::from(line.http_status.unwrap_or_default()),
-                        fill,
-                    )?;
-                }
-                9 => {
-                    sheet.write_number_with_format(
-                        excel_row,
-                        col,
-                        f64::from(line.attempts),
-                        fill,
-                    )?;
-                }
-                _ => {
-                    sheet.write_string_with_format(excel_row, col, value, text)?;
-                }
-            }
+            let number = match col {
+                5 => line.http_status.map(f64::from),
+                9 => Some(f64::from(line.attempts)),
+                _ => None,
+            };
+            match number {
+                Some(number) => sheet.write_number_with_format(excel_row, col, number, fill)?,
+                None => sheet.write_string_with_format(excel_row, col, value, text)?,
+            };
         }
         n += 1;
         Ok(())

@@ -51,15 +51,8 @@ pub fn write_rework_from(
     let input = moved.unwrap_or(Path::new(&batch.input_path));
     check_unchanged(batch, input, moved.is_some())?;
     refuse_overwriting_input(batch, output)?;
-    if let Some(moved) = moved
-        && same_file(moved, output)
-    {
-        return Err(UsageError(format!(
-            "{}: that is the input file of batch {}; write to another file",
-            output.display(),
-            batch.id
-        ))
-        .into());
+    if let Some(moved) = moved {
+        refuse_overwriting(moved, batch, output)?;
     }
     let options = InputOptions {
         sheet: match &batch.format {
@@ -139,21 +132,19 @@ pub fn write_rework_from(
 /// Writing over the batch's own input would destroy the original while it is being read (and the sha256 that
 /// proves which file the batch came from).
 pub fn refuse_overwriting_input(batch: &BatchInfo, output: &Path) -> anyhow::Result<()> {
-    if same_file(Path::new(&batch.input_path), output) {
-        return Err(UsageError(format!(
+    refuse_overwriting(Path::new(&batch.input_path), batch, output)
+}
+
+/// Refuses an `output` that is `input`, the batch's file wherever it is now.
+fn refuse_overwriting(input: &Path, batch: &BatchInfo, output: &Path) -> anyhow::Result<()> {
+    match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) if a == b => Err(UsageError(format!(
             "{}: that is the input file of batch {}; write to another file",
             output.display(),
             batch.id
         ))
-        .into());
-    }
-    Ok(())
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+        .into()),
+        _ => Ok(()),
     }
 }
 
@@ -191,8 +182,7 @@ fn check_output_extension(format: &SourceFormat, output: &Path) -> anyhow::Resul
 /// The rows are found by their row numbers in the input: a file that moved or changed would give wrong rows.
 /// `given`: the file was named with `--input`, not found where the batch recorded it.
 fn check_unchanged(batch: &BatchInfo, input: &Path, given: bool) -> anyhow::Result<()> {
-    let digest = crate::input::sha256_file(input).map_err(|err| {
-        let why = err;
+    let digest = crate::input::sha256_file(input).map_err(|why| {
         if given {
             UsageError(format!("--input {}: cannot read it ({why})", input.display()))
         } else {

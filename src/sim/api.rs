@@ -1,7 +1,7 @@
 //! The simulator's HTTP surface: routes, the token endpoint, admission (rate limit, bearer token, latency) and the
 //! handlers, each a thin layer over the catalogue, the device store and the traffic generator.
 
-use super::devices::{self, ListQuery, Mode, Refusal};
+use super::devices::{self, ListQuery, Mode, Refusal, no_device, query_value};
 use super::limits::{Dice, roll};
 use super::{
     ApiError, BASE_PATH, CONNECTIONS_PATH, STATS_PATH, Sim, TOKEN_PATH, connections, now_ms, tags,
@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -23,10 +23,13 @@ type Shared = State<Arc<Sim>>;
 
 pub(super) fn router(sim: Arc<Sim>) -> Router {
     let api = Router::new()
-        .route("/deviceProfiles", get(device_profiles))
-        .route("/appServers", get(app_servers).post(create_app_server))
-        .route("/networkSubscriptions", get(network_subscriptions))
-        .route("/cellularNetworkContexts", get(network_contexts))
+        .route("/deviceProfiles", listing(Section::Models))
+        .route(
+            "/appServers",
+            listing(Section::Connections).post(create_app_server),
+        )
+        .route("/networkSubscriptions", listing(Section::Plans))
+        .route("/cellularNetworkContexts", listing(Section::Contexts))
         .route("/devices", get(list_devices).post(create_device))
         .route("/devices/alarms", get(alarms))
         .route("/devices/tags", post(tags::tag_devices))
@@ -121,43 +124,17 @@ fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 
 /// Decodes `a=b&c=d` (query strings and form bodies): `+` is a space, `%XX` a byte.
 pub(super) fn form_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            (percent_decode(k), percent_decode(v))
-        })
+    form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match bytes.get(i + 1..i + 3) {
-                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-                    let hex = |d: u8| (d as char).to_digit(16).unwrap_or(0) as u8;
-                    out.push(hex(h) * 16 + hex(l));
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// One form-encoded value, `=` and `&` included.
+fn form_decode(s: &str) -> String {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `POST /users-auth/protocol/openid-connect/token`: client credentials in the form body or HTTP Basic.
@@ -183,7 +160,7 @@ async fn token(State(sim): Shared, headers: HeaderMap, body: Bytes) -> Response 
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|pair| {
             pair.split_once(':')
-                .map(|(id, secret)| (percent_decode(id), percent_decode(secret)))
+                .map(|(id, secret)| (form_decode(id), form_decode(secret)))
         });
     let (id, secret) = match basic {
         Some(pair) => pair,
@@ -271,22 +248,18 @@ async fn admit(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Admission, then `--fail`, for a device call other than a creation (`route` keys its faults).
+/// Admission, then `--fail`, for a device call other than a creation: having no device key, its faults are keyed
+/// on the `route` and a call counter.
 pub(super) async fn admit_device_call(
     sim: &Sim,
     headers: &HeaderMap,
     route: &str,
 ) -> Result<(), ApiError> {
     admit(sim, headers).await?;
-    device_call_fault(sim, route)
-}
-
-/// `--fail` for device calls other than creations, which have no device key: keyed on the path and a call counter.
-fn device_call_fault(sim: &Sim, path: &str) -> Result<(), ApiError> {
     let fail = sim.fail_rate();
     if fail > 0.0 {
         let call = sim.device_calls.fetch_add(1, Ordering::Relaxed);
-        if roll(sim.config.seed, Dice::Fail, path, call) < fail {
+        if roll(sim.config.seed, Dice::Fail, route, call) < fail {
             return Err(unavailable());
         }
     }
@@ -314,15 +287,7 @@ async fn catalog_page(
     admit(sim, headers).await?;
     let pairs = form_pairs(raw.as_deref().unwrap_or(""));
     let page_index = devices::page_index(&pairs)?;
-    let connectivity = query_value(&pairs, "connectivity");
-    if let Some(c) = connectivity
-        && c != "LORAWAN"
-        && c != "CELLULAR"
-    {
-        return Err(ApiError::bad_request(format!(
-            "Invalid connectivity: {c} (LORAWAN or CELLULAR)"
-        )));
-    }
+    let connectivity = devices::connectivity(query_value(&pairs, "connectivity"))?;
     let size = sim.config.page_size;
     let state = sim.lock();
     let catalog = &state.catalog;
@@ -361,36 +326,13 @@ fn plans_in_use(mut page: Value, store: &devices::Store) -> Value {
     page
 }
 
-async fn device_profiles(
-    State(sim): Shared,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    catalog_page(&sim, &headers, q, Section::Models).await
-}
-
-async fn app_servers(
-    State(sim): Shared,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    catalog_page(&sim, &headers, q, Section::Connections).await
-}
-
-async fn network_subscriptions(
-    State(sim): Shared,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    catalog_page(&sim, &headers, q, Section::Plans).await
-}
-
-async fn network_contexts(
-    State(sim): Shared,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    catalog_page(&sim, &headers, q, Section::Contexts).await
+/// `GET` of one catalogue listing.
+fn listing(section: Section) -> MethodRouter<Arc<Sim>> {
+    get(
+        move |State(sim): Shared, headers: HeaderMap, RawQuery(q): RawQuery| async move {
+            catalog_page(&sim, &headers, q, section).await
+        },
+    )
 }
 
 pub(super) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -421,9 +363,7 @@ async fn create_device(
         let attempt = if key.is_empty() {
             0
         } else {
-            let n = state.post_attempts.entry(key.clone()).or_insert(0);
-            *n += 1;
-            *n
+            bump(&mut state.counts.post_attempts, &key)
         };
         let fail = sim.fail_rate();
         if fail > 0.0 && roll(seed, Dice::Fail, &key, attempt) < fail {
@@ -443,10 +383,10 @@ async fn create_device(
             }
         };
         let href = device.view.get("href").and_then(Value::as_str);
-        let location = HeaderValue::from_str(href.unwrap_or("")).ok();
+        let location = href.unwrap_or("").to_owned();
         let bytes = device_json(&device.view, now);
         if !key.is_empty() {
-            *state.creations.entry(key.clone()).or_insert(0) += 1;
+            bump(&mut state.counts.creations, &key);
         }
         (location, bytes, attempt)
     };
@@ -454,11 +394,26 @@ async fn create_device(
     if dropping > 0.0 && roll(seed, Dice::Drop, &key, attempt) < dropping {
         return Ok(dropped());
     }
-    let mut response = json_response(StatusCode::CREATED, bytes);
-    if let Some(location) = location {
+    Ok(created(
+        json_response(StatusCode::CREATED, bytes),
+        &location,
+    ))
+}
+
+/// `response` as a 201, with `location` as its `Location` header.
+fn created(mut response: Response, location: &str) -> Response {
+    *response.status_mut() = StatusCode::CREATED;
+    if let Ok(location) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
+}
+
+/// Adds one to the count of `key` and returns it.
+fn bump(counts: &mut std::collections::BTreeMap<String, u64>, key: &str) -> u64 {
+    let n = counts.entry(key.to_owned()).or_insert(0);
+    *n += 1;
+    *n
 }
 
 /// An answer whose body fails before anything is written, so the connection closes with no HTTP answer at all.
@@ -488,8 +443,7 @@ async fn list_devices(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices")?;
+    admit_device_call(&sim, &headers, "GET /devices").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let mut query = ListQuery::parse(&pairs)?;
     // As the OpenAPI file says of `pageSize`: above the system-wide maximum, the maximum is used.
@@ -498,17 +452,12 @@ async fn list_devices(
     Ok(axum::Json(page).into_response())
 }
 
-fn no_device(reference: &str) -> ApiError {
-    ApiError::not_found(format!("No device for the given ID : {reference}"))
-}
-
 async fn get_device(
     State(sim): Shared,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/{id}")?;
+    admit_device_call(&sim, &headers, "GET /devices/{id}").await?;
     let bytes = {
         let state = sim.lock();
         let device = state.store.find(&id).ok_or_else(|| no_device(&id))?;
@@ -524,8 +473,7 @@ async fn update_device(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "PUT /devices/{id}")?;
+    admit_device_call(&sim, &headers, "PUT /devices/{id}").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let force = matches!(query_value(&pairs, "force"), Some("" | "true"));
     Mode::parse(query_value(&pairs, "networkSubscriptionsHandlingMode"))?;
@@ -535,18 +483,13 @@ async fn update_device(
         let mut state = sim.lock();
         let state = &mut *state;
         let eui = state.store.find(&id).map(|d| d.eui().to_owned());
-        let attempt = match &eui {
-            Some(eui) => {
-                let n = state.put_attempts.entry(eui.clone()).or_insert(0);
-                *n += 1;
-                *n
-            }
-            None => 0,
-        };
+        let attempt = eui
+            .as_ref()
+            .map_or(0, |eui| bump(&mut state.counts.put_attempts, eui));
         let device = state.store.update(&id, &body, force, &state.catalog, now)?;
         let bytes = device_json(&device.view, now);
         let eui = device.eui().to_owned();
-        *state.updates.entry(eui.clone()).or_insert(0) += 1;
+        bump(&mut state.counts.updates, &eui);
         (bytes, eui, attempt)
     };
     let dropping = sim.drop_rate();
@@ -563,15 +506,14 @@ async fn delete_device(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "DELETE /devices/{id}")?;
+    admit_device_call(&sim, &headers, "DELETE /devices/{id}").await?;
     let mut state = sim.lock();
     let Some(device) = state.store.remove(&id) else {
         return Err(no_device(&id));
     };
     // Keyed as creations are, from the device as stored.
     let key = devices::body_key(&Value::Object(device.view));
-    *state.deletions.entry(key).or_insert(0) += 1;
+    bump(&mut state.counts.deletions, &key);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -581,8 +523,7 @@ async fn frames(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/{id}/frames/aggregated")?;
+    admit_device_call(&sim, &headers, "GET /devices/{id}/frames/aggregated").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let eui = {
         let state = sim.lock();
@@ -598,8 +539,7 @@ async fn alarms(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    admit(&sim, &headers).await?;
-    device_call_fault(&sim, "GET /devices/alarms")?;
+    admit_device_call(&sim, &headers, "GET /devices/alarms").await?;
     let pairs = form_pairs(q.as_deref().unwrap_or(""));
     let query = traffic::AlarmQuery::parse(&pairs)?;
     let answer = {
@@ -628,49 +568,32 @@ async fn create_app_server(
         state.added_app_servers.push(brief);
         answer
     };
-    let mut response = (StatusCode::CREATED, axum::Json(&answer)).into_response();
-    if let Some(href) = answer
-        .get("href")
-        .and_then(Value::as_str)
-        .and_then(|h| HeaderValue::from_str(h).ok())
-    {
-        response.headers_mut().insert(header::LOCATION, href);
+    let href = answer.get("href").and_then(Value::as_str).unwrap_or("");
+    Ok(created(axum::Json(&answer).into_response(), href))
+}
+
+/// An error as the DX APIs answer it, with an `errorId`: what `?` makes of an [`ApiError`] in their handlers.
+struct DxError(ApiError);
+
+impl From<ApiError> for DxError {
+    fn from(mut error: ApiError) -> DxError {
+        error.error_id = Some(format!("{:016x}", rand::random::<u64>()));
+        DxError(error)
     }
-    Ok(response)
 }
 
-async fn create_connection(
-    sim: Shared,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    create_connection_inner(sim, headers, body)
-        .await
-        .map_err(ApiError::dx)
-}
-
-async fn list_connections(sim: Shared, headers: HeaderMap) -> Result<Response, ApiError> {
-    list_connections_inner(sim, headers)
-        .await
-        .map_err(ApiError::dx)
-}
-
-async fn get_connection(
-    sim: Shared,
-    headers: HeaderMap,
-    id: Path<String>,
-) -> Result<Response, ApiError> {
-    get_connection_inner(sim, headers, id)
-        .await
-        .map_err(ApiError::dx)
+impl IntoResponse for DxError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
 }
 
 /// `POST` DX Core connections: an IoT Flow connection, which then also appears in `appServers` as `KAFKA`.
-async fn create_connection_inner(
+async fn create_connection(
     State(sim): Shared,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, DxError> {
     admit(&sim, &headers).await?;
     let body = parse_json(&body)?;
     let checked = connections::check_connection(&body)?;
@@ -687,27 +610,23 @@ async fn create_connection_inner(
         connection
     };
     let id = answer.get("id").and_then(Value::as_str).unwrap_or("");
-    let mut response = (StatusCode::CREATED, axum::Json(&answer)).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/connections/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(
+        axum::Json(&answer).into_response(),
+        &format!("/connections/{id}"),
+    ))
 }
 
-async fn list_connections_inner(
-    State(sim): Shared,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn list_connections(State(sim): Shared, headers: HeaderMap) -> Result<Response, DxError> {
     admit(&sim, &headers).await?;
     let list = sim.lock().connections.clone();
     Ok(axum::Json(list).into_response())
 }
 
-async fn get_connection_inner(
+async fn get_connection(
     State(sim): Shared,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, DxError> {
     admit(&sim, &headers).await?;
     let found = sim
         .lock()
@@ -717,9 +636,7 @@ async fn get_connection_inner(
         .cloned();
     match found {
         Some(connection) => Ok(axum::Json(connection).into_response()),
-        None => Err(ApiError::not_found(format!(
-            "No connection for the given ID : {id}"
-        ))),
+        None => Err(ApiError::not_found(format!("No connection for the given ID : {id}")).into()),
     }
 }
 

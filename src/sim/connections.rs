@@ -27,9 +27,7 @@ fn nonempty_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str,
 }
 
 pub fn check_app_server(body: &Value) -> Result<AppServerBody, ApiError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+    let obj = super::object(body)?;
     let name = nonempty_str(obj, "name")?.to_owned();
     let content_type = nonempty_str(obj, "contentType")?.to_owned();
     let destinations = obj
@@ -109,22 +107,8 @@ pub fn check_app_server(body: &Value) -> Result<AppServerBody, ApiError> {
 
 /// The catalogue brief and the creation answer of Basic HTTPS connection number `n`.
 pub fn app_server(body: AppServerBody, n: u64, now_ms: i64) -> (Value, Value) {
-    let id = format!("TWA_199982747.{n}.AS");
-    let href = format!("{BASE_PATH}/appServers/{n}");
-    let brief = json!({
-        "ID": id,
-        "name": body.name,
-        "href": href,
-        "baseStationCount": 0,
-        "deviceCount": 0,
-        "multicastGroupCount": 0,
-        "state": "ACTIVE",
-        "healthState": "ACTIVE",
-        "notification": {"baseStationAlarms": false, "deviceAlarms": false},
-        "type": "HTTP",
-        "contentType": body.content_type,
-        "validationState": "VALIDATED",
-    });
+    let mut brief = brief(n, &body.name, "HTTP", false);
+    brief["contentType"] = body.content_type.into();
     let mut answer = brief.clone();
     answer["occContext"] = json!({"version": 0, "lastUpdate": now_ms, "who": "tpbulk-sim"});
     answer["destinations"] = body.destinations;
@@ -143,9 +127,7 @@ pub struct ConnectionBody {
 }
 
 pub fn check_connection(body: &Value) -> Result<ConnectionBody, ApiError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+    let obj = super::object(body)?;
     let connector_id = nonempty_str(obj, "connectorId")?.to_owned();
     let name = nonempty_str(obj, "name")?.to_owned();
     let configuration = obj
@@ -177,21 +159,26 @@ pub fn connection(body: ConnectionBody, id: u64, n: u64) -> (Value, Value) {
         "state": "OPENED",
         "configuration": body.configuration,
     });
-    let brief = json!({
+    let mut brief = brief(n, &body.name, "KAFKA", true);
+    brief["tpxIotFlow"] = json!({ "connectionId": id });
+    (connection, brief)
+}
+
+/// The `appServers` brief of connection number `n`, of type `kind`; `alarms`: it is notified of alarms.
+fn brief(n: u64, name: &str, kind: &str, alarms: bool) -> Value {
+    json!({
         "ID": format!("TWA_199982747.{n}.AS"),
-        "name": body.name,
+        "name": name,
         "href": format!("{BASE_PATH}/appServers/{n}"),
         "baseStationCount": 0,
         "deviceCount": 0,
         "multicastGroupCount": 0,
         "state": "ACTIVE",
         "healthState": "ACTIVE",
-        "notification": {"baseStationAlarms": true, "deviceAlarms": true},
-        "type": "KAFKA",
+        "notification": {"baseStationAlarms": alarms, "deviceAlarms": alarms},
+        "type": kind,
         "validationState": "VALIDATED",
-        "tpxIotFlow": {"connectionId": id},
-    });
-    (connection, brief)
+    })
 }
 
 #[cfg(test)]

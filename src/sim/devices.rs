@@ -117,23 +117,33 @@ const CELLULAR_ONLY: [&str; 3] = ["enforcedIMEI", "sim", "networkContext"];
 
 /// Checks a `POST /devices` body against what the platform accepts for its kind.
 pub fn check_body(body: &Value, mode: Mode) -> Result<Checked, ApiError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
-    let connectivity = opt_str(obj, "connectivity")?;
-    match connectivity {
+    let obj = super::object(body)?;
+    match connectivity(opt_str(obj, "connectivity")?)? {
         Some("CELLULAR") => check_cellular(obj, mode),
-        None | Some("LORAWAN") => {
-            if MULTICAST_ONLY.iter().any(|f| obj.contains_key(*f)) {
-                check_multicast(obj, mode)
-            } else {
-                check_lorawan(obj, mode)
-            }
-        }
-        Some(other) => Err(ApiError::bad_request(format!(
-            "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
-        ))),
+        _ if MULTICAST_ONLY.iter().any(|f| obj.contains_key(*f)) => check_multicast(obj, mode),
+        _ => check_lorawan(obj, mode),
     }
+}
+
+/// `value` of `field`, unless `ok` refuses it: "Invalid {field}: {value} ({expected})".
+fn valid<'a>(
+    field: &str,
+    value: Option<&'a str>,
+    ok: impl Fn(&str) -> bool,
+    expected: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    match value {
+        Some(v) if !ok(v) => Err(ApiError::bad_request(format!(
+            "Invalid {field}: {v} ({expected})"
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// A `connectivity` value: `LORAWAN` or `CELLULAR`.
+pub fn connectivity(value: Option<&str>) -> Result<Option<&str>, ApiError> {
+    let known = |c: &str| matches!(c, "LORAWAN" | "CELLULAR");
+    valid("connectivity", value, known, "LORAWAN or CELLULAR")
 }
 
 fn check_lorawan(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiError> {
@@ -225,11 +235,7 @@ fn check_multicast(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiE
     required_hex(obj, "nwKey", 32)?;
     app_skeys(obj)?;
     let class = required_str(obj, "class")?;
-    if class != "B" && class != "C" {
-        return Err(ApiError::bad_request(format!(
-            "Invalid class: {class} (B or C)"
-        )));
-    }
+    valid("class", Some(class), |c| matches!(c, "B" | "C"), "B or C")?;
     let rate = obj
         .get("downlinkDataRate")
         .and_then(Value::as_u64)
@@ -283,25 +289,21 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
     )?;
     let model = model_id(obj)?;
     let plan = network_subscription(obj, mode, true)?;
-    let context = match obj.get("networkContext") {
-        None => None,
-        Some(ctx) => Some(
-            ctx.get("ID")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::bad_request("Invalid networkContext: an ID is required"))?
-                .to_owned(),
-        ),
-    };
-    let imei = match opt_str(obj, "enforcedIMEI")? {
-        None => None,
-        Some(imei) if is_imei(imei) => Some(imei.to_owned()),
-        Some(imei) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid enforcedIMEI: {imei} (15 digits with a Luhn check digit)"
-            )));
-        }
-    };
+    let context =
+        match obj.get("networkContext") {
+            None => None,
+            Some(ctx) => Some(id_of(ctx).ok_or_else(|| {
+                ApiError::bad_request("Invalid networkContext: an ID is required")
+            })?),
+        };
+    let imei = opt_str(obj, "enforcedIMEI")?;
+    let imei = valid(
+        "enforcedIMEI",
+        imei,
+        is_imei,
+        "15 digits with a Luhn check digit",
+    )?;
+    let imei = imei.map(str::to_owned);
     let sim = match obj.get("sim") {
         None => None,
         Some(sim) => {
@@ -317,15 +319,8 @@ fn check_cellular(obj: &Map<String, Value>, mode: Mode) -> Result<Checked, ApiEr
             Some(id.to_owned())
         }
     };
-    let imsi = match opt_str(obj, "imsi")? {
-        None => None,
-        Some(imsi) if (6..=15).contains(&imsi.len()) && all_digits(imsi) => Some(imsi.to_owned()),
-        Some(imsi) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid imsi: {imsi} (6 to 15 digits)"
-            )));
-        }
-    };
+    let imsi_ok = |s: &str| (6..=15).contains(&s.len()) && all_digits(s);
+    let imsi = valid("imsi", opt_str(obj, "imsi")?, imsi_ok, "6 to 15 digits")?;
     if imei.is_none() && sim.is_none() {
         return Err(ApiError::bad_request(
             "A cellular device needs enforcedIMEI or sim.ID",
@@ -417,20 +412,20 @@ fn admin_fields(
         }
     }
     view.insert("locationType".into(), if manual { 0 } else { 1 }.into());
-    if let Some(motion) = opt_str(obj, "motionIndicator")? {
-        const MOTIONS: [&str; 5] = [
-            "NEAR_STATIC",
-            "WALKING_SPEED",
-            "BIKE_SPEED",
-            "VEHICLE_SPEED",
-            "RANDOM",
-        ];
-        if !MOTIONS.contains(&motion) {
-            return Err(ApiError::bad_request(format!(
-                "Invalid motionIndicator: {motion} ({})",
-                MOTIONS.join(", ")
-            )));
-        }
+    const MOTIONS: [&str; 5] = [
+        "NEAR_STATIC",
+        "WALKING_SPEED",
+        "BIKE_SPEED",
+        "VEHICLE_SPEED",
+        "RANDOM",
+    ];
+    let motion = opt_str(obj, "motionIndicator")?;
+    if let Some(motion) = valid(
+        "motionIndicator",
+        motion,
+        |m| MOTIONS.contains(&m),
+        &MOTIONS.join(", "),
+    )? {
         view.insert("motionIndicator".into(), motion.into());
     }
     Ok(())
@@ -487,12 +482,13 @@ fn model_id(obj: &Map<String, Value>) -> Result<String, ApiError> {
     let model = obj
         .get("model")
         .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model"))?;
-    model
-        .get("ID")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::bad_request("Missing mandatory field: model.ID"))
+    id_of(model).ok_or_else(|| ApiError::bad_request("Missing mandatory field: model.ID"))
+}
+
+/// The non-empty `ID` of a reference (`{"ID": …}`).
+fn id_of(reference: &Value) -> Option<String> {
+    let id = reference.get("ID").and_then(Value::as_str);
+    id.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// The plan an ADVANCED creation names; BASIC takes only the two flags the platform picks a plan with.
@@ -575,11 +571,7 @@ fn app_servers(obj: &Map<String, Value>, required: bool) -> Result<Vec<String>, 
     }
     list.iter()
         .map(|entry| {
-            entry
-                .get("ID")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
+            id_of(entry)
                 .ok_or_else(|| ApiError::bad_request("Invalid appServers: each entry needs an ID"))
         })
         .collect()
@@ -724,6 +716,43 @@ fn plan_of(view: &Map<String, Value>) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// Counts a device on its plan (`held`), or takes it off.
+fn count_on_plan(by_plan: &mut HashMap<String, u64>, view: &Map<String, Value>, held: bool) {
+    if let Some(plan) = plan_of(view) {
+        let n = by_plan.entry(plan.to_owned()).or_default();
+        *n = if held { *n + 1 } else { n.saturating_sub(1) };
+    }
+}
+
+/// A device's SIM identifier and IMEI, the keys besides its EUI that the store indexes.
+fn sim_and_imei(view: &Map<String, Value>) -> (Option<&str>, Option<&str>) {
+    let sim = view.get("sim").and_then(|s| s.get("ID"));
+    let imei = view.get("enforcedIMEI");
+    (sim.and_then(Value::as_str), imei.and_then(Value::as_str))
+}
+
+/// The answer to a path that names no device.
+pub fn no_device(reference: &str) -> ApiError {
+    ApiError::not_found(format!("No device for the given ID : {reference}"))
+}
+
+/// `appServers` as a device holds them.
+fn server_list(ids: &[String]) -> Value {
+    ids.iter().map(|id| json!({ "ID": id })).collect()
+}
+
+/// Every connection of `ids` must be in the catalogue.
+fn check_app_servers(catalog: &Catalog, ids: &[String]) -> Result<(), ApiError> {
+    match ids.iter().find(|id| catalog.app_servers.get(id).is_none()) {
+        Some(id) => Err(ApiError::new(
+            400,
+            225,
+            format!("No application server for the given ID : {id}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Why a creation did not happen.
 pub enum Refusal {
     Invalid(ApiError),
@@ -784,12 +813,7 @@ impl Store {
             view.insert("networkSubscription".into(), json!({ "ID": plan }));
         }
         if !checked.app_servers.is_empty() {
-            let servers: Vec<Value> = checked
-                .app_servers
-                .iter()
-                .map(|id| json!({ "ID": id }))
-                .collect();
-            view.insert("appServers".into(), Value::Array(servers));
+            view.insert("appServers".into(), server_list(&checked.app_servers));
         }
         view.insert("creationDate".into(), now_ms.into());
         let eui = match checked.eui {
@@ -819,23 +843,16 @@ impl Store {
             let id = std::mem::take(sim);
             view.insert("sim".into(), json!({ "ID": id, "type": "SINGLE_IMSI" }));
         }
-        let sim = view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let imei = view
-            .get("enforcedIMEI")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if sim.as_ref().is_some_and(|s| self.by_sim.contains_key(s))
-            || imei.as_ref().is_some_and(|i| self.by_imei.contains_key(i))
+        let (sim, imei) = sim_and_imei(&view);
+        if sim.is_some_and(|s| self.by_sim.contains_key(s))
+            || imei.is_some_and(|i| self.by_imei.contains_key(i))
         {
             return false;
         }
+        let cellular = sim.is_some() || imei.is_some();
         let eui = match view.get("EUI").and_then(Value::as_str) {
             Some(eui) => eui.to_ascii_uppercase(),
-            None if sim.is_some() || imei.is_some() => self.assign_cellular_eui(),
+            None if cellular => self.assign_cellular_eui(),
             None => return false,
         };
         if self.devices.contains_key(&eui) {
@@ -878,17 +895,12 @@ impl Store {
 
     fn index(&mut self, uid: u64, eui: &str, view: &Map<String, Value>) {
         self.by_uid.insert(uid, eui.to_owned());
-        if let Some(plan) = plan_of(view) {
-            *self.by_plan.entry(plan.to_owned()).or_default() += 1;
-        }
-        if let Some(sim) = view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-        {
+        count_on_plan(&mut self.by_plan, view, true);
+        let (sim, imei) = sim_and_imei(view);
+        if let Some(sim) = sim {
             self.by_sim.insert(sim.to_owned(), eui.to_owned());
         }
-        if let Some(imei) = view.get("enforcedIMEI").and_then(Value::as_str) {
+        if let Some(imei) = imei {
             self.by_imei.insert(imei.to_owned(), eui.to_owned());
         }
     }
@@ -912,22 +924,14 @@ impl Store {
         let eui = self.resolve(reference)?;
         let device = self.devices.remove(&eui)?;
         self.by_uid.remove(&device.uid);
-        if let Some(sim) = device
-            .view
-            .get("sim")
-            .and_then(|s| s.get("ID"))
-            .and_then(Value::as_str)
-        {
+        let (sim, imei) = sim_and_imei(&device.view);
+        if let Some(sim) = sim {
             self.by_sim.remove(sim);
         }
-        if let Some(imei) = device.view.get("enforcedIMEI").and_then(Value::as_str) {
+        if let Some(imei) = imei {
             self.by_imei.remove(imei);
         }
-        if let Some(plan) = plan_of(&device.view)
-            && let Some(n) = self.by_plan.get_mut(plan)
-        {
-            *n = n.saturating_sub(1);
-        }
+        count_on_plan(&mut self.by_plan, &device.view, false);
         Some(device)
     }
 
@@ -951,9 +955,7 @@ impl Store {
         catalog: &Catalog,
         now_ms: i64,
     ) -> Result<&Device, ApiError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))?;
+        let obj = super::object(body)?;
         if let Some(field) = UPDATE_FORBIDDEN.iter().find(|f| obj.contains_key(**f)) {
             return Err(ApiError::bad_request(format!(
                 "Field {field} cannot be updated"
@@ -970,22 +972,15 @@ impl Store {
         let eui = self
             .resolve(reference)
             .filter(|eui| self.devices.contains_key(eui))
-            .ok_or_else(|| {
-                ApiError::not_found(format!("No device for the given ID : {reference}"))
-            })?;
+            .ok_or_else(|| no_device(reference))?;
         let device = &self.devices[&eui];
-        let current = device
-            .view
-            .get("occContext")
-            .and_then(|o| o.get("version"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let sent = obj
-            .get("occContext")
-            .and_then(|o| o.get("version"))
-            .and_then(Value::as_u64);
+        let version = |view: &Map<String, Value>| {
+            let occ = view.get("occContext");
+            occ.and_then(|o| o.get("version")).and_then(Value::as_u64)
+        };
+        let current = version(&device.view).unwrap_or(0);
         if !force {
-            match sent {
+            match version(obj) {
                 None => {
                     return Err(ApiError::bad_request(
                         "Missing mandatory field: occContext.version",
@@ -1006,17 +1001,13 @@ impl Store {
         }
         let cellular = device.view.get("connectivity").and_then(Value::as_str) == Some("CELLULAR");
         let mut view = device.view.clone();
-        let mut changes = Map::new();
-        for (key, value) in obj.iter().filter(|(k, _)| k.as_str() != "occContext") {
-            changes.insert(key.clone(), value.clone());
-        }
         let want = if cellular { "CELLULAR" } else { "LORAWAN" };
-        if changes.contains_key("model") {
-            let id = model_id(&changes)?;
+        if obj.contains_key("model") {
+            let id = model_id(obj)?;
             check_model(catalog, &id, want)?;
             view.insert("model".into(), catalog.model_brief(&id));
         }
-        if let Some(plan) = changes.get("networkSubscription") {
+        if let Some(plan) = obj.get("networkSubscription") {
             let id = plan
                 .get("ID")
                 .and_then(Value::as_str)
@@ -1033,17 +1024,10 @@ impl Store {
             }
             view.insert("networkSubscription".into(), json!({ "ID": id }));
         }
-        if changes.contains_key("appServers") {
-            let ids = app_servers(&changes, false)?;
-            if let Some(id) = ids.iter().find(|id| catalog.app_servers.get(id).is_none()) {
-                return Err(ApiError::new(
-                    400,
-                    225,
-                    format!("No application server for the given ID : {id}"),
-                ));
-            }
-            let servers: Vec<Value> = ids.iter().map(|id| json!({ "ID": id })).collect();
-            view.insert("appServers".into(), Value::Array(servers));
+        if obj.contains_key("appServers") {
+            let ids = app_servers(obj, false)?;
+            check_app_servers(catalog, &ids)?;
+            view.insert("appServers".into(), server_list(&ids));
         }
         // `null` clears a free field; the admin fields are checked as at creation.
         let mut admin = Map::new();
@@ -1055,7 +1039,7 @@ impl Store {
             "motionIndicator",
             "domains",
         ] {
-            match changes.get(key) {
+            match obj.get(key) {
                 None => {}
                 Some(Value::Null) => {
                     view.remove(key);
@@ -1080,20 +1064,12 @@ impl Store {
             "occContext".into(),
             json!({ "version": current + 1, "lastUpdate": now_ms, "who": "tpbulk-sim" }),
         );
-        let (old_plan, new_plan) = (
-            plan_of(&self.devices[&eui].view).map(str::to_owned),
-            plan_of(&view).map(str::to_owned),
-        );
-        if old_plan != new_plan {
-            if let Some(n) = old_plan.and_then(|p| self.by_plan.get_mut(&p)) {
-                *n = n.saturating_sub(1);
-            }
-            if let Some(p) = new_plan {
-                *self.by_plan.entry(p).or_default() += 1;
-            }
-        }
         let device = self.devices.get_mut(&eui).expect("found above");
-        device.view = view;
+        let old = std::mem::replace(&mut device.view, view);
+        if plan_of(&old) != plan_of(&device.view) {
+            count_on_plan(&mut self.by_plan, &old, false);
+            count_on_plan(&mut self.by_plan, &device.view, true);
+        }
         Ok(device)
     }
 
@@ -1126,18 +1102,7 @@ impl Store {
     pub fn list(&self, query: &ListQuery, now_ms: i64) -> Value {
         let (page, more, count) = {
             let size = query.page_size;
-            let mut iter: Box<dyn Iterator<Item = &Device> + '_> = if query.prefixes.is_empty() {
-                self.in_order(query.after.as_deref(), query.desc)
-            } else {
-                self.under_prefixes(&query.prefixes, query.after.as_deref(), query.desc)
-            };
-            let filtered = query.connectivity.is_some()
-                || query.from_ms.is_some()
-                || !query.tags.is_empty()
-                || query.app_server.is_some();
-            if filtered {
-                iter = Box::new(iter.filter(|d| query.keeps(d)));
-            }
+            let mut iter = self.matching(query, query.after.as_deref(), query.desc);
             if query.page_index > 1 {
                 iter = Box::new(iter.skip((query.page_index - 1).saturating_mul(size)));
             }
@@ -1145,28 +1110,16 @@ impl Store {
             let page: Vec<&Device> = iter.by_ref().take(size).collect();
             let more = iter.peek().is_some();
             let first = query.after.is_none() && query.page_index <= 1;
-            let count = first.then(|| match (query.prefixes.is_empty(), filtered) {
-                (true, false) => self.devices.len(),
-                (false, false) => query
-                    .prefixes
-                    .iter()
-                    .map(|p| self.prefix_range(p, None).count())
-                    .sum(),
-                _ => {
-                    let all = if query.prefixes.is_empty() {
-                        self.in_order(None, false)
-                    } else {
-                        self.under_prefixes(&query.prefixes, None, false)
-                    };
-                    all.filter(|d| query.keeps(d)).count()
+            let count = first.then(|| {
+                if query.prefixes.is_empty() && !query.filtered() {
+                    self.devices.len()
+                } else {
+                    self.matching(query, None, false).count()
                 }
             });
             (page, more, count)
         };
-        let last = page.last().map(|d| {
-            let cursor = json!({ "EUI": d.eui() }).to_string();
-            Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
-        });
+        let last = page.last().map(|d| encode_cursor("EUI", d.eui()));
         let briefs: Vec<Value> = page.iter().map(|d| d.brief()).collect();
         json!({
             "briefs": briefs,
@@ -1175,6 +1128,25 @@ impl Store {
             "count": count.map(Value::from).unwrap_or(Value::Null),
             "cursors": { "last": last },
         })
+    }
+
+    /// The devices `query`'s prefixes and filters keep, in EUI order (`desc`: reversed), after `after` if given.
+    fn matching<'a>(
+        &'a self,
+        query: &'a ListQuery,
+        after: Option<&'a str>,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = &'a Device> + 'a> {
+        let all = if query.prefixes.is_empty() {
+            self.in_order(after, desc)
+        } else {
+            self.under_prefixes(&query.prefixes, after, desc)
+        };
+        if query.filtered() {
+            Box::new(all.filter(|d| query.keeps(d)))
+        } else {
+            all
+        }
     }
 
     /// Every device in EUI order, after the cursor's EUI when there is one.
@@ -1241,7 +1213,7 @@ impl Store {
     }
 }
 
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreSnapshot {
     pub next_uid: u64,
     pub next_cellular_eui: u64,
@@ -1359,15 +1331,7 @@ impl ListQuery {
                 kept.push(p);
             }
         }
-        let connectivity = match get("connectivity") {
-            None => None,
-            Some(c @ ("LORAWAN" | "CELLULAR")) => Some(c.to_owned()),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid connectivity: {other} (LORAWAN or CELLULAR)"
-                )));
-            }
-        };
+        let connectivity = connectivity(get("connectivity"))?.map(str::to_owned);
         let from_ms = match get("from") {
             None => None,
             Some(s) => Some(
@@ -1398,6 +1362,14 @@ impl ListQuery {
         })
     }
 
+    /// Whether any filter besides the prefixes is given.
+    fn filtered(&self) -> bool {
+        self.connectivity.is_some()
+            || self.from_ms.is_some()
+            || !self.tags.is_empty()
+            || self.app_server.is_some()
+    }
+
     /// Whether the `connectivity` and `from` filters keep `device`; a device stored without `connectivity` (a
     /// test insertion) is cellular when it has a SIM or an IMEI.
     fn keeps(&self, device: &Device) -> bool {
@@ -1425,6 +1397,12 @@ impl ListQuery {
         });
         connectivity_ok && from_ok && tag_ok && server_ok
     }
+}
+
+/// The `cursors.last` of a page whose last item has `value` as its `field`: base64 of `{"<field>": "…"}`.
+pub fn encode_cursor(field: &str, value: &str) -> Value {
+    let cursor = json!({ field: value }).to_string();
+    Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
 }
 
 /// Reads a `pageAfter` cursor: base64 of `{"<field>": "…"}`.
@@ -1516,16 +1494,7 @@ fn check_references(checked: &Checked, catalog: &Catalog) -> Result<(), ApiError
             format!("No cellular network context for the given ID : {context}"),
         ));
     }
-    for id in &checked.app_servers {
-        if catalog.app_servers.get(id).is_none() {
-            return Err(ApiError::new(
-                400,
-                225,
-                format!("No application server for the given ID : {id}"),
-            ));
-        }
-    }
-    Ok(())
+    check_app_servers(catalog, &checked.app_servers)
 }
 
 #[cfg(test)]

@@ -203,12 +203,6 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, 404, message)
     }
-
-    /// The same error as a DX API answers it, with an `errorId`.
-    pub fn dx(mut self) -> ApiError {
-        self.error_id = Some(format!("{:016x}", rand::random::<u64>()));
-        self
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -234,22 +228,17 @@ struct State {
     store: Store,
     tokens: HashMap<String, std::time::Instant>,
     bucket: Option<limits::Bucket>,
-    creations: BTreeMap<String, u64>,
-    post_attempts: BTreeMap<String, u64>,
-    deletions: BTreeMap<String, u64>,
+    /// What the statistics count (all but `answers` and `devices`, which [`Sim::stats`] fills in).
+    counts: Stats,
     connections: Vec<Value>,
     next_connection: u64,
     next_app_server: u64,
     /// Connections added at run time, kept for the state file.
     added_app_servers: Vec<Value>,
-    /// Requests by route, see [`Stats::requests`].
-    requests: BTreeMap<String, u64>,
-    updates: BTreeMap<String, u64>,
-    put_attempts: BTreeMap<String, u64>,
 }
 
 /// The state file: devices and the connections created at run time.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct StateFile {
     store: StoreSnapshot,
     #[serde(default)]
@@ -294,7 +283,7 @@ impl Sim {
     }
 
     fn count_request(&self, route: String) {
-        *self.lock().requests.entry(route).or_default() += 1;
+        *self.lock().counts.requests.entry(route).or_default() += 1;
     }
 
     fn stats(&self) -> Stats {
@@ -309,14 +298,9 @@ impl Sim {
             })
             .collect();
         Stats {
-            creations: state.creations.clone(),
-            post_attempts: state.post_attempts.clone(),
-            deletions: state.deletions.clone(),
             answers,
             devices: state.store.len(),
-            requests: state.requests.clone(),
-            updates: state.updates.clone(),
-            put_attempts: state.put_attempts.clone(),
+            ..state.counts.clone()
         }
     }
 
@@ -330,6 +314,12 @@ impl Sim {
             next_app_server: state.next_app_server,
         }
     }
+}
+
+/// A request body that must be a JSON object.
+fn object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object"))
 }
 
 fn now_ms() -> i64 {
@@ -351,27 +341,16 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         Some(value) => Catalog::from_value(value).context("reading the simulator catalogue")?,
         None => Catalog::builtin(),
     };
-    let loaded = match &config.state {
-        Some(path) => load_state(path)?,
-        None => None,
+    let file = match &config.state {
+        Some(path) => load_state(path)?.unwrap_or_default(),
+        None => StateFile::default(),
     };
     let mut connections = catalog_connections(&catalog);
-    let (store, added, next_connection, next_app_server) = match loaded {
-        Some(file) => {
-            for server in &file.app_servers {
-                catalog.app_servers.push(server.clone());
-            }
-            connections.extend(file.connections);
-            (
-                Store::restore(file.store),
-                file.app_servers,
-                file.next_connection,
-                file.next_app_server,
-            )
-        }
-        None => (Store::default(), Vec::new(), 0, 0),
-    };
-    let mut store = store;
+    connections.extend(file.connections);
+    for server in &file.app_servers {
+        catalog.app_servers.push(server.clone());
+    }
+    let mut store = Store::restore(file.store);
     preload(&mut store, config.preload, now_ms());
     let bucket = config
         .rate
@@ -389,16 +368,11 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
             store,
             tokens: HashMap::new(),
             bucket,
-            creations: BTreeMap::new(),
-            post_attempts: BTreeMap::new(),
-            deletions: BTreeMap::new(),
+            counts: Stats::default(),
             connections,
-            next_connection: next_connection.max(2000),
-            next_app_server: next_app_server.max(3000),
-            added_app_servers: added,
-            requests: BTreeMap::new(),
-            updates: BTreeMap::new(),
-            put_attempts: BTreeMap::new(),
+            next_connection: file.next_connection.max(2000),
+            next_app_server: file.next_app_server.max(3000),
+            added_app_servers: file.app_servers,
         }),
         answers: (0..600).map(|_| AtomicU64::new(0)).collect(),
         device_calls: AtomicU64::new(0),

@@ -77,14 +77,11 @@ pub(super) async fn device_domains(
             "Invalid devEUIs: at least one DevEUI is required",
         ));
     }
-    let added = match body.get("addedDomains") {
-        None => Vec::new(),
-        Some(list) => domains_of(list, "addedDomains")?,
+    let list = |field| {
+        body.get(field)
+            .map_or(Ok(Vec::new()), |l| domains_of(l, field))
     };
-    let removed = match body.get("removedDomains") {
-        None => Vec::new(),
-        Some(list) => domains_of(list, "removedDomains")?,
-    };
+    let (added, removed) = (list("addedDomains")?, list("removedDomains")?);
     if added.is_empty() && removed.is_empty() {
         return Err(ApiError::bad_request(
             "Invalid body: addedDomains or removedDomains is required",

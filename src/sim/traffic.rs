@@ -3,9 +3,10 @@
 //! five has alarms.
 
 use super::ApiError;
-use super::devices::{DEVICES_PATH, Device, decode_cursor, query_value, sort_and_page_size};
+use super::devices::{
+    DEVICES_PATH, Device, decode_cursor, encode_cursor, query_value, sort_and_page_size,
+};
 use super::limits::splitmix;
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 fn device_hash(seed: u64, eui: &str, salt: u64) -> u64 {
@@ -68,14 +69,8 @@ pub fn aggregated(
     pairs: &[(String, String)],
     now_ms: i64,
 ) -> Result<Value, ApiError> {
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
     let parse = |name: &str, default: &str| {
-        let text = get(name).unwrap_or(default);
+        let text = query_value(pairs, name).unwrap_or(default);
         iso_duration_ms(text).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "Invalid {name}: {text} (an ISO-8601 duration such as P7D or PT1H)"
@@ -204,10 +199,7 @@ pub fn alarms<'a>(
     };
     let end = (start + query.page_size).min(total);
     let page = &all[start..end];
-    let last = page.last().map(|(uid, _)| {
-        let cursor = json!({ "alarmUid": uid }).to_string();
-        Value::from(base64::engine::general_purpose::STANDARD.encode(cursor))
-    });
+    let last = page.last().map(|(uid, _)| encode_cursor("alarmUid", uid));
     let briefs: Vec<&Value> = page.iter().map(|(_, alarm)| alarm).collect();
     json!({
         "briefs": briefs,

@@ -200,12 +200,14 @@ pub fn prepare_rows_for(
                     update,
                 }
             }
-            Err(mut errors) => {
-                for error in update_errors {
-                    if !errors.contains(&error) {
-                        errors.push(error);
-                    }
-                }
+            // Invalid whatever its device: a row read as an update whose references do not resolve is told only
+            // those (it will not create, and only a row that creates needs what a creation needs).
+            Err(errors) => {
+                let errors = if partial.is_some() {
+                    update_errors
+                } else {
+                    errors
+                };
                 PreparedRow {
                     row: verdict.row,
                     kind: verdict.kind,

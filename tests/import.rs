@@ -856,3 +856,59 @@ fn a_resumed_import_from_a_plan_keeps_the_plan_s_versions() {
     assert_eq!(sim_field(&env, 1, "name"), "renamed 1");
     assert_eq!(sim_field(&env, 2, "name"), "theirs", "never overwritten");
 }
+
+#[test]
+fn an_update_row_with_a_bad_reference_reports_that_error_alone() {
+    let env = Env::new(SimConfig::default());
+    seed_devices(&env, 1, 2);
+    // Row 2 updates device 1 with a good connection; row 3 names device 2 with a connection nobody has; row 4, a
+    // device not on the platform, the same. None of the rows but the first will create, so neither is told a creation's
+    // requirements (kind, keys, model), only the reference that does not resolve.
+    let csv = update_csv(1, 3, |n| match n {
+        1 => ("renamed 1".into(), CONNECTION),
+        _ => (format!("renamed {n}"), "no such connection"),
+    });
+    // Row 5: a DevEUI one digit short is that row's one error.
+    let csv = csv + "70B3D5E75600000,renamed 5,\n";
+    let file = env.write("update.csv", &csv);
+    let codes = |rows: Vec<tpbulk::journal::RowRecord>, row: u64| {
+        let row = rows.into_iter().find(|r| r.row == row).unwrap();
+        assert_eq!(row.state, RowState::Invalid);
+        row.errors.iter().map(|e| e.code).collect::<Vec<_>>()
+    };
+    let run = env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let batch = run.batch();
+    let counts = env.counts(&batch);
+    assert_eq!(
+        (counts.updated, counts.invalid),
+        (1, 3),
+        "{}",
+        run.describe()
+    );
+    for row in [3, 4] {
+        assert_eq!(
+            codes(env.rows(&batch), row),
+            [tpbulk::device::ErrorCode::Reference],
+            "row {row}"
+        );
+    }
+    assert_eq!(
+        codes(env.rows(&batch), 5),
+        [tpbulk::device::ErrorCode::Length]
+    );
+    let plan = env.run(&["plan", file.to_str().unwrap(), "--on-existing", "update"]);
+    assert!(
+        !plan.stdout().contains("kind cannot be told"),
+        "{}",
+        plan.describe()
+    );
+    assert!(!plan.stderr().contains("missing"), "{}", plan.describe());
+}

@@ -598,3 +598,80 @@ fn a_kill_among_the_tag_calls_loses_none_of_them() {
         assert!(line.ends_with(",t1;t2;t3;t4;t5,"), "{line}");
     }
 }
+
+/// A rollback killed among the tag calls that put tags back: `status` of the import's rollback counts them, and
+/// `resume` of the import sends the calls left (its rollback's rows are all final, so nothing else is sent).
+#[test]
+fn a_rollback_killed_among_its_tag_calls_is_finished_by_resume() {
+    let env = Env::new(SimConfig {
+        // Each call is slow, so the kill lands between two tag calls.
+        latency: Duration::from_millis(150),
+        ..SimConfig::default()
+    });
+    seed_devices(&env, 1, 2);
+    let csv = format!(
+        "DevEUI,Tags\n{},t1;t2;t3;t4;t5\n{},t1;t2;t3;t4;t5\n",
+        eui(1),
+        eui(2)
+    );
+    let file = env.write("tags.csv", &csv);
+    let run = env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--on-existing",
+        "update",
+        "--rate",
+        "0",
+        "--quiet",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let batch = run.batch();
+    let rollback = tpbulk::journal::Journal::rollback_id(&batch);
+    let tag_batch = tpbulk::journal::Journal::tags_id(&rollback);
+    let mut child = env.spawn(&[
+        "rollback",
+        &batch,
+        "--yes",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tpbulk::journal::Journal::open_existing(&env.journal_path())
+        .and_then(|j| j.counts(&tag_batch))
+        .is_ok_and(|c| c.created >= 1)
+    {
+        assert!(Instant::now() < deadline, "the tag calls never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the rollback ended before the kill: nothing was tested"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(&mut child, libc::SIGKILL);
+    child.wait().unwrap();
+    assert!(
+        env.counts(&tag_batch).pending > 0,
+        "the kill came after the last call"
+    );
+    let status = env.run(&["status", &rollback]);
+    assert!(
+        status.stdout().contains("tag calls        5"),
+        "{}",
+        status.describe()
+    );
+    let run = env.run(&["resume", &batch, "--quiet"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let calls = env.counts(&tag_batch);
+    assert_eq!((calls.total, calls.created, calls.pending), (5, 5, 0));
+    for n in 1..=2 {
+        let device = env.sim.device(&eui(n)).expect("the device exists");
+        assert_eq!(device["tags"], serde_json::json!([]), "device {n}");
+    }
+    assert!(
+        env.run(&["rollback", &batch, "--yes"])
+            .stdout()
+            .contains("nothing left to delete")
+    );
+}

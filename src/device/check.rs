@@ -1032,7 +1032,11 @@ impl Checker {
             imsi: check.imsi.as_ref().map(|i| i.as_str().to_string()),
             creation_errors: creation_only.clone(),
         });
-        check.errors.extend(creation_only);
+        // A row with errors of its own is invalid whatever its device: only a row that would create is told what a
+        // creation needs.
+        if check.errors.is_empty() {
+            check.errors.extend(creation_only);
+        }
         let result = match ids {
             Some(ids) if check.errors.is_empty() => {
                 self.notes.without_connection += u64::from(refs.connection.is_none());

@@ -1062,6 +1062,10 @@ pub async fn resume(
     {
         batch = journal.resolve_batch(Some(import))?;
     }
+    // So are a rollback's (below): a rollback's own id resumes the import it undoes.
+    if let Some(import) = batch.undoes.clone() {
+        batch = journal.resolve_batch(Some(&import))?;
+    }
     // Two runs of one batch would both send its unfinished rows.
     if let Some(pid) = batch.running_elsewhere() {
         return Err(UsageError(format!(
@@ -1113,12 +1117,26 @@ pub async fn resume(
             };
             journal.set_batch_state(&batch.id, state)?;
         }
+        // The import's tag calls left, else those of its rollback once its deletions and restores are all final.
+        let rollback = Journal::rollback_id(&batch.id);
+        let (id, action, counts) = if journal.tag_calls_left(&batch.id)? == 0
+            && journal.tag_calls_left(&rollback)? > 0
+            && journal.counts(&rollback)?.pending == 0
+        {
+            (
+                rollback.as_str(),
+                Action::Delete,
+                journal.counts(&rollback)?,
+            )
+        } else {
+            (batch.id.as_str(), batch.action, counts)
+        };
         let result = BatchResult {
             elapsed: started.elapsed(),
             requests: requests.unwrap_or_default(),
-            ..BatchResult::new(&batch.id, batch.action, counts, Stop::Drained)
+            ..BatchResult::new(id, action, counts, Stop::Drained)
         };
-        if journal.tag_calls_left(&batch.id)? == 0 {
+        if journal.tag_calls_left(id)? == 0 {
             let tags_id = Journal::tags_id(&batch.id);
             let tag_calls = match journal.batch(&tags_id)? {
                 Some(_) => Some(journal.counts(&tags_id)?),

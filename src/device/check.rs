@@ -165,6 +165,16 @@ pub fn parse_kind(text: &str) -> Option<Kind> {
     }
 }
 
+/// The identifiers of a cellular device: an IMEI, or a SIM (a SIM column, an ICCID or an EID).
+const CELLULAR_IDS: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
+
+fn unknown_kind(text: &str) -> String {
+    format!(
+        "kind '{}' is not one of otaa, abp, cellular, multicast",
+        text.trim()
+    )
+}
+
 fn present(row: &MappedRow, field: Field) -> bool {
     row.get(field).is_some_and(|v| !v.cell.is_blank())
 }
@@ -244,6 +254,37 @@ fn plan_features(text: &str) -> Option<PlanFeatures> {
     Some(features)
 }
 
+fn class(text: &str) -> Option<McClass> {
+    let t: String = text
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    match t.strip_prefix("CLASS").unwrap_or(&t) {
+        "B" => Some(McClass::B),
+        "C" => Some(McClass::C),
+        _ => None,
+    }
+}
+
+fn data_rate(text: &str) -> Option<u8> {
+    let t = text.trim();
+    let digits = t
+        .strip_prefix("DR")
+        .or_else(|| t.strip_prefix("dr"))
+        .unwrap_or(t)
+        .trim();
+    digits.parse::<u8>().ok().filter(|dr| *dr <= 15)
+}
+
+fn frequency(text: &str) -> Option<f64> {
+    let lower = text.to_ascii_lowercase();
+    let number = lower.trim_end_matches("mhz").trim().parse::<f64>();
+    let f = number.ok().filter(|f| f.is_finite() && *f > 0.0)?;
+    // Some files give the frequency in Hz; ThingPark wants MHz.
+    Some(if f >= 1.0e6 { f / 1.0e6 } else { f })
+}
+
 /// The errors of one row, collected while its fields are read.
 struct RowCheck<'a> {
     row: &'a MappedRow,
@@ -266,6 +307,37 @@ struct RowCheck<'a> {
 }
 
 impl<'a> RowCheck<'a> {
+    fn new(
+        row: &'a MappedRow,
+        kind: Kind,
+        positional: bool,
+        notes: &'a mut FileNotes,
+    ) -> RowCheck<'a> {
+        RowCheck {
+            row,
+            kind,
+            positional,
+            errors: Vec::new(),
+            notes,
+            tag: None,
+            dev_eui: None,
+            imei: None,
+            sim: None,
+            dev_addr: None,
+            imsi: None,
+            creation_only: None,
+        }
+    }
+
+    /// What the platform knows the device by: the identifiers that parsed.
+    fn keys(&self) -> LookupKeys {
+        LookupKeys {
+            eui: self.dev_eui.as_ref().map(|e| e.as_str().to_string()),
+            imei: self.imei.as_ref().map(|i| i.as_str().to_string()),
+            sim: self.sim.as_ref().map(|s| s.as_str().to_string()),
+        }
+    }
+
     /// Two filled columns of one field that disagree: an error naming both (values shown unless secret).
     fn conflicts(&mut self) {
         let conflicts: Vec<(Field, String, String, String, String)> = self
@@ -328,15 +400,9 @@ impl<'a> RowCheck<'a> {
             format!("{} rows need {what}: {hint}", self.kind.as_str()),
         );
         // The device's identifier is needed by an update too; everything else only by a creation.
-        const IDENTITY: [Field; 5] = [
-            Field::DevEui,
-            Field::Imei,
-            Field::Sim,
-            Field::Iccid,
-            Field::Eid,
-        ];
         if let Some(creation_only) = &mut self.creation_only
-            && !IDENTITY.contains(&field)
+            && field != Field::DevEui
+            && !CELLULAR_IDS.contains(&field)
             && let Some(error) = self.errors.pop()
         {
             creation_only.push(error);
@@ -346,9 +412,8 @@ impl<'a> RowCheck<'a> {
     /// True when a placeholder in `field` may be read as empty: the field is optional, or another identifier of
     /// the row gives what its kind needs (an EID of `0` beside a good ICCID).
     fn placeholder_is_empty(&self, field: Field, required: bool) -> bool {
-        const SIM_GROUP: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
-        if SIM_GROUP.contains(&field) {
-            return SIM_GROUP.iter().any(|&other| {
+        if CELLULAR_IDS.contains(&field) {
+            return CELLULAR_IDS.iter().any(|&other| {
                 other != field
                     && self
                         .row
@@ -558,74 +623,25 @@ impl<'a> RowCheck<'a> {
         })
     }
 
-    fn class(&mut self) -> Option<McClass> {
-        let Some(text) = self.text(Field::Class) else {
-            self.missing(Field::Class, "the multicast class");
+    /// A required value of a multicast group, read by `parse`; when it fails, an error that it is not `expected`.
+    fn required<T>(
+        &mut self,
+        field: Field,
+        what: &str,
+        parse: fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Option<T> {
+        let Some(text) = self.text(field) else {
+            self.missing(field, what);
             return None;
         };
-        let t: String = text
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        match t.strip_prefix("CLASS").unwrap_or(&t) {
-            "B" => Some(McClass::B),
-            "C" => Some(McClass::C),
-            _ => {
-                self.push(
-                    Field::Class,
-                    ErrorCode::Invalid,
-                    format!("multicast class '{text}' is not B or C"),
-                );
-                None
-            }
+        let value = parse(&text);
+        if value.is_none() {
+            let what = what.strip_prefix("the ").unwrap_or(what);
+            let message = format!("{what} '{text}' is not {expected}");
+            self.push(field, ErrorCode::Invalid, message);
         }
-    }
-
-    fn data_rate(&mut self) -> Option<u8> {
-        let Some(text) = self.text(Field::DataRate) else {
-            self.missing(Field::DataRate, "the downlink data rate");
-            return None;
-        };
-        let t = text.trim();
-        let digits = t
-            .strip_prefix("DR")
-            .or_else(|| t.strip_prefix("dr"))
-            .unwrap_or(t)
-            .trim();
-        match digits.parse::<u8>() {
-            Ok(dr) if dr <= 15 => Some(dr),
-            _ => {
-                self.push(
-                    Field::DataRate,
-                    ErrorCode::Invalid,
-                    format!("downlink data rate '{text}' is not a data rate from 0 to 15"),
-                );
-                None
-            }
-        }
-    }
-
-    fn frequency(&mut self) -> Option<f64> {
-        let Some(text) = self.text(Field::Frequency) else {
-            self.missing(Field::Frequency, "the downlink frequency");
-            return None;
-        };
-        let lower = text.to_ascii_lowercase();
-        let number = lower.trim_end_matches("mhz").trim();
-        match number.parse::<f64>() {
-            // Some files give the frequency in Hz; ThingPark wants MHz.
-            Ok(f) if f.is_finite() && f >= 1.0e6 => Some(f / 1.0e6),
-            Ok(f) if f.is_finite() && f > 0.0 => Some(f),
-            _ => {
-                self.push(
-                    Field::Frequency,
-                    ErrorCode::Invalid,
-                    format!("downlink frequency '{text}' is not a frequency in MHz (e.g. 869.525)"),
-                );
-                None
-            }
-        }
+        value
     }
 
     fn tags(&self) -> Vec<String> {
@@ -825,15 +841,14 @@ impl<'a> RowCheck<'a> {
                 }
                 self.imei.clone_from(&imei);
                 self.sim.clone_from(&sim);
-                let id_fields = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
-                let any_given = id_fields.iter().any(|&f| {
+                let any_given = CELLULAR_IDS.iter().any(|&f| {
                     self.row
                         .get(f)
                         .is_some_and(|v| !v.cell.is_blank() && !is_placeholder(&v.cell))
                         || (present(self.row, f) && !self.placeholder_is_empty(f, true))
                 });
                 if !any_given && !self.positional {
-                    let field = id_fields
+                    let field = CELLULAR_IDS
                         .into_iter()
                         .find(|&f| self.row.get(f).is_some())
                         .unwrap_or(Field::Imei);
@@ -852,9 +867,19 @@ impl<'a> RowCheck<'a> {
             }
             Kind::Multicast => {
                 let (dev_eui, dev_addr, nwk_s_key, app_s_keys) = self.lorawan_session(true);
-                let class = self.class();
-                let data_rate = self.data_rate();
-                let frequency = self.frequency();
+                let class = self.required(Field::Class, "the multicast class", class, "B or C");
+                let data_rate = self.required(
+                    Field::DataRate,
+                    "the downlink data rate",
+                    data_rate,
+                    "a data rate from 0 to 15",
+                );
+                let frequency = self.required(
+                    Field::Frequency,
+                    "the downlink frequency",
+                    frequency,
+                    "a frequency in MHz (e.g. 869.525)",
+                );
                 Some(Ids::Multicast {
                     dev_eui: dev_eui?,
                     dev_addr: dev_addr?,
@@ -956,10 +981,7 @@ impl Checker {
                 field: Field::Kind.name().to_string(),
                 column: v.column.to_string(),
                 code: ErrorCode::UnknownKind,
-                message: format!(
-                    "kind '{}' is not one of otaa, abp, cellular, multicast",
-                    text.trim()
-                ),
+                message: unknown_kind(&text),
             });
         }
         self.forced_kind
@@ -991,22 +1013,11 @@ impl Checker {
                 };
             }
         };
-        let mut check = RowCheck {
-            row,
-            kind,
-            positional: self.positional,
-            errors: Vec::new(),
-            notes: &mut self.notes,
-            tag: None,
-            dev_eui: None,
-            imei: None,
-            sim: None,
-            dev_addr: None,
-            imsi: None,
-            creation_only: self
-                .updating
-                .then(|| unknown_kind.clone().into_iter().collect()),
-        };
+        let creation_only = self
+            .updating
+            .then(|| unknown_kind.clone().into_iter().collect());
+        let mut check = RowCheck::new(row, kind, self.positional, &mut self.notes);
+        check.creation_only = creation_only;
         check.conflicts();
         let ids = check.ids();
         let (refs, features) = check.refs();
@@ -1015,11 +1026,7 @@ impl Checker {
             .text(Field::Name)
             .or_else(|| check.onboarding_tag().and_then(|t| t.serial_number.clone()));
         // Before the duplicate check takes the identifiers.
-        let keys = LookupKeys {
-            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
-            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
-            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
-        };
+        let keys = check.keys();
         let id = self.seen.note_duplicates(&mut check);
         let creation_only = check.creation_only.take().unwrap_or_default();
         let update = (self.updating && check.errors.is_empty()).then(|| Partial {
@@ -1083,37 +1090,16 @@ impl Checker {
     /// both a DevEUI and a cellular identifier is an error naming its column, never a guess; a device named on an
     /// earlier row is a duplicate, as in an import.
     pub fn target(&mut self, row: &MappedRow) -> Target {
-        const CELLULAR_IDS: [Field; 4] = [Field::Imei, Field::Sim, Field::Iccid, Field::Eid];
         let stated = row
             .get(Field::Kind)
             .filter(|v| !v.cell.is_blank() && !is_deletion(row))
             .map(|v| (parse_kind(&v.cell.display()), v));
-        let mut check = RowCheck {
-            row,
-            kind: Kind::Otaa,
-            positional: self.positional,
-            errors: Vec::new(),
-            notes: &mut self.notes,
-            tag: None,
-            dev_eui: None,
-            imei: None,
-            sim: None,
-            dev_addr: None,
-            imsi: None,
-            creation_only: None,
-        };
+        let mut check = RowCheck::new(row, Kind::Otaa, self.positional, &mut self.notes);
         let mut kind = match stated {
             Some((Some(kind), _)) => Some(kind),
             Some((None, v)) => {
-                let text = v.cell.display();
-                check.push(
-                    Field::Kind,
-                    ErrorCode::UnknownKind,
-                    format!(
-                        "kind '{}' is not one of otaa, abp, cellular, multicast",
-                        text.trim()
-                    ),
-                );
+                let message = unknown_kind(&v.cell.display());
+                check.push(Field::Kind, ErrorCode::UnknownKind, message);
                 None
             }
             None => self.forced_kind,
@@ -1166,11 +1152,7 @@ impl Checker {
                     .to_string(),
             );
         }
-        let keys = LookupKeys {
-            eui: check.dev_eui.as_ref().map(|e| e.as_str().to_string()),
-            imei: check.imei.as_ref().map(|i| i.as_str().to_string()),
-            sim: check.sim.as_ref().map(|s| s.as_str().to_string()),
-        };
+        let keys = check.keys();
         let id = self.seen.note_duplicates(&mut check);
         let result = if check.errors.is_empty() && keys != LookupKeys::default() {
             Ok(keys)

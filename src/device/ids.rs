@@ -25,21 +25,19 @@ pub fn normalise(raw: &str) -> String {
         .strip_prefix("0x")
         .or_else(|| trimmed.strip_prefix("0X"))
         .unwrap_or(trimmed);
-    let mut out = String::with_capacity(body.len());
-    for c in body.chars() {
-        if !matches!(c, '-' | ':' | ' ' | '\u{a0}' | '\t') {
-            out.push(c.to_ascii_uppercase());
-        }
-    }
-    out
+    body.chars()
+        .filter(|&c| !is_separator(c))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(c, '-' | ':' | ' ' | '\u{a0}' | '\t')
 }
 
 /// Digits only; identifiers made of digits take no `0x` prefix, and upper-casing changes nothing.
 fn normalise_digits(raw: &str) -> String {
-    raw.trim()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':' | ' ' | '\u{a0}' | '\t'))
-        .collect()
+    raw.trim().chars().filter(|&c| !is_separator(c)).collect()
 }
 
 /// How a value is shown in a message: in clear for identifiers, masked for keys.
@@ -107,36 +105,59 @@ fn check_digits(value: &str, what: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// The Luhn sum of `digits`, doubling every other digit from the right, starting with the last one when
+/// `double_last` (the digits are a payload without its check digit).
+fn luhn_sum(digits: &str, double_last: bool) -> u32 {
+    let doubled = usize::from(!double_last);
+    digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 != doubled {
+                d
+            } else if d > 4 {
+                d * 2 - 9
+            } else {
+                d * 2
+            }
+        })
+        .sum()
+}
+
 /// True when the digits pass the Luhn check (the last digit being the check digit).
 pub fn luhn_valid(digits: &str) -> bool {
-    let mut sum = 0u32;
-    for (i, b) in digits.bytes().rev().enumerate() {
-        let mut d = u32::from(b - b'0');
-        if i % 2 == 1 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
-    }
-    sum.is_multiple_of(10)
+    luhn_sum(digits, false).is_multiple_of(10)
 }
 
 /// The Luhn check digit to append to `payload`.
 pub fn luhn_check_digit(payload: &str) -> u8 {
-    let mut sum = 0u32;
-    for (i, b) in payload.bytes().rev().enumerate() {
-        let mut d = u32::from(b - b'0');
-        if i % 2 == 0 {
-            d *= 2;
-            if d > 9 {
-                d -= 9;
-            }
-        }
-        sum += d;
+    ((10 - luhn_sum(payload, true) % 10) % 10) as u8
+}
+
+fn wrong_length(v: &str, what: &str, must: &str) -> IdError {
+    let message = format!("{what} '{v}' has {} digits; it must have {must}", v.len());
+    IdError::new(ErrorCode::Length, message)
+}
+
+/// Digits of a length in `lengths` (else an error saying they must have `must`) with a valid Luhn check digit.
+fn luhn_checked(
+    v: String,
+    what: &str,
+    lengths: std::ops::RangeInclusive<usize>,
+    must: &str,
+) -> Result<String, IdError> {
+    if !lengths.contains(&v.len()) {
+        return Err(wrong_length(&v, what, must));
     }
-    ((10 - sum % 10) % 10) as u8
+    if !luhn_valid(&v) {
+        return Err(IdError::new(
+            ErrorCode::Luhn,
+            format!("{what} '{v}' fails its Luhn check digit (a digit is wrong)"),
+        ));
+    }
+    Ok(v)
 }
 
 /// The number `digits` modulo 97, digit by digit so that any length works.
@@ -292,19 +313,7 @@ impl Imei {
     pub fn parse(raw: &str) -> Result<Imei, IdError> {
         let v = normalise_digits(raw);
         check_digits(&v, "IMEI")?;
-        if v.len() != 15 {
-            return Err(IdError::new(
-                ErrorCode::Length,
-                format!("IMEI '{v}' has {} digits; it must have 15", v.len()),
-            ));
-        }
-        if !luhn_valid(&v) {
-            return Err(IdError::new(
-                ErrorCode::Luhn,
-                format!("IMEI '{v}' fails its Luhn check digit (a digit is wrong)"),
-            ));
-        }
-        Ok(Imei(v))
+        luhn_checked(v, "IMEI", 15..=15, "15").map(Imei)
     }
 
     /// The IMEI as a number, for compact duplicate detection: its 14-digit body, the check digit following from
@@ -334,19 +343,7 @@ impl Iccid {
     }
 
     fn from_digits(v: String) -> Result<Iccid, IdError> {
-        if v.len() != 19 && v.len() != 20 {
-            return Err(IdError::new(
-                ErrorCode::Length,
-                format!("ICCID '{v}' has {} digits; it must have 19 or 20", v.len()),
-            ));
-        }
-        if !luhn_valid(&v) {
-            return Err(IdError::new(
-                ErrorCode::Luhn,
-                format!("ICCID '{v}' fails its Luhn check digit (a digit is wrong)"),
-            ));
-        }
-        Ok(Iccid(v))
+        luhn_checked(v, "ICCID", 19..=20, "19 or 20").map(Iccid)
     }
 }
 
@@ -360,10 +357,7 @@ impl Eid {
 
     fn from_digits(v: String) -> Result<Eid, IdError> {
         if v.len() != 32 {
-            return Err(IdError::new(
-                ErrorCode::Length,
-                format!("EID '{v}' has {} digits; it must have 32", v.len()),
-            ));
+            return Err(wrong_length(&v, "EID", "32"));
         }
         if mod97(&v) != 1 {
             return Err(IdError::new(
@@ -381,10 +375,7 @@ impl Imsi {
         let v = normalise_digits(raw);
         check_digits(&v, "IMSI")?;
         if !(6..=15).contains(&v.len()) {
-            return Err(IdError::new(
-                ErrorCode::Length,
-                format!("IMSI '{v}' has {} digits; it must have 6 to 15", v.len()),
-            ));
+            return Err(wrong_length(&v, "IMSI", "6 to 15"));
         }
         Ok(Imsi(v))
     }

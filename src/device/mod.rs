@@ -345,17 +345,14 @@ impl Device {
 
     /// The row's identifier in reports: the DevEUI, else the IMEI, else the SIM identifier.
     pub fn id(&self) -> String {
-        match &self.ids {
+        let id = match &self.ids {
             Ids::Cellular { imei, sim, .. } => imei
                 .as_ref()
-                .map(|i| i.as_str().to_string())
-                .or_else(|| sim.as_ref().map(|s| s.as_str().to_string()))
-                .unwrap_or_default(),
-            _ => self
-                .dev_eui()
-                .map(|e| e.as_str().to_string())
-                .unwrap_or_default(),
-        }
+                .map(Imei::as_str)
+                .or(sim.as_ref().map(SimId::as_str)),
+            _ => self.dev_eui().map(Eui::as_str),
+        };
+        id.unwrap_or_default().to_string()
     }
 }
 

@@ -33,15 +33,10 @@ pub(crate) fn inspect(path: &Path) -> Result<Compound, String> {
     };
     let mut file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
     let mut head = [0u8; 8];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file
-            .read(&mut head[filled..])
-            .map_err(|e| format!("cannot read it: {e}"))?
-        {
-            0 => return Ok(Compound::No),
-            n => filled += n,
-        }
+    match file.read_exact(&mut head) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Compound::No),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+        Ok(()) => {}
     }
     if head != MAGIC {
         return Ok(Compound::No);

@@ -102,23 +102,11 @@ const ALIASES: &[(&str, Field)] = &[
     ("partnumber", Field::PartNumber),
 ];
 
-/// Fields a header may name as one of its words (`MAC Addr 1 DevEUI`): identifiers only, whose aliases do not
-/// occur as ordinary words (`Date of activation` must not become a kind, nor `Frequency plan` a plan).
-const WORD_FIELDS: [Field; 13] = [
-    Field::DevEui,
-    Field::JoinEui,
-    Field::AppKey,
-    Field::NwkKey,
-    Field::DevAddr,
-    Field::NwkSKey,
-    Field::AppSKey,
-    Field::SNwkSIntKey,
-    Field::NwkSEncKey,
-    Field::Imei,
-    Field::Iccid,
-    Field::Eid,
-    Field::Imsi,
-];
+/// Fields a header may name as one of its words (`MAC Addr 1 DevEUI`): the identifiers but `SIM`, whose aliases do
+/// not occur as ordinary words (`Date of activation` must not become a kind, nor `Frequency plan` a plan).
+fn word_field(field: Field) -> bool {
+    field.is_identifier() && field != Field::Sim
+}
 
 /// Lower-case letters and digits only: `Dev EUI (OTAA)` → `deveuiotaa`.
 pub(crate) fn normalise(header: &str) -> String {
@@ -146,7 +134,7 @@ fn without_notes(header: &str) -> String {
 
 /// The field a header names: `--mapping` first, then the aliases, then the aliases without notes in brackets or a
 /// `LoRa`/`LoRaWAN` prefix.
-pub(crate) fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
+pub fn field_of(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
     mapped(header, mapping).or_else(|| alias(header))
 }
 
@@ -204,7 +192,7 @@ fn field_in_words(header: &str) -> Option<Field> {
             let key = words[start..end].concat();
             let hit = ALIASES
                 .iter()
-                .find(|(a, f)| *a == key && WORD_FIELDS.contains(f))
+                .find(|(a, f)| *a == key && word_field(*f))
                 .map(|(_, f)| *f);
             match (hit, found) {
                 (Some(f), Some(g)) if f != g => return None,
@@ -217,7 +205,7 @@ fn field_in_words(header: &str) -> Option<Field> {
 }
 
 /// The field named by `--set` or a mapping file: its canonical name, case-insensitive.
-pub(crate) fn field_named(name: &str) -> Option<Field> {
+pub fn field_named(name: &str) -> Option<Field> {
     let name = name.trim();
     Field::ALL
         .into_iter()
@@ -376,10 +364,15 @@ impl Plan {
         Plan { slots, extra }
     }
 
-    /// Builds a row from its cells: `take` gives a cell by index (cloned or moved). Of the columns of one field,
-    /// the first filled one gives the value; another filled one that says something else follows it as a second
-    /// value of the field, which the row check reports as a conflict naming both columns.
-    fn apply(&self, row: u64, mut take: impl FnMut(usize) -> Cell) -> MappedRow {
+    /// Builds a row from a record, moving its cells. Of the columns of one field, the first filled one gives the
+    /// value; another filled one that says something else follows it as a second value of the field, which the row
+    /// check reports as a conflict naming both columns.
+    pub(crate) fn map(&self, mut record: Record) -> MappedRow {
+        let row = record.row;
+        let mut take = |i: usize| {
+            let cell = record.cells.get_mut(i);
+            cell.map_or(Cell::Empty, |c| std::mem::replace(c, Cell::Empty))
+        };
         let mut values = Vec::with_capacity(self.slots.len() + self.extra.len());
         let mut conflicts = Vec::new();
         for slot in &self.slots {
@@ -430,25 +423,6 @@ fn same_value(field: Field, a: &Cell, b: &Cell) -> bool {
     } else {
         a.trim() == b.trim()
     }
-}
-
-/// Maps a borrowed record.
-pub(crate) fn map_ref(plan: &Plan, record: &Record) -> MappedRow {
-    plan.apply(record.row, |i| {
-        record.cells.get(i).cloned().unwrap_or(Cell::Empty)
-    })
-}
-
-/// Maps an owned record, moving its cells.
-pub(crate) fn map_owned(plan: &Plan, mut record: Record) -> MappedRow {
-    let row = record.row;
-    plan.apply(row, |i| {
-        record
-            .cells
-            .get_mut(i)
-            .map(|c| std::mem::replace(c, Cell::Empty))
-            .unwrap_or(Cell::Empty)
-    })
 }
 
 #[cfg(test)]
@@ -568,10 +542,13 @@ mod tests {
         }
     }
 
+    fn texts(cells: &[&str]) -> Vec<Cell> {
+        cells.iter().map(|s| Cell::Text(s.to_string())).collect()
+    }
+
     /// The field each header of a header row names.
     fn fields(headers: &[&str]) -> Vec<Option<Field>> {
-        let cells: Vec<Cell> = headers.iter().map(|s| Cell::Text(s.to_string())).collect();
-        columns_of(&cells, &[])
+        columns_of(&texts(headers), &[])
             .unwrap()
             .into_iter()
             .map(|c| c.field)
@@ -621,18 +598,13 @@ mod tests {
 
     #[test]
     fn the_first_filled_column_of_a_field_gives_it_and_a_different_one_is_kept_to_report() {
-        let cells: Vec<Cell> = ["fNwkSIntKey", "NwkSKey", "DevEUI"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["fNwkSIntKey", "NwkSKey", "DevEUI"]);
         let plan = Plan::new(&columns_of(&cells, &[]).unwrap(), &[]);
         let row = |a: &str, b: &str| {
-            map_owned(
-                &plan,
-                Record {
-                    row: 2,
-                    cells: vec![Cell::Text(a.into()), Cell::Text(b.into()), Cell::Empty],
-                },
-            )
+            plan.map(Record {
+                row: 2,
+                cells: vec![Cell::Text(a.into()), Cell::Text(b.into()), Cell::Empty],
+            })
         };
         let key = "7374757A3FDD092947CE2DE9321C6040";
         let filled = row("", key);
@@ -657,9 +629,7 @@ mod tests {
 
     #[test]
     fn mapping_headers_the_file_lacks_are_found() {
-        let cells: Vec<Cell> = ["Serial-No", "AppKey"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["Serial-No", "AppKey"]);
         let mapping = vec![
             ("serial no".to_string(), Field::DevEui),
             ("Device name".to_string(), Field::Name),
@@ -670,9 +640,7 @@ mod tests {
 
     #[test]
     fn first_column_of_a_field_wins_and_defaults_fill_blanks() {
-        let cells: Vec<Cell> = ["EUI", "DevEUI", "Model", "Other"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["EUI", "DevEUI", "Model", "Other"]);
         let columns = columns_of(&cells, &[]).unwrap();
         let plan = Plan::new(
             &columns,
@@ -690,8 +658,8 @@ mod tests {
                 Cell::Text(" ".into()),
             ],
         };
-        let mapped = map_ref(&plan, &record);
-        assert_eq!(mapped, map_owned(&plan, record));
+        let mapped = plan.map(record.clone());
+        assert_eq!(mapped, plan.map(record));
         assert_eq!(mapped.row, 7);
         // DevEUI, model, connection, and the second DevEUI column's other value, kept to be reported.
         assert_eq!(mapped.values.len(), 4);
@@ -711,9 +679,7 @@ mod tests {
 
     #[test]
     fn a_row_without_any_known_header_is_not_a_header() {
-        let cells: Vec<Cell> = ["Shipment 42", "", "2024-01-01"]
-            .map(|s| Cell::Text(s.into()))
-            .to_vec();
+        let cells = texts(&["Shipment 42", "", "2024-01-01"]);
         assert!(columns_of(&cells, &[]).is_none());
     }
 }

@@ -22,15 +22,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The field a header names (built-in aliases, after the `--mapping` pairs given), if any.
-pub fn field_for_header(header: &str, mapping: &[(String, Field)]) -> Option<Field> {
-    header::field_of(header, mapping)
-}
-
-/// The field with this canonical name (as `--set` and `--mapping` take it), if any.
-pub fn field_named(name: &str) -> Option<Field> {
-    header::field_named(name)
-}
+pub use header::{field_named, field_of as field_for_header};
 
 /// A field of a device row, whatever its column is called in the file.
 #[derive(
@@ -462,21 +454,9 @@ fn read_mapping(file: &Path) -> Result<Vec<(String, Field)>, InputError> {
 /// The SHA-256 of a file, lower-case hex (the journal records which input a batch came from).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::Digest;
-    let mut file = std::fs::File::open(path)?;
     let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// Why a file cannot be used at all (exit 2). Row-level problems are never an `InputError`.
@@ -523,7 +503,7 @@ enum MappingPlan {
     Thingpark(thingpark::Plans),
 }
 
-fn unusable(path: &Path, message: impl Into<String>) -> InputError {
+pub(crate) fn unusable(path: &Path, message: impl Into<String>) -> InputError {
     InputError::Unusable {
         path: path.to_path_buf(),
         message: message.into(),
@@ -642,16 +622,29 @@ impl Table {
         options: &InputOptions,
     ) -> Result<Table, InputError> {
         let sheet = sheet::open(path, kind, options.sheet.as_deref())?;
-        let mut rows = sheet.rows;
-        let (header_row, columns) = find_header(&mut rows, options)?
-            .ok_or_else(|| unusable(path, format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name)))?;
+        let hint = format!("sheet \"{}\": {NO_HEADER_HINT}", sheet.name);
+        let format = SourceFormat::Spreadsheet {
+            kind,
+            sheet: sheet.name,
+        };
+        Self::headed(path, format, sheet.rows, sheet.raw, options, hint)
+    }
+
+    /// A table whose columns a header row (or `--columns`) names.
+    fn headed(
+        path: &Path,
+        format: SourceFormat,
+        mut rows: Box<dyn Iterator<Item = Result<Record, InputError>> + Send>,
+        sheet_rows: Option<xlsx::SheetRows>,
+        options: &InputOptions,
+        no_header: String,
+    ) -> Result<Table, InputError> {
+        let (header_row, columns) =
+            find_header(&mut rows, options)?.ok_or_else(|| unusable(path, no_header))?;
         check_mapping(path, &columns, &options.mapping)?;
         Ok(Table {
             path: path.to_path_buf(),
-            format: SourceFormat::Spreadsheet {
-                kind,
-                sheet: sheet.name,
-            },
+            format,
             header_row,
             mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
                 &columns,
@@ -659,7 +652,7 @@ impl Table {
             ))),
             columns,
             rows,
-            sheet_rows: sheet.raw,
+            sheet_rows,
             options: options.clone(),
         })
     }
@@ -693,26 +686,13 @@ impl Table {
                 ))),
             });
         }
-        let mut rows = text::TextRows::open(path, &sniffed, false)?;
-        let (header_row, columns) =
-            find_header(&mut rows, options)?.ok_or_else(|| unusable(path, NO_HEADER_HINT))?;
-        check_mapping(path, &columns, &options.mapping)?;
-        Ok(Table {
-            path: path.to_path_buf(),
-            format: SourceFormat::Csv {
-                delimiter: sniffed.delimiter,
-                encoding: sniffed.encoding,
-            },
-            header_row,
-            mapper: RowMapper::new(MappingPlan::Header(header::Plan::new(
-                &columns,
-                &options.defaults,
-            ))),
-            columns,
-            rows: Box::new(rows),
-            sheet_rows: None,
-            options: options.clone(),
-        })
+        let rows = text::TextRows::open(path, &sniffed, false)?;
+        let format = SourceFormat::Csv {
+            delimiter: sniffed.delimiter,
+            encoding: sniffed.encoding,
+        };
+        let hint = NO_HEADER_HINT.to_string();
+        Self::headed(path, format, Box::new(rows), None, options, hint)
     }
 
     /// The mapping as a person checks it, in two lines: each header with the field it fills (and the `--set`
@@ -779,7 +759,7 @@ impl Table {
     /// Applies the header mapping and the `--set` defaults to a record. A mapped column whose cell is blank (and has
     /// no default) still gives a value, with its column, so that a `missing` error can name the column.
     pub fn map(&self, record: &Record) -> MappedRow {
-        self.mapper.map(record)
+        self.mapper.map_owned(record.clone())
     }
 
     /// [`Table::map`] for a record that is not needed afterwards: moves its cells instead of copying them.
@@ -813,14 +793,6 @@ fn normalise_kind(mut row: MappedRow) -> MappedRow {
     row
 }
 
-impl RowMapper {
-    fn new(plan: MappingPlan) -> RowMapper {
-        RowMapper {
-            plan: Arc::new(plan),
-        }
-    }
-}
-
 /// A table's header mapping and `--set` defaults, detached from its rows: cheap to clone (shared names), `Send`,
 /// so rows can be mapped while the table is being read (`let m = table.mapper(); for r in table.records() { … }`).
 #[derive(Clone)]
@@ -829,14 +801,9 @@ pub struct RowMapper {
 }
 
 impl RowMapper {
-    /// See [`Table::map`].
-    pub fn map(&self, record: &Record) -> MappedRow {
-        match &*self.plan {
-            MappingPlan::Header(plan) => header::map_ref(plan, record),
-            MappingPlan::Thingpark(plans) => {
-                let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_ref(plan, record))
-            }
+    fn new(plan: MappingPlan) -> RowMapper {
+        RowMapper {
+            plan: Arc::new(plan),
         }
     }
 
@@ -852,10 +819,10 @@ impl RowMapper {
     /// See [`Table::map_owned`].
     pub fn map_owned(&self, record: Record) -> MappedRow {
         match &*self.plan {
-            MappingPlan::Header(plan) => header::map_owned(plan, record),
+            MappingPlan::Header(plan) => plan.map(record),
             MappingPlan::Thingpark(plans) => {
                 let plan = plans.for_row(&record.cells);
-                normalise_kind(header::map_owned(plan, record))
+                normalise_kind(plan.map(record))
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Spreadsheets through calamine: sheet choice, typed cells, sheet row numbers, and clear refusals.
 
 use super::compound::{self, Compound};
-use super::{Cell, InputError, Record, SheetKind};
+use super::{Cell, InputError, Record, SheetKind, unusable};
 use calamine::{Data, Range, Reader};
 use std::path::Path;
 
@@ -14,13 +14,6 @@ pub(crate) fn kind_of(path: &Path) -> Option<SheetKind> {
         "xls" => Some(SheetKind::Xls),
         "ods" => Some(SheetKind::Ods),
         _ => None,
-    }
-}
-
-fn unusable(path: &Path, message: impl Into<String>) -> InputError {
-    InputError::Unusable {
-        path: path.to_path_buf(),
-        message: message.into(),
     }
 }
 

@@ -332,23 +332,6 @@ impl TextRows {
         })
     }
 
-    fn read(&mut self) -> Option<Result<Record, InputError>> {
-        loop {
-            let mut record = std::mem::take(&mut self.record);
-            let row = self.read_into(&mut record);
-            self.record = record;
-            let row = match row? {
-                Ok(row) => row,
-                Err(e) => return Some(Err(e)),
-            };
-            let cells = self.decode_cells();
-            if cells.iter().all(Cell::is_blank) {
-                continue;
-            }
-            return Some(Ok(Record { row, cells }));
-        }
-    }
-
     /// Reads the next record, blank or not, into `record`; gives the line it starts on.
     fn read_into(&mut self, record: &mut csv::ByteRecord) -> Option<Result<u64, InputError>> {
         if self.failed {
@@ -404,7 +387,20 @@ impl TextRows {
 impl Iterator for TextRows {
     type Item = Result<Record, InputError>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.read()
+        loop {
+            let mut record = std::mem::take(&mut self.record);
+            let row = self.read_into(&mut record);
+            self.record = record;
+            let row = match row? {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
+            };
+            let cells = self.decode_cells();
+            if cells.iter().all(Cell::is_blank) {
+                continue;
+            }
+            return Some(Ok(Record { row, cells }));
+        }
     }
 }
 

@@ -18,6 +18,7 @@ const ACTIONS: [&str; 5] = [
 /// Columns are letters A, B, …, AA: 27 of them.
 const WIDTH: usize = 27;
 
+/// The order of [`Plans`]' entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
     Otaa,
@@ -225,37 +226,27 @@ struct LayoutPlan {
     unsent: AtomicU32,
 }
 
-/// The mapping plans of the layouts. Shared by the threads that map rows, so the filled-but-unsent columns are
-/// gathered with atomics.
+/// The mapping plans of the layouts, in [`Layout`] order. Shared by the threads that map rows, so the
+/// filled-but-unsent columns are gathered with atomics.
 #[derive(Debug)]
-pub(crate) struct Plans {
-    otaa: LayoutPlan,
-    abp: LayoutPlan,
-    cellular: LayoutPlan,
-    delete: LayoutPlan,
-}
+pub(crate) struct Plans([LayoutPlan; 4]);
 
 impl Plans {
     pub(crate) fn new(defaults: &[(Field, String)]) -> Plans {
-        let plan = |layout| {
-            let slots = layout_slots(layout);
-            LayoutPlan {
-                layout,
-                plan: Plan::from_slots(slots, defaults),
-                unsent: AtomicU32::new(0),
-            }
-        };
-        Plans {
-            otaa: plan(Layout::Otaa),
-            abp: plan(Layout::Abp),
-            cellular: plan(Layout::Cellular),
+        let layouts = [Layout::Otaa, Layout::Abp, Layout::Cellular, Layout::Delete];
+        Plans(layouts.map(|layout| LayoutPlan {
+            layout,
             // A deletion takes no defaults: nothing is created.
-            delete: LayoutPlan {
-                layout: Layout::Delete,
-                plan: Plan::from_slots(layout_slots(Layout::Delete), &[]),
-                unsent: AtomicU32::new(0),
-            },
-        }
+            plan: Plan::from_slots(
+                layout_slots(layout),
+                if layout == Layout::Delete {
+                    &[]
+                } else {
+                    defaults
+                },
+            ),
+            unsent: AtomicU32::new(0),
+        }))
     }
 
     fn for_cells(&self, cells: &[Cell]) -> &LayoutPlan {
@@ -263,12 +254,13 @@ impl Plans {
             Some(Cell::Text(s)) => s.trim(),
             _ => "",
         };
-        match action {
-            "CREATE_OTAA" => &self.otaa,
-            "CREATE_CELLULAR" => &self.cellular,
-            "DELETE" => &self.delete,
-            _ => &self.abp,
-        }
+        let layout = match action {
+            "CREATE_OTAA" => Layout::Otaa,
+            "CREATE_CELLULAR" => Layout::Cellular,
+            "DELETE" => Layout::Delete,
+            _ => Layout::Abp,
+        };
+        &self.0[layout as usize]
     }
 
     /// The plan a row follows, by its action (`CREATE` and an empty action mean ABP, as ThingPark reads them),
@@ -292,8 +284,9 @@ impl Plans {
 
     /// One line per layout whose rows filled columns tpbulk does not send, naming them.
     pub(crate) fn notes(&self) -> Vec<String> {
-        [&self.otaa, &self.abp, &self.cellular]
-            .into_iter()
+        // A `DELETE` row notes none.
+        self.0
+            .iter()
             .filter_map(|p| {
                 let bits = p.unsent.load(Ordering::Relaxed);
                 let names: Vec<String> = (0..WIDTH)

@@ -10,7 +10,7 @@
 //! ECMA-376 a device list needs: workbook and sheet relationships, shared and inline strings, cell types, and the
 //! number formats that make a number a date.
 
-use super::{Cell, InputError, Record};
+use super::{Cell, InputError, Record, unusable};
 use quick_xml::events::{BytesStart, Event};
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,10 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
 type Archive = zip::ZipArchive<BufReader<File>>;
-/// An XML reader over one part of the archive.
-type PartReader<'a> = quick_xml::Reader<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
-/// A [`Scanner`] over one part of the archive.
-type PartScanner<'a> = Scanner<BufReader<zip::read::ZipFile<'a, BufReader<File>>>>;
+/// One part of the archive, buffered.
+type Part<'a> = BufReader<zip::read::ZipFile<'a, BufReader<File>>>;
 
 /// Records per message from the parsing thread: the channel then costs nothing per row.
 const BATCH: usize = 512;
@@ -145,13 +143,6 @@ fn hex_tag(s: &str) -> u8 {
     }
 }
 
-fn unusable(path: &Path, message: impl Into<String>) -> InputError {
-    InputError::Unusable {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
 fn damaged(e: impl std::fmt::Display) -> String {
     format!(
         "not a readable spreadsheet ({e}); check that the file is a real .xlsx/.xlsm/.xls/.ods workbook, or \
@@ -159,18 +150,26 @@ fn damaged(e: impl std::fmt::Display) -> String {
     )
 }
 
-/// An XML reader over one part of the archive, or `None` when the part is absent.
-fn part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartReader<'a>>, String> {
+/// One part of the archive, or `None` when it is absent.
+fn open_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<Part<'a>>, String> {
     match zip.by_name(name) {
-        Ok(file) => {
-            let mut xml = quick_xml::Reader::from_reader(BufReader::with_capacity(64 * 1024, file));
-            // Excel's parts are well formed; comparing every end tag with its start costs a tenth of the read.
-            xml.config_mut().check_end_names = false;
-            Ok(Some(xml))
-        }
+        Ok(file) => Ok(Some(BufReader::with_capacity(64 * 1024, file))),
         Err(zip::result::ZipError::FileNotFound) => Ok(None),
         Err(e) => Err(damaged(e)),
     }
+}
+
+/// An XML reader over one part of the archive, or `None` when the part is absent.
+fn part<'a>(
+    zip: &'a mut Archive,
+    name: &str,
+) -> Result<Option<quick_xml::Reader<Part<'a>>>, String> {
+    Ok(open_part(zip, name)?.map(|file| {
+        let mut xml = quick_xml::Reader::from_reader(file);
+        // Excel's parts are well formed; comparing every end tag with its start costs a tenth of the read.
+        xml.config_mut().check_end_names = false;
+        xml
+    }))
 }
 
 /// An attribute's value by its local name (`r:id` answers to `id`), unescaped.
@@ -696,9 +695,7 @@ fn scan_string_item<R: BufRead>(
                 b"t" => in_t = false,
                 b"rPh" => phonetic = phonetic.saturating_sub(1),
                 name if name == end => {
-                    if out.contains("_x") {
-                        *out = unescape_ooxml(std::mem::take(out));
-                    }
+                    *out = unescape_ooxml(std::mem::take(out));
                     return Ok(());
                 }
                 _ => {}
@@ -716,15 +713,8 @@ fn scan_string_item<R: BufRead>(
 }
 
 /// A scanner over one part of the archive, or `None` when the part is absent.
-fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<PartScanner<'a>>, String> {
-    match zip.by_name(name) {
-        Ok(file) => Ok(Some(Scanner::new(BufReader::with_capacity(
-            64 * 1024,
-            file,
-        )))),
-        Err(zip::result::ZipError::FileNotFound) => Ok(None),
-        Err(e) => Err(damaged(e)),
-    }
+fn scan_part<'a>(zip: &'a mut Archive, name: &str) -> Result<Option<Scanner<Part<'a>>>, String> {
+    Ok(open_part(zip, name)?.map(Scanner::new))
 }
 
 /// Undoes OOXML's `_xHHHH_` escapes (ECMA-376 Part 1, 22.9.2.19 ST_Xstring), which carry control characters.

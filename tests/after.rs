@@ -24,7 +24,7 @@ const CELLULAR: &str = "IMEI,ICCID,Name,Model,Connection,Connectivity plan,Netwo
 
 fn import(env: &Env, name: &str, csv: &str) -> String {
     let file = env.write(name, csv);
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     run.batch()
 }

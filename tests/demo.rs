@@ -77,8 +77,7 @@ fn a_corrected_rework_file_imports_cleanly() {
         app_key(5)
     ));
     csv.push_str(&format!("{},{},{MODEL},{CONNECTION}\n", eui(6), "ABC"));
-    let file = env.write("ship.csv", &csv);
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&csv, &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let batch = run.batch();
     let rework = env.dir.path().join("rework.csv");
@@ -94,7 +93,7 @@ fn a_corrected_rework_file_imports_cleanly() {
         .replace("70B3D5E7000000,", &format!("{},", eui(5)))
         .replace(",ABC,", &format!(",{},", app_key(6)));
     let fixed_path = env.write("fixed.csv", &fixed);
-    let again = env.run(&["import", fixed_path.to_str().unwrap(), "--rate", "0"]);
+    let again = env.import_file(&fixed_path, &[]);
     assert_eq!(again.code(), 0, "{}", again.describe());
     let counts = env.counts(&again.batch());
     assert_eq!((counts.total, counts.created), (2, 2));

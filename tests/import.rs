@@ -11,8 +11,7 @@ use tpbulk::sim::SimConfig;
 #[test]
 fn a_clean_shipment_is_created_once_and_reported() {
     let env = Env::new(SimConfig::default());
-    let file = env.write("ship.csv", &otaa_csv(1, 40));
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&otaa_csv(1, 40), &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     let counts = env.counts(&batch);
@@ -44,8 +43,7 @@ fn invalid_rows_are_journalled_and_never_sent() {
     let mut csv = otaa_csv(1, 5);
     csv.push_str(&format!("NOT-AN-EUI,{},{MODEL},{CONNECTION}\n", app_key(6)));
     csv.push_str(&format!("{},ABCD,{MODEL},{CONNECTION}\n", eui(7)));
-    let file = env.write("ship.csv", &csv);
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&csv, &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let counts = env.counts(&run.batch());
     assert_eq!((counts.created, counts.invalid), (5, 2));
@@ -69,8 +67,7 @@ fn devices_already_on_the_platform_end_exists_with_skip() {
     let env = Env::new(SimConfig::default());
     env.preexisting(2);
     env.preexisting(4);
-    let file = env.write("ship.csv", &otaa_csv(1, 6));
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&otaa_csv(1, 6), &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     let counts = env.counts(&batch);
@@ -86,15 +83,7 @@ fn devices_already_on_the_platform_end_exists_with_skip() {
 fn devices_already_on_the_platform_fail_with_on_existing_fail() {
     let env = Env::new(SimConfig::default());
     env.preexisting(3);
-    let file = env.write("ship.csv", &otaa_csv(1, 4));
-    let run = env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--on-existing",
-        "fail",
-    ]);
+    let run = env.import(&otaa_csv(1, 4), &["--on-existing", "fail"]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let counts = env.counts(&run.batch());
     assert_eq!((counts.created, counts.failed, counts.exists), (3, 1, 0));
@@ -106,15 +95,7 @@ fn retried_faults_create_every_device_exactly_once() {
     let env = Env::new(SimConfig::default());
     // A fifth of the calls answered 503, a fifth of the creations done but answered by a dropped connection.
     env.sim.set_faults(0.2, 0.2);
-    let file = env.write("ship.csv", &otaa_csv(100, 60));
-    let run = env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--concurrency",
-        "6",
-    ]);
+    let run = env.import(&otaa_csv(100, 60), &["--concurrency", "6"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let counts = env.counts(&run.batch());
     assert_eq!((counts.created, counts.exists, counts.failed), (60, 0, 0));
@@ -133,7 +114,7 @@ fn cellular_devices_whose_answer_was_lost_get_their_reference_and_roll_back() {
     // can tell which device the platform made.
     env.sim.set_faults(0.0, 1.0);
     let file = env.write("cell.csv", CELLULAR_CSV);
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     assert_eq!(env.counts(&batch).created, 3);
@@ -371,7 +352,7 @@ fn tags_go_one_call_per_tag_after_the_creations_and_domains_with_them() {
         "{}",
         plan.describe()
     );
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     assert!(
         run.stdout().contains("tag calls 3: tagged 3, failed 0"),
@@ -435,7 +416,7 @@ fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() 
         ));
     }
     let file = env.write("ship.csv", &csv);
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let cellular = env.write(
         "cell.csv",
@@ -446,7 +427,7 @@ fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() 
                 "My cellular network context,dongles\n",
             ),
     );
-    let run = env.run(&["import", cellular.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&cellular, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let exported = export_lines(&env, &[]);
     assert_eq!(exported.len(), 7, "{exported:?}");
@@ -524,43 +505,28 @@ fn an_export_edited_and_imported_into_a_fresh_platform_gives_the_same_devices() 
 #[test]
 fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     let env = Env::new(SimConfig::default());
-    let file = env.write("ship.csv", &tagged_csv());
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&tagged_csv(), &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let exported = export_lines(&env, &[]);
     assert_eq!(exported.len(), 4, "{exported:?}");
     // Fed back as it is: every row is unchanged and nothing is written.
     let same = env.write("same.csv", &(exported.join("\n") + "\n"));
     let before = env.sim.stats().requests;
-    let run = env.run(&[
-        "import",
-        same.to_str().unwrap(),
-        "--on-existing",
-        "update",
-        "--rate",
-        "0",
-    ]);
+    let run = env.import_file(&same, &["--on-existing", "update"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let rows = env.rows(&run.batch());
     assert!(
         rows.iter().all(|r| r.state == RowState::Unchanged),
         "{rows:?}"
     );
-    let after = env.sim.stats().requests;
+    let sent = env.requests_since(&before);
     for route in ["PUT /devices/{id}", "POST /devices", "POST /devices/tags"] {
-        assert_eq!(after.get(route), before.get(route), "{route}");
+        assert_eq!(count(&sent, route), 0, "{route}");
     }
     // One name edited: that row alone is updated, the others stay unchanged.
     let edited = exported.join("\n").replace("pump 2", "pump two") + "\n";
     let edited = env.write("edited.csv", &edited);
-    let run = env.run(&[
-        "import",
-        edited.to_str().unwrap(),
-        "--on-existing",
-        "update",
-        "--rate",
-        "0",
-    ]);
+    let run = env.import_file(&edited, &["--on-existing", "update"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let states: Vec<(u64, RowState)> = env
         .rows(&run.batch())
@@ -590,21 +556,14 @@ fn an_export_fed_back_with_on_existing_update_changes_only_the_edited_rows() {
     let edited: Vec<String> = now.iter().map(|l| edit(l)).collect();
     let retagged = env.write("retagged.csv", &(edited.join("\n") + "\n"));
     let before = env.sim.stats().requests;
-    let run = env.run(&[
-        "import",
-        retagged.to_str().unwrap(),
-        "--on-existing",
-        "update",
-        "--rate",
-        "0",
-    ]);
+    let run = env.import_file(&retagged, &["--on-existing", "update"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    let after = env.sim.stats().requests;
-    let delta = |route: &str| {
-        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
-    };
+    let sent = env.requests_since(&before);
     assert_eq!(
-        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (
+            count(&sent, "PUT /devices/{id}"),
+            count(&sent, "POST /devices/tags")
+        ),
         (1, 2)
     );
     let states: Vec<RowState> = env.rows(&run.batch()).iter().map(|r| r.state).collect();
@@ -627,8 +586,7 @@ fn update_tags_csv(rows: [(&str, &str); 3]) -> String {
 #[test]
 fn an_update_changes_tags_by_calls_grouped_by_tag_and_rollback_puts_them_back() {
     let env = Env::new(SimConfig::default());
-    let file = env.write("ship.csv", &tagged_csv());
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&tagged_csv(), &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let shipped = export_lines(&env, &[]);
     // Device 1 trades `lot A` for `lot C` (tags only), device 2 is the same (another order), device 3 is renamed
@@ -651,14 +609,7 @@ fn an_update_changes_tags_by_calls_grouped_by_tag_and_rollback_puts_them_back() 
         plan.describe()
     );
     let before = env.sim.stats().requests;
-    let run = env.run(&[
-        "import",
-        upd.to_str().unwrap(),
-        "--on-existing",
-        "update",
-        "--rate",
-        "0",
-    ]);
+    let run = env.import_file(&upd, &["--on-existing", "update"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     let states: Vec<RowState> = env.rows(&batch).iter().map(|r| r.state).collect();
@@ -666,12 +617,12 @@ fn an_update_changes_tags_by_calls_grouped_by_tag_and_rollback_puts_them_back() 
         states,
         [RowState::Done, RowState::Unchanged, RowState::Done]
     );
-    let after = env.sim.stats().requests;
-    let delta = |route: &str| {
-        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
-    };
+    let sent = env.requests_since(&before);
     assert_eq!(
-        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (
+            count(&sent, "PUT /devices/{id}"),
+            count(&sent, "POST /devices/tags")
+        ),
         (1, 2)
     );
     let now = export_lines(&env, &[]);
@@ -687,12 +638,12 @@ fn an_update_changes_tags_by_calls_grouped_by_tag_and_rollback_puts_them_back() 
     let before = env.sim.stats().requests;
     let run = env.run(&["rollback", &batch, "--yes", "--rate", "0"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    let after = env.sim.stats().requests;
-    let delta = |route: &str| {
-        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
-    };
+    let sent = env.requests_since(&before);
     assert_eq!(
-        (delta("PUT /devices/{id}"), delta("POST /devices/tags")),
+        (
+            count(&sent, "PUT /devices/{id}"),
+            count(&sent, "POST /devices/tags")
+        ),
         (1, 2)
     );
     assert_eq!(export_lines(&env, &[]), shipped);

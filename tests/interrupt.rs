@@ -5,7 +5,7 @@
 use crate::engine_support;
 
 use engine_support::*;
-use std::process::Child;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tpbulk::sim::SimConfig;
 
@@ -17,24 +17,32 @@ fn env_with_batch(rows: u64) -> (Env, String) {
         latency: LATENCY,
         ..SimConfig::default()
     });
-    let file = env.write("ship.csv", &otaa_csv(1, rows));
-    let run = env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--concurrency",
-        "16",
-    ]);
+    let run = env.import(&otaa_csv(1, rows), &["--concurrency", "16"]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     (env, batch)
 }
 
-/// Sends `signal` once the command has been working for `after`, and returns its exit code, how long it took to
-/// stop after the signal, and its stderr.
-fn interrupt(mut child: Child, signal: i32, after: Duration) -> (Option<i32>, Duration, String) {
-    std::thread::sleep(after);
+/// Starts the command `args`, sends it `signal` once the simulator has seen the requests `under_way` accepts (by
+/// route, since the start; the command then has its signal handler and is mid-work), and returns its exit code, how
+/// long it took to stop after the signal, and its stderr.
+fn interrupt(
+    env: &Env,
+    args: &[&str],
+    signal: i32,
+    under_way: impl Fn(&BTreeMap<String, u64>) -> bool,
+) -> (Option<i32>, Duration, String) {
+    let before = env.sim.stats().requests;
+    let mut child = env.spawn(args);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !under_way(&env.requests_since(&before)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the command ended before the signal: not mid-work"
+        );
+        assert!(Instant::now() < deadline, "no request under way after 20 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "the command ended before the signal: not mid-work"
@@ -112,18 +120,23 @@ fn reading_commands_stop_on_the_first_signal_and_say_what_was_done() {
         ),
     ];
     for (what, args, signal, says) in cases {
-        let child = env.spawn(&args);
         // The token is quick; the first API call is under way.
-        assert_stopped(what, interrupt(child, signal, LATENCY / 2), says);
+        let api_call =
+            |sent: &BTreeMap<String, u64>| sent.keys().any(|route| route != "POST token");
+        assert_stopped(what, interrupt(&env, &args, signal, api_call), says);
     }
 }
 
 #[test]
 fn rollback_stops_its_deletions_on_the_first_signal_and_says_how_to_finish() {
     let (env, batch) = env_with_batch(40);
-    let child = env.spawn(&["rollback", &batch, "--yes", "--rate", "5"]);
     // The plan is printed and deletions are under way.
-    let (code, took, stderr) = interrupt(child, libc::SIGINT, LATENCY * 4);
+    let (code, took, stderr) = interrupt(
+        &env,
+        &["rollback", &batch, "--yes", "--rate", "5"],
+        libc::SIGINT,
+        |sent| count(sent, "DELETE /devices/{id}") > 0,
+    );
     assert_eq!(code, Some(130), "{stderr}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     // Progress lines ("learning which devices exist", a batch's counts) may come before; the stop is one line.

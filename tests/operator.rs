@@ -10,7 +10,7 @@ use tpbulk::journal::{Journal, RowState};
 use tpbulk::sim::SimConfig;
 
 fn import(env: &Env, file: &std::path::Path) -> Run {
-    env.run(&["import", file.to_str().unwrap(), "--rate", "0"])
+    env.import_file(file, &[])
 }
 
 /// `validate`'s first line: rows, valid, invalid.
@@ -206,7 +206,7 @@ fn a_second_import_of_the_same_file_is_refused_unless_again() {
     assert!(second.stderr().contains("(done"), "{}", second.stderr());
     assert!(second.stderr().contains("--again"), "{}", second.stderr());
     assert_eq!(env.journal().batches().unwrap().len(), 1);
-    let again = env.run(&["import", file.to_str().unwrap(), "--rate", "0", "--again"]);
+    let again = env.import_file(&file, &["--again"]);
     assert_eq!(again.code(), 0, "{}", again.describe());
     assert_ne!(again.batch(), batch);
     assert_eq!(env.counts(&again.batch()).exists, 3);
@@ -606,13 +606,7 @@ fn plan_warns_import_refuses_and_the_simulator_enforces_the_quota() {
     assert_eq!(env.sim.stats().devices, 0);
     assert_eq!(cellular_used(&env), 23);
 
-    let run = env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--allow-over-quota",
-    ]);
+    let run = env.import_file(&file, &["--allow-over-quota"]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let counts = env.counts(&run.batch());
     assert_eq!(

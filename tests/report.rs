@@ -61,6 +61,15 @@ fn shipment_xlsx(dir: &Path) -> PathBuf {
     path
 }
 
+/// [`journal_for`] into `j.db` beside the input, opened again, and the batch.
+fn journalled(input: &Path) -> (Journal, tpbulk::journal::BatchInfo) {
+    let journal_path = input.with_file_name("j.db");
+    let id = journal_for(input, &journal_path);
+    let journal = Journal::open_existing(&journal_path).unwrap();
+    let batch = journal.batch(&id).unwrap().unwrap();
+    (journal, batch)
+}
+
 /// Journals a batch of the file as an import would leave it: the first data row created, the second invalid, the
 /// third failed with the platform's answer, the fourth already there, the fifth still pending.
 fn journal_for(input: &Path, journal_path: &Path) -> String {
@@ -78,10 +87,7 @@ fn journal_for(input: &Path, journal_path: &Path) -> String {
             profile: None,
         })
         .unwrap();
-    let mut records = Vec::new();
-    while let Some(record) = table.next_record() {
-        records.push(record.unwrap());
-    }
+    let records: Vec<_> = table.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 5);
     let rows: Vec<NewRow> = records
         .iter()
@@ -308,10 +314,7 @@ fn report_in_csv_jsonl_and_xlsx() {
 fn rework_of_a_semicolon_csv_with_a_bom() {
     let dir = tempfile::tempdir().unwrap();
     let input = shipment_csv(dir.path());
-    let journal_path = dir.path().join("j.db");
-    let batch_id = journal_for(&input, &journal_path);
-    let journal = Journal::open_existing(&journal_path).unwrap();
-    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    let (journal, batch) = journalled(&input);
     assert_eq!(
         batch.format,
         SourceFormat::Csv {
@@ -337,10 +340,7 @@ fn rework_of_a_semicolon_csv_with_a_bom() {
     assert_eq!(table.format, batch.format);
     let headers: Vec<&str> = table.columns.iter().map(|c| c.header.as_str()).collect();
     assert_eq!(headers, vec!["DevEUI", "AppKey", "Model", "Name", "error"]);
-    let mut rows = Vec::new();
-    while let Some(r) = table.next_record() {
-        rows.push(r.unwrap().cells);
-    }
+    let rows: Vec<_> = table.records().map(|r| r.unwrap().cells).collect();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0][0], Cell::Text("70B3D57ED00000".into()));
     assert_eq!(
@@ -363,10 +363,7 @@ fn rework_of_a_semicolon_csv_with_a_bom() {
 fn rework_of_an_xlsx_keeps_identifiers_as_text() {
     let dir = tempfile::tempdir().unwrap();
     let input = shipment_xlsx(dir.path());
-    let journal_path = dir.path().join("j.db");
-    let batch_id = journal_for(&input, &journal_path);
-    let journal = Journal::open_existing(&journal_path).unwrap();
-    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    let (journal, batch) = journalled(&input);
 
     let wrong = write_rework(&journal, &batch, &dir.path().join("rework.csv")).unwrap_err();
     assert!(wrong.downcast_ref::<tpbulk::error::UsageError>().is_some());
@@ -396,10 +393,7 @@ fn rework_of_an_xlsx_keeps_identifiers_as_text() {
 fn rework_refuses_a_changed_or_missing_input() {
     let dir = tempfile::tempdir().unwrap();
     let input = shipment_csv(dir.path());
-    let journal_path = dir.path().join("j.db");
-    let batch_id = journal_for(&input, &journal_path);
-    let journal = Journal::open_existing(&journal_path).unwrap();
-    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    let (journal, batch) = journalled(&input);
     let out = dir.path().join("rework.csv");
 
     let mut text = std::fs::read_to_string(&input).unwrap();
@@ -514,10 +508,7 @@ fn rework_of_thingpark_positional_csv_comments_each_row() {
         ));
     }
     std::fs::write(&input, text).unwrap();
-    let journal_path = dir.path().join("j.db");
-    let batch_id = journal_for(&input, &journal_path);
-    let journal = Journal::open_existing(&journal_path).unwrap();
-    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    let (journal, batch) = journalled(&input);
     assert!(matches!(batch.format, SourceFormat::ThingparkCsv { .. }));
 
     let out = dir.path().join("rework.csv");
@@ -545,10 +536,7 @@ fn rework_of_thingpark_positional_csv_comments_each_row() {
     // Still ThingPark's format, and the comments are skipped when it is read again.
     let mut table = Table::open(&out, &InputOptions::default()).unwrap();
     assert_eq!(table.format, batch.format);
-    let mut rows = Vec::new();
-    while let Some(r) = table.next_record() {
-        rows.push(r.unwrap());
-    }
+    let rows: Vec<_> = table.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].cells[1], Cell::Text("70B3D57ED00000".into()));
     assert_eq!(rows[1].cells[5], Cell::Text(KEYS[2].into()));
@@ -571,10 +559,7 @@ fn rework_of_utf16_tab_text_is_written_back_in_utf16() {
         bytes.extend(unit.to_le_bytes());
     }
     std::fs::write(&input, bytes).unwrap();
-    let journal_path = dir.path().join("j.db");
-    let batch_id = journal_for(&input, &journal_path);
-    let journal = Journal::open_existing(&journal_path).unwrap();
-    let batch = journal.batch(&batch_id).unwrap().unwrap();
+    let (journal, batch) = journalled(&input);
     assert_eq!(
         batch.format,
         SourceFormat::Csv {

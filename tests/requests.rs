@@ -6,27 +6,8 @@
 use crate::engine_support;
 
 use engine_support::*;
-use std::collections::BTreeMap;
 use tpbulk::platform::{DeviceFilter, Lister, LookupProgress};
 use tpbulk::sim::SimConfig;
-
-/// Requests the simulator answered since `before`, by route.
-fn since(env: &Env, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    env.sim
-        .stats()
-        .requests
-        .into_iter()
-        .map(|(route, n)| {
-            let was = before.get(&route).copied().unwrap_or(0);
-            (route, n - was)
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
-fn get(requests: &BTreeMap<String, u64>, route: &str) -> u64 {
-    requests.get(route).copied().unwrap_or(0)
-}
 
 #[test]
 fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_verify_reads_only_the_batch()
@@ -47,7 +28,7 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
     let before = env.sim.stats().requests;
     let plan = env.run(&["plan", file.to_str().unwrap()]);
     assert_eq!(plan.code(), 0, "{}", plan.describe());
-    let planned = since(&env, &before);
+    let planned = env.requests_since(&before);
     assert!(
         plan.stdout()
             .contains("2000 rows: 1980 would be created, 20 already exist"),
@@ -59,7 +40,7 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
     assert!(
         plan.stdout().contains(&format!(
             "requests: {made} before the first creation (look-ups {}",
-            get(&planned, "GET /devices")
+            count(&planned, "GET /devices")
         )),
         "{}\n{planned:?}",
         plan.describe()
@@ -72,7 +53,7 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
     );
 
     let before = env.sim.stats().requests;
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     let counts = env.counts(&batch);
@@ -86,12 +67,12 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
         };
         assert_eq!(row.state, state, "row {}", row.row);
     }
-    let imported = since(&env, &before);
+    let imported = env.requests_since(&before);
     // Goal: at most ⌈20 ÷ 100⌉ plus a few prefix requests before the first creation, and no look-up by EUI.
-    let look_ups = get(&imported, "GET /devices");
+    let look_ups = count(&imported, "GET /devices");
     assert!(look_ups <= 1 + 4, "{imported:?}");
-    assert_eq!(get(&imported, "GET /devices/{id}"), 0, "{imported:?}");
-    assert_eq!(get(&imported, "POST /devices"), 1980);
+    assert_eq!(count(&imported, "GET /devices/{id}"), 0, "{imported:?}");
+    assert_eq!(count(&imported, "POST /devices"), 1980);
     assert!(
         run.stdout()
             .contains(&format!("look-ups {look_ups}, creations 1980, retries 0")),
@@ -123,8 +104,8 @@ fn a_batch_into_a_large_subscription_learns_what_exists_in_a_few_requests_and_ve
         run.stdout()
             .contains("2000 of 2000 devices on the platform, 0 missing")
     );
-    let verified = since(&env, &before);
-    assert!(get(&verified, "GET /devices") <= 20 + 4, "{verified:?}");
+    let verified = env.requests_since(&before);
+    assert!(count(&verified, "GET /devices") <= 20 + 4, "{verified:?}");
 
     // A device deleted behind the batch's back is found missing.
     assert!(env.sim.remove_device(&eui(1234)));
@@ -170,7 +151,7 @@ fn a_page_shorter_than_asked_while_more_sets_the_page_size() {
     });
     assert_eq!(sizes, [3, 3]);
     assert_eq!(read, 10);
-    assert_eq!(get(&since(&env, &before), "GET /devices"), 4);
+    assert_eq!(count(&env.requests_since(&before), "GET /devices"), 4);
 }
 
 #[test]
@@ -213,7 +194,7 @@ fn prefixes_that_match_many_other_devices_are_tightened() {
     let expected: Vec<String> = (0..40).step_by(16).map(eui).collect();
     assert_eq!(euis, expected.iter().collect::<Vec<_>>());
     // Paging through the loose prefix would take 31 pages of 100; one page, then 1,024 exact EUIs by 50.
-    let requests = get(&since(&env, &before), "GET /devices");
+    let requests = count(&env.requests_since(&before), "GET /devices");
     assert_eq!(requests, 1 + 1024u64.div_ceil(50), "{requests}");
 }
 
@@ -228,8 +209,8 @@ fn lost_cellular_answers_are_reconciled_from_the_batchs_cellular_devices_only() 
     });
     let file = env.write("cellular.csv", CELLULAR_CSV);
     let before = env.sim.stats().requests;
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
-    let requests = since(&env, &before);
+    let run = env.import_file(&file, &[]);
+    let requests = env.requests_since(&before);
     assert_eq!(run.code(), 0, "{}\n{requests:?}", run.describe());
     let batch = run.batch();
     let rows = env.rows(&batch);
@@ -243,5 +224,5 @@ fn lost_cellular_answers_are_reconciled_from_the_batchs_cellular_devices_only() 
         );
     }
     // One listing of the cellular devices before the batch, one of those created since it began after it.
-    assert_eq!(get(&requests, "GET /devices"), 2, "{requests:?}");
+    assert_eq!(count(&requests, "GET /devices"), 2, "{requests:?}");
 }

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use tpbulk::journal::RowState;
 use tpbulk::sim::SimConfig;
 
-/// Waits until the batch has rows past `pending` (so the kill lands while devices are being sent), or the child
-/// exits; returns the batch id.
-fn wait_for_progress(
+/// Waits (30 s at most) until the batch (`batch`, else the latest), once prepared, has counts that `reached` accepts
+/// (so a kill lands while devices are being sent), or the child exits; returns the batch id.
+fn wait_for(
     env: &Env,
     child: &mut std::process::Child,
     batch: Option<&str>,
+    reached: impl Fn(&tpbulk::journal::Counts) -> bool,
 ) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -30,12 +31,12 @@ fn wait_for_progress(
             if let Some(info) = latest
                 && info.options["prepared"] != serde_json::Value::Bool(false)
                 && let Ok(counts) = journal.counts(&info.id)
-                && counts.created > 0
+                && reached(&counts)
             {
                 return Some(info.id);
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("the batch made no progress");
 }
@@ -67,7 +68,7 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
         "8",
         "--quiet",
     ]);
-    let batch = wait_for_progress(&env, &mut child, None).expect("batch id");
+    let batch = wait_for(&env, &mut child, None, |c| c.created > 0).expect("batch id");
     std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
@@ -77,7 +78,7 @@ fn killed_at_random_points_and_resumed_every_device_is_created_once() {
     );
     for _ in 0..3 {
         let mut child = env.spawn(&["resume", &batch, "--quiet"]);
-        wait_for_progress(&env, &mut child, Some(&batch));
+        wait_for(&env, &mut child, Some(&batch), |c| c.created > 0);
         std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
         kill(&mut child, libc::SIGKILL);
         child.wait().unwrap();
@@ -108,7 +109,7 @@ fn ctrl_c_exits_130_and_resume_finishes_the_batch() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(5000, 120));
     let mut child = env.spawn(&["import", file.to_str().unwrap(), "--rate", "40"]);
-    let batch = wait_for_progress(&env, &mut child, None).expect("batch id");
+    let batch = wait_for(&env, &mut child, None, |c| c.created > 0).expect("batch id");
     // A second run of the same batch beside the live one would send its rows twice: refused.
     let beside = env.run(&["resume", &batch, "--rate", "0"]);
     assert_eq!(beside.code(), 2, "{}", beside.describe());
@@ -150,8 +151,7 @@ fn ctrl_c_exits_130_and_resume_finishes_the_batch() {
 #[test]
 fn resuming_a_finished_batch_changes_nothing() {
     let env = Env::new(SimConfig::default());
-    let file = env.write("ship.csv", &otaa_csv(1, 5));
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import(&otaa_csv(1, 5), &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     let batch = run.batch();
     // No credentials needed: a finished batch is only summarised.
@@ -169,11 +169,7 @@ fn resuming_a_finished_batch_changes_nothing() {
 fn resume_without_an_unfinished_batch_is_a_usage_error() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(1, 2));
-    assert_eq!(
-        env.run(&["import", file.to_str().unwrap(), "--rate", "0"])
-            .code(),
-        0
-    );
+    assert_eq!(env.import_file(&file, &[]).code(), 0);
     let run = env.run(&["resume"]);
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("no unfinished batch"));
@@ -324,7 +320,7 @@ fn ctrl_c_while_rows_are_checked_stops_at_once_and_resume_refuses_the_batch() {
     assert_eq!(env.sim.stats().post_attempts.len(), 0);
 
     // The file imports cleanly as a new batch.
-    let run = env.run(&["import", file.to_str().unwrap(), "--rate", "0"]);
+    let run = env.import_file(&file, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
     assert_eq!(env.counts(&run.batch()).created, 200);
 }
@@ -385,35 +381,6 @@ fn resume_gives_cellular_rows_their_reference_when_the_import_died_first() {
     panic!("the kill never landed before the final listing");
 }
 
-/// Waits until the batch (the latest, else `batch`) has `updated` devices updated, or the child exits.
-fn wait_for_updates(
-    env: &Env,
-    child: &mut std::process::Child,
-    batch: Option<&str>,
-    updated: u64,
-) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return batch.map(str::to_string);
-        }
-        if let Ok(journal) = tpbulk::journal::Journal::open_existing(&env.journal_path()) {
-            let latest = match batch {
-                Some(b) => journal.batch(b).ok().flatten(),
-                None => journal.latest_batch(false).ok().flatten(),
-            };
-            if let Some(info) = latest
-                && let Ok(counts) = journal.counts(&info.id)
-                && counts.updated >= updated
-            {
-                return Some(info.id);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the update batch made no progress");
-}
-
 #[test]
 fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_restores_them() {
     let env = Env::new(SimConfig {
@@ -471,11 +438,13 @@ fn an_update_batch_killed_twice_updates_each_changed_device_once_and_rollback_re
     ]);
     // The tagged rows are `done` once journalled (their tags follow with the calls): wait for real updates.
     let tag_only = changed.iter().filter(|&&n| n % 3 == 2).count() as u64;
-    let batch = wait_for_updates(&env, &mut child, None, tag_only + 5).expect("batch id");
+    let batch = wait_for(&env, &mut child, None, |c| c.updated >= tag_only + 5).expect("batch id");
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
     let mut child = env.spawn(&["resume", &batch, "--quiet"]);
-    wait_for_updates(&env, &mut child, Some(&batch), tag_only + 20);
+    wait_for(&env, &mut child, Some(&batch), |c| {
+        c.updated >= tag_only + 20
+    });
     kill(&mut child, libc::SIGKILL);
     child.wait().unwrap();
     assert!(

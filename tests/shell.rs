@@ -218,14 +218,7 @@ fn a_config_file_holding_a_secret_must_be_private() {
 fn every_json_output_parses_into_its_documented_shape() {
     let env = Env::new(SimConfig::default());
     let file = env.write("ship.csv", &otaa_csv(1, 3));
-    let import = json(&env.run(&[
-        "import",
-        file.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--format",
-        "json",
-    ]));
+    let import = json(&env.import_file(&file, &["--format", "json"]));
     assert_eq!(
         keys(&import),
         [

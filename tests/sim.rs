@@ -191,6 +191,22 @@ impl Fixture {
         reply(response).await
     }
 
+    /// Posts `body` as it is, JSON by its content type, to the simulator's `url`.
+    async fn post_text(
+        &self,
+        url: impl reqwest::IntoUrl,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn create(&self, body: &Value) -> (StatusCode, Value) {
         let mode = if body.pointer("/networkSubscription/ID").is_some()
             && body["connectivity"] != "CELLULAR"
@@ -204,6 +220,16 @@ impl Fixture {
             body,
         )
         .await
+    }
+
+    /// Creates `base` broken by each of `breaks` in turn: each is refused (400, with a code and a message).
+    async fn refuses_each(&self, base: Value, breaks: &[Breakage]) {
+        for (what, breaks) in breaks {
+            let mut body = base.clone();
+            breaks(&mut body);
+            let (status, answer) = self.create(&body).await;
+            assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
+        }
     }
 
     async fn delete(&self, path: &str) -> StatusCode {
@@ -411,14 +437,11 @@ async fn a_catalogue_file_replaces_the_builtin_one() {
 async fn tutorial_bodies_are_accepted_verbatim() {
     let fx = Fixture::new().await;
     let response = fx
-        .client
-        .post(fx.url("/devices?networkSubscriptionsHandlingMode=BASIC"))
-        .bearer_auth(&fx.token)
-        .header("Content-Type", "application/json")
-        .body(TUTORIAL_OTAA)
-        .send()
-        .await
-        .unwrap();
+        .post_text(
+            fx.url("/devices?networkSubscriptionsHandlingMode=BASIC"),
+            TUTORIAL_OTAA,
+        )
+        .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let (status, device) = reply(response).await;
     assert_eq!(status, StatusCode::CREATED, "{device}");
@@ -437,15 +460,7 @@ async fn tutorial_bodies_are_accepted_verbatim() {
         "the AppKey is never answered"
     );
 
-    let response = fx
-        .client
-        .post(fx.url("/devices"))
-        .bearer_auth(&fx.token)
-        .header("Content-Type", "application/json")
-        .body(TUTORIAL_CELLULAR)
-        .send()
-        .await
-        .unwrap();
+    let response = fx.post_text(fx.url("/devices"), TUTORIAL_CELLULAR).await;
     let (status, cell) = reply(response).await;
     assert_eq!(status, StatusCode::CREATED, "{cell}");
     let eui = cell["EUI"].as_str().unwrap();
@@ -454,14 +469,11 @@ async fn tutorial_bodies_are_accepted_verbatim() {
     assert_eq!(cell["enforcedIMEI"], "123456789012347");
 
     let response = fx
-        .client
-        .post(fx.url("/devices?networkSubscriptionsHandlingMode=BASIC"))
-        .bearer_auth(&fx.token)
-        .header("Content-Type", "application/json")
-        .body(TUTORIAL_MULTICAST.replace("70B3D5E756000999", "70B3D5E756000C00"))
-        .send()
-        .await
-        .unwrap();
+        .post_text(
+            fx.url("/devices?networkSubscriptionsHandlingMode=BASIC"),
+            TUTORIAL_MULTICAST.replace("70B3D5E756000999", "70B3D5E756000C00"),
+        )
+        .await;
     let (status, group) = reply(response).await;
     assert_eq!(status, StatusCode::CREATED, "{group}");
     assert_eq!(group["name"], "My multicast group");
@@ -549,12 +561,7 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
     }
 
     let v11_breaks: &[Breakage] = &[("no nwkKey on 1.1", |b| remove(b, "nwkKey"))];
-    for (what, breaks) in v11_breaks {
-        let mut body = otaa_1_1_body();
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(otaa_1_1_body(), v11_breaks).await;
     let abp_1_1_breaks: &[Breakage] = &[
         ("no sNwkSIntKey on ABP 1.1", |b| remove(b, "sNwkSIntKey")),
         ("short nwkSEncKey on ABP 1.1", |b| {
@@ -564,12 +571,7 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
             b["model"]["ID"] = json!("SMTC/LoRaMoteA.1_EU")
         }),
     ];
-    for (what, breaks) in abp_1_1_breaks {
-        let mut body = abp_1_1_body();
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(abp_1_1_body(), abp_1_1_breaks).await;
 
     let abp_breaks: &[Breakage] = &[
         ("appKey on ABP", |b| {
@@ -586,12 +588,7 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
             b["appKeys"] = json!("<AppSKeys><AppSKey Port=\"*\">8D67</AppSKey></AppSKeys>")
         }),
     ];
-    for (what, breaks) in abp_breaks {
-        let mut body = abp_body();
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(abp_body(), abp_breaks).await;
     // The optional fields of the `Device` schema: kept when right, refused when not.
     let admin_breaks: &[Breakage] = &[
         ("latitude beyond 90", |b| b["adminLat"] = json!(90.5)),
@@ -599,12 +596,8 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
         ("unknown motion", |b| b["motionIndicator"] = json!("FLYING")),
         ("admin data not text", |b| b["customerAdminData"] = json!(7)),
     ];
-    for (what, breaks) in admin_breaks {
-        let mut body = otaa("70B3D5E7560009A1");
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(otaa("70B3D5E7560009A1"), admin_breaks)
+        .await;
 
     let cellular_breaks: &[Breakage] = &[
         ("no model", |b| remove(b, "model")),
@@ -643,13 +636,11 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
             b["appKey"] = json!("7374757A3FDD092947CE2DE9321C6040")
         }),
     ];
-    let base: Value = serde_json::from_str(TUTORIAL_CELLULAR).unwrap();
-    for (what, breaks) in cellular_breaks {
-        let mut body = base.clone();
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(
+        serde_json::from_str(TUTORIAL_CELLULAR).unwrap(),
+        cellular_breaks,
+    )
+    .await;
 
     let multicast_breaks: &[Breakage] = &[
         ("no nwAddress", |b| remove(b, "nwAddress")),
@@ -668,13 +659,11 @@ async fn broken_bodies_are_refused_one_field_at_a_time() {
             b["appKey"] = json!("7374757A3FDD092947CE2DE9321C6040")
         }),
     ];
-    let base: Value = serde_json::from_str(TUTORIAL_MULTICAST).unwrap();
-    for (what, breaks) in multicast_breaks {
-        let mut body = base.clone();
-        breaks(&mut body);
-        let (status, answer) = fx.create(&body).await;
-        assert_error(status, &answer, StatusCode::BAD_REQUEST, what);
-    }
+    fx.refuses_each(
+        serde_json::from_str(TUTORIAL_MULTICAST).unwrap(),
+        multicast_breaks,
+    )
+    .await;
 
     let mut advanced = otaa("70B3D5E756000AD0");
     advanced["networkSubscription"] = json!({"ID": "acme-cs/cellular-cp"});
@@ -1196,17 +1185,11 @@ async fn state_file_carries_devices_and_connections_across_runs() {
 async fn connections_from_dx_core_and_app_servers_join_the_catalogue() {
     let fx = Fixture::new().await;
     let response = fx
-        .client
-        .post(format!(
-            "{}/thingpark/dx/core/latest/api/connections",
-            fx.sim.url()
-        ))
-        .bearer_auth(&fx.token)
-        .header("Content-Type", "application/json")
-        .body(TUTORIAL_IOT_FLOW)
-        .send()
-        .await
-        .unwrap();
+        .post_text(
+            format!("{}/thingpark/dx/core/latest/api/connections", fx.sim.url()),
+            TUTORIAL_IOT_FLOW,
+        )
+        .await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let (status, connection) = reply(response).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");

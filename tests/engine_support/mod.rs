@@ -2,6 +2,7 @@
 //! shipment files written on demand, the binary run against them, and the journal read back as rows.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use tpbulk::journal::{Counts, Journal, RowRecord};
@@ -87,6 +88,18 @@ impl Env {
         Run(self.command(args).output().unwrap())
     }
 
+    /// Writes `csv` as `ship.csv` and imports it: [`Env::import_file`].
+    pub fn import(&self, csv: &str, extra: &[&str]) -> Run {
+        self.import_file(&self.write("ship.csv", csv), extra)
+    }
+
+    /// Imports `file` at full speed (`--rate 0`), with `extra` arguments.
+    pub fn import_file(&self, file: &Path, extra: &[&str]) -> Run {
+        let mut args = vec!["import", file.to_str().unwrap(), "--rate", "0"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdout(Stdio::piped())
@@ -115,8 +128,23 @@ impl Env {
     }
 
     /// How many times the simulator created each device, by EUI.
-    pub fn creations(&self) -> std::collections::BTreeMap<String, u64> {
+    pub fn creations(&self) -> BTreeMap<String, u64> {
         self.sim.stats().creations
+    }
+
+    /// Requests the simulator answered since `before` (an earlier `sim.stats().requests`), by route; a route not
+    /// asked since is absent.
+    pub fn requests_since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        self.sim
+            .stats()
+            .requests
+            .into_iter()
+            .map(|(route, n)| {
+                let was = count(before, &route);
+                (route, n - was)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -196,6 +224,11 @@ pub const CELLULAR_CSV: &str = "IMEI,ICCID,Name,Model,Connection,Connectivity pl
 356936110000028,89331503200000000027,LTE dongle 02,CUSTOM/LTE_Dongle,my MQTT application,Cellular CP,My cellular network context
 356936110000036,89331503200000000035,LTE dongle 03,CUSTOM/LTE_Dongle,my MQTT application,Cellular CP,My cellular network context
 ";
+
+/// How many requests of `route` `requests` (by route) counts.
+pub fn count(requests: &BTreeMap<String, u64>, route: &str) -> u64 {
+    requests.get(route).copied().unwrap_or(0)
+}
 
 pub fn eui(n: u64) -> String {
     format!("70B3D5E7{n:08X}")
